@@ -1,0 +1,45 @@
+# multitenant: PGXS build.  Version comes from multitenant.control.
+EXTENSION   = multitenant
+EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+MODULE_big  = multitenant
+SRCS        = $(wildcard src/*.c)
+OBJS        = $(SRCS:.c=.o)
+
+# The install script is assembled from one file per capability, in name order.
+INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
+INSTALL_SQL   = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA_built    = $(INSTALL_SQL)
+EXTRA_CLEAN   = results regression.diffs regression.out test/out
+
+PG_CONFIG  ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
+PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK  = -lsodium -lcrypto
+
+# On a fresh machine the server headers may be missing: `make test` and
+# `make demo` install them first (scripts/deps.sh), then build in a sub-make.
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+.DEFAULT_GOAL := all
+all install:
+	bash scripts/deps.sh && $(MAKE) $@
+endif
+
+$(INSTALL_SQL): $(INSTALL_PARTS) $(EXTENSION).control
+	cat $(INSTALL_PARTS) > $@
+
+$(OBJS): src/multitenant.h
+
+.PHONY: deps demo test bench
+deps:
+	bash scripts/deps.sh
+
+test: deps
+	bash test/run.sh
+
+demo: deps
+	bash scripts/demo.sh
+
+bench: deps
+	bash test/bench/run.sh

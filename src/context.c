@@ -1,0 +1,656 @@
+/*-------------------------------------------------------------------------
+ *
+ * context.c
+ *	  The tenant context: the multitenant.token GUC (a compact JWT verified
+ *	  in its check hook), token minting, and the SQL functions that read
+ *	  the verified context (mt.current_tenant() and friends).
+ *
+ * A token is verified once, when it is SET: signature (HS256 with the
+ * server key, or EdDSA with the configured public key), expiry, audience,
+ * and, when a transaction is open, that the tenant is active.  The parsed
+ * claims travel as the GUC's "extra", so SET LOCAL, RESET, DISCARD ALL and
+ * rollback restore the previous context exactly as PostgreSQL restores the
+ * setting.  Expiry and tenant status are checked again once per
+ * transaction (first call of a context function), so an expired token or a
+ * suspended tenant stops yielding a tenant at the next transaction.
+ *
+ * All state here is per backend; no locks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "common/jsonapi.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/timestamp.h"
+
+#include "multitenant.h"
+
+/* Limits that keep verification cheap and bounded on hostile input. */
+#define MT_MAX_TOKEN_LEN	4096
+#define MT_MAX_HEADER_LEN	512
+#define MT_MAX_PAYLOAD_LEN	3072
+#define MT_MAX_SUB_LEN		255
+#define MT_MAX_ROLE_LEN		63
+
+/* Verified claims; lives in malloc'd GUC "extra" memory. */
+typedef struct MtContext
+{
+	pg_uuid_t	tenant;
+	int64		exp;			/* seconds since the Unix epoch */
+	bool		has_sub;
+	bool		has_role;
+	char		sub[MT_MAX_SUB_LEN + 1];
+	char		role[MT_MAX_ROLE_LEN + 1];
+} MtContext;
+
+static MtContext *active_context = NULL;
+static bool context_checked = false;	/* validated in this transaction? */
+static bool context_usable = false;
+
+#if PG_VERSION_NUM >= 160000
+#define JSON_ACTION_RESULT JsonParseErrorType
+#define JSON_ACTION_DONE return JSON_SUCCESS
+#else
+#define JSON_ACTION_RESULT void
+#define JSON_ACTION_DONE return
+#endif
+
+/* ---------------------------------------------------------------------
+ * Minimal JSON object reader for JWT headers and payloads: collects the
+ * top-level scalar members we know and rejects duplicates of them.
+ * --------------------------------------------------------------------- */
+typedef enum JwtField
+{
+	F_OTHER = 0,
+	F_ALG, F_TYP, F_CRIT,
+	F_TID, F_EXP, F_NBF, F_SUB, F_ROLE, F_AUD,
+	F_COUNT
+} JwtField;
+
+static const char *const jwt_field_names[F_COUNT] = {
+	NULL, "alg", "typ", "crit", "tid", "exp", "nbf", "sub", "role", "aud"
+};
+
+typedef struct JwtJson
+{
+	int			depth;
+	JwtField	current;
+	bool		seen[F_COUNT];
+	char	   *str[F_COUNT];	/* string values */
+	char	   *num[F_COUNT];	/* numeric values */
+	bool		aud_is_array;
+	List	   *aud_list;
+	const char *problem;		/* first structural problem found */
+} JwtJson;
+
+static JSON_ACTION_RESULT
+jwt_object_start(void *state)
+{
+	JwtJson    *js = state;
+
+	if (js->depth == 1 && js->current != F_OTHER)
+		js->problem = psprintf("claim \"%s\" must not be an object", jwt_field_names[js->current]);
+	js->depth++;
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION_RESULT
+jwt_object_end(void *state)
+{
+	((JwtJson *) state)->depth--;
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION_RESULT
+jwt_array_start(void *state)
+{
+	JwtJson    *js = state;
+
+	if (js->depth == 0)
+		js->problem = "not a JSON object";
+	else if (js->depth == 1 && js->current == F_AUD)
+		js->aud_is_array = true;
+	else if (js->depth == 1 && js->current != F_OTHER)
+		js->problem = psprintf("claim \"%s\" must not be an array", jwt_field_names[js->current]);
+	js->depth++;
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION_RESULT
+jwt_array_end(void *state)
+{
+	((JwtJson *) state)->depth--;
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION_RESULT
+jwt_field_start(void *state, char *fname, bool isnull)
+{
+	JwtJson    *js = state;
+
+	if (js->depth != 1)
+		JSON_ACTION_DONE;
+	js->current = F_OTHER;
+	for (int f = 1; f < F_COUNT; f++)
+	{
+		if (strcmp(fname, jwt_field_names[f]) == 0)
+		{
+			if (js->seen[f])
+				js->problem = psprintf("duplicate claim \"%s\"", fname);
+			js->seen[f] = true;
+			js->current = (JwtField) f;
+			break;
+		}
+	}
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION_RESULT
+jwt_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	JwtJson    *js = state;
+
+	if (js->depth == 0)
+		js->problem = "not a JSON object";
+	else if (js->depth == 2 && js->current == F_AUD && js->aud_is_array)
+	{
+		if (tokentype == JSON_TOKEN_STRING)
+			js->aud_list = lappend(js->aud_list, token);
+		else
+			js->problem = "claim \"aud\" must hold strings";
+	}
+	else if (js->depth == 1 && js->current != F_OTHER)
+	{
+		if (tokentype == JSON_TOKEN_STRING)
+			js->str[js->current] = token;
+		else if (tokentype == JSON_TOKEN_NUMBER)
+			js->num[js->current] = token;
+		else if (tokentype != JSON_TOKEN_NULL)
+			js->problem = psprintf("claim \"%s\" has the wrong type", jwt_field_names[js->current]);
+	}
+	JSON_ACTION_DONE;
+}
+
+/* Parses a decoded JSON object; returns false (with *problem) when invalid. */
+static bool
+jwt_parse_json(uint8 *text, int len, JwtJson *js, const char **problem)
+{
+	JsonLexContext *lex;
+	JsonSemAction sem;
+	JsonParseErrorType rc;
+
+	memset(js, 0, sizeof(*js));
+	if (!pg_verify_mbstr(PG_UTF8, (const char *) text, len, true))
+	{
+		*problem = "not valid UTF-8";
+		return false;
+	}
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = js;
+	sem.object_start = jwt_object_start;
+	sem.object_end = jwt_object_end;
+	sem.array_start = jwt_array_start;
+	sem.array_end = jwt_array_end;
+	sem.object_field_start = jwt_field_start;
+	sem.scalar = jwt_scalar;
+
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(NULL, (char *) text, len, PG_UTF8, true);
+#else
+	lex = makeJsonLexContextCstringLen((char *) text, len, PG_UTF8, true);
+#endif
+	rc = pg_parse_json(lex, &sem);
+	if (rc != JSON_SUCCESS)
+	{
+		*problem = "not valid JSON";
+		return false;
+	}
+	if (js->problem)
+	{
+		*problem = js->problem;
+		return false;
+	}
+	return true;
+}
+
+/* A JSON number as whole seconds; false when not a finite in-range number. */
+static bool
+jwt_numeric_date(const char *num, int64 *out)
+{
+	char	   *end;
+	double		d;
+
+	errno = 0;
+	d = strtod(num, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(d) || d < 0 || d > 253402300799.0)
+		return false;
+	*out = (int64) floor(d);
+	return true;
+}
+
+static int64
+unix_seconds(TimestampTz ts)
+{
+	return (int64) (ts / USECS_PER_SEC) +
+		((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+}
+
+/*
+ * The name of the database this session is connected to; NULL outside a
+ * transaction, where the catalog cannot be read (the audience check then
+ * fails closed).
+ */
+static const char *
+session_database_name(void)
+{
+	if (IsTransactionState() && OidIsValid(MyDatabaseId))
+		return get_database_name(MyDatabaseId);
+	return NULL;
+}
+
+#define REJECT(detail_fmt, ...) \
+	do { \
+		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION); \
+		GUC_check_errmsg("invalid tenant token"); \
+		GUC_check_errdetail(detail_fmt, ##__VA_ARGS__); \
+		return false; \
+	} while (0)
+
+/*
+ * Check hook of multitenant.token: verifies the token and hands the claims
+ * to the assign hook.  Never echoes the token in an error.
+ */
+bool
+mt_check_token(char **newval, void **extra, GucSource source)
+{
+	const char *tok = *newval;
+	size_t		toklen;
+	const char *dot1;
+	const char *dot2;
+	uint8		header[MT_MAX_HEADER_LEN];
+	uint8		payload[MT_MAX_PAYLOAD_LEN];
+	uint8		sig[64];
+	int			hlen,
+				plen,
+				slen;
+	JwtJson		hj,
+				pj;
+	const char *problem = NULL;
+	const char *alg;
+	MtContext	parsed;
+	MtContext  *ctx;
+	bool		in_worker = InitializingParallelWorker;
+
+	*extra = NULL;
+	if (tok == NULL || tok[0] == '\0')
+		return true;			/* no context */
+
+	toklen = strlen(tok);
+	if (toklen > MT_MAX_TOKEN_LEN)
+		REJECT("The token is longer than %d bytes.", MT_MAX_TOKEN_LEN);
+
+	dot1 = strchr(tok, '.');
+	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	if (dot1 == NULL || dot2 == NULL || strchr(dot2 + 1, '.') != NULL ||
+		dot1 == tok || dot2 == dot1 + 1)
+		REJECT("The token is not a compact JWT (header.payload.signature).");
+
+	hlen = mt_base64url_decode(tok, dot1 - tok, header, sizeof(header));
+	if (hlen <= 0)
+		REJECT("The token header is not valid base64url.");
+	if (!jwt_parse_json(header, hlen, &hj, &problem))
+		REJECT("The token header is %s.", problem);
+	alg = hj.str[F_ALG];
+	if (alg == NULL)
+		REJECT("The token header has no \"alg\".");
+	if (hj.seen[F_CRIT])
+		REJECT("The token header has a \"crit\" member, which is not supported.");
+	if (hj.seen[F_TYP] && (hj.str[F_TYP] == NULL || pg_strcasecmp(hj.str[F_TYP], "JWT") != 0))
+		REJECT("The token type must be JWT.");
+
+	/* signature over the ASCII bytes of "header.payload" */
+	slen = mt_base64url_decode(dot2 + 1, toklen - (dot2 + 1 - tok), sig, sizeof(sig));
+	if (strcmp(alg, "HS256") == 0)
+	{
+		uint8		expected[MT_SHA256_LEN];
+		bool		good;
+
+		mt_token_hmac((const uint8 *) tok, dot2 - tok, expected);
+		good = (slen == MT_SHA256_LEN && mt_ct_equal(expected, sig, MT_SHA256_LEN));
+		mt_wipe(expected, sizeof(expected));
+		if (!good)
+			REJECT("The token signature does not verify.");
+	}
+	else if (strcmp(alg, "EdDSA") == 0)
+	{
+		if (slen < 0 || !mt_ed25519_verify(sig, slen, (const uint8 *) tok, dot2 - tok))
+			REJECT("The token signature does not verify.");
+	}
+	else
+		REJECT("The token algorithm \"%s\" is not accepted (HS256 or EdDSA only).",
+			   strlen(alg) > 16 ? "?" : alg);
+
+	/* only now, with the signature verified, look at the claims */
+	plen = mt_base64url_decode(dot1 + 1, dot2 - (dot1 + 1), payload, sizeof(payload));
+	if (plen <= 0)
+		REJECT("The token payload is not valid base64url or is too long.");
+	if (!jwt_parse_json(payload, plen, &pj, &problem))
+		REJECT("The token payload is %s.", problem);
+
+	memset(&parsed, 0, sizeof(parsed));
+	if (pj.str[F_TID] == NULL || !mt_parse_uuid(pj.str[F_TID], &parsed.tenant))
+		REJECT("The token has no valid \"tid\" (tenant uuid) claim.");
+	if (pj.num[F_EXP] == NULL || !jwt_numeric_date(pj.num[F_EXP], &parsed.exp))
+		REJECT("The token has no valid \"exp\" claim.");
+	if (pj.str[F_SUB] != NULL)
+	{
+		if (strlen(pj.str[F_SUB]) > MT_MAX_SUB_LEN)
+			REJECT("The \"sub\" claim is longer than %d bytes.", MT_MAX_SUB_LEN);
+		strlcpy(parsed.sub, pj.str[F_SUB], sizeof(parsed.sub));
+		parsed.has_sub = true;
+	}
+	if (pj.str[F_ROLE] != NULL)
+	{
+		if (strlen(pj.str[F_ROLE]) > MT_MAX_ROLE_LEN)
+			REJECT("The \"role\" claim is longer than %d bytes.", MT_MAX_ROLE_LEN);
+		strlcpy(parsed.role, pj.str[F_ROLE], sizeof(parsed.role));
+		parsed.has_role = true;
+	}
+
+	/*
+	 * A parallel worker restores the leader's already-verified setting; the
+	 * leader checked time, audience and status, and the worker could see a
+	 * later clock.
+	 */
+	if (!in_worker)
+	{
+		int64		now = unix_seconds(GetCurrentTimestamp());
+		const char *dbname;
+
+		if (parsed.exp <= now)
+			REJECT("The token has expired.");
+		if (pj.num[F_NBF] != NULL)
+		{
+			int64		nbf;
+
+			if (!jwt_numeric_date(pj.num[F_NBF], &nbf))
+				REJECT("The token has an invalid \"nbf\" claim.");
+			if (nbf > now)
+				REJECT("The token is not valid yet.");
+		}
+		if (pj.seen[F_AUD])
+		{
+			bool		match = false;
+
+			dbname = session_database_name();
+			if (dbname == NULL)
+				REJECT("The token audience cannot be checked outside a transaction.");
+
+			if (pj.aud_is_array)
+			{
+				ListCell   *lc;
+
+				foreach(lc, pj.aud_list)
+					match |= (strcmp((char *) lfirst(lc), dbname) == 0);
+			}
+			else
+				match = (pj.str[F_AUD] != NULL && strcmp(pj.str[F_AUD], dbname) == 0);
+			if (!match)
+				REJECT("The token audience does not include this database.");
+		}
+		if (IsTransactionState())
+		{
+			MtTenantStatus status = mt_tenant_status_cached(&parsed.tenant);
+
+			if (status == MT_TENANT_SUSPENDED || status == MT_TENANT_DELETED)
+				REJECT("The tenant is not active.");
+			if (status == MT_TENANT_UNKNOWN)
+				REJECT("The tenant does not exist.");
+		}
+	}
+
+	ctx = malloc(sizeof(MtContext));
+	if (ctx == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	memcpy(ctx, &parsed, sizeof(MtContext));
+	*extra = ctx;
+	return true;
+}
+
+void
+mt_assign_token(const char *newval, void *extra)
+{
+	active_context = (MtContext *) extra;
+	context_checked = false;
+}
+
+void
+mt_context_xact_reset(void)
+{
+	context_checked = false;
+}
+
+/*
+ * The verified context, re-validated once per transaction (expiry against
+ * the transaction start, tenant status), or NULL.
+ */
+static MtContext *
+current_context(void)
+{
+	if (active_context == NULL)
+		return NULL;
+	if (!context_checked)
+	{
+		int64		now = unix_seconds(GetCurrentTransactionStartTimestamp());
+
+		context_usable = active_context->exp > now &&
+			mt_tenant_status_cached(&active_context->tenant) == MT_TENANT_ACTIVE;
+		context_checked = true;
+	}
+	return context_usable ? active_context : NULL;
+}
+
+const pg_uuid_t *
+mt_context_tenant(void)
+{
+	MtContext  *ctx = current_context();
+
+	return ctx ? &ctx->tenant : NULL;
+}
+
+/* Mints an HS256 token for a tenant; the caller checks privileges. */
+char *
+mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
+			  const char *sub, const char *role)
+{
+	StringInfoData claims;
+	StringInfoData tok;
+	char	   *payload64;
+	uint8		mac[MT_SHA256_LEN];
+	int64		now = unix_seconds(GetCurrentTimestamp());
+	const char *dbname = session_database_name();
+
+	if (sub != NULL && strlen(sub) > MT_MAX_SUB_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("token subject is longer than %d bytes", MT_MAX_SUB_LEN)));
+	if (role != NULL && strlen(role) > MT_MAX_ROLE_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("token role is longer than %d bytes", MT_MAX_ROLE_LEN)));
+
+	initStringInfo(&claims);
+	appendStringInfo(&claims, "{\"tid\":\"%s\",\"iat\":" INT64_FORMAT ",\"exp\":" INT64_FORMAT,
+					 mt_uuid_to_cstring(tenant), now, now + ttl_seconds);
+	if (dbname != NULL)
+	{
+		appendStringInfoString(&claims, ",\"aud\":");
+		escape_json(&claims, dbname);
+	}
+	if (sub != NULL)
+	{
+		appendStringInfoString(&claims, ",\"sub\":");
+		escape_json(&claims, sub);
+	}
+	if (role != NULL)
+	{
+		appendStringInfoString(&claims, ",\"role\":");
+		escape_json(&claims, role);
+	}
+	appendStringInfoChar(&claims, '}');
+	payload64 = mt_base64url_encode((const uint8 *) claims.data, claims.len);
+
+	initStringInfo(&tok);
+	/* base64url of {"alg":"HS256","typ":"JWT"} */
+	appendStringInfo(&tok, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%s", payload64);
+	mt_token_hmac((const uint8 *) tok.data, tok.len, mac);
+	appendStringInfo(&tok, ".%s", mt_base64url_encode(mac, sizeof(mac)));
+	mt_wipe(mac, sizeof(mac));
+	return tok.data;
+}
+
+/* Mint a token and SET (or SET LOCAL) it, so every path shares the check hook. */
+void
+mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
+				const char *sub, const char *role, bool is_local)
+{
+	char	   *tok = mt_mint_token(tenant, ttl_seconds, sub, role);
+
+	(void) set_config_option("multitenant.token", tok,
+							 PGC_USERSET, PGC_S_SESSION,
+							 is_local ? GUC_ACTION_LOCAL : GUC_ACTION_SET,
+							 true, ERROR, false);
+	mt_wipe(tok, strlen(tok));
+	pfree(tok);
+}
+
+static int64
+ttl_seconds_from_interval(Interval *ttl)
+{
+	double		secs;
+
+	secs = (double) ttl->time / USECS_PER_SEC +
+		(double) ttl->day * SECS_PER_DAY +
+		(double) ttl->month * DAYS_PER_MONTH * SECS_PER_DAY;
+	if (!(secs >= 1) || secs > mt_token_max_ttl)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("token lifetime must be between 1 second and multitenant.token_max_ttl (%d s)",
+						mt_token_max_ttl)));
+	return (int64) secs;
+}
+
+static text *
+optional_text_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : PG_GETARG_TEXT_PP(argno);
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(mt_current_tenant);
+Datum
+mt_current_tenant(PG_FUNCTION_ARGS)
+{
+	const pg_uuid_t *t = mt_context_tenant();
+	pg_uuid_t  *res;
+
+	if (t == NULL)
+		PG_RETURN_NULL();
+	res = palloc(sizeof(pg_uuid_t));
+	memcpy(res, t, sizeof(pg_uuid_t));
+	PG_RETURN_UUID_P(res);
+}
+
+PG_FUNCTION_INFO_V1(mt_require_tenant);
+Datum
+mt_require_tenant(PG_FUNCTION_ARGS)
+{
+	const pg_uuid_t *t = mt_context_tenant();
+	pg_uuid_t  *res;
+
+	if (t == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("no tenant context is set"),
+				 errhint("SET LOCAL multitenant.token to a valid tenant token, or call mt.authenticate().")));
+	res = palloc(sizeof(pg_uuid_t));
+	memcpy(res, t, sizeof(pg_uuid_t));
+	PG_RETURN_UUID_P(res);
+}
+
+PG_FUNCTION_INFO_V1(mt_current_subject);
+Datum
+mt_current_subject(PG_FUNCTION_ARGS)
+{
+	MtContext  *ctx = current_context();
+
+	if (ctx == NULL || !ctx->has_sub)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(ctx->sub));
+}
+
+PG_FUNCTION_INFO_V1(mt_current_tenant_role);
+Datum
+mt_current_tenant_role(PG_FUNCTION_ARGS)
+{
+	MtContext  *ctx = current_context();
+
+	if (ctx == NULL || !ctx->has_role)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(ctx->role));
+}
+
+PG_FUNCTION_INFO_V1(mt_tenant_token);
+Datum
+mt_tenant_token(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *tenant;
+	int64		ttl;
+	text	   *sub = optional_text_arg(fcinfo, 2);
+	text	   *role = optional_text_arg(fcinfo, 3);
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tenant and ttl must not be NULL")));
+	tenant = PG_GETARG_UUID_P(0);
+	ttl = ttl_seconds_from_interval(PG_GETARG_INTERVAL_P(1));
+	mt_require_active_tenant(tenant);
+	PG_RETURN_TEXT_P(cstring_to_text(mt_mint_token(tenant, ttl,
+												   sub ? text_to_cstring(sub) : NULL,
+												   role ? text_to_cstring(role) : NULL)));
+}
+
+PG_FUNCTION_INFO_V1(mt_set_tenant);
+Datum
+mt_set_tenant(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *tenant;
+	bool		is_local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tenant must not be NULL")));
+	tenant = PG_GETARG_UUID_P(0);
+	mt_require_active_tenant(tenant);
+	mt_enter_tenant(tenant, mt_default_token_ttl, NULL, NULL, is_local);
+	PG_RETURN_UUID_P(tenant);
+}

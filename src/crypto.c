@@ -1,0 +1,412 @@
+/*-------------------------------------------------------------------------
+ *
+ * crypto.c
+ *	  Server secrets and the cryptographic primitives every capability uses:
+ *	  the master secret kept in the data directory, keys derived from it,
+ *	  HMAC-SHA256, Ed25519 verification, base64url, constant-time compares,
+ *	  random bytes and wiping.
+ *
+ * The master secret (32 random bytes) lives in $PGDATA/multitenant.secret,
+ * mode 0600, created on first start.  It is read once per process into
+ * static memory (the postmaster reads it when preloaded, backends inherit
+ * it by fork) and is never written to a table or a log.  Separate keys are
+ * derived from it per purpose (token signing, API-key pepper, audit key
+ * wrapping) so that one never doubles as another.
+ *
+ * No locks: everything here is per-process state set at load time.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/hmac.h>
+#include <sodium.h>
+
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/guc.h"
+
+#include "multitenant.h"
+
+#define MT_SECRET_FILE "multitenant.secret"
+
+static uint8 master_secret[MT_SECRET_LEN];
+static bool master_secret_loaded = false;
+static uint8 derived_token_key[MT_SECRET_LEN];
+static uint8 ed25519_public_key[crypto_sign_PUBLICKEYBYTES];
+static bool ed25519_configured = false;
+static int	token_key_version = 0;	/* bumped when multitenant.jwt_secret changes */
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* decodes exactly outlen bytes of hex; false on any other input */
+static bool
+hex_decode_exact(const char *src, uint8 *out, size_t outlen)
+{
+	if (strlen(src) != outlen * 2)
+		return false;
+	for (size_t i = 0; i < outlen; i++)
+	{
+		int			hi = hex_value(src[2 * i]);
+		int			lo = hex_value(src[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8) (hi << 4 | lo);
+	}
+	return true;
+}
+
+static bool
+read_secret_file(const char *path)
+{
+	char		buf[MT_SECRET_LEN * 2 + 2];
+	int			fd;
+	ssize_t		n;
+	bool		ok;
+
+	fd = open(path, O_RDONLY | PG_BINARY, 0);
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return false;
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not open multitenant secret file \"%s\": %m", path)));
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < MT_SECRET_LEN * 2)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("multitenant secret file \"%s\" is truncated", path),
+				 errhint("Restore it from backup: API keys and encrypted audit details depend on it.")));
+	buf[MT_SECRET_LEN * 2] = '\0';
+	ok = hex_decode_exact(buf, master_secret, MT_SECRET_LEN);
+	mt_wipe(buf, sizeof(buf));
+	if (!ok)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("multitenant secret file \"%s\" is malformed", path)));
+	return true;
+}
+
+/*
+ * Write a new secret to a temporary file, then link() it into place: link
+ * fails if another process won the race, and readers never see a partial
+ * file.
+ */
+static void
+create_secret_file(const char *path)
+{
+	char		tmppath[MAXPGPATH];
+	char		hex[MT_SECRET_LEN * 2 + 2];
+	uint8		fresh[MT_SECRET_LEN];
+	int			fd;
+
+	snprintf(tmppath, sizeof(tmppath), "%s.tmp.%d", path, (int) getpid());
+	mt_random_bytes(fresh, sizeof(fresh));
+	for (int i = 0; i < MT_SECRET_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", fresh[i]);
+	hex[MT_SECRET_LEN * 2] = '\n';
+	hex[MT_SECRET_LEN * 2 + 1] = '\0';
+	mt_wipe(fresh, sizeof(fresh));
+
+	fd = open(tmppath, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create multitenant secret file \"%s\": %m", tmppath)));
+	if (write(fd, hex, MT_SECRET_LEN * 2 + 1) != MT_SECRET_LEN * 2 + 1 || pg_fsync(fd) != 0)
+	{
+		int			save_errno = errno;
+
+		close(fd);
+		unlink(tmppath);
+		errno = save_errno;
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not write multitenant secret file \"%s\": %m", tmppath)));
+	}
+	close(fd);
+	mt_wipe(hex, sizeof(hex));
+	if (link(tmppath, path) != 0 && errno != EEXIST)
+	{
+		int			save_errno = errno;
+
+		unlink(tmppath);
+		errno = save_errno;
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not install multitenant secret file \"%s\": %m", path)));
+	}
+	unlink(tmppath);
+	fsync_fname(".", true);
+}
+
+/*
+ * Load (creating on first start) the master secret and derive the default
+ * token key.  Called from _PG_init; the working directory is the data
+ * directory in the postmaster and in every backend.
+ */
+void
+mt_load_server_secret(void)
+{
+	if (master_secret_loaded)
+		return;
+	if (sodium_init() < 0)
+		ereport(FATAL, (errmsg("multitenant: libsodium could not be initialized")));
+	if (DataDir == NULL)
+		ereport(FATAL, (errmsg("multitenant: data directory is not known")));
+
+	if (!read_secret_file(MT_SECRET_FILE))
+	{
+		create_secret_file(MT_SECRET_FILE);
+		if (!read_secret_file(MT_SECRET_FILE))
+			ereport(FATAL,
+					(errmsg("multitenant secret file \"%s\" vanished after creation", MT_SECRET_FILE)));
+	}
+	master_secret_loaded = true;
+	mt_derive_key("multitenant token signing v1", derived_token_key);
+}
+
+/* A purpose-specific key: HMAC-SHA256(master secret, label). */
+void
+mt_derive_key(const char *label, uint8 *out)
+{
+	Assert(master_secret_loaded);
+	mt_hmac_sha256(master_secret, MT_SECRET_LEN,
+				   (const uint8 *) label, strlen(label), out);
+}
+
+/* The HS256 key: the operator's multitenant.jwt_secret, else derived. */
+const uint8 *
+mt_token_key(size_t *len)
+{
+	if (mt_jwt_secret != NULL && mt_jwt_secret[0] != '\0')
+	{
+		*len = strlen(mt_jwt_secret);
+		return (const uint8 *) mt_jwt_secret;
+	}
+	*len = MT_SECRET_LEN;
+	return derived_token_key;
+}
+
+/*
+ * HMAC-SHA256 with the token key.  The keyed state (inner/outer pads) is
+ * computed once per key and copied per call: verifying a token costs two
+ * SHA-256 compressions of the message, not a key schedule.
+ */
+void
+mt_token_hmac(const uint8 *msg, size_t msglen, uint8 *out)
+{
+	static crypto_auth_hmacsha256_state keyed;
+	static int	keyed_version = -1;
+	crypto_auth_hmacsha256_state st;
+
+	if (keyed_version != token_key_version)
+	{
+		size_t		keylen;
+		const uint8 *key = mt_token_key(&keylen);
+
+		crypto_auth_hmacsha256_init(&keyed, key, keylen);
+		keyed_version = token_key_version;
+	}
+	memcpy(&st, &keyed, sizeof(st));
+	crypto_auth_hmacsha256_update(&st, msg, msglen);
+	crypto_auth_hmacsha256_final(&st, out);
+	mt_wipe(&st, sizeof(st));
+}
+
+void
+mt_hmac_sha256(const uint8 *key, size_t keylen,
+			   const uint8 *msg, size_t msglen, uint8 *out)
+{
+	unsigned int outlen = MT_SHA256_LEN;
+
+	if (HMAC(EVP_sha256(), key, (int) keylen, msg, msglen, out, &outlen) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("multitenant: HMAC-SHA256 failed")));
+}
+
+bool
+mt_ed25519_verify(const uint8 *sig, size_t siglen, const uint8 *msg, size_t msglen)
+{
+	if (!ed25519_configured || siglen != crypto_sign_BYTES)
+		return false;
+	return crypto_sign_verify_detached(sig, msg, msglen, ed25519_public_key) == 0;
+}
+
+bool
+mt_ct_equal(const void *a, const void *b, size_t len)
+{
+	return sodium_memcmp(a, b, len) == 0;
+}
+
+void
+mt_random_bytes(void *buf, size_t len)
+{
+	randombytes_buf(buf, len);
+}
+
+void
+mt_wipe(void *buf, size_t len)
+{
+	sodium_memzero(buf, len);
+}
+
+static const char b64url_alphabet[] =
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* base64url without padding (RFC 7515 section 2), palloc'd */
+char *
+mt_base64url_encode(const uint8 *data, size_t len)
+{
+	char	   *out = palloc(((len + 2) / 3) * 4 + 1);
+	char	   *p = out;
+	size_t		i;
+
+	for (i = 0; i + 2 < len; i += 3)
+	{
+		uint32		v = (uint32) data[i] << 16 | (uint32) data[i + 1] << 8 | data[i + 2];
+
+		*p++ = b64url_alphabet[(v >> 18) & 63];
+		*p++ = b64url_alphabet[(v >> 12) & 63];
+		*p++ = b64url_alphabet[(v >> 6) & 63];
+		*p++ = b64url_alphabet[v & 63];
+	}
+	if (i < len)
+	{
+		uint32		v = (uint32) data[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32) data[i + 1] << 8;
+		*p++ = b64url_alphabet[(v >> 18) & 63];
+		*p++ = b64url_alphabet[(v >> 12) & 63];
+		if (i + 1 < len)
+			*p++ = b64url_alphabet[(v >> 6) & 63];
+	}
+	*p = '\0';
+	return out;
+}
+
+static int
+b64url_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+/*
+ * Strict base64url decode (no padding, no whitespace, no stray low bits).
+ * Returns the decoded length, or -1 on malformed input or overflow of dst.
+ */
+int
+mt_base64url_decode(const char *src, size_t srclen, uint8 *dst, size_t dstlen)
+{
+	size_t		outlen = 0;
+	uint32		acc = 0;
+	int			bits = 0;
+
+	if (srclen % 4 == 1)
+		return -1;
+	for (size_t i = 0; i < srclen; i++)
+	{
+		int			v = b64url_value((unsigned char) src[i]);
+
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32) v;
+		bits += 6;
+		if (bits >= 8)
+		{
+			bits -= 8;
+			if (outlen >= dstlen)
+				return -1;
+			dst[outlen++] = (uint8) ((acc >> bits) & 0xFF);
+		}
+	}
+	/* leftover bits must be zero, else the encoding is not canonical */
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+		return -1;
+	return (int) outlen;
+}
+
+bool
+mt_check_jwt_secret(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && (*newval)[0] != '\0' && strlen(*newval) < 32)
+	{
+		GUC_check_errmsg("multitenant.jwt_secret must be at least 32 bytes long");
+		return false;
+	}
+	return true;
+}
+
+void
+mt_assign_jwt_secret(const char *newval, void *extra)
+{
+	token_key_version++;
+}
+
+/* Accepts 64 hex digits or 43 base64url characters; the key goes in extra. */
+bool
+mt_check_jwt_public_key(char **newval, void **extra, GucSource source)
+{
+	uint8	   *key;
+	const char *s = *newval;
+
+	if (s == NULL || s[0] == '\0')
+	{
+		*extra = NULL;
+		return true;
+	}
+	key = malloc(crypto_sign_PUBLICKEYBYTES);
+	if (key == NULL)
+		return false;
+	if (!hex_decode_exact(s, key, crypto_sign_PUBLICKEYBYTES) &&
+		mt_base64url_decode(s, strlen(s), key, crypto_sign_PUBLICKEYBYTES) != crypto_sign_PUBLICKEYBYTES)
+	{
+		free(key);
+		GUC_check_errmsg("multitenant.jwt_public_key must be a 32-byte Ed25519 public key in hex or base64url");
+		return false;
+	}
+	*extra = key;
+	return true;
+}
+
+void
+mt_assign_jwt_public_key(const char *newval, void *extra)
+{
+	if (extra == NULL)
+	{
+		ed25519_configured = false;
+		return;
+	}
+	memcpy(ed25519_public_key, extra, crypto_sign_PUBLICKEYBYTES);
+	ed25519_configured = true;
+}

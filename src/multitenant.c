@@ -1,0 +1,193 @@
+/*-------------------------------------------------------------------------
+ *
+ * multitenant.c
+ *	  Module entry point: _PG_init, every GUC of the extension, hook
+ *	  chaining, the shared-memory request/startup, and the transaction
+ *	  callback that the capability files share.
+ *
+ * Shared memory holds one MultitenantShared struct whose fields are all
+ * atomics (no lock).  Capability files that need more shared state add a
+ * size/init pair here so that everything is requested in
+ * shmem_request_hook, as PostgreSQL 15 requires.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "multitenant.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* GUC variables */
+char	   *mt_jwt_secret = NULL;
+char	   *mt_jwt_public_key = NULL;
+char	   *mt_token_string = NULL;
+int			mt_token_max_ttl = 86400;
+int			mt_default_token_ttl = 900;
+
+MultitenantShared *mt_shared = NULL;
+
+static bool mt_preloaded = false;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+mt_shmem_size(void)
+{
+	return MAXALIGN(sizeof(MultitenantShared));
+}
+
+static void
+mt_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(mt_shmem_size());
+}
+
+static void
+mt_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	mt_shared = ShmemInitStruct("multitenant", sizeof(MultitenantShared), &found);
+	if (!found)
+		pg_atomic_init_u64(&mt_shared->tenant_generation, 1);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Functions that cannot work without shared memory call this first, so that
+ * a library loaded on demand (not preloaded) fails with a clear message
+ * instead of touching a NULL pointer.
+ */
+void
+mt_require_shared_memory(const char *what)
+{
+	if (mt_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s requires multitenant to be loaded via shared_preload_libraries", what),
+				 errhint("Add 'multitenant' to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static void
+mt_xact_callback(XactEvent event, void *arg)
+{
+	mt_tenants_xact_callback((int) event);
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			mt_context_xact_reset();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+mt_define_gucs(void)
+{
+	DefineCustomStringVariable("multitenant.jwt_secret",
+							   "Shared secret (at least 32 bytes) that signs and verifies HS256 tenant tokens.",
+							   "Empty: a random secret kept in the data directory (multitenant.secret) is used.",
+							   &mt_jwt_secret,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   mt_check_jwt_secret, mt_assign_jwt_secret, NULL);
+
+	DefineCustomStringVariable("multitenant.jwt_public_key",
+							   "Ed25519 public key (base64url or hex, 32 bytes) that verifies EdDSA tenant tokens.",
+							   "Empty: EdDSA tokens are refused.",
+							   &mt_jwt_public_key,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   mt_check_jwt_public_key, mt_assign_jwt_public_key, NULL);
+
+	DefineCustomStringVariable("multitenant.token",
+							   "Signed tenant token (JWT) that sets the tenant context; verified when set.",
+							   "Use SET LOCAL (or set_config(..., true)) with connection poolers.",
+							   &mt_token_string,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   mt_check_token, mt_assign_token, NULL);
+
+	DefineCustomIntVariable("multitenant.token_max_ttl",
+							"Longest lifetime mt.tenant_token() and mt.set_tenant() will mint.",
+							NULL,
+							&mt_token_max_ttl,
+							86400, 1, 365 * 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.default_token_ttl",
+							"Lifetime of the tokens mt.set_tenant() mints.",
+							NULL,
+							&mt_default_token_ttl,
+							900, 1, 365 * 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("multitenant");
+}
+
+void
+_PG_init(void)
+{
+	/* pg_upgrade loads libraries only to check them: do nothing. */
+	if (IsBinaryUpgrade)
+		return;
+
+	mt_preloaded = process_shared_preload_libraries_in_progress;
+
+	/*
+	 * The server secret is read (or created) before GUCs are defined so that
+	 * their check hooks can rely on it.  In the postmaster this happens once
+	 * and every backend inherits it.
+	 */
+	mt_load_server_secret();
+
+	mt_define_gucs();
+
+	RegisterXactCallback(mt_xact_callback, NULL);
+
+	if (!mt_preloaded)
+		return;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = mt_shmem_request;
+#else
+	RequestAddinShmemSpace(mt_shmem_size());
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = mt_shmem_startup;
+}

@@ -1,0 +1,161 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi_util.c
+ *	  SPI helpers (parameterized statements only, never pasted values),
+ *	  argument checks and uuid helpers shared by the capability files.
+ *	  No shared state, no locks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/uuid.h"
+
+#include "multitenant.h"
+#include "spi_util.h"
+
+void
+mt_spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("multitenant: SPI_connect failed")));
+}
+
+void
+mt_spi_finish(void)
+{
+	if (SPI_finish() != SPI_OK_FINISH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("multitenant: SPI_finish failed")));
+}
+
+int
+mt_spi_execute_nulls(const char *sql, int nargs, Oid *types, Datum *values,
+					 const char *nulls, int expected_rc)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (expected_rc != 0 && rc != expected_rc)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+	return rc;
+}
+
+int
+mt_spi_execute(const char *sql, int nargs, Oid *types, Datum *values, int expected_rc)
+{
+	return mt_spi_execute_nulls(sql, nargs, types, values, NULL, expected_rc);
+}
+
+bool
+mt_spi_exists(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, true, 1);
+
+	if (rc != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+	return SPI_processed > 0;
+}
+
+/*
+ * First column of the first row, copied out of SPI memory so that it
+ * survives SPI_finish.  No row counts as NULL.
+ */
+Datum
+mt_spi_value(const char *sql, int nargs, Oid *types, Datum *values,
+			 bool read_only, bool *isnull)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
+	bool		null = true;
+	Datum		d = (Datum) 0;
+
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+	if (SPI_processed > 0 && SPI_tuptable != NULL)
+	{
+		Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
+
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null);
+		if (!null)
+			d = SPI_datumTransfer(d, att->attbyval, att->attlen);
+	}
+	if (isnull)
+		*isnull = null;
+	else if (null)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("multitenant: internal query returned no value")));
+	return d;
+}
+
+char *
+mt_spi_text(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
+{
+	Datum		d = mt_spi_value(sql, nargs, types, values, false, isnull);
+
+	return *isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* 22004 when any of the first nargs arguments is NULL */
+void
+mt_require_args(FunctionCallInfo fcinfo, int nargs, const char *names)
+{
+	for (int i = 0; i < nargs; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", names)));
+}
+
+char *
+mt_uuid_to_cstring(const pg_uuid_t *u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) u)));
+}
+
+/* Canonical 8-4-4-4-12 hex form only; never raises. */
+bool
+mt_parse_uuid(const char *s, pg_uuid_t *out)
+{
+	int			j = 0;
+
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+	{
+		char		c = s[i];
+		int			v;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (c != '-')
+				return false;
+			continue;
+		}
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return false;
+		if (j % 2 == 0)
+			out->data[j / 2] = (unsigned char) (v << 4);
+		else
+			out->data[j / 2] |= (unsigned char) v;
+		j++;
+	}
+	return true;
+}

@@ -1,0 +1,30 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi_util.h
+ *	  Small SPI and argument helpers shared by every capability file, so
+ *	  that each caller runs parameterized SQL the same way.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_SPI_UTIL_H
+#define MT_SPI_UTIL_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+
+extern void mt_spi_connect(void);
+extern void mt_spi_finish(void);
+extern int	mt_spi_execute(const char *sql, int nargs, Oid *types, Datum *values,
+						   int expected_rc);
+extern int	mt_spi_execute_nulls(const char *sql, int nargs, Oid *types, Datum *values,
+								 const char *nulls, int expected_rc);
+extern bool mt_spi_exists(const char *sql, int nargs, Oid *types, Datum *values);
+extern Datum mt_spi_value(const char *sql, int nargs, Oid *types, Datum *values,
+						  bool read_only, bool *isnull);
+extern char *mt_spi_text(const char *sql, int nargs, Oid *types, Datum *values,
+						 bool *isnull);
+extern void mt_require_args(FunctionCallInfo fcinfo, int nargs, const char *names);
+
+#endif							/* MT_SPI_UTIL_H */

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Benchmark helpers: a separate throwaway cluster, pgbench runs, ratios.
+# Each benchmark measures its baseline in the same run, on the same
+# cluster, with the same client count, alternating runs to spread noise.
+set -euo pipefail
+MT_ROOT=${MT_BENCH_ROOT:-/tmp/multitenant-bench}
+MT_PORT=${MT_BENCH_PORT:-54339}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+BENCH_CLIENTS=${BENCH_CLIENTS:-8}
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+
+bench_start_cluster() {
+    cluster_init multitenant
+    cat >>"$MT_PGDATA/postgresql.conf" <<CONF
+shared_buffers = '512MB'
+synchronous_commit = off
+max_parallel_workers_per_gather = 0
+CONF
+    cluster_restart
+}
+
+# tps <db> <script> [extra pgbench args]: prints transactions per second
+tps() {
+    local db=$1 script=$2; shift 2
+    "$MT_PGBIN/pgbench" -n -M prepared -c "$BENCH_CLIENTS" -j "$BENCH_CLIENTS" -T "$BENCH_SECONDS" \
+        -f "$script" "$@" "$db" 2>&1 | awk '/^tps = / { print $3; exit }'
+}
+
+# best_of <db> <script>: the best of BENCH_ROUNDS runs (least disturbed by noise)
+best_of() {
+    local best=0 t
+    for _ in $(seq "$BENCH_ROUNDS"); do
+        t=$(tps "$@")
+        best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b > a) ? b : a }')
+    done
+    echo "$best"
+}
+
+# ratio_line <label> <tps> <baseline tps> <threshold or -> <direction ge|le>
+ratio_line() {
+    awk -v l="$1" -v a="$2" -v b="$3" -v th="$4" -v dir="${5:-ge}" 'BEGIN {
+        r = (b > 0) ? a / b : 0
+        verdict = ""
+        if (th != "-") verdict = ((dir == "ge" && r >= th) || (dir == "le" && r <= th)) ? "  PASS" : "  FAIL"
+        if (th != "-") verdict = verdict sprintf(" (target %s %s)", dir == "ge" ? ">=" : "<=", th)
+        printf "%-60s %10.0f tps vs %10.0f tps  ratio %.3f%s\n", l, a, b, r, verdict
+    }'
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The generated server secret survives clean restarts and crashes (tokens
+# minted before stay valid), is private to the server, and the extension
+# works without preloading (context) while shared-memory features say how
+# to fix it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+
+fail() { echo "FAIL: $*"; exit 1; }
+db=mt_restart_ctx
+mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+mt_psql -d $db -c "CREATE EXTENSION multitenant"
+tenant=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
+token=$(mt_psql -d $db -c "SELECT mt.tenant_token('$tenant', '1 hour')")
+
+check_token() {
+    local got
+    got=$(mt_psql -d $db -c "SET multitenant.token = '$token'" -c "SELECT mt.current_tenant()")
+    [ "$got" = "$tenant" ] || fail "$1: token not accepted (got '$got')"
+    echo "ok: $1"
+}
+
+secret="$MT_PGDATA/multitenant.secret"
+[ -f "$secret" ] || fail "no generated secret file"
+mode=$(stat -c %a "$secret")
+[ "$mode" = 600 ] || fail "secret file mode is $mode, not 600"
+echo "ok: secret file exists with mode 600"
+before=$(sha256sum "$secret")
+
+check_token "before restart"
+cluster_restart
+check_token "after clean restart"
+cluster_crash_restart
+check_token "after crash (immediate stop)"
+[ "$(sha256sum "$secret")" = "$before" ] || fail "secret changed across restarts"
+echo "ok: secret unchanged"
+
+# without preloading: CREATE EXTENSION works, the context works, nothing crashes
+cluster_conf shared_preload_libraries ''
+cluster_restart
+mt_psql -d postgres -c "DROP DATABASE IF EXISTS ${db}_np" -c "CREATE DATABASE ${db}_np"
+mt_psql -d ${db}_np -c "CREATE EXTENSION multitenant"
+t2=$(mt_psql -d ${db}_np -c "SELECT mt.create_tenant('Np', 'np')")
+got=$(mt_psql -d ${db}_np -c "SELECT mt.set_tenant('$t2', false)" -c "SELECT mt.current_tenant()" | tail -1)
+[ "$got" = "$t2" ] || fail "context without preload (got '$got')"
+echo "ok: context works without preloading"
+# suspension is still seen at the next transaction (per-transaction lookup)
+got=$(mt_psql -d ${db}_np -c "SELECT mt.set_tenant('$t2', false)" \
+      -c "SELECT mt.suspend_tenant('$t2')" -c "SELECT coalesce(mt.current_tenant()::text, 'none')" | tail -1)
+[ "$got" = none ] || fail "suspension not seen without preload (got '$got')"
+echo "ok: suspension seen without preloading"
+check_token "old token, library loaded on demand"
+
+cluster_conf shared_preload_libraries 'multitenant'
+cluster_restart
+mt_psql -d postgres -c "DROP DATABASE ${db}_np" -c "DROP DATABASE $db"
+echo "all ok"

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# make test: build, install, start a throwaway cluster with the library
+# preloaded, run every suite (pg_regress, pgTAP, isolation, restart/crash),
+# print "N passed, N failed" and exit non-zero on any failure.
+#
+# Select suites with MT_SUITES="regress tap isolation restart" and single
+# tests with MT_ONLY=<name>.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+TOP=$PWD
+. test/lib.sh
+
+SUITES=${MT_SUITES:-"regress tap isolation restart"}
+ONLY=${MT_ONLY:-}
+OUT=$TOP/test/out
+PGXS_DIR=$(dirname "$("$MT_PGBIN/pg_config" --pgxs)")/../..
+PG_REGRESS=$PGXS_DIR/src/test/regress/pg_regress
+PG_ISOLATION_REGRESS=$PGXS_DIR/src/test/isolation/pg_isolation_regress
+
+passed=0
+failed=0
+failures=()
+
+result() {   # result <suite> <name> <rc>
+    if [ "$3" = 0 ]; then
+        passed=$((passed + 1)); printf '  %-10s %-40s ok\n' "$1" "$2"
+    else
+        failed=$((failed + 1)); failures+=("$1/$2"); printf '  %-10s %-40s FAILED\n' "$1" "$2"
+    fi
+}
+
+wanted() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+
+make -s >/dev/null && make -s install >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+rm -rf "$OUT"; mkdir -p "$OUT"
+[ "$(id -u)" = 0 ] && chmod 777 "$OUT"
+cluster_init multitenant || { echo "cluster did not start"; echo "0 passed, 1 failed"; exit 1; }
+trap 'cluster_destroy' EXIT
+
+if [[ " $SUITES " == *" regress "* ]]; then
+    echo "pg_regress:"
+    for f in sql/*.sql; do
+        t=$(basename "$f" .sql)
+        case $t in multitenant--*) continue ;; esac   # the generated install script
+        wanted "$t" || continue
+        "$PG_REGRESS" --inputdir=. --outputdir="$OUT/regress" --bindir="$MT_PGBIN" \
+            --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname="mt_regress" \
+            "$t" >"$OUT/regress-$t.log" 2>&1
+        rc=$?
+        result regress "$t" $rc
+        [ $rc = 0 ] || cat "$OUT/regress/regression.diffs" 2>/dev/null | head -80
+    done
+fi
+
+if [[ " $SUITES " == *" tap "* ]]; then
+    echo "pgTAP:"
+    for f in test/pgtap/*.sql; do
+        [ -e "$f" ] || continue
+        t=$(basename "$f" .sql)
+        wanted "$t" || continue
+        db="mt_tap_$t"
+        mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+        mt_psql -d "$db" -c "CREATE EXTENSION pgtap; CREATE EXTENSION multitenant" >/dev/null
+        pg_prove -d "$db" -U postgres -h "$PGHOST" -p "$PGPORT" "$f" >"$OUT/tap-$t.log" 2>&1
+        rc=$?
+        result tap "$t" $rc
+        [ $rc = 0 ] || grep -v '^ok ' "$OUT/tap-$t.log" | head -60
+    done
+fi
+
+if [[ " $SUITES " == *" isolation "* ]]; then
+    echo "isolation:"
+    for f in test/isolation/specs/*.spec; do
+        [ -e "$f" ] || continue
+        t=$(basename "$f" .spec)
+        wanted "$t" || continue
+        "$PG_ISOLATION_REGRESS" --inputdir=test/isolation --outputdir="$OUT/isolation" \
+            --bindir="$MT_PGBIN" --host="$PGHOST" --port="$PGPORT" --user=postgres \
+            --dbname=mt_isolation "$t" >"$OUT/isolation-$t.log" 2>&1
+        rc=$?
+        result isolation "$t" $rc
+        [ $rc = 0 ] || cat "$OUT/isolation/regression.diffs" 2>/dev/null | head -80
+    done
+fi
+
+if [[ " $SUITES " == *" restart "* ]]; then
+    echo "restart/crash:"
+    for f in test/restart/*.sh; do
+        [ -e "$f" ] || continue
+        t=$(basename "$f" .sh)
+        wanted "$t" || continue
+        bash "$f" >"$OUT/restart-$t.log" 2>&1
+        rc=$?
+        result restart "$t" $rc
+        [ $rc = 0 ] || tail -40 "$OUT/restart-$t.log"
+        # every restart test leaves the cluster as it found it; make sure
+        [ -f "$MT_PGDATA/postmaster.pid" ] || cluster_start
+    done
+fi
+
+if [ $failed -gt 0 ]; then
+    echo "failed: ${failures[*]}"
+    echo "server log tail:"; tail -20 "$MT_LOG" 2>/dev/null
+fi
+echo "$passed passed, $failed failed"
+[ $failed = 0 ] && [ $passed -gt 0 ]
