@@ -3,7 +3,10 @@
 # Source this file; it defines the cluster_* helpers and mt_psql.
 # As root the server runs as the postgres user (initdb refuses root).
 
-MT_PGBIN=${MT_PGBIN:-/usr/lib/postgresql/15/bin}
+# MT_PG_PREFIX: a private copy of the PostgreSQL tree (see scripts/private-pg.sh)
+# so that several checkouts can build, install and test side by side.
+MT_PGBIN=${MT_PGBIN:-${MT_PG_PREFIX:-}/usr/lib/postgresql/15/bin}
+export PG_CONFIG=$MT_PGBIN/pg_config
 MT_ROOT=${MT_ROOT:-/tmp/multitenant-test}
 MT_PORT=${MT_PORT:-54329}
 export PGHOST=$MT_ROOT/sock PGPORT=$MT_PORT PGUSER=postgres

@@ -4,8 +4,8 @@
 # BENCH_SECONDS, BENCH_ROUNDS, BENCH_CLIENTS and BENCH_ONLY=<dir> tune it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-make -s >/dev/null && make -s install >/dev/null
 . test/bench/lib.sh
+make -s >/dev/null && make -s install >/dev/null
 bench_start_cluster
 trap cluster_destroy EXIT
 echo "clients=$BENCH_CLIENTS seconds=$BENCH_SECONDS rounds=$BENCH_ROUNDS (best of rounds, alternating)"
