@@ -156,6 +156,15 @@ mt_define_gucs(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("multitenant.allow_unsafe_ddl",
+							 "Lets DDL disable or alter the generated tenant isolation (escape hatch).",
+							 "Superuser only; use mt.disable_isolation() instead.",
+							 &mt_allow_unsafe_ddl,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("multitenant");
 }
 

@@ -23,6 +23,7 @@ extern char *mt_jwt_public_key;
 extern char *mt_token_string;
 extern int	mt_token_max_ttl;
 extern int	mt_default_token_ttl;
+extern bool mt_allow_unsafe_ddl;
 
 /* ---- shared memory (multitenant.c) ---- */
 

@@ -57,7 +57,8 @@ mt_spi_execute(const char *sql, int nargs, Oid *types, Datum *values, int expect
 bool
 mt_spi_exists(const char *sql, int nargs, Oid *types, Datum *values)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, true, 1);
+	/* not read-only: see the effects of the current command (DDL in event triggers) */
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 1);
 
 	if (rc != SPI_OK_SELECT)
 		ereport(ERROR,

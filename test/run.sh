@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 TOP=$PWD
 . test/lib.sh
 
-SUITES=${MT_SUITES:-"regress tap isolation restart"}
+SUITES=${MT_SUITES:-"regress tap isolation shell restart"}
 ONLY=${MT_ONLY:-}
 OUT=$TOP/test/out
 PGXS_DIR=$(dirname "$("$MT_PGBIN/pg_config" --pgxs)")/../..
@@ -84,20 +84,23 @@ if [[ " $SUITES " == *" isolation "* ]]; then
     done
 fi
 
-if [[ " $SUITES " == *" restart "* ]]; then
-    echo "restart/crash:"
-    for f in test/restart/*.sh; do
+# shell-driven suites: test/shell (end-to-end with other programs) and
+# test/restart (clean restarts and immediate-mode crashes)
+for suite in shell restart; do
+    [[ " $SUITES " == *" $suite "* ]] || continue
+    echo "$suite:"
+    for f in test/$suite/*.sh; do
         [ -e "$f" ] || continue
         t=$(basename "$f" .sh)
         wanted "$t" || continue
-        bash "$f" >"$OUT/restart-$t.log" 2>&1
+        bash "$f" >"$OUT/$suite-$t.log" 2>&1
         rc=$?
-        result restart "$t" $rc
-        [ $rc = 0 ] || tail -40 "$OUT/restart-$t.log"
-        # every restart test leaves the cluster as it found it; make sure
+        result "$suite" "$t" $rc
+        [ $rc = 0 ] || tail -40 "$OUT/$suite-$t.log"
+        # every script leaves the cluster running; make sure
         [ -f "$MT_PGDATA/postmaster.pid" ] || cluster_start
     done
-fi
+done
 
 if [ $failed -gt 0 ]; then
     echo "failed: ${failures[*]}"

@@ -1,0 +1,58 @@
+-- multitenant install script, part 10: tenant isolation of user tables.
+
+CREATE TABLE mt.isolated_tables (
+    tbl            regclass PRIMARY KEY,
+    tenant_column  name NOT NULL,
+    parent         regclass,              -- set for partitions and inheritance children
+    isolated_at    timestamptz NOT NULL DEFAULT now(),
+    isolated_by    name NOT NULL DEFAULT current_user
+);
+
+CREATE TABLE mt.auto_isolate_schemas (
+    schema_name    name PRIMARY KEY,
+    tenant_column  name NOT NULL DEFAULT 'tenant_id',
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+GRANT SELECT ON mt.isolated_tables, mt.auto_isolate_schemas TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('mt.isolated_tables', '');
+SELECT pg_catalog.pg_extension_config_dump('mt.auto_isolate_schemas', '');
+
+CREATE FUNCTION mt.enable_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id') RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_enable_isolation' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.disable_isolation(tbl regclass) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_disable_isolation' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.auto_isolate(schema_name name, tenant_column name DEFAULT 'tenant_id') RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_auto_isolate' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.stop_auto_isolate(schema_name name) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_stop_auto_isolate' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.isolation_status(
+    OUT tbl regclass, OUT kind text, OUT tenant_column name, OUT isolated boolean,
+    OUT rls_enabled boolean, OUT rls_forced boolean, OUT policies_ok boolean,
+    OUT tenant_index boolean, OUT issues text[]) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mt_isolation_status' LANGUAGE C STABLE PARALLEL SAFE;
+
+REVOKE ALL ON FUNCTION mt.enable_isolation(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.disable_isolation(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.auto_isolate(name, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.stop_auto_isolate(name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.isolation_status() FROM PUBLIC;
+
+CREATE FUNCTION mt.ddl_guard() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'mt_ddl_guard' LANGUAGE C;
+CREATE FUNCTION mt.ddl_isolate_new() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'mt_ddl_isolate_new' LANGUAGE C;
+CREATE FUNCTION mt.ddl_forget_dropped() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'mt_ddl_forget_dropped' LANGUAGE C;
+REVOKE ALL ON FUNCTION mt.ddl_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.ddl_isolate_new() FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.ddl_forget_dropped() FROM PUBLIC;
+
+CREATE EVENT TRIGGER mt_ddl_guard ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'DROP POLICY', 'ALTER POLICY')
+    EXECUTE FUNCTION mt.ddl_guard();
+CREATE EVENT TRIGGER mt_ddl_isolate_new ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+    EXECUTE FUNCTION mt.ddl_isolate_new();
+CREATE EVENT TRIGGER mt_ddl_forget_dropped ON sql_drop
+    EXECUTE FUNCTION mt.ddl_forget_dropped();

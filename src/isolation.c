@@ -1,0 +1,748 @@
+/*-------------------------------------------------------------------------
+ *
+ * isolation.c
+ *	  Tenant isolation of user tables: mt.enable_isolation /
+ *	  mt.disable_isolation (generated RLS policies, FORCE, tenant index,
+ *	  partitions and inheritance children), mt.auto_isolate, the event
+ *	  triggers that isolate new partitions/children/auto tables and that
+ *	  guard the generated protections, and mt.isolation_status() with its
+ *	  lints.
+ *
+ * DDL runs through SPI as the calling role, so PostgreSQL's own ownership
+ * checks apply.  The catalog tables mt.isolated_tables and
+ * mt.auto_isolate_schemas are written as their owner (the extension
+ * owner), switched to with SetUserIdAndSecContext only around that write.
+ *
+ * Backend-local flags (no shared state, no locks):
+ *	- isolation_ddl_depth: our own DDL is running; the event triggers let it
+ *	  through and do not recurse.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "multitenant.h"
+#include "spi_util.h"
+
+#define POLICY_RESTRICTIVE	"mt_tenant_isolation"
+#define POLICY_PERMISSIVE	"mt_tenant_access"
+
+bool		mt_allow_unsafe_ddl = false;
+
+static int	isolation_ddl_depth = 0;
+
+/* ---------------------------------------------------------------------
+ * helpers
+ * --------------------------------------------------------------------- */
+
+/* schema-qualified, quoted name of a relation */
+static char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/* Run SPI statement as the owner of mt.isolated_tables (catalog writes). */
+static void
+catalog_execute(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	Oid			catalog = get_relname_relid("isolated_tables", get_namespace_oid("mt", false));
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for mt.isolated_tables");
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	mt_spi_execute_nulls(sql, nargs, types, values, nulls, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+static void
+run_ddl(const char *sql)
+{
+	isolation_ddl_depth++;
+	PG_TRY();
+	{
+		int			rc = SPI_execute(sql, false, 0);
+
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("multitenant: \"%s\" failed: %s", sql, SPI_result_code_string(rc))));
+	}
+	PG_FINALLY();
+	{
+		isolation_ddl_depth--;
+	}
+	PG_END_TRY();
+}
+
+/* tenant column recorded for relid, or NULL when it is not isolated */
+static char *
+isolated_column(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	bool		isnull;
+	Datum		d;
+
+	d = mt_spi_value("SELECT tenant_column::text FROM mt.isolated_tables WHERE tbl = $1::regclass",
+					 1, (Oid[]) {OIDOID}, &arg, false, &isnull);
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static bool
+has_index_led_by(Oid relid, AttrNumber attnum)
+{
+	Datum		args[2] = {ObjectIdGetDatum(relid), Int16GetDatum(attnum)};
+
+	return mt_spi_exists("SELECT 1 FROM pg_catalog.pg_index "
+						 "WHERE indrelid = $1 AND indkey[0] = $2 AND indpred IS NULL",
+						 2, (Oid[]) {OIDOID, INT2OID}, args);
+}
+
+static bool
+policy_intact(Oid relid, const char *policy, bool permissive, const char *expected)
+{
+	Datum		args[4] = {ObjectIdGetDatum(relid), CStringGetTextDatum(policy),
+	BoolGetDatum(permissive), CStringGetTextDatum(expected)};
+
+	return mt_spi_exists("SELECT 1 FROM pg_catalog.pg_policy "
+						 "WHERE polrelid = $1 AND polname = $2 AND polpermissive = $3 "
+						 "AND polcmd = '*' AND polroles = '{0}' "
+						 "AND pg_catalog.pg_get_expr(polqual, polrelid) = $4 "
+						 "AND pg_catalog.pg_get_expr(polwithcheck, polrelid) = $4",
+						 4, (Oid[]) {OIDOID, TEXTOID, BOOLOID, TEXTOID}, args);
+}
+
+static void
+drop_policy_if_present(Oid relid, const char *qname, const char *policy)
+{
+	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(policy)};
+	StringInfoData sql;
+
+	if (!mt_spi_exists("SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = $1 AND polname = $2",
+					   2, (Oid[]) {OIDOID, TEXTOID}, args))
+		return;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "DROP POLICY %s ON %s", quote_identifier(policy), qname);
+	run_ddl(sql.data);
+}
+
+/* (re)create one generated policy unless it is already exactly right */
+static void
+ensure_policy(Oid relid, const char *qname, const char *policy, bool permissive,
+			  const char *column)
+{
+	StringInfoData expected;
+	StringInfoData sql;
+
+	initStringInfo(&expected);
+	appendStringInfo(&expected, "(%s = mt.current_tenant())", quote_identifier(column));
+	if (policy_intact(relid, policy, permissive, expected.data))
+		return;
+
+	initStringInfo(&sql);
+	drop_policy_if_present(relid, qname, policy);
+	appendStringInfo(&sql,
+					 "CREATE POLICY %s ON %s AS %s FOR ALL TO PUBLIC USING %s WITH CHECK %s",
+					 quote_identifier(policy), qname,
+					 permissive ? "PERMISSIVE" : "RESTRICTIVE",
+					 expected.data, expected.data);
+	run_ddl(sql.data);
+}
+
+static void
+check_isolatable(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+	Oid			nsp = get_rel_namespace(relid);
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", get_rel_name(relid)),
+				 errdetail("Only ordinary and partitioned tables can be isolated.")));
+	if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
+		nsp == get_namespace_oid("mt", true))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot isolate \"%s\": system and multitenant tables are managed by the extension",
+						get_rel_name(relid))));
+}
+
+/*
+ * Make the tenant column right: add it to an empty table, else require
+ * uuid, NOT NULL and (if there is none) the current-tenant default.
+ */
+static AttrNumber
+ensure_tenant_column(Oid relid, const char *qname, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	if (attnum == InvalidAttrNumber)
+	{
+		appendStringInfo(&sql, "SELECT 1 FROM %s LIMIT 1", qname);
+		if (mt_spi_exists(sql.data, 0, NULL, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s has rows but no column \"%s\"", qname, column),
+					 errhint("Add the column as uuid, fill it for existing rows, then call mt.enable_isolation again.")));
+		resetStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "ALTER TABLE %s ADD COLUMN %s uuid NOT NULL DEFAULT mt.current_tenant()",
+						 qname, quote_identifier(column));
+		run_ddl(sql.data);
+		return get_attnum(relid, column);
+	}
+
+	{
+		HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+		Form_pg_attribute att;
+		bool		notnull,
+					hasdef;
+		Oid			typid;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for attribute %d of relation %u", attnum, relid);
+		att = (Form_pg_attribute) GETSTRUCT(tup);
+		notnull = att->attnotnull;
+		hasdef = att->atthasdef;
+		typid = att->atttypid;
+		ReleaseSysCache(tup);
+
+		if (typid != UUIDOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("tenant column \"%s\" of %s must be of type uuid, not %s",
+							column, qname, format_type_be(typid))));
+		if (!notnull)
+		{
+			appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN %s SET NOT NULL",
+							 qname, quote_identifier(column));
+			run_ddl(sql.data);
+			resetStringInfo(&sql);
+		}
+		if (!hasdef)
+		{
+			appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT mt.current_tenant()",
+							 qname, quote_identifier(column));
+			run_ddl(sql.data);
+		}
+	}
+	return attnum;
+}
+
+/*
+ * Isolate one relation (not its children): RLS enabled and forced, the two
+ * generated policies, an index led by the tenant column, a catalog row.
+ */
+static void
+isolate_one(Oid relid, const char *column, Oid parent)
+{
+	char	   *qname = qualified_name(relid);
+	AttrNumber	attnum;
+	StringInfoData sql;
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', OidIsValid(parent) ? ' ' : 'n'};
+
+	check_isolatable(relid);
+	attnum = ensure_tenant_column(relid, qname, column);
+
+	initStringInfo(&sql);
+	if (!has_index_led_by(relid, attnum))
+	{
+		appendStringInfo(&sql, "CREATE INDEX ON %s (%s)", qname, quote_identifier(column));
+		run_ddl(sql.data);
+		resetStringInfo(&sql);
+	}
+	appendStringInfo(&sql, "ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY", qname);
+	run_ddl(sql.data);
+
+	ensure_policy(relid, qname, POLICY_RESTRICTIVE, false, column);
+	ensure_policy(relid, qname, POLICY_PERMISSIVE, true, column);
+
+	args[0] = ObjectIdGetDatum(relid);
+	args[1] = CStringGetTextDatum(column);
+	args[2] = ObjectIdGetDatum(parent);
+	catalog_execute("INSERT INTO mt.isolated_tables (tbl, tenant_column, parent) "
+					"VALUES ($1::regclass, $2, $3::regclass) "
+					"ON CONFLICT (tbl) DO UPDATE SET tenant_column = EXCLUDED.tenant_column, "
+					"parent = EXCLUDED.parent",
+					3, (Oid[]) {OIDOID, TEXTOID, OIDOID}, args, nulls);
+}
+
+/* the direct parent of a partition or inheritance child, or InvalidOid */
+static Oid
+direct_parent(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	bool		isnull;
+	Datum		d = mt_spi_value("SELECT inhparent FROM pg_catalog.pg_inherits "
+								 "WHERE inhrelid = $1 ORDER BY inhseqno LIMIT 1",
+								 1, (Oid[]) {OIDOID}, &arg, false, &isnull);
+
+	return isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+/* Isolate relid and every partition / inheritance child below it. */
+static void
+isolate_tree(Oid relid, const char *column)
+{
+	List	   *all = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, all)
+		isolate_one(lfirst_oid(lc), column, direct_parent(lfirst_oid(lc)));
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(mt_enable_isolation);
+Datum
+mt_enable_isolation(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *column;
+
+	mt_require_args(fcinfo, 2, "table and tenant column");
+	relid = PG_GETARG_OID(0);
+	column = NameStr(*PG_GETARG_NAME(1));
+	if (column[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tenant column name must not be empty")));
+	if (!OidIsValid(get_rel_relkind(relid)) && get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+
+	mt_spi_connect();
+	isolate_tree(relid, column);
+	mt_spi_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(mt_disable_isolation);
+Datum
+mt_disable_isolation(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	List	   *all;
+	ListCell   *lc;
+	StringInfoData sql;
+
+	mt_require_args(fcinfo, 1, "table");
+	relid = PG_GETARG_OID(0);
+
+	mt_spi_connect();
+	if (isolated_column(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is not isolated", qualified_name(relid))));
+
+	initStringInfo(&sql);
+	all = find_all_inheritors(relid, AccessShareLock, NULL);
+	foreach(lc, all)
+	{
+		Oid			child = lfirst_oid(lc);
+		char	   *qname = qualified_name(child);
+		Datum		arg = ObjectIdGetDatum(child);
+
+		if (isolated_column(child) == NULL)
+			continue;
+		drop_policy_if_present(child, qname, POLICY_RESTRICTIVE);
+		drop_policy_if_present(child, qname, POLICY_PERMISSIVE);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "ALTER TABLE %s NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY",
+						 qname);
+		run_ddl(sql.data);
+		catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl = $1::regclass",
+						1, (Oid[]) {OIDOID}, &arg, NULL);
+	}
+	mt_spi_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(mt_auto_isolate);
+Datum
+mt_auto_isolate(PG_FUNCTION_ARGS)
+{
+	char	   *schema;
+	char	   *column;
+	Datum		args[2];
+
+	mt_require_args(fcinfo, 2, "schema and tenant column");
+	schema = NameStr(*PG_GETARG_NAME(0));
+	column = NameStr(*PG_GETARG_NAME(1));
+	(void) get_namespace_oid(schema, false);	/* 3F000 when missing */
+	if (strcmp(schema, "mt") == 0 || strcmp(schema, "pg_catalog") == 0 ||
+		strcmp(schema, "information_schema") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("schema \"%s\" cannot be auto-isolated", schema)));
+
+	mt_spi_connect();
+	args[0] = CStringGetTextDatum(schema);
+	args[1] = CStringGetTextDatum(column);
+	catalog_execute("INSERT INTO mt.auto_isolate_schemas (schema_name, tenant_column) "
+					"VALUES ($1, $2) ON CONFLICT (schema_name) "
+					"DO UPDATE SET tenant_column = EXCLUDED.tenant_column",
+					2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
+	mt_spi_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(mt_stop_auto_isolate);
+Datum
+mt_stop_auto_isolate(PG_FUNCTION_ARGS)
+{
+	Datum		arg;
+
+	mt_require_args(fcinfo, 1, "schema");
+	arg = CStringGetTextDatum(NameStr(*PG_GETARG_NAME(0)));
+	mt_spi_connect();
+	catalog_execute("DELETE FROM mt.auto_isolate_schemas WHERE schema_name = $1",
+					1, (Oid[]) {TEXTOID}, &arg, NULL);
+	mt_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * Event triggers
+ * --------------------------------------------------------------------- */
+
+static void
+guard_refuse(Oid relid, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot %s on %s: the table is isolated by multitenant", what, qualified_name(relid)),
+			 errhint("Use mt.disable_isolation('%s') to remove tenant isolation.", qualified_name(relid))));
+}
+
+static bool
+is_generated_policy(const char *name)
+{
+	return strcmp(name, POLICY_RESTRICTIVE) == 0 || strcmp(name, POLICY_PERMISSIVE) == 0;
+}
+
+/* relid when rv names an isolated table, else InvalidOid */
+static Oid
+isolated_relid(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+	if (!OidIsValid(relid) || isolated_column(relid) == NULL)
+		return InvalidOid;
+	return relid;
+}
+
+/*
+ * ddl_command_start: refuse DISABLE / NO FORCE ROW LEVEL SECURITY and
+ * DROP / ALTER / RENAME of the generated policies on isolated tables, for
+ * every role, unless our own functions are running or a superuser turned
+ * on multitenant.allow_unsafe_ddl.
+ */
+PG_FUNCTION_INFO_V1(mt_ddl_guard);
+Datum
+mt_ddl_guard(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	Node	   *parsetree;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mt.ddl_guard() must be called as an event trigger")));
+	if (isolation_ddl_depth > 0 || mt_allow_unsafe_ddl)
+		PG_RETURN_VOID();
+
+	trigdata = (EventTriggerData *) fcinfo->context;
+	parsetree = trigdata->parsetree;
+
+	mt_spi_connect();
+	if (IsA(parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+		ListCell   *lc;
+
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst(lc);
+			Oid			relid;
+
+			if (cmd->subtype != AT_DisableRowSecurity && cmd->subtype != AT_NoForceRowSecurity)
+				continue;
+			if (OidIsValid(relid = isolated_relid(stmt->relation)))
+				guard_refuse(relid, cmd->subtype == AT_DisableRowSecurity ?
+							 "disable row level security" : "stop forcing row level security");
+		}
+	}
+	else if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_POLICY)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+		{
+			List	   *names = lfirst(lc);
+			char	   *policy = strVal(llast(names));
+			Oid			relid;
+
+			if (!is_generated_policy(policy))
+				continue;
+			relid = isolated_relid(makeRangeVarFromNameList(list_truncate(list_copy(names),
+																		  list_length(names) - 1)));
+			if (OidIsValid(relid))
+				guard_refuse(relid, "drop a generated tenant policy");
+		}
+	}
+	else if (IsA(parsetree, AlterPolicyStmt))
+	{
+		AlterPolicyStmt *stmt = (AlterPolicyStmt *) parsetree;
+		Oid			relid;
+
+		if (is_generated_policy(stmt->policy_name) &&
+			OidIsValid(relid = isolated_relid(stmt->table)))
+			guard_refuse(relid, "alter a generated tenant policy");
+	}
+	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->renameType == OBJECT_POLICY)
+	{
+		RenameStmt *stmt = (RenameStmt *) parsetree;
+		Oid			relid;
+
+		if (is_generated_policy(stmt->subname) &&
+			OidIsValid(relid = isolated_relid(stmt->relation)))
+			guard_refuse(relid, "rename a generated tenant policy");
+	}
+	mt_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* tenant column of the nearest isolated ancestor of relid, or NULL */
+static char *
+isolated_ancestor_column(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	bool		isnull;
+	Datum		d;
+
+	d = mt_spi_value("WITH RECURSIVE up(rel) AS ("
+					 "  SELECT inhparent FROM pg_catalog.pg_inherits WHERE inhrelid = $1"
+					 "  UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.rel)"
+					 "SELECT t.tenant_column::text FROM up JOIN mt.isolated_tables t ON t.tbl = up.rel LIMIT 1",
+					 1, (Oid[]) {OIDOID}, &arg, false, &isnull);
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* tenant column when relid's schema is auto-isolated and relid has it */
+static char *
+auto_isolate_column(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	bool		isnull;
+	Datum		d;
+
+	d = mt_spi_value("SELECT a.tenant_column::text FROM mt.auto_isolate_schemas a "
+					 "JOIN pg_catalog.pg_class c ON c.relnamespace = a.schema_name::regnamespace "
+					 "JOIN pg_catalog.pg_attribute att ON att.attrelid = c.oid "
+					 "  AND att.attname = a.tenant_column AND NOT att.attisdropped "
+					 "WHERE c.oid = $1",
+					 1, (Oid[]) {OIDOID}, &arg, false, &isnull);
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * ddl_command_end: new partitions/children of isolated tables (CREATE
+ * TABLE ... PARTITION OF / INHERITS, ATTACH PARTITION, ALTER ... INHERIT)
+ * and new tables in auto-isolated schemas become isolated.
+ */
+PG_FUNCTION_INFO_V1(mt_ddl_isolate_new);
+Datum
+mt_ddl_isolate_new(PG_FUNCTION_ARGS)
+{
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mt.ddl_isolate_new() must be called as an event trigger")));
+	if (isolation_ddl_depth > 0)
+		PG_RETURN_VOID();
+
+	mt_spi_connect();
+	mt_spi_execute("SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
+				   "WHERE classid = 'pg_catalog.pg_class'::regclass AND object_type = 'table'",
+				   0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			relids = lappend_oid(relids, DatumGetObjectId(d));
+	}
+
+	foreach(lc, relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		char	   *column;
+
+		if (get_rel_name(relid) == NULL)
+			continue;			/* dropped again in the same command */
+		if ((column = isolated_column(relid)) != NULL ||
+			(column = isolated_ancestor_column(relid)) != NULL ||
+			(column = auto_isolate_column(relid)) != NULL)
+		{
+			char		relkind = get_rel_relkind(relid);
+
+			if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE)
+				isolate_tree(relid, column);
+		}
+	}
+	mt_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* sql_drop: forget dropped tables */
+PG_FUNCTION_INFO_V1(mt_ddl_forget_dropped);
+Datum
+mt_ddl_forget_dropped(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mt.ddl_forget_dropped() must be called as an event trigger")));
+	/* DROP EXTENSION removes the catalog itself */
+	if (!OidIsValid(get_namespace_oid("mt", true)) ||
+		!OidIsValid(get_relname_relid("isolated_tables", get_namespace_oid("mt", true))))
+		PG_RETURN_VOID();
+	mt_spi_connect();
+	catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl::oid IN ("
+					"SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
+					"WHERE classid = 'pg_catalog.pg_class'::regclass AND objsubid = 0)",
+					0, NULL, NULL, NULL);
+	mt_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * mt.isolation_status(): one row per table with a tenant column and per
+ * view / materialized view over an isolated table, with lints.
+ * --------------------------------------------------------------------- */
+static const char *const isolation_status_sql =
+"WITH ext AS ("
+"  SELECT d.objid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid"
+"  WHERE e.extname = 'multitenant' AND d.refclassid = 'pg_catalog.pg_extension'::regclass"
+"    AND d.classid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'e'),"
+" iso AS (SELECT tbl::oid AS relid, tenant_column FROM mt.isolated_tables),"
+" tabs AS ("
+"  SELECT c.oid, c.relkind, c.relrowsecurity, c.relforcerowsecurity,"
+"         coalesce(i.tenant_column, 'tenant_id'::name) AS col, i.relid IS NOT NULL AS isolated"
+"  FROM pg_catalog.pg_class c LEFT JOIN iso i ON i.relid = c.oid"
+"  WHERE c.relkind IN ('r', 'p')"
+"    AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)"
+"    AND c.relnamespace::regnamespace::text !~ '^pg_(toast|temp_)'"
+"    AND c.oid NOT IN (SELECT objid FROM ext)"
+"    AND (i.relid IS NOT NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
+"         WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))),"
+" tabs2 AS ("
+"  SELECT t.*, a.attnum,"
+"    (SELECT count(*) = 2 FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polcmd = '*'"
+"       AND p.polroles = '{0}'"
+"       AND ((p.polname = '" POLICY_RESTRICTIVE "' AND NOT p.polpermissive)"
+"         OR (p.polname = '" POLICY_PERMISSIVE "' AND p.polpermissive))"
+"       AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = pg_catalog.format('(%I = mt.current_tenant())', t.col)"
+"       AND pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) = pg_catalog.format('(%I = mt.current_tenant())', t.col)"
+"    ) AS policies_ok,"
+"    EXISTS (SELECT 1 FROM pg_catalog.pg_index x WHERE x.indrelid = t.oid AND x.indkey[0] = a.attnum"
+"            AND x.indpred IS NULL) AS tenant_index"
+"  FROM tabs t LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attname = t.col"
+"    AND NOT a.attisdropped)"
+"SELECT t.oid::regclass, CASE t.relkind WHEN 'p' THEN 'partitioned table' ELSE 'table' END,"
+"  t.col, t.isolated, t.relrowsecurity, t.relforcerowsecurity, t.policies_ok, t.tenant_index,"
+"  pg_catalog.array_remove(ARRAY["
+"    CASE WHEN NOT t.isolated THEN 'has a tenant column but is not isolated' END,"
+"    CASE WHEN t.isolated AND NOT t.relrowsecurity THEN 'row level security is disabled' END,"
+"    CASE WHEN t.isolated AND NOT t.relforcerowsecurity THEN 'row level security is not forced (the owner bypasses it)' END,"
+"    CASE WHEN t.isolated AND NOT t.policies_ok THEN 'generated tenant policies are missing or altered' END,"
+"    CASE WHEN NOT t.tenant_index THEN 'no index is led by the tenant column' END]"
+"    || ARRAY(SELECT pg_catalog.format('unique index %s does not include the tenant column (reveals values across tenants)',"
+"                    x.indexrelid::regclass)"
+"             FROM pg_catalog.pg_index x WHERE x.indrelid = t.oid AND x.indisunique"
+"               AND t.isolated AND NOT (t.attnum = ANY (x.indkey::int2[])) ORDER BY 1)"
+"    , NULL)"
+" FROM tabs2 t "
+"UNION ALL "
+"SELECT v.oid::regclass, CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END,"
+"  NULL::name, NULL::bool, NULL::bool, NULL::bool, NULL::bool, NULL::bool,"
+"  pg_catalog.array_remove(ARRAY["
+"    CASE WHEN v.relkind = 'm' THEN pg_catalog.format("
+"      'materialized view over isolated table %s stores every tenant''s rows without row level security', u.tbls) END,"
+"    CASE WHEN v.relkind = 'v' AND (r.rolsuper OR r.rolbypassrls)"
+"      AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(v.reloptions) o"
+"                      WHERE lower(o) IN ('security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'))"
+"      THEN pg_catalog.format('view over isolated table %s runs as its owner %I, who bypasses row level security (set security_invoker = true)',"
+"                             u.tbls, r.rolname) END], NULL)"
+" FROM (SELECT rw.ev_class, pg_catalog.string_agg(DISTINCT d.refobjid::regclass::text, ', ') AS tbls"
+"       FROM pg_catalog.pg_rewrite rw"
+"       JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = rw.oid"
+"         AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> rw.ev_class"
+"       JOIN iso ON iso.relid = d.refobjid"
+"       GROUP BY rw.ev_class) u"
+" JOIN pg_catalog.pg_class v ON v.oid = u.ev_class AND v.relkind IN ('v', 'm')"
+" JOIN pg_catalog.pg_roles r ON r.oid = v.relowner "
+"ORDER BY 1";
+
+PG_FUNCTION_INFO_V1(mt_isolation_status);
+Datum
+mt_isolation_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcxt;
+
+	InitMaterializedSRF(fcinfo, 0);
+	mt_spi_connect();
+	mt_spi_execute(isolation_status_sql, 0, NULL, NULL, SPI_OK_SELECT);
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum		values[9];
+		bool		nulls[9];
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	mt_spi_finish();
+	return (Datum) 0;
+}
