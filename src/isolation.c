@@ -596,7 +596,8 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mt.ddl_isolate_new() must be called as an event trigger")));
-	if (isolation_ddl_depth > 0)
+	/* our own DDL, or a superuser deliberately working around isolation */
+	if (isolation_ddl_depth > 0 || mt_allow_unsafe_ddl)
 		PG_RETURN_VOID();
 
 	mt_spi_connect();
@@ -616,18 +617,27 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 	{
 		Oid			relid = lfirst_oid(lc);
 		char	   *column;
+		char		relkind = get_rel_relkind(relid);
 
-		if (get_rel_name(relid) == NULL)
-			continue;			/* dropped again in the same command */
-		if ((column = isolated_column(relid)) != NULL ||
-			(column = isolated_ancestor_column(relid)) != NULL ||
-			(column = auto_isolate_column(relid)) != NULL)
+		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+			continue;			/* dropped again, or not a table */
+		if ((column = isolated_column(relid)) != NULL)
 		{
-			char		relkind = get_rel_relkind(relid);
+			/* an isolated table: only children it gained are new */
+			List	   *all = find_all_inheritors(relid, AccessShareLock, NULL);
+			ListCell   *lc2;
 
-			if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE)
-				isolate_tree(relid, column);
+			foreach(lc2, all)
+			{
+				Oid			child = lfirst_oid(lc2);
+
+				if (isolated_column(child) == NULL)
+					isolate_tree(child, column);
+			}
 		}
+		else if ((column = isolated_ancestor_column(relid)) != NULL ||
+				 (column = auto_isolate_column(relid)) != NULL)
+			isolate_tree(relid, column);
 	}
 	mt_spi_finish();
 	PG_RETURN_VOID();

@@ -1,0 +1,443 @@
+/*-------------------------------------------------------------------------
+ *
+ * compliance.c
+ *	  The compliance check catalog, mt.run_compliance_checks() (runs every
+ *	  check, stores the results as history in mt.compliance_checks) and
+ *	  mt.compliance_report() / mt.compliance_report_text() (per standard:
+ *	  controls, status over time, evidence).
+ *
+ * Each check is a row of the static catalog below: a stable id, a title,
+ * the standards and controls it maps to, a severity, and the SQL that
+ * finds its offenders (one row per offending object: the check fails or
+ * warns when there is any) or, for settings, SQL that returns the status
+ * and details directly.  The runner executes them through SPI as the
+ * extension owner (the function is SECURITY DEFINER and admin-only) so
+ * that pg_authid and pg_hba_file_rules are readable.
+ *
+ * No shared state, no locks: concurrent runs each insert their own rows
+ * under their own run id.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "multitenant.h"
+#include "spi_util.h"
+
+typedef enum CheckKind
+{
+	CHECK_OFFENDERS,			/* sql lists offenders; any row -> on_fail */
+	CHECK_STATUS				/* sql returns (status text, details jsonb) */
+} CheckKind;
+
+typedef struct ComplianceCheck
+{
+	const char *id;
+	const char *title;
+	const char *standards;		/* text[] literal */
+	const char *controls;		/* text[] literal */
+	const char *severity;		/* high, medium, low */
+	CheckKind	kind;
+	const char *on_fail;		/* 'fail' or 'warn' (CHECK_OFFENDERS) */
+	const char *sql;
+} ComplianceCheck;
+
+static const ComplianceCheck checks[] = {
+	/* ---- isolation ---- */
+	{"MT-ISO-001", "Every table with a tenant column is isolated",
+		"{SOC2,GDPR,HIPAA,PCI}", "{SOC2 CC6.1,GDPR Art. 32,HIPAA 164.312(a)(1),PCI DSS 7.2}",
+		"high", CHECK_OFFENDERS, "fail",
+	"SELECT tbl::text AS object, issues FROM mt.isolation_status() "
+	"WHERE kind IN ('table', 'partitioned table') AND NOT isolated"},
+	{"MT-ISO-002", "Isolated tables keep RLS enabled, forced, and the generated policies intact",
+		"{SOC2,GDPR,HIPAA,PCI}", "{SOC2 CC6.1,GDPR Art. 32,HIPAA 164.312(a)(1),PCI DSS 7.2}",
+		"high", CHECK_OFFENDERS, "fail",
+		"SELECT tbl::text AS object, rls_enabled, rls_forced, policies_ok FROM mt.isolation_status() "
+	"WHERE isolated AND NOT (rls_enabled AND rls_forced AND policies_ok)"},
+	{"MT-ISO-003", "No unique constraint or index spans tenants",
+		"{SOC2,GDPR}", "{SOC2 CC6.1,GDPR Art. 25}",
+		"medium", CHECK_OFFENDERS, "warn",
+		"SELECT tbl::text AS object, issue FROM mt.isolation_status(), "
+	"LATERAL pg_catalog.unnest(issues) issue WHERE issue LIKE 'unique index %'"},
+	{"MT-ISO-004", "No view or materialized view bypasses isolation",
+		"{SOC2,GDPR,HIPAA,PCI}", "{SOC2 CC6.1,GDPR Art. 32,HIPAA 164.312(a)(1),PCI DSS 7.2}",
+		"high", CHECK_OFFENDERS, "fail",
+		"SELECT tbl::text AS object, kind, issues FROM mt.isolation_status() "
+	"WHERE kind IN ('view', 'materialized view') AND pg_catalog.cardinality(issues) > 0"},
+	/* ---- privileges ---- */
+	{"MT-PRIV-001", "No login role other than the bootstrap superuser has SUPERUSER or BYPASSRLS",
+		"{SOC2,HIPAA,PCI}", "{SOC2 CC6.3,HIPAA 164.312(a)(1),PCI DSS 7.2.2}",
+		"high", CHECK_OFFENDERS, "fail",
+		"SELECT rolname::text AS object, rolsuper AS superuser, rolbypassrls AS bypassrls "
+		"FROM pg_catalog.pg_roles WHERE rolcanlogin AND (rolsuper OR rolbypassrls) AND oid <> 10 "
+	"ORDER BY 1"},
+	{"MT-PRIV-002", "Privileged multitenant functions are not executable by PUBLIC",
+		"{SOC2,PCI}", "{SOC2 CC6.1,PCI DSS 7.2.1}",
+		"high", CHECK_OFFENDERS, "fail",
+		"SELECT f::text AS object FROM mt.privileged_functions "
+	"WHERE pg_catalog.has_function_privilege('public', f, 'EXECUTE') ORDER BY 1"},
+	{"MT-PRIV-003", "PUBLIC cannot create objects in schema public",
+		"{SOC2,PCI}", "{SOC2 CC6.1,PCI DSS 7.2.1}",
+		"medium", CHECK_OFFENDERS, "fail",
+		"SELECT 'public'::text AS object WHERE pg_catalog.to_regnamespace('public') IS NOT NULL "
+	"AND pg_catalog.has_schema_privilege('public', 'public', 'CREATE')"},
+	{"MT-PRIV-004", "SECURITY DEFINER functions have a fixed search_path",
+		"{SOC2,PCI}", "{SOC2 CC6.1,PCI DSS 6.2.4}",
+		"high", CHECK_OFFENDERS, "fail",
+		"SELECT p.oid::regprocedure::text AS object, r.rolname::text AS owner "
+		"FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner "
+		"WHERE p.prosecdef AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c WHERE c LIKE 'search\\_path=%') "
+	"ORDER BY 1"},
+	/* ---- server ---- */
+	{"MT-SRV-001", "Connections can be encrypted (ssl = on)",
+		"{SOC2,HIPAA,PCI}", "{SOC2 CC6.7,HIPAA 164.312(e)(1),PCI DSS 4.2.1}",
+		"high", CHECK_STATUS, NULL,
+		"SELECT CASE WHEN pg_catalog.current_setting('ssl') = 'on' THEN 'pass' ELSE 'fail' END, "
+	"pg_catalog.jsonb_build_object('ssl', pg_catalog.current_setting('ssl'))"},
+	{"MT-SRV-002", "New passwords are hashed with SCRAM-SHA-256",
+		"{SOC2,HIPAA,PCI}", "{SOC2 CC6.1,HIPAA 164.312(d),PCI DSS 8.3.2}",
+		"high", CHECK_STATUS, NULL,
+		"SELECT CASE WHEN pg_catalog.current_setting('password_encryption') = 'scram-sha-256' "
+		"THEN 'pass' ELSE 'fail' END, pg_catalog.jsonb_build_object('password_encryption', "
+	"pg_catalog.current_setting('password_encryption'))"},
+	{"MT-SRV-003", "No role has an MD5 password hash",
+		"{SOC2,HIPAA,PCI}", "{SOC2 CC6.1,HIPAA 164.312(d),PCI DSS 8.3.2}",
+		"high", CHECK_OFFENDERS, "fail",
+	"SELECT rolname::text AS object FROM pg_catalog.pg_authid WHERE rolpassword LIKE 'md5%' ORDER BY 1"},
+	{"MT-SRV-004", "pg_hba.conf has no trust/password/md5 rules and no wide-open addresses",
+		"{SOC2,HIPAA,PCI}", "{SOC2 CC6.1,HIPAA 164.312(d),PCI DSS 8.3.1}",
+		"high", CHECK_OFFENDERS, "fail",
+		"SELECT pg_catalog.format('line %s: %s %s %s %s %s', line_number, type, "
+		"  pg_catalog.array_to_string(database, ','), pg_catalog.array_to_string(user_name, ','), "
+		"  coalesce(address || coalesce('/' || netmask, ''), ''), coalesce(auth_method, error)) AS object "
+		"FROM pg_catalog.pg_hba_file_rules "
+		"WHERE error IS NOT NULL OR auth_method IN ('trust', 'password', 'md5') OR address = 'all' "
+		"   OR (address IN ('0.0.0.0', '::') AND netmask IN ('0.0.0.0', '::')) "
+	"ORDER BY line_number"},
+	{"MT-SRV-005", "Connections and disconnections are logged",
+		"{SOC2,HIPAA,PCI}", "{SOC2 CC7.2,HIPAA 164.312(b),PCI DSS 10.2.1}",
+		"medium", CHECK_STATUS, NULL,
+		"SELECT CASE WHEN pg_catalog.current_setting('log_connections')::bool "
+		"AND pg_catalog.current_setting('log_disconnections')::bool THEN 'pass' ELSE 'warn' END, "
+		"pg_catalog.jsonb_build_object('log_connections', pg_catalog.current_setting('log_connections'), "
+	"'log_disconnections', pg_catalog.current_setting('log_disconnections'))"},
+	{"MT-SRV-006", "Data checksums are enabled",
+		"{SOC2,HIPAA}", "{SOC2 CC7.1,HIPAA 164.312(c)(1)}",
+		"medium", CHECK_STATUS, NULL,
+		"SELECT CASE WHEN pg_catalog.current_setting('data_checksums')::bool THEN 'pass' ELSE 'warn' END, "
+	"pg_catalog.jsonb_build_object('data_checksums', pg_catalog.current_setting('data_checksums'))"},
+	{"MT-SRV-007", "pgaudit is loaded for statement-level audit logging",
+		"{SOC2,HIPAA,PCI}", "{SOC2 CC7.2,HIPAA 164.312(b),PCI DSS 10.2.1}",
+		"low", CHECK_STATUS, NULL,
+		"SELECT CASE WHEN 'pgaudit' = ANY (pg_catalog.string_to_array(pg_catalog.replace("
+		"pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ',')) THEN 'pass' ELSE 'warn' END, "
+		"pg_catalog.jsonb_build_object('shared_preload_libraries', "
+	"pg_catalog.current_setting('shared_preload_libraries'))"},
+	{"MT-SRV-008", "log_line_prefix identifies time, process, database, user and client",
+		"{SOC2,PCI}", "{SOC2 CC7.2,PCI DSS 10.2.2}",
+		"low", CHECK_STATUS, NULL,
+		"SELECT CASE WHEN (p LIKE '%\\%m%' OR p LIKE '%\\%t%' OR p LIKE '%\\%n%') AND (p LIKE '%\\%p%' OR p LIKE '%\\%c%') "
+		"AND p LIKE '%\\%d%' AND p LIKE '%\\%u%' AND (p LIKE '%\\%h%' OR p LIKE '%\\%r%') "
+		"THEN 'pass' ELSE 'warn' END, pg_catalog.jsonb_build_object('log_line_prefix', p) "
+	"FROM (SELECT pg_catalog.current_setting('log_line_prefix') AS p) s"},
+};
+
+#define NUM_CHECKS lengthof(checks)
+
+/* a text[] from an array literal (array_in needs a real flinfo) */
+static Datum
+text_array(const char *literal)
+{
+	return OidInputFunctionCall(F_ARRAY_IN, (char *) literal, TEXTOID, -1);
+}
+
+/* Runs one check; returns status and details (palloc'd in the caller's context). */
+static void
+run_check(const ComplianceCheck *check, char **status, Datum *details)
+{
+	StringInfoData sql;
+	bool		isnull;
+	HeapTuple	tup;
+	MemoryContext callercxt = CurrentMemoryContext;	/* survives SPI calls */
+
+	initStringInfo(&sql);
+	if (check->kind == CHECK_OFFENDERS)
+		appendStringInfo(&sql,
+						 "SELECT CASE WHEN count(*) = 0 THEN 'pass' ELSE '%s' END, "
+						 "pg_catalog.jsonb_build_object('offenders', "
+						 "coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(o)), '[]'::jsonb), "
+						 "'count', count(*)) FROM (%s) o",
+						 check->on_fail, check->sql);
+	else
+		appendStringInfoString(&sql, check->sql);
+
+	mt_spi_execute(sql.data, 0, NULL, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "compliance check %s returned " UINT64_FORMAT " rows", check->id, SPI_processed);
+	tup = SPI_tuptable->vals[0];
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
+		Datum		s = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+
+		*status = isnull ? pstrdup("warn") : TextDatumGetCString(s);
+		*details = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+		*details = isnull ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))
+			: PointerGetDatum(PG_DETOAST_DATUM_COPY(*details));
+		MemoryContextSwitchTo(spicxt);
+	}
+}
+
+/*
+ * mt.run_compliance_checks(): every check, stored under one run id and
+ * returned.  A check whose SQL fails (for example a catalog it reads is not
+ * readable) is recorded as 'warn' with the error message, so that one
+ * broken check never hides the others.
+ */
+PG_FUNCTION_INFO_V1(mt_run_compliance_checks);
+Datum
+mt_run_compliance_checks(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		run_id;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	InitMaterializedSRF(fcinfo, 0);
+	mt_spi_connect();
+	run_id = mt_spi_value("SELECT pg_catalog.nextval('mt.compliance_run_seq')", 0, NULL, NULL,
+						  false, NULL);
+
+	for (int i = 0; i < NUM_CHECKS; i++)
+	{
+		const ComplianceCheck *c = &checks[i];
+		char	   *status;
+		Datum		details;
+		MemoryContext oldcxt = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+		Datum		args[9];
+		Datum		values[7];
+		bool		nulls[7] = {false};
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			run_check(c, &status, &details);
+			ReleaseCurrentSubTransaction();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+			StringInfoData msg;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			status = pstrdup("warn");
+			initStringInfo(&msg);
+			appendStringInfoString(&msg, "{\"error\": ");
+			escape_json(&msg, edata->message);
+			appendStringInfoChar(&msg, '}');
+			details = DirectFunctionCall1(jsonb_in, CStringGetDatum(msg.data));
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		args[0] = run_id;
+		args[1] = CStringGetTextDatum(c->id);
+		args[2] = CStringGetTextDatum(c->title);
+		args[3] = CStringGetTextDatum(c->standards);
+		args[4] = CStringGetTextDatum(c->controls);
+		args[5] = CStringGetTextDatum(c->severity);
+		args[6] = CStringGetTextDatum(status);
+		args[7] = details;
+		args[8] = TimestampTzGetDatum(now);
+		mt_spi_execute("INSERT INTO mt.compliance_checks (run_id, check_id, title, standards, controls, "
+					   "severity, status, details, checked_at) "
+					   "VALUES ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9)",
+					   9, (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID},
+					   args, SPI_OK_INSERT);
+
+		values[0] = CStringGetTextDatum(c->id);
+		values[1] = CStringGetTextDatum(c->title);
+		values[2] = text_array(c->standards);
+		values[3] = CStringGetTextDatum(c->severity);
+		values[4] = CStringGetTextDatum(status);
+		values[5] = details;
+		values[6] = TimestampTzGetDatum(now);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	mt_spi_finish();
+	return (Datum) 0;
+}
+
+/* mt.compliance_catalog(): the checks, their mappings and severities. */
+PG_FUNCTION_INFO_V1(mt_compliance_catalog);
+Datum
+mt_compliance_catalog(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < NUM_CHECKS; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false};
+
+		values[0] = CStringGetTextDatum(checks[i].id);
+		values[1] = CStringGetTextDatum(checks[i].title);
+		values[2] = text_array(checks[i].standards);
+		values[3] = text_array(checks[i].controls);
+		values[4] = CStringGetTextDatum(checks[i].severity);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * The report for one standard (or all): for each control, the checks that
+ * map to it with their latest status and evidence in the window, and the
+ * status of every run in the window.
+ */
+static const char *const report_sql =
+"WITH w AS ("
+"  SELECT * FROM mt.compliance_checks"
+"  WHERE checked_at >= $2 AND checked_at <= $3"
+"    AND ($1::text IS NULL OR upper($1) = ANY (standards))),"
+" stds AS (SELECT DISTINCT s FROM w, LATERAL pg_catalog.unnest(standards) s"
+"          WHERE $1::text IS NULL OR s = upper($1)),"
+" latest AS (SELECT DISTINCT ON (check_id) * FROM w ORDER BY check_id, checked_at DESC, run_id DESC),"
+" per_check AS ("
+"  SELECT l.check_id, l.title, l.severity, l.standards, l.controls,"
+"    pg_catalog.jsonb_build_object('check_id', l.check_id, 'title', l.title, 'severity', l.severity,"
+"      'status', l.status, 'checked_at', l.checked_at, 'evidence', l.details,"
+"      'history', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('checked_at', h.checked_at,"
+"                          'status', h.status) ORDER BY h.checked_at, h.run_id)"
+"                  FROM w h WHERE h.check_id = l.check_id)) AS doc,"
+"    l.status"
+"  FROM latest l)"
+"SELECT pg_catalog.jsonb_build_object("
+"  'generated_at', pg_catalog.now(), 'from', $2, 'to', $3,"
+"  'standards', coalesce(pg_catalog.jsonb_agg(std_doc ORDER BY s), '[]'::jsonb))"
+"FROM ("
+"  SELECT st.s, pg_catalog.jsonb_build_object('standard', st.s,"
+"    'summary', (SELECT pg_catalog.jsonb_build_object("
+"        'pass', count(*) FILTER (WHERE status = 'pass'),"
+"        'warn', count(*) FILTER (WHERE status = 'warn'),"
+"        'fail', count(*) FILTER (WHERE status = 'fail'))"
+"      FROM per_check pc WHERE st.s = ANY (pc.standards)),"
+"    'controls', (SELECT pg_catalog.jsonb_agg(ctl ORDER BY c) FROM ("
+"        SELECT c, pg_catalog.jsonb_build_object('control', c,"
+"          'status', CASE WHEN bool_or(pc.status = 'fail') THEN 'fail'"
+"                         WHEN bool_or(pc.status = 'warn') THEN 'warn' ELSE 'pass' END,"
+"          'checks', pg_catalog.jsonb_agg(pc.doc ORDER BY pc.check_id)) AS ctl"
+"        FROM per_check pc, LATERAL pg_catalog.unnest(pc.controls) c"
+"        WHERE st.s = ANY (pc.standards) AND c LIKE"
+"          CASE st.s WHEN 'SOC2' THEN 'SOC2 %' WHEN 'GDPR' THEN 'GDPR %' WHEN 'HIPAA' THEN 'HIPAA %'"
+"                    WHEN 'PCI' THEN 'PCI %' ELSE st.s || ' %' END"
+"        GROUP BY c) x)) AS std_doc"
+"  FROM stds st) y";
+
+static Datum
+compliance_report_jsonb(FunctionCallInfo fcinfo)
+{
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	Datum		result;
+	static const char *const known[] = {"SOC2", "GDPR", "HIPAA", "PCI"};
+
+	if (PG_ARGISNULL(0))
+		nulls[0] = 'n';
+	else
+	{
+		char	   *std = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		bool		ok = false;
+
+		for (int i = 0; i < lengthof(known); i++)
+			ok |= (pg_strcasecmp(std, known[i]) == 0);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown compliance standard \"%s\"", std),
+					 errhint("Use SOC2, GDPR, HIPAA or PCI, or NULL for all.")));
+	}
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("report window bounds must not be NULL")));
+	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+	args[2] = PG_GETARG_DATUM(2);
+	if (DatumGetTimestampTz(args[1]) > DatumGetTimestampTz(args[2]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("report window starts after it ends")));
+
+	mt_spi_connect();
+	mt_spi_execute_nulls(report_sql, 3, (Oid[]) {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID},
+						 args, nulls, SPI_OK_SELECT);
+	{
+		bool		isnull;
+		Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
+
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		result = SPI_datumTransfer(result, att->attbyval, att->attlen);
+	}
+	mt_spi_finish();
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(mt_compliance_report);
+Datum
+mt_compliance_report(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(compliance_report_jsonb(fcinfo));
+}
+
+/* A readable rendering of the same report, for people. */
+PG_FUNCTION_INFO_V1(mt_compliance_report_text);
+Datum
+mt_compliance_report_text(PG_FUNCTION_ARGS)
+{
+	Datum		report = compliance_report_jsonb(fcinfo);
+	StringInfoData out;
+	Datum		arg = report;
+
+	initStringInfo(&out);
+	mt_spi_connect();
+	mt_spi_execute("SELECT pg_catalog.format(E'%s  %-7s pass %s  warn %s  fail %s', "
+				   "  s->>'standard', '', s->'summary'->>'pass', s->'summary'->>'warn', s->'summary'->>'fail'), "
+				   "  (SELECT pg_catalog.string_agg(pg_catalog.format(E'  [%s] %s\\n%s', upper(c->>'status'), c->>'control', "
+				   "     (SELECT pg_catalog.string_agg(pg_catalog.format(E'      %-11s %-4s %s%s', k->>'check_id', k->>'status', k->>'title', "
+				   "        CASE WHEN (k->'evidence'->>'count')::int > 0 THEN pg_catalog.format(' (%s: %s)', k->'evidence'->>'count', "
+				   "          (SELECT pg_catalog.string_agg(coalesce(o->>'object', o::text), ', ') FROM "
+				   "           pg_catalog.jsonb_array_elements(k->'evidence'->'offenders') WITH ORDINALITY e(o, n) WHERE n <= 5)) "
+				   "        ELSE '' END), E'\\n') FROM pg_catalog.jsonb_array_elements(c->'checks') k)), E'\\n') "
+				   "   FROM pg_catalog.jsonb_array_elements(s->'controls') c) "
+				   "FROM pg_catalog.jsonb_array_elements($1->'standards') s",
+				   1, (Oid[]) {JSONBOID}, &arg, SPI_OK_SELECT);
+	appendStringInfo(&out, "Compliance report (%s)\n", "multitenant");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *head = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *body = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		appendStringInfo(&out, "\n%s\n%s\n", head ? head : "", body ? body : "");
+	}
+	mt_spi_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(out.data));
+}

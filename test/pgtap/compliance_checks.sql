@@ -1,0 +1,126 @@
+-- Every compliance check that can be planted inside one session: plant the
+-- violation (fail/warn, details name the object), fix it (pass).
+-- Server-level checks that need a restart, a new connection or files
+-- (ssl, pg_hba, checksums, pgaudit, connection logging) are in
+-- test/shell/compliance_server.sh.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+CREATE FUNCTION pg_temp.status_of(id text) RETURNS text LANGUAGE sql AS
+$$ SELECT status FROM mt.run_compliance_checks() WHERE check_id = id $$;
+CREATE FUNCTION pg_temp.details_of(id text) RETURNS text LANGUAGE sql AS
+$$ SELECT details::text FROM mt.run_compliance_checks() WHERE check_id = id $$;
+DROP ROLE IF EXISTS mt_cc_bypass;
+DROP ROLE IF EXISTS mt_cc_md5;
+DROP ROLE IF EXISTS mt_cc_viewer;
+\set QUIET 0
+SELECT plan(38);
+
+SELECT is((SELECT count(*)::int FROM mt.compliance_catalog()), (SELECT count(DISTINCT check_id)::int FROM mt.run_compliance_checks()),
+          'every catalogued check runs');
+SELECT ok((SELECT bool_and(check_id ~ '^MT-[A-Z]+-[0-9]{3}$' AND cardinality(standards) > 0 AND cardinality(controls) > 0
+                           AND severity IN ('high', 'medium', 'low')) FROM mt.compliance_catalog()),
+          'every check has a stable id, standards, controls and a severity');
+
+-- MT-ISO-001: a table with a tenant column that is not isolated
+CREATE TABLE public.cc_forgotten (id int, tenant_id uuid);
+SELECT is(pg_temp.status_of('MT-ISO-001'), 'fail', 'ISO-001 fails on a forgotten tenant table');
+SELECT matches(pg_temp.details_of('MT-ISO-001'), 'cc_forgotten', 'ISO-001 names the table');
+SELECT mt.enable_isolation('public.cc_forgotten');
+SELECT is(pg_temp.status_of('MT-ISO-001'), 'pass', 'ISO-001 passes once it is isolated');
+
+-- MT-ISO-002: protections switched off behind the guard
+SET multitenant.allow_unsafe_ddl = on;
+ALTER TABLE public.cc_forgotten NO FORCE ROW LEVEL SECURITY;
+RESET multitenant.allow_unsafe_ddl;
+SELECT is(pg_temp.status_of('MT-ISO-002'), 'fail', 'ISO-002 fails when FORCE was removed');
+SELECT matches(pg_temp.details_of('MT-ISO-002'), 'cc_forgotten', 'ISO-002 names the table');
+SELECT mt.enable_isolation('public.cc_forgotten');
+SELECT is(pg_temp.status_of('MT-ISO-002'), 'pass', 'ISO-002 passes after enable_isolation repaired it');
+
+-- MT-ISO-003: a unique index across tenants
+CREATE UNIQUE INDEX cc_email ON public.cc_forgotten (id);
+SELECT is(pg_temp.status_of('MT-ISO-003'), 'warn', 'ISO-003 warns on a unique index without the tenant column');
+SELECT matches(pg_temp.details_of('MT-ISO-003'), 'cc_email', 'ISO-003 names the index');
+DROP INDEX public.cc_email;
+CREATE UNIQUE INDEX cc_email ON public.cc_forgotten (tenant_id, id);
+SELECT is(pg_temp.status_of('MT-ISO-003'), 'pass', 'ISO-003 passes when the index includes the tenant column');
+
+-- MT-ISO-004: a view owned by a superuser without security_invoker, a matview
+CREATE VIEW public.cc_view AS SELECT * FROM public.cc_forgotten;
+SELECT is(pg_temp.status_of('MT-ISO-004'), 'fail', 'ISO-004 fails on a bypassing view');
+SELECT matches(pg_temp.details_of('MT-ISO-004'), 'cc_view', 'ISO-004 names the view');
+ALTER VIEW public.cc_view SET (security_invoker = true);
+SELECT is(pg_temp.status_of('MT-ISO-004'), 'pass', 'ISO-004 passes with security_invoker');
+CREATE MATERIALIZED VIEW public.cc_mv AS SELECT * FROM public.cc_forgotten;
+SELECT is(pg_temp.status_of('MT-ISO-004'), 'fail', 'ISO-004 fails on a materialized view over an isolated table');
+DROP MATERIALIZED VIEW public.cc_mv;
+SELECT is(pg_temp.status_of('MT-ISO-004'), 'pass', 'ISO-004 passes once it is gone');
+
+-- MT-PRIV-001: login role with BYPASSRLS
+CREATE ROLE mt_cc_bypass LOGIN BYPASSRLS;
+SELECT is(pg_temp.status_of('MT-PRIV-001'), 'fail', 'PRIV-001 fails on a BYPASSRLS login role');
+SELECT matches(pg_temp.details_of('MT-PRIV-001'), 'mt_cc_bypass', 'PRIV-001 names the role');
+ALTER ROLE mt_cc_bypass NOBYPASSRLS;
+SELECT is(pg_temp.status_of('MT-PRIV-001'), 'pass', 'PRIV-001 passes after NOBYPASSRLS');
+
+-- MT-PRIV-002: PUBLIC execute on a privileged function
+GRANT EXECUTE ON FUNCTION mt.tenant_token(uuid, interval, text, text) TO PUBLIC;
+SELECT is(pg_temp.status_of('MT-PRIV-002'), 'fail', 'PRIV-002 fails when mt.tenant_token is granted to PUBLIC');
+SELECT matches(pg_temp.details_of('MT-PRIV-002'), 'tenant_token', 'PRIV-002 names the function');
+REVOKE EXECUTE ON FUNCTION mt.tenant_token(uuid, interval, text, text) FROM PUBLIC;
+SELECT is(pg_temp.status_of('MT-PRIV-002'), 'pass', 'PRIV-002 passes after REVOKE');
+
+-- MT-PRIV-003: CREATE on schema public for PUBLIC
+GRANT CREATE ON SCHEMA public TO PUBLIC;
+SELECT is(pg_temp.status_of('MT-PRIV-003'), 'fail', 'PRIV-003 fails when PUBLIC can create in public');
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+SELECT is(pg_temp.status_of('MT-PRIV-003'), 'pass', 'PRIV-003 passes after REVOKE');
+
+-- MT-PRIV-004: SECURITY DEFINER without search_path
+CREATE FUNCTION public.cc_definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
+SELECT is(pg_temp.status_of('MT-PRIV-004'), 'fail', 'PRIV-004 fails on a SECURITY DEFINER function without search_path');
+SELECT matches(pg_temp.details_of('MT-PRIV-004'), 'cc_definer', 'PRIV-004 names the function');
+ALTER FUNCTION public.cc_definer() SET search_path = pg_catalog, pg_temp;
+SELECT is(pg_temp.status_of('MT-PRIV-004'), 'pass', 'PRIV-004 passes with a fixed search_path');
+
+-- MT-SRV-002 / MT-SRV-003: md5 passwords
+ALTER SYSTEM SET password_encryption = 'md5';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT is(pg_temp.status_of('MT-SRV-002'), 'fail', 'SRV-002 fails with password_encryption = md5');
+SET password_encryption = 'md5';
+CREATE ROLE mt_cc_md5 PASSWORD 'not-a-real-password';
+RESET password_encryption;
+SELECT is(pg_temp.status_of('MT-SRV-003'), 'fail', 'SRV-003 fails on an MD5 password hash');
+SELECT matches(pg_temp.details_of('MT-SRV-003'), 'mt_cc_md5', 'SRV-003 names the role');
+SET password_encryption = 'scram-sha-256';
+ALTER ROLE mt_cc_md5 PASSWORD 'not-a-real-password';
+RESET password_encryption;
+SELECT is(pg_temp.status_of('MT-SRV-003'), 'pass', 'SRV-003 passes once the password is re-hashed with SCRAM');
+ALTER SYSTEM RESET password_encryption;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT is(pg_temp.status_of('MT-SRV-002'), 'pass', 'SRV-002 passes with scram-sha-256');
+
+-- MT-SRV-008: log_line_prefix
+ALTER SYSTEM SET log_line_prefix = '%m ';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT is(pg_temp.status_of('MT-SRV-008'), 'warn', 'SRV-008 warns on a prefix without process/db/user/client');
+ALTER SYSTEM SET log_line_prefix = '%m [%p] %q%u@%d from %h ';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT is(pg_temp.status_of('MT-SRV-008'), 'pass', 'SRV-008 passes with time, pid, user, database and host');
+ALTER SYSTEM RESET log_line_prefix;
+SELECT pg_reload_conf();
+
+-- history and the report
+SELECT ok((SELECT count(DISTINCT run_id) FROM mt.compliance_checks) > 20, 'every run is kept as history');
+SELECT is((SELECT jsonb_array_length(mt.compliance_report('SOC2')->'standards')), 1, 'report for one standard');
+SELECT ok((SELECT mt.compliance_report()->'standards' @> '[{"standard":"GDPR"},{"standard":"HIPAA"},{"standard":"PCI"},{"standard":"SOC2"}]'),
+          'report for all standards covers SOC2, GDPR, HIPAA and PCI');
+SELECT throws_ok($$SELECT mt.compliance_report('ISO27001')$$, '22023', NULL, 'unknown standard is refused');
+
+SELECT * FROM finish();
+DROP ROLE mt_cc_bypass;
+DROP ROLE mt_cc_md5;
