@@ -76,3 +76,6 @@ cluster_destroy() {
 mt_psql() {
     PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" "$MT_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"
 }
+
+# for shell tests: print a reason and fail
+fail() { echo "FAIL: $*"; exit 1; }

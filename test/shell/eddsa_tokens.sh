@@ -6,7 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"; mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.jwt_public_key" -c "SELECT pg_reload_conf()" >/dev/null' EXIT
 db=mt_eddsa

@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_pool
 bport=$((MT_PORT + 7))
 bdir=$MT_ROOT/pgbouncer
