@@ -295,6 +295,23 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	if (tok == NULL || tok[0] == '\0')
 		return true;			/* no context */
 
+	/*
+	 * A token is a per-connection credential: only the client (startup
+	 * packet, SET, set_config) may supply one.  Stored defaults (ALTER ROLE
+	 * / ALTER DATABASE ... SET, whose validation runs as PGC_S_TEST,
+	 * postgresql.conf, ALTER SYSTEM, function SET clauses) would put every
+	 * later session of that role into one tenant and would store the bearer
+	 * token in a world-readable catalog.
+	 */
+	if (source != PGC_S_CLIENT && source != PGC_S_OVERRIDE &&
+		source != PGC_S_INTERACTIVE && source != PGC_S_SESSION)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
+		GUC_check_errmsg("invalid tenant token");
+		GUC_check_errdetail("multitenant.token can only be set by the client for a session or transaction, not stored as a default.");
+		return false;
+	}
+
 	toklen = strlen(tok);
 	if (toklen > MT_MAX_TOKEN_LEN)
 		REJECT("The token is longer than %d bytes.", MT_MAX_TOKEN_LEN);

@@ -49,6 +49,31 @@ bool		mt_allow_unsafe_ddl = false;
 
 static int	isolation_ddl_depth = 0;
 
+/*
+ * Every statement this file runs through SPI is parsed with search_path =
+ * pg_catalog, pg_temp, so that operators, functions and types a caller
+ * created in its own schemas can neither run with the extension owner's
+ * rights (catalog_execute) nor change what the guard or the generated
+ * policies compute.  Names the user wrote (RangeVars in the guard) are
+ * resolved with the caller's search_path before switching.
+ */
+static int
+enter_safe_search_path(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+static void
+leave_safe_search_path(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
 /* ---------------------------------------------------------------------
  * helpers
  * --------------------------------------------------------------------- */
@@ -57,8 +82,14 @@ static int	isolation_ddl_depth = 0;
 static char *
 qualified_name(Oid relid)
 {
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
+									  relname);
 }
 
 /* Run SPI statement as the owner of mt.isolated_tables (catalog writes). */
@@ -70,16 +101,19 @@ catalog_execute(const char *sql, int nargs, Oid *types, Datum *values, const cha
 	Oid			catalog = get_relname_relid("isolated_tables", get_namespace_oid("mt", false));
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
 	Oid			owner;
+	int			nest;
 
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for mt.isolated_tables");
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 
+	nest = enter_safe_search_path();
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	mt_spi_execute_nulls(sql, nargs, types, values, nulls, 0);
 	SetUserIdAndSecContext(save_userid, save_sec);
+	leave_safe_search_path(nest);
 }
 
 static void
@@ -330,6 +364,7 @@ PG_FUNCTION_INFO_V1(mt_enable_isolation);
 Datum
 mt_enable_isolation(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Oid			relid;
 	char	   *column;
 
@@ -346,7 +381,9 @@ mt_enable_isolation(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid)));
 
 	mt_spi_connect();
+	nest = enter_safe_search_path();
 	isolate_tree(relid, column);
+	leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -355,6 +392,7 @@ PG_FUNCTION_INFO_V1(mt_disable_isolation);
 Datum
 mt_disable_isolation(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Oid			relid;
 	List	   *all;
 	ListCell   *lc;
@@ -364,6 +402,7 @@ mt_disable_isolation(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 
 	mt_spi_connect();
+	nest = enter_safe_search_path();
 	if (isolated_column(relid) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -388,6 +427,7 @@ mt_disable_isolation(PG_FUNCTION_ARGS)
 		catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl = $1::regclass",
 						1, (Oid[]) {OIDOID}, &arg, NULL);
 	}
+	leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -396,6 +436,7 @@ PG_FUNCTION_INFO_V1(mt_auto_isolate);
 Datum
 mt_auto_isolate(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	char	   *schema;
 	char	   *column;
 	Datum		args[2];
@@ -411,12 +452,14 @@ mt_auto_isolate(PG_FUNCTION_ARGS)
 				 errmsg("schema \"%s\" cannot be auto-isolated", schema)));
 
 	mt_spi_connect();
+	nest = enter_safe_search_path();
 	args[0] = CStringGetTextDatum(schema);
 	args[1] = CStringGetTextDatum(column);
 	catalog_execute("INSERT INTO mt.auto_isolate_schemas (schema_name, tenant_column) "
 					"VALUES ($1, $2) ON CONFLICT (schema_name) "
 					"DO UPDATE SET tenant_column = EXCLUDED.tenant_column",
 					2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
+	leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -425,13 +468,16 @@ PG_FUNCTION_INFO_V1(mt_stop_auto_isolate);
 Datum
 mt_stop_auto_isolate(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	Datum		arg;
 
 	mt_require_args(fcinfo, 1, "schema");
 	arg = CStringGetTextDatum(NameStr(*PG_GETARG_NAME(0)));
 	mt_spi_connect();
+	nest = enter_safe_search_path();
 	catalog_execute("DELETE FROM mt.auto_isolate_schemas WHERE schema_name = $1",
 					1, (Oid[]) {TEXTOID}, &arg, NULL);
+	leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -459,11 +505,16 @@ is_generated_policy(const char *name)
 static Oid
 isolated_relid(RangeVar *rv)
 {
-	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);	/* caller's path */
+	int			nest;
+	bool		isolated;
 
-	if (!OidIsValid(relid) || isolated_column(relid) == NULL)
+	if (!OidIsValid(relid))
 		return InvalidOid;
-	return relid;
+	nest = enter_safe_search_path();
+	isolated = isolated_column(relid) != NULL;
+	leave_safe_search_path(nest);
+	return isolated ? relid : InvalidOid;
 }
 
 /*
@@ -589,6 +640,7 @@ PG_FUNCTION_INFO_V1(mt_ddl_isolate_new);
 Datum
 mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 {
+	int			nest;
 	List	   *relids = NIL;
 	ListCell   *lc;
 
@@ -601,6 +653,7 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 
 	mt_spi_connect();
+	nest = enter_safe_search_path();
 	mt_spi_execute("SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
 				   "WHERE classid = 'pg_catalog.pg_class'::regclass AND object_type = 'table'",
 				   0, NULL, NULL, SPI_OK_SELECT);
@@ -639,6 +692,7 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 				 (column = auto_isolate_column(relid)) != NULL)
 			isolate_tree(relid, column);
 	}
+	leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -648,6 +702,8 @@ PG_FUNCTION_INFO_V1(mt_ddl_forget_dropped);
 Datum
 mt_ddl_forget_dropped(PG_FUNCTION_ARGS)
 {
+	int			nest;
+
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -657,10 +713,12 @@ mt_ddl_forget_dropped(PG_FUNCTION_ARGS)
 		!OidIsValid(get_relname_relid("isolated_tables", get_namespace_oid("mt", true))))
 		PG_RETURN_VOID();
 	mt_spi_connect();
+	nest = enter_safe_search_path();
 	catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl::oid IN ("
 					"SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
 					"WHERE classid = 'pg_catalog.pg_class'::regclass AND objsubid = 0)",
 					0, NULL, NULL, NULL);
+	leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }

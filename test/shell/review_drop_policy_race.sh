@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Review: the DDL guard resolves the table name of DROP POLICY without a
+# lock, then PostgreSQL resolves it again (with the lock).  A table owner
+# swaps names in between: the guard checks a decoy table (not isolated,
+# with a policy of the generated name), the DROP lands on the isolated
+# table.  A second session holding a lock on the decoy makes the window
+# deterministic.  Afterwards the owner adds a permissive USING (true)
+# policy and reads every tenant's rows.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+
+fail() { echo "FAIL: $*"; exit 1; }
+db=mt_review_race
+mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+mt_psql -d postgres -c "DROP ROLE IF EXISTS mt_rr_owner" -c "CREATE ROLE mt_rr_owner LOGIN"
+mt_psql -d $db <<'SQL'
+CREATE EXTENSION multitenant;
+CREATE SCHEMA app AUTHORIZATION mt_rr_owner;
+SET ROLE mt_rr_owner;
+CREATE TABLE app.victim (id int, tenant_id uuid NOT NULL, s text);
+CREATE TABLE app.x (id int);
+CREATE POLICY mt_tenant_isolation ON app.x USING (true);
+RESET ROLE;
+SELECT mt.enable_isolation('app.victim');
+INSERT INTO app.victim VALUES (1, mt.create_tenant('Acme', 'acme'), 'acme-secret'),
+                              (2, mt.create_tenant('Globex', 'globex'), 'globex-secret');
+SQL
+
+# session 2: holds the decoy "x", then swaps the names and commits
+mt_psql -d $db -U mt_rr_owner >/dev/null <<'SQL' &
+BEGIN;
+LOCK TABLE app.x IN ACCESS EXCLUSIVE MODE;
+SELECT pg_sleep(2);
+ALTER TABLE app.x RENAME TO decoy;
+ALTER TABLE app.victim RENAME TO x;
+COMMIT;
+SQL
+swapper=$!
+sleep 1
+# session 1: the guard sees the decoy, the DROP hits the isolated table
+mt_psql -d $db -U mt_rr_owner -c "DROP POLICY mt_tenant_isolation ON app.x" 2>&1 || true
+wait $swapper
+mt_psql -d $db -U mt_rr_owner -c "CREATE POLICY wide_open ON app.x FOR SELECT USING (true)" 2>&1 || true
+
+n=$(mt_psql -d $db -c "SELECT count(*) FROM pg_policy WHERE polrelid = 'app.x'::regclass AND polname = 'mt_tenant_isolation'")
+[ "$n" = 1 ] || fail "the restrictive tenant policy of the isolated table was dropped by its owner"
+echo "ok: the generated restrictive policy survived"
+n=$(mt_psql -d $db -U mt_rr_owner -c "SELECT count(*) FROM app.x")
+[ "$n" = 0 ] || fail "the owner without a context reads $n rows of the isolated table"
+echo "ok: the owner still sees nothing without a context"
+mt_psql -d postgres -c "DROP DATABASE $db"
+echo "all ok"
