@@ -295,6 +295,9 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	if (tok == NULL || tok[0] == '\0')
 		return true;			/* no context */
 
+	/* other sessions of the role must not read the token in pg_stat_activity */
+	mt_redact_statement(tok);
+
 	/*
 	 * A token is a per-connection credential: only the client (startup
 	 * packet, SET, set_config) may supply one.  Stored defaults (ALTER ROLE

@@ -49,6 +49,8 @@ bool		mt_allow_unsafe_ddl = false;
 
 static int	isolation_ddl_depth = 0;
 
+static void check_parents_isolated(Oid relid);
+
 /*
  * Every statement this file runs through SPI is parsed with search_path =
  * pg_catalog, pg_temp, so that operators, functions and types a caller
@@ -383,6 +385,7 @@ mt_enable_isolation(PG_FUNCTION_ARGS)
 	mt_spi_connect();
 	nest = enter_safe_search_path();
 	isolate_tree(relid, column);
+	check_parents_isolated(relid);
 	leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
@@ -632,6 +635,33 @@ auto_isolate_column(Oid relid)
 }
 
 /*
+ * An isolated table must not sit below a parent that is not isolated:
+ * reading the parent would return every tenant's rows of the child
+ * (ALTER TABLE ... INHERIT, ATTACH PARTITION to a non-isolated table).
+ */
+static void
+check_parents_isolated(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	bool		isnull;
+	Datum		d;
+
+	d = mt_spi_value("SELECT pg_catalog.format('%s under %s', h.inhrelid::regclass, h.inhparent::regclass) "
+					 "FROM pg_catalog.pg_inherits h "
+					 "WHERE (h.inhrelid = $1 OR h.inhparent = $1) "
+					 "AND EXISTS (SELECT 1 FROM mt.isolated_tables c WHERE c.tbl = h.inhrelid) "
+					 "AND NOT EXISTS (SELECT 1 FROM mt.isolated_tables p WHERE p.tbl = h.inhparent) LIMIT 1",
+					 1, (Oid[]) {OIDOID}, &arg, false, &isnull);
+	if (!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot place an isolated table below a table that is not isolated (%s)",
+						TextDatumGetCString(d)),
+				 errdetail("Reading the parent would return every tenant's rows of the isolated table."),
+				 errhint("Isolate the parent with mt.enable_isolation() first.")));
+}
+
+/*
  * ddl_command_end: new partitions/children of isolated tables (CREATE
  * TABLE ... PARTITION OF / INHERITS, ATTACH PARTITION, ALTER ... INHERIT)
  * and new tables in auto-isolated schemas become isolated.
@@ -674,6 +704,7 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 
 		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 			continue;			/* dropped again, or not a table */
+		check_parents_isolated(relid);
 		if ((column = isolated_column(relid)) != NULL)
 		{
 			/* an isolated table: only children it gained are new */
@@ -714,6 +745,30 @@ mt_ddl_forget_dropped(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	mt_spi_connect();
 	nest = enter_safe_search_path();
+
+	/*
+	 * A generated policy may only disappear with its table (or through our
+	 * own functions): this catches DROP POLICY after a name swap, DROP
+	 * COLUMN ... CASCADE, and anything else that cascades to a policy.
+	 */
+	if (isolation_ddl_depth == 0 && !mt_allow_unsafe_ddl)
+	{
+		bool		isnull;
+		Datum		d;
+
+		d = mt_spi_value("SELECT i.tbl::oid FROM pg_catalog.pg_event_trigger_dropped_objects() p "
+						 "JOIN mt.isolated_tables i ON i.tbl::oid = "
+						 "  pg_catalog.to_regclass(pg_catalog.quote_ident(p.address_names[1]) || '.' "
+						 "                         || pg_catalog.quote_ident(p.address_names[2]))::oid "
+						 "WHERE p.object_type = 'policy' AND p.address_names[3] IN ('"
+						 POLICY_RESTRICTIVE "', '" POLICY_PERMISSIVE "') "
+						 "AND i.tbl::oid NOT IN (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
+						 "  WHERE classid = 'pg_catalog.pg_class'::regclass AND objsubid = 0) LIMIT 1",
+						 0, NULL, NULL, false, &isnull);
+		if (!isnull)
+			guard_refuse(DatumGetObjectId(d), "drop a generated tenant policy");
+	}
+
 	catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl::oid IN ("
 					"SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
 					"WHERE classid = 'pg_catalog.pg_class'::regclass AND objsubid = 0)",

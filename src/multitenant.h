@@ -76,6 +76,9 @@ extern void mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 							const char *sub, const char *role, bool is_local);
 extern const pg_uuid_t *mt_context_tenant(void);
 
+/* ---- redact.c ---- */
+extern void mt_redact_statement(const char *secret);
+
 /* ---- tenants.c ---- */
 typedef enum MtTenantStatus
 {
