@@ -1743,6 +1743,28 @@ qualified_relid_name(Oid relid)
 									  get_rel_name(relid));
 }
 
+/* drops our triggers from a table; returns whether any existed */
+static bool
+drop_audit_triggers(Oid relid, const char *qname)
+{
+	static const char *const names[] = {"mt_audit_row_change", "mt_audit_truncate"};
+	bool		any = false;
+
+	for (int i = 0; i < lengthof(names); i++)
+	{
+		Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(names[i])};
+		bool		isnull;
+
+		(void) mt_spi_value("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+							2, (Oid[]) {OIDOID, TEXTOID}, args, false, &isnull);
+		if (isnull)
+			continue;
+		any = true;
+		mt_spi_execute(psprintf("DROP TRIGGER %s ON %s", names[i], qname), 0, NULL, NULL, SPI_OK_UTILITY);
+	}
+	return any;
+}
+
 /* mt.audit_table(tbl regclass, tenant_column name, subject_column name) */
 PG_FUNCTION_INFO_V1(mt_audit_table);
 Datum
@@ -1805,10 +1827,7 @@ mt_audit_table(PG_FUNCTION_ARGS)
 	targs = psprintf("%s, %s", quote_literal_cstr(tenant_col ? tenant_col : ""),
 					 quote_literal_cstr(subject_col ? subject_col : ""));
 	mt_spi_connect();
-	mt_spi_execute(psprintf("DROP TRIGGER IF EXISTS mt_audit_row_change ON %s", qname),
-				   0, NULL, NULL, SPI_OK_UTILITY);
-	mt_spi_execute(psprintf("DROP TRIGGER IF EXISTS mt_audit_truncate ON %s", qname),
-				   0, NULL, NULL, SPI_OK_UTILITY);
+	(void) drop_audit_triggers(relid, qname);
 	mt_spi_execute(psprintf("CREATE TRIGGER mt_audit_row_change AFTER INSERT OR UPDATE OR DELETE ON %s "
 							"FOR EACH ROW EXECUTE FUNCTION mt.audit_row_change(%s)", qname, targs),
 				   0, NULL, NULL, SPI_OK_UTILITY);
@@ -1833,7 +1852,6 @@ mt_audit_untable(PG_FUNCTION_ARGS)
 	Oid			relid;
 	char	   *qname;
 	bool		existed;
-	Datum		arg;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -1842,15 +1860,8 @@ mt_audit_untable(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	require_trigger_privilege(relid);
 	qname = qualified_relid_name(relid);
-	arg = ObjectIdGetDatum(relid);
 	mt_spi_connect();
-	existed = mt_spi_exists("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 "
-							"AND tgname IN ('mt_audit_row_change', 'mt_audit_truncate')",
-							1, (Oid[]) {OIDOID}, &arg);
-	mt_spi_execute(psprintf("DROP TRIGGER IF EXISTS mt_audit_row_change ON %s", qname),
-				   0, NULL, NULL, SPI_OK_UTILITY);
-	mt_spi_execute(psprintf("DROP TRIGGER IF EXISTS mt_audit_truncate ON %s", qname),
-				   0, NULL, NULL, SPI_OK_UTILITY);
+	existed = drop_audit_triggers(relid, qname);
 	mt_spi_finish();
 	if (existed)
 		mt_audit_record(NULL, "audit.table_disabled", "table", qname, 0, NULL);
