@@ -23,7 +23,7 @@ CREATE TABLE public.admin_docs (id int PRIMARY KEY, tenant_id uuid);
 GRANT TRIGGER ON public.docs TO mt_audit_admin;
 \set QUIET 0
 
-SELECT plan(36);
+SELECT plan(37);
 
 SET ROLE mt_audit_app;
 SET multitenant.token = :'tok_acme';
@@ -62,14 +62,19 @@ SELECT throws_ok($$SELECT * FROM mt.audit_search()$$, '42501', NULL, 'no context
 RESET ROLE;
 
 -- a misconfigured grant does not open the table: the guard refuses
-GRANT UPDATE, DELETE, TRUNCATE ON mt.audit_log TO mt_audit_app;
+GRANT INSERT, UPDATE, DELETE, TRUNCATE ON mt.audit_log TO mt_audit_app;
 SET ROLE mt_audit_app;
+SET multitenant.token = :'tok_acme';
+SELECT throws_ok($$INSERT INTO mt.audit_log (id, tenant_id, seq, at, actor, action, db_user, prev_hash, hash)
+                   VALUES (1000, mt.current_tenant(), 99, now(), 'x', 'x', 'x', sha256('a'), sha256('b'))$$,
+                 '42501', 'mt.audit_log is append-only: INSERT is not allowed', 'granted INSERT still refused by the guard');
+RESET multitenant.token;
 SELECT throws_ok($$UPDATE mt.audit_log SET action = 'x'$$, '42501', 'mt.audit_log is append-only: UPDATE is not allowed',
                  'granted UPDATE still refused by the guard');
 SELECT throws_ok($$TRUNCATE mt.audit_log$$, '42501', 'mt.audit_log is append-only: TRUNCATE is not allowed',
                  'granted TRUNCATE still refused by the guard');
 RESET ROLE;
-REVOKE UPDATE, DELETE, TRUNCATE ON mt.audit_log FROM mt_audit_app;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON mt.audit_log FROM mt_audit_app;
 
 -- admin: installs row auditing where it holds TRIGGER; changes land in the row's chain
 SET ROLE mt_audit_admin;
