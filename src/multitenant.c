@@ -23,6 +23,7 @@
 #include "utils/guc.h"
 
 #include "multitenant.h"
+#include "audit.h"
 
 PG_MODULE_MAGIC;
 
@@ -164,6 +165,15 @@ mt_define_gucs(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.audit_max_details",
+							"Largest details (bytes of JSON text) mt.audit() accepts.",
+							NULL,
+							&mt_audit_max_details,
+							65536, 1024, 64 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("multitenant");
 }

@@ -39,6 +39,7 @@
 #include "utils/snapmgr.h"
 
 #include "multitenant.h"
+#include "audit.h"
 #include "spi_util.h"
 
 /* set by the mt.tenants statement trigger; published at commit */
@@ -278,6 +279,8 @@ mt_create_tenant(PG_FUNCTION_ARGS)
 									3, (Oid[]) {TEXTOID, TEXTOID, TEXTOID}, args,
 									false, NULL));
 	mt_spi_finish();
+	mt_audit_record(id, "tenant.create", "tenant", mt_uuid_to_cstring(id), 3,
+					(const char *[]) {"name", name, "slug", slug, "plan", plan});
 	PG_RETURN_UUID_P(id);
 }
 
@@ -286,7 +289,7 @@ mt_create_tenant(PG_FUNCTION_ARGS)
  * repeating the current status is a no-op.
  */
 static void
-set_tenant_status(FunctionCallInfo fcinfo, const char *new_status)
+set_tenant_status(FunctionCallInfo fcinfo, const char *new_status, const char *audit_action)
 {
 	pg_uuid_t  *tenant;
 	Datum		args[2];
@@ -314,6 +317,8 @@ set_tenant_status(FunctionCallInfo fcinfo, const char *new_status)
 		mt_spi_execute("UPDATE mt.tenants SET status = $2, status_changed_at = now() "
 					   "WHERE id = $1",
 					   2, (Oid[]) {UUIDOID, TEXTOID}, args, SPI_OK_UPDATE);
+		mt_audit_record(tenant, audit_action, "tenant", mt_uuid_to_cstring(tenant), 2,
+						(const char *[]) {"from", old_status, "to", new_status});
 	}
 	mt_spi_finish();
 }
@@ -322,7 +327,7 @@ PG_FUNCTION_INFO_V1(mt_suspend_tenant);
 Datum
 mt_suspend_tenant(PG_FUNCTION_ARGS)
 {
-	set_tenant_status(fcinfo, "suspended");
+	set_tenant_status(fcinfo, "suspended", "tenant.suspend");
 	PG_RETURN_VOID();
 }
 
@@ -330,7 +335,7 @@ PG_FUNCTION_INFO_V1(mt_resume_tenant);
 Datum
 mt_resume_tenant(PG_FUNCTION_ARGS)
 {
-	set_tenant_status(fcinfo, "active");
+	set_tenant_status(fcinfo, "active", "tenant.resume");
 	PG_RETURN_VOID();
 }
 
@@ -338,6 +343,6 @@ PG_FUNCTION_INFO_V1(mt_drop_tenant);
 Datum
 mt_drop_tenant(PG_FUNCTION_ARGS)
 {
-	set_tenant_status(fcinfo, "deleted");
+	set_tenant_status(fcinfo, "deleted", "tenant.drop");
 	PG_RETURN_VOID();
 }

@@ -1,0 +1,192 @@
+-- ---------------------------------------------------------------------
+-- multitenant install script, part 40: the tamper-evident audit log
+-- (doc/audit.md).  One hash chain per tenant, plus the "no tenant" chain
+-- keyed by the nil uuid 00000000-0000-0000-0000-000000000000.
+-- Everything is implemented in C (src/audit.c, src/audit_keys.c).
+-- ---------------------------------------------------------------------
+
+-- ids are taken after the chain lock, so within one chain id order is seq
+-- order.  CACHE 1 (the default) keeps ids monotonic across backends.
+CREATE SEQUENCE mt.audit_log_id_seq AS bigint;
+
+CREATE TABLE mt.audit_log (
+    id              bigint NOT NULL,
+    tenant_id       uuid NOT NULL,
+    seq             bigint NOT NULL CHECK (seq > 0),
+    at              timestamptz NOT NULL,
+    actor           text NOT NULL,
+    action          text NOT NULL,
+    resource_type   text,
+    resource_id     text,
+    details         jsonb,          -- plaintext details (NULL when encrypted)
+    details_key_id  bigint,         -- subject key that encrypted details_enc
+    details_enc     bytea,          -- nonce || crypto_secretbox(details text)
+    client_addr     inet,
+    db_user         text NOT NULL,  -- session_user of the appending session
+    prev_hash       bytea NOT NULL CHECK (length(prev_hash) = 32),
+    hash            bytea NOT NULL CHECK (length(hash) = 32),
+    CONSTRAINT audit_log_pkey PRIMARY KEY (id),
+    CONSTRAINT audit_log_chain UNIQUE (tenant_id, seq),
+    CHECK ((details_key_id IS NULL) = (details_enc IS NULL)),
+    CHECK (details IS NULL OR details_enc IS NULL)
+);
+ALTER SEQUENCE mt.audit_log_id_seq OWNED BY mt.audit_log.id;
+
+-- What mt.audit_prune() removed: the last pruned position of a chain and
+-- its hash, from which the remaining rows still verify.
+CREATE TABLE mt.audit_checkpoints (
+    tenant_id    uuid NOT NULL,
+    seq          bigint NOT NULL CHECK (seq > 0),
+    hash         bytea NOT NULL CHECK (length(hash) = 32),
+    rows_pruned  bigint NOT NULL,
+    pruned_at    timestamptz NOT NULL,
+    pruned_by    text NOT NULL,
+    CONSTRAINT audit_checkpoints_pkey PRIMARY KEY (tenant_id, seq)
+);
+
+-- Per-subject keys for encrypted details, wrapped (crypto_secretbox) with
+-- a key derived from the server secret.  subject_hash is a keyed hash of
+-- (tenant, subject): the subject itself is stored nowhere.  Nobody but the
+-- extension owner can read this table.
+CREATE TABLE mt.audit_subject_keys (
+    id            bigserial PRIMARY KEY,
+    tenant_id     uuid NOT NULL,
+    subject_hash  bytea NOT NULL CHECK (length(subject_hash) = 32),
+    wrapped_key   bytea NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT audit_subject_keys_subject UNIQUE (tenant_id, subject_hash)
+);
+
+-- ---------------------------------------------------------------------
+-- Append-only guard: statement triggers that refuse INSERT, UPDATE,
+-- DELETE and TRUNCATE to everyone (the owner and superusers too) except
+-- the extension's own C code (mt.audit(), mt.audit_prune()).  ENABLE
+-- ALWAYS: session_replication_role = replica does not bypass them.
+-- ---------------------------------------------------------------------
+CREATE FUNCTION mt.audit_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'mt_audit_guard' LANGUAGE C;
+
+CREATE TRIGGER audit_log_append_only
+    BEFORE INSERT OR UPDATE OR DELETE ON mt.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.audit_guard();
+CREATE TRIGGER audit_log_no_truncate
+    BEFORE TRUNCATE ON mt.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.audit_guard();
+CREATE TRIGGER audit_checkpoints_append_only
+    BEFORE INSERT OR UPDATE OR DELETE ON mt.audit_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.audit_guard();
+CREATE TRIGGER audit_checkpoints_no_truncate
+    BEFORE TRUNCATE ON mt.audit_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.audit_guard();
+ALTER TABLE mt.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
+ALTER TABLE mt.audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
+ALTER TABLE mt.audit_checkpoints ENABLE ALWAYS TRIGGER audit_checkpoints_append_only;
+ALTER TABLE mt.audit_checkpoints ENABLE ALWAYS TRIGGER audit_checkpoints_no_truncate;
+
+-- ---------------------------------------------------------------------
+-- Functions
+-- ---------------------------------------------------------------------
+CREATE FUNCTION mt.audit(action text, resource_type text DEFAULT NULL,
+                         resource_id text DEFAULT NULL, details jsonb DEFAULT NULL,
+                         subject text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mt_audit' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION mt.audit_verify(tenant uuid DEFAULT NULL, digest jsonb DEFAULT NULL)
+    RETURNS TABLE (tenant_id uuid, ok boolean, rows_checked bigint, first_bad_id bigint,
+                   head_seq bigint, problem text)
+    AS 'MODULE_PATHNAME', 'mt_audit_verify' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION mt.audit_digest(tenant uuid DEFAULT NULL)
+    RETURNS TABLE (tenant_id uuid, seq bigint, hash text, at timestamptz)
+    AS 'MODULE_PATHNAME', 'mt_audit_digest' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION mt.audit_prune(older_than interval, tenant uuid DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mt_audit_prune' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION mt.audit_row_change() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'mt_audit_row_change' LANGUAGE C
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION mt.audit_table(tbl regclass, tenant_column name DEFAULT 'tenant_id',
+                               subject_column name DEFAULT NULL) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_audit_table' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION mt.audit_untable(tbl regclass) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'mt_audit_untable' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- the current tenant's chain (any role inside a tenant context)
+CREATE FUNCTION mt.audit_search(from_time timestamptz DEFAULT NULL, to_time timestamptz DEFAULT NULL,
+                                action text DEFAULT NULL, actor text DEFAULT NULL,
+                                resource_type text DEFAULT NULL, resource_id text DEFAULT NULL,
+                                subject text DEFAULT NULL, after_id bigint DEFAULT NULL,
+                                max_rows integer DEFAULT 100, newest_first boolean DEFAULT false)
+    RETURNS TABLE (id bigint, tenant_id uuid, seq bigint, at timestamptz, actor text, action text,
+                   resource_type text, resource_id text, details jsonb, details_state text,
+                   client_addr inet, db_user text)
+    AS 'MODULE_PATHNAME', 'mt_audit_search' LANGUAGE C STABLE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- any tenant's chain, or all (tenant NULL): auditors
+CREATE FUNCTION mt.audit_search_tenant(tenant uuid, from_time timestamptz DEFAULT NULL,
+                                       to_time timestamptz DEFAULT NULL,
+                                       action text DEFAULT NULL, actor text DEFAULT NULL,
+                                       resource_type text DEFAULT NULL, resource_id text DEFAULT NULL,
+                                       subject text DEFAULT NULL, after_id bigint DEFAULT NULL,
+                                       max_rows integer DEFAULT 100, newest_first boolean DEFAULT false)
+    RETURNS TABLE (id bigint, tenant_id uuid, seq bigint, at timestamptz, actor text, action text,
+                   resource_type text, resource_id text, details jsonb, details_state text,
+                   client_addr inet, db_user text)
+    AS 'MODULE_PATHNAME', 'mt_audit_search_tenant' LANGUAGE C STABLE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- JSON lines that doc/audit.md's algorithm (test/audit_verify_export.py) verifies
+CREATE FUNCTION mt.audit_export(after_seq bigint DEFAULT 0) RETURNS SETOF text
+    AS 'MODULE_PATHNAME', 'mt_audit_export' LANGUAGE C STABLE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION mt.audit_export_tenant(tenant uuid DEFAULT NULL, after_seq bigint DEFAULT 0)
+    RETURNS SETOF text
+    AS 'MODULE_PATHNAME', 'mt_audit_export_tenant' LANGUAGE C STABLE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- crypto-shredding: destroy a subject's details key (current tenant by default)
+CREATE FUNCTION mt.audit_forget_subject(subject text, tenant uuid DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mt_audit_forget_subject' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- ---------------------------------------------------------------------
+-- Privileges and confinement
+-- ---------------------------------------------------------------------
+REVOKE ALL ON FUNCTION mt.audit_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_verify(uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_digest(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_prune(interval, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_row_change() FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_table(regclass, name, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_untable(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_search_tenant(uuid, timestamptz, timestamptz, text, text, text, text,
+                                              text, bigint, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_export_tenant(uuid, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_forget_subject(text, uuid) FROM PUBLIC;
+-- mt.audit(), mt.audit_search() and mt.audit_export() stay executable by
+-- PUBLIC: they act on the caller's own tenant context only.
+
+REVOKE ALL ON mt.audit_log, mt.audit_checkpoints, mt.audit_subject_keys FROM PUBLIC;
+REVOKE ALL ON SEQUENCE mt.audit_log_id_seq FROM PUBLIC;
+GRANT SELECT ON mt.audit_log, mt.audit_checkpoints TO PUBLIC;
+ALTER TABLE mt.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mt.audit_checkpoints ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mt.audit_subject_keys ENABLE ROW LEVEL SECURITY;   -- no policy: owner only
+CREATE POLICY tenant_read ON mt.audit_log FOR SELECT USING (tenant_id = mt.current_tenant());
+CREATE POLICY tenant_read ON mt.audit_checkpoints FOR SELECT USING (tenant_id = mt.current_tenant());
+
+SELECT pg_catalog.pg_extension_config_dump('mt.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('mt.audit_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mt.audit_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('mt.audit_subject_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('mt.audit_subject_keys_id_seq', '');

@@ -1,0 +1,2363 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.c
+ *	  The tamper-evident audit log: mt.audit() appends to per-tenant hash
+ *	  chains in mt.audit_log; mt.audit_verify() recomputes them (optionally
+ *	  against a saved digest); mt.audit_digest() returns chain heads;
+ *	  mt.audit_prune() removes old rows behind a checkpoint; the C row-change
+ *	  trigger behind mt.audit_table(); search and JSON-lines export; the
+ *	  append-only guard trigger; mt.audit_forget_subject().  Subject keys
+ *	  and details encryption live in audit_keys.c.
+ *
+ * Chains.  Every event belongs to one chain, keyed by tenant_id (the nil
+ * uuid for events without a tenant).  Row n of a chain carries seq = n,
+ * prev_hash = hash of row n-1 (32 zero bytes for row 1, or the checkpoint
+ * hash after pruning) and hash = SHA-256 over a domain tag, prev_hash and
+ * a length-prefixed canonical serialization of every other column (see
+ * audit_compute_hash() and doc/audit.md, which an external verifier
+ * follows).
+ *
+ * Locks.  An append takes a transaction-scoped lock on its chain (an
+ * advisory-type heavyweight lock with locktag_field4 = MT_AUDIT_LOCK_SPACE,
+ * keyed by the tenant uuid, never colliding with user advisory locks), held
+ * to commit or abort.  Under that lock it reads the chain head with
+ * SnapshotSelf (committed rows plus this transaction's own, whatever the
+ * isolation level), takes the next id from mt.audit_log_id_seq and inserts.
+ * So appends to one chain are serialized in commit order, an aborted
+ * append leaves no gap (its row is invisible to the next appender), and
+ * appends to different chains never wait on each other.  The unique index
+ * (tenant_id, seq) is the backstop against forks.  mt.audit_prune() takes
+ * the same per-chain lock.  Nothing is shared between backends otherwise.
+ *
+ * Append-only.  Statement triggers (mt.audit_guard, ENABLE ALWAYS) refuse
+ * INSERT/UPDATE/DELETE/TRUNCATE on mt.audit_log and mt.audit_checkpoints
+ * unless the backend-local audit_write_mode was set by this file's own C
+ * code for exactly that statement (insert by mt.audit, delete and
+ * checkpoint insert by mt.audit_prune).  The flag is reset in PG_FINALLY.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+/* the SHA256_* functions are deprecated in OpenSSL 3 in favour of EVP (see sha256()) */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/inet.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "audit.h"
+#include "multitenant.h"
+#include "spi_util.h"
+
+/* Limits on event fields (bytes); details: multitenant.audit_max_details */
+#define MT_AUDIT_MAX_ACTION		200
+#define MT_AUDIT_MAX_RTYPE		200
+#define MT_AUDIT_MAX_RID		1000
+#define MT_AUDIT_MAX_SUBJECT	255
+#define MT_AUDIT_MAX_ROWS		100000	/* per search page */
+#define MT_AUDIT_MAX_VALUE		4096	/* row-change trigger: larger values are hashed */
+
+#define MT_AUDIT_LOCK_SPACE		0x6175	/* locktag_field4 of chain locks ("au") */
+
+/* domain tag that starts every hashed message: "mt.audit.v1" and a NUL */
+#define MT_AUDIT_DOMAIN			"mt.audit.v1"
+#define MT_AUDIT_DOMAIN_LEN		12
+
+/* µs between the Unix epoch and the PostgreSQL epoch (2000-01-01) */
+#define MT_UNIX_EPOCH_OFFSET	INT64CONST(946684800000000)
+
+#if PG_VERSION_NUM >= 180000
+#define mt_index_beginscan(h, i, s, n) index_beginscan((h), (i), (s), NULL, (n), 0)
+#else
+#define mt_index_beginscan(h, i, s, n) index_beginscan((h), (i), (s), (n), 0)
+#endif
+
+int			mt_audit_max_details = 65536;
+
+const pg_uuid_t mt_audit_nil_tenant = {{0}};
+
+/* which write the guard trigger lets through right now (see header) */
+typedef enum AuditWriteMode
+{
+	AUDIT_WRITE_NONE = 0,
+	AUDIT_WRITE_LOG_INSERT,
+	AUDIT_WRITE_LOG_DELETE,
+	AUDIT_WRITE_CHECKPOINT_INSERT
+} AuditWriteMode;
+
+static AuditWriteMode audit_write_mode = AUDIT_WRITE_NONE;
+
+/* mt.audit_log column numbers; checked against the catalog on open */
+enum
+{
+	A_ID = 1, A_TENANT, A_SEQ, A_AT, A_ACTOR, A_ACTION, A_RTYPE, A_RID,
+	A_DETAILS, A_KEY_ID, A_ENC, A_CLIENT, A_DB_USER, A_PREV, A_HASH,
+	A_NATTS = A_HASH
+};
+
+static const char *const audit_log_columns[A_NATTS] = {
+	"id", "tenant_id", "seq", "at", "actor", "action", "resource_type",
+	"resource_id", "details", "details_key_id", "details_enc", "client_addr",
+	"db_user", "prev_hash", "hash"
+};
+
+extern Datum mt_current_subject(PG_FUNCTION_ARGS);
+
+/* ---------------------------------------------------------------------
+ * Catalog lookups
+ * --------------------------------------------------------------------- */
+typedef struct AuditRels
+{
+	Oid			nsp;
+	Oid			log;
+	Oid			chain_idx;		/* audit_log_chain (tenant_id, seq) */
+	Oid			ckpt;
+	Oid			ckpt_idx;		/* audit_checkpoints_pkey (tenant_id, seq) */
+	Oid			id_seq;
+} AuditRels;
+
+static Oid
+audit_relid(Oid nsp, const char *name)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("relation mt.%s does not exist", name),
+				 errhint("Is the multitenant extension installed in this database?")));
+	return relid;
+}
+
+static void
+audit_rels(AuditRels *r)
+{
+	r->nsp = get_namespace_oid("mt", true);
+	if (!OidIsValid(r->nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("schema mt does not exist"),
+				 errhint("Run CREATE EXTENSION multitenant.")));
+	r->log = audit_relid(r->nsp, "audit_log");
+	r->chain_idx = audit_relid(r->nsp, "audit_log_chain");
+	r->ckpt = audit_relid(r->nsp, "audit_checkpoints");
+	r->ckpt_idx = audit_relid(r->nsp, "audit_checkpoints_pkey");
+	r->id_seq = audit_relid(r->nsp, "audit_log_id_seq");
+}
+
+static void
+check_log_layout(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (desc->natts != A_NATTS)
+		goto bad;
+	for (int i = 0; i < A_NATTS; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), audit_log_columns[i]) != 0)
+			goto bad;
+	}
+	return;
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("mt.audit_log does not have the columns this version of multitenant expects")));
+}
+
+/* ---------------------------------------------------------------------
+ * Rows and the canonical hash
+ * --------------------------------------------------------------------- */
+
+/* a text-like field: p == NULL is SQL NULL */
+typedef struct AField
+{
+	const char *p;
+	int			len;
+} AField;
+
+typedef struct AuditRow
+{
+	int64		id;
+	pg_uuid_t	tenant;
+	int64		seq;
+	TimestampTz at;
+	AField		actor;
+	AField		action;
+	AField		resource_type;
+	AField		resource_id;
+	AField		details;		/* jsonb text as PostgreSQL prints it */
+	bool		has_key_id;
+	int64		details_key_id;
+	AField		details_enc;	/* raw bytes */
+	AField		client_addr;	/* inet text */
+	AField		db_user;
+	uint8		prev_hash[MT_SHA256_LEN];
+	uint8		hash[MT_SHA256_LEN];
+	bool		hash_lengths_ok;
+} AuditRow;
+
+static inline AField
+afield(const char *s)
+{
+	AField		f;
+
+	f.p = s;
+	f.len = s ? (int) strlen(s) : 0;
+	return f;
+}
+
+/*
+ * SHA-256 through OpenSSL's low-level interface: no allocation, no provider
+ * lookup or lock per call (EVP and even the one-shot SHA256() fetch the
+ * algorithm under a lock in OpenSSL 3), and it uses the CPU's SHA
+ * extensions.  Verification hashes a million rows per second, so this
+ * matters.
+ */
+static void
+sha256(const void *data, size_t len, uint8 *out)
+{
+	SHA256_CTX	c;
+
+	SHA256_Init(&c);
+	SHA256_Update(&c, data, len);
+	SHA256_Final(out, &c);
+}
+
+/* callers reserve room first (see audit_compute_hash) */
+static inline void
+put_field(StringInfo b, const char *p, int len)
+{
+	uint8	   *d = (uint8 *) b->data + b->len;
+
+	if (p == NULL)
+	{
+		memset(d, 0xFF, 4);
+		b->len += 4;
+		return;
+	}
+	d[0] = (uint8) (len >> 24);
+	d[1] = (uint8) (len >> 16);
+	d[2] = (uint8) (len >> 8);
+	d[3] = (uint8) len;
+	memcpy(d + 4, p, len);
+	b->len += 4 + len;
+}
+
+static inline void
+put_int(StringInfo b, int64 v)
+{
+	char		tmp[MAXINT8LEN + 1];
+	int			n = pg_lltoa(v, tmp);
+
+	put_field(b, tmp, n);
+}
+
+static void
+uuid_text(const pg_uuid_t *u, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *p = out;
+
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[u->data[i] >> 4];
+		*p++ = hex[u->data[i] & 15];
+	}
+	*p = '\0';
+}
+
+static char *
+hex_text(const uint8 *b, int len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *out = palloc(len * 2 + 1);
+
+	for (int i = 0; i < len; i++)
+	{
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[len * 2] = '\0';
+	return out;
+}
+
+/*
+ * hash = SHA-256( "mt.audit.v1" NUL || prev_hash || F(id) || F(tenant_id)
+ *				   || F(seq) || F(at) || F(actor) || F(action)
+ *				   || F(resource_type) || F(resource_id) || F(details)
+ *				   || F(details_key_id) || F(details_enc) || F(client_addr)
+ *				   || F(db_user) )
+ * F(NULL) = FF FF FF FF; F(v) = 4-byte big-endian length || bytes of v.
+ * Integers in decimal, at as µs since the Unix epoch, tenant_id as the
+ * lowercase 36-character uuid, details as PostgreSQL's jsonb text.
+ */
+static void
+audit_compute_hash(const AuditRow *r, StringInfo b, uint8 *out)
+{
+	char		u[UUID_LEN * 2 + 5];
+
+	/* 14 fields of at most 4 + 20 bytes besides the variable ones */
+	resetStringInfo(b);
+	enlargeStringInfo(b, MT_AUDIT_DOMAIN_LEN + MT_SHA256_LEN + 14 * (4 + MAXINT8LEN + 16) +
+					  r->actor.len + r->action.len + r->resource_type.len +
+					  r->resource_id.len + r->details.len + r->details_enc.len +
+					  r->client_addr.len + r->db_user.len);
+	memcpy(b->data, MT_AUDIT_DOMAIN, MT_AUDIT_DOMAIN_LEN);
+	memcpy(b->data + MT_AUDIT_DOMAIN_LEN, r->prev_hash, MT_SHA256_LEN);
+	b->len = MT_AUDIT_DOMAIN_LEN + MT_SHA256_LEN;
+	put_int(b, r->id);
+	uuid_text(&r->tenant, u);
+	put_field(b, u, 36);
+	put_int(b, r->seq);
+	put_int(b, r->at + MT_UNIX_EPOCH_OFFSET);
+	put_field(b, r->actor.p, r->actor.len);
+	put_field(b, r->action.p, r->action.len);
+	put_field(b, r->resource_type.p, r->resource_type.len);
+	put_field(b, r->resource_id.p, r->resource_id.len);
+	put_field(b, r->details.p, r->details.len);
+	if (r->has_key_id)
+		put_int(b, r->details_key_id);
+	else
+		put_field(b, NULL, 0);
+	put_field(b, r->details_enc.p, r->details_enc.len);
+	put_field(b, r->client_addr.p, r->client_addr.len);
+	put_field(b, r->db_user.p, r->db_user.len);
+	sha256(b->data, b->len, out);
+}
+
+static AField
+text_field(Datum d, bool isnull)
+{
+	AField		f = {NULL, 0};
+
+	if (!isnull)
+	{
+		text	   *t = DatumGetTextPP(d);
+
+		f.p = VARDATA_ANY(t);
+		f.len = VARSIZE_ANY_EXHDR(t);
+	}
+	return f;
+}
+
+/*
+ * Fill r from a stored row.  Pointers refer to the slot's tuple or to
+ * memory allocated in the current context (detoasted values) or to dbuf
+ * (details text); valid until the slot moves on and the context is reset.
+ */
+static void
+audit_row_from_slot(TupleTableSlot *slot, AuditRow *r, StringInfo dbuf)
+{
+	Datum	   *v;
+	bool	   *n;
+
+	slot_getallattrs(slot);
+	v = slot->tts_values;
+	n = slot->tts_isnull;
+	memset(r, 0, sizeof(*r));
+	r->id = DatumGetInt64(v[A_ID - 1]);
+	memcpy(&r->tenant, DatumGetUUIDP(v[A_TENANT - 1]), sizeof(pg_uuid_t));
+	r->seq = DatumGetInt64(v[A_SEQ - 1]);
+	r->at = DatumGetTimestampTz(v[A_AT - 1]);
+	r->actor = text_field(v[A_ACTOR - 1], n[A_ACTOR - 1]);
+	r->action = text_field(v[A_ACTION - 1], n[A_ACTION - 1]);
+	r->resource_type = text_field(v[A_RTYPE - 1], n[A_RTYPE - 1]);
+	r->resource_id = text_field(v[A_RID - 1], n[A_RID - 1]);
+	if (!n[A_DETAILS - 1])
+	{
+		Jsonb	   *jb = DatumGetJsonbP(v[A_DETAILS - 1]);
+
+		resetStringInfo(dbuf);
+		JsonbToCString(dbuf, &jb->root, VARSIZE(jb));
+		r->details.p = dbuf->data;
+		r->details.len = dbuf->len;
+	}
+	r->has_key_id = !n[A_KEY_ID - 1];
+	if (r->has_key_id)
+		r->details_key_id = DatumGetInt64(v[A_KEY_ID - 1]);
+	r->details_enc = text_field(v[A_ENC - 1], n[A_ENC - 1]);
+	if (!n[A_CLIENT - 1])
+		r->client_addr = afield(DatumGetCString(DirectFunctionCall1(inet_out, v[A_CLIENT - 1])));
+	r->db_user = text_field(v[A_DB_USER - 1], n[A_DB_USER - 1]);
+	{
+		AField		ph = text_field(v[A_PREV - 1], n[A_PREV - 1]);
+		AField		h = text_field(v[A_HASH - 1], n[A_HASH - 1]);
+
+		r->hash_lengths_ok = ph.len == MT_SHA256_LEN && h.len == MT_SHA256_LEN;
+		if (ph.p && ph.len == MT_SHA256_LEN)
+			memcpy(r->prev_hash, ph.p, MT_SHA256_LEN);
+		if (h.p && h.len == MT_SHA256_LEN)
+			memcpy(r->hash, h.p, MT_SHA256_LEN);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Chain scans (index audit_log_chain), heads, checkpoints, locks
+ * --------------------------------------------------------------------- */
+typedef struct ChainScan
+{
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanDirection dir;
+	pg_uuid_t	tenant;			/* the scan key points here */
+	ScanKeyData keys[2];
+} ChainScan;
+
+/* rows of one chain with seq > after_seq, in seq order (or reversed) */
+static ChainScan *
+chain_scan_begin(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant,
+				 int64 after_seq, ScanDirection dir)
+{
+	ChainScan  *cs = palloc0(sizeof(ChainScan));
+	int			nkeys = 1;
+
+	cs->heap = table_open(rels->log, AccessShareLock);
+	check_log_layout(cs->heap);
+	cs->index = index_open(rels->chain_idx, AccessShareLock);
+	cs->tenant = *tenant;
+	cs->dir = dir;
+	ScanKeyInit(&cs->keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&cs->tenant));
+	if (after_seq > 0)
+	{
+		ScanKeyInit(&cs->keys[1], 2, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(after_seq));
+		nkeys = 2;
+	}
+	cs->scan = mt_index_beginscan(cs->heap, cs->index, snap, nkeys);
+	index_rescan(cs->scan, cs->keys, nkeys, NULL, 0);
+	cs->slot = table_slot_create(cs->heap, NULL);
+	return cs;
+}
+
+static bool
+chain_scan_next(ChainScan *cs)
+{
+	return index_getnext_slot(cs->scan, cs->dir, cs->slot);
+}
+
+static void
+chain_scan_end(ChainScan *cs)
+{
+	index_endscan(cs->scan);
+	ExecDropSingleTupleTableSlot(cs->slot);
+	index_close(cs->index, AccessShareLock);
+	table_close(cs->heap, AccessShareLock);
+	pfree(cs);
+}
+
+/* the first tenant with a visible row after *after (all when NULL) */
+static bool
+next_chain_tenant(const AuditRels *rels, Snapshot snap, const pg_uuid_t *after, pg_uuid_t *out)
+{
+	Relation	heap = table_open(rels->log, AccessShareLock);
+	Relation	index = index_open(rels->chain_idx, AccessShareLock);
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(heap, NULL);
+	bool		found;
+	pg_uuid_t	after_copy;
+
+	if (after)
+	{
+		after_copy = *after;
+		ScanKeyInit(&key, 1, BTGreaterStrategyNumber, F_UUID_GT, UUIDPGetDatum(&after_copy));
+	}
+	scan = mt_index_beginscan(heap, index, snap, after ? 1 : 0);
+	index_rescan(scan, after ? &key : NULL, after ? 1 : 0, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found)
+	{
+		bool		isnull;
+
+		memcpy(out, DatumGetUUIDP(slot_getattr(slot, A_TENANT, &isnull)), sizeof(pg_uuid_t));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+	return found;
+}
+
+/* every tenant with a chain, in uuid order */
+static List *
+chain_tenants(const AuditRels *rels, Snapshot snap)
+{
+	List	   *result = NIL;
+	pg_uuid_t	cur;
+	pg_uuid_t  *prev = NULL;
+
+	while (next_chain_tenant(rels, snap, prev, &cur))
+	{
+		prev = palloc(sizeof(pg_uuid_t));
+		*prev = cur;
+		result = lappend(result, prev);
+	}
+	return result;
+}
+
+/* the newest checkpoint of a chain; false when it was never pruned */
+static bool
+latest_checkpoint(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant,
+				  int64 *seq, uint8 *hash)
+{
+	Relation	heap = table_open(rels->ckpt, AccessShareLock);
+	Relation	index = index_open(rels->ckpt_idx, AccessShareLock);
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(heap, NULL);
+	bool		found;
+	pg_uuid_t	t = *tenant;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&t));
+	scan = mt_index_beginscan(heap, index, snap, 1);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, BackwardScanDirection, slot);
+	if (found)
+	{
+		bool		isnull;
+		bytea	   *h;
+
+		*seq = DatumGetInt64(slot_getattr(slot, 2, &isnull));
+		h = DatumGetByteaPP(slot_getattr(slot, 3, &isnull));
+		if (VARSIZE_ANY_EXHDR(h) == MT_SHA256_LEN)
+			memcpy(hash, VARDATA_ANY(h), MT_SHA256_LEN);
+		else
+			memset(hash, 0xFF, MT_SHA256_LEN);	/* never matches */
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+	return found;
+}
+
+/* where a chain starts: the newest checkpoint, else position 0, zero hash */
+static void
+chain_base(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant,
+		   int64 *seq, uint8 *hash)
+{
+	if (!latest_checkpoint(rels, snap, tenant, seq, hash))
+	{
+		*seq = 0;
+		memset(hash, 0, MT_SHA256_LEN);
+	}
+}
+
+typedef struct ChainHead
+{
+	int64		seq;
+	uint8		hash[MT_SHA256_LEN];
+	int64		id;				/* 0 when the head is a checkpoint */
+	TimestampTz at;
+	bool		exists;			/* any row or checkpoint */
+} ChainHead;
+
+static void
+chain_head(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant, ChainHead *h)
+{
+	ChainScan  *cs = chain_scan_begin(rels, snap, tenant, 0, BackwardScanDirection);
+
+	memset(h, 0, sizeof(*h));
+	if (chain_scan_next(cs))
+	{
+		bool		isnull;
+		bytea	   *hb;
+
+		h->exists = true;
+		h->id = DatumGetInt64(slot_getattr(cs->slot, A_ID, &isnull));
+		h->seq = DatumGetInt64(slot_getattr(cs->slot, A_SEQ, &isnull));
+		h->at = DatumGetTimestampTz(slot_getattr(cs->slot, A_AT, &isnull));
+		hb = DatumGetByteaPP(slot_getattr(cs->slot, A_HASH, &isnull));
+		if (VARSIZE_ANY_EXHDR(hb) != MT_SHA256_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the head of audit chain %s has a malformed hash",
+							mt_uuid_to_cstring(tenant)),
+					 errhint("Run mt.audit_verify() for this tenant.")));
+		memcpy(h->hash, VARDATA_ANY(hb), MT_SHA256_LEN);
+	}
+	else
+	{
+		h->exists = latest_checkpoint(rels, snap, tenant, &h->seq, h->hash);
+		if (!h->exists)
+		{
+			h->seq = 0;
+			memset(h->hash, 0, MT_SHA256_LEN);
+		}
+	}
+	chain_scan_end(cs);
+}
+
+/*
+ * Transaction-scoped lock on one chain, held to commit or abort.  Keyed by
+ * the tenant uuid folded to 64 bits; locktag_field4 keeps it apart from
+ * pg_advisory_xact_lock() keys (which use 1 and 2).
+ */
+static void
+lock_chain(const pg_uuid_t *tenant)
+{
+	LOCKTAG		tag;
+	uint32		w[4];
+
+	memcpy(w, tenant->data, sizeof(w));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, w[0] ^ w[2], w[1] ^ w[3], MT_AUDIT_LOCK_SPACE);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* ---------------------------------------------------------------------
+ * Who and where
+ * --------------------------------------------------------------------- */
+
+/* the context's subject, else NULL */
+static char *
+context_subject(void)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+	Datum		d;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	d = mt_current_subject(fcinfo);
+	if (fcinfo->isnull)
+		return NULL;
+	return TextDatumGetCString(d);
+}
+
+static char *
+session_user_name(void)
+{
+	return GetUserNameFromId(GetSessionUserId(), false);
+}
+
+/* the client's address, computed once per backend; NULL for local sockets */
+static bool client_done = false;
+static Datum client_inet = (Datum) 0;
+static char *client_text = NULL;
+
+static void
+client_address(Datum *inet, char **text)
+{
+	if (!client_done)
+	{
+		LOCAL_FCINFO(fcinfo, 0);
+		Datum		d;
+
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		d = inet_client_addr(fcinfo);
+		if (!fcinfo->isnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			client_inet = datumCopy(d, false, -1);
+			client_text = DatumGetCString(DirectFunctionCall1(inet_out, client_inet));
+			MemoryContextSwitchTo(old);
+		}
+		client_done = true;
+	}
+	*inet = client_inet;
+	*text = client_text;
+}
+
+/* ---------------------------------------------------------------------
+ * Append
+ * --------------------------------------------------------------------- */
+static void
+check_length(const char *what, const char *s, int max, bool required)
+{
+	if (s == NULL)
+	{
+		if (required)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("audit %s must not be NULL", what)));
+		return;
+	}
+	if ((required && s[0] == '\0') || strlen(s) > (size_t) max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("audit %s must be %d to %d bytes long", what, required ? 1 : 0, max)));
+}
+
+/* runs one statement with the guard trigger letting exactly mode through */
+static int
+flagged_execute(AuditWriteMode mode, const char *sql, SPIPlanPtr plan, int nargs,
+				Oid *types, Datum *values, const char *nulls)
+{
+	int			rc;
+
+	audit_write_mode = mode;
+	PG_TRY();
+	{
+		if (plan != NULL)
+			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+		else
+			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		audit_write_mode = AUDIT_WRITE_NONE;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+static SPIPlanPtr insert_plan = NULL;
+
+static void
+insert_row(const AuditRow *r, Datum details, Datum enc, Datum client)
+{
+	Datum		v[A_NATTS];
+	char		nulls[A_NATTS];
+	bytea	   *prev = palloc(VARHDRSZ + MT_SHA256_LEN);
+	bytea	   *hash = palloc(VARHDRSZ + MT_SHA256_LEN);
+	int			rc;
+
+	if (insert_plan == NULL)
+	{
+		Oid			types[A_NATTS] = {INT8OID, UUIDOID, INT8OID, TIMESTAMPTZOID, TEXTOID,
+			TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID, BYTEAOID, INETOID, TEXTOID,
+		BYTEAOID, BYTEAOID};
+		SPIPlanPtr	p = SPI_prepare("INSERT INTO mt.audit_log (id, tenant_id, seq, at, actor, action, "
+									"resource_type, resource_id, details, details_key_id, details_enc, "
+									"client_addr, db_user, prev_hash, hash) "
+									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+									A_NATTS, types);
+
+		if (p == NULL)
+			elog(ERROR, "multitenant: could not prepare the audit insert: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		insert_plan = p;
+	}
+
+	SET_VARSIZE(prev, VARHDRSZ + MT_SHA256_LEN);
+	memcpy(VARDATA(prev), r->prev_hash, MT_SHA256_LEN);
+	SET_VARSIZE(hash, VARHDRSZ + MT_SHA256_LEN);
+	memcpy(VARDATA(hash), r->hash, MT_SHA256_LEN);
+	memset(nulls, ' ', sizeof(nulls));
+
+	v[A_ID - 1] = Int64GetDatum(r->id);
+	v[A_TENANT - 1] = UUIDPGetDatum((pg_uuid_t *) &r->tenant);
+	v[A_SEQ - 1] = Int64GetDatum(r->seq);
+	v[A_AT - 1] = TimestampTzGetDatum(r->at);
+	v[A_ACTOR - 1] = PointerGetDatum(cstring_to_text_with_len(r->actor.p, r->actor.len));
+	v[A_ACTION - 1] = PointerGetDatum(cstring_to_text_with_len(r->action.p, r->action.len));
+#define OPT_TEXT(att, f) \
+	if ((f).p) v[(att) - 1] = PointerGetDatum(cstring_to_text_with_len((f).p, (f).len)); \
+	else nulls[(att) - 1] = 'n'
+	OPT_TEXT(A_RTYPE, r->resource_type);
+	OPT_TEXT(A_RID, r->resource_id);
+#undef OPT_TEXT
+	if (r->details.p)
+		v[A_DETAILS - 1] = details;
+	else
+		nulls[A_DETAILS - 1] = 'n';
+	if (r->has_key_id)
+	{
+		v[A_KEY_ID - 1] = Int64GetDatum(r->details_key_id);
+		v[A_ENC - 1] = enc;
+	}
+	else
+		nulls[A_KEY_ID - 1] = nulls[A_ENC - 1] = 'n';
+	if (r->client_addr.p)
+		v[A_CLIENT - 1] = client;
+	else
+		nulls[A_CLIENT - 1] = 'n';
+	v[A_DB_USER - 1] = PointerGetDatum(cstring_to_text_with_len(r->db_user.p, r->db_user.len));
+	v[A_PREV - 1] = PointerGetDatum(prev);
+	v[A_HASH - 1] = PointerGetDatum(hash);
+
+	rc = flagged_execute(AUDIT_WRITE_LOG_INSERT, NULL, insert_plan, 0, NULL, v, nulls);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "multitenant: audit insert failed: %s", SPI_result_code_string(rc));
+}
+
+int64
+mt_audit_append(const pg_uuid_t *tenant, const char *action,
+				const char *resource_type, const char *resource_id,
+				Jsonb *details, const char *subject)
+{
+	AuditRels	rels;
+	AuditRow	r;
+	ChainHead	head;
+	StringInfoData dtext;
+	StringInfoData canon;
+	Datum		client = (Datum) 0;
+	char	   *client_txt;
+	Datum		enc = (Datum) 0;
+	char	   *actor;
+
+	check_length("action", action, MT_AUDIT_MAX_ACTION, true);
+	check_length("resource_type", resource_type, MT_AUDIT_MAX_RTYPE, false);
+	check_length("resource_id", resource_id, MT_AUDIT_MAX_RID, false);
+	check_length("subject", subject, MT_AUDIT_MAX_SUBJECT, false);
+	if (subject != NULL && subject[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("audit subject must not be empty"),
+				 errhint("Pass NULL when the details concern no data subject.")));
+
+	memset(&r, 0, sizeof(r));
+	r.tenant = tenant ? *tenant : mt_audit_nil_tenant;
+	r.action = afield(action);
+	r.resource_type = afield(resource_type);
+	r.resource_id = afield(resource_id);
+	if (details != NULL)
+	{
+		initStringInfo(&dtext);
+		JsonbToCString(&dtext, &details->root, VARSIZE(details));
+		if (dtext.len > mt_audit_max_details)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("audit details are too large (%d bytes)", dtext.len),
+					 errdetail("The limit is multitenant.audit_max_details = %d bytes.",
+							   mt_audit_max_details)));
+		r.details.p = dtext.data;
+		r.details.len = dtext.len;
+	}
+	actor = context_subject();
+	r.actor = afield(actor ? actor : session_user_name());
+	r.db_user = afield(session_user_name());
+	client_address(&client, &client_txt);
+	r.client_addr = afield(client_txt);
+
+	PreventCommandIfReadOnly("mt.audit()");
+	audit_rels(&rels);
+	mt_spi_connect();
+
+	/*
+	 * The chain lock first: subject keys of a tenant are then created and
+	 * destroyed under it too, so key creation never waits on a transaction
+	 * that waits for this chain.
+	 */
+	lock_chain(&r.tenant);
+
+	if (details != NULL && subject != NULL)
+	{
+		uint8		key[MT_AUDIT_KEY_LEN];
+		bytea	   *e;
+
+		r.details_key_id = mt_audit_subject_key(&r.tenant, subject, true, key);
+		r.has_key_id = true;
+		e = mt_audit_encrypt(key, dtext.data, dtext.len);
+		mt_wipe(key, sizeof(key));
+		mt_wipe(dtext.data, dtext.len);
+		enc = PointerGetDatum(e);
+		r.details_enc.p = VARDATA(e);
+		r.details_enc.len = VARSIZE(e) - VARHDRSZ;
+		r.details.p = NULL;
+		r.details.len = 0;
+	}
+
+	/* the head as committed (or written by this transaction) */
+	chain_head(&rels, SnapshotSelf, &r.tenant, &head);
+	r.id = nextval_internal(rels.id_seq, false);
+	r.seq = head.seq + 1;
+	memcpy(r.prev_hash, head.hash, MT_SHA256_LEN);
+	r.at = GetCurrentTimestamp();
+
+	initStringInfo(&canon);
+	audit_compute_hash(&r, &canon, r.hash);
+	insert_row(&r, details ? PointerGetDatum(details) : (Datum) 0, enc, client);
+	mt_spi_finish();
+	return r.id;
+}
+
+static Jsonb *
+jsonb_from_text(const char *s)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+}
+
+int64
+mt_audit_record(const pg_uuid_t *tenant, const char *action,
+				const char *resource_type, const char *resource_id,
+				int npairs, const char *const *pairs)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfoChar(&s, '{');
+	for (int i = 0; i < npairs; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&s, ',');
+		escape_json(&s, pairs[2 * i]);
+		appendStringInfoChar(&s, ':');
+		if (pairs[2 * i + 1] == NULL)
+			appendStringInfoString(&s, "null");
+		else
+			escape_json(&s, pairs[2 * i + 1]);
+	}
+	appendStringInfoChar(&s, '}');
+	return mt_audit_append(tenant, action, resource_type, resource_id,
+						   npairs > 0 ? jsonb_from_text(s.data) : NULL, NULL);
+}
+
+static char *
+opt_text(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* mt.audit(action, resource_type, resource_id, details, subject) */
+PG_FUNCTION_INFO_V1(mt_audit);
+Datum
+mt_audit(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("audit action must not be NULL")));
+	PG_RETURN_INT64(mt_audit_append(mt_context_tenant(),
+									text_to_cstring(PG_GETARG_TEXT_PP(0)),
+									opt_text(fcinfo, 1), opt_text(fcinfo, 2),
+									PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
+									opt_text(fcinfo, 4)));
+}
+
+/* ---------------------------------------------------------------------
+ * Append-only guard (statement trigger on mt.audit_log, mt.audit_checkpoints)
+ * --------------------------------------------------------------------- */
+PG_FUNCTION_INFO_V1(mt_audit_guard);
+Datum
+mt_audit_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const char *rel;
+	bool		is_log;
+	const char *op;
+	bool		allowed = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mt.audit_guard() must be called as a trigger")));
+	rel = RelationGetRelationName(td->tg_relation);
+	is_log = strcmp(rel, "audit_log") == 0;
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		/*
+		 * Superusers may insert directly: that is how pg_dump/pg_restore
+		 * reload the log (a superuser could disable the guard anyway).
+		 * Anything inserted this way must still verify.
+		 */
+		op = "INSERT";
+		allowed = (is_log ? audit_write_mode == AUDIT_WRITE_LOG_INSERT
+				   : audit_write_mode == AUDIT_WRITE_CHECKPOINT_INSERT) || superuser();
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		op = "DELETE";
+		allowed = is_log && audit_write_mode == AUDIT_WRITE_LOG_DELETE;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		op = "UPDATE";
+	else
+		op = "TRUNCATE";
+
+	if (!allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("mt.%s is append-only: %s is not allowed", rel, op),
+				 errdetail("Rows are added only by mt.audit() (or by a superuser restoring a dump) and removed only by mt.audit_prune(); this applies to the owner and superusers too.")));
+	return PointerGetDatum(NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Verification and digests
+ * --------------------------------------------------------------------- */
+typedef struct ChainState
+{
+	int64		expect_seq;
+	uint8		expect_prev[MT_SHA256_LEN];
+} ChainState;
+
+/* checks one row against its hash and its predecessor; NULL when good */
+static const char *
+check_row(ChainState *st, const AuditRow *r, StringInfo canon)
+{
+	const char *problem = NULL;
+	uint8		h[MT_SHA256_LEN];
+
+	if (!r->hash_lengths_ok)
+		problem = "stored hash or prev_hash is not 32 bytes";
+	else
+	{
+		audit_compute_hash(r, canon, h);
+		if (memcmp(h, r->hash, MT_SHA256_LEN) != 0)
+			problem = "row content does not match its hash (modified)";
+		else if (r->seq > st->expect_seq)
+			problem = "rows are missing before this row (sequence gap)";
+		else if (r->seq < st->expect_seq)
+			problem = "duplicate or out-of-order position";
+		else if (memcmp(r->prev_hash, st->expect_prev, MT_SHA256_LEN) != 0)
+			problem = "prev_hash does not match the hash of the previous row";
+	}
+	st->expect_seq = r->seq + 1;
+	memcpy(st->expect_prev, r->hash, MT_SHA256_LEN);
+	return problem;
+}
+
+typedef struct DigestEntry
+{
+	pg_uuid_t	tenant;
+	int64		seq;
+	uint8		hash[MT_SHA256_LEN];
+} DigestEntry;
+
+typedef struct VerifyResult
+{
+	bool		ok;
+	int64		rows;
+	int64		first_bad_id;	/* 0 = none */
+	int64		head_seq;
+	char	   *problem;
+} VerifyResult;
+
+static void
+verify_chain(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant,
+			 const DigestEntry *dig, VerifyResult *res, MemoryContext rowcxt)
+{
+	ChainState	st;
+	ChainScan  *cs;
+	StringInfoData canon;
+	StringInfoData dbuf;
+	int64		base_seq;
+	uint8		base_hash[MT_SHA256_LEN];
+	bool		digest_seen = false;
+	MemoryContext old;
+
+	memset(res, 0, sizeof(*res));
+	res->ok = true;
+	chain_base(rels, snap, tenant, &base_seq, base_hash);
+	st.expect_seq = base_seq + 1;
+	memcpy(st.expect_prev, base_hash, MT_SHA256_LEN);
+	res->head_seq = base_seq;
+	initStringInfo(&canon);
+	initStringInfo(&dbuf);
+
+	cs = chain_scan_begin(rels, snap, tenant, 0, ForwardScanDirection);
+	while (chain_scan_next(cs))
+	{
+		AuditRow	r;
+		const char *problem;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(rowcxt);
+		old = MemoryContextSwitchTo(rowcxt);
+		audit_row_from_slot(cs->slot, &r, &dbuf);
+		problem = check_row(&st, &r, &canon);
+		if (problem == NULL && dig != NULL && r.seq == dig->seq)
+		{
+			digest_seen = true;
+			if (memcmp(r.hash, dig->hash, MT_SHA256_LEN) != 0)
+				problem = "row hash differs from the saved digest";
+		}
+		res->rows++;
+		res->head_seq = r.seq;
+		if (problem != NULL && res->ok)
+		{
+			res->ok = false;
+			res->first_bad_id = r.id;
+			res->problem = MemoryContextStrdup(old, psprintf("seq " INT64_FORMAT ": %s", r.seq, problem));
+		}
+		MemoryContextSwitchTo(old);
+	}
+	chain_scan_end(cs);
+
+	if (dig != NULL && !digest_seen && res->ok)
+	{
+		if (dig->seq > res->head_seq)
+		{
+			res->ok = false;
+			res->problem = psprintf("chain ends at seq " INT64_FORMAT " but the digest records seq " INT64_FORMAT
+									": rows were removed from the tail",
+									res->head_seq, dig->seq);
+		}
+		else if (dig->seq == base_seq && base_seq > 0 &&
+				 memcmp(base_hash, dig->hash, MT_SHA256_LEN) != 0)
+		{
+			res->ok = false;
+			res->problem = psprintf("checkpoint at seq " INT64_FORMAT " differs from the saved digest", base_seq);
+		}
+		/* a digest position older than the checkpoint cannot be compared */
+	}
+}
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool
+parse_hash_hex(const char *s, uint8 *out)
+{
+	if (s[0] == '\\' && s[1] == 'x')
+		s += 2;
+	if (strlen(s) != MT_SHA256_LEN * 2)
+		return false;
+	for (int i = 0; i < MT_SHA256_LEN; i++)
+	{
+		int			hi = hex_digit(s[2 * i]);
+		int			lo = hex_digit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8) (hi << 4 | lo);
+	}
+	return true;
+}
+
+/*
+ * A saved digest: the output of mt.audit_digest() as jsonb, either one
+ * object or an array of objects with tenant_id, seq and hash (hex).
+ */
+static List *
+parse_digest(Jsonb *digest)
+{
+	List	   *result = NIL;
+	Datum		arg = PointerGetDatum(digest);
+	uint64		n;
+	MemoryContext outer = CurrentMemoryContext;
+
+	mt_spi_connect();
+	if (SPI_execute_with_args("SELECT (e->>'tenant_id')::uuid, (e->>'seq')::bigint, e->>'hash' "
+							  "FROM pg_catalog.jsonb_array_elements(CASE pg_catalog.jsonb_typeof($1) "
+							  "WHEN 'array' THEN $1 ELSE pg_catalog.jsonb_build_array($1) END) e",
+							  1, (Oid[]) {JSONBOID}, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "multitenant: could not read the digest");
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		n1,
+					n2,
+					n3;
+		Datum		t = SPI_getbinval(tup, desc, 1, &n1);
+		Datum		s = SPI_getbinval(tup, desc, 2, &n2);
+		char	   *h = SPI_getvalue(tup, desc, 3);
+		DigestEntry *e;
+
+		n3 = (h == NULL);
+		if (n1 || n2 || n3)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("digest entries need tenant_id, seq and hash"),
+					 errhint("Pass the output of mt.audit_digest() as jsonb, e.g. (SELECT jsonb_agg(d) FROM mt.audit_digest() d).")));
+		e = SPI_palloc(sizeof(DigestEntry));
+		memcpy(&e->tenant, DatumGetUUIDP(t), sizeof(pg_uuid_t));
+		e->seq = DatumGetInt64(s);
+		if (!parse_hash_hex(h, e->hash))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("digest hash must be 64 hexadecimal digits")));
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+
+			result = lappend(result, e);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	mt_spi_finish();
+	return result;
+}
+
+static int
+mt_uuid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, UUID_LEN);
+}
+
+static int
+digest_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const DigestEntry *) a)->tenant, &((const DigestEntry *) b)->tenant, UUID_LEN);
+}
+
+static int
+uuid_list_cmp(const ListCell *a, const ListCell *b)
+{
+	return mt_uuid_cmp(lfirst(a), lfirst(b));
+}
+
+/* the chains to look at: one tenant, or every chain (plus extra tenants) */
+static List *
+target_tenants(const AuditRels *rels, Snapshot snap, FunctionCallInfo fcinfo, int argno,
+			   DigestEntry *extra, int nextra)
+{
+	List	   *tenants;
+
+	if (!PG_ARGISNULL(argno))
+	{
+		pg_uuid_t  *t = palloc(sizeof(pg_uuid_t));
+
+		*t = *PG_GETARG_UUID_P(argno);
+		return list_make1(t);
+	}
+	tenants = chain_tenants(rels, snap);
+	for (int i = 0; i < nextra; i++)
+	{
+		ListCell   *lc;
+		bool		found = false;
+
+		foreach(lc, tenants)
+			if (mt_uuid_cmp(lfirst(lc), &extra[i].tenant) == 0)
+				found = true;
+		if (!found)
+			tenants = lappend(tenants, &extra[i].tenant);
+	}
+	list_sort(tenants, uuid_list_cmp);
+	return tenants;
+}
+
+/* mt.audit_verify(tenant uuid DEFAULT NULL, digest jsonb DEFAULT NULL) */
+PG_FUNCTION_INFO_V1(mt_audit_verify);
+Datum
+mt_audit_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	AuditRels	rels;
+	DigestEntry *dig = NULL;
+	int			ndig = 0;
+	List	   *tenants;
+	ListCell   *lc;
+	Snapshot	snap;
+	MemoryContext rowcxt;
+
+	InitMaterializedSRF(fcinfo, 0);
+	audit_rels(&rels);
+	if (!PG_ARGISNULL(1))
+	{
+		List	   *l = parse_digest(PG_GETARG_JSONB_P(1));
+		int			i = 0;
+
+		ndig = list_length(l);
+		dig = palloc(sizeof(DigestEntry) * Max(ndig, 1));
+		foreach(lc, l)
+			dig[i++] = *(DigestEntry *) lfirst(lc);
+		qsort(dig, ndig, sizeof(DigestEntry), digest_cmp);
+		for (i = 1; i < ndig; i++)
+			if (digest_cmp(&dig[i - 1], &dig[i]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the digest lists tenant %s twice", mt_uuid_to_cstring(&dig[i].tenant))));
+	}
+	snap = GetActiveSnapshot();
+	tenants = target_tenants(&rels, snap, fcinfo, 0, dig, ndig);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit verify rows", ALLOCSET_DEFAULT_SIZES);
+
+	foreach(lc, tenants)
+	{
+		pg_uuid_t  *t = lfirst(lc);
+		DigestEntry key;
+		DigestEntry *d = NULL;
+		VerifyResult res;
+		Datum		values[6];
+		bool		nulls[6] = {0};
+
+		if (ndig > 0)
+		{
+			key.tenant = *t;
+			d = bsearch(&key, dig, ndig, sizeof(DigestEntry), digest_cmp);
+		}
+		verify_chain(&rels, snap, t, d, &res, rowcxt);
+		values[0] = UUIDPGetDatum(t);
+		values[1] = BoolGetDatum(res.ok);
+		values[2] = Int64GetDatum(res.rows);
+		values[3] = Int64GetDatum(res.first_bad_id);
+		nulls[3] = res.first_bad_id == 0;
+		values[4] = Int64GetDatum(res.head_seq);
+		if (res.problem)
+			values[5] = CStringGetTextDatum(res.problem);
+		else
+			nulls[5] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	MemoryContextDelete(rowcxt);
+	return (Datum) 0;
+}
+
+/* mt.audit_digest(tenant uuid DEFAULT NULL): chain heads */
+PG_FUNCTION_INFO_V1(mt_audit_digest);
+Datum
+mt_audit_digest(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	AuditRels	rels;
+	Snapshot	snap;
+	List	   *tenants;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	audit_rels(&rels);
+	snap = GetActiveSnapshot();
+	tenants = target_tenants(&rels, snap, fcinfo, 0, NULL, 0);
+	foreach(lc, tenants)
+	{
+		pg_uuid_t  *t = lfirst(lc);
+		ChainHead	h;
+		Datum		values[4];
+		bool		nulls[4] = {0};
+
+		chain_head(&rels, snap, t, &h);
+		if (!h.exists)
+			continue;
+		values[0] = UUIDPGetDatum(t);
+		values[1] = Int64GetDatum(h.seq);
+		values[2] = CStringGetTextDatum(hex_text(h.hash, MT_SHA256_LEN));
+		values[3] = TimestampTzGetDatum(h.at);
+		nulls[3] = h.id == 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Pruning
+ * --------------------------------------------------------------------- */
+
+/*
+ * Removes the longest prefix of one chain whose rows are older than cutoff,
+ * after verifying it, records a checkpoint (last removed seq and hash) and
+ * appends an audit.prune event.  Returns the number of rows removed.
+ */
+static int64
+prune_chain(const AuditRels *rels, const pg_uuid_t *tenant, TimestampTz cutoff,
+			const char *older_than, MemoryContext rowcxt)
+{
+	ChainState	st;
+	ChainScan  *cs;
+	StringInfoData canon;
+	StringInfoData dbuf;
+	int64		base_seq;
+	int64		n = 0;
+	int64		last_seq;
+	uint8		last_hash[MT_SHA256_LEN];
+	Datum		args[6];
+	int			rc;
+
+	lock_chain(tenant);
+	chain_base(rels, SnapshotSelf, tenant, &base_seq, st.expect_prev);
+	st.expect_seq = base_seq + 1;
+	last_seq = base_seq;
+	memcpy(last_hash, st.expect_prev, MT_SHA256_LEN);
+	initStringInfo(&canon);
+	initStringInfo(&dbuf);
+
+	cs = chain_scan_begin(rels, SnapshotSelf, tenant, 0, ForwardScanDirection);
+	while (chain_scan_next(cs))
+	{
+		AuditRow	r;
+		const char *problem;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(rowcxt);
+		old = MemoryContextSwitchTo(rowcxt);
+		audit_row_from_slot(cs->slot, &r, &dbuf);
+		MemoryContextSwitchTo(old);
+		if (r.at >= cutoff)
+			break;
+		problem = check_row(&st, &r, &canon);
+		if (problem != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("audit chain %s fails verification at row " INT64_FORMAT " (seq " INT64_FORMAT "): %s",
+							mt_uuid_to_cstring(tenant), r.id, r.seq, problem),
+					 errdetail("Pruning would discard the evidence; nothing was pruned."),
+					 errhint("Investigate with mt.audit_verify().")));
+		n++;
+		last_seq = r.seq;
+		memcpy(last_hash, r.hash, MT_SHA256_LEN);
+	}
+	chain_scan_end(cs);
+	if (n == 0)
+		return 0;
+
+	mt_spi_connect();
+	args[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
+	args[1] = Int64GetDatum(last_seq);
+	rc = flagged_execute(AUDIT_WRITE_LOG_DELETE,
+						 "DELETE FROM mt.audit_log WHERE tenant_id = $1 AND seq <= $2",
+						 NULL, 2, (Oid[]) {UUIDOID, INT8OID}, args, NULL);
+	if (rc != SPI_OK_DELETE || (int64) SPI_processed != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("audit prune of chain %s removed " UINT64_FORMAT " rows, expected " INT64_FORMAT,
+						mt_uuid_to_cstring(tenant), (uint64) SPI_processed, n)));
+	{
+		bytea	   *h = palloc(VARHDRSZ + MT_SHA256_LEN);
+
+		SET_VARSIZE(h, VARHDRSZ + MT_SHA256_LEN);
+		memcpy(VARDATA(h), last_hash, MT_SHA256_LEN);
+		args[2] = PointerGetDatum(h);
+		args[3] = Int64GetDatum(n);
+		args[4] = TimestampTzGetDatum(GetCurrentTimestamp());
+		args[5] = CStringGetTextDatum(session_user_name());
+	}
+	rc = flagged_execute(AUDIT_WRITE_CHECKPOINT_INSERT,
+						 "INSERT INTO mt.audit_checkpoints (tenant_id, seq, hash, rows_pruned, pruned_at, pruned_by) "
+						 "VALUES ($1, $2, $3, $4, $5, $6)",
+						 NULL, 6, (Oid[]) {UUIDOID, INT8OID, BYTEAOID, INT8OID, TIMESTAMPTZOID, TEXTOID},
+						 args, NULL);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "multitenant: checkpoint insert failed: %s", SPI_result_code_string(rc));
+	mt_spi_finish();
+
+	{
+		char	   *details = psprintf("{\"through_seq\": " INT64_FORMAT ", \"rows\": " INT64_FORMAT
+									   ", \"checkpoint_hash\": \"%s\", \"older_than\": ",
+									   last_seq, n, hex_text(last_hash, MT_SHA256_LEN));
+		StringInfoData s;
+
+		initStringInfo(&s);
+		appendStringInfoString(&s, details);
+		escape_json(&s, older_than);
+		appendStringInfoChar(&s, '}');
+		mt_audit_append(tenant, "audit.prune", "audit_log", NULL, jsonb_from_text(s.data), NULL);
+	}
+	return n;
+}
+
+/* mt.audit_prune(older_than interval, tenant uuid DEFAULT NULL) */
+PG_FUNCTION_INFO_V1(mt_audit_prune);
+Datum
+mt_audit_prune(PG_FUNCTION_ARGS)
+{
+	AuditRels	rels;
+	Interval   *older;
+	TimestampTz cutoff;
+	List	   *tenants;
+	ListCell   *lc;
+	int64		total = 0;
+	char	   *older_text;
+	MemoryContext rowcxt;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("older_than must not be NULL")));
+	older = PG_GETARG_INTERVAL_P(0);
+	if (older->time < 0 || older->day < 0 || older->month < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative")));
+	older_text = DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(older)));
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(GetCurrentTimestamp()),
+													 IntervalPGetDatum(older)));
+	audit_rels(&rels);
+	tenants = target_tenants(&rels, GetActiveSnapshot(), fcinfo, 1, NULL, 0);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit prune rows", ALLOCSET_DEFAULT_SIZES);
+	foreach(lc, tenants)
+		total += prune_chain(&rels, lfirst(lc), cutoff, older_text, rowcxt);
+	MemoryContextDelete(rowcxt);
+	PG_RETURN_INT64(total);
+}
+
+/* ---------------------------------------------------------------------
+ * Row-change trigger and mt.audit_table()
+ * --------------------------------------------------------------------- */
+static bool
+looks_like_json_number(const char *s)
+{
+	const char *p = s;
+
+	if (*p == '-')
+		p++;
+	if (!isdigit((unsigned char) *p))
+		return false;
+	for (; *p; p++)
+		if (!isdigit((unsigned char) *p) && *p != '.' && *p != 'e' && *p != 'E' &&
+			*p != '+' && *p != '-')
+			return false;
+	return true;
+}
+
+/* one column value as JSON: numbers, booleans and json stay typed */
+static void
+append_json_value(StringInfo s, Datum v, bool isnull, Oid typid)
+{
+	Oid			outfn;
+	bool		isvarlena;
+	Oid			base;
+	char	   *out;
+	size_t		len;
+
+	if (isnull)
+	{
+		appendStringInfoString(s, "null");
+		return;
+	}
+	base = getBaseType(typid);
+	if (base == BOOLOID)
+	{
+		appendStringInfoString(s, DatumGetBool(v) ? "true" : "false");
+		return;
+	}
+	getTypeOutputInfo(typid, &outfn, &isvarlena);
+	out = OidOutputFunctionCall(outfn, v);
+	len = strlen(out);
+	if (len > MT_AUDIT_MAX_VALUE)
+	{
+		uint8		h[MT_SHA256_LEN];
+
+		sha256(out, len, h);
+		appendStringInfo(s, "{\"sha256\": \"%s\", \"bytes\": %zu}", hex_text(h, MT_SHA256_LEN), len);
+	}
+	else if ((base == INT2OID || base == INT4OID || base == INT8OID || base == OIDOID ||
+			  base == FLOAT4OID || base == FLOAT8OID || base == NUMERICOID) &&
+			 looks_like_json_number(out))
+		appendStringInfoString(s, out);
+	else if (base == JSONOID || base == JSONBOID)
+		appendStringInfoString(s, out);
+	else
+		escape_json(s, out);
+	pfree(out);
+}
+
+/* {"col": value, ...} of the given tuple; only changed columns when other != NULL */
+static void
+append_row_json(StringInfo s, TupleDesc desc, HeapTuple tup, HeapTuple other)
+{
+	bool		first = true;
+
+	appendStringInfoChar(s, '{');
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		isnull;
+		Datum		v;
+
+		if (att->attisdropped)
+			continue;
+		v = heap_getattr(tup, i + 1, desc, &isnull);
+		if (other != NULL)
+		{
+			bool		onull;
+			Datum		ov = heap_getattr(other, i + 1, desc, &onull);
+
+			if (isnull && onull)
+				continue;
+			if (!isnull && !onull && datum_image_eq(v, ov, att->attbyval, att->attlen))
+				continue;
+		}
+		if (!first)
+			appendStringInfoString(s, ", ");
+		first = false;
+		escape_json(s, NameStr(att->attname));
+		appendStringInfoString(s, ": ");
+		append_json_value(s, v, isnull, att->atttypid);
+	}
+	appendStringInfoChar(s, '}');
+}
+
+/* primary-key values joined by ',' (NULL without a primary key) */
+static char *
+primary_key_text(Relation rel, HeapTuple tup)
+{
+	Bitmapset  *pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	StringInfoData s;
+	int			x = -1;
+	bool		first = true;
+
+	if (pk == NULL)
+		return NULL;
+	initStringInfo(&s);
+	while ((x = bms_next_member(pk, x)) >= 0)
+	{
+		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+		char	   *v = SPI_getvalue(tup, RelationGetDescr(rel), attno);
+
+		if (!first)
+			appendStringInfoChar(&s, ',');
+		first = false;
+		appendStringInfoString(&s, v ? v : "");
+	}
+	return s.data;
+}
+
+static char *
+qualified_relname(Relation rel)
+{
+	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									  RelationGetRelationName(rel));
+}
+
+/*
+ * mt.audit_row_change(tenant_column, subject_column): AFTER ROW trigger
+ * (INSERT/UPDATE/DELETE) and AFTER STATEMENT trigger (TRUNCATE) that
+ * records the change in the row's tenant chain.  Empty arguments: no such
+ * column (the context's tenant; no subject encryption).
+ */
+PG_FUNCTION_INFO_V1(mt_audit_row_change);
+Datum
+mt_audit_row_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Trigger    *tg;
+	Relation	rel;
+	TupleDesc	desc;
+	const char *tenant_col = NULL;
+	const char *subject_col = NULL;
+	HeapTuple	oldt = NULL;
+	HeapTuple	newt = NULL;
+	HeapTuple	row;
+	const char *action;
+	const pg_uuid_t *tenant = NULL;
+	pg_uuid_t	row_tenant;
+	char	   *subject = NULL;
+	StringInfoData d;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mt.audit_row_change() must be called as a trigger")));
+	tg = td->tg_trigger;
+	rel = td->tg_relation;
+	desc = RelationGetDescr(rel);
+	if (tg->tgnargs > 0 && tg->tgargs[0][0] != '\0')
+		tenant_col = tg->tgargs[0];
+	if (tg->tgnargs > 1 && tg->tgargs[1][0] != '\0')
+		subject_col = tg->tgargs[1];
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
+		mt_audit_append(mt_context_tenant(), "TRUNCATE", qualified_relname(rel), NULL, NULL, NULL);
+		return PointerGetDatum(NULL);
+	}
+	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mt.audit_row_change() must fire AFTER ... FOR EACH ROW"),
+				 errhint("Use mt.audit_table() to install it.")));
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		action = "INSERT";
+		newt = td->tg_trigtuple;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		action = "DELETE";
+		oldt = td->tg_trigtuple;
+	}
+	else
+	{
+		action = "UPDATE";
+		oldt = td->tg_trigtuple;
+		newt = td->tg_newtuple;
+	}
+	row = newt ? newt : oldt;
+
+	if (tenant_col != NULL)
+	{
+		int			attno = SPI_fnumber(desc, tenant_col);
+
+		if (attno > 0)
+		{
+			bool		isnull;
+			Datum		v = heap_getattr(row, attno, desc, &isnull);
+
+			if (!isnull && TupleDescAttr(desc, attno - 1)->atttypid == UUIDOID)
+			{
+				memcpy(&row_tenant, DatumGetUUIDP(v), sizeof(pg_uuid_t));
+				tenant = &row_tenant;
+			}
+		}
+	}
+	if (tenant == NULL)
+		tenant = mt_context_tenant();
+	if (subject_col != NULL)
+	{
+		int			attno = SPI_fnumber(desc, subject_col);
+
+		if (attno > 0)
+			subject = SPI_getvalue(row, desc, attno);
+		if (subject != NULL && subject[0] == '\0')
+			subject = NULL;
+	}
+
+	initStringInfo(&d);
+	appendStringInfoChar(&d, '{');
+	if (oldt != NULL)
+	{
+		appendStringInfoString(&d, "\"old\": ");
+		append_row_json(&d, desc, oldt, newt);
+	}
+	if (newt != NULL)
+	{
+		if (oldt != NULL)
+			appendStringInfoString(&d, ", ");
+		appendStringInfoString(&d, "\"new\": ");
+		append_row_json(&d, desc, newt, oldt);
+	}
+	appendStringInfoChar(&d, '}');
+
+	mt_audit_append(tenant, action, qualified_relname(rel), primary_key_text(rel, row),
+					jsonb_from_text(d.data), subject);
+	return PointerGetDatum(NULL);
+}
+
+static void
+require_trigger_privilege(Oid relid)
+{
+	if (pg_class_aclcheck(relid, GetOuterUserId(), ACL_TRIGGER) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to audit table %s", get_rel_name(relid)),
+				 errdetail("Auditing a table requires the TRIGGER privilege on it.")));
+}
+
+static char *
+qualified_relid_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/* drops our triggers from a table; returns whether any existed */
+static bool
+drop_audit_triggers(Oid relid, const char *qname)
+{
+	static const char *const names[] = {"mt_audit_row_change", "mt_audit_truncate"};
+	bool		any = false;
+
+	for (int i = 0; i < lengthof(names); i++)
+	{
+		Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(names[i])};
+		bool		isnull;
+
+		(void) mt_spi_value("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+							2, (Oid[]) {OIDOID, TEXTOID}, args, false, &isnull);
+		if (isnull)
+			continue;
+		any = true;
+		mt_spi_execute(psprintf("DROP TRIGGER %s ON %s", names[i], qname), 0, NULL, NULL, SPI_OK_UTILITY);
+	}
+	return any;
+}
+
+/* mt.audit_table(tbl regclass, tenant_column name, subject_column name) */
+PG_FUNCTION_INFO_V1(mt_audit_table);
+Datum
+mt_audit_table(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char		kind;
+	const char *tenant_col = NULL;
+	const char *subject_col = NULL;
+	char	   *qname;
+	char	   *targs;
+	const char *pairs[4];
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table must not be NULL")));
+	relid = PG_GETARG_OID(0);
+	kind = get_rel_relkind(relid);
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", get_rel_name(relid))));
+	require_trigger_privilege(relid);
+	{
+		Oid			nsp = get_namespace_oid("mt", true);
+		const char *name = get_rel_name(relid);
+
+		if (get_rel_namespace(relid) == nsp && strncmp(name, "audit_", 6) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the audit tables cannot be audited by row triggers")));
+	}
+	if (!PG_ARGISNULL(1))
+	{
+		AttrNumber	att;
+
+		tenant_col = NameStr(*PG_GETARG_NAME(1));
+		att = get_attnum(relid, tenant_col);
+		if (att == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table \"%s\" does not exist", tenant_col, get_rel_name(relid)),
+					 errhint("Pass tenant_column => NULL to record changes in the current context's chain.")));
+		if (get_atttype(relid, att) != UUIDOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("tenant column \"%s\" must be of type uuid", tenant_col)));
+	}
+	if (!PG_ARGISNULL(2))
+	{
+		subject_col = NameStr(*PG_GETARG_NAME(2));
+		if (get_attnum(relid, subject_col) == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table \"%s\" does not exist", subject_col, get_rel_name(relid))));
+	}
+
+	qname = qualified_relid_name(relid);
+	targs = psprintf("%s, %s", quote_literal_cstr(tenant_col ? tenant_col : ""),
+					 quote_literal_cstr(subject_col ? subject_col : ""));
+	mt_spi_connect();
+	(void) drop_audit_triggers(relid, qname);
+	mt_spi_execute(psprintf("CREATE TRIGGER mt_audit_row_change AFTER INSERT OR UPDATE OR DELETE ON %s "
+							"FOR EACH ROW EXECUTE FUNCTION mt.audit_row_change(%s)", qname, targs),
+				   0, NULL, NULL, SPI_OK_UTILITY);
+	mt_spi_execute(psprintf("CREATE TRIGGER mt_audit_truncate AFTER TRUNCATE ON %s "
+							"FOR EACH STATEMENT EXECUTE FUNCTION mt.audit_row_change(%s)", qname, targs),
+				   0, NULL, NULL, SPI_OK_UTILITY);
+	mt_spi_finish();
+
+	pairs[0] = "tenant_column";
+	pairs[1] = tenant_col;
+	pairs[2] = "subject_column";
+	pairs[3] = subject_col;
+	mt_audit_record(NULL, "audit.table_enabled", "table", qname, 2, pairs);
+	PG_RETURN_VOID();
+}
+
+/* mt.audit_untable(tbl regclass) → whether the table was audited */
+PG_FUNCTION_INFO_V1(mt_audit_untable);
+Datum
+mt_audit_untable(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *qname;
+	bool		existed;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table must not be NULL")));
+	relid = PG_GETARG_OID(0);
+	require_trigger_privilege(relid);
+	qname = qualified_relid_name(relid);
+	mt_spi_connect();
+	existed = drop_audit_triggers(relid, qname);
+	mt_spi_finish();
+	if (existed)
+		mt_audit_record(NULL, "audit.table_disabled", "table", qname, 0, NULL);
+	PG_RETURN_BOOL(existed);
+}
+
+/* ---------------------------------------------------------------------
+ * Search
+ * --------------------------------------------------------------------- */
+static const pg_uuid_t *
+require_context_tenant(void)
+{
+	const pg_uuid_t *t = mt_context_tenant();
+
+	if (t == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("no tenant context is set"),
+				 errhint("SET LOCAL multitenant.token to a valid tenant token, or call mt.authenticate().")));
+	return t;
+}
+
+/* details as the reader sees them: plaintext, decrypted, or shredded */
+typedef struct KeyCache
+{
+	int64		key_id;
+	bool		present;
+	uint8		key[MT_AUDIT_KEY_LEN];
+} KeyCache;
+
+/*
+ * Shared body of mt.audit_search() and mt.audit_search_tenant().  tenant
+ * NULL: every chain.  a points at the first filter argument.
+ */
+static void
+audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		newest_first = PG_ARGISNULL(a + 9) ? false : PG_GETARG_BOOL(a + 9);
+	int32		max_rows = PG_ARGISNULL(a + 8) ? 100 : PG_GETARG_INT32(a + 8);
+	char	   *subject = opt_text(fcinfo, a + 6);
+	Datum		v[10];
+	char		nulls[10];
+	Oid			types[10] = {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID};
+	StringInfoData q;
+	KeyCache	kc;
+	int64		key_id = -1;
+	uint64		nrows;
+
+	if (max_rows < 1 || max_rows > MT_AUDIT_MAX_ROWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_rows must be between 1 and %d", MT_AUDIT_MAX_ROWS)));
+	if (subject != NULL && tenant == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("searching by subject needs a tenant"),
+				 errdetail("Subject keys are per tenant.")));
+	InitMaterializedSRF(fcinfo, 0);
+	memset(nulls, ' ', sizeof(nulls));
+	memset(&kc, 0, sizeof(kc));
+	kc.key_id = -1;
+
+	mt_spi_connect();
+	if (subject != NULL)
+	{
+		key_id = mt_audit_subject_key(tenant, subject, false, kc.key);
+		if (key_id < 0)
+		{
+			mt_spi_finish();
+			return;				/* nothing is encrypted for this subject */
+		}
+		kc.key_id = key_id;
+		kc.present = true;
+	}
+
+	if (tenant)
+		v[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
+	else
+		nulls[0] = 'n';
+	for (int i = 0; i < 6; i++)
+	{
+		if (PG_ARGISNULL(a + i))
+			nulls[1 + i] = 'n';
+		else
+			v[1 + i] = PG_GETARG_DATUM(a + i);
+	}
+	if (key_id >= 0)
+		v[7] = Int64GetDatum(key_id);
+	else
+		nulls[7] = 'n';
+	v[9] = Int32GetDatum(max_rows);
+
+	/* the cursor: after_id, turned into a chain position for one tenant */
+	nulls[8] = 'n';
+	if (!PG_ARGISNULL(a + 7))
+	{
+		int64		after_id = PG_GETARG_INT64(a + 7);
+
+		if (tenant == NULL)
+		{
+			v[8] = Int64GetDatum(after_id);
+			nulls[8] = ' ';
+		}
+		else
+		{
+			Datum		cargs[2] = {Int64GetDatum(after_id), UUIDPGetDatum((pg_uuid_t *) tenant)};
+			bool		isnull;
+			Datum		s;
+
+			s = mt_spi_value("SELECT seq FROM mt.audit_log WHERE id = $1 AND tenant_id = $2",
+							 2, (Oid[]) {INT8OID, UUIDOID}, cargs, true, &isnull);
+			if (isnull)
+			{
+				/* the cursor row was pruned: ids grow with seq in a chain */
+				s = mt_spi_value("SELECT coalesce(max(seq), 0) FROM mt.audit_log "
+								 "WHERE tenant_id = $2 AND id < $1",
+								 2, (Oid[]) {INT8OID, UUIDOID}, cargs, true, &isnull);
+				if (newest_first)
+					s = Int64GetDatum(DatumGetInt64(s) + 1);
+			}
+			v[8] = s;
+			nulls[8] = ' ';
+		}
+	}
+
+	initStringInfo(&q);
+	appendStringInfoString(&q,
+						   "SELECT id, tenant_id, seq, at, actor, action, resource_type, resource_id, "
+						   "details, details_key_id, details_enc, client_addr, db_user "
+						   "FROM mt.audit_log WHERE ($1::uuid IS NULL OR tenant_id = $1) "
+						   "AND ($2::timestamptz IS NULL OR at >= $2) "
+						   "AND ($3::timestamptz IS NULL OR at < $3) "
+						   "AND ($4::text IS NULL OR action = $4) "
+						   "AND ($5::text IS NULL OR actor = $5) "
+						   "AND ($6::text IS NULL OR resource_type = $6) "
+						   "AND ($7::text IS NULL OR resource_id = $7) "
+						   "AND ($8::bigint IS NULL OR details_key_id = $8) ");
+	if (tenant)
+		appendStringInfo(&q, "AND ($9::bigint IS NULL OR seq %s $9) ORDER BY seq %s LIMIT $10",
+						 newest_first ? "<" : ">", newest_first ? "DESC" : "");
+	else
+		appendStringInfo(&q, "AND ($9::bigint IS NULL OR id %s $9) ORDER BY id %s LIMIT $10",
+						 newest_first ? "<" : ">", newest_first ? "DESC" : "");
+
+	if (SPI_execute_with_args(q.data, 10, types, v, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "multitenant: audit search failed");
+	nrows = SPI_processed;
+	{
+		SPITupleTable *tt = SPI_tuptable;
+
+		for (uint64 i = 0; i < nrows; i++)
+		{
+			HeapTuple	tup = tt->vals[i];
+			Datum		out[12];
+			bool		onull[12];
+			bool		isnull;
+			int			c;
+
+			for (c = 0; c < 8; c++)
+				out[c] = SPI_getbinval(tup, tt->tupdesc, c + 1, &onull[c]);
+			out[8] = SPI_getbinval(tup, tt->tupdesc, 9, &onull[8]);
+			onull[9] = false;
+			if (!onull[8])
+				out[9] = CStringGetTextDatum("plain");
+			else
+			{
+				Datum		kid = SPI_getbinval(tup, tt->tupdesc, 10, &isnull);
+
+				if (isnull)
+					onull[9] = true;
+				else
+				{
+					int64		id = DatumGetInt64(kid);
+					bytea	   *enc = DatumGetByteaPP(SPI_getbinval(tup, tt->tupdesc, 11, &isnull));
+					char	   *plain;
+					int			plen;
+
+					if (kc.key_id != id)
+					{
+						kc.key_id = id;
+						kc.present = mt_audit_key_by_id(id, kc.key);
+					}
+					if (!kc.present)
+						out[9] = CStringGetTextDatum("shredded");
+					else if ((plain = mt_audit_decrypt(kc.key, (uint8 *) VARDATA_ANY(enc),
+													   VARSIZE_ANY_EXHDR(enc), &plen)) == NULL)
+						out[9] = CStringGetTextDatum("undecryptable");
+					else
+					{
+						out[8] = PointerGetDatum(jsonb_from_text(plain));
+						onull[8] = false;
+						mt_wipe(plain, plen);
+						out[9] = CStringGetTextDatum("decrypted");
+					}
+				}
+			}
+			out[10] = SPI_getbinval(tup, tt->tupdesc, 12, &onull[10]);
+			out[11] = SPI_getbinval(tup, tt->tupdesc, 13, &onull[11]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, onull);
+		}
+	}
+	mt_wipe(kc.key, sizeof(kc.key));
+	mt_spi_finish();
+}
+
+/* mt.audit_search(from_time, to_time, action, actor, resource_type, resource_id,
+ *				   subject, after_id, max_rows, newest_first): the current tenant */
+PG_FUNCTION_INFO_V1(mt_audit_search);
+Datum
+mt_audit_search(PG_FUNCTION_ARGS)
+{
+	audit_search(fcinfo, require_context_tenant(), 0);
+	return (Datum) 0;
+}
+
+/* mt.audit_search_tenant(tenant, ...): any tenant, or all (NULL); privileged */
+PG_FUNCTION_INFO_V1(mt_audit_search_tenant);
+Datum
+mt_audit_search_tenant(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	t;
+
+	if (!PG_ARGISNULL(0))
+		t = *PG_GETARG_UUID_P(0);
+	audit_search(fcinfo, PG_ARGISNULL(0) ? NULL : &t, 1);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Export as JSON lines
+ * --------------------------------------------------------------------- */
+static void
+append_base64(StringInfo s, const uint8 *p, int len)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	int			i;
+
+	for (i = 0; i + 2 < len; i += 3)
+	{
+		uint32		v = (uint32) p[i] << 16 | (uint32) p[i + 1] << 8 | p[i + 2];
+
+		appendStringInfoChar(s, tbl[(v >> 18) & 63]);
+		appendStringInfoChar(s, tbl[(v >> 12) & 63]);
+		appendStringInfoChar(s, tbl[(v >> 6) & 63]);
+		appendStringInfoChar(s, tbl[v & 63]);
+	}
+	if (i < len)
+	{
+		uint32		v = (uint32) p[i] << 16 | (i + 1 < len ? (uint32) p[i + 1] << 8 : 0);
+
+		appendStringInfoChar(s, tbl[(v >> 18) & 63]);
+		appendStringInfoChar(s, tbl[(v >> 12) & 63]);
+		appendStringInfoChar(s, i + 1 < len ? tbl[(v >> 6) & 63] : '=');
+		appendStringInfoChar(s, '=');
+	}
+}
+
+static void
+json_key(StringInfo s, const char *key)
+{
+	appendStringInfo(s, ",\"%s\":", key);
+}
+
+static void
+json_field(StringInfo s, const char *key, AField f)
+{
+	json_key(s, key);
+	if (f.p == NULL)
+		appendStringInfoString(s, "null");
+	else
+		escape_json(s, pnstrdup(f.p, f.len));
+}
+
+/* ISO 8601 UTC with 6 fractional digits: 2024-05-01T12:34:56.123456Z */
+static void
+json_timestamp(StringInfo s, TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	appendStringInfo(s, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"",
+					 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+static void
+export_line(ReturnSetInfo *rsinfo, const char *line)
+{
+	Datum		v = CStringGetTextDatum(line);
+	bool		n = false;
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &n);
+}
+
+static void
+export_chain(ReturnSetInfo *rsinfo, const AuditRels *rels, Snapshot snap,
+			 const pg_uuid_t *tenant, int64 after_seq, MemoryContext rowcxt)
+{
+	int64		base_seq;
+	uint8		base_hash[MT_SHA256_LEN];
+	ChainScan  *cs;
+	StringInfoData s;
+	StringInfoData dbuf;
+	char		u[40];
+
+	chain_base(rels, snap, tenant, &base_seq, base_hash);
+	if (after_seq > base_seq)
+	{
+		bool		found = false;
+
+		cs = chain_scan_begin(rels, snap, tenant, after_seq - 1, ForwardScanDirection);
+		if (chain_scan_next(cs))
+		{
+			bool		isnull;
+			bytea	   *h;
+
+			if (DatumGetInt64(slot_getattr(cs->slot, A_SEQ, &isnull)) == after_seq)
+			{
+				h = DatumGetByteaPP(slot_getattr(cs->slot, A_HASH, &isnull));
+				if (VARSIZE_ANY_EXHDR(h) == MT_SHA256_LEN)
+				{
+					memcpy(base_hash, VARDATA_ANY(h), MT_SHA256_LEN);
+					found = true;
+				}
+			}
+		}
+		chain_scan_end(cs);
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("audit chain %s has no row at seq " INT64_FORMAT,
+							mt_uuid_to_cstring(tenant), after_seq)));
+		base_seq = after_seq;
+	}
+
+	uuid_text(tenant, u);
+	initStringInfo(&s);
+	appendStringInfo(&s, "{\"format\":\"mt.audit.v1\",\"tenant_id\":\"%s\",\"base_seq\":" INT64_FORMAT
+					 ",\"base_hash\":\"%s\"}", u, base_seq, hex_text(base_hash, MT_SHA256_LEN));
+	export_line(rsinfo, s.data);
+
+	initStringInfo(&dbuf);
+	cs = chain_scan_begin(rels, snap, tenant, base_seq, ForwardScanDirection);
+	while (chain_scan_next(cs))
+	{
+		AuditRow	r;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(rowcxt);
+		old = MemoryContextSwitchTo(rowcxt);
+		audit_row_from_slot(cs->slot, &r, &dbuf);
+		initStringInfo(&s);
+		uuid_text(&r.tenant, u);
+		appendStringInfo(&s, "{\"id\":" INT64_FORMAT ",\"tenant_id\":\"%s\",\"seq\":" INT64_FORMAT,
+						 r.id, u, r.seq);
+		json_key(&s, "at");
+		json_timestamp(&s, r.at);
+		json_field(&s, "actor", r.actor);
+		json_field(&s, "action", r.action);
+		json_field(&s, "resource_type", r.resource_type);
+		json_field(&s, "resource_id", r.resource_id);
+		json_field(&s, "details", r.details);
+		json_key(&s, "details_key_id");
+		if (r.has_key_id)
+			appendStringInfo(&s, INT64_FORMAT, r.details_key_id);
+		else
+			appendStringInfoString(&s, "null");
+		json_key(&s, "details_enc");
+		if (r.details_enc.p)
+		{
+			appendStringInfoChar(&s, '"');
+			append_base64(&s, (const uint8 *) r.details_enc.p, r.details_enc.len);
+			appendStringInfoChar(&s, '"');
+		}
+		else
+			appendStringInfoString(&s, "null");
+		json_field(&s, "client_addr", r.client_addr);
+		json_field(&s, "db_user", r.db_user);
+		appendStringInfo(&s, ",\"prev_hash\":\"%s\",\"hash\":\"%s\"}",
+						 hex_text(r.prev_hash, MT_SHA256_LEN), hex_text(r.hash, MT_SHA256_LEN));
+		MemoryContextSwitchTo(old);
+		export_line(rsinfo, s.data);
+	}
+	chain_scan_end(cs);
+}
+
+static void
+audit_export(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int after_arg)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		after_seq = PG_ARGISNULL(after_arg) ? 0 : PG_GETARG_INT64(after_arg);
+	AuditRels	rels;
+	Snapshot	snap;
+	MemoryContext rowcxt;
+	List	   *tenants;
+	ListCell   *lc;
+
+	if (after_seq < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("after_seq must not be negative")));
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	audit_rels(&rels);
+	snap = GetActiveSnapshot();
+	if (tenant)
+	{
+		pg_uuid_t  *t = palloc(sizeof(pg_uuid_t));
+
+		*t = *tenant;
+		tenants = list_make1(t);
+	}
+	else
+		tenants = chain_tenants(&rels, snap);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit export rows", ALLOCSET_DEFAULT_SIZES);
+	foreach(lc, tenants)
+		export_chain(rsinfo, &rels, snap, lfirst(lc), tenant ? after_seq : 0, rowcxt);
+	MemoryContextDelete(rowcxt);
+}
+
+/* mt.audit_export(after_seq bigint DEFAULT 0): the current tenant's chain */
+PG_FUNCTION_INFO_V1(mt_audit_export);
+Datum
+mt_audit_export(PG_FUNCTION_ARGS)
+{
+	audit_export(fcinfo, require_context_tenant(), 0);
+	return (Datum) 0;
+}
+
+/* mt.audit_export_tenant(tenant uuid DEFAULT NULL, after_seq bigint DEFAULT 0) */
+PG_FUNCTION_INFO_V1(mt_audit_export_tenant);
+Datum
+mt_audit_export_tenant(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	t;
+
+	if (!PG_ARGISNULL(0))
+		t = *PG_GETARG_UUID_P(0);
+	audit_export(fcinfo, PG_ARGISNULL(0) ? NULL : &t, 1);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Crypto-shredding
+ * --------------------------------------------------------------------- */
+int64
+mt_audit_forget_subject_keys(const pg_uuid_t *tenant, const char *subject)
+{
+	int64		n;
+	char	   *details;
+
+	check_length("subject", subject, MT_AUDIT_MAX_SUBJECT, true);
+	if (tenant == NULL)
+		tenant = &mt_audit_nil_tenant;
+	PreventCommandIfReadOnly("mt.audit_forget_subject()");
+	lock_chain(tenant);
+	mt_spi_connect();
+	n = mt_audit_delete_subject_keys(tenant, subject);
+	mt_spi_finish();
+	details = psprintf("{\"keys_destroyed\": " INT64_FORMAT "}", n);
+	mt_audit_append(tenant, "audit.subject_forgotten", "subject", NULL, jsonb_from_text(details), NULL);
+	return n;
+}
+
+/* mt.audit_forget_subject(subject text, tenant uuid DEFAULT NULL) */
+PG_FUNCTION_INFO_V1(mt_audit_forget_subject);
+Datum
+mt_audit_forget_subject(PG_FUNCTION_ARGS)
+{
+	const pg_uuid_t *tenant;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("audit subject must not be NULL")));
+	tenant = PG_ARGISNULL(1) ? mt_context_tenant() : PG_GETARG_UUID_P(1);
+	PG_RETURN_INT64(mt_audit_forget_subject_keys(tenant, text_to_cstring(PG_GETARG_TEXT_PP(0))));
+}

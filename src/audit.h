@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.h
+ *	  Declarations of the audit capability (audit.c, audit_keys.c) that
+ *	  other capability files may call: appending an event to a chain and
+ *	  crypto-shredding a subject's details key.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_AUDIT_H
+#define MT_AUDIT_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+/* GUC multitenant.audit_max_details (bytes of details text) */
+extern int	mt_audit_max_details;
+
+/* the chain of events recorded without a tenant: the nil uuid */
+extern const pg_uuid_t mt_audit_nil_tenant;
+
+/*
+ * Append one event to a tenant's chain (NULL tenant: the no-tenant chain)
+ * and return its id.  details may be NULL; when subject is given and
+ * details are not NULL, the details are stored encrypted with the
+ * subject's key.  Takes the chain's lock until the end of the transaction.
+ * Runs with the privileges of the caller's C code: callers must already
+ * be running as the extension owner (SECURITY DEFINER).
+ */
+extern int64 mt_audit_append(const pg_uuid_t *tenant, const char *action,
+							 const char *resource_type, const char *resource_id,
+							 Jsonb *details, const char *subject);
+
+/*
+ * Convenience for C callers: details given as npairs key/value C strings
+ * (a value may be NULL), recorded as a flat JSON object of strings.
+ */
+extern int64 mt_audit_record(const pg_uuid_t *tenant, const char *action,
+							 const char *resource_type, const char *resource_id,
+							 int npairs, const char *const *pairs);
+
+/*
+ * Destroy the details key(s) of subject in tenant's chain (NULL tenant:
+ * the no-tenant chain).  Returns the number of keys destroyed (0 or 1).
+ * The encrypted details become unreadable; the chains still verify.  The
+ * erasure itself is recorded in the chain (action audit.subject_forgotten,
+ * without the subject).
+ */
+extern int64 mt_audit_forget_subject_keys(const pg_uuid_t *tenant, const char *subject);
+
+/* ---- audit_keys.c: subject keys (callers hold an SPI connection) ---- */
+#define MT_AUDIT_KEY_LEN 32
+
+extern int64 mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject,
+								  bool create, uint8 *key);
+extern bool mt_audit_key_by_id(int64 key_id, uint8 *key);
+extern bytea *mt_audit_encrypt(const uint8 *key, const char *plain, int len);
+extern char *mt_audit_decrypt(const uint8 *key, const uint8 *enc, int enclen, int *outlen);
+extern int64 mt_audit_delete_subject_keys(const pg_uuid_t *tenant, const char *subject);
+
+#endif							/* MT_AUDIT_H */

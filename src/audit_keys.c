@@ -1,0 +1,241 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_keys.c
+ *	  Per-subject keys for encrypted audit details (crypto-shredding): key
+ *	  creation and lookup in mt.audit_subject_keys, wrapping with the server
+ *	  key-encryption key, encryption and decryption of details, and
+ *	  forgetting a subject.
+ *
+ * A subject key is 32 random bytes.  It is stored only wrapped:
+ *	  wrapped_key = nonce(24) || crypto_secretbox(key, nonce, KEK)
+ * with KEK = mt_derive_key("multitenant audit kek v1").  Rows are found by
+ *	  subject_hash = HMAC-SHA256(mt_derive_key("multitenant audit subject v1"),
+ *								 tenant uuid (16 bytes) || subject)
+ * so the subject itself is stored nowhere.  Details are encrypted as
+ *	  details_enc = nonce(24) || crypto_secretbox(details text, nonce, key)
+ * Deleting the key row (mt.audit_forget_subject) makes every details_enc
+ * written under it unreadable, while the hash chain, which covers the
+ * ciphertext, still verifies.
+ *
+ * Plaintext keys live in local buffers only for the duration of a call and
+ * are wiped.  No shared state, no locks beyond the row locks of the
+ * statements run here (callers hold an SPI connection).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "audit.h"
+#include "multitenant.h"
+#include "spi_util.h"
+
+#define WRAPPED_LEN (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + MT_AUDIT_KEY_LEN)
+
+static void
+subject_hash(const pg_uuid_t *tenant, const char *subject, uint8 *out)
+{
+	uint8		k[MT_SECRET_LEN];
+	size_t		slen = strlen(subject);
+	uint8	   *msg = palloc(UUID_LEN + slen);
+
+	memcpy(msg, tenant->data, UUID_LEN);
+	memcpy(msg + UUID_LEN, subject, slen);
+	mt_derive_key("multitenant audit subject v1", k);
+	mt_hmac_sha256(k, sizeof(k), msg, UUID_LEN + slen, out);
+	mt_wipe(k, sizeof(k));
+	pfree(msg);
+}
+
+static bool
+unwrap_key(const uint8 *wrapped, int len, uint8 *key)
+{
+	uint8		kek[MT_SECRET_LEN];
+	bool		ok;
+
+	if (len != WRAPPED_LEN)
+		return false;
+	mt_derive_key("multitenant audit kek v1", kek);
+	ok = crypto_secretbox_open_easy(key, wrapped + crypto_secretbox_NONCEBYTES,
+									len - crypto_secretbox_NONCEBYTES,
+									wrapped, kek) == 0;
+	mt_wipe(kek, sizeof(kek));
+	return ok;
+}
+
+static bytea *
+wrap_key(const uint8 *key)
+{
+	uint8		kek[MT_SECRET_LEN];
+	bytea	   *out = palloc(VARHDRSZ + WRAPPED_LEN);
+	uint8	   *p = (uint8 *) VARDATA(out);
+
+	SET_VARSIZE(out, VARHDRSZ + WRAPPED_LEN);
+	mt_derive_key("multitenant audit kek v1", kek);
+	mt_random_bytes(p, crypto_secretbox_NONCEBYTES);
+	crypto_secretbox_easy(p + crypto_secretbox_NONCEBYTES, key, MT_AUDIT_KEY_LEN, p, kek);
+	mt_wipe(kek, sizeof(kek));
+	return out;
+}
+
+static void
+unwrap_or_fail(bytea *wrapped, uint8 *key)
+{
+	if (!unwrap_key((uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped), key))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an audit subject key cannot be unwrapped"),
+				 errhint("The server secret file (multitenant.secret) differs from the one the key was created with.")));
+}
+
+/*
+ * The subject's key id in tenant's chain, with the plaintext key in *key;
+ * created when missing and create is true.  -1 when missing otherwise.
+ */
+int64
+mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject, bool create, uint8 *key)
+{
+	uint8		h[MT_SHA256_LEN];
+	bytea	   *hb = palloc(VARHDRSZ + MT_SHA256_LEN);
+	Datum		args[3];
+	int			rc;
+
+	subject_hash(tenant, subject, h);
+	SET_VARSIZE(hb, VARHDRSZ + MT_SHA256_LEN);
+	memcpy(VARDATA(hb), h, MT_SHA256_LEN);
+	args[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
+	args[1] = PointerGetDatum(hb);
+
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		rc = SPI_execute_with_args("SELECT id, wrapped_key FROM mt.audit_subject_keys "
+								   "WHERE tenant_id = $1 AND subject_hash = $2",
+								   2, (Oid[]) {UUIDOID, BYTEAOID}, args, NULL, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "multitenant: subject key lookup failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed > 0)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			bytea	   *w = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 2, &isnull));
+
+			unwrap_or_fail(w, key);
+			return id;
+		}
+		if (!create || attempt > 0)
+			break;
+
+		/* create; a concurrent creator wins the race and we read its row */
+		{
+			uint8		fresh[MT_AUDIT_KEY_LEN];
+
+			mt_random_bytes(fresh, sizeof(fresh));
+			args[2] = PointerGetDatum(wrap_key(fresh));
+			rc = SPI_execute_with_args("INSERT INTO mt.audit_subject_keys (tenant_id, subject_hash, wrapped_key) "
+									   "VALUES ($1, $2, $3) ON CONFLICT (tenant_id, subject_hash) DO NOTHING "
+									   "RETURNING id",
+									   3, (Oid[]) {UUIDOID, BYTEAOID, BYTEAOID}, args, NULL, false, 0);
+			if (rc != SPI_OK_INSERT_RETURNING)
+				elog(ERROR, "multitenant: subject key insert failed: %s", SPI_result_code_string(rc));
+			if (SPI_processed > 0)
+			{
+				bool		isnull;
+				int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+
+				memcpy(key, fresh, MT_AUDIT_KEY_LEN);
+				mt_wipe(fresh, sizeof(fresh));
+				return id;
+			}
+			mt_wipe(fresh, sizeof(fresh));
+		}
+	}
+	if (create)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not create an audit subject key because of a concurrent update"),
+				 errhint("Retry the transaction.")));
+	return -1;
+}
+
+/* The plaintext key of a key id; false when it was destroyed. */
+bool
+mt_audit_key_by_id(int64 key_id, uint8 *key)
+{
+	Datum		arg = Int64GetDatum(key_id);
+	int			rc;
+	bool		isnull;
+
+	rc = SPI_execute_with_args("SELECT wrapped_key FROM mt.audit_subject_keys WHERE id = $1",
+							   1, (Oid[]) {INT8OID}, &arg, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "multitenant: subject key lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return false;
+	unwrap_or_fail(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1, &isnull)), key);
+	return true;
+}
+
+bytea *
+mt_audit_encrypt(const uint8 *key, const char *plain, int len)
+{
+	int			outlen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len;
+	bytea	   *out = palloc(VARHDRSZ + outlen);
+	uint8	   *p = (uint8 *) VARDATA(out);
+
+	SET_VARSIZE(out, VARHDRSZ + outlen);
+	mt_random_bytes(p, crypto_secretbox_NONCEBYTES);
+	crypto_secretbox_easy(p + crypto_secretbox_NONCEBYTES, (const uint8 *) plain, len, p, key);
+	return out;
+}
+
+/* palloc'd NUL-terminated plaintext, or NULL when it does not authenticate */
+char *
+mt_audit_decrypt(const uint8 *key, const uint8 *enc, int enclen, int *outlen)
+{
+	int			len = enclen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+	char	   *out;
+
+	if (len < 0)
+		return NULL;
+	out = palloc(len + 1);
+	if (crypto_secretbox_open_easy((uint8 *) out, enc + crypto_secretbox_NONCEBYTES,
+								   enclen - crypto_secretbox_NONCEBYTES, enc, key) != 0)
+	{
+		pfree(out);
+		return NULL;
+	}
+	out[len] = '\0';
+	*outlen = len;
+	return out;
+}
+
+/* Deletes the subject's key row(s); caller holds an SPI connection. */
+int64
+mt_audit_delete_subject_keys(const pg_uuid_t *tenant, const char *subject)
+{
+	uint8		h[MT_SHA256_LEN];
+	bytea	   *hb = palloc(VARHDRSZ + MT_SHA256_LEN);
+	Datum		args[2];
+	int			rc;
+
+	subject_hash(tenant, subject, h);
+	SET_VARSIZE(hb, VARHDRSZ + MT_SHA256_LEN);
+	memcpy(VARDATA(hb), h, MT_SHA256_LEN);
+	args[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
+	args[1] = PointerGetDatum(hb);
+	rc = SPI_execute_with_args("DELETE FROM mt.audit_subject_keys WHERE tenant_id = $1 AND subject_hash = $2",
+							   2, (Oid[]) {UUIDOID, BYTEAOID}, args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "multitenant: subject key delete failed: %s", SPI_result_code_string(rc));
+	return (int64) SPI_processed;
+}
