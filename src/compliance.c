@@ -101,6 +101,30 @@ static const ComplianceCheck checks[] = {
 		"WHERE p.prosecdef AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) "
 		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c WHERE c LIKE 'search\\_path=%') "
 	"ORDER BY 1"},
+	/* ---- audit ---- */
+	{"MT-AUD-001", "Every audit chain verifies",
+		"{SOC2,HIPAA,PCI,GDPR}", "{SOC2 CC7.2,HIPAA 164.312(b),HIPAA 164.312(c)(1),PCI DSS 10.3.2,GDPR Art. 5(2)}",
+		"high", CHECK_OFFENDERS, "fail",
+		"SELECT tenant_id::text AS object, rows_checked, first_bad_id, problem "
+	"FROM mt.audit_verify() WHERE NOT ok ORDER BY 1"},
+	{"MT-AUD-002", "A digest of all audit chains was exported recently (multitenant.audit_digest_max_age)",
+		"{SOC2,PCI}", "{SOC2 CC7.2,PCI DSS 10.3.4}",
+		"medium", CHECK_STATUS, NULL,
+		"SELECT CASE WHEN max(taken_at) >= pg_catalog.now() - "
+		"  pg_catalog.current_setting('multitenant.audit_digest_max_age')::interval THEN 'pass' ELSE 'fail' END, "
+		"pg_catalog.jsonb_build_object('last_digest', max(taken_at), 'max_age', "
+		"  pg_catalog.current_setting('multitenant.audit_digest_max_age')) "
+	"FROM mt.audit_digests WHERE all_tenants"},
+	{"MT-AUD-003", "Audit retention is in place (pruning scheduled or run in the last 31 days)",
+		"{SOC2,GDPR,HIPAA,PCI}", "{SOC2 CC7.2,GDPR Art. 5(1)(e),HIPAA 164.316(b)(2),PCI DSS 10.5.1}",
+		"low", CHECK_STATUS, NULL,
+		"SELECT CASE WHEN scheduled OR recent THEN 'pass' ELSE 'warn' END, "
+		"pg_catalog.jsonb_build_object('prune_scheduled_with_pg_cron', scheduled, 'pruned_in_last_31_days', recent) "
+		"FROM (SELECT "
+		"  (pg_catalog.to_regclass('cron.job') IS NOT NULL AND "
+		"   (pg_catalog.xpath('/row/c/text()', pg_catalog.query_to_xml("
+		"     'SELECT count(*) AS c FROM cron.job WHERE active AND command ILIKE ''%mt.audit_prune%''', false, true, '')))[1]::text::int > 0) AS scheduled, "
+	"  EXISTS (SELECT 1 FROM mt.audit_checkpoints WHERE pruned_at > pg_catalog.now() - interval '31 days') AS recent) s"},
 	/* ---- server ---- */
 	{"MT-SRV-001", "Connections can be encrypted (ssl = on)",
 		"{SOC2,HIPAA,PCI}", "{SOC2 CC6.7,HIPAA 164.312(e)(1),PCI DSS 4.2.1}",

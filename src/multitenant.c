@@ -35,6 +35,7 @@ char	   *mt_jwt_public_key = NULL;
 char	   *mt_token_string = NULL;
 int			mt_token_max_ttl = 86400;
 int			mt_default_token_ttl = 900;
+int			mt_audit_digest_max_age = 86400;
 
 MultitenantShared *mt_shared = NULL;
 
@@ -173,6 +174,15 @@ mt_define_gucs(void)
 							65536, 1024, 64 * 1024 * 1024,
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.audit_digest_max_age",
+							"Compliance: the newest exported audit digest may be at most this old.",
+							NULL,
+							&mt_audit_digest_max_age,
+							86400, 60, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("multitenant");

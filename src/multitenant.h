@@ -24,6 +24,7 @@ extern char *mt_token_string;
 extern int	mt_token_max_ttl;
 extern int	mt_default_token_ttl;
 extern bool mt_allow_unsafe_ddl;
+extern int	mt_audit_digest_max_age;
 
 /* ---- shared memory (multitenant.c) ---- */
 

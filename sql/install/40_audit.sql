@@ -190,3 +190,13 @@ SELECT pg_catalog.pg_extension_config_dump('mt.audit_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.audit_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.audit_subject_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.audit_subject_keys_id_seq', '');
+
+-- When chain heads were taken out (mt.audit_digest), for compliance check
+-- MT-AUD-002.  Written only by mt.audit_digest().
+CREATE TABLE mt.audit_digests (
+    taken_at     timestamptz NOT NULL DEFAULT now(),
+    taken_by     name NOT NULL DEFAULT session_user,
+    chains       bigint NOT NULL,
+    all_tenants  boolean NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('mt.audit_digests', '');

@@ -13,7 +13,7 @@ DROP ROLE IF EXISTS mt_cc_bypass;
 DROP ROLE IF EXISTS mt_cc_md5;
 DROP ROLE IF EXISTS mt_cc_viewer;
 \set QUIET 0
-SELECT plan(38);
+SELECT plan(48);
 
 SELECT is((SELECT count(*)::int FROM mt.compliance_catalog()), (SELECT count(DISTINCT check_id)::int FROM mt.run_compliance_checks()),
           'every catalogued check runs');
@@ -113,6 +113,29 @@ SELECT pg_sleep(0.5);
 SELECT is(pg_temp.status_of('MT-SRV-008'), 'pass', 'SRV-008 passes with time, pid, user, database and host');
 ALTER SYSTEM RESET log_line_prefix;
 SELECT pg_reload_conf();
+
+-- MT-AUD-001: a tampered audit row; MT-AUD-002: no digest yet; MT-AUD-003: no pruning
+SELECT mt.create_tenant('Audited', 'audited') AS audited \gset
+SELECT mt.set_tenant(:'audited', false);
+SELECT mt.audit('invoice.paid', 'invoice', 'inv-1');
+RESET multitenant.token;
+ALTER TABLE mt.audit_log DISABLE TRIGGER audit_log_append_only;
+UPDATE mt.audit_log SET resource_id = 'inv-2' WHERE action = 'invoice.paid';
+SELECT is(pg_temp.status_of('MT-AUD-001'), 'fail', 'AUD-001 fails on a tampered audit row');
+SELECT matches(pg_temp.details_of('MT-AUD-001'), :'audited', 'AUD-001 names the tenant whose chain is broken');
+UPDATE mt.audit_log SET resource_id = 'inv-1' WHERE action = 'invoice.paid';
+ALTER TABLE mt.audit_log ENABLE TRIGGER audit_log_append_only;
+SELECT is(pg_temp.status_of('MT-AUD-001'), 'pass', 'AUD-001 passes once the row is restored');
+SELECT is(pg_temp.status_of('MT-AUD-002'), 'fail', 'AUD-002 fails when no digest was ever exported');
+SELECT ok(count(*) > 0, 'digest taken') FROM mt.audit_digest();
+SELECT is(pg_temp.status_of('MT-AUD-002'), 'pass', 'AUD-002 passes after mt.audit_digest()');
+SET multitenant.audit_digest_max_age = '1min';
+UPDATE mt.audit_digests SET taken_at = now() - interval '2 minutes';
+SELECT is(pg_temp.status_of('MT-AUD-002'), 'fail', 'AUD-002 fails when the last digest is older than the configured age');
+RESET multitenant.audit_digest_max_age;
+SELECT is(pg_temp.status_of('MT-AUD-003'), 'warn', 'AUD-003 warns when audit pruning never ran nor is scheduled');
+SELECT ok(mt.audit_prune('0 seconds') > 0, 'pruning removed old rows');
+SELECT is(pg_temp.status_of('MT-AUD-003'), 'pass', 'AUD-003 passes once pruning ran');
 
 -- history and the report
 SELECT ok((SELECT count(DISTINCT run_id) FROM mt.compliance_checks) > 20, 'every run is kept as history');
