@@ -6,12 +6,13 @@
  *	  partitions and inheritance children), mt.auto_isolate, the event
  *	  triggers that isolate new partitions/children/auto tables and that
  *	  guard the generated protections, and mt.isolation_status() with its
- *	  lints.
+ *	  lints (including the GDPR one: a registered subject column without an
+ *	  index).
  *
  * DDL runs through SPI as the calling role, so PostgreSQL's own ownership
  * checks apply.  The catalog tables mt.isolated_tables and
  * mt.auto_isolate_schemas are written as their owner (the extension
- * owner), switched to with SetUserIdAndSecContext only around that write.
+ * owner) through mt_catalog_execute() (spi_util.c).
  *
  * Backend-local flags (no shared state, no locks):
  *	- isolation_ddl_depth: our own DDL is running; the event triggers let it
@@ -59,27 +60,6 @@ qualified_name(Oid relid)
 {
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
-}
-
-/* Run SPI statement as the owner of mt.isolated_tables (catalog writes). */
-static void
-catalog_execute(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
-{
-	Oid			save_userid;
-	int			save_sec;
-	Oid			catalog = get_relname_relid("isolated_tables", get_namespace_oid("mt", false));
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for mt.isolated_tables");
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	mt_spi_execute_nulls(sql, nargs, types, values, nulls, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
 }
 
 static void
@@ -291,7 +271,7 @@ isolate_one(Oid relid, const char *column, Oid parent)
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = CStringGetTextDatum(column);
 	args[2] = ObjectIdGetDatum(parent);
-	catalog_execute("INSERT INTO mt.isolated_tables (tbl, tenant_column, parent) "
+	mt_catalog_execute("INSERT INTO mt.isolated_tables (tbl, tenant_column, parent) "
 					"VALUES ($1::regclass, $2, $3::regclass) "
 					"ON CONFLICT (tbl) DO UPDATE SET tenant_column = EXCLUDED.tenant_column, "
 					"parent = EXCLUDED.parent",
@@ -385,7 +365,7 @@ mt_disable_isolation(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "ALTER TABLE %s NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY",
 						 qname);
 		run_ddl(sql.data);
-		catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl = $1::regclass",
+		mt_catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl = $1::regclass",
 						1, (Oid[]) {OIDOID}, &arg, NULL);
 	}
 	mt_spi_finish();
@@ -413,7 +393,7 @@ mt_auto_isolate(PG_FUNCTION_ARGS)
 	mt_spi_connect();
 	args[0] = CStringGetTextDatum(schema);
 	args[1] = CStringGetTextDatum(column);
-	catalog_execute("INSERT INTO mt.auto_isolate_schemas (schema_name, tenant_column) "
+	mt_catalog_execute("INSERT INTO mt.auto_isolate_schemas (schema_name, tenant_column) "
 					"VALUES ($1, $2) ON CONFLICT (schema_name) "
 					"DO UPDATE SET tenant_column = EXCLUDED.tenant_column",
 					2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
@@ -430,7 +410,7 @@ mt_stop_auto_isolate(PG_FUNCTION_ARGS)
 	mt_require_args(fcinfo, 1, "schema");
 	arg = CStringGetTextDatum(NameStr(*PG_GETARG_NAME(0)));
 	mt_spi_connect();
-	catalog_execute("DELETE FROM mt.auto_isolate_schemas WHERE schema_name = $1",
+	mt_catalog_execute("DELETE FROM mt.auto_isolate_schemas WHERE schema_name = $1",
 					1, (Oid[]) {TEXTOID}, &arg, NULL);
 	mt_spi_finish();
 	PG_RETURN_VOID();
@@ -647,7 +627,7 @@ mt_ddl_forget_dropped(PG_FUNCTION_ARGS)
 		!OidIsValid(get_relname_relid("isolated_tables", get_namespace_oid("mt", true))))
 		PG_RETURN_VOID();
 	mt_spi_connect();
-	catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl::oid IN ("
+	mt_catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl::oid IN ("
 					"SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
 					"WHERE classid = 'pg_catalog.pg_class'::regclass AND objsubid = 0)",
 					0, NULL, NULL, NULL);
@@ -700,6 +680,13 @@ static const char *const isolation_status_sql =
 "                    x.indexrelid::regclass)"
 "             FROM pg_catalog.pg_index x WHERE x.indrelid = t.oid AND x.indisunique"
 "               AND t.isolated AND NOT (t.attnum = ANY (x.indkey::int2[])) ORDER BY 1)"
+"    || ARRAY(SELECT pg_catalog.format('subject column %I (mt.register_subject) has no index led by it or by (%I, %I): export and erasure scan the table',"
+"                    s.subject_column, t.col, s.subject_column)"
+"             FROM mt.subject_tables s JOIN pg_catalog.pg_attribute sa ON sa.attrelid = t.oid"
+"               AND sa.attname = s.subject_column AND NOT sa.attisdropped"
+"             WHERE s.tbl::oid = t.oid AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index x"
+"               WHERE x.indrelid = t.oid AND x.indpred IS NULL AND (x.indkey[0] = sa.attnum"
+"                 OR (x.indkey[0] = t.attnum AND x.indkey[1] = sa.attnum))) ORDER BY 1)"
 "    , NULL)"
 " FROM tabs2 t "
 "UNION ALL "
