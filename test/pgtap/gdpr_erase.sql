@@ -10,7 +10,7 @@ SELECT '6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e' AS person_uuid \gset
 
 -- text subject, anonymized, many rows under UNIQUE and CHECK constraints
 CREATE TABLE public.profiles (id int PRIMARY KEY, tenant_id uuid NOT NULL, email varchar(80) NOT NULL,
-    nick char(10) NOT NULL, score numeric(6,2) NOT NULL, seen timestamptz NOT NULL, tags text[] NOT NULL,
+    nick char(16) NOT NULL, score numeric(6,2) NOT NULL, seen timestamptz NOT NULL, tags text[] NOT NULL,
     meta json NOT NULL, avatar bytea NOT NULL, note text,
     UNIQUE (nick), CHECK (email LIKE '%@%'), UNIQUE (tenant_id, email, id));
 CREATE INDEX ON public.profiles (tenant_id, email);
@@ -88,8 +88,8 @@ SELECT is((SELECT count(*)::int FROM public.profiles WHERE email ~ '^erased-[0-9
 SELECT is((SELECT count(DISTINCT email)::int FROM public.profiles WHERE email LIKE 'erased-%'), 30,
           'the erased addresses are all different');
 SELECT is((SELECT count(DISTINCT nick)::int FROM public.profiles WHERE nick LIKE 'erased-%'), 30,
-          'char(10) unique column: 30 distinct truncated values (UNIQUE holds)');
-SELECT is((SELECT DISTINCT length(nick) FROM public.profiles WHERE nick LIKE 'erased-%'), 10, 'char(10) values fit');
+          'char(16) unique column: 30 distinct truncated values (UNIQUE holds)');
+SELECT is((SELECT DISTINCT length(nick) FROM public.profiles WHERE nick LIKE 'erased-%'), 16, 'char(16) values fit');
 SELECT is((SELECT count(*)::int FROM public.profiles WHERE email LIKE 'erased-%'
            AND score = 0 AND seen = '1970-01-01 00:00:00+00' AND tags = '{}' AND meta::text = '{}'
            AND avatar = '' AND note LIKE 'erased-%'), 30,
