@@ -7,6 +7,9 @@
 -- back as unreadable).
 \set ON_ERROR_STOP 1
 \set QUIET 1
+-- with the real audit log installed, gdpr_audit_real.sql covers this
+SELECT to_regclass('mt.audit_log') IS NULL AS stubs \gset
+\if :stubs
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
 CREATE TABLE public.users (tenant_id uuid NOT NULL, email text NOT NULL, name text);
@@ -76,4 +79,9 @@ SELECT mt.set_tenant(:'globex', false) IS NOT NULL AS entered \gset
 SELECT is(jsonb_array_length(mt.gdpr_export('alice@example.com') -> 'audit_events'), 1,
           'the other tenant''s events about the same id are still exported there');
 RESET multitenant.token;
+\else
+\set QUIET 0
+SELECT plan(11);
+SELECT skip('the real audit log is installed: see gdpr_audit_real.sql', 11);
+\endif
 SELECT * FROM finish();
