@@ -6,12 +6,13 @@
  *	  partitions and inheritance children), mt.auto_isolate, the event
  *	  triggers that isolate new partitions/children/auto tables and that
  *	  guard the generated protections, and mt.isolation_status() with its
- *	  lints.
+ *	  lints (including the GDPR one: a registered subject column without an
+ *	  index).
  *
  * DDL runs through SPI as the calling role, so PostgreSQL's own ownership
  * checks apply.  The catalog tables mt.isolated_tables and
  * mt.auto_isolate_schemas are written as their owner (the extension
- * owner), switched to with SetUserIdAndSecContext only around that write.
+ * owner) through mt_catalog_execute() (spi_util.c).
  *
  * Backend-local flags (no shared state, no locks):
  *	- isolation_ddl_depth: our own DDL is running; the event triggers let it
@@ -53,28 +54,12 @@ static void check_parents_isolated(Oid relid);
 
 /*
  * Every statement this file runs through SPI is parsed with search_path =
- * pg_catalog, pg_temp, so that operators, functions and types a caller
- * created in its own schemas can neither run with the extension owner's
- * rights (catalog_execute) nor change what the guard or the generated
- * policies compute.  Names the user wrote (RangeVars in the guard) are
- * resolved with the caller's search_path before switching.
+ * pg_catalog, pg_temp (mt_enter_safe_search_path), so that operators,
+ * functions and types a caller created in its own schemas can neither run
+ * with the extension owner's rights nor change what the guard or the
+ * generated policies compute.  Names the user wrote (RangeVars in the
+ * guard) are resolved with the caller's search_path before switching.
  */
-static int
-enter_safe_search_path(void)
-{
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
-}
-
-static void
-leave_safe_search_path(int nest)
-{
-	AtEOXact_GUC(true, nest);
-}
 
 /* ---------------------------------------------------------------------
  * helpers
@@ -92,30 +77,6 @@ qualified_name(Oid relid)
 				 errmsg("relation with OID %u does not exist", relid)));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  relname);
-}
-
-/* Run SPI statement as the owner of mt.isolated_tables (catalog writes). */
-static void
-catalog_execute(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
-{
-	Oid			save_userid;
-	int			save_sec;
-	Oid			catalog = get_relname_relid("isolated_tables", get_namespace_oid("mt", false));
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
-	Oid			owner;
-	int			nest;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for mt.isolated_tables");
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-
-	nest = enter_safe_search_path();
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	mt_spi_execute_nulls(sql, nargs, types, values, nulls, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	leave_safe_search_path(nest);
 }
 
 static void
@@ -327,7 +288,7 @@ isolate_one(Oid relid, const char *column, Oid parent)
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = CStringGetTextDatum(column);
 	args[2] = ObjectIdGetDatum(parent);
-	catalog_execute("INSERT INTO mt.isolated_tables (tbl, tenant_column, parent) "
+	mt_catalog_execute("INSERT INTO mt.isolated_tables (tbl, tenant_column, parent) "
 					"VALUES ($1::regclass, $2, $3::regclass) "
 					"ON CONFLICT (tbl) DO UPDATE SET tenant_column = EXCLUDED.tenant_column, "
 					"parent = EXCLUDED.parent",
@@ -383,10 +344,10 @@ mt_enable_isolation(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid)));
 
 	mt_spi_connect();
-	nest = enter_safe_search_path();
+	nest = mt_enter_safe_search_path();
 	isolate_tree(relid, column);
 	check_parents_isolated(relid);
-	leave_safe_search_path(nest);
+	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -405,7 +366,7 @@ mt_disable_isolation(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 
 	mt_spi_connect();
-	nest = enter_safe_search_path();
+	nest = mt_enter_safe_search_path();
 	if (isolated_column(relid) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -427,10 +388,10 @@ mt_disable_isolation(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "ALTER TABLE %s NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY",
 						 qname);
 		run_ddl(sql.data);
-		catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl = $1::regclass",
+		mt_catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl = $1::regclass",
 						1, (Oid[]) {OIDOID}, &arg, NULL);
 	}
-	leave_safe_search_path(nest);
+	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -455,14 +416,14 @@ mt_auto_isolate(PG_FUNCTION_ARGS)
 				 errmsg("schema \"%s\" cannot be auto-isolated", schema)));
 
 	mt_spi_connect();
-	nest = enter_safe_search_path();
+	nest = mt_enter_safe_search_path();
 	args[0] = CStringGetTextDatum(schema);
 	args[1] = CStringGetTextDatum(column);
-	catalog_execute("INSERT INTO mt.auto_isolate_schemas (schema_name, tenant_column) "
+	mt_catalog_execute("INSERT INTO mt.auto_isolate_schemas (schema_name, tenant_column) "
 					"VALUES ($1, $2) ON CONFLICT (schema_name) "
 					"DO UPDATE SET tenant_column = EXCLUDED.tenant_column",
 					2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
-	leave_safe_search_path(nest);
+	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -477,10 +438,10 @@ mt_stop_auto_isolate(PG_FUNCTION_ARGS)
 	mt_require_args(fcinfo, 1, "schema");
 	arg = CStringGetTextDatum(NameStr(*PG_GETARG_NAME(0)));
 	mt_spi_connect();
-	nest = enter_safe_search_path();
-	catalog_execute("DELETE FROM mt.auto_isolate_schemas WHERE schema_name = $1",
+	nest = mt_enter_safe_search_path();
+	mt_catalog_execute("DELETE FROM mt.auto_isolate_schemas WHERE schema_name = $1",
 					1, (Oid[]) {TEXTOID}, &arg, NULL);
-	leave_safe_search_path(nest);
+	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -514,9 +475,9 @@ isolated_relid(RangeVar *rv)
 
 	if (!OidIsValid(relid))
 		return InvalidOid;
-	nest = enter_safe_search_path();
+	nest = mt_enter_safe_search_path();
 	isolated = isolated_column(relid) != NULL;
-	leave_safe_search_path(nest);
+	mt_leave_safe_search_path(nest);
 	return isolated ? relid : InvalidOid;
 }
 
@@ -683,7 +644,7 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 
 	mt_spi_connect();
-	nest = enter_safe_search_path();
+	nest = mt_enter_safe_search_path();
 	mt_spi_execute("SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
 				   "WHERE classid = 'pg_catalog.pg_class'::regclass AND object_type = 'table'",
 				   0, NULL, NULL, SPI_OK_SELECT);
@@ -723,7 +684,7 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 				 (column = auto_isolate_column(relid)) != NULL)
 			isolate_tree(relid, column);
 	}
-	leave_safe_search_path(nest);
+	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -744,7 +705,7 @@ mt_ddl_forget_dropped(PG_FUNCTION_ARGS)
 		!OidIsValid(get_relname_relid("isolated_tables", get_namespace_oid("mt", true))))
 		PG_RETURN_VOID();
 	mt_spi_connect();
-	nest = enter_safe_search_path();
+	nest = mt_enter_safe_search_path();
 
 	/*
 	 * A generated policy may only disappear with its table (or through our
@@ -769,11 +730,11 @@ mt_ddl_forget_dropped(PG_FUNCTION_ARGS)
 			guard_refuse(DatumGetObjectId(d), "drop a generated tenant policy");
 	}
 
-	catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl::oid IN ("
+	mt_catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl::oid IN ("
 					"SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
 					"WHERE classid = 'pg_catalog.pg_class'::regclass AND objsubid = 0)",
 					0, NULL, NULL, NULL);
-	leave_safe_search_path(nest);
+	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -823,6 +784,13 @@ static const char *const isolation_status_sql =
 "                    x.indexrelid::regclass)"
 "             FROM pg_catalog.pg_index x WHERE x.indrelid = t.oid AND x.indisunique"
 "               AND t.isolated AND NOT (t.attnum = ANY (x.indkey::int2[])) ORDER BY 1)"
+"    || ARRAY(SELECT pg_catalog.format('subject column %I (mt.register_subject) has no index led by it or by (%I, %I): export and erasure scan the table',"
+"                    s.subject_column, t.col, s.subject_column)"
+"             FROM mt.subject_tables s JOIN pg_catalog.pg_attribute sa ON sa.attrelid = t.oid"
+"               AND sa.attname = s.subject_column AND NOT sa.attisdropped"
+"             WHERE s.tbl::oid = t.oid AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index x"
+"               WHERE x.indrelid = t.oid AND x.indpred IS NULL AND (x.indkey[0] = sa.attnum"
+"                 OR (x.indkey[0] = t.attnum AND x.indkey[1] = sa.attnum))) ORDER BY 1)"
 "    , NULL)"
 " FROM tabs2 t "
 "UNION ALL "

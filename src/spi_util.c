@@ -2,16 +2,25 @@
  *
  * spi_util.c
  *	  SPI helpers (parameterized statements only, never pasted values),
- *	  argument checks and uuid helpers shared by the capability files.
- *	  No shared state, no locks.
+ *	  argument checks and uuid helpers shared by the capability files,
+ *	  and mt_catalog_execute(): one statement run as the extension owner so
+ *	  that functions executed with the caller's rights can write the
+ *	  extension's catalog tables.  No shared state, no locks.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/uuid.h"
 
 #include "multitenant.h"
@@ -106,6 +115,93 @@ mt_spi_text(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
 	Datum		d = mt_spi_value(sql, nargs, types, values, false, isnull);
 
 	return *isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * The extension owner: the owner of mt.isolated_tables, a table the
+ * extension script creates (a pre-existing schema "mt" could belong to
+ * someone else, the extension's own tables cannot).
+ */
+Oid
+mt_extension_owner(void)
+{
+	Oid			nsp = get_namespace_oid("mt", false);
+	Oid			catalog = get_relname_relid("isolated_tables", nsp);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(catalog))
+		elog(ERROR, "multitenant: mt.isolated_tables is missing");
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for mt.isolated_tables");
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Run one parameterized statement as the extension owner (catalog writes
+ * from functions that otherwise run with the caller's rights).  The user
+ * is switched only around this statement and restored on error too;
+ * search_path is pg_catalog, pg_temp meanwhile.
+ * Returns the SPI result code; SPI_tuptable / SPI_processed hold the
+ * statement's result (e.g. a RETURNING list) until the next SPI call.
+ */
+int
+mt_catalog_execute(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	Oid			owner = mt_extension_owner();
+	volatile int rc = 0;
+
+	int			nestlevel;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	/* as in SECURITY DEFINER functions: the caller's search_path cannot redirect operators */
+	nestlevel = mt_enter_safe_search_path();
+	PG_TRY();
+	{
+		rc = mt_spi_execute_nulls(sql, nargs, types, values, nulls, 0);
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+	}
+	PG_CATCH();
+	{
+		/* the (sub)transaction abort unwinds the GUC nest level */
+		SetUserIdAndSecContext(save_userid, save_sec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	mt_leave_safe_search_path(nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return rc;
+}
+
+/*
+ * search_path = pg_catalog, pg_temp until mt_leave_safe_search_path (or
+ * the end of the (sub)transaction on error): statements the extension
+ * builds cannot pick up a caller's operators, functions or types.
+ */
+int
+mt_enter_safe_search_path(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+mt_leave_safe_search_path(int nest)
+{
+	AtEOXact_GUC(true, nest);
 }
 
 /* 22004 when any of the first nargs arguments is NULL */

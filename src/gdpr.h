@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * gdpr.h
+ *	  Declarations shared by gdpr.c and retention.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_GDPR_H
+#define MT_GDPR_H
+
+#include "postgres.h"
+
+#include "utils/uuid.h"
+
+/* 42501 unless the current user owns the relation (superusers do) */
+extern void mt_gdpr_require_owner(Oid relid);
+
+/* 42P01 when relid names no relation; returns its quoted qualified name */
+extern char *mt_gdpr_relation_name(Oid relid);
+
+/* the current tenant, or 42501 "no tenant context is set" */
+extern const pg_uuid_t *mt_gdpr_require_tenant(void);
+
+/* name of the role the caller acts as (SET ROLE), for *_by columns */
+extern char *mt_gdpr_actor_role(void);
+
+#endif							/* MT_GDPR_H */
