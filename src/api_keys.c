@@ -65,6 +65,7 @@
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inet.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -138,6 +139,8 @@ typedef struct ApiKeysShared
 	LWLock	   *usage_lock;
 	LWLock	   *throttle_lock;
 	pg_atomic_uint64 usage_dropped; /* last-use updates lost to a full hash */
+	pg_atomic_uint64 blocked_until_max; /* latest end of any cool-down: a
+										 * lock-free "nobody is blocked" test */
 	ThrottleEntry overflow;		/* shared by addresses the hash cannot hold */
 } ApiKeysShared;
 
@@ -173,8 +176,12 @@ static bool my_bucket_known = false;
 static crypto_auth_hmacsha256_state pepper_state;
 static bool pepper_ready = false;
 
-/* column numbers of mt.api_key_secrets, resolved per relation oid */
+/*
+ * mt.api_key_secrets: its oid and column numbers, resolved once and
+ * forgotten on any relcache invalidation of it (DROP/ALTER/reinstall)
+ */
 static Oid	keys_relid = InvalidOid;
+static bool relcache_callback_registered = false;
 static AttrNumber att_key_id,
 			att_tenant,
 			att_scopes,
@@ -194,18 +201,29 @@ is_base62(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-/* CRC-32/ISO-HDLC (zlib crc32, polynomial 0xEDB88320 reflected) */
+/* CRC-32/ISO-HDLC (zlib crc32, polynomial 0xEDB88320 reflected), by table */
+static uint32 crc_table[256];
+static bool crc_table_ready = false;
+
 static uint32
 key_crc32(const char *data, size_t len)
 {
 	uint32		crc = 0xFFFFFFFF;
 
-	for (size_t i = 0; i < len; i++)
+	if (!crc_table_ready)
 	{
-		crc ^= (unsigned char) data[i];
-		for (int b = 0; b < 8; b++)
-			crc = (crc >> 1) ^ (0xEDB88320 & (0 - (crc & 1)));
+		for (uint32 n = 0; n < 256; n++)
+		{
+			uint32		c = n;
+
+			for (int b = 0; b < 8; b++)
+				c = (c >> 1) ^ (0xEDB88320 & (0 - (c & 1)));
+			crc_table[n] = c;
+		}
+		crc_table_ready = true;
 	}
+	for (size_t i = 0; i < len; i++)
+		crc = crc_table[(crc ^ (unsigned char) data[i]) & 0xFF] ^ (crc >> 8);
 	return crc ^ 0xFFFFFFFF;
 }
 
@@ -344,6 +362,7 @@ mt_api_keys_shmem_startup(void)
 		keys_shared->usage_lock = &locks[0].lock;
 		keys_shared->throttle_lock = &locks[1].lock;
 		pg_atomic_init_u64(&keys_shared->usage_dropped, 0);
+		pg_atomic_init_u64(&keys_shared->blocked_until_max, 0);
 		memset(&keys_shared->overflow, 0, sizeof(ThrottleEntry));
 		keys_shared->overflow.key.family = 255;
 	}
@@ -361,6 +380,16 @@ mt_api_keys_shmem_startup(void)
 	throttle_hash = ShmemInitHash("multitenant api key throttle",
 								  THROTTLE_SLOTS, THROTTLE_SLOTS,
 								  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+}
+
+/* advances v to ts unless it is already later (CAS loop) */
+static void
+atomic_advance(pg_atomic_uint64 *v, uint64 ts)
+{
+	uint64		old = pg_atomic_read_u64(v);
+
+	while (old < ts && !pg_atomic_compare_exchange_u64(v, &old, ts))
+		;
 }
 
 /* ---------------------------------------------------------------------
@@ -409,6 +438,9 @@ throttle_check(void)
 
 	if (mt_api_key_max_failures <= 0)
 		return;
+	now = GetCurrentTimestamp();
+	if ((uint64) now >= pg_atomic_read_u64(&keys_shared->blocked_until_max))
+		return;					/* no bucket is cooling down */
 	bucket = client_bucket();
 	LWLockAcquire(keys_shared->throttle_lock, LW_SHARED);
 	e = hash_search(throttle_hash, bucket, HASH_FIND, NULL);
@@ -418,9 +450,6 @@ throttle_check(void)
 		until = e->blocked_until;
 	LWLockRelease(keys_shared->throttle_lock);
 
-	if (until == 0)
-		return;
-	now = GetCurrentTimestamp();
 	if (until > now)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -485,6 +514,7 @@ throttle_failure(void)
 	if (e->failures >= mt_api_key_max_failures)
 	{
 		e->blocked_until = now + (TimestampTz) mt_api_key_lockout * USECS_PER_SEC;
+		atomic_advance(&keys_shared->blocked_until_max, (uint64) e->blocked_until);
 		e->failures = 0;
 		e->window_start = now;
 	}
@@ -494,15 +524,6 @@ throttle_failure(void)
 /* ---------------------------------------------------------------------
  * Last-use times in shared memory
  * --------------------------------------------------------------------- */
-
-static void
-atomic_advance(pg_atomic_uint64 *v, uint64 ts)
-{
-	uint64		old = pg_atomic_read_u64(v);
-
-	while (old < ts && !pg_atomic_compare_exchange_u64(v, &old, ts))
-		;
-}
 
 /* removes entries whose last use has been written */
 static void
@@ -873,6 +894,13 @@ typedef struct KeyRow
 	bool		revoked;
 } KeyRow;
 
+static void
+keys_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == keys_relid)
+		keys_relid = InvalidOid;
+}
+
 static AttrNumber
 required_attnum(Oid relid, const char *name)
 {
@@ -894,29 +922,54 @@ required_attnum(Oid relid, const char *name)
 static bool
 lookup_key(const char *key_id, KeyRow *row)
 {
-	Oid			relid = keys_table_oid();
-	Relation	rel;
+	Relation	rel = NULL;
 	ScanKeyData skey;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	Snapshot	snap;
 	bool		found = false;
 
-	if (!OidIsValid(relid))
-		return false;
-	if (relid != keys_relid)
+	if (!relcache_callback_registered)
 	{
-		att_key_id = required_attnum(relid, "key_id");
-		att_tenant = required_attnum(relid, "tenant_id");
-		att_scopes = required_attnum(relid, "scopes");
-		att_hash = required_attnum(relid, "key_hash");
-		att_expires = required_attnum(relid, "expires_at");
-		att_revoked = required_attnum(relid, "revoked_at");
-		keys_relid = relid;
+		CacheRegisterRelcacheCallback(keys_relcache_callback, (Datum) 0);
+		relcache_callback_registered = true;
 	}
 
-	rel = table_open(relid, AccessShareLock);
-	RelationGetIndexList(rel);	/* fills rd_pkindex */
+	/*
+	 * Open the cached relation; if the lock brought an invalidation of it
+	 * (or it is gone), resolve it again once.
+	 */
+	for (int attempt = 0; attempt < 2 && rel == NULL; attempt++)
+	{
+		Oid			relid;
+
+		if (!OidIsValid(keys_relid))
+		{
+			relid = keys_table_oid();
+			if (!OidIsValid(relid))
+				return false;
+			att_key_id = required_attnum(relid, "key_id");
+			att_tenant = required_attnum(relid, "tenant_id");
+			att_scopes = required_attnum(relid, "scopes");
+			att_hash = required_attnum(relid, "key_hash");
+			att_expires = required_attnum(relid, "expires_at");
+			att_revoked = required_attnum(relid, "revoked_at");
+			keys_relid = relid;
+		}
+		relid = keys_relid;
+		rel = try_table_open(relid, AccessShareLock);
+		if (rel != NULL && keys_relid != relid)
+		{
+			table_close(rel, AccessShareLock);
+			rel = NULL;
+		}
+		if (rel == NULL)
+			keys_relid = InvalidOid;
+	}
+	if (rel == NULL)
+		return false;
+	if (!rel->rd_indexvalid)
+		list_free(RelationGetIndexList(rel));	/* fills rd_pkindex */
 	if (!OidIsValid(rel->rd_pkindex))
 	{
 		table_close(rel, AccessShareLock);
@@ -1528,6 +1581,7 @@ mt_reset_api_key_throttle(PG_FUNCTION_ARGS)
 	keys_shared->overflow.failures = 0;
 	keys_shared->overflow.window_start = 0;
 	keys_shared->overflow.blocked_until = 0;
+	pg_atomic_write_u64(&keys_shared->blocked_until_max, 0);
 	LWLockRelease(keys_shared->throttle_lock);
 	PG_RETURN_INT64(n);
 }
