@@ -102,7 +102,7 @@ SELECT count(*) AS keys FROM mt.api_key_secrets;
 
 -- revoke
 SELECT mt.revoke_api_key(mt.api_key_id(:'k2')) AS revoked;
-SELECT mt.revoke_api_key(mt.api_key_id(:'k2')) AS revoked_again;
+SELECT mt.revoke_api_key(:'k2') AS revoked_again;   -- a whole key is accepted too
 SELECT pg_temp.kerr('SELECT mt.revoke_api_key(''AAAAAAAAAAAA'')');
 SELECT pg_temp.kerr('SELECT mt.revoke_api_key(NULL)');
 SELECT count(*) AS rows FROM mt.verify_api_key(:'k2');

@@ -525,18 +525,37 @@ throttle_failure(void)
  * Last-use times in shared memory
  * --------------------------------------------------------------------- */
 
-/* removes entries whose last use has been written */
+/*
+ * Makes room (exclusive lock held): removes the entries whose last use has
+ * been written; if there are none (say, entries of a database nobody
+ * flushes), the least recently used entry goes, losing one update.
+ */
 static void
-usage_evict_clean(void)
+usage_evict(void)
 {
 	HASH_SEQ_STATUS seq;
 	UsageEntry *e;
+	UsageKey	oldest;
+	uint64		oldest_ts = PG_UINT64_MAX;
+	long		before = hash_get_num_entries(usage_hash);
 
 	hash_seq_init(&seq, usage_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		if ((TimestampTz) pg_atomic_read_u64(&e->last_used) <= e->flushed)
+		uint64		ts = pg_atomic_read_u64(&e->last_used);
+
+		if ((TimestampTz) ts <= e->flushed)
 			hash_search(usage_hash, &e->key, HASH_REMOVE, NULL);
+		else if (ts < oldest_ts)
+		{
+			oldest_ts = ts;
+			oldest = e->key;
+		}
+	}
+	if (hash_get_num_entries(usage_hash) == before && oldest_ts != PG_UINT64_MAX)
+	{
+		hash_search(usage_hash, &oldest, HASH_REMOVE, NULL);
+		pg_atomic_fetch_add_u64(&keys_shared->usage_dropped, 1);
 	}
 }
 
@@ -568,7 +587,7 @@ note_last_used(const char *key_id)
 	if (e == NULL)
 	{
 		if (hash_get_num_entries(usage_hash) >= mt_api_key_usage_slots)
-			usage_evict_clean();
+			usage_evict();
 		e = hash_search(usage_hash, &k, HASH_ENTER_NULL, &found);
 		if (e == NULL)
 		{
@@ -1036,7 +1055,7 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	char		key[KEY_LEN + 1];
 	char		key_id[KEY_ID_LEN + 1];
 	uint8		digest[MT_SHA256_LEN];
-	KeyRow		row;
+	KeyRow		row = {0};
 	bool		found = false;
 	bool		ok = false;
 	text	   *t;
@@ -1367,15 +1386,33 @@ mt_create_api_key(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(result);
 }
 
+/*
+ * The key id argument of revoke/rotate; a whole key is accepted too (its
+ * id is used), so that a leaked key can be revoked as found.
+ */
+static text *
+key_id_arg(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *t = PG_GETARG_TEXT_PP(argno);
+	char		key_id[KEY_ID_LEN + 1];
+
+	if (VARSIZE_ANY_EXHDR(t) == KEY_LEN &&
+		parse_key(VARDATA_ANY(t), KEY_LEN, key_id))
+		return cstring_to_text(key_id);
+	return t;
+}
+
 PG_FUNCTION_INFO_V1(mt_revoke_api_key);
 Datum
 mt_revoke_api_key(PG_FUNCTION_ARGS)
 {
 	Datum		args[1];
 	bool		revoked;
+	text	   *key_id;
 
 	mt_require_args(fcinfo, 1, "key_id");
-	args[0] = PointerGetDatum(PG_GETARG_TEXT_PP(0));
+	key_id = key_id_arg(fcinfo, 0);
+	args[0] = PointerGetDatum(key_id);
 	mt_spi_connect();
 	mt_spi_execute("UPDATE mt.api_key_secrets SET revoked_at = pg_catalog.now() "
 				   "WHERE key_id = $1 AND revoked_at IS NULL",
@@ -1385,7 +1422,7 @@ mt_revoke_api_key(PG_FUNCTION_ARGS)
 								   1, (Oid[]) {TEXTOID}, args))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("API key \"%.16s\" does not exist", text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+				 errmsg("API key \"%.16s\" does not exist", text_to_cstring(key_id))));
 	mt_spi_finish();
 	PG_RETURN_BOOL(revoked);
 }
@@ -1412,7 +1449,7 @@ mt_rotate_api_key(PG_FUNCTION_ARGS)
 	text	   *result;
 
 	mt_require_args(fcinfo, 2, "key_id and grace");
-	old_id = PG_GETARG_TEXT_PP(0);
+	old_id = key_id_arg(fcinfo, 0);
 	old_id_str = text_to_cstring(old_id);
 	grace = PG_GETARG_INTERVAL_P(1);
 	memset(&zero, 0, sizeof(zero));
