@@ -54,6 +54,16 @@ typedef struct MtContext
 } MtContext;
 
 static MtContext *active_context = NULL;
+
+/*
+ * mt_enter_tenant() SETs a token it has just minted in this process; for
+ * the duration of that one set_config_option() call the check hook takes
+ * these claims instead of decoding and re-verifying the same bytes
+ * (authentic, fresh and for this database by construction).  Everything
+ * else a check does (tenant status) still runs.
+ */
+static const char *minted_token = NULL;
+static MtContext minted_claims;
 static bool context_checked = false;	/* validated in this transaction? */
 static bool context_usable = false;
 
@@ -315,6 +325,24 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		return false;
 	}
 
+	/* a token mt_enter_tenant() minted a moment ago: its claims are known */
+	if (minted_token != NULL && strcmp(tok, minted_token) == 0)
+	{
+		if (IsTransactionState() &&
+			mt_tenant_status_cached(&minted_claims.tenant) != MT_TENANT_ACTIVE)
+			REJECT("The tenant is not active.");
+		ctx = malloc(sizeof(MtContext));
+		if (ctx == NULL)
+		{
+			GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+			GUC_check_errmsg("out of memory");
+			return false;
+		}
+		memcpy(ctx, &minted_claims, sizeof(MtContext));
+		*extra = ctx;
+		return true;
+	}
+
 	toklen = strlen(tok);
 	if (toklen > MT_MAX_TOKEN_LEN)
 		REJECT("The token is longer than %d bytes.", MT_MAX_TOKEN_LEN);
@@ -492,10 +520,13 @@ mt_context_tenant(void)
 	return ctx ? &ctx->tenant : NULL;
 }
 
-/* Mints an HS256 token for a tenant; the caller checks privileges. */
-char *
-mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
-			  const char *sub, const char *role)
+/*
+ * Mints an HS256 token for a tenant; the caller checks privileges.  With
+ * claims_out, also returns the claims as the check hook would parse them.
+ */
+static char *
+mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
+		   const char *sub, const char *role, MtContext *claims_out)
 {
 	StringInfoData claims;
 	StringInfoData tok;
@@ -540,7 +571,31 @@ mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 	mt_token_hmac((const uint8 *) tok.data, tok.len, mac);
 	appendStringInfo(&tok, ".%s", mt_base64url_encode(mac, sizeof(mac)));
 	mt_wipe(mac, sizeof(mac));
+
+	if (claims_out != NULL)
+	{
+		memset(claims_out, 0, sizeof(MtContext));
+		memcpy(&claims_out->tenant, tenant, sizeof(pg_uuid_t));
+		claims_out->exp = now + ttl_seconds;
+		if (sub != NULL)
+		{
+			strlcpy(claims_out->sub, sub, sizeof(claims_out->sub));
+			claims_out->has_sub = true;
+		}
+		if (role != NULL)
+		{
+			strlcpy(claims_out->role, role, sizeof(claims_out->role));
+			claims_out->has_role = true;
+		}
+	}
 	return tok.data;
+}
+
+char *
+mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
+			  const char *sub, const char *role)
+{
+	return mint_token(tenant, ttl_seconds, sub, role, NULL);
 }
 
 /* Mint a token and SET (or SET LOCAL) it, so every path shares the check hook. */
@@ -548,12 +603,22 @@ void
 mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 				const char *sub, const char *role, bool is_local)
 {
-	char	   *tok = mt_mint_token(tenant, ttl_seconds, sub, role);
+	char	   *tok = mint_token(tenant, ttl_seconds, sub, role, &minted_claims);
 
-	(void) set_config_option("multitenant.token", tok,
-							 PGC_USERSET, PGC_S_SESSION,
-							 is_local ? GUC_ACTION_LOCAL : GUC_ACTION_SET,
-							 true, ERROR, false);
+	minted_token = tok;
+	PG_TRY();
+	{
+		(void) set_config_option("multitenant.token", tok,
+								 PGC_USERSET, PGC_S_SESSION,
+								 is_local ? GUC_ACTION_LOCAL : GUC_ACTION_SET,
+								 true, ERROR, false);
+	}
+	PG_FINALLY();
+	{
+		minted_token = NULL;
+		mt_wipe(&minted_claims, sizeof(minted_claims));
+	}
+	PG_END_TRY();
 	mt_wipe(tok, strlen(tok));
 	pfree(tok);
 }

@@ -23,6 +23,7 @@
 #include "utils/guc.h"
 
 #include "multitenant.h"
+#include "api_keys.h"
 #include "audit.h"
 
 PG_MODULE_MAGIC;
@@ -49,7 +50,8 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 mt_shmem_size(void)
 {
-	return MAXALIGN(sizeof(MultitenantShared));
+	return add_size(MAXALIGN(sizeof(MultitenantShared)),
+					mt_api_keys_shmem_size());
 }
 
 static void
@@ -60,6 +62,7 @@ mt_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(mt_shmem_size());
+	mt_api_keys_shmem_request();
 }
 
 static void
@@ -74,6 +77,7 @@ mt_shmem_startup(void)
 	mt_shared = ShmemInitStruct("multitenant", sizeof(MultitenantShared), &found);
 	if (!found)
 		pg_atomic_init_u64(&mt_shared->tenant_generation, 1);
+	mt_api_keys_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -96,6 +100,7 @@ static void
 mt_xact_callback(XactEvent event, void *arg)
 {
 	mt_tenants_xact_callback((int) event);
+	mt_api_keys_xact_callback((int) event);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -185,6 +190,44 @@ mt_define_gucs(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("multitenant.api_key_max_failures",
+							"Invalid API keys from one client address, within multitenant.api_key_failure_window, that start a lockout.",
+							"0 disables the brute-force throttle.",
+							&mt_api_key_max_failures,
+							20, 0, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.api_key_failure_window",
+							"Window in which invalid API keys from one client address are counted.",
+							NULL,
+							&mt_api_key_failure_window,
+							60, 1, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.api_key_lockout",
+							"How long a client address that reached multitenant.api_key_max_failures is refused.",
+							NULL,
+							&mt_api_key_lockout,
+							300, 1, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* sizes shared memory: only meaningful (and only allowed) when preloaded */
+	if (mt_preloaded)
+		DefineCustomIntVariable("multitenant.api_key_usage_slots",
+								"API keys whose last-use time shared memory holds between flushes.",
+								NULL,
+								&mt_api_key_usage_slots,
+								10000, 100, 1000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("multitenant");
 }
 
@@ -207,6 +250,7 @@ _PG_init(void)
 	mt_define_gucs();
 
 	RegisterXactCallback(mt_xact_callback, NULL);
+	mt_api_keys_init();
 
 	if (!mt_preloaded)
 		return;
@@ -216,6 +260,7 @@ _PG_init(void)
 	shmem_request_hook = mt_shmem_request;
 #else
 	RequestAddinShmemSpace(mt_shmem_size());
+	mt_api_keys_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = mt_shmem_startup;

@@ -1,0 +1,1624 @@
+/*-------------------------------------------------------------------------
+ *
+ * api_keys.c
+ *	  API keys: the key format (prefix, public key id, secret, CRC32),
+ *	  generation, keyed-hash storage, verification, mt.authenticate(),
+ *	  revocation and rotation, scopes of the authenticated key, last-use
+ *	  times kept in shared memory and flushed in batches, the brute-force
+ *	  throttle, and the log hook that keeps plaintext keys out of the
+ *	  server log.
+ *
+ * Key format (doc/api-keys.md):
+ *
+ *	  mt_live_<key id: 12 base62>_<secret: 22 base62><crc: 6 base62>
+ *
+ * The CRC-32 (ISO-HDLC, as zlib's crc32()) covers the first 43 characters
+ * and is written as 6 base62 digits, so malformed or mistyped keys are
+ * rejected before any table access.  Only HMAC-SHA256(pepper, key) is
+ * stored; the pepper is derived from the server secret
+ * (mt_derive_key("multitenant api-key pepper v1")) and never stored.
+ *
+ * Verification reads mt.api_key_secrets through its primary key directly
+ * (one index probe, no SPI) with the latest snapshot, so a revocation is
+ * seen by every session as soon as it commits, even inside a transaction
+ * that started earlier.  Nothing positive is cached across calls.
+ *
+ * Shared state (requested by multitenant.c in shmem_request_hook):
+ *	- usage_lock (LWLock) protects the last-use hash: insertions, removals
+ *	  and the "flushed" field take it exclusively; the per-entry last_used
+ *	  atomic is advanced under the shared lock (CAS max).
+ *	- throttle_lock (LWLock) protects the throttle hash and the overflow
+ *	  bucket: lookups under the shared lock, failures and resets under the
+ *	  exclusive lock.
+ *
+ * Backend-local state: the key authenticated in the current transaction
+ * (id, scopes, and the token mt.authenticate() set), cleared at
+ * transaction end and ignored once multitenant.token holds another token;
+ * and the list of last-use flushes to mark as written if the transaction
+ * commits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/socket.h>
+
+#include <sodium.h>
+
+#include "access/detoast.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inet.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "multitenant.h"
+#include "api_keys.h"
+#include "spi_util.h"
+
+/* ---- key format ---- */
+#define KEY_PREFIX_LEN	8		/* "mt_live_" or "mt_test_" */
+#define KEY_ID_LEN		12
+#define KEY_SECRET_LEN	22		/* 22 base62 characters = 131 bits */
+#define KEY_CRC_LEN		6
+#define KEY_BODY_LEN	(KEY_PREFIX_LEN + KEY_ID_LEN + 1 + KEY_SECRET_LEN)	/* 43 */
+#define KEY_LEN			(KEY_BODY_LEN + KEY_CRC_LEN)	/* 49 */
+
+#define MAX_SCOPES		64
+#define MAX_SCOPE_LEN	64
+#define MAX_NAME_LEN	200
+
+#define THROTTLE_SLOTS	4096
+
+#define KEYS_TABLE		"api_key_secrets"
+#define PEPPER_LABEL	"multitenant api-key pepper v1"
+
+static const char base62[] =
+"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/* ---- GUCs ---- */
+int			mt_api_key_max_failures = 20;
+int			mt_api_key_failure_window = 60;
+int			mt_api_key_lockout = 300;
+int			mt_api_key_usage_slots = 10000;
+
+/* ---- shared memory ---- */
+typedef struct UsageKey
+{
+	Oid			dbid;
+	char		key_id[KEY_ID_LEN + 1];
+} UsageKey;
+
+typedef struct UsageEntry
+{
+	UsageKey	key;			/* hash key: zeroed, then filled */
+	pg_atomic_uint64 last_used; /* TimestampTz; CAS max under shared lock */
+	TimestampTz flushed;		/* last value written; exclusive lock */
+} UsageEntry;
+
+#define BUCKET_LOCAL	0		/* Unix socket or no client address */
+#define BUCKET_IPV4		4
+#define BUCKET_IPV6		6
+
+typedef struct ThrottleKey
+{
+	uint8		family;
+	uint8		addr[16];
+} ThrottleKey;
+
+typedef struct ThrottleEntry
+{
+	ThrottleKey key;			/* hash key: zeroed, then filled */
+	int			failures;		/* in the current window */
+	TimestampTz window_start;
+	TimestampTz blocked_until;	/* 0 when not blocked */
+} ThrottleEntry;
+
+typedef struct ApiKeysShared
+{
+	LWLock	   *usage_lock;
+	LWLock	   *throttle_lock;
+	pg_atomic_uint64 usage_dropped; /* last-use updates lost to a full hash */
+	pg_atomic_uint64 blocked_until_max; /* latest end of any cool-down: a
+										 * lock-free "nobody is blocked" test */
+	ThrottleEntry overflow;		/* shared by addresses the hash cannot hold */
+} ApiKeysShared;
+
+static ApiKeysShared *keys_shared = NULL;
+static HTAB *usage_hash = NULL;
+static HTAB *throttle_hash = NULL;
+
+/* ---- backend-local state ---- */
+
+/* the key mt.authenticate() verified in this transaction */
+static MemoryContext auth_cxt = NULL;
+static bool auth_valid = false;
+static char *auth_token = NULL; /* the multitenant.token it set */
+static char auth_key_id[KEY_ID_LEN + 1];
+static int	auth_nscopes = 0;
+static char **auth_scopes = NULL;
+
+/* last-use values written by this transaction, marked flushed at commit */
+typedef struct PendingMark
+{
+	UsageKey	key;
+	TimestampTz ts;
+	int			nest_level;
+} PendingMark;
+
+static List *pending_marks = NIL;
+
+/* the client's throttle bucket, computed once per backend */
+static ThrottleKey my_bucket;
+static bool my_bucket_known = false;
+
+/* pepper-keyed HMAC state, computed once per backend */
+static crypto_auth_hmacsha256_state pepper_state;
+static bool pepper_ready = false;
+
+/*
+ * mt.api_key_secrets: its oid and column numbers, resolved once and
+ * forgotten on any relcache invalidation of it (DROP/ALTER/reinstall)
+ */
+static Oid	keys_relid = InvalidOid;
+static bool relcache_callback_registered = false;
+static AttrNumber att_key_id,
+			att_tenant,
+			att_scopes,
+			att_hash,
+			att_expires,
+			att_revoked;
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* ---------------------------------------------------------------------
+ * Format: base62, CRC-32, parsing, generation, keyed hash
+ * --------------------------------------------------------------------- */
+
+static inline bool
+is_base62(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* CRC-32/ISO-HDLC (zlib crc32, polynomial 0xEDB88320 reflected), by table */
+static uint32 crc_table[256];
+static bool crc_table_ready = false;
+
+static uint32
+key_crc32(const char *data, size_t len)
+{
+	uint32		crc = 0xFFFFFFFF;
+
+	if (!crc_table_ready)
+	{
+		for (uint32 n = 0; n < 256; n++)
+		{
+			uint32		c = n;
+
+			for (int b = 0; b < 8; b++)
+				c = (c >> 1) ^ (0xEDB88320 & (0 - (c & 1)));
+			crc_table[n] = c;
+		}
+		crc_table_ready = true;
+	}
+	for (size_t i = 0; i < len; i++)
+		crc = crc_table[(crc ^ (unsigned char) data[i]) & 0xFF] ^ (crc >> 8);
+	return crc ^ 0xFFFFFFFF;
+}
+
+/* 6 base62 digits, most significant first */
+static void
+encode_crc(uint32 crc, char *out)
+{
+	for (int i = KEY_CRC_LEN - 1; i >= 0; i--)
+	{
+		out[i] = base62[crc % 62];
+		crc /= 62;
+	}
+}
+
+/*
+ * Checks the format and checksum of a KEY_LEN-byte candidate and copies
+ * out its key id.  Touches no table.
+ */
+static bool
+parse_key(const char *key, size_t len, char *key_id)
+{
+	char		crc[KEY_CRC_LEN];
+
+	if (len != KEY_LEN)
+		return false;
+	if (memcmp(key, "mt_live_", KEY_PREFIX_LEN) != 0 &&
+		memcmp(key, "mt_test_", KEY_PREFIX_LEN) != 0)
+		return false;
+	for (int i = KEY_PREFIX_LEN; i < KEY_LEN; i++)
+	{
+		if (i == KEY_PREFIX_LEN + KEY_ID_LEN)
+		{
+			if (key[i] != '_')
+				return false;
+		}
+		else if (!is_base62((unsigned char) key[i]))
+			return false;
+	}
+	encode_crc(key_crc32(key, KEY_BODY_LEN), crc);
+	if (memcmp(crc, key + KEY_BODY_LEN, KEY_CRC_LEN) != 0)
+		return false;
+	memcpy(key_id, key + KEY_PREFIX_LEN, KEY_ID_LEN);
+	key_id[KEY_ID_LEN] = '\0';
+	return true;
+}
+
+/* uniform base62 characters from libsodium's randombytes (rejection sampling) */
+static void
+random_base62(char *out, int n)
+{
+	uint8		buf[64];
+	int			used = sizeof(buf);
+
+	while (n > 0)
+	{
+		if (used == sizeof(buf))
+		{
+			mt_random_bytes(buf, sizeof(buf));
+			used = 0;
+		}
+		if (buf[used] < 248)	/* 248 = 4 * 62 */
+		{
+			*out++ = base62[buf[used] % 62];
+			n--;
+		}
+		used++;
+	}
+	mt_wipe(buf, sizeof(buf));
+}
+
+/* a fresh key (KEY_LEN characters + NUL) */
+static void
+generate_key(bool test_mode, char *key)
+{
+	memcpy(key, test_mode ? "mt_test_" : "mt_live_", KEY_PREFIX_LEN);
+	random_base62(key + KEY_PREFIX_LEN, KEY_ID_LEN);
+	key[KEY_PREFIX_LEN + KEY_ID_LEN] = '_';
+	random_base62(key + KEY_PREFIX_LEN + KEY_ID_LEN + 1, KEY_SECRET_LEN);
+	encode_crc(key_crc32(key, KEY_BODY_LEN), key + KEY_BODY_LEN);
+	key[KEY_LEN] = '\0';
+}
+
+/* HMAC-SHA256 of the whole key under the pepper */
+static void
+key_hash(const char *key, uint8 *out)
+{
+	crypto_auth_hmacsha256_state st;
+
+	if (!pepper_ready)
+	{
+		uint8		pepper[MT_SECRET_LEN];
+
+		mt_derive_key(PEPPER_LABEL, pepper);
+		crypto_auth_hmacsha256_init(&pepper_state, pepper, sizeof(pepper));
+		mt_wipe(pepper, sizeof(pepper));
+		pepper_ready = true;
+	}
+	memcpy(&st, &pepper_state, sizeof(st));
+	crypto_auth_hmacsha256_update(&st, (const uint8 *) key, KEY_LEN);
+	crypto_auth_hmacsha256_final(&st, out);
+	mt_wipe(&st, sizeof(st));
+}
+
+/* ---------------------------------------------------------------------
+ * Shared memory
+ * --------------------------------------------------------------------- */
+
+Size
+mt_api_keys_shmem_size(void)
+{
+	Size		size = MAXALIGN(sizeof(ApiKeysShared));
+
+	size = add_size(size, hash_estimate_size(mt_api_key_usage_slots, sizeof(UsageEntry)));
+	size = add_size(size, hash_estimate_size(THROTTLE_SLOTS, sizeof(ThrottleEntry)));
+	return size;
+}
+
+void
+mt_api_keys_shmem_request(void)
+{
+	RequestNamedLWLockTranche("multitenant api keys", 2);
+}
+
+/* called by mt_shmem_startup while it holds AddinShmemInitLock */
+void
+mt_api_keys_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	keys_shared = ShmemInitStruct("multitenant api keys", sizeof(ApiKeysShared), &found);
+	if (!found)
+	{
+		LWLockPadded *locks = GetNamedLWLockTranche("multitenant api keys");
+
+		keys_shared->usage_lock = &locks[0].lock;
+		keys_shared->throttle_lock = &locks[1].lock;
+		pg_atomic_init_u64(&keys_shared->usage_dropped, 0);
+		pg_atomic_init_u64(&keys_shared->blocked_until_max, 0);
+		memset(&keys_shared->overflow, 0, sizeof(ThrottleEntry));
+		keys_shared->overflow.key.family = 255;
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(UsageKey);
+	info.entrysize = sizeof(UsageEntry);
+	usage_hash = ShmemInitHash("multitenant api key last use",
+							   mt_api_key_usage_slots, mt_api_key_usage_slots,
+							   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(ThrottleKey);
+	info.entrysize = sizeof(ThrottleEntry);
+	throttle_hash = ShmemInitHash("multitenant api key throttle",
+								  THROTTLE_SLOTS, THROTTLE_SLOTS,
+								  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+}
+
+/* advances v to ts unless it is already later (CAS loop) */
+static void
+atomic_advance(pg_atomic_uint64 *v, uint64 ts)
+{
+	uint64		old = pg_atomic_read_u64(v);
+
+	while (old < ts && !pg_atomic_compare_exchange_u64(v, &old, ts))
+		;
+}
+
+/* ---------------------------------------------------------------------
+ * Brute-force throttle, keyed by client address
+ * --------------------------------------------------------------------- */
+
+/*
+ * The client's address through inet_client_addr() (libpq/libpq-be.h is
+ * not usable here); NULL there (Unix socket, background process) means
+ * the shared local bucket.
+ */
+static const ThrottleKey *
+client_bucket(void)
+{
+	if (!my_bucket_known)
+	{
+		LOCAL_FCINFO(fcinfo, 0);
+		Datum		d;
+
+		memset(&my_bucket, 0, sizeof(my_bucket));
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		fcinfo->isnull = false;
+		d = inet_client_addr(fcinfo);
+		if (fcinfo->isnull)
+			my_bucket.family = BUCKET_LOCAL;
+		else
+		{
+			inet	   *ip = DatumGetInetPP(d);
+
+			my_bucket.family = ip_family(ip) == PGSQL_AF_INET ? BUCKET_IPV4 : BUCKET_IPV6;
+			memcpy(my_bucket.addr, ip_addr(ip), ip_addrsize(ip));
+		}
+		my_bucket_known = true;
+	}
+	return &my_bucket;
+}
+
+/* Raises 53400 while this client's bucket is cooling down. */
+static void
+throttle_check(void)
+{
+	const ThrottleKey *bucket;
+	ThrottleEntry *e;
+	TimestampTz until = 0;
+	TimestampTz now;
+
+	if (mt_api_key_max_failures <= 0)
+		return;
+	now = GetCurrentTimestamp();
+	if ((uint64) now >= pg_atomic_read_u64(&keys_shared->blocked_until_max))
+		return;					/* no bucket is cooling down */
+	bucket = client_bucket();
+	LWLockAcquire(keys_shared->throttle_lock, LW_SHARED);
+	e = hash_search(throttle_hash, bucket, HASH_FIND, NULL);
+	if (e == NULL && hash_get_num_entries(throttle_hash) >= THROTTLE_SLOTS)
+		e = &keys_shared->overflow;
+	if (e != NULL)
+		until = e->blocked_until;
+	LWLockRelease(keys_shared->throttle_lock);
+
+	if (until > now)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many failed API key attempts from this client address"),
+				 errdetail("API keys from this address are refused for another %d seconds.",
+						   (int) ((until - now) / USECS_PER_SEC) + 1),
+				 errhint("An administrator can clear the lockout with mt.reset_api_key_throttle()."),
+				 errhidestmt(true)));
+}
+
+/* drops entries that are neither blocked nor inside a failure window */
+static void
+throttle_evict(TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	ThrottleEntry *e;
+	TimestampTz window = (TimestampTz) mt_api_key_failure_window * USECS_PER_SEC;
+
+	hash_seq_init(&seq, throttle_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (e->blocked_until <= now && e->window_start + window <= now)
+			hash_search(throttle_hash, &e->key, HASH_REMOVE, NULL);
+	}
+}
+
+/* counts one invalid key; starts the cool-down at the threshold */
+static void
+throttle_failure(void)
+{
+	const ThrottleKey *bucket;
+	ThrottleEntry *e;
+	bool		found;
+	TimestampTz now;
+
+	if (mt_api_key_max_failures <= 0)
+		return;
+	bucket = client_bucket();
+	now = GetCurrentTimestamp();
+	LWLockAcquire(keys_shared->throttle_lock, LW_EXCLUSIVE);
+	e = hash_search(throttle_hash, bucket, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		if (hash_get_num_entries(throttle_hash) >= THROTTLE_SLOTS)
+			throttle_evict(now);
+		e = hash_search(throttle_hash, bucket, HASH_ENTER_NULL, &found);
+		if (e == NULL)
+			e = &keys_shared->overflow;
+		else if (!found)
+		{
+			e->failures = 0;
+			e->window_start = now;
+			e->blocked_until = 0;
+		}
+	}
+	if (e->window_start + (TimestampTz) mt_api_key_failure_window * USECS_PER_SEC <= now)
+	{
+		e->failures = 0;
+		e->window_start = now;
+	}
+	e->failures++;
+	if (e->failures >= mt_api_key_max_failures)
+	{
+		e->blocked_until = now + (TimestampTz) mt_api_key_lockout * USECS_PER_SEC;
+		atomic_advance(&keys_shared->blocked_until_max, (uint64) e->blocked_until);
+		e->failures = 0;
+		e->window_start = now;
+	}
+	LWLockRelease(keys_shared->throttle_lock);
+}
+
+/* ---------------------------------------------------------------------
+ * Last-use times in shared memory
+ * --------------------------------------------------------------------- */
+
+/*
+ * Makes room (exclusive lock held): removes the entries whose last use has
+ * been written; if there are none (say, entries of a database nobody
+ * flushes), the least recently used entry goes, losing one update.
+ */
+static void
+usage_evict(void)
+{
+	HASH_SEQ_STATUS seq;
+	UsageEntry *e;
+	UsageKey	oldest;
+	uint64		oldest_ts = PG_UINT64_MAX;
+	long		before = hash_get_num_entries(usage_hash);
+
+	hash_seq_init(&seq, usage_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		uint64		ts = pg_atomic_read_u64(&e->last_used);
+
+		if ((TimestampTz) ts <= e->flushed)
+			hash_search(usage_hash, &e->key, HASH_REMOVE, NULL);
+		else if (ts < oldest_ts)
+		{
+			oldest_ts = ts;
+			oldest = e->key;
+		}
+	}
+	if (hash_get_num_entries(usage_hash) == before && oldest_ts != PG_UINT64_MAX)
+	{
+		hash_search(usage_hash, &oldest, HASH_REMOVE, NULL);
+		pg_atomic_fetch_add_u64(&keys_shared->usage_dropped, 1);
+	}
+}
+
+static void
+note_last_used(const char *key_id)
+{
+	UsageKey	k;
+	UsageEntry *e;
+	bool		found;
+	uint64		now = (uint64) GetCurrentStatementStartTimestamp();
+
+	memset(&k, 0, sizeof(k));
+	k.dbid = MyDatabaseId;
+	memcpy(k.key_id, key_id, KEY_ID_LEN);
+
+	LWLockAcquire(keys_shared->usage_lock, LW_SHARED);
+	e = hash_search(usage_hash, &k, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		atomic_advance(&e->last_used, now);
+		LWLockRelease(keys_shared->usage_lock);
+		return;
+	}
+	LWLockRelease(keys_shared->usage_lock);
+
+	/* no entry: insert under the exclusive lock (another may have won) */
+	LWLockAcquire(keys_shared->usage_lock, LW_EXCLUSIVE);
+	e = hash_search(usage_hash, &k, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		if (hash_get_num_entries(usage_hash) >= mt_api_key_usage_slots)
+			usage_evict();
+		e = hash_search(usage_hash, &k, HASH_ENTER_NULL, &found);
+		if (e == NULL)
+		{
+			pg_atomic_fetch_add_u64(&keys_shared->usage_dropped, 1);
+			LWLockRelease(keys_shared->usage_lock);
+			return;
+		}
+		if (!found)
+		{
+			pg_atomic_init_u64(&e->last_used, 0);
+			e->flushed = 0;
+		}
+	}
+	atomic_advance(&e->last_used, now);
+	LWLockRelease(keys_shared->usage_lock);
+}
+
+/* the oid of mt.api_key_secrets in this database, or InvalidOid */
+static Oid
+keys_table_oid(void)
+{
+	Oid			nsp = get_namespace_oid("mt", true);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return get_relname_relid(KEYS_TABLE, nsp);
+}
+
+static int64
+flush_last_used(void)
+{
+	HASH_SEQ_STATUS seq;
+	UsageEntry *e;
+	int			n = 0;
+	int			cap = 64;
+	Datum	   *ids;
+	Datum	   *stamps;
+	UsageKey   *keys;
+	uint64		dropped;
+	int64		updated;
+	MemoryContext oldcxt;
+
+	if (keys_shared == NULL || !OidIsValid(keys_table_oid()))
+		return 0;
+
+	dropped = pg_atomic_exchange_u64(&keys_shared->usage_dropped, 0);
+	if (dropped > 0)
+		ereport(LOG,
+				(errmsg("multitenant: " UINT64_FORMAT " API key last-use updates were dropped because the table of %d slots was full",
+						dropped, mt_api_key_usage_slots),
+				 errhint("Raise multitenant.api_key_usage_slots or flush more often.")));
+
+	ids = palloc(cap * sizeof(Datum));
+	stamps = palloc(cap * sizeof(Datum));
+	keys = palloc(cap * sizeof(UsageKey));
+	LWLockAcquire(keys_shared->usage_lock, LW_SHARED);
+	hash_seq_init(&seq, usage_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		TimestampTz ts = (TimestampTz) pg_atomic_read_u64(&e->last_used);
+
+		if (e->key.dbid != MyDatabaseId || ts <= e->flushed)
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			ids = repalloc(ids, cap * sizeof(Datum));
+			stamps = repalloc(stamps, cap * sizeof(Datum));
+			keys = repalloc(keys, cap * sizeof(UsageKey));
+		}
+		keys[n] = e->key;
+		stamps[n] = TimestampTzGetDatum(ts);
+		n++;
+	}
+	LWLockRelease(keys_shared->usage_lock);
+	if (n == 0)
+		return 0;
+
+	for (int i = 0; i < n; i++)
+		ids[i] = CStringGetTextDatum(keys[i].key_id);
+
+	mt_spi_connect();
+	{
+		Datum		args[2];
+
+		args[0] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+		args[1] = PointerGetDatum(construct_array(stamps, n, TIMESTAMPTZOID, sizeof(TimestampTz),
+												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		mt_spi_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
+					   "FROM unnest($1::pg_catalog.text[], $2::pg_catalog.timestamptz[]) AS u (key_id, ts) "
+					   "WHERE s.key_id = u.key_id "
+					   "AND (s.last_used_at IS NULL OR s.last_used_at < u.ts)",
+					   2, (Oid[]) {TEXTARRAYOID, TIMESTAMPTZARRAYOID}, args, SPI_OK_UPDATE);
+		updated = (int64) SPI_processed;
+	}
+	mt_spi_finish();
+
+	/* mark the entries written when (and only if) this transaction commits */
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	for (int i = 0; i < n; i++)
+	{
+		PendingMark *m = palloc(sizeof(PendingMark));
+
+		m->key = keys[i];
+		m->ts = DatumGetTimestampTz(stamps[i]);
+		m->nest_level = GetCurrentTransactionNestLevel();
+		pending_marks = lappend(pending_marks, m);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	return updated;
+}
+
+void
+mt_api_keys_flush_last_used(void)
+{
+	(void) flush_last_used();
+}
+
+static void
+apply_pending_marks(void)
+{
+	ListCell   *lc;
+
+	if (pending_marks == NIL || keys_shared == NULL)
+		return;
+	LWLockAcquire(keys_shared->usage_lock, LW_EXCLUSIVE);
+	foreach(lc, pending_marks)
+	{
+		PendingMark *m = lfirst(lc);
+		UsageEntry *e = hash_search(usage_hash, &m->key, HASH_FIND, NULL);
+
+		if (e != NULL && e->flushed < m->ts)
+			e->flushed = m->ts;
+	}
+	LWLockRelease(keys_shared->usage_lock);
+}
+
+/* ---------------------------------------------------------------------
+ * The key authenticated in this transaction
+ * --------------------------------------------------------------------- */
+
+static void
+auth_clear(void)
+{
+	if (auth_token != NULL)
+		mt_wipe(auth_token, strlen(auth_token));
+	auth_token = NULL;
+	auth_scopes = NULL;
+	auth_nscopes = 0;
+	auth_valid = false;
+	if (auth_cxt != NULL)
+		MemoryContextReset(auth_cxt);
+}
+
+static void
+auth_remember(const char *key_id, ArrayType *scopes)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	auth_clear();
+	if (auth_cxt == NULL)
+		auth_cxt = AllocSetContextCreate(TopMemoryContext, "multitenant api key auth",
+										 ALLOCSET_SMALL_SIZES);
+	if (mt_token_string == NULL)
+		return;
+	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	auth_token = MemoryContextStrdup(auth_cxt, mt_token_string);
+	auth_scopes = MemoryContextAlloc(auth_cxt, sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			continue;
+		auth_scopes[auth_nscopes++] = MemoryContextStrdup(auth_cxt, TextDatumGetCString(elems[i]));
+	}
+	strlcpy(auth_key_id, key_id, sizeof(auth_key_id));
+	auth_valid = true;
+}
+
+/* true while the context mt.authenticate() set is still the active one */
+static bool
+auth_current(void)
+{
+	return auth_valid && mt_token_string != NULL &&
+		strcmp(mt_token_string, auth_token) == 0 &&
+		mt_context_tenant() != NULL;
+}
+
+void
+mt_api_keys_xact_callback(int event)
+{
+	switch ((XactEvent) event)
+	{
+		case XACT_EVENT_COMMIT:
+			apply_pending_marks();
+			pending_marks = NIL;
+			auth_clear();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			pending_marks = NIL;
+			auth_clear();
+			break;
+		default:
+			break;
+	}
+}
+
+/* a flush inside a rolled-back subtransaction wrote nothing */
+static void
+api_keys_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (pending_marks == NIL)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, pending_marks)
+		{
+			PendingMark *m = lfirst(lc);
+
+			if (m->nest_level >= level)
+				pending_marks = foreach_delete_current(pending_marks, lc);
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, pending_marks)
+		{
+			PendingMark *m = lfirst(lc);
+
+			if (m->nest_level >= level)
+				m->nest_level = level - 1;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Keeping plaintext keys out of the server log
+ * --------------------------------------------------------------------- */
+
+/* next "mt_live_" / "mt_test_" in s, or NULL */
+static char *
+find_key_prefix(const char *s)
+{
+	const char *p = s;
+
+	while ((p = strstr(p, "mt_")) != NULL)
+	{
+		if (strncmp(p + 3, "live_", 5) == 0 || strncmp(p + 3, "test_", 5) == 0)
+			return (char *) p;
+		p += 3;
+	}
+	return NULL;
+}
+
+/*
+ * Overwrites, in place, what follows each key prefix with '*', keeping
+ * the public key id when it is well formed.
+ */
+static void
+redact_keys(char *s)
+{
+	char	   *p;
+
+	if (s == NULL)
+		return;
+	p = s;
+	while ((p = find_key_prefix(p)) != NULL)
+	{
+		char	   *q = p + KEY_PREFIX_LEN;
+		int			n = 0;
+
+		while (n < KEY_ID_LEN && is_base62((unsigned char) q[n]))
+			n++;
+		if (n == KEY_ID_LEN && q[KEY_ID_LEN] == '_')
+			q += KEY_ID_LEN + 1;
+		while (is_base62((unsigned char) *q) || *q == '_' || *q == '-')
+			*q++ = '*';
+		p = q;
+	}
+}
+
+static void
+api_keys_emit_log(ErrorData *edata)
+{
+	redact_keys(edata->message);
+	redact_keys(edata->detail);
+	redact_keys(edata->detail_log);
+	redact_keys(edata->hint);
+	redact_keys(edata->context);
+	redact_keys(edata->internalquery);
+	if (debug_query_string != NULL && find_key_prefix(debug_query_string) != NULL)
+		edata->hide_stmt = true;
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+void
+mt_api_keys_init(void)
+{
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = api_keys_emit_log;
+	RegisterSubXactCallback(api_keys_subxact_callback, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Lookup and verification
+ * --------------------------------------------------------------------- */
+
+typedef struct KeyRow
+{
+	pg_uuid_t	tenant;
+	uint8		hash[MT_SHA256_LEN];
+	bool		hash_ok;
+	ArrayType  *scopes;
+	bool		has_expires;
+	TimestampTz expires_at;
+	bool		revoked;
+} KeyRow;
+
+static void
+keys_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == keys_relid)
+		keys_relid = InvalidOid;
+}
+
+static AttrNumber
+required_attnum(Oid relid, const char *name)
+{
+	AttrNumber	a = get_attnum(relid, name);
+
+	if (a == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("mt.%s has no column \"%s\"", KEYS_TABLE, name),
+				 errhint("The multitenant extension's tables were altered; reinstall the extension.")));
+	return a;
+}
+
+/*
+ * The row of key_id, read through the primary key with the latest
+ * snapshot (so a committed revocation is seen at once).  False when there
+ * is no such row or no table.
+ */
+static bool
+lookup_key(const char *key_id, KeyRow *row)
+{
+	Relation	rel = NULL;
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	snap;
+	bool		found = false;
+
+	if (!relcache_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(keys_relcache_callback, (Datum) 0);
+		relcache_callback_registered = true;
+	}
+
+	/*
+	 * Open the cached relation; if the lock brought an invalidation of it
+	 * (or it is gone), resolve it again once.
+	 */
+	for (int attempt = 0; attempt < 2 && rel == NULL; attempt++)
+	{
+		Oid			relid;
+
+		if (!OidIsValid(keys_relid))
+		{
+			relid = keys_table_oid();
+			if (!OidIsValid(relid))
+				return false;
+			att_key_id = required_attnum(relid, "key_id");
+			att_tenant = required_attnum(relid, "tenant_id");
+			att_scopes = required_attnum(relid, "scopes");
+			att_hash = required_attnum(relid, "key_hash");
+			att_expires = required_attnum(relid, "expires_at");
+			att_revoked = required_attnum(relid, "revoked_at");
+			keys_relid = relid;
+		}
+		relid = keys_relid;
+		rel = try_table_open(relid, AccessShareLock);
+		if (rel != NULL && keys_relid != relid)
+		{
+			table_close(rel, AccessShareLock);
+			rel = NULL;
+		}
+		if (rel == NULL)
+			keys_relid = InvalidOid;
+	}
+	if (rel == NULL)
+		return false;
+	if (!rel->rd_indexvalid)
+		list_free(RelationGetIndexList(rel));	/* fills rd_pkindex */
+	if (!OidIsValid(rel->rd_pkindex))
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+	ScanKeyInit(&skey, att_key_id, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(key_id));
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, rel->rd_pkindex, true, snap, 1, &skey);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		Datum		d;
+
+		memset(row, 0, sizeof(*row));
+		d = heap_getattr(tup, att_tenant, desc, &isnull);
+		if (!isnull)
+		{
+			memcpy(&row->tenant, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+			d = heap_getattr(tup, att_hash, desc, &isnull);
+			if (!isnull)
+			{
+				bytea	   *h = DatumGetByteaPP(d);
+
+				if (VARSIZE_ANY_EXHDR(h) == MT_SHA256_LEN)
+				{
+					memcpy(row->hash, VARDATA_ANY(h), MT_SHA256_LEN);
+					row->hash_ok = true;
+				}
+			}
+			d = heap_getattr(tup, att_scopes, desc, &isnull);
+			row->scopes = isnull ? construct_empty_array(TEXTOID) : DatumGetArrayTypePCopy(d);
+			d = heap_getattr(tup, att_expires, desc, &isnull);
+			row->has_expires = !isnull;
+			if (!isnull)
+				row->expires_at = DatumGetTimestampTz(d);
+			(void) heap_getattr(tup, att_revoked, desc, &isnull);
+			row->revoked = !isnull;
+			found = true;
+		}
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+typedef struct VerifiedKey
+{
+	pg_uuid_t	tenant;
+	char		key_id[KEY_ID_LEN + 1];
+	ArrayType  *scopes;
+} VerifiedKey;
+
+/*
+ * Verifies argument 0 of fcinfo as an API key.  Refuses (53400) a client
+ * in cool-down; counts every invalid non-NULL key against its bucket.
+ */
+static bool
+verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
+{
+	char		key[KEY_LEN + 1];
+	char		key_id[KEY_ID_LEN + 1];
+	uint8		digest[MT_SHA256_LEN];
+	KeyRow		row = {0};
+	bool		found = false;
+	bool		ok = false;
+	text	   *t;
+
+	throttle_check();
+	if (PG_ARGISNULL(0))
+		return false;
+
+	/* the length is known without detoasting a huge value */
+	if (toast_raw_datum_size(PG_GETARG_DATUM(0)) != VARHDRSZ + KEY_LEN)
+	{
+		throttle_failure();
+		return false;
+	}
+	t = PG_GETARG_TEXT_PP(0);
+	memcpy(key, VARDATA_ANY(t), KEY_LEN);
+	key[KEY_LEN] = '\0';
+
+	if (parse_key(key, KEY_LEN, key_id))
+	{
+		found = lookup_key(key_id, &row);
+		/* hash whether or not the id exists: same work either way */
+		key_hash(key, digest);
+		if (found && row.hash_ok)
+			ok = mt_ct_equal(digest, row.hash, MT_SHA256_LEN);
+		else
+		{
+			uint8		dummy[MT_SHA256_LEN] = {0};
+
+			(void) mt_ct_equal(digest, dummy, MT_SHA256_LEN);
+		}
+		mt_wipe(digest, sizeof(digest));
+	}
+	mt_wipe(key, sizeof(key));
+
+	if (ok && row.revoked)
+		ok = false;
+	if (ok && row.has_expires && row.expires_at <= GetCurrentTimestamp())
+		ok = false;
+	if (ok && mt_tenant_status_cached(&row.tenant) != MT_TENANT_ACTIVE)
+		ok = false;
+	if (!ok)
+	{
+		throttle_failure();
+		return false;
+	}
+
+	memcpy(&out->tenant, &row.tenant, sizeof(pg_uuid_t));
+	memcpy(out->key_id, key_id, sizeof(out->key_id));
+	out->scopes = row.scopes;
+	note_last_used(key_id);
+	return true;
+}
+
+/* the single metering call site (see api_keys.h) */
+static void
+count_api_call(const pg_uuid_t *tenant)
+{
+	if (mt_usage_count_api_call != NULL)
+		mt_usage_count_api_call(tenant);
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions: verification, authentication, scopes
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(mt_verify_api_key);
+Datum
+mt_verify_api_key(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	VerifiedKey vk;
+
+	mt_require_shared_memory("mt.verify_api_key()");
+	InitMaterializedSRF(fcinfo, 0);
+	if (verify_key_arg(fcinfo, &vk))
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = UUIDPGetDatum(&vk.tenant);
+		values[1] = CStringGetTextDatum(vk.key_id);
+		values[2] = PointerGetDatum(vk.scopes);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(mt_authenticate);
+Datum
+mt_authenticate(PG_FUNCTION_ARGS)
+{
+	VerifiedKey vk;
+	char		sub[KEY_ID_LEN + 8];
+	pg_uuid_t  *res;
+
+	mt_require_shared_memory("mt.authenticate()");
+	if (!verify_key_arg(fcinfo, &vk))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("invalid API key"),
+				 errhidestmt(true)));
+
+	snprintf(sub, sizeof(sub), "key:%s", vk.key_id);
+	mt_enter_tenant(&vk.tenant, mt_default_token_ttl, sub, NULL, true);
+	auth_remember(vk.key_id, vk.scopes);
+	count_api_call(&vk.tenant);
+
+	res = palloc(sizeof(pg_uuid_t));
+	memcpy(res, &vk.tenant, sizeof(pg_uuid_t));
+	PG_RETURN_UUID_P(res);
+}
+
+static bool
+has_scope(const char *scope)
+{
+	for (int i = 0; i < auth_nscopes; i++)
+		if (strcmp(auth_scopes[i], scope) == 0)
+			return true;
+	return false;
+}
+
+PG_FUNCTION_INFO_V1(mt_require_scope);
+Datum
+mt_require_scope(PG_FUNCTION_ARGS)
+{
+	char	   *scope;
+
+	mt_require_args(fcinfo, 1, "scope");
+	scope = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!auth_current())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("no API key has been authenticated in this transaction"),
+				 errhint("Call mt.authenticate(key) in the same transaction first.")));
+	if (!has_scope(scope))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the API key lacks the scope \"%.64s\"", scope)));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(mt_has_scope);
+Datum
+mt_has_scope(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(auth_current() &&
+				   has_scope(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+}
+
+/* the public key id of a well-formed key (format and checksum), else NULL */
+PG_FUNCTION_INFO_V1(mt_api_key_id);
+Datum
+mt_api_key_id(PG_FUNCTION_ARGS)
+{
+	char		key_id[KEY_ID_LEN + 1];
+	text	   *t;
+	bool		ok;
+
+	if (PG_ARGISNULL(0) ||
+		toast_raw_datum_size(PG_GETARG_DATUM(0)) != VARHDRSZ + KEY_LEN)
+		PG_RETURN_NULL();
+	t = PG_GETARG_TEXT_PP(0);
+	ok = parse_key(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), key_id);
+	if (!ok)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(key_id));
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions: management (SECURITY DEFINER, revoked from PUBLIC)
+ * --------------------------------------------------------------------- */
+
+static bool
+valid_scope(const char *s)
+{
+	size_t		len = strlen(s);
+
+	if (len < 1 || len > MAX_SCOPE_LEN || !is_base62((unsigned char) s[0]))
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!is_base62((unsigned char) s[i]) && strchr("_.:/-", s[i]) == NULL)
+			return false;
+	return true;
+}
+
+static void
+check_scopes(ArrayType *scopes)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(scopes) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scopes must be a one-dimensional array")));
+	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n > MAX_SCOPES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an API key can have at most %d scopes", MAX_SCOPES)));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i] || !valid_scope(TextDatumGetCString(elems[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid API key scope"),
+					 errdetail("A scope is 1 to %d characters: letters, digits and _ . : / -, starting with a letter or digit.",
+							   MAX_SCOPE_LEN)));
+	}
+}
+
+/*
+ * Generates a key and inserts its row (inside an SPI connection).  The
+ * plaintext goes to key (KEY_LEN + 1 bytes); only its hash is stored.
+ * Scopes are stored sorted and without duplicates.
+ */
+static void
+insert_new_key(char *key, const pg_uuid_t *tenant, const char *name, bool test_mode,
+			   Datum scopes, bool has_expires, TimestampTz expires_at,
+			   const char *rotated_from)
+{
+	char		key_id[KEY_ID_LEN + 1];
+	uint8		digest[MT_SHA256_LEN];
+	bytea	   *hash = palloc(VARHDRSZ + MT_SHA256_LEN);
+	Datum		args[9];
+	char		nulls[10] = "         ";
+	char	   *creator = GetUserNameFromId(GetOuterUserId(), true);
+
+	for (int attempt = 0;; attempt++)
+	{
+		generate_key(test_mode, key);
+		memcpy(key_id, key + KEY_PREFIX_LEN, KEY_ID_LEN);
+		key_id[KEY_ID_LEN] = '\0';
+		key_hash(key, digest);
+		SET_VARSIZE(hash, VARHDRSZ + MT_SHA256_LEN);
+		memcpy(VARDATA(hash), digest, MT_SHA256_LEN);
+		mt_wipe(digest, sizeof(digest));
+
+		args[0] = CStringGetTextDatum(key_id);
+		args[1] = UUIDPGetDatum((pg_uuid_t *) tenant);
+		args[2] = CStringGetTextDatum(name);
+		args[3] = CStringGetTextDatum(test_mode ? "test" : "live");
+		args[4] = scopes;
+		args[5] = PointerGetDatum(hash);
+		args[6] = TimestampTzGetDatum(expires_at);
+		nulls[6] = has_expires ? ' ' : 'n';
+		args[7] = rotated_from ? CStringGetTextDatum(rotated_from) : (Datum) 0;
+		nulls[7] = rotated_from ? ' ' : 'n';
+		args[8] = creator ? CStringGetTextDatum(creator) : (Datum) 0;
+		nulls[8] = creator ? ' ' : 'n';
+		mt_spi_execute_nulls("INSERT INTO mt.api_key_secrets "
+							 "(key_id, tenant_id, name, mode, scopes, key_hash, expires_at, rotated_from, created_by) "
+							 "VALUES ($1, $2, $3, $4, "
+							 "ARRAY(SELECT DISTINCT s FROM pg_catalog.unnest($5::pg_catalog.text[]) AS s ORDER BY 1), "
+							 "$6, $7, $8, $9) "
+							 "ON CONFLICT (key_id) DO NOTHING",
+							 9, (Oid[]) {TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTARRAYOID,
+								 BYTEAOID, TIMESTAMPTZOID, TEXTOID, TEXTOID},
+							 args, nulls, SPI_OK_INSERT);
+		if (SPI_processed == 1)
+			break;
+		/* a key id collision (72 random bits): draw again */
+		if (attempt >= 4)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a unique API key id")));
+	}
+}
+
+static bool
+parse_mode(const char *mode)
+{
+	if (strcmp(mode, "live") == 0)
+		return false;
+	if (strcmp(mode, "test") == 0)
+		return true;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("API key mode must be 'live' or 'test'")));
+	return false;				/* keep the compiler quiet */
+}
+
+PG_FUNCTION_INFO_V1(mt_create_api_key);
+Datum
+mt_create_api_key(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *tenant;
+	char	   *name;
+	ArrayType  *scopes;
+	bool		has_expires = !PG_ARGISNULL(3);
+	TimestampTz expires_at = has_expires ? PG_GETARG_TIMESTAMPTZ(3) : 0;
+	bool		test_mode;
+	char		key[KEY_LEN + 1];
+	text	   *result;
+
+	mt_require_args(fcinfo, 3, "tenant, name and scopes");
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("mode must not be NULL")));
+	tenant = PG_GETARG_UUID_P(0);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	scopes = PG_GETARG_ARRAYTYPE_P(2);
+	test_mode = parse_mode(text_to_cstring(PG_GETARG_TEXT_PP(4)));
+
+	if (strlen(name) == 0 || pg_mbstrlen(name) > MAX_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("API key name must be 1 to %d characters", MAX_NAME_LEN)));
+	check_scopes(scopes);
+	if (has_expires && expires_at <= GetCurrentTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expires_at must be in the future")));
+	mt_require_active_tenant(tenant);
+
+	mt_spi_connect();
+	insert_new_key(key, tenant, name, test_mode, PointerGetDatum(scopes),
+				   has_expires, expires_at, NULL);
+	mt_spi_finish();
+
+	result = cstring_to_text(key);
+	mt_wipe(key, sizeof(key));
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * The key id argument of revoke/rotate; a whole key is accepted too (its
+ * id is used), so that a leaked key can be revoked as found.
+ */
+static text *
+key_id_arg(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *t = PG_GETARG_TEXT_PP(argno);
+	char		key_id[KEY_ID_LEN + 1];
+
+	if (VARSIZE_ANY_EXHDR(t) == KEY_LEN &&
+		parse_key(VARDATA_ANY(t), KEY_LEN, key_id))
+		return cstring_to_text(key_id);
+	return t;
+}
+
+PG_FUNCTION_INFO_V1(mt_revoke_api_key);
+Datum
+mt_revoke_api_key(PG_FUNCTION_ARGS)
+{
+	Datum		args[1];
+	bool		revoked;
+	text	   *key_id;
+
+	mt_require_args(fcinfo, 1, "key_id");
+	key_id = key_id_arg(fcinfo, 0);
+	args[0] = PointerGetDatum(key_id);
+	mt_spi_connect();
+	mt_spi_execute("UPDATE mt.api_key_secrets SET revoked_at = pg_catalog.now() "
+				   "WHERE key_id = $1 AND revoked_at IS NULL",
+				   1, (Oid[]) {TEXTOID}, args, SPI_OK_UPDATE);
+	revoked = (SPI_processed == 1);
+	if (!revoked && !mt_spi_exists("SELECT 1 FROM mt.api_key_secrets WHERE key_id = $1",
+								   1, (Oid[]) {TEXTOID}, args))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("API key \"%.16s\" does not exist", text_to_cstring(key_id))));
+	mt_spi_finish();
+	PG_RETURN_BOOL(revoked);
+}
+
+PG_FUNCTION_INFO_V1(mt_rotate_api_key);
+Datum
+mt_rotate_api_key(PG_FUNCTION_ARGS)
+{
+	text	   *old_id;
+	Interval   *grace;
+	Interval	zero;
+	Datum		args[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	pg_uuid_t	tenant;
+	char	   *name;
+	bool		test_mode;
+	Datum		scopes;
+	bool		has_expires;
+	TimestampTz expires_at = 0;
+	char		key[KEY_LEN + 1];
+	char	   *old_id_str;
+	text	   *result;
+
+	mt_require_args(fcinfo, 2, "key_id and grace");
+	old_id = key_id_arg(fcinfo, 0);
+	old_id_str = text_to_cstring(old_id);
+	grace = PG_GETARG_INTERVAL_P(1);
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(grace),
+										 IntervalPGetDatum(&zero))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("grace period must not be negative")));
+
+	mt_spi_connect();
+	args[0] = PointerGetDatum(old_id);
+	if (SPI_execute_with_args("SELECT tenant_id, name, mode, scopes, expires_at, "
+							  "revoked_at IS NOT NULL, rotated_to IS NOT NULL, "
+							  "expires_at IS NOT NULL AND expires_at <= pg_catalog.now() "
+							  "FROM mt.api_key_secrets WHERE key_id = $1 FOR UPDATE",
+							  1, (Oid[]) {TEXTOID}, args, NULL, false, 1) != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("multitenant: internal query failed")));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("API key \"%.16s\" does not exist", old_id_str)));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memcpy(&tenant, DatumGetUUIDP(SPI_getbinval(tup, desc, 1, &isnull)), sizeof(pg_uuid_t));
+	name = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+	test_mode = parse_mode(TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull)));
+	scopes = SPI_getbinval(tup, desc, 4, &isnull);
+	if (isnull)
+		scopes = PointerGetDatum(construct_empty_array(TEXTOID));
+	expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	has_expires = !isnull;
+	if (DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("API key \"%s\" has been revoked", old_id_str)));
+	if (DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("API key \"%s\" has already been rotated", old_id_str),
+				 errhint("Rotate its successor instead.")));
+	if (DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("API key \"%s\" has expired", old_id_str)));
+	mt_require_active_tenant(&tenant);
+
+	insert_new_key(key, &tenant, name, test_mode, scopes, has_expires, expires_at, old_id_str);
+
+	/* the old key lives on for the grace period only */
+	args[0] = PointerGetDatum(old_id);
+	args[1] = IntervalPGetDatum(grace);
+	{
+		Datum		uargs[3];
+
+		uargs[0] = args[0];
+		uargs[1] = args[1];
+		uargs[2] = CStringGetTextDatum(pnstrdup(key + KEY_PREFIX_LEN, KEY_ID_LEN));
+		mt_spi_execute("UPDATE mt.api_key_secrets "
+					   "SET expires_at = LEAST(expires_at, pg_catalog.now() + $2), "
+					   "rotated_to = $3 WHERE key_id = $1",
+					   3, (Oid[]) {TEXTOID, INTERVALOID, TEXTOID}, uargs, SPI_OK_UPDATE);
+	}
+	mt_spi_finish();
+
+	result = cstring_to_text(key);
+	mt_wipe(key, sizeof(key));
+	PG_RETURN_TEXT_P(result);
+}
+
+PG_FUNCTION_INFO_V1(mt_flush_api_key_usage);
+Datum
+mt_flush_api_key_usage(PG_FUNCTION_ARGS)
+{
+	mt_require_shared_memory("mt.flush_api_key_usage()");
+	PG_RETURN_INT64(flush_last_used());
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions: throttle administration
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(mt_api_key_throttle);
+Datum
+mt_api_key_throttle(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS seq;
+	ThrottleEntry *e;
+	ThrottleEntry *copy;
+	int			n = 0;
+	long		cap;
+
+	mt_require_shared_memory("mt.api_key_throttle()");
+	InitMaterializedSRF(fcinfo, 0);
+
+	LWLockAcquire(keys_shared->throttle_lock, LW_SHARED);
+	cap = hash_get_num_entries(throttle_hash) + 1;
+	copy = palloc(sizeof(ThrottleEntry) * cap);
+	hash_seq_init(&seq, throttle_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (n < cap)
+			copy[n++] = *e;
+	}
+	if (keys_shared->overflow.failures > 0 || keys_shared->overflow.blocked_until > 0)
+	{
+		if (n < cap)
+			copy[n++] = keys_shared->overflow;
+	}
+	LWLockRelease(keys_shared->throttle_lock);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		ThrottleEntry *t = &copy[i];
+		const char *kind;
+
+		if (t->key.family == BUCKET_IPV4 || t->key.family == BUCKET_IPV6)
+		{
+			inet	   *ip = palloc0(sizeof(inet));
+			bool		v4 = (t->key.family == BUCKET_IPV4);
+
+			ip_family(ip) = v4 ? PGSQL_AF_INET : PGSQL_AF_INET6;
+			ip_bits(ip) = v4 ? 32 : 128;
+			memcpy(ip_addr(ip), t->key.addr, v4 ? 4 : 16);
+			SET_INET_VARSIZE(ip);
+			values[0] = InetPGetDatum(ip);
+			kind = "tcp";
+		}
+		else
+		{
+			nulls[0] = true;
+			kind = (t->key.family == BUCKET_LOCAL) ? "local" : "overflow";
+		}
+		values[1] = CStringGetTextDatum(kind);
+		values[2] = Int32GetDatum(t->failures);
+		values[3] = TimestampTzGetDatum(t->window_start);
+		values[4] = TimestampTzGetDatum(t->blocked_until);
+		nulls[4] = (t->blocked_until == 0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(mt_reset_api_key_throttle);
+Datum
+mt_reset_api_key_throttle(PG_FUNCTION_ARGS)
+{
+	HASH_SEQ_STATUS seq;
+	ThrottleEntry *e;
+	int64		n = 0;
+
+	mt_require_shared_memory("mt.reset_api_key_throttle()");
+	LWLockAcquire(keys_shared->throttle_lock, LW_EXCLUSIVE);
+	hash_seq_init(&seq, throttle_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		hash_search(throttle_hash, &e->key, HASH_REMOVE, NULL);
+		n++;
+	}
+	if (keys_shared->overflow.failures > 0 || keys_shared->overflow.blocked_until > 0)
+		n++;
+	keys_shared->overflow.failures = 0;
+	keys_shared->overflow.window_start = 0;
+	keys_shared->overflow.blocked_until = 0;
+	pg_atomic_write_u64(&keys_shared->blocked_until_max, 0);
+	LWLockRelease(keys_shared->throttle_lock);
+	PG_RETURN_INT64(n);
+}

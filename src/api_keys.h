@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * api_keys.h
+ *	  API keys (api_keys.c): declarations that multitenant.c (shared memory,
+ *	  GUCs, transaction callback, _PG_init) and the background worker need.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_API_KEYS_H
+#define MT_API_KEYS_H
+
+#include "postgres.h"
+
+#include "utils/uuid.h"
+
+/* GUC variables (defined in api_keys.c, registered in mt_define_gucs) */
+extern int	mt_api_key_max_failures;
+extern int	mt_api_key_failure_window;
+extern int	mt_api_key_lockout;
+extern int	mt_api_key_usage_slots;
+
+/* shared memory: size, LWLock tranche request, creation */
+extern Size mt_api_keys_shmem_size(void);
+extern void mt_api_keys_shmem_request(void);
+extern void mt_api_keys_shmem_startup(void);
+
+/* _PG_init: log redaction hook, subtransaction callback */
+extern void mt_api_keys_init(void);
+
+/* called from mt_xact_callback with the XactEvent */
+extern void mt_api_keys_xact_callback(int event);
+
+/*
+ * Writes the last-use times kept in shared memory for keys of the current
+ * database to mt.api_key_secrets in one statement.  Needs a transaction
+ * and an active snapshot; connects to SPI itself.  A no-op when the
+ * extension is not installed in this database or not preloaded.  The
+ * background worker calls this periodically; mt.flush_api_key_usage()
+ * calls it on demand.
+ */
+extern void mt_api_keys_flush_last_used(void);
+
+/*
+ * MERGE NOTE (metering): mt.authenticate() counts one "api_calls" usage
+ * event per successful call through this function, to be defined by
+ * usage.c.  Until a definition is linked in, the weak declaration
+ * resolves to NULL and api_keys.c skips the call (see
+ * count_api_call() there, the single call site).
+ */
+#if defined(__GNUC__)
+extern void mt_usage_count_api_call(const pg_uuid_t *tenant) __attribute__((weak));
+#else
+extern void mt_usage_count_api_call(const pg_uuid_t *tenant);
+#endif
+
+#endif							/* MT_API_KEYS_H */

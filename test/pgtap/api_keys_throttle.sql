@@ -1,0 +1,71 @@
+-- Brute-force throttle: invalid keys from one client address within the
+-- window start a cool-down (53400) for that address only; a TCP client
+-- (through dblink from 127.0.0.1) is a different bucket from this
+-- Unix-socket session.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT mt.reset_api_key_throttle();
+SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
+SELECT mt.create_api_key(:'acme', 'ci') AS key \gset
+SELECT left(:'key', 48) || CASE WHEN right(:'key', 1) = '0' THEN '1' ELSE '0' END AS bad \gset
+SELECT format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'), current_database(), current_user) AS tcp \gset
+SELECT dblink_connect('tcp', :'tcp');
+SELECT dblink_exec('tcp', 'SET multitenant.api_key_max_failures = 3');
+SELECT dblink_exec('tcp', 'SET multitenant.api_key_lockout = 600');
+CREATE FUNCTION pg_temp.tcp_auth(k text) RETURNS uuid LANGUAGE sql AS
+$$ SELECT t FROM dblink('tcp', format('SELECT mt.authenticate(%L)', k)) AS r (t uuid) $$;
+SET multitenant.api_key_max_failures = 3;
+SET multitenant.api_key_failure_window = 60;
+SET multitenant.api_key_lockout = 2;
+\set QUIET 0
+
+SELECT plan(24);
+
+SELECT is(pg_temp.tcp_auth(:'key'), :'acme'::uuid, 'dblink reaches the server over TCP and authenticates');
+-- this session (Unix socket): three invalid keys start the cool-down
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'bad'), '28000', 'invalid API key', 'failure 1: invalid key');
+SELECT is_empty(format('SELECT * FROM mt.verify_api_key(%L)', :'bad'), 'failure 2: verify counts too');
+SELECT lives_ok('SELECT mt.verify_api_key(NULL)', 'a NULL key is not counted');
+SELECT throws_ok($$SELECT mt.authenticate('garbage')$$, '28000', 'invalid API key', 'failure 3: malformed keys count');
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'key'), '53400',
+                 'too many failed API key attempts from this client address',
+                 'cool-down: even a valid key is refused from this address');
+SELECT throws_ok(format('SELECT * FROM mt.verify_api_key(%L)', :'key'), '53400', NULL, 'verify is refused too');
+SELECT is((SELECT kind || ' blocked' FROM mt.api_key_throttle() WHERE blocked_until > now()), 'local blocked',
+          'the local (Unix-socket) bucket is blocked');
+SELECT is(pg_temp.tcp_auth(:'key'), :'acme'::uuid, 'a valid key from another address (TCP) is unaffected');
+
+-- the TCP client fails three times: its own bucket cools down
+SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'bad'), '28000', NULL, 'TCP failure 1');
+SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'bad'), '28000', NULL, 'TCP failure 2');
+SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'bad'), '28000', NULL, 'TCP failure 3');
+SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'key'), '53400', NULL, 'TCP cool-down refuses a valid key');
+SELECT is((SELECT host(client) FROM mt.api_key_throttle() WHERE kind = 'tcp' AND blocked_until > now()), '127.0.0.1',
+          'mt.api_key_throttle() lists the blocked TCP address');
+
+-- the local cool-down (2 s) ends
+SELECT pg_sleep(2.1);
+SELECT is(mt.authenticate(:'key'), :'acme'::uuid, 'after the cool-down the local client authenticates again');
+SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'key'), '53400', NULL, 'while the TCP client is still refused');
+
+-- failures spread beyond the window do not add up
+SET multitenant.api_key_failure_window = 1;
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'bad'), '28000', 'invalid API key', 'window 1: failure 1');
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'bad'), '28000', 'invalid API key', 'window 1: failure 2');
+SELECT pg_sleep(1.1);
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'bad'), '28000', 'invalid API key', 'window 2: failure 1');
+SELECT is(mt.authenticate(:'key'), :'acme'::uuid, 'three failures in two windows: not blocked');
+
+-- an administrator clears a lockout
+SELECT ok(mt.reset_api_key_throttle() >= 1, 'reset clears the buckets');
+SELECT is(pg_temp.tcp_auth(:'key'), :'acme'::uuid, 'the TCP client authenticates again');
+
+-- 0 switches the throttle off
+SET multitenant.api_key_max_failures = 0;
+SELECT is((SELECT count(*)::int FROM generate_series(1, 5) g, mt.verify_api_key(:'bad' || g)), 0, 'five failures with the throttle off');
+SELECT is(mt.authenticate(:'key'), :'acme'::uuid, 'nothing is blocked');
+
+SELECT * FROM finish();
+SELECT dblink_disconnect('tcp');
+SELECT mt.reset_api_key_throttle();
