@@ -29,7 +29,7 @@ endif
 $(INSTALL_SQL): $(INSTALL_PARTS) $(EXTENSION).control
 	cat $(INSTALL_PARTS) > $@
 
-$(OBJS): src/multitenant.h
+$(OBJS): src/multitenant.h $(wildcard src/*.h)
 
 .PHONY: deps demo test bench
 deps:

@@ -23,6 +23,7 @@
 #include "utils/guc.h"
 
 #include "multitenant.h"
+#include "usage.h"
 
 PG_MODULE_MAGIC;
 
@@ -47,7 +48,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 mt_shmem_size(void)
 {
-	return MAXALIGN(sizeof(MultitenantShared));
+	return add_size(MAXALIGN(sizeof(MultitenantShared)), mt_usage_shmem_size());
 }
 
 static void
@@ -58,6 +59,7 @@ mt_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(mt_shmem_size());
+	mt_usage_shmem_request();
 }
 
 static void
@@ -72,6 +74,7 @@ mt_shmem_startup(void)
 	mt_shared = ShmemInitStruct("multitenant", sizeof(MultitenantShared), &found);
 	if (!found)
 		pg_atomic_init_u64(&mt_shared->tenant_generation, 1);
+	mt_usage_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -94,6 +97,7 @@ static void
 mt_xact_callback(XactEvent event, void *arg)
 {
 	mt_tenants_xact_callback((int) event);
+	mt_usage_xact_callback((int) event);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -156,6 +160,37 @@ mt_define_gucs(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	/* sizes of shared memory exist only when it does (postmaster GUCs) */
+	if (mt_preloaded)
+	{
+		DefineCustomIntVariable("multitenant.max_counters",
+								"Usage counters (database, tenant, metric) kept in shared memory.",
+								NULL,
+								&mt_max_counters,
+								10000, 100, 10000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
+		DefineCustomIntVariable("multitenant.max_rate_limits",
+								"Rate-limit buckets kept in shared memory (idle ones are evicted).",
+								NULL,
+								&mt_max_rate_limits,
+								10000, 100, 10000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+	}
+
+	DefineCustomIntVariable("multitenant.flush_interval",
+							"How often usage counters are flushed into mt.usage_rollup.",
+							NULL,
+							&mt_flush_interval_ms,
+							10000, 100, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("multitenant");
 }
 
@@ -187,7 +222,10 @@ _PG_init(void)
 	shmem_request_hook = mt_shmem_request;
 #else
 	RequestAddinShmemSpace(mt_shmem_size());
+	mt_usage_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = mt_shmem_startup;
+
+	mt_worker_register_launcher();
 }
