@@ -310,6 +310,7 @@ void
 mt_launcher_main(Datum main_arg)
 {
 	TimestampTz next_round = 0;
+	TimestampTz last_round = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -339,6 +340,9 @@ mt_launcher_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a new multitenant.flush_interval applies to the coming round */
+			if (last_round != 0)
+				next_round = TimestampTzPlusMilliseconds(last_round, mt_flush_interval_ms);
 		}
 
 		reap_workers();
@@ -384,6 +388,7 @@ mt_launcher_main(Datum main_arg)
 				pfree(oids);
 				pfree(allow);
 			}
+			last_round = now;
 			next_round = TimestampTzPlusMilliseconds(now, mt_flush_interval_ms);
 		}
 
