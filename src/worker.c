@@ -61,6 +61,7 @@ PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
 
 #define MT_FLUSH_WAIT_MS 30000	/* how long mt.flush_usage() waits */
 #define MT_MAX_RUNNING 64		/* flush workers the launcher tracks */
+#define MT_MAX_DATABASES 8192	/* pg_database rows the launcher reads */
 
 void
 mt_worker_register_launcher(void)
@@ -238,7 +239,8 @@ is_running(Oid dbid)
 	return false;
 }
 
-static void
+/* false when the database's flush must be tried again later */
+static bool
 start_flush_worker(Oid dbid)
 {
 	BackgroundWorker worker;
@@ -247,7 +249,7 @@ start_flush_worker(Oid dbid)
 	static TimestampTz last_warning = 0;
 
 	if (is_running(dbid) || n_running >= MT_MAX_RUNNING)
-		return;
+		return false;
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
@@ -271,12 +273,13 @@ start_flush_worker(Oid dbid)
 					 errhint("Raise max_worker_processes.")));
 			last_warning = GetCurrentTimestamp();
 		}
-		return;
+		return false;
 	}
 	MemoryContextSwitchTo(old);
 	running[n_running].dbid = dbid;
 	running[n_running].handle = handle;
 	n_running++;
+	return true;
 }
 
 /* databases (oid, datallowconn) from pg_database */
@@ -306,11 +309,26 @@ database_list(Oid *oids, bool *allowconn, int max)
 	return n;
 }
 
+/* a dropped database: its counters and flush requests go */
+static void
+forget_database(Oid dbid)
+{
+	MtFlushRequest *r;
+
+	mt_usage_discard_database(dbid);
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	r = request_slot(dbid, false);
+	if (r != NULL)
+		r->failed = r->requested;
+	LWLockRelease(mt_worker_shared->lock);
+}
+
 void
 mt_launcher_main(Datum main_arg)
 {
 	TimestampTz next_round = 0;
 	TimestampTz last_round = 0;
+	bool		again = false;	/* a database's flush could not start yet */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -362,41 +380,62 @@ mt_launcher_main(Datum main_arg)
 		}
 		LWLockRelease(mt_worker_shared->lock);
 
-		if ((round || flush_all) && !RecoveryInProgress())
+		if ((round || flush_all || again) && !RecoveryInProgress())
 		{
 			Oid			pending[MT_MAX_RUNNING];
 			int			n_pending = mt_usage_databases_with_pending(pending, MT_MAX_RUNNING);
 
-			if (n_pending > 0)
+			for (int i = 0; i < n_pending && n_targets < MT_MAX_RUNNING; i++)
 			{
-				Oid		   *oids = palloc(sizeof(Oid) * 4096);
-				bool	   *allow = palloc(sizeof(bool) * 4096);
-				int			n_db = database_list(oids, allow, 4096);
+				int			j;
 
-				for (int i = 0; i < n_pending; i++)
-				{
-					int			j;
-
-					for (j = 0; j < n_db; j++)
-						if (oids[j] == pending[i])
-							break;
-					if (j == n_db && n_db < 4096)
-						mt_usage_discard_database(pending[i]);	/* dropped */
-					else if (j < n_db && allow[j] && n_targets < MT_MAX_RUNNING)
-						targets[n_targets++] = pending[i];
-				}
-				pfree(oids);
-				pfree(allow);
+				for (j = 0; j < n_targets; j++)
+					if (targets[j] == pending[i])
+						break;
+				if (j == n_targets)
+					targets[n_targets++] = pending[i];
 			}
-			last_round = now;
-			next_round = TimestampTzPlusMilliseconds(now, mt_flush_interval_ms);
+			if (round)
+			{
+				last_round = now;
+				next_round = TimestampTzPlusMilliseconds(now, mt_flush_interval_ms);
+			}
 		}
 
-		if (!RecoveryInProgress())
-			for (int i = 0; i < n_targets; i++)
-				start_flush_worker(targets[i]);
+		/*
+		 * Start one flush worker per target database that still exists and
+		 * accepts connections; the counters and requests of dropped
+		 * databases are forgotten.  A database whose previous flush worker
+		 * is still running (it may have taken its counts before this
+		 * request) is retried when that worker exits, which sets our latch.
+		 */
+		again = false;
+		if (n_targets > 0 && !RecoveryInProgress())
+		{
+			Oid		   *oids = palloc(sizeof(Oid) * MT_MAX_DATABASES);
+			bool	   *allow = palloc(sizeof(bool) * MT_MAX_DATABASES);
+			int			n_db = database_list(oids, allow, MT_MAX_DATABASES);
 
-		timeout = Max(10, Min((long) mt_flush_interval_ms,
+			for (int i = 0; i < n_targets; i++)
+			{
+				int			j;
+
+				for (j = 0; j < n_db; j++)
+					if (oids[j] == targets[i])
+						break;
+				if (j == n_db)
+				{
+					if (n_db < MT_MAX_DATABASES)
+						forget_database(targets[i]);	/* dropped */
+				}
+				else if (allow[j] && !start_flush_worker(targets[i]))
+					again = true;
+			}
+			pfree(oids);
+			pfree(allow);
+		}
+
+		timeout = Max(10, Min((long) (again ? 100 : mt_flush_interval_ms),
 							  (long) ((next_round - GetCurrentTimestamp()) / 1000)));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);
