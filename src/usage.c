@@ -1142,6 +1142,18 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode)
 
 			q = quota_local_dirty ? localq : e->quota;
 			k = q.kind;
+
+			/*
+			 * Another session already moved this counter to a later day (it
+			 * read the clock after us): count in the counter's current day,
+			 * so that the check below sees the whole period total.
+			 */
+			if (p.id[PK_DAY] < e->period[PK_DAY] || p.id[PK_MONTH] < e->period[PK_MONTH])
+			{
+				p.hour = e->period[PK_DAY] * 24;
+				p.id[PK_DAY] = e->period[PK_DAY];
+				p.id[PK_MONTH] = e->period[PK_MONTH];
+			}
 			entry_rollover(e, &p);
 			if (!entry_total(e, k, p.id[k], &total) ||
 				pg_add_s64_overflow(total, amount, &newtotal) ||
