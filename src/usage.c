@@ -646,6 +646,15 @@ entry_slot(MtUsageEntry *e, const MtPeriods *at, const MtPeriods *now)
 	return free_slot;
 }
 
+static int
+entry_age_cmp(const void *a, const void *b)
+{
+	TimestampTz ta = (*(MtUsageEntry *const *) a)->last_used;
+	TimestampTz tb = (*(MtUsageEntry *const *) b)->last_used;
+
+	return (ta > tb) - (ta < tb);
+}
+
 /*
  * Remove idle entries (nothing pending or in flight), oldest first, up to a
  * tenth of the table.  Exclusive lock held, so no one else is inside an
@@ -668,19 +677,7 @@ entry_evict_locked(void)
 			idle[nidle++] = e;
 	if (nidle > want)
 	{
-		/* partial selection of the oldest: simple sort is fine here */
-		for (int i = 1; i < nidle; i++)
-		{
-			MtUsageEntry *x = idle[i];
-			int			j = i;
-
-			while (j > 0 && idle[j - 1]->last_used > x->last_used)
-			{
-				idle[j] = idle[j - 1];
-				j--;
-			}
-			idle[j] = x;
-		}
+		qsort(idle, nidle, sizeof(MtUsageEntry *), entry_age_cmp);
 		nidle = want;
 	}
 	for (int i = 0; i < nidle; i++)
