@@ -447,8 +447,9 @@ mt_launcher_main(Datum main_arg)
  * Flush worker (one database, one flush, then exit)
  * --------------------------------------------------------------------- */
 
+/* a flush ended: publish it to the mt.flush_usage() callers it covers */
 static void
-flush_report(Oid dbid, uint64 req, bool ok, int64 rows, bool starting)
+flush_report(Oid dbid, uint64 req, bool ok, int64 rows)
 {
 	MtFlushRequest *r;
 
@@ -456,19 +457,14 @@ flush_report(Oid dbid, uint64 req, bool ok, int64 rows, bool starting)
 	r = request_slot(dbid, false);
 	if (r != NULL)
 	{
-		if (starting)
-			r->running_pid = MyProcPid;
-		else
+		r->running_pid = 0;
+		if (ok)
 		{
-			r->running_pid = 0;
-			if (ok)
-			{
-				r->completed = Max(r->completed, req);
-				r->last_rows = rows;
-			}
-			else
-				r->failed = Max(r->failed, req);
+			r->completed = Max(r->completed, req);
+			r->last_rows = rows;
 		}
+		else
+			r->failed = Max(r->failed, req);
 	}
 	LWLockRelease(mt_worker_shared->lock);
 }
@@ -530,13 +526,13 @@ mt_flush_worker_main(Datum main_arg)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		mt_usage_flush_finish(false);
-		flush_report(dbid, req, false, 0, false);
+		flush_report(dbid, req, false, 0);
 		proc_exit(1);
 	}
 	PG_END_TRY();
 
 	pgstat_report_stat(true);
 	pgstat_report_activity(STATE_IDLE, NULL);
-	flush_report(dbid, req, true, rows, false);
+	flush_report(dbid, req, true, rows);
 	proc_exit(0);
 }
