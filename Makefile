@@ -29,6 +29,7 @@ endif
 $(INSTALL_SQL): $(INSTALL_PARTS) $(EXTENSION).control
 	cat $(INSTALL_PARTS) > $@
 
+
 $(OBJS): $(wildcard src/*.h)
 
 .PHONY: deps demo test bench

@@ -74,6 +74,7 @@
 
 #include "multitenant.h"
 #include "api_keys.h"
+#include "usage.h"
 #include "spi_util.h"
 
 /* ---- key format ---- */
@@ -1110,12 +1111,11 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	return true;
 }
 
-/* the single metering call site (see api_keys.h) */
+/* every successful mt.authenticate() counts one api_calls event (usage.c) */
 static void
 count_api_call(const pg_uuid_t *tenant)
 {
-	if (mt_usage_count_api_call != NULL)
-		mt_usage_count_api_call(tenant);
+	mt_usage_count_api_call(tenant);
 }
 
 /* ---------------------------------------------------------------------

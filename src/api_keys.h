@@ -40,17 +40,4 @@ extern void mt_api_keys_xact_callback(int event);
  */
 extern void mt_api_keys_flush_last_used(void);
 
-/*
- * MERGE NOTE (metering): mt.authenticate() counts one "api_calls" usage
- * event per successful call through this function, to be defined by
- * usage.c.  Until a definition is linked in, the weak declaration
- * resolves to NULL and api_keys.c skips the call (see
- * count_api_call() there, the single call site).
- */
-#if defined(__GNUC__)
-extern void mt_usage_count_api_call(const pg_uuid_t *tenant) __attribute__((weak));
-#else
-extern void mt_usage_count_api_call(const pg_uuid_t *tenant);
-#endif
-
 #endif							/* MT_API_KEYS_H */

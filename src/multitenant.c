@@ -25,6 +25,7 @@
 #include "multitenant.h"
 #include "api_keys.h"
 #include "audit.h"
+#include "usage.h"
 
 PG_MODULE_MAGIC;
 
@@ -50,8 +51,9 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 mt_shmem_size(void)
 {
-	return add_size(MAXALIGN(sizeof(MultitenantShared)),
-					mt_api_keys_shmem_size());
+	return add_size(add_size(MAXALIGN(sizeof(MultitenantShared)),
+							mt_api_keys_shmem_size()),
+					mt_usage_shmem_size());
 }
 
 static void
@@ -63,6 +65,7 @@ mt_shmem_request(void)
 #endif
 	RequestAddinShmemSpace(mt_shmem_size());
 	mt_api_keys_shmem_request();
+	mt_usage_shmem_request();
 }
 
 static void
@@ -78,6 +81,7 @@ mt_shmem_startup(void)
 	if (!found)
 		pg_atomic_init_u64(&mt_shared->tenant_generation, 1);
 	mt_api_keys_shmem_startup();
+	mt_usage_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -101,6 +105,7 @@ mt_xact_callback(XactEvent event, void *arg)
 {
 	mt_tenants_xact_callback((int) event);
 	mt_api_keys_xact_callback((int) event);
+	mt_usage_xact_callback((int) event);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -217,8 +222,9 @@ mt_define_gucs(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
-	/* sizes shared memory: only meaningful (and only allowed) when preloaded */
+	/* sizes of shared memory exist only when it does (postmaster GUCs) */
 	if (mt_preloaded)
+	{
 		DefineCustomIntVariable("multitenant.api_key_usage_slots",
 								"API keys whose last-use time shared memory holds between flushes.",
 								NULL,
@@ -227,6 +233,34 @@ mt_define_gucs(void)
 								PGC_POSTMASTER,
 								0,
 								NULL, NULL, NULL);
+
+		DefineCustomIntVariable("multitenant.max_counters",
+								"Usage counters (database, tenant, metric) kept in shared memory.",
+								NULL,
+								&mt_max_counters,
+								10000, 100, 10000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
+		DefineCustomIntVariable("multitenant.max_rate_limits",
+								"Rate-limit buckets kept in shared memory (idle ones are evicted).",
+								NULL,
+								&mt_max_rate_limits,
+								10000, 100, 10000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+	}
+
+	DefineCustomIntVariable("multitenant.flush_interval",
+							"How often usage counters are flushed into mt.usage_rollup.",
+							NULL,
+							&mt_flush_interval_ms,
+							10000, 100, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("multitenant");
 }
@@ -261,7 +295,10 @@ _PG_init(void)
 #else
 	RequestAddinShmemSpace(mt_shmem_size());
 	mt_api_keys_shmem_request();
+	mt_usage_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = mt_shmem_startup;
+
+	mt_worker_register_launcher();
 }

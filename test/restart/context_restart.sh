@@ -44,6 +44,18 @@ t2=$(mt_psql -d ${db}_np -c "SELECT mt.create_tenant('Np', 'np')")
 got=$(mt_psql -d ${db}_np -c "SELECT mt.set_tenant('$t2', false)" -c "SELECT mt.current_tenant()" | tail -1)
 [ "$got" = "$t2" ] || fail "context without preload (got '$got')"
 echo "ok: context works without preloading"
+# shared-memory features (usage metering) fail cleanly with the fix in the hint
+for call in "mt.track('api_calls')" "mt.consume('api_calls')" "mt.rate_limit('b', 1, 1)" \
+            "mt.flush_usage()" "count(*) FROM mt.usage()"; do
+    out=$(mt_psql -d ${db}_np -v VERBOSITY=verbose -c "SELECT mt.set_tenant('$t2', false)" \
+          -c "SELECT $call" 2>&1 || true)
+    echo "$out" | grep -q "ERROR:  55000: .* requires multitenant to be loaded via shared_preload_libraries" ||
+        fail "$call without preload: $out"
+    echo "$out" | grep -q "HINT:  Add 'multitenant' to shared_preload_libraries" ||
+        fail "$call without preload: no hint: $out"
+done
+[ "$(mt_psql -d ${db}_np -c "SELECT 1")" = 1 ] || fail "server unusable after the refused calls"
+echo "ok: usage functions raise 55000 with the preload hint, no crash"
 # suspension is still seen at the next transaction (per-transaction lookup)
 got=$(mt_psql -d ${db}_np -c "SELECT mt.set_tenant('$t2', false)" \
       -c "SELECT mt.suspend_tenant('$t2')" -c "SELECT coalesce(mt.current_tenant()::text, 'none')" | tail -1)

@@ -1,0 +1,541 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  Background workers: the launcher (one static worker, registered in
+ *	  _PG_init when the library is preloaded) and the per-database flush
+ *	  workers it starts, plus the flush requests of mt.flush_usage().
+ *
+ * The launcher needs no configuration: every multitenant.flush_interval
+ * (reloaded on SIGHUP) it looks at the shared counter table, and for each
+ * database that has counts to flush it starts a dynamic flush worker
+ * connected to that database (pg_partman's pattern: one short-lived
+ * worker per database and round).  A flush worker checks that recovery is
+ * over and that the extension exists, flushes in one transaction, reports
+ * its statistics and exits.  Short-lived workers never hold a database
+ * open, so DROP DATABASE and CREATE DATABASE ... TEMPLATE keep working.
+ * The launcher restarts after a failure (bgw_restart_time); a failed
+ * flush leaves the counts pending for the next round.  Databases that no
+ * longer exist lose their counters.
+ *
+ * Shutdown: a flush worker that receives SIGTERM finishes its flush (it
+ * installs SignalHandlerForShutdownRequest rather than die); whatever is
+ * still pending when every process has exited is written to a file by the
+ * postmaster (usage.c) and put back at the next start, so a clean shutdown
+ * loses nothing.
+ *
+ * Locks: MtWorkerShared->lock (third lock of the "multitenant usage"
+ * tranche) protects the launcher's PGPROC pointer, flush_all and the flush
+ * request slots.  The launcher's list of running workers is local to it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "multitenant.h"
+#include "api_keys.h"
+#include "usage.h"
+
+PGDLLEXPORT void mt_launcher_main(Datum main_arg);
+PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
+
+#define MT_FLUSH_WAIT_MS 30000	/* how long mt.flush_usage() waits */
+#define MT_MAX_RUNNING 64		/* flush workers the launcher tracks */
+#define MT_MAX_DATABASES 8192	/* pg_database rows the launcher reads */
+
+void
+mt_worker_register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "multitenant");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "multitenant launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "multitenant launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+void
+mt_worker_wake_launcher(void)
+{
+	PGPROC	   *launcher;
+
+	if (mt_worker_shared == NULL)
+		return;
+	LWLockAcquire(mt_worker_shared->lock, LW_SHARED);
+	launcher = mt_worker_shared->launcher;
+	if (launcher != NULL)
+		SetLatch(&launcher->procLatch);
+	LWLockRelease(mt_worker_shared->lock);
+}
+
+/* the counter table is full: flush every database now */
+void
+mt_worker_request_flush_all(void)
+{
+	if (mt_worker_shared == NULL)
+		return;
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	mt_worker_shared->flush_all = true;
+	LWLockRelease(mt_worker_shared->lock);
+	mt_worker_wake_launcher();
+}
+
+/* request slot of a database; worker lock held exclusively */
+static MtFlushRequest *
+request_slot(Oid dbid, bool create)
+{
+	MtFlushRequest *free_slot = NULL;
+
+	for (int i = 0; i < MT_MAX_FLUSH_REQUESTS; i++)
+	{
+		MtFlushRequest *r = &mt_worker_shared->requests[i];
+
+		if (r->dbid == dbid)
+			return r;
+		if (free_slot == NULL &&
+			(r->dbid == InvalidOid ||
+			 (r->requested <= r->completed && r->running_pid == 0)))
+			free_slot = r;
+	}
+	if (create && free_slot != NULL)
+	{
+		memset(free_slot, 0, sizeof(MtFlushRequest));
+		free_slot->dbid = dbid;
+		return free_slot;
+	}
+	return NULL;
+}
+
+/*
+ * mt.flush_usage(): ask for a flush of a database and wait until a flush
+ * that started after the request has finished.  Returns the request number;
+ * *rows gets the number of rollup rows that flush wrote.
+ */
+uint64
+mt_worker_flush_now(Oid dbid, int64 *rows)
+{
+	MtFlushRequest *r;
+	uint64		mine;
+	TimestampTz start = GetCurrentTimestamp();
+
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	r = request_slot(dbid, true);
+	if (r == NULL)
+	{
+		LWLockRelease(mt_worker_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many databases are waiting for a usage flush"),
+				 errhint("Try again in a moment.")));
+	}
+	mine = ++r->requested;
+	LWLockRelease(mt_worker_shared->lock);
+	mt_worker_wake_launcher();
+
+	for (;;)
+	{
+		uint64		completed = 0,
+					failed = 0;
+
+		LWLockAcquire(mt_worker_shared->lock, LW_SHARED);
+		r = request_slot(dbid, false);
+		if (r != NULL)
+		{
+			completed = r->completed;
+			failed = r->failed;
+			*rows = r->last_rows;
+		}
+		LWLockRelease(mt_worker_shared->lock);
+
+		if (completed >= mine)
+			return mine;
+		if (failed >= mine)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the usage flush failed"),
+					 errhint("See the server log; the counts stay pending and are flushed later.")));
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), MT_FLUSH_WAIT_MS))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the usage flush did not finish within %d seconds", MT_FLUSH_WAIT_MS / 1000),
+					 errhint("Check that the multitenant launcher runs and that max_worker_processes leaves room for its flush workers.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Launcher
+ * --------------------------------------------------------------------- */
+
+typedef struct MtRunning
+{
+	Oid			dbid;
+	BackgroundWorkerHandle *handle;
+} MtRunning;
+
+static MtRunning running[MT_MAX_RUNNING];
+static int	n_running = 0;
+
+static void
+launcher_detach(int code, Datum arg)
+{
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	if (mt_worker_shared->launcher == MyProc)
+		mt_worker_shared->launcher = NULL;
+	LWLockRelease(mt_worker_shared->lock);
+}
+
+static void
+reap_workers(void)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < n_running; i++)
+	{
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(running[i].handle, &pid) == BGWH_STOPPED)
+			pfree(running[i].handle);
+		else
+			running[kept++] = running[i];
+	}
+	n_running = kept;
+}
+
+static bool
+is_running(Oid dbid)
+{
+	for (int i = 0; i < n_running; i++)
+		if (running[i].dbid == dbid)
+			return true;
+	return false;
+}
+
+/* false when the database's flush must be tried again later */
+static bool
+start_flush_worker(Oid dbid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	MemoryContext old;
+	static TimestampTz last_warning = 0;
+
+	if (is_running(dbid) || n_running >= MT_MAX_RUNNING)
+		return false;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;	/* the launcher starts the next one */
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "multitenant");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_flush_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "multitenant flush for database %u", dbid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "multitenant flush");
+	worker.bgw_main_arg = ObjectIdGetDatum(dbid);
+	worker.bgw_notify_pid = MyProcPid;
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		MemoryContextSwitchTo(old);
+		if (TimestampDifferenceExceeds(last_warning, GetCurrentTimestamp(), 60000))
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("multitenant could not start a usage flush worker"),
+					 errhint("Raise max_worker_processes.")));
+			last_warning = GetCurrentTimestamp();
+		}
+		return false;
+	}
+	MemoryContextSwitchTo(old);
+	running[n_running].dbid = dbid;
+	running[n_running].handle = handle;
+	n_running++;
+	return true;
+}
+
+/* databases (oid, datallowconn) from pg_database */
+static int
+database_list(Oid *oids, bool *allowconn, int max)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	int			n = 0;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (n < max && HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		oids[n] = db->oid;
+		allowconn[n] = db->datallowconn;
+		n++;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return n;
+}
+
+/* a dropped database: its counters and flush requests go */
+static void
+forget_database(Oid dbid)
+{
+	MtFlushRequest *r;
+
+	mt_usage_discard_database(dbid);
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	r = request_slot(dbid, false);
+	if (r != NULL)
+		r->failed = r->requested;
+	LWLockRelease(mt_worker_shared->lock);
+}
+
+void
+mt_launcher_main(Datum main_arg)
+{
+	TimestampTz next_round = 0;
+	TimestampTz last_round = 0;
+	bool		again = false;	/* a database's flush could not start yet */
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	/* no database: the launcher only reads the shared catalog pg_database */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	mt_worker_shared->launcher = MyProc;
+	LWLockRelease(mt_worker_shared->lock);
+	before_shmem_exit(launcher_detach, (Datum) 0);
+
+	for (;;)
+	{
+		TimestampTz now;
+		bool		round;
+		bool		flush_all;
+		Oid			targets[MT_MAX_RUNNING];
+		int			n_targets = 0;
+		long		timeout;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			proc_exit(1);		/* non-zero: restarted if killed by hand */
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			/* a new multitenant.flush_interval applies to the coming round */
+			if (last_round != 0)
+				next_round = TimestampTzPlusMilliseconds(last_round, mt_flush_interval_ms);
+		}
+
+		reap_workers();
+		now = GetCurrentTimestamp();
+		round = now >= next_round;
+
+		LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+		flush_all = mt_worker_shared->flush_all;
+		mt_worker_shared->flush_all = false;
+		for (int i = 0; i < MT_MAX_FLUSH_REQUESTS && n_targets < MT_MAX_RUNNING; i++)
+		{
+			MtFlushRequest *r = &mt_worker_shared->requests[i];
+
+			if (r->dbid != InvalidOid && r->requested > r->completed &&
+				r->requested > r->failed)
+				targets[n_targets++] = r->dbid;
+		}
+		LWLockRelease(mt_worker_shared->lock);
+
+		if ((round || flush_all || again) && !RecoveryInProgress())
+		{
+			Oid			pending[MT_MAX_RUNNING];
+			int			n_pending = mt_usage_databases_with_pending(pending, MT_MAX_RUNNING);
+
+			for (int i = 0; i < n_pending && n_targets < MT_MAX_RUNNING; i++)
+			{
+				int			j;
+
+				for (j = 0; j < n_targets; j++)
+					if (targets[j] == pending[i])
+						break;
+				if (j == n_targets)
+					targets[n_targets++] = pending[i];
+			}
+			if (round)
+			{
+				last_round = now;
+				next_round = TimestampTzPlusMilliseconds(now, mt_flush_interval_ms);
+			}
+		}
+
+		/*
+		 * Start one flush worker per target database that still exists and
+		 * accepts connections; the counters and requests of dropped
+		 * databases are forgotten.  A database whose previous flush worker
+		 * is still running (it may have taken its counts before this
+		 * request) is retried when that worker exits, which sets our latch.
+		 */
+		again = false;
+		if (n_targets > 0 && !RecoveryInProgress())
+		{
+			Oid		   *oids = palloc(sizeof(Oid) * MT_MAX_DATABASES);
+			bool	   *allow = palloc(sizeof(bool) * MT_MAX_DATABASES);
+			int			n_db = database_list(oids, allow, MT_MAX_DATABASES);
+
+			for (int i = 0; i < n_targets; i++)
+			{
+				int			j;
+
+				for (j = 0; j < n_db; j++)
+					if (oids[j] == targets[i])
+						break;
+				if (j == n_db)
+				{
+					if (n_db < MT_MAX_DATABASES)
+						forget_database(targets[i]);	/* dropped */
+				}
+				else if (allow[j] && !start_flush_worker(targets[i]))
+					again = true;
+			}
+			pfree(oids);
+			pfree(allow);
+		}
+
+		timeout = Max(10, Min((long) (again ? 100 : mt_flush_interval_ms),
+							  (long) ((next_round - GetCurrentTimestamp()) / 1000)));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Flush worker (one database, one flush, then exit)
+ * --------------------------------------------------------------------- */
+
+/* a flush ended: publish it to the mt.flush_usage() callers it covers */
+static void
+flush_report(Oid dbid, uint64 req, bool ok, int64 rows)
+{
+	MtFlushRequest *r;
+
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	r = request_slot(dbid, false);
+	if (r != NULL)
+	{
+		r->running_pid = 0;
+		if (ok)
+		{
+			r->completed = Max(r->completed, req);
+			r->last_rows = rows;
+		}
+		else
+			r->failed = Max(r->failed, req);
+	}
+	LWLockRelease(mt_worker_shared->lock);
+}
+
+void
+mt_flush_worker_main(Datum main_arg)
+{
+	Oid			dbid = DatumGetObjectId(main_arg);
+	volatile uint64 req = 0;
+	volatile int64 rows = 0;
+	MtFlushRequest *r;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	/* SIGTERM (shutdown): finish this flush, then exit */
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+
+	if (RecoveryInProgress())
+		proc_exit(0);
+
+	/* requests made up to now are covered by this flush */
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	r = request_slot(dbid, false);
+	if (r != NULL)
+	{
+		req = r->requested;
+		r->running_pid = MyProcPid;
+	}
+	LWLockRelease(mt_worker_shared->lock);
+
+	pgstat_report_activity(STATE_RUNNING, "flushing usage counters");
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (!OidIsValid(get_extension_oid("multitenant", true)))
+		{
+			/* the extension was dropped: its counts have nowhere to go */
+			mt_usage_discard_database(dbid);
+		}
+		else
+		{
+			rows = mt_usage_flush_database();
+
+			/*
+			 * API keys' last-use times, batched in the same transaction.  A
+			 * key in use always has api_calls waiting here too, so the
+			 * launcher visits its database.
+			 */
+			mt_api_keys_flush_last_used();
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		mt_usage_flush_finish(true);
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		mt_usage_flush_finish(false);
+		flush_report(dbid, req, false, 0);
+		proc_exit(1);
+	}
+	PG_END_TRY();
+
+	pgstat_report_stat(true);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	flush_report(dbid, req, true, rows);
+	proc_exit(0);
+}

@@ -1,0 +1,1 @@
+SELECT count(1) FROM generate_series(1, 10000);

@@ -1,0 +1,44 @@
+-- mt.rate_limit(): GCRA semantics (burst, then one call per interval),
+-- buckets per tenant and for callers without a tenant, bounded table.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
+SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
+\set QUIET 0
+
+SELECT plan(12);
+
+SELECT is((SELECT array_agg(mt.rate_limit('search', 2, 3)) FROM generate_series(1, 5)),
+          ARRAY[true, true, true, false, false], 'no tenant: a burst of 3, then refused');
+SELECT pg_sleep(0.6);
+SELECT is((SELECT array_agg(mt.rate_limit('search', 2, 3)) FROM generate_series(1, 3)),
+          ARRAY[true, false, false], 'after 0.6 s at 2/s: one more (the refused calls did not count)');
+SELECT pg_sleep(1.1);
+SELECT ok((SELECT count(*) FROM generate_series(1, 10) WHERE mt.rate_limit('search', 2, 3)) BETWEEN 2 AND 3,
+          'after 1.1 s more: two more (three on a slow machine)');
+
+SELECT mt.set_tenant(:'acme', false) IS NOT NULL AS entered \gset
+SELECT is((SELECT array_agg(mt.rate_limit('search', 10, 2)) FROM generate_series(1, 3)),
+          ARRAY[true, true, false], 'acme has its own bucket');
+SELECT mt.set_tenant(:'globex', false) IS NOT NULL AS entered \gset
+SELECT is((SELECT array_agg(mt.rate_limit('search', 10, 2)) FROM generate_series(1, 3)),
+          ARRAY[true, true, false], 'globex has its own bucket');
+SELECT ok(mt.rate_limit('other', 10, 2), 'another bucket name is another bucket');
+
+-- a slow rate: one call per 100 s
+SELECT is((SELECT array_agg(mt.rate_limit('slow', 0.01, 1)) FROM generate_series(1, 2)),
+          ARRAY[true, false], 'burst 1 at 0.01/s');
+-- changing the parameters of a bucket takes effect at once
+SELECT ok(mt.rate_limit('slow', 0.01, 100), 'a larger burst admits more at once');
+
+-- bounded table: far more buckets than multitenant.max_rate_limits
+RESET multitenant.token;
+SELECT is((SELECT count(*)::int FROM generate_series(1, 12000) g WHERE mt.rate_limit('ip:' || g, 1000000, 1)),
+          12000, 'idle buckets are evicted: 12000 distinct buckets all admitted');
+SELECT is((SELECT count(*)::int FROM generate_series(1, 12000) g WHERE mt.rate_limit('busy:' || g, 0.001, 1)),
+          12000, 'busy buckets: the one closest to idle is evicted, no error');
+SELECT is((SELECT count(*)::int FROM generate_series(11990, 12000) g WHERE mt.rate_limit('busy:' || g, 0.001, 1)),
+          0, 'recent busy buckets are still refusing');
+SELECT throws_ok($$SELECT mt.rate_limit('x', 1e7, 1)$$, '22023', NULL, 'per_second above 1e6 refused');
+
+SELECT * FROM finish();
