@@ -125,6 +125,71 @@ static const ComplianceCheck checks[] = {
 		"   (pg_catalog.xpath('/row/c/text()', pg_catalog.query_to_xml("
 		"     'SELECT count(*) AS c FROM cron.job WHERE active AND command ILIKE ''%mt.audit_prune%''', false, true, '')))[1]::text::int > 0) AS scheduled, "
 	"  EXISTS (SELECT 1 FROM mt.audit_checkpoints WHERE pruned_at > pg_catalog.now() - interval '31 days') AS recent) s"},
+	/* ---- GDPR ---- */
+	{"MT-GDPR-001", "No data subject request is past its 30-day due date",
+		"{GDPR,SOC2}", "{GDPR Art. 12(3),SOC2 P8.1}",
+		"high", CHECK_OFFENDERS, "fail",
+		"SELECT pg_catalog.format('request %s (%s) of tenant %s, due %s', id, kind, tenant_id, due_at) AS object "
+	"FROM mt.gdpr_requests WHERE status = 'pending' AND due_at < pg_catalog.now() ORDER BY due_at"},
+	{"MT-GDPR-002", "Every breach was notified within 72 hours",
+		"{GDPR,HIPAA}", "{GDPR Art. 33,HIPAA 164.410}",
+		"high", CHECK_OFFENDERS, "fail",
+		"SELECT pg_catalog.format('breach %s detected %s (deadline %s)', id, detected_at, notify_deadline) AS object, "
+	"severity FROM mt.breaches_overdue ORDER BY id"},
+	{"MT-GDPR-003", "Tenant tables with personal-data columns are registered for GDPR requests",
+		"{GDPR}", "{GDPR Art. 15,GDPR Art. 17,GDPR Art. 30}",
+		"medium", CHECK_OFFENDERS, "warn",
+		"SELECT pg_catalog.format('%s.%I', i.tbl, a.attname) AS object "
+		"FROM mt.isolated_tables i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.tbl AND a.attnum > 0 "
+		"  AND NOT a.attisdropped "
+		"WHERE a.attname ~* '^(e_?mail|email_address|phone|phone_number|mobile|first_name|last_name|full_name|"
+		"birth_?date|date_of_birth|dob|ssn|national_id|passport|address|street|postal_code|zip_?code|ip_address)$' "
+		"AND i.parent IS NULL "
+		"AND NOT EXISTS (SELECT 1 FROM mt.subject_tables s WHERE s.tbl = i.tbl) "
+	"ORDER BY 1"},
+	{"MT-GDPR-004", "Registered tables have a retention policy that ran in the last 2 days",
+		"{GDPR}", "{GDPR Art. 5(1)(e)}",
+		"medium", CHECK_OFFENDERS, "warn",
+		"SELECT s.tbl::text AS object, CASE WHEN r.tbl IS NULL THEN 'no retention policy' "
+		"  ELSE 'retention last ran ' || coalesce(r.last_run_at::text, 'never') END AS problem "
+		"FROM (SELECT DISTINCT tbl FROM mt.subject_tables) s LEFT JOIN mt.retention_policies r ON r.tbl = s.tbl "
+		"WHERE r.tbl IS NULL OR r.last_run_at IS NULL OR r.last_run_at < pg_catalog.now() - interval '2 days' "
+	"ORDER BY 1"},
+	/* ---- API keys ---- */
+	{"MT-KEY-001", "Active API keys have an expiry date",
+		"{SOC2,PCI}", "{SOC2 CC6.1,PCI DSS 8.3.9}",
+		"medium", CHECK_OFFENDERS, "warn",
+		"SELECT key_id AS object, tenant_id, name FROM mt.api_key_secrets "
+	"WHERE revoked_at IS NULL AND expires_at IS NULL ORDER BY created_at"},
+	{"MT-KEY-002", "No active API key has gone unused for more than 90 days",
+		"{SOC2,PCI}", "{SOC2 CC6.2,PCI DSS 8.2.6}",
+		"medium", CHECK_OFFENDERS, "warn",
+		"SELECT key_id AS object, tenant_id, coalesce(last_used_at, created_at) AS idle_since FROM mt.api_key_secrets "
+		"WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > pg_catalog.now()) "
+		"AND coalesce(last_used_at, created_at) < pg_catalog.now() - interval '90 days' "
+	"ORDER BY 3"},
+	{"MT-KEY-003", "No active API key is older than the rotation age (multitenant.api_key_rotation_age)",
+		"{SOC2,PCI}", "{SOC2 CC6.1,PCI DSS 8.3.9}",
+		"low", CHECK_OFFENDERS, "warn",
+		"SELECT key_id AS object, tenant_id, created_at FROM mt.api_key_secrets "
+		"WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > pg_catalog.now()) "
+		"AND created_at < pg_catalog.now() - pg_catalog.current_setting('multitenant.api_key_rotation_age')::interval "
+	"ORDER BY created_at"},
+	/* ---- usage ---- */
+	{"MT-USE-001", "No tenant is over a hard limit of its plan or quota",
+		"{SOC2}", "{SOC2 A1.1}",
+		"medium", CHECK_OFFENDERS, "warn",
+		"SELECT pg_catalog.format('%s %s', t.slug, u.metric) AS object, u.used, u.hard_limit, u.limit_period "
+		"FROM mt.tenants t CROSS JOIN (VALUES ('day'), ('month')) p(period), "
+		"LATERAL mt.usage(t.id, p.period) u "
+		"WHERE t.status = 'active' AND u.limit_period = p.period AND u.hard_limit IS NOT NULL "
+	"AND u.used > u.hard_limit ORDER BY 1"},
+	{"MT-USE-002", "The usage flush worker is running",
+		"{SOC2}", "{SOC2 A1.1,SOC2 CC7.1}",
+		"medium", CHECK_STATUS, NULL,
+		"SELECT CASE WHEN count(*) > 0 THEN 'pass' ELSE 'fail' END, "
+		"pg_catalog.jsonb_build_object('launcher_pids', coalesce(pg_catalog.jsonb_agg(pid), '[]'::jsonb)) "
+	"FROM pg_catalog.pg_stat_activity WHERE backend_type = 'multitenant launcher'"},
 	/* ---- server ---- */
 	{"MT-SRV-001", "Connections can be encrypted (ssl = on)",
 		"{SOC2,HIPAA,PCI}", "{SOC2 CC6.7,HIPAA 164.312(e)(1),PCI DSS 4.2.1}",

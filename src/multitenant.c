@@ -38,6 +38,7 @@ char	   *mt_token_string = NULL;
 int			mt_token_max_ttl = 86400;
 int			mt_default_token_ttl = 900;
 int			mt_audit_digest_max_age = 86400;
+int			mt_api_key_rotation_age = 180 * 86400;
 
 MultitenantShared *mt_shared = NULL;
 
@@ -191,6 +192,15 @@ mt_define_gucs(void)
 							NULL,
 							&mt_audit_digest_max_age,
 							86400, 60, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.api_key_rotation_age",
+							"Compliance: active API keys older than this should be rotated.",
+							NULL,
+							&mt_api_key_rotation_age,
+							180 * 86400, 86400, INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);

@@ -25,6 +25,7 @@ extern int	mt_token_max_ttl;
 extern int	mt_default_token_ttl;
 extern bool mt_allow_unsafe_ddl;
 extern int	mt_audit_digest_max_age;
+extern int	mt_api_key_rotation_age;
 
 /* ---- shared memory (multitenant.c) ---- */
 

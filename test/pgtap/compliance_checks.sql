@@ -13,7 +13,7 @@ DROP ROLE IF EXISTS mt_cc_bypass;
 DROP ROLE IF EXISTS mt_cc_md5;
 DROP ROLE IF EXISTS mt_cc_viewer;
 \set QUIET 0
-SELECT plan(48);
+SELECT plan(76);
 
 SELECT is((SELECT count(*)::int FROM mt.compliance_catalog()), (SELECT count(DISTINCT check_id)::int FROM mt.run_compliance_checks()),
           'every catalogued check runs');
@@ -136,6 +136,64 @@ RESET multitenant.audit_digest_max_age;
 SELECT is(pg_temp.status_of('MT-AUD-003'), 'warn', 'AUD-003 warns when audit pruning never ran nor is scheduled');
 SELECT ok(mt.audit_prune('0 seconds') > 0, 'pruning removed old rows');
 SELECT is(pg_temp.status_of('MT-AUD-003'), 'pass', 'AUD-003 passes once pruning ran');
+
+-- MT-GDPR-001: an overdue request
+SELECT mt.set_tenant(:'audited', false);
+SELECT mt.gdpr_request('alice@example.com', 'access') AS rid \gset
+SELECT is(pg_temp.status_of('MT-GDPR-001'), 'pass', 'GDPR-001 passes while the request is within 30 days');
+UPDATE mt.gdpr_requests SET submitted_at = now() - interval '31 days', due_at = now() - interval '1 day' WHERE id = :rid;
+SELECT is(pg_temp.status_of('MT-GDPR-001'), 'fail', 'GDPR-001 fails on a request past its due date');
+SELECT matches(pg_temp.details_of('MT-GDPR-001'), 'request ' || :rid, 'GDPR-001 names the request');
+SELECT ok(mt.gdpr_process(:rid) IS NOT NULL, 'the request is processed');
+SELECT is(pg_temp.status_of('MT-GDPR-001'), 'pass', 'GDPR-001 passes once it is processed');
+
+-- MT-GDPR-002: a breach not notified within 72 hours
+SELECT mt.report_breach('laptop with exports stolen', now() - interval '4 days') AS bid \gset
+SELECT is(pg_temp.status_of('MT-GDPR-002'), 'fail', 'GDPR-002 fails on a breach past its 72-hour deadline');
+SELECT matches(pg_temp.details_of('MT-GDPR-002'), 'breach ' || :bid, 'GDPR-002 names the breach');
+SELECT mt.record_breach_notification(:bid, 'supervisory authority');
+SELECT is(pg_temp.status_of('MT-GDPR-002'), 'pass', 'GDPR-002 passes once the notification is recorded');
+
+-- MT-GDPR-003 / MT-GDPR-004: personal data not registered; no retention
+ALTER TABLE public.cc_forgotten ADD COLUMN email text, ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();
+SELECT is(pg_temp.status_of('MT-GDPR-003'), 'warn', 'GDPR-003 warns on an unregistered email column');
+SELECT matches(pg_temp.details_of('MT-GDPR-003'), 'cc_forgotten.email', 'GDPR-003 names the column');
+CREATE INDEX ON public.cc_forgotten (tenant_id, email);
+SELECT mt.register_subject('public.cc_forgotten', 'email');
+SELECT is(pg_temp.status_of('MT-GDPR-003'), 'pass', 'GDPR-003 passes once the table is registered');
+SELECT is(pg_temp.status_of('MT-GDPR-004'), 'warn', 'GDPR-004 warns on a registered table without retention');
+SELECT matches(pg_temp.details_of('MT-GDPR-004'), 'no retention policy', 'GDPR-004 says why');
+SELECT mt.set_retention('public.cc_forgotten', 'created_at', '2 years');
+SELECT ok(count(*) > 0, 'retention ran') FROM mt.run_retention();
+SELECT is(pg_temp.status_of('MT-GDPR-004'), 'pass', 'GDPR-004 passes once retention is defined and ran');
+
+-- MT-KEY-001..003: keys without expiry, idle, old
+SELECT mt.api_key_id(mt.create_api_key(:'audited', 'forever key')) AS kid \gset
+SELECT is(pg_temp.status_of('MT-KEY-001'), 'warn', 'KEY-001 warns on a key without expiry');
+SELECT matches(pg_temp.details_of('MT-KEY-001'), :'kid', 'KEY-001 names the key id');
+SELECT mt.revoke_api_key(:'kid');
+SELECT is(pg_temp.status_of('MT-KEY-001'), 'pass', 'KEY-001 passes once it is revoked');
+SELECT mt.api_key_id(mt.create_api_key(:'audited', 'old key', '{}', now() + interval '1 year')) AS kid2 \gset
+SELECT is(pg_temp.status_of('MT-KEY-002'), 'pass', 'KEY-002 passes for a new key');
+UPDATE mt.api_key_secrets SET created_at = now() - interval '100 days' WHERE key_id = :'kid2';
+SELECT is(pg_temp.status_of('MT-KEY-002'), 'warn', 'KEY-002 warns on a key unused for 100 days');
+SELECT matches(pg_temp.details_of('MT-KEY-002'), :'kid2', 'KEY-002 names the key id');
+SET multitenant.api_key_rotation_age = '30d';
+SELECT is(pg_temp.status_of('MT-KEY-003'), 'warn', 'KEY-003 warns on a key older than the rotation age');
+SELECT ok(mt.rotate_api_key(:'kid2', '0 seconds') IS NOT NULL, 'the key is rotated');
+SELECT is(pg_temp.status_of('MT-KEY-003'), 'pass', 'KEY-003 passes after rotation');
+RESET multitenant.api_key_rotation_age;
+
+-- MT-USE-001: a tenant over a hard limit (track does not refuse, consume does)
+SELECT mt.set_quota(:'audited', 'widgets', 5);
+SELECT mt.set_tenant(:'audited', false);
+SELECT mt.track('widgets', 7);
+RESET multitenant.token;
+SELECT is(pg_temp.status_of('MT-USE-001'), 'warn', 'USE-001 warns on a tenant over its hard limit');
+SELECT matches(pg_temp.details_of('MT-USE-001'), 'audited widgets', 'USE-001 names tenant and metric');
+SELECT mt.set_quota(:'audited', 'widgets', 100);
+SELECT is(pg_temp.status_of('MT-USE-001'), 'pass', 'USE-001 passes once the quota is raised');
+SELECT is(pg_temp.status_of('MT-USE-002'), 'pass', 'USE-002 passes: the launcher runs (stopping it: test/shell/compliance_server.sh)');
 
 -- history and the report
 SELECT ok((SELECT count(DISTINCT run_id) FROM mt.compliance_checks) > 20, 'every run is kept as history');

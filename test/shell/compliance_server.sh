@@ -82,5 +82,16 @@ expect MT-SRV-007 pass 'pgaudit' "with pgaudit preloaded"
 cluster_conf shared_preload_libraries 'multitenant'
 cluster_restart
 
+# MT-USE-002 the flush launcher (restarts 10 s after it dies)
+expect MT-USE-002 pass 'launcher_pids' "while the launcher runs"
+mt_psql -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'multitenant launcher'" >/dev/null
+sleep 0.5
+expect MT-USE-002 fail '"launcher_pids": []' "right after the launcher was terminated"
+for _ in $(seq 30); do
+    [[ "$(status MT-USE-002)" == pass* ]] && break
+    sleep 1
+done
+expect MT-USE-002 pass 'launcher_pids' "once the postmaster restarted it"
+
 mt_psql -d postgres -c "DROP DATABASE $db"
 echo "all ok"
