@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 
 #include "access/parallel.h"
@@ -56,14 +57,15 @@ typedef struct MtContext
 static MtContext *active_context = NULL;
 
 /*
- * mt_enter_tenant() SETs a token it has just minted in this process; for
- * the duration of that one set_config_option() call the check hook takes
- * these claims instead of decoding and re-verifying the same bytes
- * (authentic, fresh and for this database by construction).  Everything
- * else a check does (tenant status) still runs.
+ * Contexts entered by mt_enter_tenant() are stored in the setting as
+ * "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>": the claims, no
+ * signature.  pending_internal points at the value only while
+ * mt_enter_tenant() sets it (see the check hook).
  */
-static const char *minted_token = NULL;
-static MtContext minted_claims;
+#define MT_INTERNAL_PREFIX "mt-internal|"
+static const char *pending_internal = NULL;
+
+static bool parse_internal_value(const char *val, MtContext *out);
 static bool context_checked = false;	/* validated in this transaction? */
 static bool context_usable = false;
 
@@ -325,11 +327,23 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		return false;
 	}
 
-	/* a token mt_enter_tenant() minted a moment ago: its claims are known */
-	if (minted_token != NULL && strcmp(tok, minted_token) == 0)
+	/*
+	 * A context entered by mt_enter_tenant() (mt.authenticate, mt.set_tenant)
+	 * is not a bearer token: the value is accepted only while that call sets
+	 * it, or when a parallel worker restores its leader's setting.  Copied
+	 * into another session or a later SET it is refused, so nothing read
+	 * from current_setting() outlives a revoked key or a suspended tenant.
+	 */
+	if (strncmp(tok, MT_INTERNAL_PREFIX, strlen(MT_INTERNAL_PREFIX)) == 0)
 	{
-		if (IsTransactionState() &&
-			mt_tenant_status_cached(&minted_claims.tenant) != MT_TENANT_ACTIVE)
+		MtContext	internal;
+
+		if (!(pending_internal != NULL && strcmp(tok, pending_internal) == 0) && !in_worker)
+			REJECT("This context value was set by mt.authenticate() or mt.set_tenant() and cannot be set directly.");
+		if (!parse_internal_value(tok, &internal))
+			REJECT("The token is malformed.");
+		if (!in_worker && IsTransactionState() &&
+			mt_tenant_status_cached(&internal.tenant) != MT_TENANT_ACTIVE)
 			REJECT("The tenant is not active.");
 		ctx = malloc(sizeof(MtContext));
 		if (ctx == NULL)
@@ -338,7 +352,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 			GUC_check_errmsg("out of memory");
 			return false;
 		}
-		memcpy(ctx, &minted_claims, sizeof(MtContext));
+		memcpy(ctx, &internal, sizeof(MtContext));
 		*extra = ctx;
 		return true;
 	}
@@ -524,17 +538,9 @@ mt_context_tenant(void)
  * Mints an HS256 token for a tenant; the caller checks privileges.  With
  * claims_out, also returns the claims as the check hook would parse them.
  */
-static char *
-mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
-		   const char *sub, const char *role, MtContext *claims_out)
+static void
+check_claim_lengths(const char *sub, const char *role)
 {
-	StringInfoData claims;
-	StringInfoData tok;
-	char	   *payload64;
-	uint8		mac[MT_SHA256_LEN];
-	int64		now = unix_seconds(GetCurrentTimestamp());
-	const char *dbname = session_database_name();
-
 	if (sub != NULL && strlen(sub) > MT_MAX_SUB_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -543,6 +549,78 @@ mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("token role is longer than %d bytes", MT_MAX_ROLE_LEN)));
+}
+
+static void
+append_hex_claim(StringInfo buf, const char *s)
+{
+	for (; s != NULL && *s; s++)
+		appendStringInfo(buf, "%02x", (unsigned char) *s);
+}
+
+/* the hex form append_hex_claim() wrote, into out (size outlen); NULL claim if empty */
+static bool
+parse_hex_claim(const char *start, const char *end, char *out, size_t outlen, bool *present)
+{
+	size_t		n = (end - start) / 2;
+	uint8		bytes[MT_MAX_SUB_LEN + 1];
+
+	if ((end - start) % 2 != 0 || n >= outlen || n > MT_MAX_SUB_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+	{
+		char		pair[3] = {start[2 * i], start[2 * i + 1], '\0'};
+		char	   *e;
+		long		v = strtol(pair, &e, 16);
+
+		if (*e != '\0' || !isxdigit((unsigned char) pair[0]))
+			return false;
+		bytes[i] = (uint8) v;
+	}
+	memcpy(out, bytes, n);
+	out[n] = '\0';
+	*present = n > 0;
+	return true;
+}
+
+/* parses "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>" */
+static bool
+parse_internal_value(const char *val, MtContext *out)
+{
+	const char *p = val + strlen(MT_INTERNAL_PREFIX);
+	const char *bar1 = strchr(p, '|');
+	const char *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
+	const char *bar3 = bar2 ? strchr(bar2 + 1, '|') : NULL;
+	char		uuidbuf[37];
+	char	   *end;
+
+	memset(out, 0, sizeof(MtContext));
+	if (bar1 == NULL || bar2 == NULL || bar3 == NULL || bar1 - p != 36)
+		return false;
+	memcpy(uuidbuf, p, 36);
+	uuidbuf[36] = '\0';
+	if (!mt_parse_uuid(uuidbuf, &out->tenant))
+		return false;
+	errno = 0;
+	out->exp = strtoi64(bar1 + 1, &end, 10);
+	if (errno != 0 || end != bar2)
+		return false;
+	return parse_hex_claim(bar2 + 1, bar3, out->sub, sizeof(out->sub), &out->has_sub) &&
+		parse_hex_claim(bar3 + 1, bar3 + 1 + strlen(bar3 + 1), out->role, sizeof(out->role), &out->has_role);
+}
+
+static char *
+mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
+		   const char *sub, const char *role)
+{
+	StringInfoData claims;
+	StringInfoData tok;
+	char	   *payload64;
+	uint8		mac[MT_SHA256_LEN];
+	int64		now = unix_seconds(GetCurrentTimestamp());
+	const char *dbname = session_database_name();
+
+	check_claim_lengths(sub, role);
 
 	initStringInfo(&claims);
 	appendStringInfo(&claims, "{\"tid\":\"%s\",\"iat\":" INT64_FORMAT ",\"exp\":" INT64_FORMAT,
@@ -572,22 +650,6 @@ mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 	appendStringInfo(&tok, ".%s", mt_base64url_encode(mac, sizeof(mac)));
 	mt_wipe(mac, sizeof(mac));
 
-	if (claims_out != NULL)
-	{
-		memset(claims_out, 0, sizeof(MtContext));
-		memcpy(&claims_out->tenant, tenant, sizeof(pg_uuid_t));
-		claims_out->exp = now + ttl_seconds;
-		if (sub != NULL)
-		{
-			strlcpy(claims_out->sub, sub, sizeof(claims_out->sub));
-			claims_out->has_sub = true;
-		}
-		if (role != NULL)
-		{
-			strlcpy(claims_out->role, role, sizeof(claims_out->role));
-			claims_out->has_role = true;
-		}
-	}
 	return tok.data;
 }
 
@@ -595,7 +657,7 @@ char *
 mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 			  const char *sub, const char *role)
 {
-	return mint_token(tenant, ttl_seconds, sub, role, NULL);
+	return mint_token(tenant, ttl_seconds, sub, role);
 }
 
 /* Mint a token and SET (or SET LOCAL) it, so every path shares the check hook. */
@@ -603,24 +665,31 @@ void
 mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 				const char *sub, const char *role, bool is_local)
 {
-	char	   *tok = mint_token(tenant, ttl_seconds, sub, role, &minted_claims);
+	StringInfoData val;
+	int64		exp = unix_seconds(GetCurrentTimestamp()) + ttl_seconds;
 
-	minted_token = tok;
+	check_claim_lengths(sub, role);
+	initStringInfo(&val);
+	appendStringInfo(&val, MT_INTERNAL_PREFIX "%s|" INT64_FORMAT "|",
+					 mt_uuid_to_cstring(tenant), exp);
+	append_hex_claim(&val, sub);
+	appendStringInfoChar(&val, '|');
+	append_hex_claim(&val, role);
+
+	pending_internal = val.data;
 	PG_TRY();
 	{
-		(void) set_config_option("multitenant.token", tok,
+		(void) set_config_option("multitenant.token", val.data,
 								 PGC_USERSET, PGC_S_SESSION,
 								 is_local ? GUC_ACTION_LOCAL : GUC_ACTION_SET,
 								 true, ERROR, false);
 	}
 	PG_FINALLY();
 	{
-		minted_token = NULL;
-		mt_wipe(&minted_claims, sizeof(minted_claims));
+		pending_internal = NULL;
 	}
 	PG_END_TRY();
-	mt_wipe(tok, strlen(tok));
-	pfree(tok);
+	pfree(val.data);
 }
 
 static int64
