@@ -997,7 +997,15 @@ lookup_key(const char *key_id, KeyRow *row)
 	}
 	ScanKeyInit(&skey, att_key_id, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(key_id));
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	/*
+	 * Under READ COMMITTED the statement's snapshot was taken when it
+	 * started, after any revocation that committed before it: use it (a new
+	 * snapshot per call costs a ProcArray scan).  A transaction-level
+	 * snapshot (REPEATABLE READ, SERIALIZABLE) may predate a revocation, so
+	 * take a fresh one there.
+	 */
+	snap = RegisterSnapshot(ActiveSnapshotSet() && !IsolationUsesXactSnapshot() ?
+							GetActiveSnapshot() : GetLatestSnapshot());
 	scan = systable_beginscan(rel, rel->rd_pkindex, true, snap, 1, &skey);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
