@@ -940,7 +940,7 @@ required_attnum(Oid relid, const char *name)
  * is no such row or no table.
  */
 static bool
-lookup_key(const char *key_id, KeyRow *row)
+lookup_key_uncached(const char *key_id, KeyRow *row)
 {
 	Relation	rel = NULL;
 	ScanKeyData skey;
@@ -997,15 +997,7 @@ lookup_key(const char *key_id, KeyRow *row)
 	}
 	ScanKeyInit(&skey, att_key_id, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(key_id));
-	/*
-	 * Under READ COMMITTED the statement's snapshot was taken when it
-	 * started, after any revocation that committed before it: use it (a new
-	 * snapshot per call costs a ProcArray scan).  A transaction-level
-	 * snapshot (REPEATABLE READ, SERIALIZABLE) may predate a revocation, so
-	 * take a fresh one there.
-	 */
-	snap = RegisterSnapshot(ActiveSnapshotSet() && !IsolationUsesXactSnapshot() ?
-							GetActiveSnapshot() : GetLatestSnapshot());
+	snap = RegisterSnapshot(GetLatestSnapshot());
 	scan = systable_beginscan(rel, rel->rd_pkindex, true, snap, 1, &skey);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
@@ -1045,6 +1037,85 @@ lookup_key(const char *key_id, KeyRow *row)
 	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/*
+ * Per-backend cache of key rows (found or not), valid while the shared
+ * registry generation does not move.  Every statement that changes
+ * mt.api_key_secrets (create, revoke, rotate, the last-use flush) or
+ * mt.tenants bumps the generation before and after its commit
+ * (tenants.c), so a revocation is seen by every session's next call once
+ * the revoking COMMIT has returned: no cache window.  Misses read with a
+ * fresh snapshot.
+ */
+#define KEY_CACHE_MAX 4096
+
+typedef struct KeyCacheEntry
+{
+	char		key_id[KEY_ID_LEN + 1];	/* hash key, zero padded */
+	bool		found;
+	KeyRow		row;			/* row.scopes lives in key_cache_cxt */
+} KeyCacheEntry;
+
+static HTAB *key_cache = NULL;
+static MemoryContext key_cache_cxt = NULL;
+static uint64 key_cache_generation = 0;
+
+static bool
+lookup_key(const char *key_id, KeyRow *row)
+{
+	char		k[KEY_ID_LEN + 1] = {0};
+	KeyCacheEntry *e;
+	uint64		gen;
+	bool		found;
+
+	if (mt_shared == NULL)
+		return lookup_key_uncached(key_id, row);
+
+	gen = pg_atomic_read_u64(&mt_shared->tenant_generation);
+	if (key_cache == NULL || gen != key_cache_generation ||
+		hash_get_num_entries(key_cache) >= KEY_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		if (key_cache_cxt == NULL)
+			key_cache_cxt = AllocSetContextCreate(TopMemoryContext, "multitenant key cache",
+												  ALLOCSET_SMALL_SIZES);
+		else
+			MemoryContextReset(key_cache_cxt);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = KEY_ID_LEN + 1;
+		ctl.entrysize = sizeof(KeyCacheEntry);
+		ctl.hcxt = key_cache_cxt;
+		key_cache = hash_create("multitenant key cache", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		key_cache_generation = gen;	/* read before the lookups below */
+	}
+
+	strlcpy(k, key_id, sizeof(k));
+	e = hash_search(key_cache, k, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		KeyRow		fresh;
+		bool		hit = lookup_key_uncached(key_id, &fresh);
+		MemoryContext old;
+
+		e = hash_search(key_cache, k, HASH_ENTER, &found);
+		e->found = hit;
+		memset(&e->row, 0, sizeof(KeyRow));
+		if (hit)
+		{
+			e->row = fresh;
+			old = MemoryContextSwitchTo(key_cache_cxt);
+			e->row.scopes = DatumGetArrayTypePCopy(PointerGetDatum(fresh.scopes));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	if (!e->found)
+		return false;
+	*row = e->row;
+	row->scopes = DatumGetArrayTypePCopy(PointerGetDatum(e->row.scopes));
+	return true;
 }
 
 typedef struct VerifiedKey

@@ -9,9 +9,10 @@
  * (no SPI, no RLS, no recursion into mt.current_tenant()).  Each backend
  * caches the statuses it looked up (bounded hash table), tagged with
  * MultitenantShared.tenant_generation; any transaction that changes
- * mt.tenants bumps that atomic after it commits (statement trigger + xact
- * callback), so a suspension is seen by every backend at its next
- * transaction.  Without shared memory the cache is bypassed and the
+ * mt.tenants (or mt.api_key_secrets, whose rows api_keys.c caches the
+ * same way) bumps that atomic before and after it commits (statement
+ * trigger + xact callback), so a suspension or revocation is seen by every
+ * backend at its next transaction.  Without shared memory the cache is bypassed and the
  * lookup runs once per transaction.
  *
  * Locks: only the atomic generation counter is shared.  Registry changes
@@ -185,7 +186,16 @@ mt_tenants_xact_callback(int event)
 			if (tenants_changed_in_xact)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that changed mt.tenants")));
+						 errmsg("cannot PREPARE a transaction that changed mt.tenants or mt.api_key_secrets")));
+			break;
+		case XACT_EVENT_PRE_COMMIT:
+			/*
+			 * Bump before the commit too: a cache filled between this bump
+			 * and the commit becoming visible carries this generation, and
+			 * the bump after the commit invalidates it.
+			 */
+			if (tenants_changed_in_xact && mt_shared != NULL)
+				pg_atomic_fetch_add_u64(&mt_shared->tenant_generation, 1);
 			break;
 		case XACT_EVENT_COMMIT:
 			if (tenants_changed_in_xact && mt_shared != NULL)

@@ -85,3 +85,10 @@ REVOKE ALL ON FUNCTION mt.rotate_api_key(text, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.flush_api_key_usage() FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.api_key_throttle() FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.reset_api_key_throttle() FROM PUBLIC;
+
+-- any change to the key rows moves the shared generation that validates
+-- every backend's key cache (see tenants.c / api_keys.c)
+CREATE TRIGGER api_key_secrets_changed AFTER INSERT OR UPDATE OR DELETE ON mt.api_key_secrets
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+CREATE TRIGGER api_key_secrets_truncated AFTER TRUNCATE ON mt.api_key_secrets
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
