@@ -1119,35 +1119,12 @@ verify_chain(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant,
 	}
 }
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 parse_hash_hex(const char *s, uint8 *out)
 {
 	if (s[0] == '\\' && s[1] == 'x')
 		s += 2;
-	if (strlen(s) != MT_SHA256_LEN * 2)
-		return false;
-	for (int i = 0; i < MT_SHA256_LEN; i++)
-	{
-		int			hi = hex_digit(s[2 * i]);
-		int			lo = hex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (uint8) (hi << 4 | lo);
-	}
-	return true;
+	return mt_hex_decode(s, out, MT_SHA256_LEN);
 }
 
 /*
@@ -1899,18 +1876,6 @@ mt_audit_untable(PG_FUNCTION_ARGS)
 /* ---------------------------------------------------------------------
  * Search
  * --------------------------------------------------------------------- */
-static const pg_uuid_t *
-require_context_tenant(void)
-{
-	const pg_uuid_t *t = mt_context_tenant();
-
-	if (t == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("no tenant context is set"),
-				 errhint("SET LOCAL multitenant.token to a valid tenant token, or call mt.authenticate().")));
-	return t;
-}
 
 /* details as the reader sees them: plaintext, decrypted, or shredded */
 typedef struct KeyCache
@@ -2103,7 +2068,7 @@ PG_FUNCTION_INFO_V1(mt_audit_search);
 Datum
 mt_audit_search(PG_FUNCTION_ARGS)
 {
-	audit_search(fcinfo, require_context_tenant(), 0);
+	audit_search(fcinfo, mt_require_context_tenant(), 0);
 	return (Datum) 0;
 }
 
@@ -2320,7 +2285,7 @@ PG_FUNCTION_INFO_V1(mt_audit_export);
 Datum
 mt_audit_export(PG_FUNCTION_ARGS)
 {
-	audit_export(fcinfo, require_context_tenant(), 0);
+	audit_export(fcinfo, mt_require_context_tenant(), 0);
 	return (Datum) 0;
 }
 

@@ -732,18 +732,27 @@ mt_current_tenant(PG_FUNCTION_ARGS)
 	PG_RETURN_UUID_P(res);
 }
 
-PG_FUNCTION_INFO_V1(mt_require_tenant);
-Datum
-mt_require_tenant(PG_FUNCTION_ARGS)
+/* The verified tenant, or 42501 when there is none (every caller's check). */
+const pg_uuid_t *
+mt_require_context_tenant(void)
 {
 	const pg_uuid_t *t = mt_context_tenant();
-	pg_uuid_t  *res;
 
 	if (t == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("no tenant context is set"),
-				 errhint("SET LOCAL multitenant.token to a valid tenant token, or call mt.authenticate().")));
+				 errhint("SET LOCAL multitenant.token to a valid tenant token, or call mt.authenticate() or mt.set_tenant().")));
+	return t;
+}
+
+PG_FUNCTION_INFO_V1(mt_require_tenant);
+Datum
+mt_require_tenant(PG_FUNCTION_ARGS)
+{
+	const pg_uuid_t *t = mt_require_context_tenant();
+	pg_uuid_t  *res;
+
 	res = palloc(sizeof(pg_uuid_t));
 	memcpy(res, t, sizeof(pg_uuid_t));
 	PG_RETURN_UUID_P(res);

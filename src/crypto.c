@@ -54,8 +54,8 @@ hex_value(char c)
 }
 
 /* decodes exactly outlen bytes of hex; false on any other input */
-static bool
-hex_decode_exact(const char *src, uint8 *out, size_t outlen)
+bool
+mt_hex_decode(const char *src, uint8 *out, size_t outlen)
 {
 	if (strlen(src) != outlen * 2)
 		return false;
@@ -96,7 +96,7 @@ read_secret_file(const char *path)
 				 errmsg("multitenant secret file \"%s\" is truncated", path),
 				 errhint("Restore it from backup: API keys and encrypted audit details depend on it.")));
 	buf[MT_SECRET_LEN * 2] = '\0';
-	ok = hex_decode_exact(buf, master_secret, MT_SECRET_LEN);
+	ok = mt_hex_decode(buf, master_secret, MT_SECRET_LEN);
 	mt_wipe(buf, sizeof(buf));
 	if (!ok)
 		ereport(FATAL,
@@ -388,7 +388,7 @@ mt_check_jwt_public_key(char **newval, void **extra, GucSource source)
 	key = malloc(crypto_sign_PUBLICKEYBYTES);
 	if (key == NULL)
 		return false;
-	if (!hex_decode_exact(s, key, crypto_sign_PUBLICKEYBYTES) &&
+	if (!mt_hex_decode(s, key, crypto_sign_PUBLICKEYBYTES) &&
 		mt_base64url_decode(s, strlen(s), key, crypto_sign_PUBLICKEYBYTES) != crypto_sign_PUBLICKEYBYTES)
 	{
 		free(key);

@@ -131,19 +131,6 @@ mt_gdpr_require_owner(Oid relid)
 				 errmsg("must be owner of table %s", mt_gdpr_relation_name(relid))));
 }
 
-const pg_uuid_t *
-mt_gdpr_require_tenant(void)
-{
-	const pg_uuid_t *t = mt_context_tenant();
-
-	if (t == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("no tenant context is set"),
-				 errhint("Enter the tenant first: mt.set_tenant(tenant) or SET LOCAL multitenant.token.")));
-	return t;
-}
-
 char *
 mt_gdpr_actor_role(void)
 {
@@ -962,7 +949,7 @@ Datum
 mt_gdpr_export(PG_FUNCTION_ARGS)
 {
 	char	   *subject = subject_arg(fcinfo, 0, false);
-	const pg_uuid_t *tenant = mt_gdpr_require_tenant();
+	const pg_uuid_t *tenant = mt_require_context_tenant();
 	StringInfoData out;
 	int64		rows;
 	int			tables;
@@ -1131,7 +1118,7 @@ Datum
 mt_gdpr_erase(PG_FUNCTION_ARGS)
 {
 	char	   *subject = subject_arg(fcinfo, 0, true);
-	const pg_uuid_t *tenant = mt_gdpr_require_tenant();
+	const pg_uuid_t *tenant = mt_require_context_tenant();
 	StringInfoData out;
 
 	initStringInfo(&out);
@@ -1219,7 +1206,7 @@ mt_record_consent(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("granted must not be NULL")));
-	tenant = mt_gdpr_require_tenant();
+	tenant = mt_require_context_tenant();
 	mt_spi_connect();
 	id = insert_consent(tenant, subject, purpose, PG_GETARG_BOOL(2),
 						optional_text(fcinfo, 3), optional_text(fcinfo, 4));
@@ -1308,7 +1295,7 @@ mt_gdpr_request(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown GDPR request kind \"%s\"", kind),
 				 errhint("Use access, erasure, portability, rectification, restriction or objection.")));
-	tenant = mt_gdpr_require_tenant();
+	tenant = mt_require_context_tenant();
 
 	args[0] = uuid_datum(tenant);
 	args[1] = CStringGetTextDatum(subject);
@@ -1389,7 +1376,7 @@ mt_gdpr_process(PG_FUNCTION_ARGS)
 
 	mt_require_args(fcinfo, 1, "request id");
 	id = PG_GETARG_INT64(0);
-	tenant = mt_gdpr_require_tenant();
+	tenant = mt_require_context_tenant();
 	args[0] = Int64GetDatum(id);
 	args[1] = uuid_datum(tenant);
 
@@ -1502,7 +1489,7 @@ Datum
 mt_lift_restriction(PG_FUNCTION_ARGS)
 {
 	char	   *subject = subject_arg(fcinfo, 0, true);
-	const pg_uuid_t *tenant = mt_gdpr_require_tenant();
+	const pg_uuid_t *tenant = mt_require_context_tenant();
 	Datum		args[3] = {uuid_datum(tenant), CStringGetTextDatum(subject),
 	CStringGetTextDatum(mt_gdpr_actor_role())};
 	bool		lifted;
@@ -1650,7 +1637,7 @@ mt_add_breach_subjects(PG_FUNCTION_ARGS)
 
 	mt_require_args(fcinfo, 2, "breach id and subjects");
 	id = PG_GETARG_INT64(0);
-	tenant = mt_gdpr_require_tenant();
+	tenant = mt_require_context_tenant();
 	mt_spi_connect();
 	args[0] = Int64GetDatum(id);
 	require_breach(id);

@@ -19,7 +19,6 @@ extern void mt_gdpr_require_owner(Oid relid);
 extern char *mt_gdpr_relation_name(Oid relid);
 
 /* the current tenant, or 42501 "no tenant context is set" */
-extern const pg_uuid_t *mt_gdpr_require_tenant(void);
 
 /* name of the role the caller acts as (SET ROLE), for *_by columns */
 extern char *mt_gdpr_actor_role(void);

@@ -77,6 +77,8 @@ extern char *mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 extern void mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 							const char *sub, const char *role, bool is_local);
 extern const pg_uuid_t *mt_context_tenant(void);
+extern const pg_uuid_t *mt_require_context_tenant(void);
+extern bool mt_hex_decode(const char *src, uint8 *out, size_t outlen);
 
 /* ---- redact.c ---- */
 extern void mt_redact_statement(const char *secret);

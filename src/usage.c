@@ -1204,18 +1204,6 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode)
 	return newtotal;
 }
 
-static const pg_uuid_t *
-require_context_tenant(void)
-{
-	const pg_uuid_t *t = mt_context_tenant();
-
-	if (t == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("no tenant context is set"),
-				 errhint("SET LOCAL multitenant.token to a valid tenant token, or call mt.authenticate().")));
-	return t;
-}
 
 static void
 require_not_recovery(const char *what)
@@ -1242,7 +1230,7 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("usage amount must be positive"),
 				 errdetail("Got " INT64_FORMAT ".", amount)));
-	tenant = require_context_tenant();
+	tenant = mt_require_context_tenant();
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(0));
 	require_not_recovery(what);
 	PG_RETURN_INT64(usage_count(&key, amount, mode));
