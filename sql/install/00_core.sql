@@ -119,6 +119,10 @@ CREATE TRIGGER tenants_changed AFTER INSERT OR UPDATE OR DELETE ON mt.tenants
     FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
 CREATE TRIGGER tenants_truncated AFTER TRUNCATE ON mt.tenants
     FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+-- fire under every session_replication_role (replication apply, restores):
+-- the per-backend key and tenant caches are invalidated only by these
+ALTER TABLE mt.tenants ENABLE ALWAYS TRIGGER tenants_changed;
+ALTER TABLE mt.tenants ENABLE ALWAYS TRIGGER tenants_truncated;
 
 -- ---------------------------------------------------------------------
 -- Privileges and confinement

@@ -92,3 +92,7 @@ CREATE TRIGGER api_key_secrets_changed AFTER INSERT OR UPDATE OR DELETE ON mt.ap
     FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
 CREATE TRIGGER api_key_secrets_truncated AFTER TRUNCATE ON mt.api_key_secrets
     FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+-- fire under every session_replication_role (replication apply, restores):
+-- the per-backend key and tenant caches are invalidated only by these
+ALTER TABLE mt.api_key_secrets ENABLE ALWAYS TRIGGER api_key_secrets_changed;
+ALTER TABLE mt.api_key_secrets ENABLE ALWAYS TRIGGER api_key_secrets_truncated;
