@@ -118,3 +118,12 @@ CREATE POLICY tenant_rows ON mt.tenant_quotas FOR SELECT USING (tenant_id = mt.c
 SELECT pg_catalog.pg_extension_config_dump('mt.usage_rollup', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.usage_alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.tenant_quotas', '');
+
+-- quota caches must hear about changes made under
+-- session_replication_role = replica too (apply workers, restores)
+ALTER TABLE mt.plan_limits ENABLE ALWAYS TRIGGER usage_quota_changed;
+ALTER TABLE mt.plan_limits ENABLE ALWAYS TRIGGER usage_quota_truncated;
+ALTER TABLE mt.tenant_quotas ENABLE ALWAYS TRIGGER usage_quota_changed;
+ALTER TABLE mt.tenant_quotas ENABLE ALWAYS TRIGGER usage_quota_truncated;
+ALTER TABLE mt.tenants ENABLE ALWAYS TRIGGER usage_quota_changed;
+ALTER TABLE mt.tenants ENABLE ALWAYS TRIGGER usage_quota_truncated;
