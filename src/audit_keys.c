@@ -38,19 +38,23 @@
 
 #define WRAPPED_LEN (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + MT_AUDIT_KEY_LEN)
 
-static void
-subject_hash(const pg_uuid_t *tenant, const char *subject, uint8 *out)
+/* keyed hash of (tenant, subject) as the bytea stored in subject_hash */
+static bytea *
+subject_hash(const pg_uuid_t *tenant, const char *subject)
 {
 	uint8		k[MT_SECRET_LEN];
 	size_t		slen = strlen(subject);
 	uint8	   *msg = palloc(UUID_LEN + slen);
+	bytea	   *hb = palloc(VARHDRSZ + MT_SHA256_LEN);
 
 	memcpy(msg, tenant->data, UUID_LEN);
 	memcpy(msg + UUID_LEN, subject, slen);
 	mt_derive_key("multitenant audit subject v1", k);
-	mt_hmac_sha256(k, sizeof(k), msg, UUID_LEN + slen, out);
+	SET_VARSIZE(hb, VARHDRSZ + MT_SHA256_LEN);
+	mt_hmac_sha256(k, sizeof(k), msg, UUID_LEN + slen, (uint8 *) VARDATA(hb));
 	mt_wipe(k, sizeof(k));
 	pfree(msg);
+	return hb;
 }
 
 static bool
@@ -101,14 +105,10 @@ unwrap_or_fail(bytea *wrapped, uint8 *key)
 int64
 mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject, bool create, uint8 *key)
 {
-	uint8		h[MT_SHA256_LEN];
-	bytea	   *hb = palloc(VARHDRSZ + MT_SHA256_LEN);
+	bytea	   *hb = subject_hash(tenant, subject);
 	Datum		args[3];
 	int			rc;
 
-	subject_hash(tenant, subject, h);
-	SET_VARSIZE(hb, VARHDRSZ + MT_SHA256_LEN);
-	memcpy(VARDATA(hb), h, MT_SHA256_LEN);
 	args[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
 	args[1] = PointerGetDatum(hb);
 
@@ -223,14 +223,10 @@ mt_audit_decrypt(const uint8 *key, const uint8 *enc, int enclen, int *outlen)
 int64
 mt_audit_delete_subject_keys(const pg_uuid_t *tenant, const char *subject)
 {
-	uint8		h[MT_SHA256_LEN];
-	bytea	   *hb = palloc(VARHDRSZ + MT_SHA256_LEN);
+	bytea	   *hb = subject_hash(tenant, subject);
 	Datum		args[2];
 	int			rc;
 
-	subject_hash(tenant, subject, h);
-	SET_VARSIZE(hb, VARHDRSZ + MT_SHA256_LEN);
-	memcpy(VARDATA(hb), h, MT_SHA256_LEN);
 	args[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
 	args[1] = PointerGetDatum(hb);
 	rc = SPI_execute_with_args("DELETE FROM mt.audit_subject_keys WHERE tenant_id = $1 AND subject_hash = $2",
