@@ -289,11 +289,27 @@ run_check(const ComplianceCheck *check, char **status, Datum *details)
 	}
 }
 
+typedef struct CheckRun
+{
+	const ComplianceCheck *check;
+	char	   *status;
+	Datum		details;
+} CheckRun;
+
+static void
+run_check_cb(void *arg)
+{
+	CheckRun   *run = (CheckRun *) arg;
+
+	run_check(run->check, &run->status, &run->details);
+}
+
 /*
  * mt.run_compliance_checks(): every check, stored under one run id and
  * returned.  A check whose SQL fails (for example a catalog it reads is not
  * readable) is recorded as 'warn' with the error message, so that one
- * broken check never hides the others.
+ * broken check never hides the others.  A cancel or statement timeout
+ * ends the whole run (57014).
  */
 PG_FUNCTION_INFO_V1(mt_run_compliance_checks);
 Datum
@@ -313,38 +329,31 @@ mt_run_compliance_checks(PG_FUNCTION_ARGS)
 		const ComplianceCheck *c = &checks[i];
 		char	   *status;
 		Datum		details;
-		MemoryContext oldcxt = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
 		Datum		args[9];
 		Datum		values[7];
 		bool		nulls[7] = {false};
+		CheckRun	run = {c, NULL, (Datum) 0};
+		ErrorData  *edata;
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcxt);
-		PG_TRY();
+		/* a failing check becomes a 'warn' row; a cancel ends the run */
+		edata = mt_try_in_subxact(run_check_cb, &run);
+		if (edata == NULL)
 		{
-			run_check(c, &status, &details);
-			ReleaseCurrentSubTransaction();
+			status = run.status;
+			details = run.details;
 		}
-		PG_CATCH();
+		else
 		{
-			ErrorData  *edata;
 			StringInfoData msg;
 
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
 			status = pstrdup("warn");
 			initStringInfo(&msg);
 			appendStringInfoString(&msg, "{\"error\": ");
 			escape_json(&msg, edata->message);
 			appendStringInfoChar(&msg, '}');
 			details = DirectFunctionCall1(jsonb_in, CStringGetDatum(msg.data));
+			FreeErrorData(edata);
 		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
 
 		args[0] = run_id;
 		args[1] = CStringGetTextDatum(c->id);

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
@@ -202,6 +203,46 @@ void
 mt_leave_safe_search_path(int nest)
 {
 	AtEOXact_GUC(true, nest);
+}
+
+/*
+ * Run fn(arg) in an internal subtransaction, for work whose failure must
+ * not fail the caller (one compliance check, a usage alert).  Returns NULL
+ * when fn succeeded.  Otherwise the subtransaction is rolled back and the
+ * error is returned, copied into the caller's memory context; the caller
+ * reports it and frees it with FreeErrorData.  A query cancel or statement
+ * timeout (57014) is never returned: it is rethrown, so Ctrl-C and
+ * statement_timeout always end the statement (as PL/pgSQL's WHEN OTHERS
+ * does).
+ */
+ErrorData *
+mt_try_in_subxact(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+
+	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	return edata;
 }
 
 /* 22004 when any of the first nargs arguments is NULL */

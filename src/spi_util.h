@@ -30,6 +30,7 @@ extern int	mt_enter_safe_search_path(void);
 extern void mt_leave_safe_search_path(int nest);
 extern int	mt_catalog_execute(const char *sql, int nargs, Oid *types, Datum *values,
 							   const char *nulls);
+extern ErrorData *mt_try_in_subxact(void (*fn) (void *arg), void *arg);
 extern void mt_require_args(FunctionCallInfo fcinfo, int nargs, const char *names);
 
 #endif							/* MT_SPI_UTIL_H */

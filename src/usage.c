@@ -954,21 +954,80 @@ alert_flag_reset(const MtUsageKey *key, int kind, int32 period)
 	LWLockRelease(us->lock);
 }
 
+typedef struct MtAlert
+{
+	const MtUsageKey *key;
+	int			kind;
+	int64		used;
+	const MtQuota *q;
+	TimestampTz pstart;
+} MtAlert;
+
+/* the row and the NOTIFY of one alert; runs in a subtransaction */
+static void
+usage_alert_record(void *arg)
+{
+	MtAlert    *a = (MtAlert *) arg;
+	const MtUsageKey *key = a->key;
+	const MtQuota *q = a->q;
+	MtOwnerCtx	oc;
+	Datum		args[7];
+	char		nulls[7] = "       ";
+	int			rc;
+
+	args[0] = UUIDPGetDatum((pg_uuid_t *) &key->tenant);
+	args[1] = CStringGetTextDatum(key->metric);
+	args[2] = CStringGetTextDatum(period_names[a->kind]);
+	args[3] = TimestampTzGetDatum(a->pstart);
+	args[4] = Int64GetDatum(a->used);
+	args[5] = Int64GetDatum(q->soft);
+	args[6] = Int64GetDatum(q->hard);
+	if (!q->has_hard)
+		nulls[6] = 'n';
+	owner_begin(&oc);
+	rc = SPI_execute_with_args("INSERT INTO mt.usage_alerts"
+							   " (tenant_id, metric, period, period_start, used, soft_limit, hard_limit)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+							   " ON CONFLICT DO NOTHING",
+							   7, (Oid[]) {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID},
+							   args, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "multitenant: alert insert failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		StringInfoData js;
+
+		initStringInfo(&js);
+		appendStringInfoString(&js, "{\"tenant_id\":");
+		escape_json(&js, mt_uuid_to_cstring(&key->tenant));
+		appendStringInfoString(&js, ",\"metric\":");
+		escape_json(&js, key->metric);
+		appendStringInfo(&js, ",\"period\":\"%s\",\"period_start\":\"%s\","
+						 "\"used\":" INT64_FORMAT ",\"soft_limit\":" INT64_FORMAT,
+						 period_names[a->kind], iso_day(a->pstart), a->used, q->soft);
+		if (q->has_hard)
+			appendStringInfo(&js, ",\"hard_limit\":" INT64_FORMAT "}", q->hard);
+		else
+			appendStringInfoString(&js, ",\"hard_limit\":null}");
+		Async_Notify("multitenant_usage", js.data);
+	}
+	owner_end(&oc);
+}
+
 /*
  * First crossing of the soft limit in a period: one row in mt.usage_alerts
  * (its primary key makes it once per period even across restarts) and a
  * NOTIFY multitenant_usage, both part of the calling transaction.  Runs in
  * a subtransaction so that a failure (say, a read-only transaction) never
  * turns a counted call into an error; the alert is then retried by the
- * next call that counts.
+ * next call that counts.  A cancel or statement timeout is not such a
+ * failure: it ends the statement (57014).
  */
 static void
 usage_alert(const MtUsageKey *key, int kind, int32 period, int64 used, const MtQuota *q)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	TimestampTz pstart = period_start(kind, period);
-	bool		ok = true;
+	MtAlert		a = {key, kind, used, q, period_start(kind, period)};
+	ErrorData  *edata;
 
 	if (XactReadOnly || IsInParallelMode())
 	{
@@ -976,82 +1035,10 @@ usage_alert(const MtUsageKey *key, int kind, int32 period, int64 used, const MtQ
 		return;
 	}
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		MtOwnerCtx	oc;
-		Datum		args[7];
-		char		nulls[7] = "       ";
-		int			rc;
-
-		args[0] = UUIDPGetDatum((pg_uuid_t *) &key->tenant);
-		args[1] = CStringGetTextDatum(key->metric);
-		args[2] = CStringGetTextDatum(period_names[kind]);
-		args[3] = TimestampTzGetDatum(pstart);
-		args[4] = Int64GetDatum(used);
-		args[5] = Int64GetDatum(q->soft);
-		args[6] = Int64GetDatum(q->hard);
-		if (!q->has_hard)
-			nulls[6] = 'n';
-		owner_begin(&oc);
-		rc = SPI_execute_with_args("INSERT INTO mt.usage_alerts"
-								   " (tenant_id, metric, period, period_start, used, soft_limit, hard_limit)"
-								   " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-								   " ON CONFLICT DO NOTHING",
-								   7, (Oid[]) {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID},
-								   args, nulls, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "multitenant: alert insert failed: %s", SPI_result_code_string(rc));
-		if (SPI_processed > 0)
-		{
-			StringInfoData js;
-
-			initStringInfo(&js);
-			appendStringInfoString(&js, "{\"tenant_id\":");
-			escape_json(&js, mt_uuid_to_cstring(&key->tenant));
-			appendStringInfoString(&js, ",\"metric\":");
-			escape_json(&js, key->metric);
-			appendStringInfo(&js, ",\"period\":\"%s\",\"period_start\":\"%s\","
-							 "\"used\":" INT64_FORMAT ",\"soft_limit\":" INT64_FORMAT,
-							 period_names[kind], iso_day(pstart), used, q->soft);
-			if (q->has_hard)
-				appendStringInfo(&js, ",\"hard_limit\":" INT64_FORMAT "}", q->hard);
-			else
-				appendStringInfoString(&js, ",\"hard_limit\":null}");
-			Async_Notify("multitenant_usage", js.data);
-		}
-		owner_end(&oc);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("could not record the usage alert for metric \"%s\": %s",
-						key->metric, edata->message)));
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-
-	if (!ok)
-	{
-		alert_flag_reset(key, kind, period);
-		return;
-	}
-
-	/* undo the flag if this transaction (or subtransaction) rolls back */
+	/*
+	 * Undo the flag if this transaction (or subtransaction) rolls back,
+	 * also when a cancel inside the alert ends the statement.
+	 */
 	if (!subxact_cb_registered)
 	{
 		RegisterSubXactCallback(usage_subxact_callback, NULL);
@@ -1065,6 +1052,17 @@ usage_alert(const MtUsageKey *key, int kind, int32 period, int64 used, const MtQ
 		u->kind = kind;
 		u->period = period;
 		u->subid = GetCurrentSubTransactionId();
+	}
+
+	edata = mt_try_in_subxact(usage_alert_record, &a);
+	if (edata != NULL)
+	{
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not record the usage alert for metric \"%s\": %s",
+						key->metric, edata->message)));
+		FreeErrorData(edata);
+		alert_flag_reset(key, kind, period);
 	}
 }
 
