@@ -586,8 +586,10 @@ auto_isolate_column(Oid relid)
 	bool		isnull;
 	Datum		d;
 
+	/* by exact name: a ::regnamespace cast would fold "Billing" to billing */
 	d = mt_spi_value("SELECT a.tenant_column::text FROM mt.auto_isolate_schemas a "
-					 "JOIN pg_catalog.pg_class c ON c.relnamespace = a.schema_name::regnamespace "
+					 "JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) a.schema_name "
+					 "JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid "
 					 "JOIN pg_catalog.pg_attribute att ON att.attrelid = c.oid "
 					 "  AND att.attname = a.tenant_column AND NOT att.attisdropped "
 					 "WHERE c.oid = $1",
@@ -622,6 +624,22 @@ check_parents_isolated(Oid relid)
 				 errhint("Isolate the parent with mt.enable_isolation() first.")));
 }
 
+/* the registration of an auto-isolated schema follows ALTER SCHEMA RENAME */
+static void
+follow_schema_rename(const char *oldname, const char *newname)
+{
+	int			nest;
+	Datum		args[2] = {CStringGetTextDatum(oldname), CStringGetTextDatum(newname)};
+
+	mt_spi_connect();
+	nest = mt_enter_safe_search_path();
+	mt_catalog_execute("UPDATE mt.auto_isolate_schemas SET schema_name = $2 "
+					   "WHERE schema_name OPERATOR(pg_catalog.=) $1",
+					   2, (Oid[]) {TEXTOID, TEXTOID}, args, NULL);
+	mt_leave_safe_search_path(nest);
+	mt_spi_finish();
+}
+
 /*
  * ddl_command_end: new partitions/children of isolated tables (CREATE
  * TABLE ... PARTITION OF / INHERITS, ATTACH PARTITION, ALTER ... INHERIT)
@@ -639,6 +657,16 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mt.ddl_isolate_new() must be called as an event trigger")));
+	/* ALTER SCHEMA ... RENAME: an auto-isolated schema keeps its registration */
+	if (IsA(((EventTriggerData *) fcinfo->context)->parsetree, RenameStmt))
+	{
+		RenameStmt *stmt = (RenameStmt *) ((EventTriggerData *) fcinfo->context)->parsetree;
+
+		if (stmt->renameType == OBJECT_SCHEMA)
+			follow_schema_rename(stmt->subname, stmt->newname);
+		PG_RETURN_VOID();
+	}
+
 	/* our own DDL, or a superuser deliberately working around isolation */
 	if (isolation_ddl_depth > 0 || mt_allow_unsafe_ddl)
 		PG_RETURN_VOID();
@@ -734,6 +762,11 @@ mt_ddl_forget_dropped(PG_FUNCTION_ARGS)
 					"SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
 					"WHERE classid = 'pg_catalog.pg_class'::regclass AND objsubid = 0)",
 					0, NULL, NULL, NULL);
+	/* a dropped schema is no longer auto-isolated (a new one of that name is not) */
+	mt_catalog_execute("DELETE FROM mt.auto_isolate_schemas WHERE schema_name IN ("
+					   "SELECT object_name FROM pg_catalog.pg_event_trigger_dropped_objects() "
+					   "WHERE classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass)",
+					   0, NULL, NULL, NULL);
 	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();

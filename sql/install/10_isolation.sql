@@ -52,7 +52,7 @@ CREATE EVENT TRIGGER mt_ddl_guard ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE', 'DROP POLICY', 'ALTER POLICY')
     EXECUTE FUNCTION mt.ddl_guard();
 CREATE EVENT TRIGGER mt_ddl_isolate_new ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'ALTER SCHEMA')
     EXECUTE FUNCTION mt.ddl_isolate_new();
 CREATE EVENT TRIGGER mt_ddl_forget_dropped ON sql_drop
     EXECUTE FUNCTION mt.ddl_forget_dropped();
