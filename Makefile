@@ -9,6 +9,8 @@ OBJS        = $(SRCS:.c=.o)
 INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
 INSTALL_SQL   = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA_built    = $(INSTALL_SQL)
+# earlier releases' install scripts (frozen) and the update scripts between them
+DATA          = $(wildcard sql/releases/*.sql) $(wildcard sql/updates/*.sql)
 EXTRA_CLEAN   = results regression.diffs regression.out test/out
 
 PG_CONFIG  ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
