@@ -73,7 +73,6 @@
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -263,18 +262,6 @@ parse_period(const char *s)
 			 errmsg("unknown usage period \"%s\"", s),
 			 errhint("Use 'day' or 'month' (UTC).")));
 	return PK_MONTH;			/* keep compiler quiet */
-}
-
-/* "YYYY-MM-DDT00:00:00Z" of a period start (always midnight UTC) */
-static char *
-iso_day(TimestampTz ts)
-{
-	int			y,
-				m,
-				d;
-
-	j2date((int) floor_div64(ts, USECS_PER_DAY) + POSTGRES_EPOCH_JDATE, &y, &m, &d);
-	return psprintf("%04d-%02d-%02dT00:00:00Z", y, m, d);
 }
 
 static inline int64
@@ -957,7 +944,8 @@ alert_flag_reset(const MtUsageKey *key, int kind, int32 period)
 /*
  * First crossing of the soft limit in a period: one row in mt.usage_alerts
  * (its primary key makes it once per period even across restarts) and a
- * NOTIFY multitenant_usage, both part of the calling transaction.  Runs in
+ * NOTIFY multitenant_usage without payload, both part of the calling
+ * transaction.  Runs in
  * a subtransaction so that a failure (say, a read-only transaction) never
  * turns a counted call into an error; the alert is then retried by the
  * next call that counts.
@@ -1003,24 +991,14 @@ usage_alert(const MtUsageKey *key, int kind, int32 period, int64 used, const MtQ
 								   args, nulls, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "multitenant: alert insert failed: %s", SPI_result_code_string(rc));
+		/*
+		 * A wake-up without payload: any role may LISTEN (and NOTIFY) on any
+		 * channel, so the alert itself is read from mt.usage_alerts, whose
+		 * row-level security shows a tenant only its own rows and which
+		 * only the extension writes.
+		 */
 		if (SPI_processed > 0)
-		{
-			StringInfoData js;
-
-			initStringInfo(&js);
-			appendStringInfoString(&js, "{\"tenant_id\":");
-			escape_json(&js, mt_uuid_to_cstring(&key->tenant));
-			appendStringInfoString(&js, ",\"metric\":");
-			escape_json(&js, key->metric);
-			appendStringInfo(&js, ",\"period\":\"%s\",\"period_start\":\"%s\","
-							 "\"used\":" INT64_FORMAT ",\"soft_limit\":" INT64_FORMAT,
-							 period_names[kind], iso_day(pstart), used, q->soft);
-			if (q->has_hard)
-				appendStringInfo(&js, ",\"hard_limit\":" INT64_FORMAT "}", q->hard);
-			else
-				appendStringInfoString(&js, ",\"hard_limit\":null}");
-			Async_Notify("multitenant_usage", js.data);
-		}
+			Async_Notify("multitenant_usage", NULL);
 		owner_end(&oc);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
