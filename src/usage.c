@@ -88,6 +88,8 @@
 int			mt_max_counters = 10000;
 int			mt_flush_interval_ms = 10000;
 int			mt_max_rate_limits = 10000;
+int			mt_tenant_counter_share = 10;
+int			mt_tenant_rate_limit_share = 10;
 
 #define MT_METRIC_MAXLEN	63
 #define MT_USAGE_SLOTS		4

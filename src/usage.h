@@ -20,6 +20,8 @@
 extern int	mt_max_counters;
 extern int	mt_flush_interval_ms;
 extern int	mt_max_rate_limits;
+extern int	mt_tenant_counter_share;	/* percent of max_counters */
+extern int	mt_tenant_rate_limit_share; /* percent of max_rate_limits */
 
 /* ---- entry points for other capability files ---- */
 
