@@ -67,6 +67,8 @@ typedef struct MtWorkerShared
 	LWLock	   *lock;			/* protects everything below */
 	PGPROC	   *launcher;		/* NULL while no launcher runs */
 	bool		flush_all;		/* a full table wants every database flushed */
+	PGPROC	   *reserved;		/* the reserved flush worker, while it waits */
+	Oid			reserved_dbid;	/* database given to it, until it exits */
 	MtFlushRequest requests[MT_MAX_FLUSH_REQUESTS];
 } MtWorkerShared;
 
