@@ -49,7 +49,7 @@ SELECT is(length(:'ka_wrong'), 49, 'a well-formed key with Acme''s key id and a 
 -- the attack: three malformed keys through the shared address
 SELECT throws_ok($$SELECT mt.authenticate('garbage')$$, '28000', 'invalid API key', 'malformed 1');
 SELECT throws_ok($$SELECT mt.authenticate('garbage')$$, '28000', 'invalid API key', 'malformed 2');
-SELECT throws_ok(format('SELECT mt.authenticate(%L)', left(:'kb', 48) || 'x'), '28000', 'invalid API key', 'malformed 3 (bad checksum)');
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', left(:'kb', 48) || CASE WHEN right(:'kb', 1) = 'x' THEN 'y' ELSE 'x' END), '28000', 'invalid API key', 'malformed 3 (bad checksum)');
 SELECT is(mt.authenticate(:'kb'), :'globex'::uuid, 'malformed keys from the shared address do not lock out Globex''s valid key');
 SELECT is(mt.authenticate(:'ka'), :'acme'::uuid, 'nor Acme''s');
 
