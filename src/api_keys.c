@@ -27,9 +27,11 @@
  *	- usage_lock (LWLock) protects the last-use hash: insertions, removals
  *	  and the "flushed" field take it exclusively; the per-entry last_used
  *	  atomic is advanced under the shared lock (CAS max).
- *	- throttle_lock (LWLock) protects the throttle hash and the overflow
- *	  bucket: lookups under the shared lock, failures and resets under the
- *	  exclusive lock.
+ *	- throttle_lock (LWLock) protects the throttle hash: lookups under the
+ *	  shared lock, failures and resets under the exclusive lock.  A bucket
+ *	  is (client address, key id) for a well-formed key whose key id exists,
+ *	  and (client address, no key id) for malformed keys and unknown key
+ *	  ids, so failures on one key id never refuse another key id.
  *
  * Backend-local state: the key authenticated in the current transaction
  * (id, scopes, and the token mt.authenticate() set), cleared at
@@ -125,6 +127,7 @@ typedef struct ThrottleKey
 {
 	uint8		family;
 	uint8		addr[16];
+	char		key_id[KEY_ID_LEN + 1]; /* all zero: malformed or unknown ids */
 } ThrottleKey;
 
 typedef struct ThrottleEntry
@@ -142,7 +145,6 @@ typedef struct ApiKeysShared
 	pg_atomic_uint64 usage_dropped; /* last-use updates lost to a full hash */
 	pg_atomic_uint64 blocked_until_max; /* latest end of any cool-down: a
 										 * lock-free "nobody is blocked" test */
-	ThrottleEntry overflow;		/* shared by addresses the hash cannot hold */
 } ApiKeysShared;
 
 static ApiKeysShared *keys_shared = NULL;
@@ -364,8 +366,6 @@ mt_api_keys_shmem_startup(void)
 		keys_shared->throttle_lock = &locks[1].lock;
 		pg_atomic_init_u64(&keys_shared->usage_dropped, 0);
 		pg_atomic_init_u64(&keys_shared->blocked_until_max, 0);
-		memset(&keys_shared->overflow, 0, sizeof(ThrottleEntry));
-		keys_shared->overflow.key.family = 255;
 	}
 
 	memset(&info, 0, sizeof(info));
@@ -394,16 +394,17 @@ atomic_advance(pg_atomic_uint64 *v, uint64 ts)
 }
 
 /* ---------------------------------------------------------------------
- * Brute-force throttle, keyed by client address
+ * Brute-force throttle, keyed by client address and key id
  * --------------------------------------------------------------------- */
 
 /*
- * The client's address through inet_client_addr() (libpq/libpq-be.h is
- * not usable here); NULL there (Unix socket, background process) means
- * the shared local bucket.
+ * The client's bucket for a key id (NULL: malformed key or unknown key
+ * id).  The address comes from inet_client_addr() (libpq/libpq-be.h is not
+ * usable here); NULL there (Unix socket, background process) means the
+ * shared local address.
  */
 static const ThrottleKey *
-client_bucket(void)
+client_bucket(const char *key_id)
 {
 	if (!my_bucket_known)
 	{
@@ -425,61 +426,97 @@ client_bucket(void)
 		}
 		my_bucket_known = true;
 	}
+	memset(my_bucket.key_id, 0, sizeof(my_bucket.key_id));
+	if (key_id != NULL)
+		memcpy(my_bucket.key_id, key_id, KEY_ID_LEN);
 	return &my_bucket;
 }
 
-/* Raises 53400 while this client's bucket is cooling down. */
-static void
-throttle_check(void)
+/*
+ * Whether this client's bucket for key_id is cooling down; *until gets
+ * the end of the cool-down.  The caller raises 53400 (after wiping what
+ * it holds).
+ */
+static bool
+throttle_blocked(const char *key_id, TimestampTz *until)
 {
 	const ThrottleKey *bucket;
 	ThrottleEntry *e;
-	TimestampTz until = 0;
 	TimestampTz now;
 
+	*until = 0;
 	if (mt_api_key_max_failures <= 0)
-		return;
+		return false;
 	now = GetCurrentTimestamp();
 	if ((uint64) now >= pg_atomic_read_u64(&keys_shared->blocked_until_max))
-		return;					/* no bucket is cooling down */
-	bucket = client_bucket();
+		return false;			/* no bucket is cooling down */
+	bucket = client_bucket(key_id);
 	LWLockAcquire(keys_shared->throttle_lock, LW_SHARED);
 	e = hash_search(throttle_hash, bucket, HASH_FIND, NULL);
-	if (e == NULL && hash_get_num_entries(throttle_hash) >= THROTTLE_SLOTS)
-		e = &keys_shared->overflow;
 	if (e != NULL)
-		until = e->blocked_until;
+		*until = e->blocked_until;
 	LWLockRelease(keys_shared->throttle_lock);
-
-	if (until > now)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many failed API key attempts from this client address"),
-				 errdetail("API keys from this address are refused for another %d seconds.",
-						   (int) ((until - now) / USECS_PER_SEC) + 1),
-				 errhint("An administrator can clear the lockout with mt.reset_api_key_throttle()."),
-				 errhidestmt(true)));
+	return *until > now;
 }
 
-/* drops entries that are neither blocked nor inside a failure window */
+static void
+throttle_raise(TimestampTz until)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("too many failed API key attempts from this client address"),
+			 errdetail("This key is refused from this address for another %d seconds.",
+					   (int) ((until - now) / USECS_PER_SEC) + 1),
+			 errhint("An administrator can clear the lockout with mt.reset_api_key_throttle()."),
+			 errhidestmt(true)));
+}
+
+/*
+ * Makes room for a new bucket (exclusive lock held): drops the buckets
+ * that are neither blocked nor inside a failure window; if none is, the
+ * unblocked bucket with the oldest window (its few failures are
+ * forgotten).  Blocked buckets are never dropped.
+ */
 static void
 throttle_evict(TimestampTz now)
 {
 	HASH_SEQ_STATUS seq;
 	ThrottleEntry *e;
 	TimestampTz window = (TimestampTz) mt_api_key_failure_window * USECS_PER_SEC;
+	ThrottleKey oldest;
+	TimestampTz oldest_start = PG_INT64_MAX;
+	int			removed = 0;
 
 	hash_seq_init(&seq, throttle_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		if (e->blocked_until <= now && e->window_start + window <= now)
+		if (e->blocked_until > now)
+			continue;
+		if (e->window_start + window <= now)
+		{
 			hash_search(throttle_hash, &e->key, HASH_REMOVE, NULL);
+			removed++;
+		}
+		else if (e->window_start < oldest_start)
+		{
+			oldest_start = e->window_start;
+			oldest = e->key;
+		}
 	}
+	if (removed == 0 && oldest_start != PG_INT64_MAX)
+		hash_search(throttle_hash, &oldest, HASH_REMOVE, NULL);
 }
 
-/* counts one invalid key; starts the cool-down at the threshold */
+/*
+ * Counts one invalid key against the client's bucket for key_id (NULL:
+ * malformed or unknown id); starts the cool-down at the threshold.  When
+ * the table is full of blocked buckets the failure is not counted (no
+ * bucket is shared between addresses or key ids).
+ */
 static void
-throttle_failure(void)
+throttle_failure(const char *key_id)
 {
 	const ThrottleKey *bucket;
 	ThrottleEntry *e;
@@ -488,7 +525,7 @@ throttle_failure(void)
 
 	if (mt_api_key_max_failures <= 0)
 		return;
-	bucket = client_bucket();
+	bucket = client_bucket(key_id);
 	now = GetCurrentTimestamp();
 	LWLockAcquire(keys_shared->throttle_lock, LW_EXCLUSIVE);
 	e = hash_search(throttle_hash, bucket, HASH_FIND, NULL);
@@ -498,8 +535,11 @@ throttle_failure(void)
 			throttle_evict(now);
 		e = hash_search(throttle_hash, bucket, HASH_ENTER_NULL, &found);
 		if (e == NULL)
-			e = &keys_shared->overflow;
-		else if (!found)
+		{
+			LWLockRelease(keys_shared->throttle_lock);
+			return;
+		}
+		if (!found)
 		{
 			e->failures = 0;
 			e->window_start = now;
@@ -1126,8 +1166,10 @@ typedef struct VerifiedKey
 } VerifiedKey;
 
 /*
- * Verifies argument 0 of fcinfo as an API key.  Refuses (53400) a client
- * in cool-down; counts every invalid non-NULL key against its bucket.
+ * Verifies argument 0 of fcinfo as an API key.  Refuses (53400) a key
+ * whose bucket (client address and key id, or the address's bucket for
+ * malformed keys and unknown key ids) is cooling down, before checking the
+ * secret; counts every invalid non-NULL key against that bucket.
  */
 static bool
 verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
@@ -1136,27 +1178,37 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	char		key_id[KEY_ID_LEN + 1];
 	uint8		digest[MT_SHA256_LEN];
 	KeyRow		row = {0};
+	bool		parsed;
 	bool		found = false;
 	bool		ok = false;
 	text	   *t;
+	TimestampTz until;
 
-	throttle_check();
 	if (PG_ARGISNULL(0))
 		return false;
 
 	/* the length is known without detoasting a huge value */
 	if (toast_raw_datum_size(PG_GETARG_DATUM(0)) != VARHDRSZ + KEY_LEN)
 	{
-		throttle_failure();
+		if (throttle_blocked(NULL, &until))
+			throttle_raise(until);
+		throttle_failure(NULL);
 		return false;
 	}
 	t = PG_GETARG_TEXT_PP(0);
 	memcpy(key, VARDATA_ANY(t), KEY_LEN);
 	key[KEY_LEN] = '\0';
 
-	if (parse_key(key, KEY_LEN, key_id))
-	{
+	parsed = parse_key(key, KEY_LEN, key_id);
+	if (parsed)
 		found = lookup_key(key_id, &row);
+	if (throttle_blocked(found ? key_id : NULL, &until))
+	{
+		mt_wipe(key, sizeof(key));
+		throttle_raise(until);
+	}
+	if (parsed)
+	{
 		/* hash whether or not the id exists: same work either way */
 		key_hash(key, digest);
 		if (found && row.hash_ok)
@@ -1179,7 +1231,7 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 		ok = false;
 	if (!ok)
 	{
-		throttle_failure();
+		throttle_failure(found ? key_id : NULL);
 		return false;
 	}
 
@@ -1635,17 +1687,12 @@ mt_api_key_throttle(PG_FUNCTION_ARGS)
 		if (n < cap)
 			copy[n++] = *e;
 	}
-	if (keys_shared->overflow.failures > 0 || keys_shared->overflow.blocked_until > 0)
-	{
-		if (n < cap)
-			copy[n++] = keys_shared->overflow;
-	}
 	LWLockRelease(keys_shared->throttle_lock);
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
 		ThrottleEntry *t = &copy[i];
 		const char *kind;
 
@@ -1664,13 +1711,17 @@ mt_api_key_throttle(PG_FUNCTION_ARGS)
 		else
 		{
 			nulls[0] = true;
-			kind = (t->key.family == BUCKET_LOCAL) ? "local" : "overflow";
+			kind = "local";
 		}
 		values[1] = CStringGetTextDatum(kind);
 		values[2] = Int32GetDatum(t->failures);
 		values[3] = TimestampTzGetDatum(t->window_start);
 		values[4] = TimestampTzGetDatum(t->blocked_until);
 		nulls[4] = (t->blocked_until == 0);
+		if (t->key.key_id[0] != '\0')
+			values[5] = CStringGetTextDatum(t->key.key_id);
+		else
+			nulls[5] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -1692,11 +1743,6 @@ mt_reset_api_key_throttle(PG_FUNCTION_ARGS)
 		hash_search(throttle_hash, &e->key, HASH_REMOVE, NULL);
 		n++;
 	}
-	if (keys_shared->overflow.failures > 0 || keys_shared->overflow.blocked_until > 0)
-		n++;
-	keys_shared->overflow.failures = 0;
-	keys_shared->overflow.window_start = 0;
-	keys_shared->overflow.blocked_until = 0;
 	pg_atomic_write_u64(&keys_shared->blocked_until_max, 0);
 	LWLockRelease(keys_shared->throttle_lock);
 	PG_RETURN_INT64(n);

@@ -272,6 +272,24 @@ mt_define_gucs(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("multitenant.tenant_counter_share",
+							"Percent of multitenant.max_counters one tenant may hold.",
+							"A tenant past its share gets 53400 for its own new metric; others are unaffected.",
+							&mt_tenant_counter_share,
+							10, 1, 100,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.tenant_rate_limit_share",
+							"Percent of multitenant.max_rate_limits one tenant may hold.",
+							"A tenant past its share gets 53400 for its own new bucket; busy buckets are never evicted.",
+							&mt_tenant_rate_limit_share,
+							10, 1, 100,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("multitenant");
 }
 

@@ -18,6 +18,14 @@
  *   its key.  It is held for a handful of instructions: no palloc, no
  *   ereport, no system call.  Sessions of different tenants never touch the
  *   same spinlock.
+ * - The per-tenant entry counts (a second hash keyed by database and
+ *   tenant, MtUsageTenant) change together with the membership, under the
+ *   same lock held EXCLUSIVE; they may be read under the SHARED lock.
+ * - flush_generation (atomic) is bumped after every flush and discard:
+ *   counters become idle (evictable) only then.  A scan for idle entries
+ *   that found none is not repeated before the next bump (fruitless_gen,
+ *   per tenant and for the whole table; exclusive lock), so a full table
+ *   or a tenant at its share costs one scan per flush, not one per call.
  * - quota_generation (atomic) is bumped after any transaction that changed
  *   mt.plan_limits, mt.tenant_quotas or mt.tenants; an entry's cached quota
  *   is trusted only while its stamp equals the generation.
@@ -39,6 +47,19 @@
  * unloaded entries before taking their pending counts, and no one else
  * writes the rollup, so a base read from the table is never missing an
  * uncommitted flush.
+ *
+ * Bounds
+ * ------
+ * One tenant (of one database) holds at most multitenant.tenant_counter_share
+ * percent of multitenant.max_counters entries; its own idle entries make
+ * room first; past that its new metric fails at once with 53400 and a flush
+ * is requested; nobody else waits.  (A share of 100 % means no per-tenant
+ * bound: only the full-table rule applies.)  api_calls (mt.authenticate) is exempt
+ * from the share and never fails nor waits: when the whole table holds
+ * unflushed counts, the count is kept in the session (deferred_calls) and
+ * added to shared memory by the session's next mt_usage_count_api_call or
+ * at its exit.  The flush itself never needs a free worker slot (worker.c:
+ * the reserved flush worker).
  *
  * Counting is not transactional (like nextval()): a count stays when the
  * calling transaction rolls back.
@@ -73,7 +94,6 @@
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -89,6 +109,8 @@
 int			mt_max_counters = 10000;
 int			mt_flush_interval_ms = 10000;
 int			mt_max_rate_limits = 10000;
+int			mt_tenant_counter_share = 10;
+int			mt_tenant_rate_limit_share = 10;
 
 #define MT_METRIC_MAXLEN	63
 #define MT_USAGE_SLOTS		4
@@ -156,10 +178,42 @@ typedef struct MtUsageShared
 {
 	LWLock	   *lock;			/* see header comment */
 	pg_atomic_uint64 quota_generation;
+	pg_atomic_uint64 flush_generation;	/* bumped when entries may turn idle */
+	uint64		fruitless_gen;	/* a scan of the whole table found no idle
+								 * entry at this flush_generation (lock) */
 } MtUsageShared;
+
+/* live entries of one (database, tenant); lock, see header comment */
+typedef struct MtUsageTenantKey
+{
+	Oid			dbid;
+	pg_uuid_t	tenant;
+} MtUsageTenantKey;
+
+typedef struct MtUsageTenant
+{
+	MtUsageTenantKey key;
+	int			n;				/* entries in the counter table */
+	uint64		fruitless_gen;	/* no idle entry of ours at this generation */
+} MtUsageTenant;
 
 static MtUsageShared *us = NULL;
 static HTAB *usage_htab = NULL;
+static HTAB *usage_tenants = NULL;
+
+/* api_calls counts that found no room, kept by this session */
+typedef struct MtDeferredCall
+{
+	Oid			dbid;
+	pg_uuid_t	tenant;
+	int64		amount;
+} MtDeferredCall;
+
+#define MT_MAX_DEFERRED 64
+static MtDeferredCall deferred_calls[MT_MAX_DEFERRED];
+static int	n_deferred = 0;
+static int64 deferred_lost = 0; /* no slot left in deferred_calls either */
+static bool deferred_exit_registered = false;
 MtWorkerShared *mt_worker_shared = NULL;
 
 /* transaction-local state */
@@ -265,18 +319,6 @@ parse_period(const char *s)
 	return PK_MONTH;			/* keep compiler quiet */
 }
 
-/* "YYYY-MM-DDT00:00:00Z" of a period start (always midnight UTC) */
-static char *
-iso_day(TimestampTz ts)
-{
-	int			y,
-				m,
-				d;
-
-	j2date((int) floor_div64(ts, USECS_PER_DAY) + POSTGRES_EPOCH_JDATE, &y, &m, &d);
-	return psprintf("%04d-%02d-%02dT00:00:00Z", y, m, d);
-}
-
 static inline int64
 sat_add(int64 a, int64 b)
 {
@@ -298,6 +340,7 @@ mt_usage_shmem_size(void)
 
 	size = add_size(size, MAXALIGN(sizeof(MtWorkerShared)));
 	size = add_size(size, hash_estimate_size(mt_max_counters, sizeof(MtUsageEntry)));
+	size = add_size(size, hash_estimate_size(mt_max_counters, sizeof(MtUsageTenant)));
 	size = add_size(size, mt_ratelimit_shmem_size());
 	return size;
 }
@@ -325,6 +368,8 @@ mt_usage_shmem_startup(void)
 	{
 		us->lock = &locks[0].lock;
 		pg_atomic_init_u64(&us->quota_generation, 1);
+		pg_atomic_init_u64(&us->flush_generation, 1);
+		us->fruitless_gen = 0;
 	}
 	if (!found_w)
 	{
@@ -338,6 +383,12 @@ mt_usage_shmem_startup(void)
 	usage_htab = ShmemInitHash("multitenant usage counters",
 							   mt_max_counters, mt_max_counters,
 							   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(MtUsageTenantKey);
+	info.entrysize = sizeof(MtUsageTenant);
+	usage_tenants = ShmemInitHash("multitenant usage tenants",
+								  mt_max_counters, mt_max_counters,
+								  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 
 	mt_ratelimit_shmem_startup(&locks[1].lock);
 
@@ -358,6 +409,57 @@ entry_init(MtUsageEntry *e, TimestampTz now)
 	e->loaded = false;
 	e->alerted_kind = -1;
 	e->last_used = now;
+}
+
+/* the live-entry count of key's (database, tenant); NULL when it has none */
+static MtUsageTenant *
+tenant_find(const MtUsageKey *key)
+{
+	MtUsageTenantKey tk;
+
+	memset(&tk, 0, sizeof(tk));
+	tk.dbid = key->dbid;
+	memcpy(&tk.tenant, &key->tenant, sizeof(pg_uuid_t));
+	return hash_search(usage_tenants, &tk, HASH_FIND, NULL);
+}
+
+/*
+ * An entry of key's tenant was added (+1) or removed (-1); lock held
+ * EXCLUSIVE.  The tenant hash is as large as the counter table, so a
+ * tenant of an existing entry always has room.
+ */
+static void
+tenant_add(const MtUsageKey *key, int delta)
+{
+	MtUsageTenantKey tk;
+	MtUsageTenant *t;
+	bool		found;
+
+	memset(&tk, 0, sizeof(tk));
+	tk.dbid = key->dbid;
+	memcpy(&tk.tenant, &key->tenant, sizeof(pg_uuid_t));
+	t = hash_search(usage_tenants, &tk, delta > 0 ? HASH_ENTER_NULL : HASH_FIND, &found);
+	if (t == NULL)
+	{
+		if (delta > 0)
+			elog(LOG, "multitenant: usage tenant table out of sync");
+		return;
+	}
+	if (delta > 0 && !found)
+	{
+		t->n = 0;
+		t->fruitless_gen = 0;
+	}
+	t->n += delta;
+	if (t->n <= 0)
+		hash_search(usage_tenants, &tk, HASH_REMOVE, NULL);
+}
+
+/* the most entries one tenant may hold */
+static int
+tenant_share(void)
+{
+	return (int) Max((int64) 1, (int64) mt_max_counters * mt_tenant_counter_share / 100);
 }
 
 /*
@@ -485,7 +587,10 @@ usage_load_dump(void)
 			break;
 		}
 		if (!found)
+		{
 			entry_init(e, now);
+			tenant_add(&key, 1);
+		}
 		for (i = 0; i < MT_USAGE_SLOTS; i++)
 			if (e->slots[i].pending == 0 || e->slots[i].at.hour == hour)
 				break;
@@ -656,25 +761,31 @@ entry_age_cmp(const void *a, const void *b)
 }
 
 /*
- * Remove idle entries (nothing pending or in flight), oldest first, up to a
- * tenth of the table.  Exclusive lock held, so no one else is inside an
- * entry.  Returns how many were removed.
+ * Remove idle entries (nothing pending or in flight), oldest first, up to
+ * want; only those of tenant's (database, tenant) when tenant is not NULL.
+ * Exclusive lock held, so no one else is inside an entry.  Returns how many
+ * were removed.
  */
 static int
-entry_evict_locked(void)
+entry_evict_locked(const MtUsageKey *tenant, int want)
 {
 	HASH_SEQ_STATUS hs;
 	MtUsageEntry *e;
 	MtUsageEntry **idle;
 	int			nidle = 0;
-	int			want = Max(1, mt_max_counters / 10);
 	long		n = hash_get_num_entries(usage_htab);
 
 	idle = palloc(sizeof(MtUsageEntry *) * Max(n, 1));
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
+	{
+		if (tenant != NULL &&
+			(e->key.dbid != tenant->dbid ||
+			 memcmp(&e->key.tenant, &tenant->tenant, sizeof(pg_uuid_t)) != 0))
+			continue;
 		if (entry_idle(e))
 			idle[nidle++] = e;
+	}
 	if (nidle > want)
 	{
 		qsort(idle, nidle, sizeof(MtUsageEntry *), entry_age_cmp);
@@ -685,14 +796,25 @@ entry_evict_locked(void)
 		MtUsageKey	key = idle[i]->key;
 
 		hash_search(usage_htab, &key, HASH_REMOVE, NULL);
+		tenant_add(&key, -1);
 	}
 	pfree(idle);
 	return nidle;
 }
 
-/* Create the entry for key if it is missing; returns with no lock held. */
-static void
-entry_create(const MtUsageKey *key)
+/*
+ * Create the entry for key if it is missing; returns with no lock held.
+ *
+ * A tenant at its share (share_applies: every metric but mt.authenticate's
+ * api_calls) first loses its own oldest idle entries; if it has none, the
+ * call fails at once with 53400 (a flush is requested) and nobody else is
+ * affected.  A full table loses idle entries of anyone; if there are none,
+ * the caller waits up to MT_FULL_WAIT_MS for a flush and then fails with
+ * 53400, or, without wait, returns false at once.  Each kind of scan runs
+ * at most once per flush generation (see the header comment).
+ */
+static bool
+entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 {
 	TimestampTz start = GetCurrentTimestamp();
 	bool		asked = false;
@@ -700,20 +822,60 @@ entry_create(const MtUsageKey *key)
 	for (;;)
 	{
 		MtUsageEntry *e;
+		MtUsageTenant *t;
 		bool		found;
+		uint64		gen = pg_atomic_read_u64(&us->flush_generation);
+		int			share = tenant_share();
 
 		LWLockAcquire(us->lock, LW_EXCLUSIVE);
-		if (hash_get_num_entries(usage_htab) >= mt_max_counters)
-			(void) entry_evict_locked();
+		if (hash_search(usage_htab, key, HASH_FIND, NULL) != NULL)
+		{
+			LWLockRelease(us->lock);
+			return true;
+		}
+		t = tenant_find(key);
+		if (share_applies && share < mt_max_counters && t != NULL && t->n >= share)
+		{
+			bool		scanned = false;
+
+			if (t->fruitless_gen != gen)
+			{
+				(void) entry_evict_locked(key, Max(1, share / 10));
+				scanned = true;
+				t = tenant_find(key);
+			}
+			if (t != NULL && t->n >= share)
+			{
+				t->fruitless_gen = gen;
+				LWLockRelease(us->lock);
+				if (scanned)
+					mt_worker_request_flush_all();
+				ereport(ERROR,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("too many usage counters for this tenant"),
+						 errdetail("A tenant holds at most %d counters (multitenant.tenant_counter_share = %d%% of multitenant.max_counters = %d), and all of them hold counts that are not flushed yet.",
+								   share, mt_tenant_counter_share, mt_max_counters),
+						 errhint("Use fewer distinct metric names; a flush was requested, after which idle counters make room.")));
+			}
+		}
+		if (hash_get_num_entries(usage_htab) >= mt_max_counters &&
+			us->fruitless_gen != gen)
+		{
+			if (entry_evict_locked(NULL, Max(1, mt_max_counters / 10)) == 0)
+				us->fruitless_gen = gen;
+		}
 		if (hash_get_num_entries(usage_htab) < mt_max_counters)
 		{
 			e = hash_search(usage_htab, key, HASH_ENTER_NULL, &found);
 			if (e != NULL)
 			{
 				if (!found)
+				{
 					entry_init(e, GetCurrentTimestamp());
+					tenant_add(key, 1);
+				}
 				LWLockRelease(us->lock);
-				return;
+				return true;
 			}
 		}
 		LWLockRelease(us->lock);
@@ -724,6 +886,8 @@ entry_create(const MtUsageKey *key)
 			mt_worker_request_flush_all();
 			asked = true;
 		}
+		if (!wait)
+			return false;
 		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), MT_FULL_WAIT_MS))
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -993,31 +1157,23 @@ usage_alert_record(void *arg)
 							   args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "multitenant: alert insert failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
-	{
-		StringInfoData js;
 
-		initStringInfo(&js);
-		appendStringInfoString(&js, "{\"tenant_id\":");
-		escape_json(&js, mt_uuid_to_cstring(&key->tenant));
-		appendStringInfoString(&js, ",\"metric\":");
-		escape_json(&js, key->metric);
-		appendStringInfo(&js, ",\"period\":\"%s\",\"period_start\":\"%s\","
-						 "\"used\":" INT64_FORMAT ",\"soft_limit\":" INT64_FORMAT,
-						 period_names[a->kind], iso_day(a->pstart), a->used, q->soft);
-		if (q->has_hard)
-			appendStringInfo(&js, ",\"hard_limit\":" INT64_FORMAT "}", q->hard);
-		else
-			appendStringInfoString(&js, ",\"hard_limit\":null}");
-		Async_Notify("multitenant_usage", js.data);
-	}
+	/*
+	 * A wake-up without payload: any role may LISTEN (and NOTIFY) on any
+	 * channel, so the alert itself is read from mt.usage_alerts, whose
+	 * row-level security shows a tenant only its own rows and which only
+	 * the extension writes.
+	 */
+	if (SPI_processed > 0)
+		Async_Notify("multitenant_usage", NULL);
 	owner_end(&oc);
 }
 
 /*
  * First crossing of the soft limit in a period: one row in mt.usage_alerts
  * (its primary key makes it once per period even across restarts) and a
- * NOTIFY multitenant_usage, both part of the calling transaction.  Runs in
+ * NOTIFY multitenant_usage without payload, both part of the calling
+ * transaction.  Runs in
  * a subtransaction so that a failure (say, a read-only transaction) never
  * turns a counted call into an error; the alert is then retried by the
  * next call that counts.  A cancel or statement timeout is not such a
@@ -1112,17 +1268,22 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode)
 		bool		need_resolve = false;
 
 		if (attempt > 20)
+		{
+			if (mode == MT_COUNT_API)
+				return -1;		/* the caller keeps the count */
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("usage counter for metric \"%s\" keeps being evicted", key->metric),
 					 errhint("Raise multitenant.max_counters.")));
+		}
 
 		LWLockAcquire(us->lock, LW_SHARED);
 		e = hash_search(usage_htab, key, HASH_FIND, NULL);
 		if (e == NULL)
 		{
 			LWLockRelease(us->lock);
-			entry_create(key);
+			if (!entry_create(key, mode != MT_COUNT_API, mode != MT_COUNT_API))
+				return -1;		/* api_calls without room: the caller keeps it */
 			continue;
 		}
 
@@ -1248,6 +1409,128 @@ mt_consume(PG_FUNCTION_ARGS)
 	return count_from_sql(fcinfo, MT_COUNT_CONSUME, "mt.consume()");
 }
 
+/*
+ * Adds amount to the pending counts of key's entry without SQL (no load,
+ * no quota, no alert: the flush loads the entry, the next counted call
+ * checks the soft limit).  False when the entry is missing and there is
+ * no room for it now.  No ereport: also called at process exit.
+ */
+static bool
+deferred_add(const MtUsageKey *key, int64 amount)
+{
+	MtUsageEntry *e;
+	MtPeriods	p;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!entry_create(key, false, false))
+		return false;
+	periods_for_time(now, &p);
+	LWLockAcquire(us->lock, LW_SHARED);
+	e = hash_search(usage_htab, key, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		int			i;
+
+		SpinLockAcquire(&e->mutex);
+		if (e->loaded)
+		{
+			if (p.id[PK_DAY] < e->period[PK_DAY] || p.id[PK_MONTH] < e->period[PK_MONTH])
+			{
+				p.hour = e->period[PK_DAY] * 24;
+				p.id[PK_DAY] = e->period[PK_DAY];
+				p.id[PK_MONTH] = e->period[PK_MONTH];
+			}
+			entry_rollover(e, &p);
+		}
+		i = entry_slot(e, &p, &p);
+		e->slots[i].pending = sat_add(e->slots[i].pending, amount);
+		e->last_used = now;
+		SpinLockRelease(&e->mutex);
+	}
+	LWLockRelease(us->lock);
+	return e != NULL;
+}
+
+static void
+api_calls_key(MtUsageKey *key, Oid dbid, const pg_uuid_t *tenant)
+{
+	memset(key, 0, sizeof(*key));
+	key->dbid = dbid;
+	memcpy(&key->tenant, tenant, sizeof(pg_uuid_t));
+	strlcpy(key->metric, "api_calls", sizeof(key->metric));
+}
+
+/* moves this session's kept api_calls counts into shared memory if there is room */
+static void
+deferred_drain(void)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < n_deferred; i++)
+	{
+		MtUsageKey	key;
+
+		api_calls_key(&key, deferred_calls[i].dbid, &deferred_calls[i].tenant);
+		if (!deferred_add(&key, deferred_calls[i].amount))
+			deferred_calls[kept++] = deferred_calls[i];
+	}
+	n_deferred = kept;
+}
+
+/* at exit: a last try, then say what is lost */
+static void
+deferred_at_exit(int code, Datum arg)
+{
+	int64		lost = deferred_lost;
+
+	if (us == NULL)
+		return;
+	if (n_deferred > 0)
+		deferred_drain();
+	for (int i = 0; i < n_deferred; i++)
+		lost += deferred_calls[i].amount;
+	if (lost > 0)
+		ereport(LOG,
+				(errmsg("multitenant: " INT64_FORMAT " api_calls counts of this session were lost: the usage counter table stayed full",
+						lost)));
+	n_deferred = 0;
+	deferred_lost = 0;
+}
+
+/* a count usage_count() could not place: kept in this session */
+static void
+deferred_keep(const MtUsageKey *key, int64 amount)
+{
+	int			i;
+
+	if (!deferred_exit_registered)
+	{
+		before_shmem_exit(deferred_at_exit, (Datum) 0);
+		deferred_exit_registered = true;
+	}
+	for (i = 0; i < n_deferred; i++)
+		if (deferred_calls[i].dbid == key->dbid &&
+			memcmp(&deferred_calls[i].tenant, &key->tenant, sizeof(pg_uuid_t)) == 0)
+			break;
+	if (i == n_deferred)
+	{
+		if (n_deferred == MT_MAX_DEFERRED)
+		{
+			deferred_lost = sat_add(deferred_lost, amount);
+			return;
+		}
+		deferred_calls[i].dbid = key->dbid;
+		memcpy(&deferred_calls[i].tenant, &key->tenant, sizeof(pg_uuid_t));
+		deferred_calls[i].amount = 0;
+		n_deferred++;
+	}
+	deferred_calls[i].amount = sat_add(deferred_calls[i].amount, amount);
+}
+
+/*
+ * mt.authenticate's count: never refused, never waits, never fails because
+ * the counter table is full (the count is then kept in the session).
+ */
 void
 mt_usage_count_api_call(const pg_uuid_t *tenant)
 {
@@ -1255,11 +1538,11 @@ mt_usage_count_api_call(const pg_uuid_t *tenant)
 
 	if (mt_shared == NULL || us == NULL || RecoveryInProgress())
 		return;
-	memset(&key, 0, sizeof(key));
-	key.dbid = MyDatabaseId;
-	memcpy(&key.tenant, tenant, sizeof(pg_uuid_t));
-	strlcpy(key.metric, "api_calls", sizeof(key.metric));
-	(void) usage_count(&key, 1, MT_COUNT_API);
+	if (unlikely(n_deferred > 0))
+		deferred_drain();
+	api_calls_key(&key, MyDatabaseId, tenant);
+	if (usage_count(&key, 1, MT_COUNT_API) < 0)
+		deferred_keep(&key, 1);
 }
 
 /* ---------------------------------------------------------------------
@@ -1884,8 +2167,10 @@ mt_usage_discard_database(Oid dbid)
 			MtUsageKey	key = e->key;
 
 			hash_search(usage_htab, &key, HASH_REMOVE, NULL);
+			tenant_add(&key, -1);
 		}
 	LWLockRelease(us->lock);
+	pg_atomic_fetch_add_u64(&us->flush_generation, 1);
 }
 
 /*
@@ -2048,6 +2333,8 @@ mt_usage_flush_finish(bool committed)
 	}
 	LWLockRelease(us->lock);
 	n_flush_items = 0;
+	/* the flushed entries are idle now: room for full tables and shares */
+	pg_atomic_fetch_add_u64(&us->flush_generation, 1);
 }
 
 /* ---------------------------------------------------------------------

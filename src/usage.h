@@ -20,6 +20,8 @@
 extern int	mt_max_counters;
 extern int	mt_flush_interval_ms;
 extern int	mt_max_rate_limits;
+extern int	mt_tenant_counter_share;	/* percent of max_counters */
+extern int	mt_tenant_rate_limit_share; /* percent of max_rate_limits */
 
 /* ---- entry points for other capability files ---- */
 
@@ -65,6 +67,8 @@ typedef struct MtWorkerShared
 	LWLock	   *lock;			/* protects everything below */
 	PGPROC	   *launcher;		/* NULL while no launcher runs */
 	bool		flush_all;		/* a full table wants every database flushed */
+	PGPROC	   *reserved;		/* the reserved flush worker, while it waits */
+	Oid			reserved_dbid;	/* database given to it, until it exits */
 	MtFlushRequest requests[MT_MAX_FLUSH_REQUESTS];
 } MtWorkerShared;
 

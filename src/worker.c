@@ -17,6 +17,16 @@
  * flush leaves the counts pending for the next round.  Databases that no
  * longer exist lose their counters.
  *
+ * The flush never depends on a free max_worker_processes slot: a second
+ * static worker, the reserved flush worker, holds one slot from server
+ * start.  It waits without a database connection; when the launcher cannot
+ * start a dynamic flush worker (every slot taken, say by parallel
+ * queries), it hands the database to the reserved worker, which connects
+ * to it, runs the same flush as a dynamic worker and exits with code 1 so
+ * that the postmaster starts it again (bgw_restart_time 1 s) in a fresh
+ * process, ready for the next database.  The launcher never runs two
+ * flushes of one database at once (dynamic or reserved).
+ *
  * Shutdown: a flush worker that receives SIGTERM finishes its flush (it
  * installs SignalHandlerForShutdownRequest rather than die); whatever is
  * still pending when every process has exited is written to a file by the
@@ -24,8 +34,8 @@
  * loses nothing.
  *
  * Locks: MtWorkerShared->lock (third lock of the "multitenant usage"
- * tranche) protects the launcher's PGPROC pointer, flush_all and the flush
- * request slots.  The launcher's list of running workers is local to it.
+ * tranche) protects the launcher's and the reserved worker's PGPROC
+ * pointers, reserved_dbid, flush_all and the flush request slots.  The launcher's list of running workers is local to it.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,6 +69,10 @@
 
 PGDLLEXPORT void mt_launcher_main(Datum main_arg);
 PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
+PGDLLEXPORT void mt_reserved_flush_main(Datum main_arg);
+
+/* this process is the reserved flush worker: exit 1 so it is restarted */
+static bool flush_is_reserved = false;
 
 #define MT_FLUSH_WAIT_MS 30000	/* how long mt.flush_usage() waits */
 #define MT_MAX_RUNNING 64		/* flush workers the launcher tracks */
@@ -77,6 +91,13 @@ mt_worker_register_launcher(void)
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_launcher_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "multitenant launcher");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "multitenant launcher");
+	RegisterBackgroundWorker(&worker);
+
+	/* the reserved flush worker: a slot no parallel query can take */
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_reserved_flush_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "multitenant reserved flush");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "multitenant flush");
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -234,10 +255,33 @@ reap_workers(void)
 static bool
 is_running(Oid dbid)
 {
+	bool		reserved;
+
 	for (int i = 0; i < n_running; i++)
 		if (running[i].dbid == dbid)
 			return true;
-	return false;
+	LWLockAcquire(mt_worker_shared->lock, LW_SHARED);
+	reserved = (mt_worker_shared->reserved_dbid == dbid);
+	LWLockRelease(mt_worker_shared->lock);
+	return reserved;
+}
+
+/* no free slot: give the database to the reserved flush worker if it waits */
+static bool
+start_reserved_flush(Oid dbid)
+{
+	bool		given = false;
+
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	if (mt_worker_shared->reserved != NULL &&
+		mt_worker_shared->reserved_dbid == InvalidOid)
+	{
+		mt_worker_shared->reserved_dbid = dbid;
+		SetLatch(&mt_worker_shared->reserved->procLatch);
+		given = true;
+	}
+	LWLockRelease(mt_worker_shared->lock);
+	return given;
 }
 
 /* false when the database's flush must be tried again later */
@@ -266,6 +310,8 @@ start_flush_worker(Oid dbid)
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
 		MemoryContextSwitchTo(old);
+		if (start_reserved_flush(dbid))
+			return true;
 		if (TimestampDifferenceExceeds(last_warning, GetCurrentTimestamp(), 60000))
 		{
 			ereport(WARNING,
@@ -537,5 +583,55 @@ mt_flush_worker_main(Datum main_arg)
 	pgstat_report_stat(true);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	flush_report(dbid, req, true, rows);
-	proc_exit(0);
+	proc_exit(flush_is_reserved ? 1 : 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Reserved flush worker (static: waits unconnected, flushes one database
+ * when the launcher finds no free slot, exits to be started again)
+ * --------------------------------------------------------------------- */
+
+static void
+reserved_detach(int code, Datum arg)
+{
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	if (mt_worker_shared->reserved == MyProc)
+		mt_worker_shared->reserved = NULL;
+	mt_worker_shared->reserved_dbid = InvalidOid;
+	if (mt_worker_shared->launcher != NULL)
+		SetLatch(&mt_worker_shared->launcher->procLatch);
+	LWLockRelease(mt_worker_shared->lock);
+}
+
+void
+mt_reserved_flush_main(Datum main_arg)
+{
+	Oid			dbid = InvalidOid;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	mt_worker_shared->reserved = MyProc;
+	mt_worker_shared->reserved_dbid = InvalidOid;
+	LWLockRelease(mt_worker_shared->lock);
+	before_shmem_exit(reserved_detach, (Datum) 0);
+
+	while (!OidIsValid(dbid))
+	{
+		if (ShutdownRequestPending)
+			proc_exit(0);		/* the server stops: no restart needed */
+		LWLockAcquire(mt_worker_shared->lock, LW_SHARED);
+		dbid = mt_worker_shared->reserved_dbid;
+		LWLockRelease(mt_worker_shared->lock);
+		if (OidIsValid(dbid))
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	/* from here on this process is a flush worker of dbid; restarted after it */
+	flush_is_reserved = true;
+	mt_flush_worker_main(ObjectIdGetDatum(dbid));
 }

@@ -74,7 +74,7 @@ CREATE FUNCTION mt.flush_api_key_usage() RETURNS bigint
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION mt.api_key_throttle()
     RETURNS TABLE (client inet, kind text, failures integer,
-                   window_start timestamptz, blocked_until timestamptz)
+                   window_start timestamptz, blocked_until timestamptz, key_id text)
     AS 'MODULE_PATHNAME', 'mt_api_key_throttle' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 CREATE FUNCTION mt.reset_api_key_throttle() RETURNS bigint
     AS 'MODULE_PATHNAME', 'mt_reset_api_key_throttle' LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -1,6 +1,8 @@
--- Brute-force throttle: invalid keys from one client address within the
--- window start a cool-down (53400) for that address only; a TCP client
--- (through dblink from 127.0.0.1) is a different bucket from this
+-- Brute-force throttle: invalid keys for one key id from one client address
+-- within the window start a cool-down (53400) for that key id from that
+-- address only; malformed keys and unknown key ids count in a separate
+-- bucket of the address that never refuses a valid key; a TCP client
+-- (through dblink from 127.0.0.1) is a different address from this
 -- Unix-socket session.
 \set ON_ERROR_STOP 1
 \set QUIET 1
@@ -9,6 +11,24 @@ SELECT mt.reset_api_key_throttle();
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_api_key(:'acme', 'ci') AS key \gset
 SELECT left(:'key', 48) || CASE WHEN right(:'key', 1) = '0' THEN '1' ELSE '0' END AS bad \gset
+CREATE FUNCTION pg_temp.crc32(s text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE crc bigint := 4294967295; b bytea := convert_to(s, 'UTF8');
+BEGIN
+    FOR i IN 0 .. length(b) - 1 LOOP
+        crc := crc # get_byte(b, i);
+        FOR j IN 1 .. 8 LOOP
+            crc := CASE WHEN crc & 1 = 1 THEN (crc >> 1) # 3988292384 ELSE crc >> 1 END;
+        END LOOP;
+    END LOOP;
+    RETURN crc # 4294967295;
+END $$;
+CREATE FUNCTION pg_temp.with_crc(body text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT body || string_agg(substr('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz',
+                                     (pg_temp.crc32(body) / power(62, 5 - i)::bigint % 62)::int + 1, 1), '' ORDER BY i)
+    FROM generate_series(0, 5) i
+$$;
+-- well-formed, the key's id, a wrong secret
+SELECT pg_temp.with_crc(left(:'key', 21) || repeat('x', 22)) AS wrong \gset
 SELECT format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'), current_database(), current_user) AS tcp \gset
 SELECT dblink_connect('tcp', :'tcp');
 SELECT dblink_exec('tcp', 'SET multitenant.api_key_max_failures = 3');
@@ -20,26 +40,32 @@ SET multitenant.api_key_failure_window = 60;
 SET multitenant.api_key_lockout = 2;
 \set QUIET 0
 
-SELECT plan(24);
+SELECT plan(29);
 
 SELECT is(pg_temp.tcp_auth(:'key'), :'acme'::uuid, 'dblink reaches the server over TCP and authenticates');
--- this session (Unix socket): three invalid keys start the cool-down
-SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'bad'), '28000', 'invalid API key', 'failure 1: invalid key');
-SELECT is_empty(format('SELECT * FROM mt.verify_api_key(%L)', :'bad'), 'failure 2: verify counts too');
+-- malformed keys count in the address's own bucket: they never refuse a valid key
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'bad'), '28000', 'invalid API key', 'malformed 1 (bad checksum)');
+SELECT throws_ok($$SELECT mt.authenticate('garbage')$$, '28000', 'invalid API key', 'malformed 2');
+SELECT is_empty(format('SELECT * FROM mt.verify_api_key(%L)', :'bad'), 'malformed 3: verify counts too');
+SELECT throws_ok($$SELECT mt.authenticate('garbage')$$, '53400', NULL, 'malformed keys from this address are now refused');
+SELECT is(mt.authenticate(:'key'), :'acme'::uuid, 'a valid key is not refused because of malformed keys');
+-- this session (Unix socket): three wrong secrets for the key id start its cool-down
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'wrong'), '28000', 'invalid API key', 'failure 1: wrong secret');
+SELECT is_empty(format('SELECT * FROM mt.verify_api_key(%L)', :'wrong'), 'failure 2: verify counts too');
 SELECT lives_ok('SELECT mt.verify_api_key(NULL)', 'a NULL key is not counted');
-SELECT throws_ok($$SELECT mt.authenticate('garbage')$$, '28000', 'invalid API key', 'failure 3: malformed keys count');
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'wrong'), '28000', 'invalid API key', 'failure 3');
 SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'key'), '53400',
                  'too many failed API key attempts from this client address',
-                 'cool-down: even a valid key is refused from this address');
+                 'cool-down: even the valid key of that key id is refused from this address');
 SELECT throws_ok(format('SELECT * FROM mt.verify_api_key(%L)', :'key'), '53400', NULL, 'verify is refused too');
-SELECT is((SELECT kind || ' blocked' FROM mt.api_key_throttle() WHERE blocked_until > now()), 'local blocked',
-          'the local (Unix-socket) bucket is blocked');
+SELECT is((SELECT kind || ' blocked ' || key_id FROM mt.api_key_throttle() WHERE blocked_until > now() AND key_id IS NOT NULL),
+          'local blocked ' || substr(:'key', 9, 12), 'the local (Unix-socket) bucket of the key id is blocked');
 SELECT is(pg_temp.tcp_auth(:'key'), :'acme'::uuid, 'a valid key from another address (TCP) is unaffected');
 
 -- the TCP client fails three times: its own bucket cools down
-SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'bad'), '28000', NULL, 'TCP failure 1');
-SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'bad'), '28000', NULL, 'TCP failure 2');
-SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'bad'), '28000', NULL, 'TCP failure 3');
+SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'wrong'), '28000', NULL, 'TCP failure 1');
+SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'wrong'), '28000', NULL, 'TCP failure 2');
+SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'wrong'), '28000', NULL, 'TCP failure 3');
 SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'key'), '53400', NULL, 'TCP cool-down refuses a valid key');
 SELECT is((SELECT host(client) FROM mt.api_key_throttle() WHERE kind = 'tcp' AND blocked_until > now()), '127.0.0.1',
           'mt.api_key_throttle() lists the blocked TCP address');
@@ -51,10 +77,10 @@ SELECT throws_ok(format('SELECT pg_temp.tcp_auth(%L)', :'key'), '53400', NULL, '
 
 -- failures spread beyond the window do not add up
 SET multitenant.api_key_failure_window = 1;
-SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'bad'), '28000', 'invalid API key', 'window 1: failure 1');
-SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'bad'), '28000', 'invalid API key', 'window 1: failure 2');
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'wrong'), '28000', 'invalid API key', 'window 1: failure 1');
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'wrong'), '28000', 'invalid API key', 'window 1: failure 2');
 SELECT pg_sleep(1.1);
-SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'bad'), '28000', 'invalid API key', 'window 2: failure 1');
+SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'wrong'), '28000', 'invalid API key', 'window 2: failure 1');
 SELECT is(mt.authenticate(:'key'), :'acme'::uuid, 'three failures in two windows: not blocked');
 
 -- an administrator clears a lockout

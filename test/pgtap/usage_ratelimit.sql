@@ -35,10 +35,13 @@ SELECT ok(mt.rate_limit('slow', 0.01, 100), 'a larger burst admits more at once'
 RESET multitenant.token;
 SELECT is((SELECT count(*)::int FROM generate_series(1, 12000) g WHERE mt.rate_limit('ip:' || g, 1000000, 1)),
           12000, 'idle buckets are evicted: 12000 distinct buckets all admitted');
-SELECT is((SELECT count(*)::int FROM generate_series(1, 12000) g WHERE mt.rate_limit('busy:' || g, 0.001, 1)),
-          12000, 'busy buckets: the one closest to idle is evicted, no error');
-SELECT is((SELECT count(*)::int FROM generate_series(11990, 12000) g WHERE mt.rate_limit('busy:' || g, 0.001, 1)),
-          0, 'recent busy buckets are still refusing');
+-- busy buckets are never evicted: the callers without a tenant hold at most
+-- their share (multitenant.tenant_rate_limit_share, 10 % = 1000 buckets)
+SELECT is((SELECT count(*)::int FROM generate_series(1, 990) g WHERE mt.rate_limit('busy:' || g, 0.001, 1)),
+          990, 'busy buckets within the share are admitted');
+SELECT throws_ok($$SELECT count(mt.rate_limit('busy:' || g, 0.001, 1)) FROM generate_series(991, 1100) g$$,
+                 '53400', 'too many rate-limit buckets for this tenant',
+                 'past the share a new bucket is refused (53400), nothing is evicted');
 SELECT throws_ok($$SELECT mt.rate_limit('x', 1e7, 1)$$, '22023', NULL, 'per_second above 1e6 refused');
 
 SELECT * FROM finish();

@@ -11,6 +11,9 @@ fail() { echo "FAIL: $*"; exit 1; }
 db=mt_usage_full
 cluster_conf multitenant.max_counters 100
 cluster_conf multitenant.flush_interval 1h
+# one tenant fills the whole table here (the per-tenant bound has its own
+# test, usage_counter_tenant_bound)
+cluster_conf multitenant.tenant_counter_share 100
 cluster_restart
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d $db -c "CREATE EXTENSION multitenant"
@@ -52,5 +55,6 @@ echo "ok: counting recovered after the flush; rollup equals usage ($(total))"
 mt_psql -d postgres -c "DROP DATABASE $db"
 cluster_conf multitenant.max_counters 10000
 cluster_conf multitenant.flush_interval 10s
+cluster_conf multitenant.tenant_counter_share 10
 cluster_restart
 echo "all ok"
