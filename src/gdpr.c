@@ -12,11 +12,16 @@
  *	  registrations of dropped tables.  Retention jobs are in retention.c.
  *
  * Privileges: mt.gdpr_export, mt.gdpr_erase and mt.gdpr_process are
- * SECURITY DEFINER (the extension owner reads and writes every registered
- * table, bypassing RLS) and confine every statement to the current tenant
- * with an explicit "tenant_column = $1" predicate.  The other functions run
- * with the caller's rights and write the extension's tables through
- * mt_catalog_execute() (spi_util.c) as the extension owner.
+ * SECURITY DEFINER (the extension owner reads and writes the extension's
+ * tables).  Every statement on a registered (user) table runs as that
+ * table's owner in a security-restricted operation with a safe
+ * search_path (mt_owner_execute, spi_util.c), inside the caller's tenant
+ * context, so the owner's triggers, casts and domain checks run with the
+ * owner's rights and FORCE RLS confines them to the tenant; each statement
+ * also names the tenant with an explicit "tenant_column = $1" predicate.
+ * The other functions run with the caller's rights and write the
+ * extension's tables through mt_catalog_execute() (spi_util.c) as the
+ * extension owner.
  *
  * Concurrency: no shared memory and no locks of our own.  Erasure relies on
  * row locks: a DELETE/UPDATE of a row another transaction is changing waits
@@ -640,7 +645,7 @@ load_registry(void)
 static char *
 subject_where(const SubjectReg *reg)
 {
-	return psprintf("t.%s = $1 AND t.%s = $2",
+	return psprintf("t.%s OPERATOR(pg_catalog.=) $1 AND t.%s OPERATOR(pg_catalog.=) $2",
 					quote_identifier(reg->tenant_col), quote_identifier(reg->subject_col));
 }
 
@@ -844,8 +849,8 @@ append_json_query(StringInfo out, const char *sql, int nargs, Oid *types, Datum 
 
 /*
  * Everything held about a subject in a tenant, as JSON text appended to
- * out; SPI connected; runs as the extension owner.  *rows counts the rows
- * of registered tables.
+ * out; SPI connected; runs as the extension owner (the registered tables
+ * are read as their owners).  *rows counts the rows of registered tables.
  */
 static void
 export_into(StringInfo out, const pg_uuid_t *tenant, const char *subject, int64 *rows, int *tables)
@@ -892,7 +897,8 @@ export_into(StringInfo out, const pg_uuid_t *tenant, const char *subject, int64 
 					   " pg_catalog.count(*)"
 					   " FROM (SELECT pg_catalog.to_jsonb(t.*) AS r FROM %s t WHERE %s) s",
 					   reg->qname, subject_where(reg));
-		mt_spi_execute(sql, 2, ttypes, targs, SPI_OK_SELECT);
+		/* as the table's owner: its casts to json run with its rights */
+		mt_owner_execute(reg->relid, NULL, sql, 2, ttypes, targs, NULL, true, 0);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		*rows += DatumGetInt64(d);
 		if (DatumGetInt64(d) == 0)
@@ -993,8 +999,9 @@ pseudonymize_consents(Datum *args)
 }
 
 /*
- * Erase a subject in a tenant (SPI connected, as the extension owner) and
- * append the PII-free receipt to out.  request_id 0: record a completed
+ * Erase a subject in a tenant (SPI connected, as the extension owner; the
+ * registered tables are changed as their owners) and append the PII-free
+ * receipt to out.  request_id 0: record a completed
  * erasure request for a direct call.
  */
 static void
@@ -1048,7 +1055,9 @@ erase_into(StringInfo out, const pg_uuid_t *tenant, const char *subject, int64 r
 				sql = psprintf("UPDATE %s t SET %s WHERE %s", reg->qname, reg->set_list, subject_where(reg));
 			else
 				sql = psprintf("DELETE FROM %s t WHERE %s", reg->qname, subject_where(reg));
-			mt_spi_execute(sql, 2, (Oid[]) {UUIDOID, reg->basetype}, targs, 0);
+			/* as the table's owner: its triggers, domains, defaults run with its rights */
+			mt_owner_execute(reg->relid, NULL, sql, 2, (Oid[]) {UUIDOID, reg->basetype}, targs,
+							 NULL, false, 0);
 			n = SPI_processed;
 		}
 		if (!first)
