@@ -707,6 +707,7 @@ mt_register_subject(PG_FUNCTION_ARGS)
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	char	   *dup;
+	int			nest;
 
 	mt_require_args(fcinfo, 3, "table, subject column and on_erase");
 	memset(&reg, 0, sizeof(reg));
@@ -735,6 +736,8 @@ mt_register_subject(PG_FUNCTION_ARGS)
 	mt_gdpr_require_owner(reg.relid);
 
 	mt_spi_connect();
+	/* runs with the caller's rights: the caller's search_path must not choose operators */
+	nest = mt_enter_safe_search_path();
 	reg.tenant_col = isolated_tenant_column(reg.relid);
 	if (reg.tenant_col == NULL)
 		ereport(ERROR,
@@ -775,6 +778,7 @@ mt_register_subject(PG_FUNCTION_ARGS)
 					   "anonymize_columns = EXCLUDED.anonymize_columns, registered_at = EXCLUDED.registered_at, "
 					   "registered_by = EXCLUDED.registered_by",
 					   5, (Oid[]) {OIDOID, TEXTOID, TEXTOID, NAMEARRAYOID, TEXTOID}, args, nulls);
+	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -1628,7 +1632,9 @@ require_breach(int64 id)
 {
 	Datum		arg = Int64GetDatum(id);
 
-	if (!mt_spi_exists("SELECT 1 FROM mt.breaches WHERE id = $1", 1, (Oid[]) {INT8OID}, &arg))
+	/* runs with the caller's rights and search_path: qualified operator */
+	if (!mt_spi_exists("SELECT 1 FROM mt.breaches WHERE id OPERATOR(pg_catalog.=) $1",
+					   1, (Oid[]) {INT8OID}, &arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("breach " INT64_FORMAT " does not exist", id)));
