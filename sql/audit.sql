@@ -181,12 +181,19 @@ SELECT seq, action, details FROM pg_temp.chain(:'globex');
 -- row-change trigger
 CREATE TABLE public.invoices (id int PRIMARY KEY, tenant_id uuid, customer text, amount numeric,
                               paid boolean, lines jsonb, note text);
+-- a tenant column names the chain only on a table the extension isolates
+SELECT pg_temp.err('SELECT mt.audit_table(''public.invoices'')');
+SELECT mt.enable_isolation('public.invoices');
 SELECT mt.audit_table('public.invoices');
+-- (a superuser bypasses RLS: its changes go to the row's chain without a context)
 INSERT INTO public.invoices VALUES (1, :'acme', 'ACME Ltd', 100.50, false, '[{"sku": "A", "qty": 2}]', NULL);
 UPDATE public.invoices SET paid = true, note = 'wire' WHERE id = 1;
 UPDATE public.invoices SET amount = amount WHERE id = 1;    -- nothing changed
 DELETE FROM public.invoices WHERE id = 1;
-INSERT INTO public.invoices VALUES (2, NULL, 'No Tenant', 1, true, NULL, repeat('n', 5000));
+-- no tenant column: the writer's context chain (here none: the no-tenant chain)
+CREATE TABLE public.notes (id int PRIMARY KEY, customer text, note text);
+SELECT mt.audit_table('public.notes', NULL);
+INSERT INTO public.notes VALUES (2, 'No Tenant', repeat('n', 5000));
 TRUNCATE public.invoices;
 SELECT seq, action, resource_type, resource_id, details FROM pg_temp.chain(:'acme') WHERE resource_type = 'public.invoices';
 SELECT seq, action, resource_id, details FROM pg_temp.chain('00000000-0000-0000-0000-000000000000') WHERE seq > 2 AND action <> 'x';
@@ -233,4 +240,5 @@ SELECT ok, problem FROM mt.audit_verify(:'acme', jsonb_build_object('tenant_id',
     'hash', repeat('ab', 32)));
 SELECT pg_temp.err('UPDATE mt.audit_checkpoints SET rows_pruned = 0');
 
+DROP TABLE public.invoices, public.notes;
 DROP EXTENSION multitenant;

@@ -717,11 +717,16 @@ flush_last_used(void)
 		args[0] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
 		args[1] = PointerGetDatum(construct_array(stamps, n, TIMESTAMPTZOID, sizeof(TimestampTz),
 												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		mt_spi_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
-					   "FROM unnest($1::pg_catalog.text[], $2::pg_catalog.timestamptz[]) AS u (key_id, ts) "
-					   "WHERE s.key_id = u.key_id "
-					   "AND (s.last_used_at IS NULL OR s.last_used_at < u.ts)",
-					   2, (Oid[]) {TEXTARRAYOID, TIMESTAMPTZARRAYOID}, args, SPI_OK_UPDATE);
+		/*
+		 * As the extension owner with search_path = pg_catalog, pg_temp and
+		 * qualified operators: the flush worker (a superuser) runs this with
+		 * the database's default search_path otherwise.
+		 */
+		mt_catalog_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
+						   "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.timestamptz[])) AS u (key_id, ts) "
+						   "WHERE s.key_id OPERATOR(pg_catalog.=) u.key_id "
+						   "AND (s.last_used_at IS NULL OR s.last_used_at OPERATOR(pg_catalog.<) u.ts)",
+						   2, (Oid[]) {TEXTARRAYOID, TIMESTAMPTZARRAYOID}, args, NULL);
 		updated = (int64) SPI_processed;
 	}
 	mt_spi_finish();

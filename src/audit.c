@@ -1616,11 +1616,85 @@ qualified_relname(Relation rel)
 									  RelationGetRelationName(rel));
 }
 
+/* the uuid in column attno of tup; false when NULL */
+static bool
+row_tenant_of(HeapTuple tup, TupleDesc desc, int attno, pg_uuid_t *out)
+{
+	bool		isnull;
+	Datum		v = heap_getattr(tup, attno, desc, &isnull);
+
+	if (isnull)
+		return false;
+	memcpy(out, DatumGetUUIDP(v), sizeof(pg_uuid_t));
+	return true;
+}
+
+/*
+ * A row change goes into the row's tenant chain only when the writer (the
+ * current user of the audited statement) is inside that tenant's verified
+ * context, or may write any tenant's rows anyway (superuser, BYPASSRLS).
+ * Otherwise a table owner could forge events into, and take the chain lock
+ * of, any tenant by writing its uuid into the tenant column.  Checked
+ * before anything is locked or written.
+ */
+static void
+require_writer_tenant(const pg_uuid_t *row_tenant, Relation rel)
+{
+	const pg_uuid_t *ctx = mt_context_tenant();
+	Oid			writer = GetUserId();
+
+	if (ctx != NULL && memcmp(ctx, row_tenant, sizeof(pg_uuid_t)) == 0)
+		return;
+	if (superuser_arg(writer) || has_bypassrls_privilege(writer))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot audit a change of a row of another tenant in %s", qualified_relname(rel)),
+			 errdetail(ctx == NULL ?
+					   "The row's tenant column names a tenant, and there is no tenant context." :
+					   "The row's tenant column names another tenant than the current tenant context."),
+			 errhint("Row changes are recorded in the row's tenant chain only inside that tenant's context.")));
+}
+
+/*
+ * mt_audit_append as the extension owner (the trigger function runs as the
+ * writer, so that require_writer_tenant sees who wrote), with search_path
+ * = pg_catalog, pg_temp; restored afterwards and on error.
+ */
+static void
+append_as_owner(const pg_uuid_t *tenant, const char *action, const char *resource_type,
+				const char *resource_id, Jsonb *details, const char *subject)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nest;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(mt_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	nest = mt_enter_safe_search_path();
+	PG_TRY();
+	{
+		(void) mt_audit_append(tenant, action, resource_type, resource_id, details, subject);
+	}
+	PG_CATCH();
+	{
+		/* the (sub)transaction abort unwinds the GUC nest level */
+		SetUserIdAndSecContext(save_userid, save_sec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	mt_leave_safe_search_path(nest);
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
 /*
  * mt.audit_row_change(tenant_column, subject_column): AFTER ROW trigger
  * (INSERT/UPDATE/DELETE) and AFTER STATEMENT trigger (TRUNCATE) that
  * records the change in the row's tenant chain.  Empty arguments: no such
- * column (the context's tenant; no subject encryption).
+ * column (the context's tenant; no subject encryption).  Runs as the
+ * writer (not SECURITY DEFINER): the row's tenant must be the writer's
+ * verified context (require_writer_tenant); the append itself runs as the
+ * extension owner (append_as_owner).
  */
 PG_FUNCTION_INFO_V1(mt_audit_row_change);
 Datum
@@ -1655,7 +1729,7 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
-		mt_audit_append(mt_context_tenant(), "TRUNCATE", qualified_relname(rel), NULL, NULL, NULL);
+		append_as_owner(mt_context_tenant(), "TRUNCATE", qualified_relname(rel), NULL, NULL, NULL);
 		return PointerGetDatum(NULL);
 	}
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
@@ -1686,19 +1760,23 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 	{
 		int			attno = SPI_fnumber(desc, tenant_col);
 
-		if (attno > 0)
+		if (attno > 0 && TupleDescAttr(desc, attno - 1)->atttypid == UUIDOID)
 		{
-			bool		isnull;
-			Datum		v = heap_getattr(row, attno, desc, &isnull);
-
-			if (!isnull && TupleDescAttr(desc, attno - 1)->atttypid == UUIDOID)
-			{
-				memcpy(&row_tenant, DatumGetUUIDP(v), sizeof(pg_uuid_t));
+			if (row_tenant_of(row, desc, attno, &row_tenant))
 				tenant = &row_tenant;
+			/* the old image of an UPDATE must belong to the same writer */
+			if (oldt != NULL && newt != NULL)
+			{
+				pg_uuid_t	old_tenant;
+
+				if (row_tenant_of(oldt, desc, attno, &old_tenant))
+					require_writer_tenant(&old_tenant, rel);
 			}
 		}
 	}
-	if (tenant == NULL)
+	if (tenant != NULL)
+		require_writer_tenant(tenant, rel);
+	else
 		tenant = mt_context_tenant();
 	if (subject_col != NULL)
 	{
@@ -1726,7 +1804,7 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 	}
 	appendStringInfoChar(&d, '}');
 
-	mt_audit_append(tenant, action, qualified_relname(rel), primary_key_text(rel, row),
+	append_as_owner(tenant, action, qualified_relname(rel), primary_key_text(rel, row),
 					jsonb_from_text(d.data), subject);
 	return PointerGetDatum(NULL);
 }
@@ -1818,6 +1896,32 @@ mt_audit_table(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("tenant column \"%s\" must be of type uuid", tenant_col)));
+	}
+	if (tenant_col != NULL)
+	{
+		Datum		arg = ObjectIdGetDatum(relid);
+		bool		isnull;
+		char	   *iso_col;
+
+		mt_spi_connect();
+		iso_col = mt_spi_text("SELECT tenant_column::pg_catalog.text FROM mt.isolated_tables "
+							  "WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+							  1, (Oid[]) {OIDOID}, &arg, &isnull);
+		if (iso_col != NULL)
+			iso_col = MemoryContextStrdup(TopTransactionContext, iso_col);
+		mt_spi_finish();
+		if (iso_col == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table \"%s\" is not isolated", get_rel_name(relid)),
+					 errdetail("Changes are recorded in the chain named by a tenant column only for tables that mt.enable_isolation() protects: elsewhere the column's values are not confined to the writer's tenant."),
+					 errhint("Call mt.enable_isolation() first, or pass tenant_column => NULL to record changes in the writer's context chain.")));
+		if (strcmp(iso_col, tenant_col) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("column \"%s\" is not the tenant column of table \"%s\"", tenant_col, get_rel_name(relid)),
+					 errdetail("The table is isolated by column \"%s\".", iso_col),
+					 errhint("Pass tenant_column => '%s'.", iso_col)));
 	}
 	if (!PG_ARGISNULL(2))
 	{

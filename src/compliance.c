@@ -12,7 +12,11 @@
  * warns when there is any) or, for settings, SQL that returns the status
  * and details directly.  The runner executes them through SPI as the
  * extension owner (the function is SECURITY DEFINER and admin-only) so
- * that pg_authid and pg_hba_file_rules are readable.
+ * that pg_authid and pg_hba_file_rules are readable.  Therefore a check
+ * reads only system catalogs, the extension's own objects, and other
+ * extensions' objects found through pg_extension/pg_depend (pg_cron's job
+ * table), never a relation or function found by name in a schema another
+ * role could create; settings (pgaudit) are read with current_setting.
  *
  * No shared state, no locks: concurrent runs each insert their own rows
  * under their own run id.
@@ -121,9 +125,21 @@ static const ComplianceCheck checks[] = {
 		"SELECT CASE WHEN scheduled OR recent THEN 'pass' ELSE 'warn' END, "
 		"pg_catalog.jsonb_build_object('prune_scheduled_with_pg_cron', scheduled, 'pruned_in_last_31_days', recent) "
 		"FROM (SELECT "
-		"  (pg_catalog.to_regclass('cron.job') IS NOT NULL AND "
-		"   (pg_catalog.xpath('/row/c/text()', pg_catalog.query_to_xml("
-		"     'SELECT count(*) AS c FROM cron.job WHERE active AND command ILIKE ''%mt.audit_prune%''', false, true, '')))[1]::text::int > 0) AS scheduled, "
+		/*
+		 * pg_cron's job table only as a member of the pg_cron extension
+		 * (pg_depend deptype 'e'; pg_cron's extnamespace is pg_catalog, it
+		 * creates schema cron itself): never a relation found by name, which
+		 * any role with CREATE on the database could plant (test
+		 * compliance_cron_lookup)
+		 */
+		"  coalesce((SELECT (pg_catalog.xpath('/row/c/text()', pg_catalog.query_to_xml(pg_catalog.format("
+		"     'SELECT pg_catalog.count(*) AS c FROM %s WHERE active AND command OPERATOR(pg_catalog.~~*) ''%%mt.audit_prune%%''',"
+		"     j.oid::pg_catalog.regclass), false, true, '')))[1]::text::int > 0"
+		"   FROM pg_catalog.pg_extension e"
+		"   JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"
+		"     AND d.refobjid = e.oid AND d.deptype = 'e' AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+		"   JOIN pg_catalog.pg_class j ON j.oid = d.objid AND j.relname = 'job' AND j.relkind = 'r'"
+		"   WHERE e.extname = 'pg_cron'), false) AS scheduled, "
 	"  EXISTS (SELECT 1 FROM mt.audit_checkpoints WHERE pruned_at > pg_catalog.now() - interval '31 days') AS recent) s"},
 	/* ---- GDPR ---- */
 	{"MT-GDPR-001", "No data subject request is past its 30-day due date",

@@ -12,11 +12,16 @@
  *	  registrations of dropped tables.  Retention jobs are in retention.c.
  *
  * Privileges: mt.gdpr_export, mt.gdpr_erase and mt.gdpr_process are
- * SECURITY DEFINER (the extension owner reads and writes every registered
- * table, bypassing RLS) and confine every statement to the current tenant
- * with an explicit "tenant_column = $1" predicate.  The other functions run
- * with the caller's rights and write the extension's tables through
- * mt_catalog_execute() (spi_util.c) as the extension owner.
+ * SECURITY DEFINER (the extension owner reads and writes the extension's
+ * tables).  Every statement on a registered (user) table runs as that
+ * table's owner in a security-restricted operation with a safe
+ * search_path (mt_owner_execute, spi_util.c), inside the caller's tenant
+ * context, so the owner's triggers, casts and domain checks run with the
+ * owner's rights and FORCE RLS confines them to the tenant; each statement
+ * also names the tenant with an explicit "tenant_column = $1" predicate.
+ * The other functions run with the caller's rights and write the
+ * extension's tables through mt_catalog_execute() (spi_util.c) as the
+ * extension owner.
  *
  * Concurrency: no shared memory and no locks of our own.  Erasure relies on
  * row locks: a DELETE/UPDATE of a row another transaction is changing waits
@@ -640,7 +645,7 @@ load_registry(void)
 static char *
 subject_where(const SubjectReg *reg)
 {
-	return psprintf("t.%s = $1 AND t.%s = $2",
+	return psprintf("t.%s OPERATOR(pg_catalog.=) $1 AND t.%s OPERATOR(pg_catalog.=) $2",
 					quote_identifier(reg->tenant_col), quote_identifier(reg->subject_col));
 }
 
@@ -702,6 +707,7 @@ mt_register_subject(PG_FUNCTION_ARGS)
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	char	   *dup;
+	int			nest;
 
 	mt_require_args(fcinfo, 3, "table, subject column and on_erase");
 	memset(&reg, 0, sizeof(reg));
@@ -730,6 +736,8 @@ mt_register_subject(PG_FUNCTION_ARGS)
 	mt_gdpr_require_owner(reg.relid);
 
 	mt_spi_connect();
+	/* runs with the caller's rights: the caller's search_path must not choose operators */
+	nest = mt_enter_safe_search_path();
 	reg.tenant_col = isolated_tenant_column(reg.relid);
 	if (reg.tenant_col == NULL)
 		ereport(ERROR,
@@ -770,6 +778,7 @@ mt_register_subject(PG_FUNCTION_ARGS)
 					   "anonymize_columns = EXCLUDED.anonymize_columns, registered_at = EXCLUDED.registered_at, "
 					   "registered_by = EXCLUDED.registered_by",
 					   5, (Oid[]) {OIDOID, TEXTOID, TEXTOID, NAMEARRAYOID, TEXTOID}, args, nulls);
+	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -844,8 +853,8 @@ append_json_query(StringInfo out, const char *sql, int nargs, Oid *types, Datum 
 
 /*
  * Everything held about a subject in a tenant, as JSON text appended to
- * out; SPI connected; runs as the extension owner.  *rows counts the rows
- * of registered tables.
+ * out; SPI connected; runs as the extension owner (the registered tables
+ * are read as their owners).  *rows counts the rows of registered tables.
  */
 static void
 export_into(StringInfo out, const pg_uuid_t *tenant, const char *subject, int64 *rows, int *tables)
@@ -892,7 +901,8 @@ export_into(StringInfo out, const pg_uuid_t *tenant, const char *subject, int64 
 					   " pg_catalog.count(*)"
 					   " FROM (SELECT pg_catalog.to_jsonb(t.*) AS r FROM %s t WHERE %s) s",
 					   reg->qname, subject_where(reg));
-		mt_spi_execute(sql, 2, ttypes, targs, SPI_OK_SELECT);
+		/* as the table's owner: its casts to json run with its rights */
+		mt_owner_execute(reg->relid, NULL, sql, 2, ttypes, targs, NULL, true, 0);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		*rows += DatumGetInt64(d);
 		if (DatumGetInt64(d) == 0)
@@ -993,8 +1003,9 @@ pseudonymize_consents(Datum *args)
 }
 
 /*
- * Erase a subject in a tenant (SPI connected, as the extension owner) and
- * append the PII-free receipt to out.  request_id 0: record a completed
+ * Erase a subject in a tenant (SPI connected, as the extension owner; the
+ * registered tables are changed as their owners) and append the PII-free
+ * receipt to out.  request_id 0: record a completed
  * erasure request for a direct call.
  */
 static void
@@ -1048,7 +1059,9 @@ erase_into(StringInfo out, const pg_uuid_t *tenant, const char *subject, int64 r
 				sql = psprintf("UPDATE %s t SET %s WHERE %s", reg->qname, reg->set_list, subject_where(reg));
 			else
 				sql = psprintf("DELETE FROM %s t WHERE %s", reg->qname, subject_where(reg));
-			mt_spi_execute(sql, 2, (Oid[]) {UUIDOID, reg->basetype}, targs, 0);
+			/* as the table's owner: its triggers, domains, defaults run with its rights */
+			mt_owner_execute(reg->relid, NULL, sql, 2, (Oid[]) {UUIDOID, reg->basetype}, targs,
+							 NULL, false, 0);
 			n = SPI_processed;
 		}
 		if (!first)
@@ -1619,7 +1632,9 @@ require_breach(int64 id)
 {
 	Datum		arg = Int64GetDatum(id);
 
-	if (!mt_spi_exists("SELECT 1 FROM mt.breaches WHERE id = $1", 1, (Oid[]) {INT8OID}, &arg))
+	/* runs with the caller's rights and search_path: qualified operator */
+	if (!mt_spi_exists("SELECT 1 FROM mt.breaches WHERE id OPERATOR(pg_catalog.=) $1",
+					   1, (Oid[]) {INT8OID}, &arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("breach " INT64_FORMAT " does not exist", id)));

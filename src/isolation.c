@@ -853,10 +853,14 @@ mt_isolation_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext oldcxt;
+	int			nest;
 
 	InitMaterializedSRF(fcinfo, 0);
 	mt_spi_connect();
+	/* the caller's search_path must not choose the query's operators */
+	nest = mt_enter_safe_search_path();
 	mt_spi_execute(isolation_status_sql, 0, NULL, NULL, SPI_OK_SELECT);
+	mt_leave_safe_search_path(nest);
 	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -5,9 +5,16 @@
  *	  mt.retention_policies) and mt.run_retention, which deletes expired
  *	  rows in bounded batches.
  *
- * mt.run_retention is SECURITY DEFINER (the extension owner deletes, which
- * bypasses RLS: isolated tables FORCE it, so even their owners would see
- * only one tenant).  Each call deletes at most `batch` rows per table: the
+ * mt.run_retention is SECURITY DEFINER (the extension owner reads and
+ * writes mt.retention_policies), but it never touches a user table with
+ * those rights: every DELETE and check runs as the table's owner in a
+ * security-restricted operation with a safe search_path
+ * (mt_owner_execute, spi_util.c), so the owner's triggers, defaults and
+ * domains run with the owner's rights.  An isolated table forces RLS on
+ * its owner too, so it is cleaned tenant by tenant, each active tenant's
+ * context entered in turn (tenants that are not active have no context:
+ * their rows wait until the tenant is resumed); other tables in one pass.
+ * Each call deletes at most `batch` rows per table: the
  * rows are picked by ctid with FOR UPDATE SKIP LOCKED (rows another
  * transaction holds are left for the next run, so a run never waits on
  * application locks) and deleted through a TID scan, leaf relation by leaf
@@ -162,16 +169,50 @@ typedef struct RetentionPolicy
 	Datum		cutoff;			/* timestamptz: now() - keep */
 } RetentionPolicy;
 
-/* delete up to budget expired rows of one policy; returns rows deleted */
-static int64
-retain_one(RetentionPolicy *p, int64 budget)
+/* true when the extension isolates the table (mt.isolated_tables) */
+static bool
+is_isolated(Oid relid)
 {
-	List	   *rels = find_all_inheritors(p->relid, AccessShareLock, NULL);
+	Datum		arg = ObjectIdGetDatum(relid);
+
+	return mt_spi_exists("SELECT 1 FROM mt.isolated_tables "
+						 "WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+						 1, (Oid[]) {OIDOID}, &arg);
+}
+
+/* the active tenants, in id order (palloc'd copies) */
+static List *
+active_tenants(void)
+{
+	List	   *tenants = NIL;
+
+	mt_spi_execute("SELECT id FROM mt.tenants WHERE status OPERATOR(pg_catalog.=) 'active' ORDER BY id",
+				   0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		pg_uuid_t  *t = palloc(sizeof(pg_uuid_t));
+
+		memcpy(t, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)),
+			   sizeof(pg_uuid_t));
+		tenants = lappend(tenants, t);
+	}
+	return tenants;
+}
+
+/*
+ * Delete up to budget expired rows of one policy's leaf relations, each as
+ * its owner (mt_owner_execute) in tenant's context (NULL: none); returns
+ * the rows deleted.
+ */
+static int64
+retain_leaves(RetentionPolicy *p, List *leaves, const pg_uuid_t *tenant, int64 budget)
+{
 	ListCell   *lc;
 	int64		deleted = 0;
 	const char *col = quote_identifier(p->column);
 
-	foreach(lc, rels)
+	foreach(lc, leaves)
 	{
 		Oid			leaf = lfirst_oid(lc);
 		char	   *qname;
@@ -180,17 +221,70 @@ retain_one(RetentionPolicy *p, int64 budget)
 
 		if (deleted >= budget)
 			break;
-		if (get_rel_relkind(leaf) != RELKIND_RELATION)
-			continue;			/* partitioned parents hold no rows */
 		qname = mt_gdpr_relation_name(leaf);
-		sql = psprintf("DELETE FROM ONLY %s WHERE ctid = ANY (ARRAY("
-					   "SELECT ctid FROM ONLY %s WHERE %s < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
-					   " AND %s < $1",
+		sql = psprintf("DELETE FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+					   "SELECT ctid FROM ONLY %s WHERE %s OPERATOR(pg_catalog.<) $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
+					   " AND %s OPERATOR(pg_catalog.<) $1",
 					   qname, qname, col, col);
 		args[0] = p->cutoff;
 		args[1] = Int64GetDatum(budget - deleted);
-		mt_spi_execute(sql, 2, (Oid[]) {TIMESTAMPTZOID, INT8OID}, args, SPI_OK_DELETE);
+		mt_owner_execute(leaf, tenant, sql, 2, (Oid[]) {TIMESTAMPTZOID, INT8OID}, args, NULL, false, 0);
 		deleted += SPI_processed;
+	}
+	return deleted;
+}
+
+/* whether expired rows are left (as the table's owner, in tenant's context) */
+static bool
+expired_left(RetentionPolicy *p, const pg_uuid_t *tenant)
+{
+	char	   *sql = psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.<) $1 LIMIT 1",
+							   mt_gdpr_relation_name(p->relid), quote_identifier(p->column));
+
+	mt_owner_execute(p->relid, tenant, sql, 1, (Oid[]) {TIMESTAMPTZOID}, &p->cutoff, NULL, false, 1);
+	return SPI_processed > 0;
+}
+
+/*
+ * Apply one policy: at most budget rows.  A table the extension isolates
+ * (FORCE ROW LEVEL SECURITY: its owner sees no row without a tenant
+ * context) is cleaned tenant by tenant, inside each active tenant's
+ * context in turn; any other table in one pass as its owner.
+ */
+static int64
+retain_one(RetentionPolicy *p, int64 budget, List **tenants, bool *more)
+{
+	List	   *all = find_all_inheritors(p->relid, AccessShareLock, NULL);
+	List	   *leaves = NIL;
+	ListCell   *lc;
+	int64		deleted = 0;
+
+	foreach(lc, all)
+	{
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION)
+			leaves = lappend_oid(leaves, lfirst_oid(lc));	/* parents hold no rows */
+	}
+
+	*more = false;
+	if (!is_isolated(p->relid))
+	{
+		deleted = retain_leaves(p, leaves, NULL, budget);
+		*more = expired_left(p, NULL);
+		return deleted;
+	}
+
+	if (*tenants == NIL)
+		*tenants = active_tenants();
+	foreach(lc, *tenants)
+	{
+		const pg_uuid_t *t = lfirst(lc);
+
+		if (deleted < budget)
+			deleted += retain_leaves(p, leaves, t, budget - deleted);
+		if (!*more)
+			*more = expired_left(p, t);
+		if (deleted >= budget && *more)
+			break;
 	}
 	return deleted;
 }
@@ -209,6 +303,7 @@ mt_run_retention(PG_FUNCTION_ARGS)
 	int32		batch;
 	Datum		key = Int64GetDatum(RETENTION_LOCK_KEY);
 	List	   *policies = NIL;
+	List	   *tenants = NIL;
 	ListCell   *lc;
 	bool		isnull;
 	MemoryContext oldcxt;
@@ -256,23 +351,18 @@ mt_run_retention(PG_FUNCTION_ARGS)
 	foreach(lc, policies)
 	{
 		RetentionPolicy *p = lfirst(lc);
-		int64		deleted = retain_one(p, batch);
-		char	   *sql;
 		bool		more;
+		int64		deleted = retain_one(p, batch, &tenants, &more);
 		Datum		args[3];
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
-
-		sql = psprintf("SELECT 1 FROM %s WHERE %s < $1", mt_gdpr_relation_name(p->relid),
-					   quote_identifier(p->column));
-		more = mt_spi_exists(sql, 1, (Oid[]) {TIMESTAMPTZOID}, &p->cutoff);
 
 		args[0] = ObjectIdGetDatum(p->relid);
 		args[1] = Int64GetDatum(deleted);
 		args[2] = BoolGetDatum(more);
 		mt_spi_execute("UPDATE mt.retention_policies SET last_run_at = pg_catalog.now(), last_deleted = $2,"
 					   " last_more = $3, total_deleted = total_deleted + $2"
-					   " WHERE tbl = $1::pg_catalog.regclass",
+					   " WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 					   3, (Oid[]) {OIDOID, INT8OID, BOOLOID}, args, SPI_OK_UPDATE);
 
 		values[0] = ObjectIdGetDatum(p->relid);

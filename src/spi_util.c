@@ -3,9 +3,13 @@
  * spi_util.c
  *	  SPI helpers (parameterized statements only, never pasted values),
  *	  argument checks and uuid helpers shared by the capability files,
- *	  and mt_catalog_execute(): one statement run as the extension owner so
+ *	  mt_catalog_execute(): one statement run as the extension owner so
  *	  that functions executed with the caller's rights can write the
- *	  extension's catalog tables.  No shared state, no locks.
+ *	  extension's catalog tables, and mt_owner_execute(): one statement on
+ *	  a user table run as that table's owner in a security-restricted
+ *	  operation (optionally inside a tenant's context), so that the
+ *	  owner's triggers, casts, defaults and domains never run with the
+ *	  extension owner's rights.  No shared state, no locks.
  *
  *-------------------------------------------------------------------------
  */
@@ -180,6 +184,78 @@ mt_catalog_execute(const char *sql, int nargs, Oid *types, Datum *values, const 
 	PG_END_TRY();
 	mt_leave_safe_search_path(nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec);
+	return rc;
+}
+
+/*
+ * Run one parameterized statement on the user table relid as the table's
+ * owner, the way PostgreSQL runs user code in REFRESH MATERIALIZED VIEW
+ * and in autovacuum's index work:
+ *
+ *	- a new GUC nest level, search_path = pg_catalog, pg_temp in it;
+ *	- when tenant is not NULL, that tenant's context (mt_enter_tenant, at
+ *	  the new nest level), so that FORCE ROW LEVEL SECURITY confines the
+ *	  statement to the tenant even though it runs as the owner; NULL keeps
+ *	  the caller's context (or none);
+ *	- SetUserIdAndSecContext(owner, ... | SECURITY_RESTRICTED_OPERATION):
+ *	  the owner's triggers, casts, domain checks and defaults run with the
+ *	  owner's rights and cannot SET ROLE, create temporary objects or
+ *	  change the session;
+ *	- afterwards the user and security context are restored and every GUC
+ *	  change of the nest level (ours and the owner code's) is rolled back;
+ *	  on error the user is restored here and the (sub)transaction abort
+ *	  unwinds the nest level.
+ *
+ * The statement may only touch that table (and what its owner's code
+ * touches): writes to the extension's own tables go through
+ * mt_catalog_execute outside of this call.  SPI must be connected.
+ * Returns the SPI result code (errors on failure); SPI_tuptable and
+ * SPI_processed hold the result until the next SPI call.
+ */
+int
+mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
+				 int nargs, Oid *types, Datum *values, const char *nulls,
+				 bool read_only, long tcount)
+{
+	HeapTuple	tup;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+	volatile int rc = 0;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	nestlevel = mt_enter_safe_search_path();
+	if (tenant != NULL)
+		mt_enter_tenant(tenant, mt_default_token_ttl, NULL, NULL, true);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, tcount);
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+	}
+	PG_CATCH();
+	{
+		/* the (sub)transaction abort unwinds the GUC nest level */
+		SetUserIdAndSecContext(save_userid, save_sec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	SetUserIdAndSecContext(save_userid, save_sec);
+	/* false: roll back every GUC change of the level (SET LOCAL included) */
+	AtEOXact_GUC(false, nestlevel);
 	return rc;
 }
 

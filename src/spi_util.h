@@ -2,7 +2,10 @@
  *
  * spi_util.h
  *	  Small SPI and argument helpers shared by every capability file, so
- *	  that each caller runs parameterized SQL the same way.
+ *	  that each caller runs parameterized SQL the same way: as the caller,
+ *	  as the extension owner on its own catalog tables
+ *	  (mt_catalog_execute), or as a user table's owner in a security-
+ *	  restricted operation (mt_owner_execute).
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +16,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/uuid.h"
 
 extern void mt_spi_connect(void);
 extern void mt_spi_finish(void);
@@ -30,6 +34,9 @@ extern int	mt_enter_safe_search_path(void);
 extern void mt_leave_safe_search_path(int nest);
 extern int	mt_catalog_execute(const char *sql, int nargs, Oid *types, Datum *values,
 							   const char *nulls);
+extern int	mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
+							 int nargs, Oid *types, Datum *values, const char *nulls,
+							 bool read_only, long tcount);
 extern ErrorData *mt_try_in_subxact(void (*fn) (void *arg), void *arg);
 extern void mt_require_args(FunctionCallInfo fcinfo, int nargs, const char *names);
 

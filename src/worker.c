@@ -530,6 +530,18 @@ mt_flush_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 
+	/*
+	 * The worker is the bootstrap superuser and has picked up the database's
+	 * and role's defaults (ALTER DATABASE ... SET search_path, which the
+	 * database owner controls).  Nothing it runs may resolve a name through
+	 * them: force pg_catalog, pg_temp over every other source for the life
+	 * of the worker (both flushes also run their SQL as the extension
+	 * owner, with qualified operators).
+	 */
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_SUSET, PGC_S_OVERRIDE, GUC_ACTION_SET,
+							 true, 0, false);
+
 	if (RecoveryInProgress())
 		proc_exit(0);
 

@@ -19,3 +19,8 @@ CREATE FUNCTION mt.api_key_throttle()
     AS 'MODULE_PATHNAME', 'mt_api_key_throttle' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 REVOKE ALL ON FUNCTION mt.api_key_throttle() FROM PUBLIC;
 INSERT INTO mt.privileged_functions VALUES ('mt.api_key_throttle()'::regprocedure);
+
+-- the audit row trigger runs as the writer (it checks the writer's verified
+-- tenant and appends as the extension owner itself)
+ALTER FUNCTION mt.audit_row_change() SECURITY INVOKER;
+ALTER FUNCTION mt.audit_row_change() RESET search_path;

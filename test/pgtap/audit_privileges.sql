@@ -18,6 +18,7 @@ GRANT EXECUTE ON FUNCTION mt.audit_verify(uuid, jsonb), mt.audit_digest(uuid),
       mt.audit_export_tenant(uuid, bigint) TO mt_audit_auditor;
 GRANT EXECUTE ON FUNCTION mt.audit_table(regclass, name, name), mt.audit_untable(regclass) TO mt_audit_admin;
 CREATE TABLE public.docs (id int PRIMARY KEY, tenant_id uuid DEFAULT mt.current_tenant(), body text);
+SELECT mt.enable_isolation('public.docs');   -- audit_table chains by tenant column only on isolated tables
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.docs TO mt_audit_app;
 CREATE TABLE public.admin_docs (id int PRIMARY KEY, tenant_id uuid);
 GRANT TRIGGER ON public.docs TO mt_audit_admin;

@@ -15,6 +15,7 @@ db=mt_cron
 [ -f "$MT_PGBIN/../lib/pg_cron.so" ] || fail "pg_cron is not installed (scripts/deps.sh installs postgresql-15-cron)"
 
 restore() {
+    mt_psql -d postgres -c "DROP EXTENSION IF EXISTS multitenant" >/dev/null 2>&1 || true
     mt_psql -d postgres -c "DROP EXTENSION IF EXISTS pg_cron" >/dev/null 2>&1 || true
     cluster_conf shared_preload_libraries multitenant
     cluster_restart
@@ -99,3 +100,11 @@ v=$(mt_psql -d $db -c "SELECT bool_and(ok) FROM mt.audit_verify()")
 [ "$v" = t ] || fail "audit chains do not verify after overlapping runs"
 echo "ok: two concurrent runs of every job succeed; audit chains still verify"
 
+# MT-AUD-003 finds pg_cron's job table through pg_extension: in the database
+# where pg_cron is installed, a scheduled mt.audit_prune counts
+mt_psql -d postgres -c "CREATE EXTENSION multitenant" \
+    -c "SELECT cron.schedule('mt-prune-here', '30 3 * * *', \$\$SELECT mt.audit_prune('400 days')\$\$)" >/dev/null
+s=$(mt_psql -d postgres -c "SELECT status || ' ' || (details->>'prune_scheduled_with_pg_cron') FROM mt.run_compliance_checks() WHERE check_id = 'MT-AUD-003'")
+mt_psql -d postgres -c "SELECT cron.unschedule('mt-prune-here')" -c "DROP EXTENSION multitenant" >/dev/null
+[ "$s" = "pass true" ] || fail "MT-AUD-003 next to pg_cron with a prune job: '$s', expected 'pass true'"
+echo "ok: MT-AUD-003 sees a prune job in pg_cron's own job table"
