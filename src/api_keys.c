@@ -1041,12 +1041,15 @@ lookup_key_uncached(const char *key_id, KeyRow *row)
 
 /*
  * Per-backend cache of key rows (found or not), valid while the shared
- * registry generation does not move.  Every statement that changes
- * mt.api_key_secrets (create, revoke, rotate, the last-use flush) or
- * mt.tenants bumps the generation before and after its commit
- * (tenants.c), so a revocation is seen by every session's next call once
- * the revoking COMMIT has returned: no cache window.  Misses read with a
- * fresh snapshot.
+ * registry generation and this backend's registry invalidation count do
+ * not move.  Every statement that changes mt.api_key_secrets (create,
+ * revoke, rotate, the last-use flush) or mt.tenants bumps the generation
+ * before and after its commit (tenants.c), so on the primary a revocation
+ * is seen by every session's next call once the revoking COMMIT has
+ * returned: no cache window.  The same statements queue a relcache
+ * invalidation that replay delivers, so on a hot standby a revocation or
+ * a new key is seen at the standby backend's next transaction.  Misses
+ * read with a fresh snapshot.
  */
 #define KEY_CACHE_MAX 4096
 
@@ -1060,6 +1063,7 @@ typedef struct KeyCacheEntry
 static HTAB *key_cache = NULL;
 static MemoryContext key_cache_cxt = NULL;
 static uint64 key_cache_generation = 0;
+static uint64 key_cache_inval = 0;
 
 static bool
 lookup_key(const char *key_id, KeyRow *row)
@@ -1067,13 +1071,16 @@ lookup_key(const char *key_id, KeyRow *row)
 	char		k[KEY_ID_LEN + 1] = {0};
 	KeyCacheEntry *e;
 	uint64		gen;
+	uint64		inval;
 	bool		found;
 
 	if (mt_shared == NULL)
 		return lookup_key_uncached(key_id, row);
 
 	gen = pg_atomic_read_u64(&mt_shared->tenant_generation);
+	inval = mt_registry_inval_count();
 	if (key_cache == NULL || gen != key_cache_generation ||
+		inval != key_cache_inval ||
 		hash_get_num_entries(key_cache) >= KEY_CACHE_MAX)
 	{
 		HASHCTL		ctl;
@@ -1090,6 +1097,7 @@ lookup_key(const char *key_id, KeyRow *row)
 		key_cache = hash_create("multitenant key cache", 256, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		key_cache_generation = gen;	/* read before the lookups below */
+		key_cache_inval = inval;
 	}
 
 	strlcpy(k, key_id, sizeof(k));

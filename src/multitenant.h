@@ -31,8 +31,11 @@ extern int	mt_api_key_rotation_age;
 
 /*
  * The one shared struct.  Every field is an atomic, so no lock protects it.
- * tenant_generation is bumped after any commit that changed mt.tenants, so
- * that backends re-read a tenant's status instead of trusting their cache.
+ * tenant_generation is bumped after any commit that changed mt.tenants or
+ * mt.api_key_secrets, so that backends re-read a tenant's status or a key
+ * instead of trusting their cache.  It is never bumped on a hot standby:
+ * caches there are invalidated by replayed relcache invalidations
+ * (tenants.c, mt_registry_inval_count()).
  */
 typedef struct MultitenantShared
 {
@@ -94,6 +97,7 @@ typedef enum MtTenantStatus
 
 extern MtTenantStatus mt_tenant_status(const pg_uuid_t *tenant);
 extern MtTenantStatus mt_tenant_status_cached(const pg_uuid_t *tenant);
+extern uint64 mt_registry_inval_count(void);
 extern void mt_tenants_xact_callback(int event);
 extern void mt_require_active_tenant(const pg_uuid_t *tenant);
 
