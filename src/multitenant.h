@@ -72,6 +72,11 @@ extern bool mt_check_jwt_public_key(char **newval, void **extra, GucSource sourc
 extern void mt_assign_jwt_public_key(const char *newval, void *extra);
 
 /* ---- context.c ---- */
+/* how mt_enter_tenant() contexts are stored in the setting */
+#define MT_INTERNAL_PREFIX "mt-internal|"
+extern Size mt_context_shmem_size(void);
+extern void mt_context_shmem_request(void);
+extern void mt_context_shmem_startup(void);
 extern bool mt_check_token(char **newval, void **extra, GucSource source);
 extern void mt_assign_token(const char *newval, void *extra);
 extern void mt_context_xact_reset(void);
@@ -84,7 +89,9 @@ extern const pg_uuid_t *mt_require_context_tenant(void);
 extern bool mt_hex_decode(const char *src, uint8 *out, size_t outlen);
 
 /* ---- redact.c ---- */
-extern void mt_redact_statement(const char *secret);
+extern bool mt_redact_statement(const char *secret);
+extern bool mt_redact_tokens(char *s);
+extern void mt_redact_init(void);
 
 /* ---- tenants.c ---- */
 typedef enum MtTenantStatus
