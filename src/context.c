@@ -451,10 +451,20 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	 * signature alone is looked for as well, so a token split into
 	 * concatenated literals is caught too.
 	 */
-	in_statement = mt_redact_statement(tok);
 	lastdot = strrchr(tok, '.');
 	if (lastdot != NULL && strlen(lastdot + 1) >= 16)
-		in_statement |= mt_redact_statement(lastdot + 1);
+	{
+		/* one search in the common case: the signature is in the token */
+		in_statement = debug_query_string != NULL &&
+			strstr(debug_query_string, lastdot + 1) != NULL;
+		if (in_statement)
+		{
+			mt_redact_statement(tok);
+			mt_redact_statement(lastdot + 1);
+		}
+	}
+	else
+		in_statement = mt_redact_statement(tok);
 
 	/*
 	 * A token is a per-connection credential: only the client (startup
