@@ -937,10 +937,13 @@ required_attnum(Oid relid, const char *name)
 /*
  * The row of key_id, read through the primary key with the latest
  * snapshot (so a committed revocation is seen at once).  False when there
- * is no such row or no table.
+ * is no such row or no table.  In parallel mode (a leader running a
+ * parallel query), where no new snapshot may be taken, it reads with the
+ * query's active snapshot and the answer must not be cached (*fresh =
+ * false).
  */
 static bool
-lookup_key_uncached(const char *key_id, KeyRow *row)
+lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 {
 	Relation	rel = NULL;
 	ScanKeyData skey;
@@ -949,6 +952,9 @@ lookup_key_uncached(const char *key_id, KeyRow *row)
 	Snapshot	snap;
 	bool		found = false;
 
+	*fresh = !IsInParallelMode();
+	if (!*fresh && !ActiveSnapshotSet())
+		return false;			/* fail closed */
 	if (!relcache_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(keys_relcache_callback, (Datum) 0);
@@ -997,7 +1003,7 @@ lookup_key_uncached(const char *key_id, KeyRow *row)
 	}
 	ScanKeyInit(&skey, att_key_id, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(key_id));
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	snap = RegisterSnapshot(*fresh ? GetLatestSnapshot() : GetActiveSnapshot());
 	scan = systable_beginscan(rel, rel->rd_pkindex, true, snap, 1, &skey);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
@@ -1073,9 +1079,10 @@ lookup_key(const char *key_id, KeyRow *row)
 	uint64		gen;
 	uint64		inval;
 	bool		found;
+	bool		fresh;
 
 	if (mt_shared == NULL)
-		return lookup_key_uncached(key_id, row);
+		return lookup_key_uncached(key_id, row, &fresh);
 
 	gen = pg_atomic_read_u64(&mt_shared->tenant_generation);
 	inval = mt_registry_inval_count();
@@ -1104,18 +1111,26 @@ lookup_key(const char *key_id, KeyRow *row)
 	e = hash_search(key_cache, k, HASH_FIND, NULL);
 	if (e == NULL)
 	{
-		KeyRow		fresh;
-		bool		hit = lookup_key_uncached(key_id, &fresh);
+		KeyRow		fresh_row;
+		bool		hit = lookup_key_uncached(key_id, &fresh_row, &fresh);
 		MemoryContext old;
+
+		if (!fresh)
+		{
+			/* read with an older snapshot: use, do not cache */
+			if (hit)
+				*row = fresh_row;
+			return hit;
+		}
 
 		e = hash_search(key_cache, k, HASH_ENTER, &found);
 		e->found = hit;
 		memset(&e->row, 0, sizeof(KeyRow));
 		if (hit)
 		{
-			e->row = fresh;
+			e->row = fresh_row;
 			old = MemoryContextSwitchTo(key_cache_cxt);
-			e->row.scopes = DatumGetArrayTypePCopy(PointerGetDatum(fresh.scopes));
+			e->row.scopes = DatumGetArrayTypePCopy(PointerGetDatum(fresh_row.scopes));
 			MemoryContextSwitchTo(old);
 		}
 	}
