@@ -21,7 +21,8 @@
  * Verification reads mt.api_key_secrets through its primary key directly
  * (one index probe, no SPI) with the latest snapshot, so a revocation is
  * seen by every session as soon as it commits, even inside a transaction
- * that started earlier.  Nothing positive is cached across calls.
+ * that started earlier (in parallel mode, where no new snapshot may be
+ * taken, with the query's snapshot, uncached).  Nothing positive is cached across calls.
  *
  * Shared state (requested by multitenant.c in shmem_request_hook):
  *	- usage_lock (LWLock) protects the last-use hash: insertions, removals
