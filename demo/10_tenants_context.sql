@@ -20,19 +20,36 @@ GROUP BY p.name, p.price_monthly_cents ORDER BY p.price_monthly_cents;
 \echo
 \echo '--- 2. The signed tenant context ----------------------------------'
 \echo 'An admin mints a short-lived signed token (a JWT) for Acme:'
-SELECT mt.tenant_token(:'acme', '10 minutes', 'alice@acme.test', 'admin') AS acme_token \gset
+SELECT set_config('demo.acme_token', mt.tenant_token(:'acme', '10 minutes', 'alice@acme.test', 'admin'), false)
+       AS acme_token \gset
 SELECT left(:'acme_token', 60) || '...' AS token;
-\echo 'The application role enters the tenant with SET LOCAL (pooler-safe):'
+\echo 'The application role enters the tenant per transaction (pooler-safe), passing'
+\echo 'the token as a bound parameter:  SELECT set_config(''multitenant.token'', $1, true)'
+\echo '(psql cannot bind parameters; this demo keeps the token in a session setting,'
+\echo 'which keeps it out of the statement text just the same):'
 CREATE ROLE demo_app;
 GRANT USAGE ON SCHEMA public TO demo_app;
 SET ROLE demo_app;
 BEGIN;
-SET LOCAL multitenant.token = :'acme_token';
+SELECT set_config('multitenant.token', current_setting('demo.acme_token'), true) IS NOT NULL AS entered;
 SELECT mt.current_tenant() = :'acme' AS in_acme, mt.current_subject() AS subject,
        mt.current_tenant_role() AS role;
 SELECT slug FROM mt.tenants;  -- a tenant sees only its own registry row
 COMMIT;
 SELECT mt.current_tenant() IS NULL AS context_ended_with_transaction;
+\echo 'A token written into the statement text (SET LOCAL multitenant.token = ''<jwt>'') is'
+\echo 'refused: other sessions of the role can read statement text in pg_stat_activity.'
+\echo 'The refused token is burned for the rest of its lifetime:'
+RESET ROLE;
+SELECT mt.tenant_token(:'acme', '10 minutes') AS pasted_token \gset
+SET ROLE demo_app;
+\set QUIET off
+\set ON_ERROR_STOP off
+BEGIN;
+SET LOCAL multitenant.token = :'pasted_token';
+ROLLBACK;
+\set ON_ERROR_STOP on
+\set QUIET on
 \echo 'A forged token (payload changed to Globex, signature kept) is refused:'
 \set QUIET off
 \set ON_ERROR_STOP off

@@ -20,13 +20,15 @@ SELECT mt.tenant_token(:'acme');
 \set QUIET on
 \set ON_ERROR_STOP on
 RESET ROLE;
-SELECT mt.tenant_token(:'acme') AS tok_acme \gset
-SELECT mt.tenant_token(:'globex') AS tok_globex \gset
+-- the application binds each token: set_config('multitenant.token', $1, true);
+-- psql cannot bind, so the tokens wait in session settings
+SELECT set_config('demo.tok_acme', mt.tenant_token(:'acme'), false) IS NOT NULL AS minted \gset
+SELECT set_config('demo.tok_globex', mt.tenant_token(:'globex'), false) IS NOT NULL AS minted \gset
 SET ROLE demo_app;
-BEGIN; SET LOCAL multitenant.token = :'tok_acme';
+BEGIN; SELECT set_config('multitenant.token', current_setting('demo.tok_acme'), true) IS NOT NULL AS entered \gset
 INSERT INTO projects (name) VALUES ('Rocket'), ('Anvil');
 COMMIT;
-BEGIN; SET LOCAL multitenant.token = :'tok_globex';
+BEGIN; SELECT set_config('multitenant.token', current_setting('demo.tok_globex'), true) IS NOT NULL AS entered \gset
 INSERT INTO projects (name) VALUES ('Secret plan');
 \echo 'Inside Globex, SELECT * FROM projects shows only Globex rows:'
 SELECT name FROM projects;

@@ -4,8 +4,8 @@ CREATE EXTENSION multitenant;
 \i sql/include/helpers.psql
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
-SELECT mt.tenant_token(:'acme', '1 hour', 'alice') AS tok_acme \gset
-SELECT mt.tenant_token(:'globex', '1 hour') AS tok_globex \gset
+SELECT set_config('test.tok_acme', mt.tenant_token(:'acme', '1 hour', 'alice'), false) AS tok_acme \gset
+SELECT set_config('test.tok_globex', mt.tenant_token(:'globex', '1 hour'), false) AS tok_globex \gset
 CREATE FUNCTION pg_temp.chain(t uuid) RETURNS TABLE (seq bigint, actor text, action text,
     resource_type text, resource_id text, details text, linked boolean)
 LANGUAGE sql AS $$
@@ -32,14 +32,14 @@ SELECT * FROM pg_temp.chain('00000000-0000-0000-0000-000000000000');
 
 -- inside a tenant: the tenant's chain, actor = the token's subject
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT mt.audit('document.update', 'document', '17', '{"field": "title"}') AS id1 \gset
 SELECT mt.audit('document.delete', 'document', '18') AS id2 \gset
 SELECT :id2 > :id1 AS ids_grow;
 COMMIT;
 -- without a subject claim, the actor is the session user
 BEGIN;
-SET LOCAL multitenant.token = :'tok_globex';
+SELECT set_config('multitenant.token', current_setting('test.tok_globex'), true) IS NOT NULL AS entered \gset
 SELECT mt.audit('login') > 0 AS appended;
 COMMIT;
 SELECT * FROM pg_temp.chain(:'acme');
@@ -50,11 +50,11 @@ FROM mt.audit_log WHERE id = :id1;
 
 -- an aborted append leaves no gap
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT mt.audit('aborted') > 0 AS appended;
 ROLLBACK;
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT mt.audit('after.abort') > 0 AS appended;
 SAVEPOINT s;
 SELECT mt.audit('rolled.back.to.savepoint') > 0 AS appended;
@@ -116,7 +116,7 @@ WHERE tenant_id = '00000000-0000-0000-0000-0000000000ff';
 
 -- personal data: details encrypted with the subject's key
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT mt.audit('profile.update', 'user', 'u1', '{"email": "carol@example.com"}', 'carol') AS carol1 \gset
 SELECT mt.audit('profile.update', 'user', 'u1', '{"phone": "+1 555 0100"}', 'carol') AS carol2 \gset
 SELECT mt.audit('profile.update', 'user', 'u2', '{"email": "dave@example.com"}', 'dave') AS dave1 \gset
@@ -128,7 +128,7 @@ FROM mt.audit_log WHERE id IN (:carol1, :dave1) ORDER BY id;
 SELECT count(DISTINCT details_key_id) AS keys_for_two_subjects FROM mt.audit_log WHERE id IN (:carol1, :carol2, :dave1);
 SELECT count(*) AS subject_keys FROM mt.audit_subject_keys;
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT action, resource_id, details, details_state FROM mt.audit_search(action => 'profile.update');
 SELECT resource_id, details FROM mt.audit_search(subject => 'carol');
 SELECT count(*) AS nothing_for_unknown_subject FROM mt.audit_search(subject => 'zed');
@@ -138,7 +138,7 @@ SELECT pg_temp.err('SELECT mt.audit_forget_subject(NULL)');
 SELECT mt.audit_forget_subject('carol', :'acme') AS keys_destroyed;
 SELECT mt.audit_forget_subject('carol', :'acme') AS keys_destroyed_again;
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT action, resource_id, details, details_state FROM mt.audit_search(action => 'profile.update');
 SELECT count(*) AS carol_rows_findable FROM mt.audit_search(subject => 'carol');
 SELECT action, details FROM mt.audit_search(action => 'audit.subject_forgotten');
@@ -147,7 +147,7 @@ SELECT * FROM pg_temp.verify_all();
 
 -- search: filters, pagination, ordering
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT seq, action FROM mt.audit_search(max_rows => 3);
 SELECT seq, action FROM mt.audit_search(after_id => (SELECT max(id) FROM mt.audit_search(max_rows => 3)), max_rows => 3);
 SELECT seq, action FROM mt.audit_search(newest_first => true, max_rows => 2);
@@ -163,7 +163,7 @@ SELECT DISTINCT tenant_id = :'globex' AS globex_only FROM mt.audit_search_tenant
 
 -- export: one header per chain, one line per row
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT count(*) AS lines, count(*) FILTER (WHERE l::jsonb ? 'format') AS headers FROM mt.audit_export() l;
 SELECT (l::jsonb) - 'tenant_id' - 'base_hash' AS header FROM mt.audit_export(after_seq => 3) l LIMIT 1;
 SELECT (l::jsonb)->>'seq' AS first_seq FROM mt.audit_export(after_seq => 3) l OFFSET 1 LIMIT 1;
@@ -227,7 +227,7 @@ SELECT seq = :acme_head AS ckpt_at_head, rows_pruned = :acme_head AS all_rows, p
 SELECT seq = :acme_head + 1 AS continues, action, details->'through_seq' = to_jsonb(:acme_head) AS through
 FROM mt.audit_log WHERE tenant_id = :'acme';
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT mt.audit('after.prune') > 0 AS appended;
 COMMIT;
 SELECT * FROM pg_temp.verify_all();

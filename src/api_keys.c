@@ -21,7 +21,8 @@
  * Verification reads mt.api_key_secrets through its primary key directly
  * (one index probe, no SPI) with the latest snapshot, so a revocation is
  * seen by every session as soon as it commits, even inside a transaction
- * that started earlier.  Nothing positive is cached across calls.
+ * that started earlier (in parallel mode, where no new snapshot may be
+ * taken, with the query's snapshot, uncached).  Nothing positive is cached across calls.
  *
  * Shared state (requested by multitenant.c in shmem_request_hook):
  *	- usage_lock (LWLock) protects the last-use hash: insertions, removals
@@ -982,10 +983,13 @@ required_attnum(Oid relid, const char *name)
 /*
  * The row of key_id, read through the primary key with the latest
  * snapshot (so a committed revocation is seen at once).  False when there
- * is no such row or no table.
+ * is no such row or no table.  In parallel mode (a leader running a
+ * parallel query), where no new snapshot may be taken, it reads with the
+ * query's active snapshot and the answer must not be cached (*fresh =
+ * false).
  */
 static bool
-lookup_key_uncached(const char *key_id, KeyRow *row)
+lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 {
 	Relation	rel = NULL;
 	ScanKeyData skey;
@@ -994,6 +998,9 @@ lookup_key_uncached(const char *key_id, KeyRow *row)
 	Snapshot	snap;
 	bool		found = false;
 
+	*fresh = !IsInParallelMode();
+	if (!*fresh && !ActiveSnapshotSet())
+		return false;			/* fail closed */
 	if (!relcache_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(keys_relcache_callback, (Datum) 0);
@@ -1042,7 +1049,7 @@ lookup_key_uncached(const char *key_id, KeyRow *row)
 	}
 	ScanKeyInit(&skey, att_key_id, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(key_id));
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	snap = RegisterSnapshot(*fresh ? GetLatestSnapshot() : GetActiveSnapshot());
 	scan = systable_beginscan(rel, rel->rd_pkindex, true, snap, 1, &skey);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
@@ -1086,12 +1093,15 @@ lookup_key_uncached(const char *key_id, KeyRow *row)
 
 /*
  * Per-backend cache of key rows (found or not), valid while the shared
- * registry generation does not move.  Every statement that changes
- * mt.api_key_secrets (create, revoke, rotate, the last-use flush) or
- * mt.tenants bumps the generation before and after its commit
- * (tenants.c), so a revocation is seen by every session's next call once
- * the revoking COMMIT has returned: no cache window.  Misses read with a
- * fresh snapshot.
+ * registry generation and this backend's registry invalidation count do
+ * not move.  Every statement that changes mt.api_key_secrets (create,
+ * revoke, rotate, the last-use flush) or mt.tenants bumps the generation
+ * before and after its commit (tenants.c), so on the primary a revocation
+ * is seen by every session's next call once the revoking COMMIT has
+ * returned: no cache window.  The same statements queue a relcache
+ * invalidation that replay delivers, so on a hot standby a revocation or
+ * a new key is seen at the standby backend's next transaction.  Misses
+ * read with a fresh snapshot.
  */
 #define KEY_CACHE_MAX 4096
 
@@ -1105,6 +1115,7 @@ typedef struct KeyCacheEntry
 static HTAB *key_cache = NULL;
 static MemoryContext key_cache_cxt = NULL;
 static uint64 key_cache_generation = 0;
+static uint64 key_cache_inval = 0;
 
 static bool
 lookup_key(const char *key_id, KeyRow *row)
@@ -1112,13 +1123,17 @@ lookup_key(const char *key_id, KeyRow *row)
 	char		k[KEY_ID_LEN + 1] = {0};
 	KeyCacheEntry *e;
 	uint64		gen;
+	uint64		inval;
 	bool		found;
+	bool		fresh;
 
 	if (mt_shared == NULL)
-		return lookup_key_uncached(key_id, row);
+		return lookup_key_uncached(key_id, row, &fresh);
 
 	gen = pg_atomic_read_u64(&mt_shared->tenant_generation);
+	inval = mt_registry_inval_count();
 	if (key_cache == NULL || gen != key_cache_generation ||
+		inval != key_cache_inval ||
 		hash_get_num_entries(key_cache) >= KEY_CACHE_MAX)
 	{
 		HASHCTL		ctl;
@@ -1135,24 +1150,33 @@ lookup_key(const char *key_id, KeyRow *row)
 		key_cache = hash_create("multitenant key cache", 256, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		key_cache_generation = gen;	/* read before the lookups below */
+		key_cache_inval = inval;
 	}
 
 	strlcpy(k, key_id, sizeof(k));
 	e = hash_search(key_cache, k, HASH_FIND, NULL);
 	if (e == NULL)
 	{
-		KeyRow		fresh;
-		bool		hit = lookup_key_uncached(key_id, &fresh);
+		KeyRow		fresh_row;
+		bool		hit = lookup_key_uncached(key_id, &fresh_row, &fresh);
 		MemoryContext old;
+
+		if (!fresh)
+		{
+			/* read with an older snapshot: use, do not cache */
+			if (hit)
+				*row = fresh_row;
+			return hit;
+		}
 
 		e = hash_search(key_cache, k, HASH_ENTER, &found);
 		e->found = hit;
 		memset(&e->row, 0, sizeof(KeyRow));
 		if (hit)
 		{
-			e->row = fresh;
+			e->row = fresh_row;
 			old = MemoryContextSwitchTo(key_cache_cxt);
-			e->row.scopes = DatumGetArrayTypePCopy(PointerGetDatum(fresh.scopes));
+			e->row.scopes = DatumGetArrayTypePCopy(PointerGetDatum(fresh_row.scopes));
 			MemoryContextSwitchTo(old);
 		}
 	}

@@ -14,7 +14,19 @@
  * transaction (first call of a context function), so an expired token or a
  * suspended tenant stops yielding a tenant at the next transaction.
  *
- * All state here is per backend; no locks.
+ * A token whose text appears in the statement that sets it (SET ...
+ * = '<jwt>', set_config('multitenant.token', '<jwt>', ...)) is refused:
+ * statement text is shown to every session of the role in pg_stat_activity
+ * before any check hook runs, and can reach the server log, so only the
+ * bound-parameter form (set_config('multitenant.token', $1, true)) or the
+ * startup packet may carry a token.  The refused token is also burned: for
+ * the rest of its lifetime no session of this server accepts it, at SET or
+ * at its next transaction.
+ *
+ * Shared state: the burned-token list (BurnedTokens), protected by its
+ * LWLock; its n_live and latest_exp atomics are read without the lock, so
+ * while nothing is burned the check costs one atomic read.  Everything
+ * else here is per backend.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +42,9 @@
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
@@ -43,6 +58,9 @@
 #define MT_MAX_SUB_LEN		255
 #define MT_MAX_ROLE_LEN		63
 
+/* bytes of a signature that identify a burned token */
+#define MT_FP_LEN			16
+
 /* Verified claims; lives in malloc'd GUC "extra" memory. */
 typedef struct MtContext
 {
@@ -52,17 +70,42 @@ typedef struct MtContext
 	bool		has_role;
 	char		sub[MT_MAX_SUB_LEN + 1];
 	char		role[MT_MAX_ROLE_LEN + 1];
+	bool		has_fp;			/* a signed token (not an internal value) */
+	uint8		fp[MT_FP_LEN];	/* its signature's first bytes */
 } MtContext;
 
 static MtContext *active_context = NULL;
 
 /*
- * Contexts entered by mt_enter_tenant() are stored in the setting as
- * "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>": the claims, no
- * signature.  pending_internal points at the value only while
- * mt_enter_tenant() sets it (see the check hook).
+ * Tokens refused because their text appeared in a statement (header
+ * comment).  Bounded: expired entries are dropped at the next burn, and
+ * when the list is full the entry that expires first gives way.
  */
-#define MT_INTERNAL_PREFIX "mt-internal|"
+#define MT_BURNED_MAX		1024
+
+typedef struct BurnedToken
+{
+	uint8		fp[MT_FP_LEN];
+	int64		exp;
+} BurnedToken;
+
+typedef struct BurnedTokens
+{
+	LWLock	   *lock;
+	pg_atomic_uint32 n_live;	/* copy of n */
+	pg_atomic_uint64 latest_exp;	/* no entry expires later */
+	int			n;
+	BurnedToken entries[MT_BURNED_MAX];
+} BurnedTokens;
+
+static BurnedTokens *burned = NULL;
+
+/*
+ * Contexts entered by mt_enter_tenant() are stored in the setting as
+ * "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>" (MT_INTERNAL_PREFIX):
+ * the claims, no signature.  pending_internal points at the value only
+ * while mt_enter_tenant() sets it (see the check hook).
+ */
 static const char *pending_internal = NULL;
 
 static bool parse_internal_value(const char *val, MtContext *out);
@@ -270,6 +313,97 @@ session_database_name(void)
 	return NULL;
 }
 
+/* ---------------------------------------------------------------------
+ * Burned tokens (header comment)
+ * --------------------------------------------------------------------- */
+
+Size
+mt_context_shmem_size(void)
+{
+	return MAXALIGN(sizeof(BurnedTokens));
+}
+
+void
+mt_context_shmem_request(void)
+{
+	RequestNamedLWLockTranche("multitenant burned tokens", 1);
+}
+
+/* called by mt_shmem_startup while it holds AddinShmemInitLock */
+void
+mt_context_shmem_startup(void)
+{
+	bool		found;
+
+	burned = ShmemInitStruct("multitenant burned tokens", sizeof(BurnedTokens), &found);
+	if (!found)
+	{
+		burned->lock = &(GetNamedLWLockTranche("multitenant burned tokens"))[0].lock;
+		pg_atomic_init_u32(&burned->n_live, 0);
+		pg_atomic_init_u64(&burned->latest_exp, 0);
+		burned->n = 0;
+	}
+}
+
+/* remembers a token until it expires; without shared memory, a no-op */
+static void
+burn_token(const uint8 *fp, int64 exp, int64 now)
+{
+	int			j = 0;
+	bool		dup = false;
+
+	if (burned == NULL)
+		return;
+	LWLockAcquire(burned->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < burned->n; i++)
+	{
+		if (burned->entries[i].exp <= now)
+			continue;			/* expired: drop */
+		dup |= (memcmp(burned->entries[i].fp, fp, MT_FP_LEN) == 0);
+		burned->entries[j++] = burned->entries[i];
+	}
+	burned->n = j;
+	if (!dup)
+	{
+		int			slot = burned->n;
+
+		if (slot == MT_BURNED_MAX)
+		{
+			/* full of live entries: the one that expires first gives way */
+			slot = 0;
+			for (int i = 1; i < burned->n; i++)
+				if (burned->entries[i].exp < burned->entries[slot].exp)
+					slot = i;
+		}
+		else
+			burned->n++;
+		memcpy(burned->entries[slot].fp, fp, MT_FP_LEN);
+		burned->entries[slot].exp = exp;
+		if ((uint64) exp > pg_atomic_read_u64(&burned->latest_exp))
+			pg_atomic_write_u64(&burned->latest_exp, (uint64) exp);
+	}
+	pg_atomic_write_u32(&burned->n_live, (uint32) burned->n);
+	LWLockRelease(burned->lock);
+}
+
+/* has this token been burned?  One atomic read while none is. */
+static bool
+token_burned(const MtContext *ctx, int64 now)
+{
+	bool		hit = false;
+
+	if (burned == NULL || !ctx->has_fp ||
+		pg_atomic_read_u32(&burned->n_live) == 0 ||
+		(int64) pg_atomic_read_u64(&burned->latest_exp) <= now)
+		return false;
+	LWLockAcquire(burned->lock, LW_SHARED);
+	for (int i = 0; i < burned->n && !hit; i++)
+		hit = burned->entries[i].exp > now &&
+			memcmp(burned->entries[i].fp, ctx->fp, MT_FP_LEN) == 0;
+	LWLockRelease(burned->lock);
+	return hit;
+}
+
 #define REJECT(detail_fmt, ...) \
 	do { \
 		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION); \
@@ -302,13 +436,35 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	MtContext	parsed;
 	MtContext  *ctx;
 	bool		in_worker = InitializingParallelWorker;
+	bool		in_statement;
+	const char *lastdot;
 
 	*extra = NULL;
 	if (tok == NULL || tok[0] == '\0')
 		return true;			/* no context */
 
-	/* other sessions of the role must not read the token in pg_stat_activity */
-	mt_redact_statement(tok);
+	/*
+	 * Is the token's text in the statement that sets it?  Then other
+	 * sessions of the role have been able to read it in pg_stat_activity:
+	 * take it out of there (and out of this statement's error reports),
+	 * and refuse the token below once it is known to be valid.  The
+	 * signature alone is looked for as well, so a token split into
+	 * concatenated literals is caught too.
+	 */
+	lastdot = strrchr(tok, '.');
+	if (lastdot != NULL && strlen(lastdot + 1) >= 16)
+	{
+		/* one search in the common case: the signature is in the token */
+		in_statement = debug_query_string != NULL &&
+			strstr(debug_query_string, lastdot + 1) != NULL;
+		if (in_statement)
+		{
+			mt_redact_statement(tok);
+			mt_redact_statement(lastdot + 1);
+		}
+	}
+	else
+		in_statement = mt_redact_statement(tok);
 
 	/*
 	 * A token is a per-connection credential: only the client (startup
@@ -410,6 +566,8 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		REJECT("The token payload is %s.", problem);
 
 	memset(&parsed, 0, sizeof(parsed));
+	parsed.has_fp = true;		/* slen >= 32 once a signature verified */
+	memcpy(parsed.fp, sig, MT_FP_LEN);
 	if (pj.str[F_TID] == NULL || !mt_parse_uuid(pj.str[F_TID], &parsed.tenant))
 		REJECT("The token has no valid \"tid\" (tenant uuid) claim.");
 	if (pj.num[F_EXP] == NULL || !jwt_numeric_date(pj.num[F_EXP], &parsed.exp))
@@ -479,6 +637,19 @@ mt_check_token(char **newval, void **extra, GucSource source)
 			if (status == MT_TENANT_UNKNOWN)
 				REJECT("The tenant does not exist.");
 		}
+
+		/* a valid token whose text others could read: refuse and burn it */
+		if (in_statement)
+		{
+			burn_token(parsed.fp, parsed.exp, now);
+			GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
+			GUC_check_errmsg("tenant token must not appear in the statement text");
+			GUC_check_errdetail("Other sessions of the role can read statement text in pg_stat_activity, and the server log may record it. This token is now refused for the rest of its lifetime.");
+			GUC_check_errhint("Mint a new token and pass it as a bound parameter: SELECT set_config('multitenant.token', $1, true).");
+			return false;
+		}
+		if (token_burned(&parsed, now))
+			REJECT("The token was exposed in the text of a statement and has been withdrawn.");
 	}
 
 	ctx = malloc(sizeof(MtContext));
@@ -520,7 +691,8 @@ current_context(void)
 		int64		now = unix_seconds(GetCurrentTransactionStartTimestamp());
 
 		context_usable = active_context->exp > now &&
-			mt_tenant_status_cached(&active_context->tenant) == MT_TENANT_ACTIVE;
+			mt_tenant_status_cached(&active_context->tenant) == MT_TENANT_ACTIVE &&
+			!token_burned(active_context, now);
 		context_checked = true;
 	}
 	return context_usable ? active_context : NULL;
@@ -742,7 +914,7 @@ mt_require_context_tenant(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("no tenant context is set"),
-				 errhint("SET LOCAL multitenant.token to a valid tenant token, or call mt.authenticate() or mt.set_tenant().")));
+				 errhint("Enter a tenant with set_config('multitenant.token', $1, true), the token bound as a parameter, or call mt.authenticate() or mt.set_tenant().")));
 	return t;
 }
 

@@ -52,9 +52,10 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 mt_shmem_size(void)
 {
-	return add_size(add_size(MAXALIGN(sizeof(MultitenantShared)),
-							mt_api_keys_shmem_size()),
-					mt_usage_shmem_size());
+	return add_size(add_size(add_size(MAXALIGN(sizeof(MultitenantShared)),
+									  mt_api_keys_shmem_size()),
+							 mt_usage_shmem_size()),
+					mt_context_shmem_size());
 }
 
 static void
@@ -67,6 +68,7 @@ mt_shmem_request(void)
 	RequestAddinShmemSpace(mt_shmem_size());
 	mt_api_keys_shmem_request();
 	mt_usage_shmem_request();
+	mt_context_shmem_request();
 }
 
 static void
@@ -83,6 +85,7 @@ mt_shmem_startup(void)
 		pg_atomic_init_u64(&mt_shared->tenant_generation, 1);
 	mt_api_keys_shmem_startup();
 	mt_usage_shmem_startup();
+	mt_context_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -144,7 +147,7 @@ mt_define_gucs(void)
 
 	DefineCustomStringVariable("multitenant.token",
 							   "Signed tenant token (JWT) that sets the tenant context; verified when set.",
-							   "Use SET LOCAL (or set_config(..., true)) with connection poolers.",
+							   "Pass it as a bound parameter: set_config('multitenant.token', $1, true); a token in the statement text is refused.",
 							   &mt_token_string,
 							   "",
 							   PGC_USERSET,
@@ -313,6 +316,7 @@ _PG_init(void)
 
 	RegisterXactCallback(mt_xact_callback, NULL);
 	mt_api_keys_init();
+	mt_redact_init();
 
 	if (!mt_preloaded)
 		return;
@@ -324,6 +328,7 @@ _PG_init(void)
 	RequestAddinShmemSpace(mt_shmem_size());
 	mt_api_keys_shmem_request();
 	mt_usage_shmem_request();
+	mt_context_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = mt_shmem_startup;

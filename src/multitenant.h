@@ -31,8 +31,11 @@ extern int	mt_api_key_rotation_age;
 
 /*
  * The one shared struct.  Every field is an atomic, so no lock protects it.
- * tenant_generation is bumped after any commit that changed mt.tenants, so
- * that backends re-read a tenant's status instead of trusting their cache.
+ * tenant_generation is bumped after any commit that changed mt.tenants or
+ * mt.api_key_secrets, so that backends re-read a tenant's status or a key
+ * instead of trusting their cache.  It is never bumped on a hot standby:
+ * caches there are invalidated by replayed relcache invalidations
+ * (tenants.c, mt_registry_inval_count()).
  */
 typedef struct MultitenantShared
 {
@@ -69,6 +72,11 @@ extern bool mt_check_jwt_public_key(char **newval, void **extra, GucSource sourc
 extern void mt_assign_jwt_public_key(const char *newval, void *extra);
 
 /* ---- context.c ---- */
+/* how mt_enter_tenant() contexts are stored in the setting */
+#define MT_INTERNAL_PREFIX "mt-internal|"
+extern Size mt_context_shmem_size(void);
+extern void mt_context_shmem_request(void);
+extern void mt_context_shmem_startup(void);
 extern bool mt_check_token(char **newval, void **extra, GucSource source);
 extern void mt_assign_token(const char *newval, void *extra);
 extern void mt_context_xact_reset(void);
@@ -81,7 +89,9 @@ extern const pg_uuid_t *mt_require_context_tenant(void);
 extern bool mt_hex_decode(const char *src, uint8 *out, size_t outlen);
 
 /* ---- redact.c ---- */
-extern void mt_redact_statement(const char *secret);
+extern bool mt_redact_statement(const char *secret);
+extern bool mt_redact_tokens(char *s);
+extern void mt_redact_init(void);
 
 /* ---- tenants.c ---- */
 typedef enum MtTenantStatus
@@ -94,6 +104,7 @@ typedef enum MtTenantStatus
 
 extern MtTenantStatus mt_tenant_status(const pg_uuid_t *tenant);
 extern MtTenantStatus mt_tenant_status_cached(const pg_uuid_t *tenant);
+extern uint64 mt_registry_inval_count(void);
 extern void mt_tenants_xact_callback(int event);
 extern void mt_require_active_tenant(const pg_uuid_t *tenant);
 

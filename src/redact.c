@@ -1,9 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * redact.c
- *	  Keeps bearer credentials (tenant tokens, API keys) out of places other
- *	  sessions or the server log can show: the statement text reported in
- *	  pg_stat_activity and the statement text attached to error reports.
+ *	  Keeps tenant tokens out of places other sessions or the server log
+ *	  can show: the statement text reported in pg_stat_activity and used
+ *	  for error reports (mt_redact_statement), and every field of every log
+ *	  message (the emit_log_hook below: message, detail -- where
+ *	  log_statement / log_min_duration_statement print "parameters: $1 =
+ *	  '...'" --, hint, context, internal query, and the STATEMENT line).
+ *	  API keys have their own log hook in api_keys.c.
+ *
+ * What counts as a token here: a JWT-shaped value (three base64url
+ * segments separated by dots, the first starting with 'e' as the encoding
+ * of every JSON object does, long enough to carry a signature), whose
+ * payload and signature are overwritten with '*'; the tail of one split
+ * into concatenated literals before its signature (a base64url run, a dot,
+ * and a run of 40 or more: a signature), overwritten whole; and the
+ * internal context value of mt_enter_tenant() ("mt-internal|..."), whose
+ * body is.  A token cut inside its signature is not recognised in the
+ * log, but it is refused and burned by the check hook (context.c).
  *
  * All state is per backend; no locks.
  *
@@ -11,19 +25,31 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
+#include "utils/elog.h"
 #include "utils/memutils.h"
 
 #include "multitenant.h"
+
+/* shortest segments of a JWT-shaped value: a real signature is 43+ chars */
+#define MIN_HEADER_LEN		8
+#define MIN_PAYLOAD_LEN		8
+#define MIN_SIGNATURE_LEN	16
+/* ... and of the signature when the header was split off: HS256 has 43 */
+#define MIN_FRAGMENT_SIG_LEN 40
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /*
  * If the statement being executed contains the secret, replace every
  * occurrence with <redacted> in what pg_stat_activity shows and in the
  * statement text used for error reports of this statement.  Cheap when
- * the secret is absent (a strstr).
+ * the secret is absent (a strstr).  Returns true when it was present.
  */
-void
+bool
 mt_redact_statement(const char *secret)
 {
 	const char *q = debug_query_string;
@@ -34,7 +60,7 @@ mt_redact_statement(const char *secret)
 
 	if (q == NULL || secret == NULL || (seclen = strlen(secret)) == 0 ||
 		(hit = strstr(q, secret)) == NULL)
-		return;
+		return false;
 
 	/* lives as long as debug_query_string's own buffer: the message */
 	oldcxt = MemoryContextSwitchTo(MessageContext ? MessageContext : CurrentMemoryContext);
@@ -51,4 +77,122 @@ mt_redact_statement(const char *secret)
 
 	pgstat_report_activity(STATE_RUNNING, buf.data);
 	debug_query_string = buf.data;
+	return true;
+}
+
+static inline bool
+is_base64url(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		(c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+static size_t
+base64url_run(const char *s)
+{
+	size_t		n = 0;
+
+	while (is_base64url((unsigned char) s[n]))
+		n++;
+	return n;
+}
+
+/*
+ * Finds the tokens in s (see the header comment); with redact, overwrites
+ * them in place (the length of s does not change).  Returns true if s holds
+ * any.
+ */
+static bool
+scan_tokens(char *s, bool redact)
+{
+	bool		found = false;
+	char	   *p;
+
+	if (s == NULL)
+		return false;
+
+	for (p = s; *p; p++)
+	{
+		size_t		len1,
+					len2,
+					len3;
+		char	   *seg2,
+				   *seg3;
+
+		if (!is_base64url((unsigned char) *p) ||
+			(p > s && is_base64url((unsigned char) p[-1])))
+			continue;
+		len1 = base64url_run(p);
+		if (len1 < MIN_HEADER_LEN || p[len1] != '.')
+		{
+			p += len1 ? len1 - 1 : 0;
+			continue;
+		}
+		seg2 = p + len1 + 1;
+		len2 = base64url_run(seg2);
+		seg3 = seg2 + len2 + 1;
+		len3 = seg2[len2] == '.' ? base64url_run(seg3) : 0;
+		if (*p == 'e' && len2 >= MIN_PAYLOAD_LEN && len3 >= MIN_SIGNATURE_LEN)
+		{
+			/* header.payload.signature: keep the header */
+			found = true;
+			if (!redact)
+				return true;
+			memset(seg2, '*', len2);
+			memset(seg3, '*', len3);
+			p = seg3 + len3 - 1;
+		}
+		else if (seg2[len2] != '.' && len2 >= MIN_FRAGMENT_SIG_LEN)
+		{
+			/* "<part of header or payload>.signature": a split token */
+			found = true;
+			if (!redact)
+				return true;
+			memset(p, '*', len1);
+			memset(seg2, '*', len2);
+			p = seg2 + len2 - 1;
+		}
+		else
+			p += len1;
+	}
+
+	for (p = strstr(s, MT_INTERNAL_PREFIX); p != NULL; p = strstr(p, MT_INTERNAL_PREFIX))
+	{
+		found = true;
+		if (!redact)
+			return true;
+		p += strlen(MT_INTERNAL_PREFIX);
+		while (*p && (isxdigit((unsigned char) *p) || *p == '|' || *p == '-'))
+			*p++ = '*';
+	}
+	return found;
+}
+
+/* overwrites the tokens in s in place; true if there were any */
+bool
+mt_redact_tokens(char *s)
+{
+	return scan_tokens(s, true);
+}
+
+static void
+redact_emit_log(ErrorData *edata)
+{
+	mt_redact_tokens(edata->message);
+	mt_redact_tokens(edata->detail);
+	mt_redact_tokens(edata->detail_log);
+	mt_redact_tokens(edata->hint);
+	mt_redact_tokens(edata->context);
+	mt_redact_tokens(edata->internalquery);
+	if (debug_query_string != NULL && scan_tokens((char *) debug_query_string, false))
+		edata->hide_stmt = true;
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+void
+mt_redact_init(void)
+{
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = redact_emit_log;
 }

@@ -6,14 +6,27 @@
  *	  of that status.
  *
  * Status lookups read mt.tenants through its primary-key index directly
- * (no SPI, no RLS, no recursion into mt.current_tenant()).  Each backend
- * caches the statuses it looked up (bounded hash table), tagged with
- * MultitenantShared.tenant_generation; any transaction that changes
- * mt.tenants (or mt.api_key_secrets, whose rows api_keys.c caches the
- * same way) bumps that atomic before and after it commits (statement
- * trigger + xact callback), so a suspension or revocation is seen by every
- * backend at its next transaction.  Without shared memory the cache is bypassed and the
- * lookup runs once per transaction.
+ * (no SPI, no RLS, no recursion into mt.current_tenant()) with the latest
+ * snapshot.  Each backend caches the statuses it looked up (bounded hash
+ * table); an entry is trusted only while two things stay unchanged:
+ *
+ *	- MultitenantShared.tenant_generation: any transaction that changes
+ *	  mt.tenants (or mt.api_key_secrets, whose rows api_keys.c caches the
+ *	  same way) bumps that atomic before and after it commits (statement
+ *	  trigger + xact callback), so on the primary a suspension or
+ *	  revocation is seen by every backend at its next call;
+ *	- mt_registry_invalidations, this backend's count of relcache
+ *	  invalidations of those two tables.  The same statement trigger queues
+ *	  a relcache invalidation of its table, which is WAL-logged with the
+ *	  commit and delivered by replay too, so on a hot standby (where no
+ *	  trigger or commit callback runs) a change replayed from the primary
+ *	  is seen at the standby backend's next transaction.
+ *
+ * In parallel mode (a parallel query's leader or workers) no new snapshot
+ * may be taken: a lookup then reads with the query's active snapshot and
+ * its result is used but not cached (it may be older than the generation
+ * it would be tagged with).  Without shared memory the cache is bypassed
+ * and the lookup runs once per transaction.
  *
  * Locks: only the atomic generation counter is shared.  Registry changes
  * take a row lock (SELECT ... FOR UPDATE) on the tenant.
@@ -34,6 +47,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -52,19 +66,52 @@ static bool tenants_changed_in_xact = false;
 typedef struct StatusCacheEntry
 {
 	pg_uuid_t	tenant;			/* hash key */
-	uint64		generation;
+	uint64		generation;	/* MultitenantShared.tenant_generation */
+	uint64		inval;			/* mt_registry_invalidations */
 	MtTenantStatus status;
 } StatusCacheEntry;
 
 static HTAB *status_cache = NULL;
 
 /*
- * Status of a tenant, read through the primary key with a fresh snapshot.
+ * Relcache invalidations of the registry tables (see the header comment).
+ * The watched oids are learnt at the first lookup; until then every
+ * relcache invalidation counts.
+ */
+static uint64 mt_registry_invalidations = 0;
+static Oid	watched_tenants = InvalidOid;
+static Oid	watched_keys = InvalidOid;
+static bool registry_callback_registered = false;
+
+static void
+registry_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || !OidIsValid(watched_tenants) ||
+		relid == watched_tenants || relid == watched_keys)
+		mt_registry_invalidations++;
+}
+
+/* this backend's registry invalidation count; registers the callback once */
+uint64
+mt_registry_inval_count(void)
+{
+	if (!registry_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(registry_relcache_callback, (Datum) 0);
+		registry_callback_registered = true;
+	}
+	return mt_registry_invalidations;
+}
+
+/*
+ * Status of a tenant, read through the primary key with the latest
+ * snapshot (*fresh = true), or in parallel mode, where no new snapshot may
+ * be taken, with the query's active snapshot (*fresh = false).
  * MT_TENANT_UNKNOWN when there is no such row, or no registry (the
  * extension is not installed in this database): fail closed.
  */
-MtTenantStatus
-mt_tenant_status(const pg_uuid_t *tenant)
+static MtTenantStatus
+tenant_status_read(const pg_uuid_t *tenant, bool *fresh)
 {
 	Oid			nsp = get_namespace_oid("mt", true);
 	Oid			relid;
@@ -77,10 +124,18 @@ mt_tenant_status(const pg_uuid_t *tenant)
 				status_att;
 	MtTenantStatus result = MT_TENANT_UNKNOWN;
 
+	*fresh = !IsInParallelMode();
 	if (!OidIsValid(nsp))
 		return MT_TENANT_UNKNOWN;
 	relid = get_relname_relid("tenants", nsp);
 	if (!OidIsValid(relid))
+		return MT_TENANT_UNKNOWN;
+	if (relid != watched_tenants)
+	{
+		watched_keys = get_relname_relid("api_key_secrets", nsp);
+		watched_tenants = relid;
+	}
+	if (!*fresh && !ActiveSnapshotSet())
 		return MT_TENANT_UNKNOWN;
 
 	rel = table_open(relid, AccessShareLock);
@@ -96,7 +151,7 @@ mt_tenant_status(const pg_uuid_t *tenant)
 
 	ScanKeyInit(&key, id_att, BTEqualStrategyNumber, F_UUID_EQ,
 				UUIDPGetDatum((pg_uuid_t *) tenant));
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	snap = RegisterSnapshot(*fresh ? GetLatestSnapshot() : GetActiveSnapshot());
 	scan = systable_beginscan(rel, rel->rd_pkindex, true, snap, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
@@ -118,16 +173,28 @@ mt_tenant_status(const pg_uuid_t *tenant)
 	return result;
 }
 
+MtTenantStatus
+mt_tenant_status(const pg_uuid_t *tenant)
+{
+	bool		fresh;
+
+	return tenant_status_read(tenant, &fresh);
+}
+
 /*
  * Tenant status through the per-backend cache; an entry is trusted only
- * while the shared generation has not moved since it was read.
+ * while neither the shared generation nor this backend's registry
+ * invalidation count has moved since it was read.
  */
 MtTenantStatus
 mt_tenant_status_cached(const pg_uuid_t *tenant)
 {
 	uint64		gen;
+	uint64		inval;
 	StatusCacheEntry *entry;
 	bool		found;
+	bool		fresh;
+	MtTenantStatus status;
 
 	if (mt_shared == NULL)
 		return mt_tenant_status(tenant);
@@ -146,20 +213,22 @@ mt_tenant_status_cached(const pg_uuid_t *tenant)
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 
-	/* read the generation before looking, so a racing change re-checks */
+	/* read both before looking, so a racing change re-checks */
 	gen = pg_atomic_read_u64(&mt_shared->tenant_generation);
+	inval = mt_registry_inval_count();
 	entry = hash_search(status_cache, tenant, HASH_FIND, NULL);
-	if (entry != NULL && entry->generation == gen)
+	if (entry != NULL && entry->generation == gen && entry->inval == inval)
 		return entry->status;
 
+	status = tenant_status_read(tenant, &fresh);
+	if (fresh)
 	{
-		MtTenantStatus status = mt_tenant_status(tenant);
-
 		entry = hash_search(status_cache, tenant, HASH_ENTER, &found);
 		entry->generation = gen;
+		entry->inval = inval;
 		entry->status = status;
-		return status;
 	}
+	return status;
 }
 
 void
@@ -211,7 +280,11 @@ mt_tenants_xact_callback(int event)
 	}
 }
 
-/* Statement trigger on mt.tenants: remember to publish a new generation. */
+/*
+ * Statement trigger on mt.tenants and mt.api_key_secrets: remember to
+ * publish a new generation, and queue a relcache invalidation of the table,
+ * which is sent at commit and replayed on hot standbys (header comment).
+ */
 PG_FUNCTION_INFO_V1(mt_tenants_changed);
 Datum
 mt_tenants_changed(PG_FUNCTION_ARGS)
@@ -221,6 +294,7 @@ mt_tenants_changed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mt.tenants_changed() must be called as a trigger")));
 	tenants_changed_in_xact = true;
+	CacheInvalidateRelcache(((TriggerData *) fcinfo->context)->tg_relation);
 	return PointerGetDatum(NULL);
 }
 

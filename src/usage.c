@@ -1583,7 +1583,7 @@ tenant_arg(FunctionCallInfo fcinfo, int argno)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("no tenant context is set"),
-				 errhint("Pass a tenant, or SET LOCAL multitenant.token first.")));
+				 errhint("Pass a tenant, or enter one first with set_config('multitenant.token', $1, true).")));
 	return PG_GETARG_UUID_P(argno);
 }
 

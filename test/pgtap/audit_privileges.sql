@@ -5,8 +5,8 @@
 \set QUIET 1
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
-SELECT mt.tenant_token(:'acme', '1 hour', 'alice') AS tok_acme \gset
-SELECT mt.tenant_token(:'globex', '1 hour', 'bob') AS tok_globex \gset
+SELECT set_config('test.tok_acme', mt.tenant_token(:'acme', '1 hour', 'alice'), false) AS tok_acme \gset
+SELECT set_config('test.tok_globex', mt.tenant_token(:'globex', '1 hour', 'bob'), false) AS tok_globex \gset
 DROP ROLE IF EXISTS mt_audit_app;
 DROP ROLE IF EXISTS mt_audit_auditor;
 DROP ROLE IF EXISTS mt_audit_admin;
@@ -27,7 +27,7 @@ GRANT TRIGGER ON public.docs TO mt_audit_admin;
 SELECT plan(37);
 
 SET ROLE mt_audit_app;
-SET multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 SELECT ok(mt.audit('doc.view', 'doc', '1', '{"ip": "10.0.0.1"}') > 0, 'app appends inside its tenant');
 SELECT ok(mt.audit('doc.share', 'doc', '1', '{"with": "eve@example.com"}', 'eve') > 0, 'app appends encrypted details');
 SELECT is((SELECT actor FROM mt.audit_log WHERE action = 'doc.view'), 'alice', 'actor is the token subject');
@@ -65,7 +65,7 @@ RESET ROLE;
 -- a misconfigured grant does not open the table: the guard refuses
 GRANT INSERT, UPDATE, DELETE, TRUNCATE ON mt.audit_log TO mt_audit_app;
 SET ROLE mt_audit_app;
-SET multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 SELECT throws_ok($$INSERT INTO mt.audit_log (id, tenant_id, seq, at, actor, action, db_user, prev_hash, hash)
                    VALUES (1000, mt.current_tenant(), 99, now(), 'x', 'x', 'x', sha256('a'), sha256('b'))$$,
                  '42501', 'mt.audit_log is append-only: INSERT is not allowed', 'granted INSERT still refused by the guard');
@@ -83,7 +83,7 @@ SELECT lives_ok($$SELECT mt.audit_table('public.docs')$$, 'admin audits a table 
 SELECT throws_ok($$SELECT mt.audit_table('public.admin_docs')$$, '42501', NULL, 'admin cannot audit a table without TRIGGER');
 RESET ROLE;
 SET ROLE mt_audit_app;
-SET multitenant.token = :'tok_globex';
+SELECT set_config('multitenant.token', current_setting('test.tok_globex'), false) IS NOT NULL AS entered \gset
 INSERT INTO public.docs (id, body) VALUES (1, 'hello');
 SELECT is((SELECT action || ' ' || resource_type || ' ' || resource_id FROM mt.audit_log WHERE resource_type = 'public.docs'),
           'INSERT public.docs 1', 'app''s row change recorded in its own chain');

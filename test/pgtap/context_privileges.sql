@@ -4,8 +4,8 @@
 \set QUIET 1
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
-SELECT mt.tenant_token(:'acme', '1 hour', 'alice') AS tok_acme \gset
-SELECT mt.tenant_token(:'globex', '1 hour', 'bob') AS tok_globex \gset
+SELECT set_config('test.tok_acme', mt.tenant_token(:'acme', '1 hour', 'alice'), false) AS tok_acme \gset
+SELECT set_config('test.tok_globex', mt.tenant_token(:'globex', '1 hour', 'bob'), false) AS tok_globex \gset
 DROP ROLE IF EXISTS mt_test_app;
 CREATE ROLE mt_test_app NOLOGIN;
 CREATE TABLE public.items (id bigint, tenant_id uuid NOT NULL, v int);
@@ -33,7 +33,7 @@ SELECT is((SELECT count(*)::int FROM pg_settings WHERE name = 'multitenant.jwt_s
 
 -- no context: the app sees no tenant rows at all
 SELECT is((SELECT count(*)::int FROM mt.tenants), 0, 'no context: mt.tenants shows nothing');
-SELECT lives_ok(format('SET multitenant.token = %L', :'tok_acme'), 'app can enter a tenant with a valid token');
+SELECT lives_ok($$SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false)$$, 'app can enter a tenant with a valid token');
 SELECT is((SELECT array_agg(slug) FROM mt.tenants), ARRAY['acme'], 'inside acme: only acme''s row of mt.tenants');
 SELECT throws_ok($$UPDATE mt.tenants SET plan = 'enterprise'$$, '42501', NULL, 'app cannot update mt.tenants');
 SELECT throws_ok($$INSERT INTO mt.tenants (name, slug, plan) VALUES ('x', 'x', 'free')$$, '42501', NULL, 'app cannot insert into mt.tenants');
@@ -43,7 +43,7 @@ SELECT is(mt.current_subject(), 'alice', 'subject claim visible');
 SET plan_cache_mode = force_generic_plan;
 PREPARE q AS SELECT count(*)::int FROM public.items WHERE tenant_id = mt.current_tenant();
 SELECT results_eq('EXECUTE q', ARRAY[100000], 'generic plan counts acme rows');
-SET multitenant.token = :'tok_globex';
+SELECT set_config('multitenant.token', current_setting('test.tok_globex'), false) IS NOT NULL AS entered \gset
 SELECT results_eq('EXECUTE q', ARRAY[200000], 'same generic plan counts globex rows after the switch');
 RESET multitenant.token;
 SELECT results_eq('EXECUTE q', ARRAY[0], 'same generic plan counts nothing without context');
@@ -57,11 +57,11 @@ SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 SET enable_indexscan = off;
 SET enable_bitmapscan = off;
-SET multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 SELECT ok(position('Gather' IN (SELECT string_agg(p, ' ') FROM pg_temp.plan_of('SELECT count(*) FROM public.items WHERE tenant_id = mt.current_tenant()') p)) > 0,
           'the count runs as a parallel plan');
 SELECT is((SELECT count(*)::int FROM public.items WHERE tenant_id = mt.current_tenant()), 100000, 'parallel count sees acme');
-SET multitenant.token = :'tok_globex';
+SELECT set_config('multitenant.token', current_setting('test.tok_globex'), false) IS NOT NULL AS entered \gset
 SELECT is((SELECT count(*)::int FROM public.items WHERE tenant_id = mt.current_tenant()), 200000, 'parallel count sees globex');
 RESET multitenant.token;
 SELECT is((SELECT count(*)::int FROM public.items WHERE tenant_id = mt.current_tenant()), 0, 'parallel count without context sees nothing');

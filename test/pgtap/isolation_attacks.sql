@@ -3,8 +3,8 @@
 \set QUIET 1
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
-SELECT mt.tenant_token(:'acme', '1 hour') AS tok_acme \gset
-SELECT mt.tenant_token(:'globex', '1 hour') AS tok_globex \gset
+SELECT set_config('test.tok_acme', mt.tenant_token(:'acme', '1 hour'), false) AS tok_acme \gset
+SELECT set_config('test.tok_globex', mt.tenant_token(:'globex', '1 hour'), false) AS tok_globex \gset
 DROP ROLE IF EXISTS mt_att_app;
 DROP ROLE IF EXISTS mt_att_owner;
 CREATE ROLE mt_att_app NOLOGIN;
@@ -46,7 +46,7 @@ SELECT throws_ok($$INSERT INTO public.secrets VALUES (1000, '00000000-0000-0000-
 -- forged context
 SELECT throws_ok($$SET multitenant.token = 'eyJhbGciOiJub25lIn0.eyJ0aWQiOiJ4In0.'$$, '28000', NULL, 'forged context refused');
 
-SET multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 SELECT is((SELECT count(*)::int FROM public.secrets), 50, 'acme sees its 50 rows');
 SELECT is((SELECT count(*)::int FROM public.secrets WHERE tenant_id = :'globex'), 0, 'asking for globex by id returns nothing');
 -- writes into another tenant
@@ -80,7 +80,7 @@ GRANT EXECUTE ON FUNCTION public.owner_definer() TO mt_att_app;
 SET ROLE mt_att_app;
 SELECT is(public.owner_definer(), 45::bigint, 'owner''s SECURITY DEFINER function is confined to the tenant');
 -- the other tenant's data was not touched by any of the above
-SET multitenant.token = :'tok_globex';
+SELECT set_config('multitenant.token', current_setting('test.tok_globex'), false) IS NOT NULL AS entered \gset
 SELECT is((SELECT count(*)::int FROM public.secrets), 50, 'globex still has 50 rows');
 SELECT is((SELECT count(*)::int FROM public.secrets WHERE secret LIKE '%!' OR secret IN ('overwritten', 'planted')), 0,
           'no globex row was modified');
@@ -88,7 +88,7 @@ SELECT is((SELECT count(*)::int FROM public.secrets WHERE secret LIKE '%!' OR se
 SET plan_cache_mode = force_generic_plan;
 PREPARE q AS SELECT count(*)::int FROM public.secrets;
 SELECT results_eq('EXECUTE q', ARRAY[50], 'generic plan: globex');
-SET multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 SELECT results_eq('EXECUTE q', ARRAY[45], 'same generic plan after switching to acme');
 RESET multitenant.token;
 SELECT results_eq('EXECUTE q', ARRAY[0], 'same generic plan without context');
@@ -101,7 +101,7 @@ SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 SET enable_indexscan = off;
 SET enable_bitmapscan = off;
-SET multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 SELECT is((SELECT count(*)::int FROM public.secrets), 45, 'parallel scan sees acme only');
 SELECT is((SELECT count(*)::int FROM public.parts), 50, 'parallel append over partitions sees acme only');
 RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;

@@ -18,7 +18,7 @@
 \set QUIET 1
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
-SELECT mt.tenant_token(:'acme', '1 hour') AS tok_acme \gset
+SELECT set_config('test.tok_acme', mt.tenant_token(:'acme', '1 hour'), false) AS tok_acme \gset
 DROP ROLE IF EXISTS mt_rv_owner;
 DROP ROLE IF EXISTS mt_rv_evil;
 CREATE ROLE mt_rv_owner NOLOGIN;
@@ -76,7 +76,7 @@ SET ROLE mt_rv_owner;
 SET search_path = rv_owner, pg_catalog;
 SELECT mt.enable_isolation('rv_owner.p');
 RESET search_path;
-SET multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 SELECT is((SELECT count(*)::int FROM rv_owner.p), 1,
           'policies generated under an owner''s search_path still confine to the tenant');
 RESET multitenant.token;

@@ -6,8 +6,8 @@
 \set QUIET 1
 SELECT mt.create_tenant('Acme', 'acme', 'free') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex', 'pro') AS globex \gset
-SELECT mt.tenant_token(:'acme', '1 hour') AS tok_acme \gset
-SELECT mt.tenant_token(:'globex', '1 hour') AS tok_globex \gset
+SELECT set_config('test.tok_acme', mt.tenant_token(:'acme', '1 hour'), false) AS tok_acme \gset
+SELECT set_config('test.tok_globex', mt.tenant_token(:'globex', '1 hour'), false) AS tok_globex \gset
 DROP ROLE IF EXISTS mt_usage_app;
 CREATE ROLE mt_usage_app NOLOGIN;
 -- globex has flushed usage, a quota and an alert
@@ -37,7 +37,7 @@ SELECT throws_ok($$SELECT mt.track('api_calls')$$, '42501', 'no tenant context i
 SELECT throws_ok('SELECT * FROM mt.usage()', '42501', NULL, 'no context: no usage');
 SELECT throws_ok(format('SELECT * FROM mt.usage(%L)', :'globex'), '42501', NULL, 'no context: no other tenant''s usage');
 
-SET multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 SELECT is(mt.track('api_calls', 2), 2::bigint, 'app counts for its tenant without privileges on the tables');
 SELECT is(mt.consume('api_calls'), 3::bigint, 'app consumes for its tenant');
 SELECT is(mt.track('exports', 2), 2::bigint, 'app crosses its soft limit');
@@ -61,7 +61,7 @@ SELECT is((SELECT used FROM mt.usage() WHERE metric = 'api_calls'), 3::bigint, '
 SELECT is(mt.track('fresh_metric'), 1::bigint, 'a new counter loads its base ignoring a shadowing sum()');
 RESET search_path;
 
-SET multitenant.token = :'tok_globex';
+SELECT set_config('multitenant.token', current_setting('test.tok_globex'), false) IS NOT NULL AS entered \gset
 SELECT is((SELECT sum(value)::int FROM mt.usage_rollup), 7, 'globex sees its flushed rows');
 SELECT is((SELECT count(*)::int FROM mt.usage_alerts), 1, 'globex sees its alert');
 SELECT is((SELECT used FROM mt.usage() WHERE metric = 'api_calls'), 5::bigint, 'globex reads its usage');

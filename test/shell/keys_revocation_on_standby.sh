@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Hot standby: a revocation, a suspension or a new key replayed from the
+# primary takes effect at a standby backend's next transaction, exactly as
+# on the primary.  A long-lived standby session (a pooled backend) caches an
+# API key, a tenant's status and the miss of a key that the standby has not
+# replayed yet; then the primary revokes the key, suspends the tenant, and
+# the paused replay catches up with the new key.  WAL replay runs no trigger
+# or commit callback, so caches validated only by a counter those bump would
+# keep the old answers forever.
+#
+# The standby is a real streaming replica (pg_basebackup -R) of the test
+# cluster, on port MT_PORT+1 in ${MT_ROOT}-standby, removed by the trap.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+
+db=mt_keys_standby
+sb_port=$((MT_PORT + 1))
+sb_root=${MT_ROOT}-standby
+sb_data=$sb_root/data
+sb_sock=$sb_root/sock
+sb_log=$sb_root/server.log
+work=$(mktemp -d)
+
+cleanup() {
+    [ -n "${SB_PID:-}" ] && { exec {SB_IN}>&- 2>/dev/null || true; kill "$SB_PID" 2>/dev/null || true; }
+    [ -f "$sb_data/postmaster.pid" ] && as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -w -m immediate stop >/dev/null 2>&1
+    rm -rf "$sb_root" "$work"
+    mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP ROLE IF EXISTS mt_sb_app" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+mt_psql -d postgres -c "DROP ROLE IF EXISTS mt_sb_app" -c "CREATE ROLE mt_sb_app LOGIN" >/dev/null
+mt_psql -d $db -c "CREATE EXTENSION multitenant" >/dev/null
+mt_psql -d $db -c "GRANT EXECUTE ON FUNCTION mt.authenticate(text) TO mt_sb_app" >/dev/null 2>&1 || true
+acme=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
+globex=$(mt_psql -d $db -c "SELECT mt.create_tenant('Globex', 'globex')")
+key=$(mt_psql -d $db -c "SELECT mt.create_api_key('$acme', 'revoked-later')")
+tok_globex=$(mt_psql -d $db -c "SELECT mt.tenant_token('$globex', '1 hour')")
+
+# --- the standby -----------------------------------------------------------
+rm -rf "$sb_root"; mkdir -p "$sb_sock"; chown -R postgres:postgres "$sb_root" 2>/dev/null || true
+as_pg "$MT_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$sb_data" -R -X stream -c fast \
+    >"$work/basebackup.log" 2>&1 || { cat "$work/basebackup.log"; fail "pg_basebackup failed"; }
+cat >>"$sb_data/postgresql.conf" <<CONF
+port = $sb_port
+unix_socket_directories = '$sb_sock'
+listen_addresses = ''
+hot_standby = on
+CONF
+as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -l "$sb_log" -w -t 60 start >/dev/null || { tail -20 "$sb_log"; fail "standby did not start"; }
+sb_psql() { PGHOST=$sb_sock PGPORT=$sb_port mt_psql "$@"; }
+[ "$(sb_psql -d postgres -c 'SELECT pg_is_in_recovery()')" = t ] || fail "the standby is not in recovery"
+
+# waits until the standby has replayed everything the primary has written
+catch_up() {
+    local lsn i
+    lsn=$(mt_psql -d postgres -c "SELECT pg_current_wal_lsn()")
+    for i in $(seq 600); do
+        [ "$(sb_psql -d postgres -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" = t ] && return 0
+        sleep 0.1
+    done
+    fail "the standby did not replay up to $lsn"
+}
+catch_up
+
+# --- a long-lived standby session of the application role ------------------
+# sb_run <sql>: runs one statement in that session, prints its output
+# (errors included) as one line
+coproc SB { PGHOST=$sb_sock PGPORT=$sb_port PGOPTIONS="-c test.tok_globex=$tok_globex" \
+    "$MT_PGBIN/psql" -X -q -At -U mt_sb_app -d $db 2>&1; }
+SB_IN=${SB[1]}
+sb_run() {
+    local line out=""
+    printf '%s\n\\echo __done__\n' "$1" >&"$SB_IN"
+    while IFS= read -r -t 60 line <&"${SB[0]}"; do
+        [ "$line" = __done__ ] && { echo "$out"; return 0; }
+        out="${out:+$out }$line"
+    done
+    fail "the standby session did not answer: $1"
+}
+auth() { sb_run "BEGIN; SELECT coalesce(mt.authenticate('$1')::text, 'null'); COMMIT;"; }
+
+# the session caches the key, the tenant status and (below) a miss
+got=$(auth "$key")
+[ "$got" = "$acme" ] || fail "setup: the key does not authenticate on the standby: $got"
+got=$(sb_run "SELECT set_config('multitenant.token', current_setting('test.tok_globex'), false) IS NOT NULL;")
+[ "$got" = t ] || fail "setup: the token is refused on the standby: $got"
+got=$(sb_run "SELECT mt.current_tenant();")
+[ "$got" = "$globex" ] || fail "setup: the standby session is not in Globex: $got"
+echo "ok: the standby session authenticated the key and entered Globex"
+
+# a key created while the standby lags: the session caches its miss
+sb_psql -d postgres -c "SELECT pg_wal_replay_pause()" >/dev/null
+for i in $(seq 100); do
+    [ "$(sb_psql -d postgres -c "SELECT pg_get_wal_replay_pause_state()")" = paused ] && break
+    sleep 0.1
+done
+newkey=$(mt_psql -d $db -c "SELECT mt.create_api_key('$acme', 'created-while-lagging')")
+got=$(auth "$newkey")
+case $got in *28000*|*"invalid API key"*|*null*) ;; *) fail "setup: a key the standby has not replayed was accepted: $got" ;; esac
+echo "ok: the not yet replayed key is refused (and its miss cached)"
+
+# --- the primary revokes and suspends --------------------------------------
+mt_psql -d $db -c "SELECT mt.revoke_api_key(mt.api_key_id('$key'))" >/dev/null
+mt_psql -d $db -c "SELECT mt.suspend_tenant('$globex')" >/dev/null
+# sanity: the primary refuses at once
+got=$(mt_psql -d $db -c "SELECT coalesce(mt.authenticate('$key')::text, 'null')" 2>&1 || true)
+case $got in *"$acme"*) fail "the primary still accepts the revoked key" ;; esac
+sb_psql -d postgres -c "SELECT pg_wal_replay_resume()" >/dev/null
+catch_up
+
+# the standby session's next transactions
+got=$(auth "$key")
+case $got in
+    *"$acme"*) fail "standby: the revoked key still authenticates in a backend that had cached it: $got" ;;
+esac
+echo "ok: standby: the revoked key is refused at the next transaction ($got)"
+got=$(sb_run "SELECT coalesce(mt.current_tenant()::text, 'null');")
+[ "$got" = null ] || fail "standby: the suspended tenant's context still yields the tenant: $got"
+echo "ok: standby: the suspended tenant's context yields no tenant"
+got=$(sb_run "SELECT set_config('multitenant.token', current_setting('test.tok_globex'), false) IS NOT NULL;")
+case $got in *"not active"*) ;; *) fail "standby: the suspended tenant's token is accepted by SET: $got" ;; esac
+echo "ok: standby: the suspended tenant's token is refused"
+got=$(auth "$newkey")
+[ "$got" = "$acme" ] || fail "standby: the key replayed after its miss was cached is still refused: $got"
+echo "ok: standby: the key created while the standby lagged works once replayed"
+
+# and a fresh standby session agrees
+got=$(PGHOST=$sb_sock PGPORT=$sb_port "$MT_PGBIN/psql" -X -q -At -U mt_sb_app -d $db \
+    -c "SELECT coalesce(mt.authenticate('$key')::text, 'null')" 2>&1 || true)
+case $got in *"$acme"*) fail "standby: a fresh session accepts the revoked key" ;; esac
+echo "all ok"
