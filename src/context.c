@@ -72,6 +72,8 @@ typedef struct MtContext
 	char		role[MT_MAX_ROLE_LEN + 1];
 	bool		has_fp;			/* a signed token (not an internal value) */
 	uint8		fp[MT_FP_LEN];	/* its signature's first bytes */
+	bool		maintenance;	/* internal, for the extension's own work on a
+								 * tenant that is not active (retention) */
 } MtContext;
 
 static MtContext *active_context = NULL;
@@ -103,12 +105,15 @@ static BurnedTokens *burned = NULL;
 /*
  * Contexts entered by mt_enter_tenant() are stored in the setting as
  * "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>" (MT_INTERNAL_PREFIX):
- * the claims, no signature.  pending_internal points at the value only
+ * the claims, no signature.  mt_enter_tenant_maintenance() appends "|m":
+ * such a context also holds for a suspended or deleted tenant (the
+ * extension's own retention work, see spi_util.c mt_owner_execute).  pending_internal points at the value only
  * while mt_enter_tenant() sets it (see the check hook).
  */
 static const char *pending_internal = NULL;
 
 static bool parse_internal_value(const char *val, MtContext *out);
+static inline bool status_allows(MtTenantStatus status, bool maintenance);
 static bool context_checked = false;	/* validated in this transaction? */
 static bool context_usable = false;
 
@@ -499,7 +504,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		if (!parse_internal_value(tok, &internal))
 			REJECT("The token is malformed.");
 		if (!in_worker && IsTransactionState() &&
-			mt_tenant_status_cached(&internal.tenant) != MT_TENANT_ACTIVE)
+			!status_allows(mt_tenant_status_cached(&internal.tenant), internal.maintenance))
 			REJECT("The tenant is not active.");
 		ctx = malloc(sizeof(MtContext));
 		if (ctx == NULL)
@@ -677,6 +682,14 @@ mt_context_xact_reset(void)
 	context_checked = false;
 }
 
+/* an active tenant, or (maintenance context) one that still exists */
+static inline bool
+status_allows(MtTenantStatus status, bool maintenance)
+{
+	return status == MT_TENANT_ACTIVE ||
+		(maintenance && (status == MT_TENANT_SUSPENDED || status == MT_TENANT_DELETED));
+}
+
 /*
  * The verified context, re-validated once per transaction (expiry against
  * the transaction start, tenant status), or NULL.
@@ -691,7 +704,8 @@ current_context(void)
 		int64		now = unix_seconds(GetCurrentTransactionStartTimestamp());
 
 		context_usable = active_context->exp > now &&
-			mt_tenant_status_cached(&active_context->tenant) == MT_TENANT_ACTIVE &&
+			status_allows(mt_tenant_status_cached(&active_context->tenant),
+						  active_context->maintenance) &&
 			!token_burned(active_context, now);
 		context_checked = true;
 	}
@@ -755,7 +769,7 @@ parse_hex_claim(const char *start, const char *end, char *out, size_t outlen, bo
 	return true;
 }
 
-/* parses "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>" */
+/* parses "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>[|m]" */
 static bool
 parse_internal_value(const char *val, MtContext *out)
 {
@@ -763,6 +777,7 @@ parse_internal_value(const char *val, MtContext *out)
 	const char *bar1 = strchr(p, '|');
 	const char *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
 	const char *bar3 = bar2 ? strchr(bar2 + 1, '|') : NULL;
+	const char *bar4 = bar3 ? strchr(bar3 + 1, '|') : NULL;
 	char		uuidbuf[37];
 	char	   *end;
 
@@ -777,8 +792,15 @@ parse_internal_value(const char *val, MtContext *out)
 	out->exp = strtoi64(bar1 + 1, &end, 10);
 	if (errno != 0 || end != bar2)
 		return false;
+	if (bar4 != NULL)
+	{
+		if (strcmp(bar4, "|m") != 0)
+			return false;
+		out->maintenance = true;
+	}
 	return parse_hex_claim(bar2 + 1, bar3, out->sub, sizeof(out->sub), &out->has_sub) &&
-		parse_hex_claim(bar3 + 1, bar3 + 1 + strlen(bar3 + 1), out->role, sizeof(out->role), &out->has_role);
+		parse_hex_claim(bar3 + 1, bar4 ? bar4 : bar3 + 1 + strlen(bar3 + 1),
+						out->role, sizeof(out->role), &out->has_role);
 }
 
 static char *
@@ -832,10 +854,10 @@ mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 	return mint_token(tenant, ttl_seconds, sub, role);
 }
 
-/* Mint a token and SET (or SET LOCAL) it, so every path shares the check hook. */
-void
-mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
-				const char *sub, const char *role, bool is_local)
+/* Store an internal context value and SET (or SET LOCAL) it, so every path shares the check hook. */
+static void
+enter_internal(const pg_uuid_t *tenant, int64 ttl_seconds,
+			   const char *sub, const char *role, bool is_local, bool maintenance)
 {
 	StringInfoData val;
 	int64		exp = unix_seconds(GetCurrentTimestamp()) + ttl_seconds;
@@ -847,6 +869,8 @@ mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 	append_hex_claim(&val, sub);
 	appendStringInfoChar(&val, '|');
 	append_hex_claim(&val, role);
+	if (maintenance)
+		appendStringInfoString(&val, "|m");
 
 	pending_internal = val.data;
 	PG_TRY();
@@ -862,6 +886,25 @@ mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 	}
 	PG_END_TRY();
 	pfree(val.data);
+}
+
+void
+mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
+				const char *sub, const char *role, bool is_local)
+{
+	enter_internal(tenant, ttl_seconds, sub, role, is_local, false);
+}
+
+/*
+ * The tenant's context for the extension's own maintenance of its rows
+ * (retention), SET LOCAL: unlike mt_enter_tenant() it also holds while the
+ * tenant is suspended or deleted.  Only C code sets it, like every internal
+ * value.
+ */
+void
+mt_enter_tenant_maintenance(const pg_uuid_t *tenant)
+{
+	enter_internal(tenant, mt_default_token_ttl, NULL, NULL, true, true);
 }
 
 static int64

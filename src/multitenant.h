@@ -82,6 +82,7 @@ extern void mt_assign_token(const char *newval, void *extra);
 extern void mt_context_xact_reset(void);
 extern char *mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 						   const char *sub, const char *role);
+extern void mt_enter_tenant_maintenance(const pg_uuid_t *tenant);
 extern void mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 							const char *sub, const char *role, bool is_local);
 extern const pg_uuid_t *mt_context_tenant(void);

@@ -11,9 +11,10 @@
  * security-restricted operation with a safe search_path
  * (mt_owner_execute, spi_util.c), so the owner's triggers, defaults and
  * domains run with the owner's rights.  An isolated table forces RLS on
- * its owner too, so it is cleaned tenant by tenant, each active tenant's
- * context entered in turn (tenants that are not active have no context:
- * their rows wait until the tenant is resumed); other tables in one pass.
+ * its owner too, so it is cleaned tenant by tenant, each registered
+ * tenant's maintenance context entered in turn (suspended and deleted
+ * tenants included: their rows expire like everyone's); other tables in
+ * one pass.
  * Each call deletes at most `batch` rows per table: the
  * rows are picked by ctid with FOR UPDATE SKIP LOCKED (rows another
  * transaction holds are left for the next run, so a run never waits on
@@ -180,13 +181,13 @@ is_isolated(Oid relid)
 						 1, (Oid[]) {OIDOID}, &arg);
 }
 
-/* the active tenants, in id order (palloc'd copies) */
+/* every registered tenant, whatever its status, in id order (palloc'd copies) */
 static List *
-active_tenants(void)
+registered_tenants(void)
 {
 	List	   *tenants = NIL;
 
-	mt_spi_execute("SELECT id FROM mt.tenants WHERE status OPERATOR(pg_catalog.=) 'active' ORDER BY id",
+	mt_spi_execute("SELECT id FROM mt.tenants ORDER BY id",
 				   0, NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -248,7 +249,7 @@ expired_left(RetentionPolicy *p, const pg_uuid_t *tenant)
 /*
  * Apply one policy: at most budget rows.  A table the extension isolates
  * (FORCE ROW LEVEL SECURITY: its owner sees no row without a tenant
- * context) is cleaned tenant by tenant, inside each active tenant's
+ * context) is cleaned tenant by tenant, inside each tenant's maintenance
  * context in turn; any other table in one pass as its owner.
  */
 static int64
@@ -274,7 +275,7 @@ retain_one(RetentionPolicy *p, int64 budget, List **tenants, bool *more)
 	}
 
 	if (*tenants == NIL)
-		*tenants = active_tenants();
+		*tenants = registered_tenants();
 	foreach(lc, *tenants)
 	{
 		const pg_uuid_t *t = lfirst(lc);

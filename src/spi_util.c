@@ -193,10 +193,11 @@ mt_catalog_execute(const char *sql, int nargs, Oid *types, Datum *values, const 
  * and in autovacuum's index work:
  *
  *	- a new GUC nest level, search_path = pg_catalog, pg_temp in it;
- *	- when tenant is not NULL, that tenant's context (mt_enter_tenant, at
- *	  the new nest level), so that FORCE ROW LEVEL SECURITY confines the
- *	  statement to the tenant even though it runs as the owner; NULL keeps
- *	  the caller's context (or none);
+ *	- when tenant is not NULL, that tenant's maintenance context
+ *	  (mt_enter_tenant_maintenance, at the new nest level: it also holds
+ *	  for a suspended or deleted tenant), so that FORCE ROW LEVEL SECURITY
+ *	  confines the statement to the tenant even though it runs as the
+ *	  owner; NULL keeps the caller's context (or none);
  *	- SetUserIdAndSecContext(owner, ... | SECURITY_RESTRICTED_OPERATION):
  *	  the owner's triggers, casts, domain checks and defaults run with the
  *	  owner's rights and cannot SET ROLE, create temporary objects or
@@ -235,7 +236,7 @@ mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	nestlevel = mt_enter_safe_search_path();
 	if (tenant != NULL)
-		mt_enter_tenant(tenant, mt_default_token_ttl, NULL, NULL, true);
+		mt_enter_tenant_maintenance(tenant);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();

@@ -14,8 +14,8 @@ GRANT CREATE ON SCHEMA public TO mt_atf_owner;
 GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name), mt.audit_table(regclass, name, name) TO mt_atf_owner;
 SELECT mt.create_tenant('Victim', 'victim') AS victim \gset
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
-SELECT mt.tenant_token(:'acme', '1 hour', 'owner-app') AS tok_acme \gset
-SET multitenant.token = :'tok_acme';
+SELECT set_config('test.tok_acme', mt.tenant_token(:'acme', '1 hour', 'owner-app'), false) IS NOT NULL AS minted \gset
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 SELECT mt.audit('acme.first') AS first \gset
 RESET multitenant.token;
 CREATE FUNCTION pg_temp.victim_forged() RETURNS int LANGUAGE sql AS
@@ -40,7 +40,7 @@ SELECT lives_ok($$SELECT mt.audit_table('public.forge', NULL)$$,
 INSERT INTO public.forge VALUES (1, :'victim', 'forged');
 SELECT is(pg_temp.victim_forged(), 0, 'a row naming the victim lands in no victim chain');
 SELECT lives_ok($$SELECT mt.audit_table('public.iso')$$, 'audit_table on an isolated table with its isolation column');
-SET multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) IS NOT NULL AS entered \gset
 INSERT INTO public.iso (id, what) VALUES (1, 'mine');
 SELECT is((SELECT count(*)::int FROM mt.audit_log WHERE resource_type = 'public.iso'), 1,
           'the owner''s own row is chained into its context''s tenant');
@@ -51,7 +51,7 @@ RESET ROLE;
 SELECT mt.disable_isolation('public.iso');
 SET ROLE mt_atf_owner;
 BEGIN;
-SET LOCAL multitenant.token = :'tok_acme';
+SELECT set_config('multitenant.token', current_setting('test.tok_acme'), true) IS NOT NULL AS entered \gset
 SELECT throws_ok(format($$INSERT INTO public.iso VALUES (2, %L, NULL, 'forged')$$, :'victim'), '42501', NULL,
                  'trigger: a row of another tenant than the verified context is refused');
 SELECT throws_ok(format($$UPDATE public.iso SET tenant_id = %L WHERE id = 1$$, :'victim'), '42501', NULL,

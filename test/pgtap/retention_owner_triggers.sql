@@ -3,7 +3,8 @@
 -- documented app_owner, not a superuser, EXECUTE on set_retention)
 -- controls the table's triggers; they must run with the owner's rights.
 -- An isolated table (FORCE RLS) is cleaned tenant by tenant, each inside
--- its own tenant context; a table without isolation in one pass.
+-- its own tenant context (a suspended tenant's too: its rows expire like
+-- everyone's); a table without isolation in one pass.
 \set ON_ERROR_STOP 1
 \set QUIET 1
 DROP ROLE IF EXISTS mt_rot_owner;
@@ -57,10 +58,10 @@ SELECT results_eq($$SELECT tbl, deleted, more, status FROM mt.run_retention(2) O
     $$VALUES ('public.events'::regclass, 2::bigint, true, 'more'), ('public.plain_logs'::regclass, 2::bigint, false, 'done')$$,
     'a run deletes at most one batch per table; more is reported');
 SELECT results_eq($$SELECT tbl, deleted, more, status FROM mt.run_retention(10) ORDER BY tbl::text$$,
-    $$VALUES ('public.events'::regclass, 3::bigint, false, 'done'), ('public.plain_logs'::regclass, 0::bigint, false, 'done')$$,
+    $$VALUES ('public.events'::regclass, 4::bigint, false, 'done'), ('public.plain_logs'::regclass, 0::bigint, false, 'done')$$,
     'the next run deletes the rest');
-SELECT results_eq($$SELECT id FROM public.events ORDER BY id$$, $$VALUES (3), (5), (6)$$,
-    'every active tenant''s expired rows are gone; recent rows and the suspended tenant''s rows are kept');
+SELECT results_eq($$SELECT id FROM public.events ORDER BY id$$, $$VALUES (3), (5)$$,
+    'every tenant''s expired rows are gone, the suspended tenant''s too; recent rows are kept');
 SELECT results_eq($$SELECT id FROM public.plain_logs ORDER BY id$$, $$VALUES (3)$$,
     'the table without isolation is cleaned in one pass');
 
@@ -70,8 +71,8 @@ SELECT is((SELECT array_agg(DISTINCT cur) FROM public.owner_log WHERE tbl = 'pla
           'plain table: the owner''s trigger ran as the table owner');
 SELECT is((SELECT bool_or(su) FROM public.owner_log), false, 'no owner code ran as a superuser');
 SELECT is((SELECT array_agg(DISTINCT tenant ORDER BY tenant) FROM public.owner_log WHERE tbl LIKE 'events%'),
-          (SELECT array_agg(t ORDER BY t) FROM unnest(ARRAY[:'acme'::uuid, :'globex'::uuid]) t),
-          'isolated table: cleaned inside each active tenant''s context in turn');
+          (SELECT array_agg(t ORDER BY t) FROM unnest(ARRAY[:'acme'::uuid, :'globex'::uuid, :'initech'::uuid]) t),
+          'isolated table: cleaned inside each tenant''s context in turn, the suspended one''s included');
 SELECT is((SELECT count(*)::int FROM public.owner_log WHERE tbl = 'plain_logs' AND tenant IS NULL),
           (SELECT count(*)::int FROM public.owner_log WHERE tbl = 'plain_logs'),
           'plain table: cleaned without a tenant context');
@@ -79,10 +80,11 @@ SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'mt_rot_owner'), false,
 SELECT is(mt.current_tenant(), NULL, 'the caller''s (absent) tenant context is restored');
 SELECT is(current_setting('search_path'), '"$user", public', 'the caller''s search_path is restored');
 
--- resuming the tenant lets the next run reach its rows
-SELECT mt.resume_tenant(:'initech');
+-- a dropped tenant's rows expire too
+SELECT mt.drop_tenant(:'globex');
+INSERT INTO public.events VALUES (7, :'globex', now() - interval '40 days');
 SELECT results_eq($$SELECT tbl, deleted FROM mt.run_retention() WHERE tbl = 'public.events'::regclass$$,
-    $$VALUES ('public.events'::regclass, 1::bigint)$$, 'a resumed tenant''s expired rows go at the next run');
+    $$VALUES ('public.events'::regclass, 1::bigint)$$, 'a dropped tenant''s expired rows go too');
 
 SELECT * FROM finish();
 ALTER ROLE mt_rot_owner NOSUPERUSER;
