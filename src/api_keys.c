@@ -651,11 +651,7 @@ note_last_used(const char *key_id)
 static Oid
 keys_table_oid(void)
 {
-	Oid			nsp = get_namespace_oid("mt", true);
-
-	if (!OidIsValid(nsp))
-		return InvalidOid;
-	return get_relname_relid(KEYS_TABLE, nsp);
+	return mt_catalog_relid(KEYS_TABLE);
 }
 
 static int64

@@ -145,10 +145,14 @@ typedef struct AuditRels
 	Oid			id_seq;
 } AuditRels;
 
+/*
+ * Tables must belong to the extension (mt_catalog_relid); their indexes and
+ * sequences are looked up beside them in the extension's schema.
+ */
 static Oid
-audit_relid(Oid nsp, const char *name)
+audit_relid(Oid nsp, const char *name, bool table)
 {
-	Oid			relid = get_relname_relid(name, nsp);
+	Oid			relid = table ? mt_catalog_relid(name) : get_relname_relid(name, nsp);
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
@@ -167,11 +171,11 @@ audit_rels(AuditRels *r)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("schema mt does not exist"),
 				 errhint("Run CREATE EXTENSION multitenant.")));
-	r->log = audit_relid(r->nsp, "audit_log");
-	r->chain_idx = audit_relid(r->nsp, "audit_log_chain");
-	r->ckpt = audit_relid(r->nsp, "audit_checkpoints");
-	r->ckpt_idx = audit_relid(r->nsp, "audit_checkpoints_pkey");
-	r->id_seq = audit_relid(r->nsp, "audit_log_id_seq");
+	r->log = audit_relid(r->nsp, "audit_log", true);
+	r->chain_idx = audit_relid(r->nsp, "audit_log_chain", false);
+	r->ckpt = audit_relid(r->nsp, "audit_checkpoints", true);
+	r->ckpt_idx = audit_relid(r->nsp, "audit_checkpoints_pkey", false);
+	r->id_seq = audit_relid(r->nsp, "audit_log_id_seq", false);
 }
 
 static void

@@ -19,6 +19,8 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/dependency.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -123,6 +125,46 @@ mt_spi_text(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
 }
 
 /*
+ * The oid of the extension's own table mt.<name>, or InvalidOid when there
+ * is none in this database.  A relation of that name is trusted only when
+ * it belongs to the multitenant extension (pg_depend): in a database
+ * without the extension, any role with CREATE on the database could plant
+ * a schema "mt" and tables in it.  Verified oids are remembered for the
+ * life of the backend (a dropped and recreated table gets a new oid).
+ */
+#define MT_VERIFIED_RELS 16
+static Oid	verified_rels[MT_VERIFIED_RELS];
+static int	n_verified_rels = 0;
+
+Oid
+mt_catalog_relid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("mt", true);
+	Oid			relid;
+	Oid			ext;
+	char	   *extname;
+	bool		ours;
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	relid = get_relname_relid(name, nsp);
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	for (int i = 0; i < n_verified_rels; i++)
+		if (verified_rels[i] == relid)
+			return relid;
+
+	ext = getExtensionOfObject(RelationRelationId, relid);
+	extname = OidIsValid(ext) ? get_extension_name(ext) : NULL;
+	ours = extname != NULL && strcmp(extname, "multitenant") == 0;
+	if (!ours)
+		return InvalidOid;
+	if (n_verified_rels < MT_VERIFIED_RELS)
+		verified_rels[n_verified_rels++] = relid;
+	return relid;
+}
+
+/*
  * The extension owner: the owner of mt.isolated_tables, a table the
  * extension script creates (a pre-existing schema "mt" could belong to
  * someone else, the extension's own tables cannot).
@@ -130,8 +172,7 @@ mt_spi_text(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
 Oid
 mt_extension_owner(void)
 {
-	Oid			nsp = get_namespace_oid("mt", false);
-	Oid			catalog = get_relname_relid("isolated_tables", nsp);
+	Oid			catalog = mt_catalog_relid("isolated_tables");
 	HeapTuple	tup;
 	Oid			owner;
 

@@ -29,6 +29,7 @@ extern Datum mt_spi_value(const char *sql, int nargs, Oid *types, Datum *values,
 						  bool read_only, bool *isnull);
 extern char *mt_spi_text(const char *sql, int nargs, Oid *types, Datum *values,
 						 bool *isnull);
+extern Oid	mt_catalog_relid(const char *name);
 extern Oid	mt_extension_owner(void);
 extern int	mt_enter_safe_search_path(void);
 extern void mt_leave_safe_search_path(int nest);

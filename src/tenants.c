@@ -113,7 +113,6 @@ mt_registry_inval_count(void)
 static MtTenantStatus
 tenant_status_read(const pg_uuid_t *tenant, bool *fresh)
 {
-	Oid			nsp = get_namespace_oid("mt", true);
 	Oid			relid;
 	Relation	rel;
 	ScanKeyData key;
@@ -125,14 +124,12 @@ tenant_status_read(const pg_uuid_t *tenant, bool *fresh)
 	MtTenantStatus result = MT_TENANT_UNKNOWN;
 
 	*fresh = !IsInParallelMode();
-	if (!OidIsValid(nsp))
-		return MT_TENANT_UNKNOWN;
-	relid = get_relname_relid("tenants", nsp);
+	relid = mt_catalog_relid("tenants");
 	if (!OidIsValid(relid))
 		return MT_TENANT_UNKNOWN;
 	if (relid != watched_tenants)
 	{
-		watched_keys = get_relname_relid("api_key_secrets", nsp);
+		watched_keys = mt_catalog_relid("api_key_secrets");
 		watched_tenants = relid;
 	}
 	if (!*fresh && !ActiveSnapshotSet())

@@ -918,8 +918,7 @@ typedef struct MtOwnerCtx
 static Oid
 usage_table_owner(void)
 {
-	Oid			nsp = get_namespace_oid("mt", true);
-	Oid			rel = OidIsValid(nsp) ? get_relname_relid("usage_rollup", nsp) : InvalidOid;
+	Oid			rel = mt_catalog_relid("usage_rollup");
 	HeapTuple	tp;
 	Oid			owner;
 
