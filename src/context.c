@@ -506,7 +506,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		if (!in_worker && IsTransactionState() &&
 			!status_allows(mt_tenant_status_cached(&internal.tenant), internal.maintenance))
 			REJECT("The tenant is not active.");
-		ctx = malloc(sizeof(MtContext));
+		ctx = mt_guc_extra_alloc(sizeof(MtContext));
 		if (ctx == NULL)
 		{
 			GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
@@ -657,7 +657,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 			REJECT("The token was exposed in the text of a statement and has been withdrawn.");
 	}
 
-	ctx = malloc(sizeof(MtContext));
+	ctx = mt_guc_extra_alloc(sizeof(MtContext));
 	if (ctx == NULL)
 	{
 		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);

@@ -385,13 +385,13 @@ mt_check_jwt_public_key(char **newval, void **extra, GucSource source)
 		*extra = NULL;
 		return true;
 	}
-	key = malloc(crypto_sign_PUBLICKEYBYTES);
+	key = mt_guc_extra_alloc(crypto_sign_PUBLICKEYBYTES);
 	if (key == NULL)
 		return false;
 	if (!mt_hex_decode(s, key, crypto_sign_PUBLICKEYBYTES) &&
 		mt_base64url_decode(s, strlen(s), key, crypto_sign_PUBLICKEYBYTES) != crypto_sign_PUBLICKEYBYTES)
 	{
-		free(key);
+		mt_guc_extra_free(key);
 		GUC_check_errmsg("multitenant.jwt_public_key must be a 32-byte Ed25519 public key in hex or base64url");
 		return false;
 	}

@@ -17,6 +17,18 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+/*
+ * GUC "extra" values: PostgreSQL 16 and later free them with guc_free(), so
+ * they must come from guc_malloc(); up to 15 the GUC machinery free()s them.
+ */
+#if PG_VERSION_NUM >= 160000
+#define mt_guc_extra_alloc(size)	guc_malloc(LOG, (size))
+#define mt_guc_extra_free(ptr)		guc_free(ptr)
+#else
+#define mt_guc_extra_alloc(size)	malloc(size)
+#define mt_guc_extra_free(ptr)		free(ptr)
+#endif
+
 /* ---- GUC variables (multitenant.c) ---- */
 extern char *mt_jwt_secret;
 extern char *mt_jwt_public_key;
