@@ -3,8 +3,9 @@
 # Each benchmark measures its baseline in the same run, on the same
 # cluster, with the same client count, alternating runs to spread noise.
 set -euo pipefail
-MT_ROOT=${MT_BENCH_ROOT:-/tmp/multitenant-bench}
-MT_PORT=${MT_BENCH_PORT:-54339}
+# its own cluster beside the test cluster (MT_ROOT / MT_PORT, if set)
+MT_ROOT=${MT_BENCH_ROOT:-${MT_ROOT:-/tmp/multitenant}-bench}
+MT_PORT=${MT_BENCH_PORT:-$(( ${MT_PORT:-54329} + 10 ))}
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 BENCH_CLIENTS=${BENCH_CLIENTS:-8}
