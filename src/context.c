@@ -107,7 +107,9 @@ static BurnedTokens *burned = NULL;
  * "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>" (MT_INTERNAL_PREFIX):
  * the claims, no signature.  mt_enter_tenant_maintenance() appends "|m":
  * such a context also holds for a suspended or deleted tenant (the
- * extension's own retention work, see spi_util.c mt_owner_execute).  pending_internal points at the value only
+ * extension's own retention work, see spi_util.c mt_owner_execute), and
+ * only confines rows (mt_context_row_tenant): nothing acts as its tenant
+ * (mt_context_tenant() is NULL in it).  pending_internal points at the value only
  * while mt_enter_tenant() sets it (see the check hook).
  */
 static const char *pending_internal = NULL;
@@ -712,8 +714,30 @@ current_context(void)
 	return context_usable ? active_context : NULL;
 }
 
+/*
+ * The tenant the caller acts as (mt.audit, mt.track, GDPR requests,
+ * consents ...), or NULL.  A maintenance context is not one: while
+ * retention cleans a tenant's rows, the table owner's triggers and
+ * policies run inside it, and must not act as that tenant (which may be
+ * suspended or deleted, and need never have touched the owner's table).
+ */
 const pg_uuid_t *
 mt_context_tenant(void)
+{
+	MtContext  *ctx = current_context();
+
+	return ctx && !ctx->maintenance ? &ctx->tenant : NULL;
+}
+
+/*
+ * The tenant whose rows the current statement may see and write:
+ * mt_context_tenant(), or the tenant of a maintenance context.  Serves
+ * mt.current_tenant() (the generated policies and column defaults) and
+ * the audit row trigger (retention's deletes are recorded in the rows'
+ * chain), nothing that acts as the tenant.
+ */
+const pg_uuid_t *
+mt_context_row_tenant(void)
 {
 	MtContext  *ctx = current_context();
 
@@ -937,7 +961,7 @@ PG_FUNCTION_INFO_V1(mt_current_tenant);
 Datum
 mt_current_tenant(PG_FUNCTION_ARGS)
 {
-	const pg_uuid_t *t = mt_context_tenant();
+	const pg_uuid_t *t = mt_context_row_tenant();
 	pg_uuid_t  *res;
 
 	if (t == NULL)
