@@ -81,7 +81,10 @@ static MtContext *active_context = NULL;
 /*
  * Tokens refused because their text appeared in a statement (header
  * comment).  Bounded: expired entries are dropped at the next burn, and
- * when the list is full the entry that expires first gives way.
+ * when the list is full the tenant holding the most entries gives up the
+ * one that expires first.  So a tenant that burns many of its own tokens
+ * only ever evicts its own, never another tenant's (which would make that
+ * exposed token valid again).
  */
 #define MT_BURNED_MAX		1024
 
@@ -89,6 +92,7 @@ typedef struct BurnedToken
 {
 	uint8		fp[MT_FP_LEN];
 	int64		exp;
+	pg_uuid_t	tenant;
 } BurnedToken;
 
 typedef struct BurnedTokens
@@ -352,9 +356,53 @@ mt_context_shmem_startup(void)
 	}
 }
 
+/* qsort order of entry indexes: by tenant, then by expiry */
+static int
+burned_index_cmp(const void *a, const void *b)
+{
+	const BurnedToken *x = &burned->entries[*(const int *) a];
+	const BurnedToken *y = &burned->entries[*(const int *) b];
+	int			c = memcmp(&x->tenant, &y->tenant, sizeof(pg_uuid_t));
+
+	if (c != 0)
+		return c;
+	return (x->exp > y->exp) - (x->exp < y->exp);
+}
+
+/*
+ * The entry to give way when the list is full: the earliest-expiring entry
+ * of the tenant that holds the most entries.  Caller holds the lock
+ * exclusively.
+ */
+static int
+burned_victim(void)
+{
+	int			order[MT_BURNED_MAX];
+	int			best = 0,
+				best_len = 0;
+
+	for (int i = 0; i < burned->n; i++)
+		order[i] = i;
+	qsort(order, burned->n, sizeof(int), burned_index_cmp);
+	for (int start = 0, end; start < burned->n; start = end)
+	{
+		for (end = start + 1; end < burned->n &&
+			 memcmp(&burned->entries[order[end]].tenant,
+					&burned->entries[order[start]].tenant, sizeof(pg_uuid_t)) == 0;
+			 end++)
+			;
+		if (end - start > best_len)
+		{
+			best_len = end - start;
+			best = order[start];
+		}
+	}
+	return best;
+}
+
 /* remembers a token until it expires; without shared memory, a no-op */
 static void
-burn_token(const uint8 *fp, int64 exp, int64 now)
+burn_token(const uint8 *fp, int64 exp, const pg_uuid_t *tenant, int64 now)
 {
 	int			j = 0;
 	bool		dup = false;
@@ -375,17 +423,12 @@ burn_token(const uint8 *fp, int64 exp, int64 now)
 		int			slot = burned->n;
 
 		if (slot == MT_BURNED_MAX)
-		{
-			/* full of live entries: the one that expires first gives way */
-			slot = 0;
-			for (int i = 1; i < burned->n; i++)
-				if (burned->entries[i].exp < burned->entries[slot].exp)
-					slot = i;
-		}
+			slot = burned_victim();	/* full of live entries */
 		else
 			burned->n++;
 		memcpy(burned->entries[slot].fp, fp, MT_FP_LEN);
 		burned->entries[slot].exp = exp;
+		burned->entries[slot].tenant = *tenant;
 		if ((uint64) exp > pg_atomic_read_u64(&burned->latest_exp))
 			pg_atomic_write_u64(&burned->latest_exp, (uint64) exp);
 	}
@@ -648,7 +691,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		/* a valid token whose text others could read: refuse and burn it */
 		if (in_statement)
 		{
-			burn_token(parsed.fp, parsed.exp, now);
+			burn_token(parsed.fp, parsed.exp, &parsed.tenant, now);
 			GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
 			GUC_check_errmsg("tenant token must not appear in the statement text");
 			GUC_check_errdetail("Other sessions of the role can read statement text in pg_stat_activity, and the server log may record it. This token is now refused for the rest of its lifetime.");
