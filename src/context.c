@@ -497,22 +497,14 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	 * Is the token's text in the statement that sets it?  Then other
 	 * sessions of the role have been able to read it in pg_stat_activity:
 	 * take it out of there (and out of this statement's error reports),
-	 * and refuse the token below once it is known to be valid.  The
-	 * signature alone is looked for as well, so a token split into
-	 * concatenated literals is caught too.
+	 * and refuse the token below once it is known to be valid.  Any 8
+	 * consecutive characters of the signature count, so a token split
+	 * into concatenated literals, even inside its signature, is caught
+	 * too.
 	 */
 	lastdot = strrchr(tok, '.');
 	if (lastdot != NULL && strlen(lastdot + 1) >= 16)
-	{
-		/* one search in the common case: the signature is in the token */
-		in_statement = debug_query_string != NULL &&
-			strstr(debug_query_string, lastdot + 1) != NULL;
-		if (in_statement)
-		{
-			mt_redact_statement(tok);
-			mt_redact_statement(lastdot + 1);
-		}
-	}
+		in_statement = mt_redact_signature_fragments(tok, lastdot + 1);
 	else
 		in_statement = mt_redact_statement(tok);
 

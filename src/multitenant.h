@@ -92,6 +92,7 @@ extern bool mt_hex_decode(const char *src, uint8 *out, size_t outlen);
 
 /* ---- redact.c ---- */
 extern bool mt_redact_statement(const char *secret);
+extern bool mt_redact_signature_fragments(const char *tok, const char *sig);
 extern bool mt_redact_tokens(char *s);
 extern void mt_redact_init(void);
 
