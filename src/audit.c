@@ -1644,7 +1644,7 @@ row_tenant_of(HeapTuple tup, TupleDesc desc, int attno, pg_uuid_t *out)
 static void
 require_writer_tenant(const pg_uuid_t *row_tenant, Relation rel)
 {
-	const pg_uuid_t *ctx = mt_context_tenant();
+	const pg_uuid_t *ctx = mt_context_row_tenant();
 	Oid			writer = GetUserId();
 
 	if (ctx != NULL && memcmp(ctx, row_tenant, sizeof(pg_uuid_t)) == 0)
@@ -1733,7 +1733,7 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
-		append_as_owner(mt_context_tenant(), "TRUNCATE", qualified_relname(rel), NULL, NULL, NULL);
+		append_as_owner(mt_context_row_tenant(), "TRUNCATE", qualified_relname(rel), NULL, NULL, NULL);
 		return PointerGetDatum(NULL);
 	}
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
@@ -1781,7 +1781,7 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 	if (tenant != NULL)
 		require_writer_tenant(tenant, rel);
 	else
-		tenant = mt_context_tenant();
+		tenant = mt_context_row_tenant();
 	if (subject_col != NULL)
 	{
 		int			attno = SPI_fnumber(desc, subject_col);

@@ -81,7 +81,10 @@ static MtContext *active_context = NULL;
 /*
  * Tokens refused because their text appeared in a statement (header
  * comment).  Bounded: expired entries are dropped at the next burn, and
- * when the list is full the entry that expires first gives way.
+ * when the list is full the tenant holding the most entries gives up the
+ * one that expires first.  So a tenant that burns many of its own tokens
+ * only ever evicts its own, never another tenant's (which would make that
+ * exposed token valid again).
  */
 #define MT_BURNED_MAX		1024
 
@@ -89,6 +92,7 @@ typedef struct BurnedToken
 {
 	uint8		fp[MT_FP_LEN];
 	int64		exp;
+	pg_uuid_t	tenant;
 } BurnedToken;
 
 typedef struct BurnedTokens
@@ -107,7 +111,9 @@ static BurnedTokens *burned = NULL;
  * "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>" (MT_INTERNAL_PREFIX):
  * the claims, no signature.  mt_enter_tenant_maintenance() appends "|m":
  * such a context also holds for a suspended or deleted tenant (the
- * extension's own retention work, see spi_util.c mt_owner_execute).  pending_internal points at the value only
+ * extension's own retention work, see spi_util.c mt_owner_execute), and
+ * only confines rows (mt_context_row_tenant): nothing acts as its tenant
+ * (mt_context_tenant() is NULL in it).  pending_internal points at the value only
  * while mt_enter_tenant() sets it (see the check hook).
  */
 static const char *pending_internal = NULL;
@@ -350,9 +356,53 @@ mt_context_shmem_startup(void)
 	}
 }
 
+/* qsort order of entry indexes: by tenant, then by expiry */
+static int
+burned_index_cmp(const void *a, const void *b)
+{
+	const BurnedToken *x = &burned->entries[*(const int *) a];
+	const BurnedToken *y = &burned->entries[*(const int *) b];
+	int			c = memcmp(&x->tenant, &y->tenant, sizeof(pg_uuid_t));
+
+	if (c != 0)
+		return c;
+	return (x->exp > y->exp) - (x->exp < y->exp);
+}
+
+/*
+ * The entry to give way when the list is full: the earliest-expiring entry
+ * of the tenant that holds the most entries.  Caller holds the lock
+ * exclusively.
+ */
+static int
+burned_victim(void)
+{
+	int			order[MT_BURNED_MAX];
+	int			best = 0,
+				best_len = 0;
+
+	for (int i = 0; i < burned->n; i++)
+		order[i] = i;
+	qsort(order, burned->n, sizeof(int), burned_index_cmp);
+	for (int start = 0, end; start < burned->n; start = end)
+	{
+		for (end = start + 1; end < burned->n &&
+			 memcmp(&burned->entries[order[end]].tenant,
+					&burned->entries[order[start]].tenant, sizeof(pg_uuid_t)) == 0;
+			 end++)
+			;
+		if (end - start > best_len)
+		{
+			best_len = end - start;
+			best = order[start];
+		}
+	}
+	return best;
+}
+
 /* remembers a token until it expires; without shared memory, a no-op */
 static void
-burn_token(const uint8 *fp, int64 exp, int64 now)
+burn_token(const uint8 *fp, int64 exp, const pg_uuid_t *tenant, int64 now)
 {
 	int			j = 0;
 	bool		dup = false;
@@ -373,17 +423,12 @@ burn_token(const uint8 *fp, int64 exp, int64 now)
 		int			slot = burned->n;
 
 		if (slot == MT_BURNED_MAX)
-		{
-			/* full of live entries: the one that expires first gives way */
-			slot = 0;
-			for (int i = 1; i < burned->n; i++)
-				if (burned->entries[i].exp < burned->entries[slot].exp)
-					slot = i;
-		}
+			slot = burned_victim();	/* full of live entries */
 		else
 			burned->n++;
 		memcpy(burned->entries[slot].fp, fp, MT_FP_LEN);
 		burned->entries[slot].exp = exp;
+		burned->entries[slot].tenant = *tenant;
 		if ((uint64) exp > pg_atomic_read_u64(&burned->latest_exp))
 			pg_atomic_write_u64(&burned->latest_exp, (uint64) exp);
 	}
@@ -452,22 +497,14 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	 * Is the token's text in the statement that sets it?  Then other
 	 * sessions of the role have been able to read it in pg_stat_activity:
 	 * take it out of there (and out of this statement's error reports),
-	 * and refuse the token below once it is known to be valid.  The
-	 * signature alone is looked for as well, so a token split into
-	 * concatenated literals is caught too.
+	 * and refuse the token below once it is known to be valid.  Any 8
+	 * consecutive characters of the signature count, so a token split
+	 * into concatenated literals, even inside its signature, is caught
+	 * too.
 	 */
 	lastdot = strrchr(tok, '.');
 	if (lastdot != NULL && strlen(lastdot + 1) >= 16)
-	{
-		/* one search in the common case: the signature is in the token */
-		in_statement = debug_query_string != NULL &&
-			strstr(debug_query_string, lastdot + 1) != NULL;
-		if (in_statement)
-		{
-			mt_redact_statement(tok);
-			mt_redact_statement(lastdot + 1);
-		}
-	}
+		in_statement = mt_redact_signature_fragments(tok, lastdot + 1);
 	else
 		in_statement = mt_redact_statement(tok);
 
@@ -646,7 +683,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		/* a valid token whose text others could read: refuse and burn it */
 		if (in_statement)
 		{
-			burn_token(parsed.fp, parsed.exp, now);
+			burn_token(parsed.fp, parsed.exp, &parsed.tenant, now);
 			GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
 			GUC_check_errmsg("tenant token must not appear in the statement text");
 			GUC_check_errdetail("Other sessions of the role can read statement text in pg_stat_activity, and the server log may record it. This token is now refused for the rest of its lifetime.");
@@ -712,8 +749,30 @@ current_context(void)
 	return context_usable ? active_context : NULL;
 }
 
+/*
+ * The tenant the caller acts as (mt.audit, mt.track, GDPR requests,
+ * consents ...), or NULL.  A maintenance context is not one: while
+ * retention cleans a tenant's rows, the table owner's triggers and
+ * policies run inside it, and must not act as that tenant (which may be
+ * suspended or deleted, and need never have touched the owner's table).
+ */
 const pg_uuid_t *
 mt_context_tenant(void)
+{
+	MtContext  *ctx = current_context();
+
+	return ctx && !ctx->maintenance ? &ctx->tenant : NULL;
+}
+
+/*
+ * The tenant whose rows the current statement may see and write:
+ * mt_context_tenant(), or the tenant of a maintenance context.  Serves
+ * mt.current_tenant() (the generated policies and column defaults) and
+ * the audit row trigger (retention's deletes are recorded in the rows'
+ * chain), nothing that acts as the tenant.
+ */
+const pg_uuid_t *
+mt_context_row_tenant(void)
 {
 	MtContext  *ctx = current_context();
 
@@ -937,7 +996,7 @@ PG_FUNCTION_INFO_V1(mt_current_tenant);
 Datum
 mt_current_tenant(PG_FUNCTION_ARGS)
 {
-	const pg_uuid_t *t = mt_context_tenant();
+	const pg_uuid_t *t = mt_context_row_tenant();
 	pg_uuid_t  *res;
 
 	if (t == NULL)

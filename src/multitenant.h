@@ -98,11 +98,13 @@ extern void mt_enter_tenant_maintenance(const pg_uuid_t *tenant);
 extern void mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 							const char *sub, const char *role, bool is_local);
 extern const pg_uuid_t *mt_context_tenant(void);
+extern const pg_uuid_t *mt_context_row_tenant(void);
 extern const pg_uuid_t *mt_require_context_tenant(void);
 extern bool mt_hex_decode(const char *src, uint8 *out, size_t outlen);
 
 /* ---- redact.c ---- */
 extern bool mt_redact_statement(const char *secret);
+extern bool mt_redact_signature_fragments(const char *tok, const char *sig);
 extern bool mt_redact_tokens(char *s);
 extern void mt_redact_init(void);
 

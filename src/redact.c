@@ -17,7 +17,9 @@
  * and a run of 40 or more: a signature), overwritten whole; and the
  * internal context value of mt_enter_tenant() ("mt-internal|..."), whose
  * body is.  A token cut inside its signature is not recognised in the
- * log, but it is refused and burned by the check hook (context.c).
+ * log, but it is refused and burned by the check hook (context.c), which
+ * finds any 8 consecutive characters of its signature in the statement
+ * (mt_redact_signature_fragments) and takes them out of pg_stat_activity.
  *
  * All state is per backend; no locks.
  *
@@ -40,6 +42,8 @@
 #define MIN_SIGNATURE_LEN	16
 /* ... and of the signature when the header was split off: HS256 has 43 */
 #define MIN_FRAGMENT_SIG_LEN 40
+/* a piece of a signature that the check hook looks for in the statement */
+#define MIN_SIG_FRAGMENT_LEN 8
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -95,6 +99,74 @@ base64url_run(const char *s)
 	while (is_base64url((unsigned char) s[n]))
 		n++;
 	return n;
+}
+
+/* does run[0..len) hold MIN_SIG_FRAGMENT_LEN consecutive characters of sig? */
+static bool
+run_has_fragment(const char *run, size_t len, const char *sig, size_t siglen)
+{
+	for (size_t i = 0; i + MIN_SIG_FRAGMENT_LEN <= len; i++)
+		for (size_t j = 0; j + MIN_SIG_FRAGMENT_LEN <= siglen; j++)
+			if (sig[j] == run[i] && memcmp(sig + j, run + i, MIN_SIG_FRAGMENT_LEN) == 0)
+				return true;
+	return false;
+}
+
+/*
+ * Does the statement being executed hold any MIN_SIG_FRAGMENT_LEN
+ * consecutive characters of the token's signature sig?  That catches the
+ * token written whole, and split into concatenated literals anywhere, its
+ * signature included (a fragment shorter than that is no use to a
+ * reader).  One pass over the statement's base64url runs.  When it does,
+ * the token (tok) is replaced by <redacted>, and every run holding a
+ * fragment by '*', in what pg_stat_activity shows and in the statement
+ * text of this statement's error reports; returns true.
+ */
+bool
+mt_redact_signature_fragments(const char *tok, const char *sig)
+{
+	const char *q = debug_query_string;
+	size_t		siglen = strlen(sig);
+	char	   *copy = NULL;
+	bool		found = false;
+
+	if (q == NULL || siglen < MIN_SIG_FRAGMENT_LEN)
+		return false;
+	for (int pass = 0; pass < 2; pass++)
+	{
+		for (const char *p = q; *p;)
+		{
+			size_t		n = base64url_run(p);
+
+			if (n == 0)
+			{
+				p++;
+				continue;
+			}
+			if (n >= MIN_SIG_FRAGMENT_LEN && run_has_fragment(p, n, sig, siglen))
+			{
+				if (pass == 0)
+				{
+					found = true;
+					break;
+				}
+				memset(copy + (p - q), '*', n);
+			}
+			p += n;
+		}
+		if (!found)
+			return false;
+		if (pass == 0)
+		{
+			/* whole tokens become <redacted>; then star the fragments left */
+			(void) mt_redact_statement(tok);
+			q = debug_query_string;
+			copy = MemoryContextStrdup(MessageContext ? MessageContext : CurrentMemoryContext, q);
+		}
+	}
+	pgstat_report_activity(STATE_RUNNING, copy);
+	debug_query_string = copy;
+	return true;
 }
 
 /*

@@ -238,7 +238,9 @@ mt_catalog_execute(const char *sql, int nargs, Oid *types, Datum *values, const 
  *	  (mt_enter_tenant_maintenance, at the new nest level: it also holds
  *	  for a suspended or deleted tenant), so that FORCE ROW LEVEL SECURITY
  *	  confines the statement to the tenant even though it runs as the
- *	  owner; NULL keeps the caller's context (or none);
+ *	  owner (the owner's code run meanwhile sees the tenant's rows but
+ *	  cannot act as the tenant: mt_context_tenant() is NULL in it, see
+ *	  context.c); NULL keeps the caller's context (or none);
  *	- SetUserIdAndSecContext(owner, ... | SECURITY_RESTRICTED_OPERATION):
  *	  the owner's triggers, casts, domain checks and defaults run with the
  *	  owner's rights and cannot SET ROLE, create temporary objects or

@@ -150,7 +150,13 @@ out=$(app -c "SELECT set_config('multitenant.token', '$tok_l2', true)")
 case $out in *"must not appear in the statement text"*) ;; *) fail "set_config with a literal token was not refused: $out" ;; esac
 out=$(app -c "SELECT set_config('multitenant.token', '$(printf '%s' "$tok_l3" | cut -c1-40)' || '$(printf '%s' "$tok_l3" | cut -c41-)', true)")
 case $out in *"must not appear in the statement text"*) ;; *) fail "a token split into concatenated literals was not refused: $out" ;; esac
-echo "ok: set_config('multitenant.token', '<jwt>', true) is refused, also when split"
+# split inside the signature: neither literal holds the whole signature
+tok_l5=$(mint "$b" l5); cut5=$((${#tok_l5} - 20))
+out=$(app -c "SELECT set_config('multitenant.token', '${tok_l5:0:$cut5}' || '${tok_l5:$cut5}', true)")
+case $out in *"must not appear in the statement text"*) ;; *) fail "a token split inside its signature was not refused: $out" ;; esac
+out=$(PGOPTIONS_APP="-c test.tok=$tok_l5" app -c "SELECT set_config('multitenant.token', current_setting('test.tok'), true)")
+case $out in *"withdrawn"*) ;; *) fail "a token split inside its signature was not burned: $out" ;; esac
+echo "ok: set_config('multitenant.token', '<jwt>', true) is refused, also when split (inside the signature too)"
 # burned: refused afterwards, even through a bound parameter
 out=$(PGOPTIONS_APP="-c test.tok=$tok_l1" app -c "SELECT set_config('multitenant.token', current_setting('test.tok'), true)")
 case $out in *"withdrawn"*) ;; *) fail "a token refused as a literal is still accepted afterwards: $out" ;; esac
