@@ -143,3 +143,22 @@ CREATE POLICY tenant_self ON mt.tenants FOR SELECT USING (id = mt.current_tenant
 SELECT pg_catalog.pg_extension_config_dump('mt.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.plans', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('mt.plan_limits', 'WHERE NOT builtin');
+
+-- ---------------------------------------------------------------------
+-- Comments: \d+ documents every object (wording from doc/reference.md;
+-- test/pgtap/catalog_comments.sql requires one on every object)
+-- ---------------------------------------------------------------------
+COMMENT ON TABLE mt.plans IS 'Plans tenants subscribe to, with monthly and yearly prices; readable by everyone, built-in rows are re-created by CREATE EXTENSION.';
+COMMENT ON TABLE mt.plan_limits IS 'Limits of each plan per metric and UTC day or month (hard_limit NULL = unlimited, soft limit for alerts, overage price); readable by everyone.';
+COMMENT ON TABLE mt.tenants IS 'The tenant registry (id, name, slug, plan, status); a role sees only its current tenant''s row, only the extension owner writes it.';
+COMMENT ON FUNCTION mt.current_tenant() IS 'The verified tenant of the current context (multitenant.token, mt.set_tenant, mt.authenticate), or NULL.';
+COMMENT ON FUNCTION mt.require_tenant() IS 'As mt.current_tenant(), but raises 42501 when no tenant context is set.';
+COMMENT ON FUNCTION mt.current_subject() IS 'The sub claim (a user or API key id) of the verified tenant context, or NULL.';
+COMMENT ON FUNCTION mt.current_tenant_role() IS 'The role claim of the verified tenant context, or NULL.';
+COMMENT ON FUNCTION mt.tenant_token(uuid, interval, text, text) IS 'Privileged (the role that issues tokens to applications): mints an HS256 tenant token for an active tenant, with aud set to the current database.';
+COMMENT ON FUNCTION mt.set_tenant(uuid, boolean) IS 'Privileged (admins, DPO, back office): enters the tenant''s context, SET LOCAL by default, for at most multitenant.default_token_ttl.';
+COMMENT ON FUNCTION mt.create_tenant(text, text, text) IS 'Privileged (tenant administrators): registers a tenant on a plan and returns its id.';
+COMMENT ON FUNCTION mt.suspend_tenant(uuid) IS 'Privileged (tenant administrators): suspends a tenant; its tokens, contexts and keys stop working at every session''s next transaction.';
+COMMENT ON FUNCTION mt.resume_tenant(uuid) IS 'Privileged (tenant administrators): makes a suspended tenant active again.';
+COMMENT ON FUNCTION mt.drop_tenant(uuid) IS 'Privileged (tenant administrators): soft-deletes a tenant for good (status deleted); its data stays until purged explicitly.';
+COMMENT ON FUNCTION mt.tenants_changed() IS 'Internal: statement trigger on mt.tenants and mt.api_key_secrets that invalidates every backend''s tenant-status and key caches at commit.';

@@ -56,3 +56,21 @@ CREATE EVENT TRIGGER mt_ddl_isolate_new ON ddl_command_end
     EXECUTE FUNCTION mt.ddl_isolate_new();
 CREATE EVENT TRIGGER mt_ddl_forget_dropped ON sql_drop
     EXECUTE FUNCTION mt.ddl_forget_dropped();
+
+-- ---------------------------------------------------------------------
+-- Comments: \d+ documents every object (wording from doc/reference.md;
+-- test/pgtap/catalog_comments.sql requires one on every object)
+-- ---------------------------------------------------------------------
+COMMENT ON TABLE mt.isolated_tables IS 'Tables isolated by mt.enable_isolation() (tenant column, parent for partitions and children); readable by everyone, written only by the extension.';
+COMMENT ON TABLE mt.auto_isolate_schemas IS 'Schemas registered with mt.auto_isolate(): tables created there with the tenant column are isolated at creation; readable by everyone.';
+COMMENT ON FUNCTION mt.enable_isolation(regclass, name) IS 'Privileged (the migration role, which must own the table): isolates a table and its partitions by tenant with forced row-level security and generated policies.';
+COMMENT ON FUNCTION mt.disable_isolation(regclass) IS 'Privileged (the migration role, which must own the table): removes the generated policies and row-level security of an isolated table and its children.';
+COMMENT ON FUNCTION mt.auto_isolate(name, name) IS 'Privileged (the migration role): tables created later in the schema that have the tenant column are isolated at creation.';
+COMMENT ON FUNCTION mt.stop_auto_isolate(name) IS 'Privileged (the migration role): ends mt.auto_isolate() for the schema.';
+COMMENT ON FUNCTION mt.isolation_status() IS 'Privileged (admins, auditors): one row per table with a tenant column and per view over an isolated table, with the issues of its isolation.';
+COMMENT ON FUNCTION mt.ddl_guard() IS 'Internal: event trigger function that refuses DDL disabling row-level security or dropping or altering the generated policies of isolated tables.';
+COMMENT ON FUNCTION mt.ddl_isolate_new() IS 'Internal: event trigger function that isolates new partitions and children of isolated tables and new tables of auto-isolated schemas.';
+COMMENT ON FUNCTION mt.ddl_forget_dropped() IS 'Internal: event trigger function that forgets dropped isolated tables and auto-isolated schemas and refuses to drop a generated policy of a table that stays isolated.';
+COMMENT ON EVENT TRIGGER mt_ddl_guard IS 'Refuses, to every role, DDL that disables row-level security or drops or alters the generated tenant policies of an isolated table.';
+COMMENT ON EVENT TRIGGER mt_ddl_isolate_new IS 'Isolates new partitions and children of isolated tables and new tables of auto-isolated schemas; follows schema renames.';
+COMMENT ON EVENT TRIGGER mt_ddl_forget_dropped IS 'Forgets dropped isolated tables and auto-isolated schemas; refuses drops of generated policies of tables that stay isolated.';

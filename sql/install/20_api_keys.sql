@@ -96,3 +96,21 @@ CREATE TRIGGER api_key_secrets_truncated AFTER TRUNCATE ON mt.api_key_secrets
 -- the per-backend key and tenant caches are invalidated only by these
 ALTER TABLE mt.api_key_secrets ENABLE ALWAYS TRIGGER api_key_secrets_changed;
 ALTER TABLE mt.api_key_secrets ENABLE ALWAYS TRIGGER api_key_secrets_truncated;
+
+-- ---------------------------------------------------------------------
+-- Comments: \d+ documents every object (wording from doc/api-keys.md;
+-- test/pgtap/catalog_comments.sql requires one on every object)
+-- ---------------------------------------------------------------------
+COMMENT ON TABLE mt.api_key_secrets IS 'API keys: per key only a keyed hash (HMAC-SHA256) and its metadata; readable by the extension owner only (tenants use the view mt.api_keys).';
+COMMENT ON VIEW mt.api_keys IS 'The current tenant''s API keys with their status and without hashes (security_barrier view); readable by everyone.';
+COMMENT ON FUNCTION mt.verify_api_key(text) IS 'One row (tenant, key id, scopes) for a valid API key, none otherwise; invalid keys count against the client''s brute-force throttle.';
+COMMENT ON FUNCTION mt.authenticate(text) IS 'Verifies an API key, enters its tenant for the current transaction and returns the tenant; 28000 for any invalid key.';
+COMMENT ON FUNCTION mt.require_scope(text) IS 'Raises 42501 unless the API key authenticated in this transaction has exactly that scope.';
+COMMENT ON FUNCTION mt.has_scope(text) IS 'Whether the API key authenticated in this transaction has exactly that scope (usable in policies).';
+COMMENT ON FUNCTION mt.api_key_id(text) IS 'The key id of a well-formed API key (format and checksum only, no table access), else NULL.';
+COMMENT ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text) IS 'Privileged (key administrators): creates an API key for an active tenant and returns its plaintext, visible only this once.';
+COMMENT ON FUNCTION mt.revoke_api_key(text) IS 'Privileged (key administrators): revokes a key, given by id or whole; true if this call revoked it.';
+COMMENT ON FUNCTION mt.rotate_api_key(text, interval) IS 'Privileged (key administrators): creates a successor key, ends the old one after the grace interval and returns the new plaintext.';
+COMMENT ON FUNCTION mt.flush_api_key_usage() IS 'Privileged (maintenance role; the background worker does it too): writes the last-use times held in shared memory to the keys; returns how many.';
+COMMENT ON FUNCTION mt.api_key_throttle() IS 'Privileged (admins): the brute-force throttle buckets (client address, key id, failures, cool-down).';
+COMMENT ON FUNCTION mt.reset_api_key_throttle() IS 'Privileged (admins): clears every brute-force throttle bucket, ending every cool-down; returns how many there were.';

@@ -127,3 +127,21 @@ ALTER TABLE mt.tenant_quotas ENABLE ALWAYS TRIGGER usage_quota_changed;
 ALTER TABLE mt.tenant_quotas ENABLE ALWAYS TRIGGER usage_quota_truncated;
 ALTER TABLE mt.tenants ENABLE ALWAYS TRIGGER usage_quota_changed;
 ALTER TABLE mt.tenants ENABLE ALWAYS TRIGGER usage_quota_truncated;
+
+-- ---------------------------------------------------------------------
+-- Comments: \d+ documents every object (wording from doc/usage.md;
+-- test/pgtap/catalog_comments.sql requires one on every object)
+-- ---------------------------------------------------------------------
+COMMENT ON TABLE mt.usage_rollup IS 'Flushed usage, one row per tenant, metric and UTC hour, written only by the flush workers; tenants read their own rows.';
+COMMENT ON TABLE mt.tenant_quotas IS 'Per-tenant overrides of the plan''s limits (mt.set_quota); tenants read their own rows.';
+COMMENT ON TABLE mt.usage_alerts IS 'First crossing of a soft limit, once per tenant, metric and period (NOTIFY multitenant_usage); tenants read their own rows.';
+COMMENT ON FUNCTION mt.track(text, bigint) IS 'Counts an amount of a metric for the current tenant and returns the total of its quota period; never refused by a quota.';
+COMMENT ON FUNCTION mt.consume(text, bigint) IS 'As mt.track(), but refused with 54000 (nothing counted) when the total would exceed the hard limit.';
+COMMENT ON FUNCTION mt.usage(uuid, text) IS 'Usage per metric in the current UTC day or month with its limits, for the current tenant or a tenant the caller can see.';
+COMMENT ON FUNCTION mt.usage_history(uuid, text, timestamptz, timestamptz, text) IS 'Usage summed per hour, day, week or month over a time range, for the current tenant or a tenant the caller can see.';
+COMMENT ON FUNCTION mt.usage_cost(uuid, timestamptz) IS 'Cost estimate for a UTC month: the plan price, the overage of each plan limit, and the total.';
+COMMENT ON FUNCTION mt.rate_limit(text, double precision, integer) IS 'GCRA rate limit in shared memory per bucket of the current tenant (or database): true when the call is allowed.';
+COMMENT ON FUNCTION mt.set_quota(uuid, text, bigint, bigint, text) IS 'Privileged (billing administrators): creates or replaces a tenant''s override of its plan''s limits for a metric.';
+COMMENT ON FUNCTION mt.reset_quota(uuid, text) IS 'Privileged (billing administrators): removes a tenant''s override, so the plan''s limit applies again.';
+COMMENT ON FUNCTION mt.flush_usage() IS 'Privileged (admins): flushes this database''s pending counts to mt.usage_rollup now and returns the rows written.';
+COMMENT ON FUNCTION mt.usage_quota_changed() IS 'Internal: statement trigger on mt.plan_limits, mt.tenant_quotas and mt.tenants that makes every session re-read its cached quotas.';

@@ -202,3 +202,25 @@ CREATE TABLE mt.audit_digests (
     all_tenants  boolean NOT NULL
 );
 SELECT pg_catalog.pg_extension_config_dump('mt.audit_digests', '');
+
+-- ---------------------------------------------------------------------
+-- Comments: \d+ documents every object (wording from doc/audit.md;
+-- test/pgtap/catalog_comments.sql requires one on every object)
+-- ---------------------------------------------------------------------
+COMMENT ON TABLE mt.audit_log IS 'The tamper-evident audit log: one append-only hash chain per tenant (nil uuid: no tenant); tenants read their own chain.';
+COMMENT ON TABLE mt.audit_checkpoints IS 'One row per pruning of an audit chain (last pruned position and its hash), where verification starts; append-only.';
+COMMENT ON TABLE mt.audit_subject_keys IS 'Per (tenant, subject) keys that encrypt audit details, wrapped with a server key and destroyed for crypto-shredding; extension owner only.';
+COMMENT ON TABLE mt.audit_digests IS 'When audit chain heads were taken out with mt.audit_digest(), for compliance check MT-AUD-002.';
+COMMENT ON FUNCTION mt.audit_guard() IS 'Internal: append-only trigger that refuses INSERT, UPDATE, DELETE and TRUNCATE on the audit tables except from the extension''s own code.';
+COMMENT ON FUNCTION mt.audit(text, text, text, jsonb, text) IS 'Appends an event to the current tenant''s audit chain (the no-tenant chain without a context) and returns its id; for applications.';
+COMMENT ON FUNCTION mt.audit_verify(uuid, jsonb) IS 'Privileged (auditors): recomputes one or every audit chain, optionally against an earlier digest, and reports the first bad row.';
+COMMENT ON FUNCTION mt.audit_digest(uuid) IS 'Privileged (auditors, a scheduled job): the head (position, hash, time) of one or every audit chain, to store outside the database.';
+COMMENT ON FUNCTION mt.audit_prune(interval, uuid) IS 'Privileged (admins): removes verified audit rows older than the interval and leaves a checkpoint from which the rest still verifies.';
+COMMENT ON FUNCTION mt.audit_row_change() IS 'Internal: row and TRUNCATE trigger installed by mt.audit_table() that appends each change to the row''s tenant chain.';
+COMMENT ON FUNCTION mt.audit_table(regclass, name, name) IS 'Privileged (admins holding TRIGGER on the table): records every row change of the table in its tenant''s audit chain.';
+COMMENT ON FUNCTION mt.audit_untable(regclass) IS 'Privileged (admins holding TRIGGER on the table): removes the audit triggers installed by mt.audit_table().';
+COMMENT ON FUNCTION mt.audit_search(timestamptz, timestamptz, text, text, text, text, text, bigint, integer, boolean) IS 'Searches the current tenant''s audit chain, decrypting details whose key still exists; for applications.';
+COMMENT ON FUNCTION mt.audit_search_tenant(uuid, timestamptz, timestamptz, text, text, text, text, text, bigint, integer, boolean) IS 'Privileged (auditors): searches any tenant''s audit chain, or every chain.';
+COMMENT ON FUNCTION mt.audit_export(bigint) IS 'The current tenant''s audit chain as JSON lines that can be verified outside the database.';
+COMMENT ON FUNCTION mt.audit_export_tenant(uuid, bigint) IS 'Privileged (auditors): any audit chain, or every chain, as JSON lines that can be verified outside the database.';
+COMMENT ON FUNCTION mt.audit_forget_subject(text, uuid) IS 'Privileged (admins, the GDPR process): crypto-shredding, destroys a subject''s audit details key so that its encrypted details become unreadable.';

@@ -232,3 +232,35 @@ SELECT pg_catalog.pg_extension_config_dump('mt.breaches', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.breaches_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.breach_subjects', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.retention_policies', '');
+
+-- ---------------------------------------------------------------------
+-- Comments: \d+ documents every object (wording from doc/gdpr.md;
+-- test/pgtap/catalog_comments.sql requires one on every object)
+-- ---------------------------------------------------------------------
+COMMENT ON TABLE mt.subject_tables IS 'Where data subjects'' personal data lives (mt.register_subject): table, subject column, erasure by delete or anonymize; readable by everyone.';
+COMMENT ON TABLE mt.consents IS 'Consent history, append-only: grants and withdrawals per subject and purpose; tenants read their own rows.';
+COMMENT ON TABLE mt.gdpr_requests IS 'Data-subject requests (access, erasure, portability, rectification, restriction, objection), due 30 days after submission; tenants read their own rows.';
+COMMENT ON TABLE mt.gdpr_restrictions IS 'Subjects whose processing is restricted (Art. 18), kept as history when lifted; tenants read their own rows.';
+COMMENT ON TABLE mt.breaches IS 'Breach register (Art. 33: notify the authority within 72 hours); cross-tenant, admins only.';
+COMMENT ON TABLE mt.breach_subjects IS 'Data subjects affected by a breach, per tenant; pseudonymized by erasure.';
+COMMENT ON VIEW mt.breaches_overdue IS 'Unnotified breaches past their 72-hour notification deadline (the compliance checks read it).';
+COMMENT ON TABLE mt.retention_policies IS 'Retention policies (mt.set_retention): rows older than keep are deleted by mt.run_retention(), which records its runs here.';
+COMMENT ON FUNCTION mt.register_subject(regclass, name, text, name[]) IS 'Privileged (the migration role, which must own the table): declares that a column of an isolated table holds data-subject ids, and how erasure treats the rows.';
+COMMENT ON FUNCTION mt.unregister_subject(regclass, name) IS 'Privileged (the migration role, which must own the table): removes the table''s subject registrations, or one of them.';
+COMMENT ON FUNCTION mt.gdpr_export(text) IS 'Privileged (DPO, inside the tenant): everything the current tenant holds on a data subject, as jsonb (access, portability).';
+COMMENT ON FUNCTION mt.gdpr_erase(text) IS 'Privileged (DPO, inside the tenant): erases a data subject in the current tenant, keeping evidence under a pseudonym, and returns a receipt.';
+COMMENT ON FUNCTION mt.record_consent(text, text, boolean, text, text) IS 'Appends a consent grant or withdrawal for a subject and purpose in the current tenant and returns its id.';
+COMMENT ON FUNCTION mt.has_consent(text, text) IS 'Whether the latest consent event of the subject for the purpose, in the current tenant, is a grant.';
+COMMENT ON FUNCTION mt.consents_guard() IS 'Internal: trigger that keeps mt.consents append-only (refuses UPDATE, DELETE and TRUNCATE except erasure''s pseudonymization).';
+COMMENT ON FUNCTION mt.gdpr_request(text, text, text) IS 'Files a data-subject request in the current tenant, due in 30 days, and returns its id.';
+COMMENT ON FUNCTION mt.gdpr_process(bigint) IS 'Privileged (DPO, inside the tenant): processes a pending data-subject request of the current tenant and returns its result.';
+COMMENT ON FUNCTION mt.is_restricted(text) IS 'Whether the subject''s processing is restricted in the current tenant (usable in policies).';
+COMMENT ON FUNCTION mt.lift_restriction(text) IS 'Privileged (DPO, inside the tenant): ends the active processing restriction of a subject, kept as history.';
+COMMENT ON FUNCTION mt.report_breach(text, timestamptz, uuid[], text[], text) IS 'Privileged (DPO): records a personal-data breach with its 72-hour notification deadline and returns its id.';
+COMMENT ON FUNCTION mt.add_breach_subjects(bigint, text[]) IS 'Privileged (DPO, inside the tenant): adds affected subjects of the current tenant to a breach and returns how many were new.';
+COMMENT ON FUNCTION mt.record_breach_notification(bigint, text, text, timestamptz) IS 'Privileged (DPO): records that the supervisory authority was notified of a breach.';
+COMMENT ON FUNCTION mt.set_retention(regclass, name, interval) IS 'Privileged (the migration role, which must own the table): mt.run_retention() will delete the rows whose time column is older than keep.';
+COMMENT ON FUNCTION mt.drop_retention(regclass) IS 'Privileged (the migration role, which must own the table): removes the table''s retention policy.';
+COMMENT ON FUNCTION mt.run_retention(integer) IS 'Privileged (a scheduled maintenance job): deletes at most batch expired rows per retention policy, as each table''s owner.';
+COMMENT ON FUNCTION mt.gdpr_forget_dropped() IS 'Internal: event trigger function that removes the subject registrations and retention policies of dropped tables.';
+COMMENT ON EVENT TRIGGER mt_gdpr_forget_dropped IS 'Removes the subject registrations and retention policies of dropped tables.';

@@ -41,3 +41,13 @@ CREATE FUNCTION mt.compliance_report_text(standard text DEFAULT NULL,
 REVOKE ALL ON FUNCTION mt.run_compliance_checks() FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.compliance_report(text, timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.compliance_report_text(text, timestamptz, timestamptz) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------
+-- Comments: \d+ documents every object (wording from doc/compliance.md;
+-- test/pgtap/catalog_comments.sql requires one on every object)
+-- ---------------------------------------------------------------------
+COMMENT ON TABLE mt.compliance_checks IS 'History of compliance check results, one row per check and run; not readable by PUBLIC.';
+COMMENT ON FUNCTION mt.run_compliance_checks() IS 'Privileged (admins, auditors): runs every compliance check, stores the results in mt.compliance_checks and returns them.';
+COMMENT ON FUNCTION mt.compliance_catalog() IS 'The compliance checks with their standards, controls and severity.';
+COMMENT ON FUNCTION mt.compliance_report(text, timestamptz, timestamptz) IS 'Privileged (admins, auditors): compliance report as jsonb, per standard and control, over the check runs in a time window.';
+COMMENT ON FUNCTION mt.compliance_report_text(text, timestamptz, timestamptz) IS 'Privileged (admins, auditors): the compliance report rendered as text for people.';
