@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_restart_audit
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_usage_full
 cluster_conf multitenant.max_counters 100
 cluster_conf multitenant.flush_interval 1h

@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_keys_replica_mode
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
 mt_psql -d $db -c "CREATE EXTENSION multitenant" >/dev/null

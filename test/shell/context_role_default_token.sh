@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_context_role_default
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d postgres -c "DROP ROLE IF EXISTS mt_rd_app" -c "CREATE ROLE mt_rd_app LOGIN"

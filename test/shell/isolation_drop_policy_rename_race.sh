@@ -11,7 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_isolation_drop_policy_race
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d postgres -c "DROP ROLE IF EXISTS mt_rr_owner" -c "CREATE ROLE mt_rr_owner LOGIN"

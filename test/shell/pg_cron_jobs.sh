@@ -10,7 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_cron
 [ -f "$MT_PGBIN/../lib/pg_cron.so" ] || fail "pg_cron is not installed (scripts/deps.sh installs postgresql-15-cron)"
 
