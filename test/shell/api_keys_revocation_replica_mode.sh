@@ -23,7 +23,7 @@ trap 'exec 3>&-; wait $pid 2>/dev/null || true; rm -f "$fifo" "$out"' EXIT
 say() { echo "$1" >&3; }
 # session B authenticates once: the key row is now cached
 say "SELECT 'first ' || coalesce(mt.authenticate('$key')::text, 'null');"
-sleep 1
+wait_for 10 grep -q "^first " "$out" || fail "session B did not answer"
 
 # session A revokes the key and suspends nothing else, in replica mode
 mt_psql -d $db -c "SET session_replication_role = replica" \

@@ -27,17 +27,23 @@ INSERT INTO app.victim VALUES (1, mt.create_tenant('Acme', 'acme'), 'acme-secret
                               (2, mt.create_tenant('Globex', 'globex'), 'globex-secret');
 SQL
 
-# session 2: holds the decoy "x", then swaps the names and commits
+# session 2: holds the decoy "x", waits (up to 10 s) until session 1's DROP
+# POLICY waits for that lock, then swaps the names and commits
 mt_psql -d $db -U mt_rr_owner >/dev/null <<'SQL' &
 BEGIN;
 LOCK TABLE app.x IN ACCESS EXCLUSIVE MODE;
-SELECT pg_sleep(2);
+DO $$ BEGIN
+    FOR i IN 1 .. 200 LOOP
+        EXIT WHEN EXISTS (SELECT FROM pg_catalog.pg_locks WHERE relation = 'app.x'::regclass AND NOT granted);
+        PERFORM pg_catalog.pg_sleep(0.05);
+    END LOOP;
+END $$;
 ALTER TABLE app.x RENAME TO decoy;
 ALTER TABLE app.victim RENAME TO x;
 COMMIT;
 SQL
 swapper=$!
-sleep 1
+wait_for 10 lock_granted $db app.x AccessExclusiveLock || fail "session 2 did not take the lock"
 # session 1: the guard sees the decoy, the DROP hits the isolated table
 mt_psql -d $db -U mt_rr_owner -c "DROP POLICY mt_tenant_isolation ON app.x" 2>&1 || true
 wait $swapper
