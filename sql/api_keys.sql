@@ -168,3 +168,4 @@ SELECT kind, client, sum(failures) AS failures, count(*) > 1 AS several_buckets,
   FROM mt.api_key_throttle() GROUP BY kind, client;
 SELECT mt.reset_api_key_throttle() > 1 AS buckets_cleared;
 SELECT count(*) AS buckets FROM mt.api_key_throttle();
+\i sql/include/cleanup.psql
