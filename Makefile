@@ -11,7 +11,17 @@ INSTALL_SQL   = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA_built    = $(INSTALL_SQL)
 # earlier releases' install scripts (frozen) and the update scripts between them
 DATA          = $(wildcard sql/releases/*.sql) $(wildcard sql/updates/*.sql)
-EXTRA_CLEAN   = results regression.diffs regression.out test/out
+EXTRA_CLEAN   = results regression.diffs regression.out output_iso test/out
+
+# make installcheck: the pg_regress suite (sql/*.sql but the generated
+# install script, expected/) and the isolation suite (test/isolation) run
+# the PGXS way against the server at PGHOST/PGPORT, which must preload the
+# library (test/README.md).  --temp-config only reaches a temporary
+# instance; it documents the settings the suites need.
+REGRESS        = $(filter-out $(EXTENSION)--%,$(sort $(notdir $(basename $(wildcard sql/*.sql)))))
+REGRESS_OPTS   = --inputdir=. --temp-config=test/conf/multitenant.conf
+ISOLATION      = $(sort $(notdir $(basename $(wildcard test/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test/isolation --temp-config=test/conf/multitenant.conf
 
 PG_CONFIG  ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
 PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare

@@ -2,26 +2,12 @@
 -- listing, bad input.  Keys are random, so only their properties are shown.
 CREATE EXTENSION multitenant;
 \i sql/include/helpers.psql
-SELECT mt.reset_api_key_throttle() >= 0 AS throttle_reset;
+-- start from an empty throttle (earlier tests may have left buckets)
+SELECT mt.reset_api_key_throttle() AS buckets_before \gset
+SELECT count(*) AS buckets_after_reset FROM mt.api_key_throttle();
 SET multitenant.api_key_max_failures = 1000;   -- the throttle has its own pgTAP test
 SET multitenant.api_key_failure_window = 3600;
--- an independent CRC-32 (zlib) and base62, as a secret scanner would compute them
-CREATE FUNCTION pg_temp.crc32(s text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE crc bigint := 4294967295; b bytea := convert_to(s, 'UTF8');
-BEGIN
-    FOR i IN 0 .. length(b) - 1 LOOP
-        crc := crc # get_byte(b, i);
-        FOR j IN 1 .. 8 LOOP
-            crc := CASE WHEN crc & 1 = 1 THEN (crc >> 1) # 3988292384 ELSE crc >> 1 END;
-        END LOOP;
-    END LOOP;
-    RETURN crc # 4294967295;
-END $$;
-CREATE FUNCTION pg_temp.with_crc(body text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT body || string_agg(substr('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz',
-                                     (pg_temp.crc32(body) / power(62, 5 - i)::bigint % 62)::int + 1, 1), '' ORDER BY i)
-    FROM generate_series(0, 5) i
-$$;
+\i sql/include/crc32.psql
 SELECT to_hex(pg_temp.crc32('123456789')) AS crc32_check_value;   -- cbf43926
 -- as pg_temp.err, with key ids (random) masked
 CREATE FUNCTION pg_temp.kerr(q text) RETURNS text LANGUAGE sql AS
@@ -182,3 +168,4 @@ SELECT kind, client, sum(failures) AS failures, count(*) > 1 AS several_buckets,
   FROM mt.api_key_throttle() GROUP BY kind, client;
 SELECT mt.reset_api_key_throttle() > 1 AS buckets_cleared;
 SELECT count(*) AS buckets FROM mt.api_key_throttle();
+\i sql/include/cleanup.psql

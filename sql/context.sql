@@ -115,3 +115,4 @@ SELECT mt.current_tenant() IS NULL AS no_context;
 
 -- the prefix is reserved: typos are errors, not placeholders
 SELECT pg_temp.err('SET multitenant.tokn = ''x''');
+\i sql/include/cleanup.psql

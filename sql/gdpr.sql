@@ -334,3 +334,4 @@ RESET multitenant.token;
 DROP TABLE customers, invoices, orders, plain, logs CASCADE;
 REVOKE EXECUTE ON FUNCTION mt.register_subject(regclass, name, text, name[]) FROM mt_gdpr_dpo;
 DROP ROLE mt_gdpr_app, mt_gdpr_dpo;
+\i sql/include/cleanup.psql

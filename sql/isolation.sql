@@ -144,3 +144,4 @@ SELECT pg_temp.err('SELECT * FROM mt.isolation_status()');
 RESET ROLE;
 DROP TABLE notes, custom;
 DROP ROLE mt_iso_app, mt_iso_owner;
+\i sql/include/cleanup.psql

@@ -43,3 +43,4 @@ SELECT pg_temp.err('SELECT mt.suspend_tenant(''not-a-uuid'')');
 -- tokens can only be minted for active tenants
 SELECT pg_temp.err('SELECT mt.tenant_token(' || quote_literal(:'globex') || ') IS NULL');
 SELECT length(mt.tenant_token(:'acme')) > 100 AS minted;
+\i sql/include/cleanup.psql

@@ -68,6 +68,59 @@ cluster_crash_restart() { cluster_stop immediate && cluster_start; }
 
 cluster_reload() { as_pg "$MT_PGBIN/pg_ctl" -D "$MT_PGDATA" reload >/dev/null; }
 
+# reload and wait until new sessions run with the reloaded configuration
+# (the postmaster has processed the SIGHUP: pg_conf_load_time() moved).
+# Connects as the postgres OS user, so it works under peer rules too.
+cluster_reload_wait() {
+    local before
+    before=$(as_pg "$MT_PGBIN/psql" -X -At -d postgres -c "SELECT pg_conf_load_time()")
+    cluster_reload
+    wait_for 10 conf_loaded_after "$before"
+}
+conf_loaded_after() {
+    [ "$(as_pg "$MT_PGBIN/psql" -X -At -d postgres -c "SELECT pg_conf_load_time() > '$1'" 2>/dev/null)" = t ]
+}
+
+# Tests that change cluster settings (ALTER SYSTEM, cluster_conf,
+# pg_hba.conf, restarts with other preload lists) save them first and put
+# them back in an EXIT trap, so a failure does not leak into the next test:
+#   cluster_settings_save
+#   trap 'cluster_settings_restore restart' EXIT
+# test/run.sh checks after every test that the files are unchanged.
+MT_SETTINGS_FILES="postgresql.conf postgresql.auto.conf pg_hba.conf"
+cluster_settings_save() {   # cluster_settings_save [dir]
+    local dir=${1:-$MT_ROOT/saved-settings} f
+    mkdir -p "$dir"
+    for f in $MT_SETTINGS_FILES; do cp -p "$MT_PGDATA/$f" "$dir/$f"; done
+}
+# cluster_settings_restore [reload|restart] [dir]: put the saved files back,
+# then reload (default) or restart if any changed; starts the server if it
+# is down.  Restarts only when something changed, so a test may call it
+# inline and again from its trap.
+cluster_settings_restore() {
+    local how=${1:-reload} dir=${2:-$MT_ROOT/saved-settings} f changed=
+    for f in $MT_SETTINGS_FILES; do
+        [ -f "$dir/$f" ] || continue
+        cmp -s "$dir/$f" "$MT_PGDATA/$f" && continue
+        cp -p "$dir/$f" "$MT_PGDATA/$f"; changed=1
+    done
+    if [ ! -f "$MT_PGDATA/postmaster.pid" ]; then
+        cluster_start
+    elif [ -n "$changed" ] && [ "$how" = restart ]; then
+        cluster_restart
+    elif [ -n "$changed" ]; then
+        cluster_reload_wait
+    fi
+}
+# cluster_settings_changed [dir]: true when a settings file differs from the saved copy
+cluster_settings_changed() {
+    local dir=${1:-$MT_ROOT/saved-settings} f
+    for f in $MT_SETTINGS_FILES; do
+        cmp -s "$dir/$f" "$MT_PGDATA/$f" || return 0
+    done
+    return 1
+}
+
 cluster_destroy() {
     cluster_stop_quiet
     rm -rf "$MT_ROOT"
@@ -79,3 +132,26 @@ mt_psql() {
 
 # for shell tests: print a reason and fail
 fail() { echo "FAIL: $*"; exit 1; }
+
+# wait_for <seconds> <command...>: run the command every 0.1 s until it
+# succeeds; returns 1 if it still fails after <seconds>.  Use it instead of
+# a fixed sleep wherever the test waits for a condition:
+#   wait_for 10 mt_true "$db" "SELECT count(*) = 1 FROM pg_stat_activity WHERE ..." || fail "..."
+wait_for() {
+    local limit=$1 end
+    shift
+    end=$(( $(date +%s%N) / 1000000 + limit * 1000 ))
+    until "$@"; do
+        [ $(( $(date +%s%N) / 1000000 )) -lt $end ] || return 1
+        sleep 0.1
+    done
+}
+
+# mt_true <db> <query>: true when the query (a new session) returns t
+mt_true() { [ "$(mt_psql -d "$1" -c "$2" 2>/dev/null)" = t ]; }
+
+# lock_granted <db> <relation> <mode>: some session holds that lock
+#   wait_for 10 lock_granted "$db" mt.usage_rollup ShareLock
+lock_granted() {
+    mt_true "$1" "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks WHERE relation = '$2'::regclass AND mode = '$3' AND granted)"
+}

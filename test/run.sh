@@ -22,7 +22,16 @@ failed=0
 failures=()
 
 result() {   # result <suite> <name> <rc>
-    if [ "$3" = 0 ]; then
+    local rc=$3
+    # a test that changed the cluster's settings must have put them back
+    # (trap ... EXIT, see cluster_settings_save in test/lib.sh); if not, it
+    # fails and the settings are restored here so the next test is unaffected
+    if cluster_settings_changed "$SAVED"; then
+        echo "  $1/$2 left cluster settings changed; restoring them" >&2
+        [ "$rc" = 0 ] && rc=1
+        cluster_settings_restore restart "$SAVED" >/dev/null 2>&1
+    fi
+    if [ "$rc" = 0 ]; then
         passed=$((passed + 1)); printf '  %-10s %-40s ok\n' "$1" "$2"
     else
         failed=$((failed + 1)); failures+=("$1/$2"); printf '  %-10s %-40s FAILED\n' "$1" "$2"
@@ -37,6 +46,8 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 [ "$(id -u)" = 0 ] && chmod 777 "$OUT"
 cluster_init multitenant || { echo "cluster did not start"; echo "0 passed, 1 failed"; exit 1; }
 trap 'cluster_destroy' EXIT
+SAVED=$MT_ROOT/settings-at-start   # compared after every test
+cluster_settings_save "$SAVED"
 
 if [[ " $SUITES " == *" regress "* ]]; then
     echo "pg_regress:"

@@ -6,23 +6,7 @@ CREATE EXTENSION IF NOT EXISTS pgcrypto;
 SELECT mt.reset_api_key_throttle();
 SET multitenant.api_key_max_failures = 0;   -- the throttle has its own test (api_keys_throttle)
 
--- an independent CRC-32 (zlib) and base62, as a secret scanner would compute them
-CREATE FUNCTION pg_temp.crc32(s text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE crc bigint := 4294967295; b bytea := convert_to(s, 'UTF8');
-BEGIN
-    FOR i IN 0 .. length(b) - 1 LOOP
-        crc := crc # get_byte(b, i);
-        FOR j IN 1 .. 8 LOOP
-            crc := CASE WHEN crc & 1 = 1 THEN (crc >> 1) # 3988292384 ELSE crc >> 1 END;
-        END LOOP;
-    END LOOP;
-    RETURN crc # 4294967295;
-END $$;
-CREATE FUNCTION pg_temp.with_crc(body text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT body || string_agg(substr('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz',
-                                     (pg_temp.crc32(body) / power(62, 5 - i)::bigint % 62)::int + 1, 1), '' ORDER BY i)
-    FROM generate_series(0, 5) i
-$$;
+\i sql/include/crc32.psql
 -- every text field of the error a statement raises, or '' when it succeeds
 CREATE FUNCTION pg_temp.error_text(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE m text; d text; h text; c text;

@@ -11,22 +11,7 @@ SELECT mt.reset_api_key_throttle();
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_api_key(:'acme', 'ci') AS key \gset
 SELECT left(:'key', 48) || CASE WHEN right(:'key', 1) = '0' THEN '1' ELSE '0' END AS bad \gset
-CREATE FUNCTION pg_temp.crc32(s text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE crc bigint := 4294967295; b bytea := convert_to(s, 'UTF8');
-BEGIN
-    FOR i IN 0 .. length(b) - 1 LOOP
-        crc := crc # get_byte(b, i);
-        FOR j IN 1 .. 8 LOOP
-            crc := CASE WHEN crc & 1 = 1 THEN (crc >> 1) # 3988292384 ELSE crc >> 1 END;
-        END LOOP;
-    END LOOP;
-    RETURN crc # 4294967295;
-END $$;
-CREATE FUNCTION pg_temp.with_crc(body text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT body || string_agg(substr('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz',
-                                     (pg_temp.crc32(body) / power(62, 5 - i)::bigint % 62)::int + 1, 1), '' ORDER BY i)
-    FROM generate_series(0, 5) i
-$$;
+\i sql/include/crc32.psql
 -- well-formed, the key's id, a wrong secret
 SELECT pg_temp.with_crc(left(:'key', 21) || repeat('x', 22)) AS wrong \gset
 SELECT format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'), current_database(), current_user) AS tcp \gset

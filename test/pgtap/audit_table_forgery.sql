@@ -1,11 +1,11 @@
--- Finding 4: mt.audit_table on a table that the extension does not isolate
--- took each event's chain from a uuid column the table owner controls: the
--- owner (the documented app_owner, EXECUTE on mt.audit_table) forged
--- events into any tenant's chain (they verify) and could hold any tenant's
--- chain lock, blocking that tenant's mt.audit().  Now audit_table refuses
--- such tables (55000), and the row-change trigger chains a row only into
--- the writer's verified tenant context (a role that bypasses RLS, which
--- may write any tenant's rows anyway, excepted): 42501 otherwise.
+-- mt.audit_table cannot be used to write into another tenant's audit
+-- chain: it refuses a table that the extension does not isolate by the
+-- tenant column it would take the chain from (55000), so a table owner
+-- (the documented app_owner, EXECUTE on mt.audit_table) can neither forge
+-- events into any tenant's chain nor hold any tenant's chain lock; and the
+-- row-change trigger chains a row only into the writer's verified tenant
+-- context (42501 otherwise; a role that bypasses RLS, which may write any
+-- tenant's rows anyway, excepted).
 \set ON_ERROR_STOP 1
 \set QUIET 1
 DROP ROLE IF EXISTS mt_atf_owner;

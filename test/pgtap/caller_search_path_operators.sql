@@ -1,11 +1,10 @@
--- Review of the SPI statements that run with the caller's rights: a role
--- that controls a schema on a privileged caller's search_path (a database
--- owner's ALTER DATABASE ... SET search_path, here a plain SET) plants
--- !~(text, text), =(oid, oid) and =(bigint, bigint).  mt.isolation_status(),
--- mt.register_subject() and mt.add_breach_subjects() /
--- mt.record_breach_notification() must not resolve their internal SQL's
--- operators through that search_path: the planted operators would run with
--- the caller's (here a superuser's) rights.
+-- The SPI statements that run with the caller's rights resolve their
+-- operators in pg_catalog only: a role that controls a schema on a
+-- privileged caller's search_path (a database owner's ALTER DATABASE ...
+-- SET search_path, here a plain SET) plants !~(text, text), =(oid, oid) and
+-- =(bigint, bigint), and none of them runs (with the caller's, here a
+-- superuser's, rights) inside mt.isolation_status(), mt.register_subject(),
+-- mt.add_breach_subjects() or mt.record_breach_notification().
 \set ON_ERROR_STOP 1
 \set QUIET 1
 DROP ROLE IF EXISTS mt_csp_planter;

@@ -9,22 +9,7 @@
 \set QUIET 1
 CREATE EXTENSION IF NOT EXISTS dblink;
 SELECT mt.reset_api_key_throttle();
-CREATE FUNCTION pg_temp.crc32(s text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE crc bigint := 4294967295; b bytea := convert_to(s, 'UTF8');
-BEGIN
-    FOR i IN 0 .. length(b) - 1 LOOP
-        crc := crc # get_byte(b, i);
-        FOR j IN 1 .. 8 LOOP
-            crc := CASE WHEN crc & 1 = 1 THEN (crc >> 1) # 3988292384 ELSE crc >> 1 END;
-        END LOOP;
-    END LOOP;
-    RETURN crc # 4294967295;
-END $$;
-CREATE FUNCTION pg_temp.with_crc(body text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT body || string_agg(substr('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz',
-                                     (pg_temp.crc32(body) / power(62, 5 - i)::bigint % 62)::int + 1, 1), '' ORDER BY i)
-    FROM generate_series(0, 5) i
-$$;
+\i sql/include/crc32.psql
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
 SELECT mt.create_api_key(:'acme', 'ci') AS ka \gset

@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_restart_keys
+cluster_settings_save   # usage slots and the preload list change below
+trap 'cluster_settings_restore restart' EXIT
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d $db -c "CREATE EXTENSION multitenant" -c "SELECT mt.reset_api_key_throttle()" >/dev/null
 tenant=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
@@ -34,7 +35,9 @@ try_fail -c "DO \$\$ BEGIN PERFORM mt.authenticate('$revoked'); END \$\$"       
 try_fail -c "SET log_statement = 'all'" -c "SELECT mt.authenticate('$key')" \
          -c "PREPARE p (text) AS SELECT mt.authenticate(\$1)" -c "EXECUTE p ('$key')" -c "SELECT 1 / 0"
 mt_psql -d $db -c "SET log_min_duration_statement = 0" -c "SELECT count(*) FROM mt.verify_api_key('$key')" >/dev/null
-sleep 0.5
+# the last statement's duration line is the last line these write
+logged_since() { tail -c +"$(($1 + 1))" "$MT_LOG" | grep -q -- "$2"; }
+wait_for 10 logged_since "$log_offset" "duration: .*mt.verify_api_key(" || true
 
 new_log=$(tail -c +"$((log_offset + 1))" "$MT_LOG")
 echo "$new_log" | grep -q "invalid API key" || fail "the 28000 error was not logged at all"
@@ -97,11 +100,10 @@ out=$(mt_psql -d $db -c "SELECT count(*) FROM mt.verify_api_key('$key')" 2>&1 ||
 echo "$out" | grep -q "shared_preload_libraries" || fail "verify without preload: unexpected '$out'"
 got=$(mt_psql -d $db -c "SELECT mt.api_key_id('$key')")
 [ "$got" = "$key_id" ] || fail "api_key_id without preload (got '$got')"
-sleep 0.3
+wait_for 10 logged_since "$log_offset" "requires multitenant to be loaded" || fail "the refusal was not logged"
 tail -c +"$((log_offset + 1))" "$MT_LOG" | grep -q -- "$secret" && fail "key logged without preload"
 echo "ok: without preloading the key functions refuse with a hint and log no key"
 
-cluster_conf shared_preload_libraries 'multitenant'
-cluster_restart
+cluster_settings_restore restart   # multitenant preloaded again
 mt_psql -d postgres -c "DROP DATABASE $db"
 echo "all ok"

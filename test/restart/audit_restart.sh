@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_restart_audit
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -34,7 +33,8 @@ append "$globex" 20 before
 # an append that is in flight when the server crashes
 mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "BEGIN" -c "SELECT mt.audit('in.flight')" -c "SELECT pg_sleep(30)" \
     >/dev/null 2>&1 &
-sleep 1
+wait_for 10 mt_true $db "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = '$db' AND query = 'SELECT pg_sleep(30)')" ||
+    fail "the in-flight append did not start"
 cluster_crash_restart
 wait || true
 verify_ok "after crash"

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/../.."
 . test/lib.sh
 
 db=mt_restart_ctx
+cluster_settings_save   # the preload list changes below
+trap 'cluster_settings_restore restart' EXIT
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d $db -c "CREATE EXTENSION multitenant"
 tenant=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
@@ -65,7 +67,6 @@ got=$(mt_psql -d ${db}_np -c "SELECT mt.set_tenant('$t2', false)" \
 echo "ok: suspension seen without preloading"
 check_token "old token, library loaded on demand"
 
-cluster_conf shared_preload_libraries 'multitenant'
-cluster_restart
+cluster_settings_restore restart   # multitenant preloaded again
 mt_psql -d postgres -c "DROP DATABASE ${db}_np" -c "DROP DATABASE $db"
 echo "all ok"

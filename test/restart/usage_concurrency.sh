@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_usage_concurrency
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d $db -c "CREATE EXTENSION multitenant"
@@ -51,6 +50,7 @@ cat >"$work/track.sql" <<'SQL'
 SELECT mt.track('hits');
 SELECT mt.track('bytes', 3);
 SQL
+# 20 flushes spread over the pgbench run (the pause paces them; nothing waits for a condition)
 ( for _ in $(seq 20); do mt_psql -d $db -c "SELECT mt.flush_usage()" >/dev/null; sleep 0.05; done ) &
 flusher=$!
 PGOPTIONS="-c multitenant.token=$token" "$MT_PGBIN/pgbench" -n -c 8 -j 8 -t 2000 -f "$work/track.sql" $db >"$work/track.log" 2>&1 ||

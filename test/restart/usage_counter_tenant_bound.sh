@@ -14,12 +14,10 @@ cd "$(dirname "$0")/../.."
 
 db=mt_counter_bound
 pids=()
+cluster_settings_save
 restore() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    cluster_conf multitenant.max_counters 10000
-    cluster_conf multitenant.flush_interval 10s
-    cluster_conf max_worker_processes 16
-    cluster_restart || true
+    cluster_settings_restore restart
 }
 trap restore EXIT
 cluster_conf multitenant.max_counters 1000
@@ -39,7 +37,8 @@ for i in 1 2 3 4; do
         "$MT_PGBIN/psql" -X -q -d $db -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
     pids+=($!)
 done
-# wait until the sessions hold their workers (the count stops growing)
+# wait until the sessions hold their workers (the count is the same in two
+# looks 0.5 s apart: a poll for a stable count, not a fixed wait)
 prev=-1; busy=0
 for _ in $(seq 50); do
     busy=$(mt_psql -d $db -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")
@@ -90,7 +89,7 @@ mt_psql -d postgres -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHER
 mt_psql -d $db -c "SELECT mt.flush_usage()" >/dev/null
 mt_psql -d $db -c "BEGIN" -c "LOCK TABLE mt.usage_rollup IN SHARE MODE" -c "SELECT pg_sleep(8)" >/dev/null 2>&1 &
 locker=$!
-sleep 0.5
+wait_for 10 lock_granted $db mt.usage_rollup ShareLock || fail "the rollup lock was not taken"
 for i in $(seq 1 10); do   # ten tenants, each at its share: the table is full
     id=$(mt_psql -d $db -c "SELECT mt.create_tenant('Filler $i', 'filler-$i', 'enterprise')")
     mt_psql -d $db -c "SELECT mt.set_tenant('$id', false)" -c "SELECT count(mt.track('f' || g)) FROM generate_series(1, 100) g" >/dev/null 2>&1 || true

@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_usage_full
+cluster_settings_save
+trap 'cluster_settings_restore restart' EXIT
 cluster_conf multitenant.max_counters 100
 cluster_conf multitenant.flush_interval 1h
 # one tenant fills the whole table here (the per-tenant bound has its own
@@ -34,7 +35,7 @@ echo "ok: 250 counters through a table of 100 (flushed and reused), total exact"
 # nothing can be flushed while writes to the rollup are locked out: a clear error
 mt_psql -d $db -c "BEGIN" -c "LOCK TABLE mt.usage_rollup IN SHARE MODE" -c "SELECT pg_sleep(12)" >/dev/null 2>&1 &
 locker=$!
-sleep 1
+wait_for 10 lock_granted $db mt.usage_rollup ShareLock || fail "the rollup lock was not taken"
 before=$(date +%s)
 out=$(track_range 1001 1200 || true)
 echo "$out" | grep -q "ERROR:  53400: too many usage counters" || fail "no 53400 while full: $out"
@@ -53,8 +54,5 @@ mt_psql -d $db -c "SELECT mt.flush_usage()" >/dev/null
 echo "ok: counting recovered after the flush; rollup equals usage ($(total))"
 
 mt_psql -d postgres -c "DROP DATABASE $db"
-cluster_conf multitenant.max_counters 10000
-cluster_conf multitenant.flush_interval 10s
-cluster_conf multitenant.tenant_counter_share 10
-cluster_restart
+cluster_settings_restore restart
 echo "all ok"

@@ -9,16 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_restart_usage
+cluster_settings_save   # flush_interval changes below
+trap 'cluster_settings_restore' EXIT
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d $db -c "CREATE EXTENSION multitenant"
 acme=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme', 'enterprise')")
 globex=$(mt_psql -d $db -c "SELECT mt.create_tenant('Globex', 'globex', 'enterprise')")
 
 # the periodic flush waits an hour, so this script decides what is flushed
-mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.flush_interval = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 1
+mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.flush_interval = '1h'" >/dev/null
+cluster_reload_wait
 
 count() {   # count <tenant> <metric> <amount> <times>
     mt_psql -d $db -c "SELECT mt.set_tenant('$1', false)" \
@@ -30,13 +31,9 @@ counted() { # exact totals of both tenants, flushed + pending
 }
 flushed() { mt_psql -d $db -c "SELECT coalesce(sum(value), 0) FROM mt.usage_rollup"; }
 flush() { mt_psql -d $db -c "SELECT mt.flush_usage()" >/dev/null; }
-wait_ready() {
-    for _ in $(seq 60); do
-        mt_psql -d postgres -c "SELECT 1" >/dev/null 2>&1 && return 0
-        sleep 1
-    done
-    fail "server did not come back"
-}
+wait_ready() { wait_for 60 mt_true postgres "SELECT true" || fail "server did not come back"; }
+launcher_pid() { mt_psql -d postgres -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'multitenant launcher'" 2>/dev/null; }
+launcher_replaced() { local p; p=$(launcher_pid) && [ -n "$p" ] && [ "$p" != "$1" ]; }
 
 # --- clean restart: nothing lost ---------------------------------------
 count "$acme" api_calls 1 500
@@ -86,17 +83,16 @@ count "$acme" api_calls 1 60
 flush
 count "$acme" api_calls 1 25          # after the last flush: may be lost
 fl=$(flushed); before=$(counted)
+launcher=$(launcher_pid)
+[ -n "$launcher" ] || fail "no launcher running"
 mt_psql -d $db -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
 sleeper=$!
-for _ in $(seq 50); do
-    pid=$(mt_psql -d postgres -c "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' LIMIT 1")
-    [ -n "$pid" ] && break
-    sleep 0.1
-done
-[ -n "$pid" ] || fail "no backend to kill"
+sleeper_pid() { pid=$(mt_psql -d postgres -c "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' LIMIT 1"); [ -n "$pid" ]; }
+wait_for 5 sleeper_pid || fail "no backend to kill"
 as_pg kill -9 "$pid"
 wait "$sleeper" 2>/dev/null || true
-sleep 1
+# the postmaster reinitialised shared memory: a new launcher runs
+wait_for 60 launcher_replaced "$launcher" || fail "the server did not restart after the crash"
 wait_ready
 after=$(counted)
 [ "$after" -ge "$fl" ] || fail "crash lost flushed counts ($after < $fl)"
@@ -108,10 +104,8 @@ echo "ok: crash: flushed $fl survived, counted $before, after $after (lost the $
 mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.flush_interval = '200ms'" -c "SELECT pg_reload_conf()" >/dev/null
 count "$globex" exports 1 5
 want=$(counted)
-for _ in $(seq 50); do
-    [ "$(flushed)" = "$want" ] && break
-    sleep 0.2
-done
+all_flushed() { [ "$(flushed)" = "$want" ]; }
+wait_for 10 all_flushed || true
 [ "$(flushed)" = "$want" ] || fail "the worker did not flush on its own ($(flushed) of $want)"
 echo "ok: the worker flushed on its own after SIGHUP lowered the interval"
 
@@ -120,5 +114,5 @@ count "$acme" api_calls 1 5
 mt_psql -d postgres -c "DROP DATABASE $db"
 echo "ok: database with counters dropped"
 
-mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.flush_interval" -c "SELECT pg_reload_conf()" >/dev/null
+cluster_settings_restore
 echo "all ok"

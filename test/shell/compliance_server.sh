@@ -2,7 +2,8 @@
 # Server-level compliance checks: each violation planted (fail/warn with the
 # offending setting named), then fixed (pass).  Needs files, new
 # connections or restarts, hence a shell test.  Leaves the cluster as it
-# found it (trust rules, no ssl, multitenant preloaded).
+# found it (trust rules, no ssl, multitenant preloaded, checksums on), also
+# when it fails: the settings files are saved and put back in the EXIT trap.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -17,11 +18,15 @@ expect() {   # expect <check> <status> <pattern in details> <what>
     [[ "$got" == *"$3"* ]] || fail "$1 $4: details do not mention '$3': $got"
     echo "ok: $1 $2 $4"
 }
-cp "$MT_PGDATA/pg_hba.conf" "$MT_ROOT/pg_hba.conf.orig"
+status_is() { [[ "$(status "$1")" == "$2 "* ]]; }   # status_is <check> <status>
+cluster_settings_save
+checksums_off=
 restore() {
-    cp "$MT_ROOT/pg_hba.conf.orig" "$MT_PGDATA/pg_hba.conf"
-    mt_psql -d postgres -c "ALTER SYSTEM RESET ssl" -c "ALTER SYSTEM RESET log_connections" \
-        -c "ALTER SYSTEM RESET log_disconnections" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+    if [ -n "$checksums_off" ]; then
+        cluster_stop fast || true
+        as_pg "$MT_PGBIN/pg_checksums" --enable -D "$MT_PGDATA" >/dev/null || true
+    fi
+    cluster_settings_restore restart
 }
 trap restore EXIT
 
@@ -31,7 +36,7 @@ openssl req -new -x509 -days 2 -nodes -subj "/CN=localhost" -keyout "$MT_PGDATA/
     -out "$MT_PGDATA/server.crt" >/dev/null 2>&1
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$MT_PGDATA/server.key" "$MT_PGDATA/server.crt"
 chmod 600 "$MT_PGDATA/server.key"
-mt_psql -d postgres -c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null; sleep 0.5
+mt_psql -d postgres -c "ALTER SYSTEM SET ssl = on" >/dev/null; cluster_reload_wait
 expect MT-SRV-001 pass '"ssl": "on"' "with a certificate and ssl = on"
 
 # MT-SRV-004 pg_hba rules
@@ -41,7 +46,7 @@ local all postgres peer
 local all all scram-sha-256
 hostssl all all 127.0.0.1/32 scram-sha-256
 HBA
-mt_psql -d postgres -c "SELECT pg_reload_conf()" >/dev/null; sleep 0.5
+cluster_reload_wait
 # peer maps the OS user; as root, connect as postgres through runuser
 status_pg() { as_pg "$MT_PGBIN/psql" -X -At -h "$PGHOST" -p "$PGPORT" -U postgres -d $db \
     -c "SELECT status || ' ' || details::text FROM mt.run_compliance_checks() WHERE check_id = '$1'"; }
@@ -49,28 +54,29 @@ got=$(status_pg MT-SRV-004)
 [[ "$got" == "pass "* ]] || fail "MT-SRV-004 with peer/scram rules: $got"
 echo "ok: MT-SRV-004 pass with peer and scram-sha-256 rules only"
 printf 'host all all 0.0.0.0/0 scram-sha-256\n' >>"$MT_PGDATA/pg_hba.conf"
-mt_psql -d postgres -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || as_pg "$MT_PGBIN/psql" -X -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
+cluster_reload_wait
 got=$(status_pg MT-SRV-004)
 [[ "$got" == "fail "* && "$got" == *"0.0.0.0/0.0.0.0"* ]] || fail "MT-SRV-004 with a wide-open rule: $got"
 echo "ok: MT-SRV-004 fail on a 0.0.0.0/0 rule, named"
-restore; as_pg "$MT_PGBIN/pg_ctl" -D "$MT_PGDATA" reload >/dev/null; sleep 0.5
+cluster_settings_restore   # trust rules, no ssl
 
 # MT-SRV-005 connection logging (takes effect for new connections)
 expect MT-SRV-005 warn '"log_connections": "off"' "without connection logging"
-mt_psql -d postgres -c "ALTER SYSTEM SET log_connections = on" -c "ALTER SYSTEM SET log_disconnections = on" \
-    -c "SELECT pg_reload_conf()" >/dev/null; sleep 0.5
+mt_psql -d postgres -c "ALTER SYSTEM SET log_connections = on" -c "ALTER SYSTEM SET log_disconnections = on" >/dev/null
+cluster_reload_wait
 expect MT-SRV-005 pass '"log_connections": "on"' "with connection logging"
-restore; sleep 0.5
+cluster_settings_restore
 
 # MT-SRV-006 data checksums (offline switch with pg_checksums)
 expect MT-SRV-006 pass '"data_checksums": "on"' "on a cluster initialised with checksums"
 cluster_stop fast
+checksums_off=1
 as_pg "$MT_PGBIN/pg_checksums" --disable -D "$MT_PGDATA" >/dev/null
 cluster_start
 expect MT-SRV-006 warn '"data_checksums": "off"' "after pg_checksums --disable"
 cluster_stop fast
 as_pg "$MT_PGBIN/pg_checksums" --enable -D "$MT_PGDATA" >/dev/null
+checksums_off=
 cluster_start
 expect MT-SRV-006 pass '"data_checksums": "on"' "after pg_checksums --enable"
 
@@ -79,18 +85,14 @@ expect MT-SRV-007 warn 'multitenant' "without pgaudit"
 cluster_conf shared_preload_libraries 'multitenant,pgaudit'
 cluster_restart
 expect MT-SRV-007 pass 'pgaudit' "with pgaudit preloaded"
-cluster_conf shared_preload_libraries 'multitenant'
-cluster_restart
+cluster_settings_restore restart   # multitenant alone
 
 # MT-USE-002 the flush launcher (restarts 10 s after it dies)
 expect MT-USE-002 pass 'launcher_pids' "while the launcher runs"
 mt_psql -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'multitenant launcher'" >/dev/null
-sleep 0.5
+wait_for 5 status_is MT-USE-002 fail || true   # well before the 10 s restart
 expect MT-USE-002 fail '"launcher_pids": []' "right after the launcher was terminated"
-for _ in $(seq 30); do
-    [[ "$(status MT-USE-002)" == pass* ]] && break
-    sleep 1
-done
+wait_for 30 status_is MT-USE-002 pass || true
 expect MT-USE-002 pass 'launcher_pids' "once the postmaster restarted it"
 
 mt_psql -d postgres -c "DROP DATABASE $db"

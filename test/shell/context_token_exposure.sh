@@ -30,12 +30,9 @@ db=mt_token_exposure
 work=$(mktemp -d)
 chmod 755 "$work"
 
+cluster_settings_save   # preload list and log settings change below
 restore() {
-    # the settings below live in postgresql.auto.conf: drop them there, restart
-    cluster_stop fast >/dev/null 2>&1 || true
-    sed -i -E '/^(shared_preload_libraries|log_statement|log_min_duration_statement|log_parameter_max_length_on_error|auto_explain\.)/d' \
-        "$MT_PGDATA/postgresql.auto.conf"
-    cluster_start >/dev/null 2>&1 || true
+    cluster_settings_restore restart >/dev/null 2>&1 || true
     mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP ROLE IF EXISTS mt_tx_app" \
         -c "DROP ROLE IF EXISTS mt_tx_stats" >/dev/null 2>&1 || true
     rm -rf "$work"
@@ -106,10 +103,7 @@ poll same_role mt_tx_app "-c multitenant.token=$tok_a" >"$work/poll1.log" 2>&1 &
 p1=$!
 poll read_all_stats mt_tx_stats >"$work/poll2.log" 2>&1 &
 p2=$!
-for _ in $(seq 300); do
-    [ "$(mt_psql -d $db -c "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'poller_%' AND state = 'active'")" = 2 ] && break
-    sleep 0.1
-done
+wait_for 30 mt_true $db "SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name LIKE 'poller_%' AND state = 'active'" || true
 
 cat >"$work/victim.sql" <<'SQL'
 BEGIN;
@@ -184,8 +178,10 @@ out=$(app -c "SET multitenant.token = '$ival'")
 case $out in *"cannot be set directly"*) ;; *) fail "the internal value was not refused: $out" ;; esac
 
 # --- 3. nothing in the server log or pg_stat_statements ---------------------
-# make sure everything is written: auto_explain and the statements above
-mt_psql -d $db -c "SELECT pg_sleep(0.2)" >/dev/null
+# wait until everything is written: auto_explain and the statements above
+logged() { tail -c +"$((log_from + 1))" "$MT_LOG" | grep -q -- "$1"; }
+wait_for 10 logged "Query Text:" || true
+wait_for 10 logged "parameters: \$1 = 'eyJ" || true
 tail -c +"$((log_from + 1))" "$MT_LOG" >"$work/log"
 grep -q "parameters: \$1 = 'eyJ" "$work/log" || fail "the log has no parameters detail: log_statement did not run"
 grep -q "Query Text:" "$work/log" || fail "auto_explain did not log"

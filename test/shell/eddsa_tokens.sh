@@ -42,8 +42,8 @@ SQL
 out=$(try "$good"); echo "$out" | grep -q "invalid tenant token" || fail "EdDSA accepted without a public key: $out"
 echo "ok: EdDSA refused while no public key is configured"
 
-mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.jwt_public_key = '$pub'" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
+mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.jwt_public_key = '$pub'" >/dev/null
+cluster_reload_wait
 out=$(try "$good"); [ "$out" = "ed-user" ] || fail "EdDSA token with the configured key refused: $out"
 echo "ok: EdDSA token signed with the configured key accepted"
 out=$(try "$evil"); echo "$out" | grep -q "signature does not verify" || fail "EdDSA token of another key accepted: $out"

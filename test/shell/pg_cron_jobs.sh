@@ -10,15 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
 db=mt_cron
 [ -f "$MT_PGBIN/../lib/pg_cron.so" ] || fail "pg_cron is not installed (scripts/deps.sh installs postgresql-15-cron)"
 
+cluster_settings_save
 restore() {
     mt_psql -d postgres -c "DROP EXTENSION IF EXISTS multitenant" >/dev/null 2>&1 || true
     mt_psql -d postgres -c "DROP EXTENSION IF EXISTS pg_cron" >/dev/null 2>&1 || true
-    cluster_conf shared_preload_libraries multitenant
-    cluster_restart
+    cluster_settings_restore restart   # multitenant alone, no cron.* settings
 }
 trap restore EXIT
 
@@ -53,12 +52,10 @@ for name in "${!commands[@]}"; do
 done
 echo "ok: scheduled compliance checks, audit pruning and the audit digest (jobs ${others[*]})"
 
-runs=0
-for _ in $(seq 150); do
-    sleep 1
-    runs=$(mt_psql -d postgres -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $job AND status IN ('succeeded', 'failed')")
-    [ "$runs" -ge 1 ] && break
-done
+job_runs() { mt_psql -d postgres -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $1 AND status IN ('succeeded', 'failed')"; }
+job_ran() { [ "$(job_runs "$1")" -ge 1 ]; }
+wait_for 150 job_ran "$job" || true
+runs=$(job_runs "$job")
 mt_psql -d postgres -c "SELECT status, return_message FROM cron.job_run_details WHERE jobid = $job ORDER BY runid"
 [ "$runs" -ge 1 ] || fail "the job did not run within 150 s"
 ok=$(mt_psql -d postgres -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $job AND status = 'succeeded'")
@@ -77,11 +74,8 @@ esac
 echo "ok: each run deleted one batch of 10 rows ($left expired rows left for later runs), recent rows kept, run recorded"
 
 for j in "${others[@]}"; do
-    for _ in $(seq 90); do
-        n=$(mt_psql -d postgres -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $j AND status IN ('succeeded', 'failed')")
-        [ "$n" -ge 1 ] && break
-        sleep 1
-    done
+    wait_for 90 job_ran "$j" || true
+    n=$(job_runs "$j")
     bad=$(mt_psql -d postgres -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $j AND status <> 'succeeded' AND status NOT IN ('running', 'starting')")
     [ "$n" -ge 1 ] && [ "$bad" = 0 ] || fail "job $j: $n run(s), $bad not succeeded: $(mt_psql -d postgres -c "SELECT return_message FROM cron.job_run_details WHERE jobid = $j")"
 done

@@ -1,19 +1,16 @@
--- Review: operators a caller defines in its own schema must never run
--- inside the extension's SPI statements.
---  1. mt_ddl_forget_dropped (sql_drop event trigger) runs its DELETE as the
---     extension owner (superuser) with the caller's search_path: an
---     operator =(oid, regclass) in a schema on that path is an exact match
---     for "classid = '...'::regclass" and runs as superuser (privilege
---     escalation by any role with CREATE on one schema; just DROP a table).
---  2. the DDL guard looks isolated tables up with "tbl = $1::regclass":
---     a table owner's =(regclass, regclass) returning false hides the
---     table from the guard and from the ddl_command_end re-isolation, so
---     NO FORCE / DISABLE ROW LEVEL SECURITY go through.
---  3. enable_isolation creates the policies with the caller's search_path:
---     an owner's =(uuid, uuid) ahead of pg_catalog becomes the policy's
---     operator, and "isolation" admits every tenant.
---  4. mt.disable_isolation() of a missing relation crashed the server
---     (quote_identifier(NULL)).
+-- Operators a caller defines in its own schema never run inside the
+-- extension's internal statements, whatever the caller's search_path.
+--  1. The sql_drop event trigger (mt_ddl_forget_dropped) runs as the
+--     extension owner: an attacker's =(oid, regclass) on the search_path of
+--     a session that drops a table never runs, so it cannot run as
+--     superuser.
+--  2. The DDL guard's lookup of isolated tables is not fooled by a table
+--     owner's =(regclass, regclass) returning false: NO FORCE / DISABLE ROW
+--     LEVEL SECURITY stay refused (42501).
+--  3. enable_isolation builds its policies with pg_catalog's =(uuid, uuid)
+--     even when an owner's operator comes first on the search_path: the
+--     policy confines to the tenant.
+--  4. mt.disable_isolation() of a missing relation raises 42P01.
 \set ON_ERROR_STOP 1
 \set QUIET 1
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset

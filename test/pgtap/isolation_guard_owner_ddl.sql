@@ -1,16 +1,16 @@
--- Review: a table owner (no superuser) switches tenant isolation off with
--- DDL the guard does not look at.  Each attempt is made inside a DO block
--- that swallows errors (a fix may refuse it, or repair it); the assertions
--- check the outcome: no cross-tenant rows, no relabelled rows.
---  1. ALTER TABLE ... DROP COLUMN tenant_id CASCADE drops both generated
---     policies; the ddl_command_end trigger then re-adds the column with
---     DEFAULT mt.current_tenant(), so with a token for A every row of
---     every tenant now belongs to A.  isolation_status() reports no issue.
---  2. ALTER TABLE isolated INHERIT parent, where the owner's parent has no
---     tenant column: the parent has no RLS, and reading it returns every
---     tenant's rows of the child.  isolation_status() does not list it.
---  3. ALTER TABLE parent ATTACH PARTITION isolated DEFAULT, where the
---     owner's partitioned parent is not isolated: same result.
+-- Tenant isolation survives a table owner's (not superuser) DDL that would
+-- switch it off indirectly.  Each attempt runs inside a DO block that
+-- swallows errors (the guard may refuse it or repair the table); the
+-- assertions check the outcome only: no cross-tenant rows, no relabelled
+-- rows.
+--  1. ALTER TABLE ... DROP COLUMN tenant_id CASCADE (which would drop both
+--     generated policies and let the re-added column default every row to
+--     the current tenant): the owner in tenant A still sees one row and
+--     the other tenant's row keeps its tenant.
+--  2. ALTER TABLE isolated INHERIT parent, the owner's parent having no
+--     tenant column: reading the parent shows no row of the child.
+--  3. ALTER TABLE parent ATTACH PARTITION isolated DEFAULT, the owner's
+--     partitioned parent not being isolated: same.
 \set ON_ERROR_STOP 1
 \set QUIET 1
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset

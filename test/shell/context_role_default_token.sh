@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
-# Review: the application role (shared by every tenant, no privileges
-# beyond its own login) can store tenant A's token as its own default:
-#   ALTER ROLE app SET multitenant.token = '<A token>'
-# From then on every new connection of the role, for every tenant's
-# requests, starts inside tenant A until the token expires: requests that
-# forget or fail to set a context no longer fail closed, they read A's
-# rows and write their data into tenant A (the attacker's tenant).  The
-# token is also stored in pg_db_role_setting.
+# A tenant token cannot become a role's or database's default:
+#   ALTER ROLE app [IN DATABASE db] SET multitenant.token = '<A token>'
+# is refused, so every new connection of the application role (shared by
+# all tenants) starts without a tenant context and fails closed (no rows,
+# no inserts into isolated tables), and no token is stored in
+# pg_db_role_setting.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-fail() { echo "FAIL: $*"; exit 1; }
-db=mt_review_roledefault
+db=mt_context_role_default
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d postgres -c "DROP ROLE IF EXISTS mt_rd_app" -c "CREATE ROLE mt_rd_app LOGIN"
 trap 'mt_psql -d postgres -c "ALTER ROLE mt_rd_app RESET ALL" >/dev/null 2>&1 || true' EXIT
