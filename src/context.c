@@ -46,6 +46,7 @@
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
@@ -780,6 +781,19 @@ mt_context_row_tenant(void)
 }
 
 /*
+ * Whether a trigger is running (PostgreSQL's pg_trigger_depth() > 0).
+ * Only asked in a maintenance context, never on the hot path.
+ */
+static bool
+in_trigger(void)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	return DatumGetInt32(pg_trigger_depth(fcinfo)) > 0;
+}
+
+/*
  * Mints an HS256 token for a tenant; the caller checks privileges.  With
  * claims_out, also returns the claims as the check hook would parse them.
  */
@@ -996,13 +1010,19 @@ PG_FUNCTION_INFO_V1(mt_current_tenant);
 Datum
 mt_current_tenant(PG_FUNCTION_ARGS)
 {
-	const pg_uuid_t *t = mt_context_row_tenant();
+	MtContext  *ctx = current_context();
 	pg_uuid_t  *res;
 
-	if (t == NULL)
+	/*
+	 * A maintenance context (retention) confines the extension's own
+	 * statement on the table; the table owner's triggers that statement
+	 * fires see no tenant, so they cannot read other tenants' rows of any
+	 * table (the extension's included) through it.
+	 */
+	if (ctx == NULL || (ctx->maintenance && in_trigger()))
 		PG_RETURN_NULL();
 	res = palloc(sizeof(pg_uuid_t));
-	memcpy(res, t, sizeof(pg_uuid_t));
+	memcpy(res, &ctx->tenant, sizeof(pg_uuid_t));
 	PG_RETURN_UUID_P(res);
 }
 

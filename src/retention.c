@@ -290,11 +290,31 @@ retain_one(RetentionPolicy *p, int64 budget, List **tenants, bool *more)
 	return deleted;
 }
 
+/* retain_one() for mt_try_in_subxact() */
+typedef struct RetainRun
+{
+	RetentionPolicy *policy;
+	int64		budget;
+	List	  **tenants;
+	int64		deleted;
+	bool		more;
+} RetainRun;
+
+static void
+retain_one_cb(void *arg)
+{
+	RetainRun  *run = (RetainRun *) arg;
+
+	run->deleted = retain_one(run->policy, run->budget, run->tenants, &run->more);
+}
+
 /*
  * mt.run_retention(batch integer DEFAULT 10000)
  *	 → TABLE (tbl regclass, deleted bigint, more boolean, status text)
- * SECURITY DEFINER.  One row per policy ('done' or 'more'), or a single
- * 'skipped' row when another run holds the retention lock.
+ * SECURITY DEFINER.  One row per policy ('done', 'more', or 'error' when
+ * that table's retention failed: a WARNING says why, the other tables are
+ * still cleaned), or a single 'skipped' row when another run holds the
+ * retention lock.
  */
 PG_FUNCTION_INFO_V1(mt_run_retention);
 Datum
@@ -352,11 +372,40 @@ mt_run_retention(PG_FUNCTION_ARGS)
 	foreach(lc, policies)
 	{
 		RetentionPolicy *p = lfirst(lc);
+		RetainRun	run = {p, batch, &tenants, 0, false};
 		bool		more;
-		int64		deleted = retain_one(p, batch, &tenants, &more);
+		int64		deleted;
+		const char *status;
+		ErrorData  *edata;
 		Datum		args[3];
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
+
+		/*
+		 * One table's failure (its owner's trigger raising, say) is that
+		 * table's 'error' row, never the end of every other table's
+		 * retention; a cancel still ends the run.
+		 */
+		edata = mt_try_in_subxact(retain_one_cb, &run);
+		if (edata == NULL)
+		{
+			deleted = run.deleted;
+			more = run.more;
+			status = more ? "more" : "done";
+		}
+		else
+		{
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("retention of %s failed: %s",
+							quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->relid)),
+													   get_rel_name(p->relid)),
+							edata->message)));
+			FreeErrorData(edata);
+			deleted = 0;
+			more = true;
+			status = "error";
+		}
 
 		args[0] = ObjectIdGetDatum(p->relid);
 		args[1] = Int64GetDatum(deleted);
@@ -370,7 +419,7 @@ mt_run_retention(PG_FUNCTION_ARGS)
 		values[1] = Int64GetDatum(deleted);
 		values[2] = BoolGetDatum(more);
 		oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-		values[3] = CStringGetTextDatum(more ? "more" : "done");
+		values[3] = CStringGetTextDatum(status);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(oldcxt);
 	}
