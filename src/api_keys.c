@@ -75,10 +75,14 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "multitenant.h"
 #include "api_keys.h"
-#include "usage.h"
+#include "catalog.h"
+#include "context.h"
+#include "crypto.h"
 #include "spi_util.h"
+#include "tenant_status.h"
+#include "usage.h"
+#include "util.h"
 
 /* ---- key format ---- */
 #define KEY_PREFIX_LEN	8		/* "mt_live_" or "mt_test_" */
@@ -988,10 +992,8 @@ static bool
 lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 {
 	Relation	rel = NULL;
-	ScanKeyData skey;
-	SysScanDesc scan;
+	MtPkProbe	probe;
 	HeapTuple	tup;
-	Snapshot	snap;
 	bool		found = false;
 
 	*fresh = !IsInParallelMode();
@@ -1036,18 +1038,8 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 	}
 	if (rel == NULL)
 		return false;
-	if (!rel->rd_indexvalid)
-		list_free(RelationGetIndexList(rel));	/* fills rd_pkindex */
-	if (!OidIsValid(rel->rd_pkindex))
-	{
-		table_close(rel, AccessShareLock);
-		return false;
-	}
-	ScanKeyInit(&skey, att_key_id, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(key_id));
-	snap = RegisterSnapshot(*fresh ? GetLatestSnapshot() : GetActiveSnapshot());
-	scan = systable_beginscan(rel, rel->rd_pkindex, true, snap, 1, &skey);
-	tup = systable_getnext(scan);
+	tup = mt_pk_probe_begin(&probe, rel, att_key_id, F_TEXTEQ,
+							CStringGetTextDatum(key_id), *fresh);
 	if (HeapTupleIsValid(tup))
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
@@ -1081,8 +1073,7 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 			found = true;
 		}
 	}
-	systable_endscan(scan);
-	UnregisterSnapshot(snap);
+	mt_pk_probe_end(&probe);
 	table_close(rel, AccessShareLock);
 	return found;
 }
@@ -1092,7 +1083,7 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
  * registry generation and this backend's registry invalidation count do
  * not move.  Every statement that changes mt.api_key_secrets (create,
  * revoke, rotate, the last-use flush) or mt.tenants bumps the generation
- * before and after its commit (tenants.c), so on the primary a revocation
+ * before and after its commit (tenant_status.c), so on the primary a revocation
  * is seen by every session's next call once the revoking COMMIT has
  * returned: no cache window.  The same statements queue a relcache
  * invalidation that replay delivers, so on a hot standby a revocation or
@@ -1123,10 +1114,8 @@ lookup_key(const char *key_id, KeyRow *row)
 	bool		found;
 	bool		fresh;
 
-	if (mt_shared == NULL)
+	if (!mt_registry_generation(&gen))
 		return lookup_key_uncached(key_id, row, &fresh);
-
-	gen = pg_atomic_read_u64(&mt_shared->tenant_generation);
 	inval = mt_registry_inval_count();
 	if (key_cache == NULL || gen != key_cache_generation ||
 		inval != key_cache_inval ||

@@ -75,8 +75,12 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
-#include "multitenant.h"
+#include "audit_keys.h"
+#include "catalog.h"
+#include "context.h"
+#include "crypto.h"
 #include "spi_util.h"
+#include "util.h"
 
 /* Limits on event fields (bytes); details: multitenant.audit_max_details */
 #define MT_AUDIT_MAX_ACTION		200
@@ -129,8 +133,6 @@ static const char *const audit_log_columns[A_NATTS] = {
 	"resource_id", "details", "details_key_id", "details_enc", "client_addr",
 	"db_user", "prev_hash", "hash"
 };
-
-extern Datum mt_current_subject(PG_FUNCTION_ARGS);
 
 /* ---------------------------------------------------------------------
  * Catalog lookups
@@ -646,20 +648,6 @@ lock_chain(const pg_uuid_t *tenant)
  * Who and where
  * --------------------------------------------------------------------- */
 
-/* the context's subject, else NULL */
-static char *
-context_subject(void)
-{
-	LOCAL_FCINFO(fcinfo, 0);
-	Datum		d;
-
-	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
-	d = mt_current_subject(fcinfo);
-	if (fcinfo->isnull)
-		return NULL;
-	return TextDatumGetCString(d);
-}
-
 static char *
 session_user_name(void)
 {
@@ -852,7 +840,7 @@ mt_audit_append(const pg_uuid_t *tenant, const char *action,
 		r.details.p = dtext.data;
 		r.details.len = dtext.len;
 	}
-	actor = context_subject();
+	actor = mt_context_subject();
 	r.actor = afield(actor ? actor : session_user_name());
 	r.db_user = afield(session_user_name());
 	client_address(&client, &client_txt);

@@ -32,8 +32,8 @@
 #include "executor/spi.h"
 #include "utils/builtins.h"
 
-#include "audit.h"
-#include "multitenant.h"
+#include "audit_keys.h"
+#include "crypto.h"
 #include "spi_util.h"
 
 #define WRAPPED_LEN (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + MT_AUDIT_KEY_LEN)

@@ -36,9 +36,15 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
 
-#include "multitenant.h"
+#include "compliance.h"
 #include "spi_util.h"
+#include "util.h"
+
+/* GUC variables (defined in multitenant.c) */
+int			mt_audit_digest_max_age = 86400;
+int			mt_api_key_rotation_age = 180 * 86400;
 
 typedef enum CheckKind
 {

@@ -30,7 +30,12 @@
 #include "storage/fd.h"
 #include "utils/guc.h"
 
-#include "multitenant.h"
+#include "crypto.h"
+#include "util.h"
+
+/* GUC variables (defined in multitenant.c) */
+char	   *mt_jwt_secret = NULL;
+char	   *mt_jwt_public_key = NULL;
 
 #define MT_SECRET_FILE "multitenant.secret"
 

@@ -56,10 +56,12 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "multitenant.h"
 #include "audit.h"
+#include "context.h"
+#include "crypto.h"
 #include "gdpr.h"
 #include "spi_util.h"
+#include "util.h"
 
 #define GDPR_MAX_SUBJECT		255
 #define GDPR_MAX_PURPOSE		200

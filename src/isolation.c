@@ -40,12 +40,15 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "multitenant.h"
+#include "context.h"
+#include "isolation.h"
 #include "spi_util.h"
+#include "util.h"
 
 #define POLICY_RESTRICTIVE	"mt_tenant_isolation"
 #define POLICY_PERMISSIVE	"mt_tenant_access"
 
+/* GUC variable (defined in multitenant.c) */
 bool		mt_allow_unsafe_ddl = false;
 
 static int	isolation_ddl_depth = 0;

@@ -42,9 +42,10 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "multitenant.h"
+#include "context.h"
 #include "gdpr.h"
 #include "spi_util.h"
+#include "util.h"
 
 /* "mtretain" as an int64: the advisory lock that serializes runs */
 #define RETENTION_LOCK_KEY	INT64CONST(0x6d74726574616e)

@@ -1,0 +1,14 @@
+/*-------------------------------------------------------------------------
+ *
+ * isolation.h
+ *	  Tenant isolation's GUC variable (isolation.c; multitenant.c defines
+ *	  the GUC multitenant.allow_unsafe_ddl).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_ISOLATION_H
+#define MT_ISOLATION_H
+
+extern bool mt_allow_unsafe_ddl;
+
+#endif							/* MT_ISOLATION_H */
