@@ -1468,9 +1468,7 @@ insert_new_key(char *key, const pg_uuid_t *tenant, const char *name, bool test_m
 			break;
 		/* a key id collision (72 random bits): draw again */
 		if (attempt >= 4)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate a unique API key id")));
+			elog(ERROR, "could not generate a unique API key id");
 	}
 }
 
@@ -1501,10 +1499,7 @@ mt_create_api_key(PG_FUNCTION_ARGS)
 	text	   *result;
 
 	mt_require_args(fcinfo, 3, "tenant, name and scopes");
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("mode must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(4), "mode");
 	tenant = PG_GETARG_UUID_P(0);
 	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	scopes = PG_GETARG_ARRAYTYPE_P(2);
@@ -1592,6 +1587,7 @@ mt_rotate_api_key(PG_FUNCTION_ARGS)
 	char		key[KEY_LEN + 1];
 	char	   *old_id_str;
 	text	   *result;
+	int			rc;
 
 	mt_require_args(fcinfo, 2, "key_id and grace");
 	old_id = key_id_arg(fcinfo, 0);
@@ -1606,14 +1602,13 @@ mt_rotate_api_key(PG_FUNCTION_ARGS)
 
 	mt_spi_connect();
 	args[0] = PointerGetDatum(old_id);
-	if (SPI_execute_with_args("SELECT tenant_id, name, mode, scopes, expires_at, "
-							  "revoked_at IS NOT NULL, rotated_to IS NOT NULL, "
-							  "expires_at IS NOT NULL AND expires_at <= pg_catalog.now() "
-							  "FROM mt.api_key_secrets WHERE key_id = $1 FOR UPDATE",
-							  1, (Oid[]) {TEXTOID}, args, NULL, false, 1) != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: internal query failed")));
+	rc = SPI_execute_with_args("SELECT tenant_id, name, mode, scopes, expires_at, "
+							   "revoked_at IS NOT NULL, rotated_to IS NOT NULL, "
+							   "expires_at IS NOT NULL AND expires_at <= pg_catalog.now() "
+							   "FROM mt.api_key_secrets WHERE key_id = $1 FOR UPDATE",
+							   1, (Oid[]) {TEXTOID}, args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("internal query", rc);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

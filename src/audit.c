@@ -794,7 +794,7 @@ insert_row(const AuditRow *r, Datum details, Datum enc, Datum client)
 
 	rc = flagged_execute(AUDIT_WRITE_LOG_INSERT, NULL, insert_plan, 0, NULL, v, nulls);
 	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "multitenant: audit insert failed: %s", SPI_result_code_string(rc));
+		mt_spi_failed("audit insert", rc);
 }
 
 int64
@@ -930,10 +930,7 @@ PG_FUNCTION_INFO_V1(mt_audit);
 Datum
 mt_audit(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("audit action must not be NULL")));
+	mt_require_args(fcinfo, 1, "audit action");
 	PG_RETURN_INT64(mt_audit_append(mt_context_tenant(),
 									text_to_cstring(PG_GETARG_TEXT_PP(0)),
 									opt_text(fcinfo, 1), opt_text(fcinfo, 2),
@@ -1425,7 +1422,7 @@ prune_chain(const AuditRels *rels, const pg_uuid_t *tenant, TimestampTz cutoff,
 						 NULL, 6, (Oid[]) {UUIDOID, INT8OID, BYTEAOID, INT8OID, TIMESTAMPTZOID, TEXTOID},
 						 args, NULL);
 	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "multitenant: checkpoint insert failed: %s", SPI_result_code_string(rc));
+		mt_spi_failed("checkpoint insert", rc);
 	mt_spi_finish();
 
 	{
@@ -1457,10 +1454,7 @@ mt_audit_prune(PG_FUNCTION_ARGS)
 	char	   *older_text;
 	MemoryContext rowcxt;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("older_than must not be NULL")));
+	mt_require_args(fcinfo, 1, "older_than");
 	older = PG_GETARG_INTERVAL_P(0);
 	if (older->time < 0 || older->day < 0 || older->month < 0)
 		ereport(ERROR,
@@ -1853,10 +1847,7 @@ mt_audit_table(PG_FUNCTION_ARGS)
 	char	   *targs;
 	const char *pairs[4];
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be NULL")));
+	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
 	kind = get_rel_relkind(relid);
 	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
@@ -1954,10 +1945,7 @@ mt_audit_untable(PG_FUNCTION_ARGS)
 	char	   *qname;
 	bool		existed;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be NULL")));
+	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
 	require_trigger_privilege(relid);
 	qname = qualified_relid_name(relid);
@@ -2173,11 +2161,7 @@ PG_FUNCTION_INFO_V1(mt_audit_search_tenant);
 Datum
 mt_audit_search_tenant(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t	t;
-
-	if (!PG_ARGISNULL(0))
-		t = *PG_GETARG_UUID_P(0);
-	audit_search(fcinfo, PG_ARGISNULL(0) ? NULL : &t, 1);
+	audit_search(fcinfo, PG_ARGISNULL(0) ? NULL : PG_GETARG_UUID_P(0), 1);
 	return (Datum) 0;
 }
 
@@ -2390,11 +2374,7 @@ PG_FUNCTION_INFO_V1(mt_audit_export_tenant);
 Datum
 mt_audit_export_tenant(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t	t;
-
-	if (!PG_ARGISNULL(0))
-		t = *PG_GETARG_UUID_P(0);
-	audit_export(fcinfo, PG_ARGISNULL(0) ? NULL : &t, 1);
+	audit_export(fcinfo, PG_ARGISNULL(0) ? NULL : PG_GETARG_UUID_P(0), 1);
 	return (Datum) 0;
 }
 
@@ -2427,10 +2407,7 @@ mt_audit_forget_subject(PG_FUNCTION_ARGS)
 {
 	const pg_uuid_t *tenant;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("audit subject must not be NULL")));
+	mt_require_args(fcinfo, 1, "audit subject");
 	tenant = PG_ARGISNULL(1) ? mt_context_tenant() : PG_GETARG_UUID_P(1);
 	PG_RETURN_INT64(mt_audit_forget_subject_keys(tenant, text_to_cstring(PG_GETARG_TEXT_PP(0))));
 }

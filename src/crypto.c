@@ -244,9 +244,7 @@ mt_hmac_sha256(const uint8 *key, size_t keylen,
 	unsigned int outlen = MT_SHA256_LEN;
 
 	if (HMAC(EVP_sha256(), key, (int) keylen, msg, msglen, out, &outlen) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: HMAC-SHA256 failed")));
+		elog(ERROR, "multitenant: HMAC-SHA256 failed");
 }
 
 bool

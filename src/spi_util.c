@@ -83,6 +83,19 @@ mt_spi_execute(const char *sql, int nargs, Oid *types, Datum *values, int expect
 	return mt_spi_execute_nulls(sql, nargs, types, values, NULL, expected_rc);
 }
 
+/*
+ * A read-only query (SPI read_only: the caller's snapshot, no command
+ * counter increment), as STABLE functions must run their SQL.
+ */
+void
+mt_spi_select(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("internal query", rc);
+}
+
 bool
 mt_spi_exists(const char *sql, int nargs, Oid *types, Datum *values)
 {
@@ -218,13 +231,9 @@ void
 mt_spi_select_snapshot(Snapshot snap, const char *sql, int nargs, Oid *types,
 					   Datum *values, const char *nulls)
 {
-	int			rc;
-
 	PushActiveSnapshot(snap ? snap : GetLatestSnapshot());
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
+	mt_spi_select(sql, nargs, types, values, nulls);
 	PopActiveSnapshot();
-	if (rc != SPI_OK_SELECT)
-		mt_spi_failed("internal query", rc);
 }
 
 /*

@@ -35,6 +35,8 @@ extern int	mt_spi_execute(const char *sql, int nargs, Oid *types, Datum *values,
 						   int expected_rc);
 extern int	mt_spi_execute_nulls(const char *sql, int nargs, Oid *types, Datum *values,
 								 const char *nulls, int expected_rc);
+extern void mt_spi_select(const char *sql, int nargs, Oid *types, Datum *values,
+						  const char *nulls);
 extern bool mt_spi_exists(const char *sql, int nargs, Oid *types, Datum *values);
 extern Datum mt_spi_value(const char *sql, int nargs, Oid *types, Datum *values,
 						  bool read_only, bool *isnull);

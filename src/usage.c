@@ -1657,10 +1657,7 @@ mt_usage(PG_FUNCTION_ARGS)
 
 	mt_require_shared_memory("mt.usage()");
 	tenant = tenant_arg(fcinfo, 0);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("period must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(1), "period");
 	k = parse_period(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	check_tenant_access(tenant);
 	InitMaterializedSRF(fcinfo, 0);
@@ -1779,10 +1776,7 @@ mt_usage_history(PG_FUNCTION_ARGS)
 
 	mt_require_shared_memory("mt.usage_history()");
 	tenant = tenant_arg(fcinfo, 0);
-	if (PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("from, to and granularity must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(2) | MT_ARG(3) | MT_ARG(4), "from, to and granularity");
 	if (!PG_ARGISNULL(1))
 		make_key(&mkey, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(1));
 	gran = text_to_cstring(PG_GETARG_TEXT_PP(4));
@@ -1863,10 +1857,7 @@ mt_usage_cost(PG_FUNCTION_ARGS)
 
 	mt_require_shared_memory("mt.usage_cost()");
 	tenant = tenant_arg(fcinfo, 0);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("month must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(1), "month");
 	check_tenant_access(tenant);
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -1956,10 +1947,7 @@ mt_set_quota(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	char		nulls[5] = "     ";
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("tenant, metric and period must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(4), "tenant, metric and period");
 	tenant = PG_GETARG_UUID_P(0);
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(1));
 	period = text_to_cstring(PG_GETARG_TEXT_PP(4));

@@ -2,7 +2,7 @@
  *
  * util.c
  *	  The bottom layer: NULL-argument checks (22004), uuid text helpers,
- *	  and the check that the library was preloaded.  Calls nothing else of
+ *	  relation names, and the check that the library was preloaded.  Calls nothing else of
  *	  the extension.  Per-process state only (a flag set when shared memory
  *	  is attached); no locks.
  *
@@ -12,6 +12,7 @@
 
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
 #include "util.h"
@@ -58,6 +59,19 @@ mt_require_shared_memory(const char *what)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s requires multitenant to be loaded via shared_preload_libraries", what),
 				 errhint("Add 'multitenant' to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+char *
+mt_relation_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relname);
 }
 
 char *

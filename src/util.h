@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * util.h
- *	  The bottom layer (util.c): argument checks, uuid text helpers, the
+ *	  The bottom layer (util.c): argument checks, uuid and relation names, the
  *	  "library preloaded?" check, and GUC "extra" allocation.  Includes no
  *	  header of the extension.
  *
@@ -40,6 +40,9 @@ extern void mt_require_arg_set(FunctionCallInfo fcinfo, uint32 argmask, const ch
 extern void mt_shared_memory_attached(void);
 /* raises 55000 with a hint when the library was not preloaded */
 extern void mt_require_shared_memory(const char *what);
+
+/* quoted, schema-qualified name of a relation; 42P01 when there is none */
+extern char *mt_relation_name(Oid relid);
 
 extern char *mt_uuid_to_cstring(const pg_uuid_t *u);
 extern bool mt_parse_uuid(const char *s, pg_uuid_t *out);
