@@ -9,6 +9,8 @@
 #ifndef MT_COMPLIANCE_H
 #define MT_COMPLIANCE_H
 
+#include "postgres.h"
+
 extern int	mt_audit_digest_max_age;
 extern int	mt_api_key_rotation_age;
 

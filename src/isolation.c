@@ -68,7 +68,6 @@ static void check_parents_isolated(Oid relid);
  * helpers
  * --------------------------------------------------------------------- */
 
-
 static void
 run_ddl(const char *sql)
 {

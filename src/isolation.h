@@ -9,6 +9,8 @@
 #ifndef MT_ISOLATION_H
 #define MT_ISOLATION_H
 
+#include "postgres.h"
+
 extern bool mt_allow_unsafe_ddl;
 
 #endif							/* MT_ISOLATION_H */

@@ -955,10 +955,10 @@ entry_load(const MtUsageKey *key)
 
 	owner_begin(&oc);
 	mt_spi_select_snapshot(NULL, "SELECT coalesce(sum(value) FILTER (WHERE bucket >= $4), 0)::bigint,"
-					     "       coalesce(sum(value), 0)::bigint"
-					     "  FROM mt.usage_rollup"
-					     " WHERE tenant_id = $1 AND metric = $2 AND bucket >= $3",
-					     4, (Oid[]) {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, args, NULL);
+						   "       coalesce(sum(value), 0)::bigint"
+						   "  FROM mt.usage_rollup"
+						   " WHERE tenant_id = $1 AND metric = $2 AND bucket >= $3",
+						   4, (Oid[]) {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, args, NULL);
 	base_day = spi_int8(0, 1, NULL);
 	base_month = spi_int8(0, 2, NULL);
 	mt_catalog_end(&oc);
@@ -994,14 +994,14 @@ quota_lookup(const pg_uuid_t *tenant, const char *metric, MtQuota *q)
 	args[1] = CStringGetTextDatum(metric);
 	owner_begin(&oc);
 	mt_spi_select_snapshot(NULL, "SELECT period, hard_limit, soft_limit FROM ("
-					     "  SELECT q.period, q.hard_limit, q.soft_limit, 1 AS pri"
-					     "    FROM mt.tenant_quotas q WHERE q.tenant_id = $1 AND q.metric = $2"
-					     "  UNION ALL"
-					     "  SELECT l.period, l.hard_limit, l.soft_limit, 2"
-					     "    FROM mt.tenants t JOIN mt.plan_limits l ON l.plan = t.plan"
-					     "   WHERE t.id = $1 AND l.metric = $2) s"
-					     " ORDER BY pri LIMIT 1",
-					     2, (Oid[]) {UUIDOID, TEXTOID}, args, NULL);
+						   "  SELECT q.period, q.hard_limit, q.soft_limit, 1 AS pri"
+						   "    FROM mt.tenant_quotas q WHERE q.tenant_id = $1 AND q.metric = $2"
+						   "  UNION ALL"
+						   "  SELECT l.period, l.hard_limit, l.soft_limit, 2"
+						   "    FROM mt.tenants t JOIN mt.plan_limits l ON l.plan = t.plan"
+						   "   WHERE t.id = $1 AND l.metric = $2) s"
+						   " ORDER BY pri LIMIT 1",
+						   2, (Oid[]) {UUIDOID, TEXTOID}, args, NULL);
 	if (SPI_processed > 0)
 	{
 		bool		null;
@@ -1671,21 +1671,21 @@ mt_usage(PG_FUNCTION_ARGS)
 	args[2] = TimestampTzGetDatum(pend);
 	owner_begin(&oc);
 	mt_spi_select_snapshot(NULL, "WITH lim AS ("
-					     "  SELECT DISTINCT ON (metric) metric, period, hard_limit, soft_limit FROM ("
-					     "    SELECT q.metric, q.period, q.hard_limit, q.soft_limit, 1 AS pri"
-					     "      FROM mt.tenant_quotas q WHERE q.tenant_id = $1"
-					     "    UNION ALL"
-					     "    SELECT l.metric, l.period, l.hard_limit, l.soft_limit, 2"
-					     "      FROM mt.tenants t JOIN mt.plan_limits l ON l.plan = t.plan"
-					     "     WHERE t.id = $1) s"
-					     "  ORDER BY metric, pri),"
-					     " used AS ("
-					     "  SELECT metric, sum(value)::bigint AS used FROM mt.usage_rollup"
-					     "   WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3 GROUP BY metric)"
-					     " SELECT coalesce(l.metric, u.metric), coalesce(u.used, 0),"
-					     "        l.soft_limit, l.hard_limit, l.period"
-					     "   FROM lim l FULL JOIN used u ON u.metric = l.metric",
-					     3, (Oid[]) {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, args, NULL);
+						   "  SELECT DISTINCT ON (metric) metric, period, hard_limit, soft_limit FROM ("
+						   "    SELECT q.metric, q.period, q.hard_limit, q.soft_limit, 1 AS pri"
+						   "      FROM mt.tenant_quotas q WHERE q.tenant_id = $1"
+						   "    UNION ALL"
+						   "    SELECT l.metric, l.period, l.hard_limit, l.soft_limit, 2"
+						   "      FROM mt.tenants t JOIN mt.plan_limits l ON l.plan = t.plan"
+						   "     WHERE t.id = $1) s"
+						   "  ORDER BY metric, pri),"
+						   " used AS ("
+						   "  SELECT metric, sum(value)::bigint AS used FROM mt.usage_rollup"
+						   "   WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3 GROUP BY metric)"
+						   " SELECT coalesce(l.metric, u.metric), coalesce(u.used, 0),"
+						   "        l.soft_limit, l.hard_limit, l.period"
+						   "   FROM lim l FULL JOIN used u ON u.metric = l.metric",
+						   3, (Oid[]) {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, args, NULL);
 
 	rows = MemoryContextAllocZero(oc.outer, sizeof(MtUsageRow) * (SPI_processed + 1));
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -1810,18 +1810,18 @@ mt_usage_history(PG_FUNCTION_ARGS)
 
 	owner_begin(&oc);
 	mt_spi_select_snapshot(snap, "SELECT date_trunc($5, b AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket,"
-					     "       m AS metric, sum(v)::bigint AS value"
-					     "  FROM (SELECT metric, bucket, value FROM mt.usage_rollup"
-					     "         WHERE tenant_id = $1 AND ($2::text IS NULL OR metric = $2)"
-					     "           AND bucket >= date_trunc('hour', $3, 'UTC') AND bucket < $4"
-					     "        UNION ALL"
-					     "        SELECT x.m, x.b, x.v FROM unnest($6::text[], $7::timestamptz[], $8::bigint[]) AS x (m, b, v)"
-					     "         WHERE ($2::text IS NULL OR x.m = $2)"
-					     "           AND x.b >= date_trunc('hour', $3, 'UTC') AND x.b < $4) AS s (m, b, v)"
-					     " GROUP BY 1, 2 ORDER BY 1, 2",
-					     8, (Oid[]) {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
+						   "       m AS metric, sum(v)::bigint AS value"
+						   "  FROM (SELECT metric, bucket, value FROM mt.usage_rollup"
+						   "         WHERE tenant_id = $1 AND ($2::text IS NULL OR metric = $2)"
+						   "           AND bucket >= date_trunc('hour', $3, 'UTC') AND bucket < $4"
+						   "        UNION ALL"
+						   "        SELECT x.m, x.b, x.v FROM unnest($6::text[], $7::timestamptz[], $8::bigint[]) AS x (m, b, v)"
+						   "         WHERE ($2::text IS NULL OR x.m = $2)"
+						   "           AND x.b >= date_trunc('hour', $3, 'UTC') AND x.b < $4) AS s (m, b, v)"
+						   " GROUP BY 1, 2 ORDER BY 1, 2",
+						   8, (Oid[]) {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
 						     TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID},
-					     args, nulls);
+						   args, nulls);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		Datum		values[3];
@@ -1870,44 +1870,44 @@ mt_usage_cost(PG_FUNCTION_ARGS)
 
 	owner_begin(&oc);
 	mt_spi_select_snapshot(snap, "WITH t AS ("
-					     "  SELECT t.plan, p.price_monthly_cents, p.currency"
-					     "    FROM mt.tenants t JOIN mt.plans p ON p.name = t.plan WHERE t.id = $1),"
-					     " u AS ("
-					     "  SELECT m AS metric, date_trunc('day', b AT TIME ZONE 'UTC') AS day, sum(v) AS v"
-					     "    FROM (SELECT metric, bucket, value FROM mt.usage_rollup"
-					     "           WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3"
-					     "          UNION ALL"
-					     "          SELECT x.m, x.b, x.v FROM unnest($4::text[], $5::timestamptz[], $6::bigint[]) AS x (m, b, v)"
-					     "           WHERE x.b >= $2 AND x.b < $3) AS s (m, b, v)"
-					     "   GROUP BY 1, 2),"
-					     " o AS ("
-					     "  SELECT l.metric, l.period, l.hard_limit, l.overage_price_cents AS price,"
-					     "         l.overage_unit AS unit,"
-					     "         coalesce((SELECT sum(u.v) FROM u WHERE u.metric = l.metric), 0) AS used,"
-					     "         CASE WHEN l.hard_limit IS NULL THEN 0"
-					     "              WHEN l.period = 'day' THEN coalesce((SELECT sum(greatest(u.v - l.hard_limit, 0))"
-					     "                                                     FROM u WHERE u.metric = l.metric), 0)"
-					     "              ELSE greatest(coalesce((SELECT sum(u.v) FROM u WHERE u.metric = l.metric), 0)"
-					     "                            - l.hard_limit, 0) END AS over"
-					     "    FROM t JOIN mt.plan_limits l ON l.plan = t.plan"
-					     "   WHERE l.overage_price_cents IS NOT NULL),"
-					     " lines AS ("
-					     "  SELECT 0 AS ord, 'plan'::text AS item, NULL::text AS metric, 'month'::text AS period,"
-					     "         NULL::bigint AS used, NULL::bigint AS included, NULL::bigint AS units,"
-					     "         t.price_monthly_cents::numeric AS cents, t.currency FROM t"
-					     "  UNION ALL"
-					     "  SELECT 1, 'overage', o.metric, o.period, o.used::bigint, o.hard_limit,"
-					     "         ceil(o.over / o.unit)::bigint, ceil(o.over / o.unit) * o.price,"
-					     "         (SELECT currency FROM t) FROM o)"
-					     " SELECT item, metric, period, used, included, units, cents, currency FROM ("
-					     "  SELECT * FROM lines"
-					     "  UNION ALL"
-					     "  SELECT 2, 'total', NULL, 'month', NULL, NULL, NULL, sum(cents), max(currency)"
-					     "    FROM lines HAVING count(*) > 0) z"
-					     " ORDER BY ord, metric",
-					     6, (Oid[]) {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+						   "  SELECT t.plan, p.price_monthly_cents, p.currency"
+						   "    FROM mt.tenants t JOIN mt.plans p ON p.name = t.plan WHERE t.id = $1),"
+						   " u AS ("
+						   "  SELECT m AS metric, date_trunc('day', b AT TIME ZONE 'UTC') AS day, sum(v) AS v"
+						   "    FROM (SELECT metric, bucket, value FROM mt.usage_rollup"
+						   "           WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3"
+						   "          UNION ALL"
+						   "          SELECT x.m, x.b, x.v FROM unnest($4::text[], $5::timestamptz[], $6::bigint[]) AS x (m, b, v)"
+						   "           WHERE x.b >= $2 AND x.b < $3) AS s (m, b, v)"
+						   "   GROUP BY 1, 2),"
+						   " o AS ("
+						   "  SELECT l.metric, l.period, l.hard_limit, l.overage_price_cents AS price,"
+						   "         l.overage_unit AS unit,"
+						   "         coalesce((SELECT sum(u.v) FROM u WHERE u.metric = l.metric), 0) AS used,"
+						   "         CASE WHEN l.hard_limit IS NULL THEN 0"
+						   "              WHEN l.period = 'day' THEN coalesce((SELECT sum(greatest(u.v - l.hard_limit, 0))"
+						   "                                                     FROM u WHERE u.metric = l.metric), 0)"
+						   "              ELSE greatest(coalesce((SELECT sum(u.v) FROM u WHERE u.metric = l.metric), 0)"
+						   "                            - l.hard_limit, 0) END AS over"
+						   "    FROM t JOIN mt.plan_limits l ON l.plan = t.plan"
+						   "   WHERE l.overage_price_cents IS NOT NULL),"
+						   " lines AS ("
+						   "  SELECT 0 AS ord, 'plan'::text AS item, NULL::text AS metric, 'month'::text AS period,"
+						   "         NULL::bigint AS used, NULL::bigint AS included, NULL::bigint AS units,"
+						   "         t.price_monthly_cents::numeric AS cents, t.currency FROM t"
+						   "  UNION ALL"
+						   "  SELECT 1, 'overage', o.metric, o.period, o.used::bigint, o.hard_limit,"
+						   "         ceil(o.over / o.unit)::bigint, ceil(o.over / o.unit) * o.price,"
+						   "         (SELECT currency FROM t) FROM o)"
+						   " SELECT item, metric, period, used, included, units, cents, currency FROM ("
+						   "  SELECT * FROM lines"
+						   "  UNION ALL"
+						   "  SELECT 2, 'total', NULL, 'month', NULL, NULL, NULL, sum(cents), max(currency)"
+						   "    FROM lines HAVING count(*) > 0) z"
+						   " ORDER BY ord, metric",
+						   6, (Oid[]) {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 						     TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID},
-					     args, NULL);
+						   args, NULL);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		Datum		values[8];

@@ -9,6 +9,8 @@
 #ifndef MT_WORKER_H
 #define MT_WORKER_H
 
+#include "postgres.h"
+
 extern void mt_worker_register_launcher(void);
 
 #endif							/* MT_WORKER_H */
