@@ -75,10 +75,14 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "multitenant.h"
 #include "api_keys.h"
-#include "usage.h"
+#include "catalog.h"
+#include "context.h"
+#include "crypto.h"
 #include "spi_util.h"
+#include "tenant_status.h"
+#include "usage.h"
+#include "util.h"
 
 /* ---- key format ---- */
 #define KEY_PREFIX_LEN	8		/* "mt_live_" or "mt_test_" */
@@ -988,10 +992,8 @@ static bool
 lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 {
 	Relation	rel = NULL;
-	ScanKeyData skey;
-	SysScanDesc scan;
+	MtPkProbe	probe;
 	HeapTuple	tup;
-	Snapshot	snap;
 	bool		found = false;
 
 	*fresh = !IsInParallelMode();
@@ -1036,18 +1038,8 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 	}
 	if (rel == NULL)
 		return false;
-	if (!rel->rd_indexvalid)
-		list_free(RelationGetIndexList(rel));	/* fills rd_pkindex */
-	if (!OidIsValid(rel->rd_pkindex))
-	{
-		table_close(rel, AccessShareLock);
-		return false;
-	}
-	ScanKeyInit(&skey, att_key_id, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(key_id));
-	snap = RegisterSnapshot(*fresh ? GetLatestSnapshot() : GetActiveSnapshot());
-	scan = systable_beginscan(rel, rel->rd_pkindex, true, snap, 1, &skey);
-	tup = systable_getnext(scan);
+	tup = mt_pk_probe_begin(&probe, rel, att_key_id, F_TEXTEQ,
+							CStringGetTextDatum(key_id), *fresh);
 	if (HeapTupleIsValid(tup))
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
@@ -1081,8 +1073,7 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 			found = true;
 		}
 	}
-	systable_endscan(scan);
-	UnregisterSnapshot(snap);
+	mt_pk_probe_end(&probe);
 	table_close(rel, AccessShareLock);
 	return found;
 }
@@ -1092,7 +1083,7 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
  * registry generation and this backend's registry invalidation count do
  * not move.  Every statement that changes mt.api_key_secrets (create,
  * revoke, rotate, the last-use flush) or mt.tenants bumps the generation
- * before and after its commit (tenants.c), so on the primary a revocation
+ * before and after its commit (tenant_status.c), so on the primary a revocation
  * is seen by every session's next call once the revoking COMMIT has
  * returned: no cache window.  The same statements queue a relcache
  * invalidation that replay delivers, so on a hot standby a revocation or
@@ -1123,10 +1114,8 @@ lookup_key(const char *key_id, KeyRow *row)
 	bool		found;
 	bool		fresh;
 
-	if (mt_shared == NULL)
+	if (!mt_registry_generation(&gen))
 		return lookup_key_uncached(key_id, row, &fresh);
-
-	gen = pg_atomic_read_u64(&mt_shared->tenant_generation);
 	inval = mt_registry_inval_count();
 	if (key_cache == NULL || gen != key_cache_generation ||
 		inval != key_cache_inval ||
@@ -1479,9 +1468,7 @@ insert_new_key(char *key, const pg_uuid_t *tenant, const char *name, bool test_m
 			break;
 		/* a key id collision (72 random bits): draw again */
 		if (attempt >= 4)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate a unique API key id")));
+			elog(ERROR, "could not generate a unique API key id");
 	}
 }
 
@@ -1512,10 +1499,7 @@ mt_create_api_key(PG_FUNCTION_ARGS)
 	text	   *result;
 
 	mt_require_args(fcinfo, 3, "tenant, name and scopes");
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("mode must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(4), "mode");
 	tenant = PG_GETARG_UUID_P(0);
 	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	scopes = PG_GETARG_ARRAYTYPE_P(2);
@@ -1603,6 +1587,7 @@ mt_rotate_api_key(PG_FUNCTION_ARGS)
 	char		key[KEY_LEN + 1];
 	char	   *old_id_str;
 	text	   *result;
+	int			rc;
 
 	mt_require_args(fcinfo, 2, "key_id and grace");
 	old_id = key_id_arg(fcinfo, 0);
@@ -1617,14 +1602,13 @@ mt_rotate_api_key(PG_FUNCTION_ARGS)
 
 	mt_spi_connect();
 	args[0] = PointerGetDatum(old_id);
-	if (SPI_execute_with_args("SELECT tenant_id, name, mode, scopes, expires_at, "
-							  "revoked_at IS NOT NULL, rotated_to IS NOT NULL, "
-							  "expires_at IS NOT NULL AND expires_at <= pg_catalog.now() "
-							  "FROM mt.api_key_secrets WHERE key_id = $1 FOR UPDATE",
-							  1, (Oid[]) {TEXTOID}, args, NULL, false, 1) != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: internal query failed")));
+	rc = SPI_execute_with_args("SELECT tenant_id, name, mode, scopes, expires_at, "
+							   "revoked_at IS NOT NULL, rotated_to IS NOT NULL, "
+							   "expires_at IS NOT NULL AND expires_at <= pg_catalog.now() "
+							   "FROM mt.api_key_secrets WHERE key_id = $1 FOR UPDATE",
+							   1, (Oid[]) {TEXTOID}, args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("internal query", rc);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -75,8 +75,12 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
-#include "multitenant.h"
+#include "audit_keys.h"
+#include "catalog.h"
+#include "context.h"
+#include "crypto.h"
 #include "spi_util.h"
+#include "util.h"
 
 /* Limits on event fields (bytes); details: multitenant.audit_max_details */
 #define MT_AUDIT_MAX_ACTION		200
@@ -129,8 +133,6 @@ static const char *const audit_log_columns[A_NATTS] = {
 	"resource_id", "details", "details_key_id", "details_enc", "client_addr",
 	"db_user", "prev_hash", "hash"
 };
-
-extern Datum mt_current_subject(PG_FUNCTION_ARGS);
 
 /* ---------------------------------------------------------------------
  * Catalog lookups
@@ -646,20 +648,6 @@ lock_chain(const pg_uuid_t *tenant)
  * Who and where
  * --------------------------------------------------------------------- */
 
-/* the context's subject, else NULL */
-static char *
-context_subject(void)
-{
-	LOCAL_FCINFO(fcinfo, 0);
-	Datum		d;
-
-	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
-	d = mt_current_subject(fcinfo);
-	if (fcinfo->isnull)
-		return NULL;
-	return TextDatumGetCString(d);
-}
-
 static char *
 session_user_name(void)
 {
@@ -806,7 +794,7 @@ insert_row(const AuditRow *r, Datum details, Datum enc, Datum client)
 
 	rc = flagged_execute(AUDIT_WRITE_LOG_INSERT, NULL, insert_plan, 0, NULL, v, nulls);
 	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "multitenant: audit insert failed: %s", SPI_result_code_string(rc));
+		mt_spi_failed("audit insert", rc);
 }
 
 int64
@@ -852,7 +840,7 @@ mt_audit_append(const pg_uuid_t *tenant, const char *action,
 		r.details.p = dtext.data;
 		r.details.len = dtext.len;
 	}
-	actor = context_subject();
+	actor = mt_context_subject();
 	r.actor = afield(actor ? actor : session_user_name());
 	r.db_user = afield(session_user_name());
 	client_address(&client, &client_txt);
@@ -942,10 +930,7 @@ PG_FUNCTION_INFO_V1(mt_audit);
 Datum
 mt_audit(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("audit action must not be NULL")));
+	mt_require_args(fcinfo, 1, "audit action");
 	PG_RETURN_INT64(mt_audit_append(mt_context_tenant(),
 									text_to_cstring(PG_GETARG_TEXT_PP(0)),
 									opt_text(fcinfo, 1), opt_text(fcinfo, 2),
@@ -1437,7 +1422,7 @@ prune_chain(const AuditRels *rels, const pg_uuid_t *tenant, TimestampTz cutoff,
 						 NULL, 6, (Oid[]) {UUIDOID, INT8OID, BYTEAOID, INT8OID, TIMESTAMPTZOID, TEXTOID},
 						 args, NULL);
 	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "multitenant: checkpoint insert failed: %s", SPI_result_code_string(rc));
+		mt_spi_failed("checkpoint insert", rc);
 	mt_spi_finish();
 
 	{
@@ -1469,10 +1454,7 @@ mt_audit_prune(PG_FUNCTION_ARGS)
 	char	   *older_text;
 	MemoryContext rowcxt;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("older_than must not be NULL")));
+	mt_require_args(fcinfo, 1, "older_than");
 	older = PG_GETARG_INTERVAL_P(0);
 	if (older->time < 0 || older->day < 0 || older->month < 0)
 		ereport(ERROR,
@@ -1865,10 +1847,7 @@ mt_audit_table(PG_FUNCTION_ARGS)
 	char	   *targs;
 	const char *pairs[4];
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be NULL")));
+	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
 	kind = get_rel_relkind(relid);
 	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
@@ -1966,10 +1945,7 @@ mt_audit_untable(PG_FUNCTION_ARGS)
 	char	   *qname;
 	bool		existed;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be NULL")));
+	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
 	require_trigger_privilege(relid);
 	qname = qualified_relid_name(relid);
@@ -2185,11 +2161,7 @@ PG_FUNCTION_INFO_V1(mt_audit_search_tenant);
 Datum
 mt_audit_search_tenant(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t	t;
-
-	if (!PG_ARGISNULL(0))
-		t = *PG_GETARG_UUID_P(0);
-	audit_search(fcinfo, PG_ARGISNULL(0) ? NULL : &t, 1);
+	audit_search(fcinfo, PG_ARGISNULL(0) ? NULL : PG_GETARG_UUID_P(0), 1);
 	return (Datum) 0;
 }
 
@@ -2402,11 +2374,7 @@ PG_FUNCTION_INFO_V1(mt_audit_export_tenant);
 Datum
 mt_audit_export_tenant(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t	t;
-
-	if (!PG_ARGISNULL(0))
-		t = *PG_GETARG_UUID_P(0);
-	audit_export(fcinfo, PG_ARGISNULL(0) ? NULL : &t, 1);
+	audit_export(fcinfo, PG_ARGISNULL(0) ? NULL : PG_GETARG_UUID_P(0), 1);
 	return (Datum) 0;
 }
 
@@ -2439,10 +2407,7 @@ mt_audit_forget_subject(PG_FUNCTION_ARGS)
 {
 	const pg_uuid_t *tenant;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("audit subject must not be NULL")));
+	mt_require_args(fcinfo, 1, "audit subject");
 	tenant = PG_ARGISNULL(1) ? mt_context_tenant() : PG_GETARG_UUID_P(1);
 	PG_RETURN_INT64(mt_audit_forget_subject_keys(tenant, text_to_cstring(PG_GETARG_TEXT_PP(0))));
 }

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * audit.h
- *	  Declarations of the audit capability (audit.c, audit_keys.c) that
- *	  other capability files may call: appending an event to a chain and
+ *	  Declarations of the audit capability (audit.c) that other
+ *	  capability files may call: appending an event to a chain and
  *	  crypto-shredding a subject's details key.
  *
  *-------------------------------------------------------------------------
@@ -49,15 +49,5 @@ extern int64 mt_audit_record(const pg_uuid_t *tenant, const char *action,
  * without the subject).
  */
 extern int64 mt_audit_forget_subject_keys(const pg_uuid_t *tenant, const char *subject);
-
-/* ---- audit_keys.c: subject keys (callers hold an SPI connection) ---- */
-#define MT_AUDIT_KEY_LEN 32
-
-extern int64 mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject,
-								  bool create, uint8 *key);
-extern bool mt_audit_key_by_id(int64 key_id, uint8 *key);
-extern bytea *mt_audit_encrypt(const uint8 *key, const char *plain, int len);
-extern char *mt_audit_decrypt(const uint8 *key, const uint8 *enc, int enclen, int *outlen);
-extern int64 mt_audit_delete_subject_keys(const pg_uuid_t *tenant, const char *subject);
 
 #endif							/* MT_AUDIT_H */

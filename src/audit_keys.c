@@ -32,8 +32,8 @@
 #include "executor/spi.h"
 #include "utils/builtins.h"
 
-#include "audit.h"
-#include "multitenant.h"
+#include "audit_keys.h"
+#include "crypto.h"
 #include "spi_util.h"
 
 #define WRAPPED_LEN (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + MT_AUDIT_KEY_LEN)
@@ -118,7 +118,7 @@ mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject, bool create, 
 								   "WHERE tenant_id = $1 AND subject_hash = $2",
 								   2, (Oid[]) {UUIDOID, BYTEAOID}, args, NULL, false, 1);
 		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "multitenant: subject key lookup failed: %s", SPI_result_code_string(rc));
+			mt_spi_failed("subject key lookup", rc);
 		if (SPI_processed > 0)
 		{
 			bool		isnull;
@@ -144,7 +144,7 @@ mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject, bool create, 
 									   "RETURNING id",
 									   3, (Oid[]) {UUIDOID, BYTEAOID, BYTEAOID}, args, NULL, false, 0);
 			if (rc != SPI_OK_INSERT_RETURNING)
-				elog(ERROR, "multitenant: subject key insert failed: %s", SPI_result_code_string(rc));
+				mt_spi_failed("subject key insert", rc);
 			if (SPI_processed > 0)
 			{
 				bool		isnull;
@@ -177,7 +177,7 @@ mt_audit_key_by_id(int64 key_id, uint8 *key)
 	rc = SPI_execute_with_args("SELECT wrapped_key FROM mt.audit_subject_keys WHERE id = $1",
 							   1, (Oid[]) {INT8OID}, &arg, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "multitenant: subject key lookup failed: %s", SPI_result_code_string(rc));
+		mt_spi_failed("subject key lookup", rc);
 	if (SPI_processed == 0)
 		return false;
 	unwrap_or_fail(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
@@ -232,6 +232,6 @@ mt_audit_delete_subject_keys(const pg_uuid_t *tenant, const char *subject)
 	rc = SPI_execute_with_args("DELETE FROM mt.audit_subject_keys WHERE tenant_id = $1 AND subject_hash = $2",
 							   2, (Oid[]) {UUIDOID, BYTEAOID}, args, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "multitenant: subject key delete failed: %s", SPI_result_code_string(rc));
+		mt_spi_failed("subject key delete", rc);
 	return (int64) SPI_processed;
 }

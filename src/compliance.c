@@ -36,9 +36,15 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
 
-#include "multitenant.h"
+#include "compliance.h"
 #include "spi_util.h"
+#include "util.h"
+
+/* GUC variables (defined in multitenant.c) */
+int			mt_audit_digest_max_age = 86400;
+int			mt_api_key_rotation_age = 180 * 86400;
 
 typedef enum CheckKind
 {
@@ -489,10 +495,7 @@ compliance_report_jsonb(FunctionCallInfo fcinfo)
 					 errmsg("unknown compliance standard \"%s\"", std),
 					 errhint("Use SOC2, GDPR, HIPAA or PCI, or NULL for all.")));
 	}
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("report window bounds must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(1) | MT_ARG(2), "report window bounds");
 	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 	args[2] = PG_GETARG_DATUM(2);

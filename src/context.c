@@ -50,7 +50,16 @@
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
-#include "multitenant.h"
+#include "context.h"
+#include "crypto.h"
+#include "redact.h"
+#include "tenant_status.h"
+#include "util.h"
+
+/* GUC variables (defined in multitenant.c) */
+char	   *mt_token_string = NULL;
+int			mt_token_max_ttl = 86400;
+int			mt_default_token_ttl = 900;
 
 /* Limits that keep verification cheap and bounded on hostile input. */
 #define MT_MAX_TOKEN_LEN	4096
@@ -1052,15 +1061,25 @@ mt_require_tenant(PG_FUNCTION_ARGS)
 	PG_RETURN_UUID_P(res);
 }
 
-PG_FUNCTION_INFO_V1(mt_current_subject);
-Datum
-mt_current_subject(PG_FUNCTION_ARGS)
+char *
+mt_context_subject(void)
 {
 	MtContext  *ctx = current_context();
 
 	if (ctx == NULL || !ctx->has_sub)
+		return NULL;
+	return pstrdup(ctx->sub);
+}
+
+PG_FUNCTION_INFO_V1(mt_current_subject);
+Datum
+mt_current_subject(PG_FUNCTION_ARGS)
+{
+	char	   *sub = mt_context_subject();
+
+	if (sub == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(ctx->sub));
+	PG_RETURN_TEXT_P(cstring_to_text(sub));
 }
 
 PG_FUNCTION_INFO_V1(mt_current_tenant_role);
@@ -1083,10 +1102,7 @@ mt_tenant_token(PG_FUNCTION_ARGS)
 	text	   *sub = optional_text_arg(fcinfo, 2);
 	text	   *role = optional_text_arg(fcinfo, 3);
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("tenant and ttl must not be NULL")));
+	mt_require_args(fcinfo, 2, "tenant and ttl");
 	tenant = PG_GETARG_UUID_P(0);
 	ttl = ttl_seconds_from_interval(PG_GETARG_INTERVAL_P(1));
 	mt_require_active_tenant(tenant);
@@ -1102,10 +1118,7 @@ mt_set_tenant(PG_FUNCTION_ARGS)
 	pg_uuid_t  *tenant;
 	bool		is_local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("tenant must not be NULL")));
+	mt_require_args(fcinfo, 1, "tenant");
 	tenant = PG_GETARG_UUID_P(0);
 	mt_require_active_tenant(tenant);
 	mt_enter_tenant(tenant, mt_default_token_ttl, NULL, NULL, is_local);

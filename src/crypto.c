@@ -30,7 +30,12 @@
 #include "storage/fd.h"
 #include "utils/guc.h"
 
-#include "multitenant.h"
+#include "crypto.h"
+#include "util.h"
+
+/* GUC variables (defined in multitenant.c) */
+char	   *mt_jwt_secret = NULL;
+char	   *mt_jwt_public_key = NULL;
 
 #define MT_SECRET_FILE "multitenant.secret"
 
@@ -239,9 +244,7 @@ mt_hmac_sha256(const uint8 *key, size_t keylen,
 	unsigned int outlen = MT_SHA256_LEN;
 
 	if (HMAC(EVP_sha256(), key, (int) keylen, msg, msglen, out, &outlen) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: HMAC-SHA256 failed")));
+		elog(ERROR, "multitenant: HMAC-SHA256 failed");
 }
 
 bool

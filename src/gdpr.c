@@ -56,10 +56,12 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "multitenant.h"
 #include "audit.h"
+#include "context.h"
+#include "crypto.h"
 #include "gdpr.h"
 #include "spi_util.h"
+#include "util.h"
 
 #define GDPR_MAX_SUBJECT		255
 #define GDPR_MAX_PURPOSE		200
@@ -108,18 +110,6 @@ typedef struct SubjectReg
  * small helpers (shared with retention.c through gdpr.h)
  * --------------------------------------------------------------------- */
 
-char *
-mt_gdpr_relation_name(Oid relid)
-{
-	char	   *rel = get_rel_name(relid);
-
-	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
-}
-
 void
 mt_gdpr_require_owner(Oid relid)
 {
@@ -133,7 +123,7 @@ mt_gdpr_require_owner(Oid relid)
 	if (!owner)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", mt_gdpr_relation_name(relid))));
+				 errmsg("must be owner of table %s", mt_relation_name(relid))));
 }
 
 char *
@@ -160,10 +150,7 @@ subject_arg(FunctionCallInfo fcinfo, int argno, bool for_write)
 {
 	char	   *s;
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("subject must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(argno), "subject");
 	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	if (s[0] == '\0')
 		ereport(ERROR,
@@ -624,7 +611,7 @@ load_registry(void)
 		Datum		anon;
 
 		reg->relid = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
-		reg->qname = mt_gdpr_relation_name(reg->relid);
+		reg->qname = mt_relation_name(reg->relid);
 		reg->subject_col = SPI_getvalue(row, desc, 2);
 		reg->anonymize = strcmp(SPI_getvalue(row, desc, 3), "anonymize") == 0;
 		anon = SPI_getbinval(row, desc, 4, &isnull);
@@ -712,7 +699,7 @@ mt_register_subject(PG_FUNCTION_ARGS)
 	mt_require_args(fcinfo, 3, "table, subject column and on_erase");
 	memset(&reg, 0, sizeof(reg));
 	reg.relid = PG_GETARG_OID(0);
-	reg.qname = mt_gdpr_relation_name(reg.relid);
+	reg.qname = mt_relation_name(reg.relid);
 	reg.subject_col = pstrdup(NameStr(*PG_GETARG_NAME(1)));
 	on_erase = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (strcmp(on_erase, "delete") != 0 && strcmp(on_erase, "anonymize") != 0)
@@ -795,7 +782,7 @@ mt_unregister_subject(PG_FUNCTION_ARGS)
 
 	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
-	(void) mt_gdpr_relation_name(relid);
+	(void) mt_relation_name(relid);
 	mt_gdpr_require_owner(relid);
 	args[0] = ObjectIdGetDatum(relid);
 	if (PG_ARGISNULL(1))
@@ -1173,10 +1160,7 @@ purpose_arg(FunctionCallInfo fcinfo, int argno)
 {
 	char	   *p;
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("purpose must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(argno), "purpose");
 	p = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	if (p[0] == '\0' || strlen(p) > GDPR_MAX_PURPOSE)
 		ereport(ERROR,
@@ -1215,10 +1199,7 @@ mt_record_consent(PG_FUNCTION_ARGS)
 	const pg_uuid_t *tenant;
 	int64		id;
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("granted must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(2), "granted");
 	tenant = mt_require_context_tenant();
 	mt_spi_connect();
 	id = insert_consent(tenant, subject, purpose, PG_GETARG_BOOL(2),
@@ -1296,10 +1277,7 @@ mt_gdpr_request(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		id;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("request kind must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(1), "request kind");
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	for (int i = 0; request_kinds[i] != NULL; i++)
 		known |= strcmp(kind, request_kinds[i]) == 0;
@@ -1580,10 +1558,7 @@ mt_report_breach(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		id;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("description and detected_at must not be NULL")));
+	mt_require_args(fcinfo, 2, "description and detected_at");
 	description = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (description[0] == '\0')
 		ereport(ERROR,
@@ -1676,10 +1651,7 @@ mt_record_breach_notification(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("breach id, authority and notified_at must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(3), "breach id, authority and notified_at");
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 	args[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);

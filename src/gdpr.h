@@ -15,10 +15,6 @@
 /* 42501 unless the current user owns the relation (superusers do) */
 extern void mt_gdpr_require_owner(Oid relid);
 
-/* 42P01 when relid names no relation; returns its quoted qualified name */
-extern char *mt_gdpr_relation_name(Oid relid);
-
-/* the current tenant, or 42501 "no tenant context is set" */
 
 /* name of the role the caller acts as (SET ROLE), for *_by columns */
 extern char *mt_gdpr_actor_role(void);

@@ -40,12 +40,15 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "multitenant.h"
+#include "context.h"
+#include "isolation.h"
 #include "spi_util.h"
+#include "util.h"
 
 #define POLICY_RESTRICTIVE	"mt_tenant_isolation"
 #define POLICY_PERMISSIVE	"mt_tenant_access"
 
+/* GUC variable (defined in multitenant.c) */
 bool		mt_allow_unsafe_ddl = false;
 
 static int	isolation_ddl_depth = 0;
@@ -65,20 +68,6 @@ static void check_parents_isolated(Oid relid);
  * helpers
  * --------------------------------------------------------------------- */
 
-/* schema-qualified, quoted name of a relation */
-static char *
-qualified_name(Oid relid)
-{
-	char	   *relname = get_rel_name(relid);
-
-	if (relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  relname);
-}
-
 static void
 run_ddl(const char *sql)
 {
@@ -88,9 +77,7 @@ run_ddl(const char *sql)
 		int			rc = SPI_execute(sql, false, 0);
 
 		if (rc < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("multitenant: \"%s\" failed: %s", sql, SPI_result_code_string(rc))));
+			mt_spi_failed(psprintf("\"%s\"", sql), rc);
 	}
 	PG_FINALLY();
 	{
@@ -263,7 +250,7 @@ ensure_tenant_column(Oid relid, const char *qname, const char *column)
 static void
 isolate_one(Oid relid, const char *column, Oid parent)
 {
-	char	   *qname = qualified_name(relid);
+	char	   *qname = mt_relation_name(relid);
 	AttrNumber	attnum;
 	StringInfoData sql;
 	Datum		args[3];
@@ -370,14 +357,14 @@ mt_disable_isolation(PG_FUNCTION_ARGS)
 	if (isolated_column(relid) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s is not isolated", qualified_name(relid))));
+				 errmsg("table %s is not isolated", mt_relation_name(relid))));
 
 	initStringInfo(&sql);
 	all = find_all_inheritors(relid, AccessShareLock, NULL);
 	foreach(lc, all)
 	{
 		Oid			child = lfirst_oid(lc);
-		char	   *qname = qualified_name(child);
+		char	   *qname = mt_relation_name(child);
 		Datum		arg = ObjectIdGetDatum(child);
 
 		if (isolated_column(child) == NULL)
@@ -455,8 +442,8 @@ guard_refuse(Oid relid, const char *what)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("cannot %s on %s: the table is isolated by multitenant", what, qualified_name(relid)),
-			 errhint("Use mt.disable_isolation('%s') to remove tenant isolation.", qualified_name(relid))));
+			 errmsg("cannot %s on %s: the table is isolated by multitenant", what, mt_relation_name(relid)),
+			 errhint("Use mt.disable_isolation('%s') to remove tenant isolation.", mt_relation_name(relid))));
 }
 
 static bool
@@ -859,7 +846,8 @@ mt_isolation_status(PG_FUNCTION_ARGS)
 	mt_spi_connect();
 	/* the caller's search_path must not choose the query's operators */
 	nest = mt_enter_safe_search_path();
-	mt_spi_execute(isolation_status_sql, 0, NULL, NULL, SPI_OK_SELECT);
+	/* read-only: the function is declared STABLE */
+	mt_spi_select(isolation_status_sql, 0, NULL, NULL, NULL);
 	mt_leave_safe_search_path(nest);
 	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 	for (uint64 i = 0; i < SPI_processed; i++)

@@ -1,13 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * multitenant.c
- *	  Module entry point: _PG_init, every GUC of the extension, hook
- *	  chaining, the shared-memory request/startup, and the transaction
- *	  callback that the capability files share.
+ *	  Module entry point and top layer: _PG_init, the definition of every
+ *	  GUC of the extension (each variable lives in and is declared by the
+ *	  module that uses it), hook chaining, the shared-memory request and
+ *	  startup hooks, and the transaction callback that the capability
+ *	  files share.  The only file that includes the headers of every
+ *	  module; no module includes a header of this one (there is none).
  *
- * Shared memory holds one MultitenantShared struct whose fields are all
- * atomics (no lock).  Capability files that need more shared state add a
- * size/init pair here so that everything is requested in
+ * Shared memory: none of its own.  Each module that has shared state owns
+ * it (struct, size, lock tranche) and exports size / request / startup
+ * functions that the hooks here call, so that everything is requested in
  * shmem_request_hook, as PostgreSQL 15 requires.
  *
  *-------------------------------------------------------------------------
@@ -22,25 +25,23 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
-#include "multitenant.h"
 #include "api_keys.h"
 #include "audit.h"
+#include "compliance.h"
+#include "context.h"
+#include "crypto.h"
+#include "flush_request.h"
+#include "isolation.h"
+#include "ratelimit.h"
+#include "redact.h"
+#include "tenant_status.h"
 #include "usage.h"
+#include "util.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
-
-/* GUC variables */
-char	   *mt_jwt_secret = NULL;
-char	   *mt_jwt_public_key = NULL;
-char	   *mt_token_string = NULL;
-int			mt_token_max_ttl = 86400;
-int			mt_default_token_ttl = 900;
-int			mt_audit_digest_max_age = 86400;
-int			mt_api_key_rotation_age = 180 * 86400;
-
-MultitenantShared *mt_shared = NULL;
 
 static bool mt_preloaded = false;
 
@@ -52,10 +53,25 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 mt_shmem_size(void)
 {
-	return add_size(add_size(add_size(MAXALIGN(sizeof(MultitenantShared)),
-									  mt_api_keys_shmem_size()),
-							 mt_usage_shmem_size()),
-					mt_context_shmem_size());
+	Size		size = mt_tenant_status_shmem_size();
+
+	size = add_size(size, mt_context_shmem_size());
+	size = add_size(size, mt_api_keys_shmem_size());
+	size = add_size(size, mt_usage_shmem_size());
+	size = add_size(size, mt_ratelimit_shmem_size());
+	size = add_size(size, mt_flush_request_shmem_size());
+	return size;
+}
+
+/* every module's LWLock tranches */
+static void
+mt_shmem_request_locks(void)
+{
+	mt_context_shmem_request();
+	mt_api_keys_shmem_request();
+	mt_usage_shmem_request();
+	mt_ratelimit_shmem_request();
+	mt_flush_request_shmem_request();
 }
 
 static void
@@ -66,42 +82,24 @@ mt_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(mt_shmem_size());
-	mt_api_keys_shmem_request();
-	mt_usage_shmem_request();
-	mt_context_shmem_request();
+	mt_shmem_request_locks();
 }
 
 static void
 mt_shmem_startup(void)
 {
-	bool		found;
-
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	mt_shared = ShmemInitStruct("multitenant", sizeof(MultitenantShared), &found);
-	if (!found)
-		pg_atomic_init_u64(&mt_shared->tenant_generation, 1);
+	mt_tenant_status_shmem_startup();
+	mt_context_shmem_startup();
 	mt_api_keys_shmem_startup();
 	mt_usage_shmem_startup();
-	mt_context_shmem_startup();
+	mt_ratelimit_shmem_startup();
+	mt_flush_request_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * Functions that cannot work without shared memory call this first, so that
- * a library loaded on demand (not preloaded) fails with a clear message
- * instead of touching a NULL pointer.
- */
-void
-mt_require_shared_memory(const char *what)
-{
-	if (mt_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s requires multitenant to be loaded via shared_preload_libraries", what),
-				 errhint("Add 'multitenant' to shared_preload_libraries in postgresql.conf and restart the server.")));
+	mt_shared_memory_attached();
 }
 
 static void
@@ -326,9 +324,7 @@ _PG_init(void)
 	shmem_request_hook = mt_shmem_request;
 #else
 	RequestAddinShmemSpace(mt_shmem_size());
-	mt_api_keys_shmem_request();
-	mt_usage_shmem_request();
-	mt_context_shmem_request();
+	mt_shmem_request_locks();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = mt_shmem_startup;

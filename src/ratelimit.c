@@ -20,8 +20,9 @@
  * the call that wanted the new bucket fails with 53400 and every existing
  * bucket keeps its state.
  *
- * Locks: the table's LWLock (the second lock of the "multitenant usage"
- * tranche) is taken SHARED to find a bucket and EXCLUSIVE only to add or
+ * Shared memory and locks: this file's own (sized, requested and created
+ * by the functions multitenant.c calls).  The table's LWLock (the
+ * "multitenant rate limits" tranche) is taken SHARED to find a bucket and EXCLUSIVE only to add or
  * evict one; each bucket's TAT is read and moved under its spinlock.  The
  * per-tenant bucket counts (a second hash keyed by database and tenant)
  * and next_scan are protected by the exclusive lock.  next_scan is a lower
@@ -44,9 +45,13 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
-#include "multitenant.h"
-#include "spi_util.h"
-#include "usage.h"
+#include "context.h"
+#include "ratelimit.h"
+#include "util.h"
+
+/* GUC variables (defined in multitenant.c) */
+int			mt_max_rate_limits = 10000;
+int			mt_tenant_rate_limit_share = 10;
 
 #define MT_BUCKET_MAXLEN 127
 
@@ -96,14 +101,20 @@ mt_ratelimit_shmem_size(void)
 	return add_size(size, MAXALIGN(sizeof(MtRateShared)));
 }
 
-/* Called with AddinShmemInitLock held. */
 void
-mt_ratelimit_shmem_startup(LWLock *lock)
+mt_ratelimit_shmem_request(void)
+{
+	RequestNamedLWLockTranche("multitenant rate limits", 1);
+}
+
+/* Called from mt_shmem_startup with AddinShmemInitLock held. */
+void
+mt_ratelimit_shmem_startup(void)
 {
 	HASHCTL		info;
 	bool		found;
 
-	rate_lock = lock;
+	rate_lock = &(GetNamedLWLockTranche("multitenant rate limits"))->lock;
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(MtRateKey);
 	info.entrysize = sizeof(MtRateEntry);

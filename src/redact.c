@@ -34,7 +34,7 @@
 #include "utils/elog.h"
 #include "utils/memutils.h"
 
-#include "multitenant.h"
+#include "redact.h"
 
 /* shortest segments of a JWT-shaped value: a real signature is 43+ chars */
 #define MIN_HEADER_LEN		8

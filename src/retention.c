@@ -42,9 +42,10 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "multitenant.h"
+#include "context.h"
 #include "gdpr.h"
 #include "spi_util.h"
+#include "util.h"
 
 /* "mtretain" as an int64: the advisory lock that serializes runs */
 #define RETENTION_LOCK_KEY	INT64CONST(0x6d74726574616e)
@@ -106,7 +107,7 @@ mt_set_retention(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	column = NameStr(*PG_GETARG_NAME(1));
 	keep = PG_GETARG_INTERVAL_P(2);
-	qname = mt_gdpr_relation_name(relid);
+	qname = mt_relation_name(relid);
 	check_retainable(relid, qname);
 	mt_gdpr_require_owner(relid);
 
@@ -152,7 +153,7 @@ mt_drop_retention(PG_FUNCTION_ARGS)
 
 	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
-	(void) mt_gdpr_relation_name(relid);
+	(void) mt_relation_name(relid);
 	mt_gdpr_require_owner(relid);
 	arg = ObjectIdGetDatum(relid);
 	mt_spi_connect();
@@ -222,7 +223,7 @@ retain_leaves(RetentionPolicy *p, List *leaves, const pg_uuid_t *tenant, int64 b
 
 		if (deleted >= budget)
 			break;
-		qname = mt_gdpr_relation_name(leaf);
+		qname = mt_relation_name(leaf);
 		sql = psprintf("DELETE FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 					   "SELECT ctid FROM ONLY %s WHERE %s OPERATOR(pg_catalog.<) $1 LIMIT $2 FOR UPDATE SKIP LOCKED))"
 					   " AND %s OPERATOR(pg_catalog.<) $1",
@@ -240,7 +241,7 @@ static bool
 expired_left(RetentionPolicy *p, const pg_uuid_t *tenant)
 {
 	char	   *sql = psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.<) $1 LIMIT 1",
-							   mt_gdpr_relation_name(p->relid), quote_identifier(p->column));
+							   mt_relation_name(p->relid), quote_identifier(p->column));
 
 	mt_owner_execute(p->relid, tenant, sql, 1, (Oid[]) {TIMESTAMPTZOID}, &p->cutoff, NULL, false, 1);
 	return SPI_processed > 0;

@@ -1,15 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * spi_util.c
- *	  SPI helpers (parameterized statements only, never pasted values),
- *	  argument checks and uuid helpers shared by the capability files,
- *	  mt_catalog_execute(): one statement run as the extension owner so
- *	  that functions executed with the caller's rights can write the
- *	  extension's catalog tables, and mt_owner_execute(): one statement on
- *	  a user table run as that table's owner in a security-restricted
- *	  operation (optionally inside a tenant's context), so that the
- *	  owner's triggers, casts, defaults and domains never run with the
- *	  extension owner's rights.  No shared state, no locks.
+ *	  SPI helpers (parameterized statements only, never pasted values)
+ *	  shared by the capability files: the mt_spi_* statements run as the
+ *	  caller; mt_catalog_execute() (one statement) and mt_catalog_begin/
+ *	  end (several): run as the extension owner with a forced safe
+ *	  search_path, so that functions executed with the caller's rights
+ *	  can read and write the extension's catalog tables; and mt_owner_execute(): one
+ *	  statement on a user table run as that table's owner in a security-
+ *	  restricted operation (optionally inside a tenant's maintenance
+ *	  context, context.c, the layer below), so that the owner's triggers,
+ *	  casts, defaults and domains never run with the extension owner's
+ *	  rights.  No shared state, no locks.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,28 +29,41 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/uuid.h"
 
-#include "multitenant.h"
+#include "catalog.h"
+#include "context.h"
 #include "spi_util.h"
+
+/*
+ * The one report of an internal statement that failed without raising an
+ * error itself (a can't-happen: elog, SQLSTATE XX000): "multitenant: <what>
+ * failed: <SPI result code>".
+ */
+void
+mt_spi_failed(const char *what, int rc)
+{
+	elog(ERROR, "multitenant: %s failed: %s", what, SPI_result_code_string(rc));
+}
 
 void
 mt_spi_connect(void)
 {
-	if (SPI_connect() != SPI_OK_CONNECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: SPI_connect failed")));
+	int			rc = SPI_connect();
+
+	if (rc != SPI_OK_CONNECT)
+		mt_spi_failed("SPI_connect", rc);
 }
 
 void
 mt_spi_finish(void)
 {
-	if (SPI_finish() != SPI_OK_FINISH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: SPI_finish failed")));
+	int			rc = SPI_finish();
+
+	if (rc != SPI_OK_FINISH)
+		mt_spi_failed("SPI_finish", rc);
 }
 
 int
@@ -58,9 +73,7 @@ mt_spi_execute_nulls(const char *sql, int nargs, Oid *types, Datum *values,
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 
 	if (expected_rc != 0 && rc != expected_rc)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+		mt_spi_failed("internal query", rc);
 	return rc;
 }
 
@@ -70,6 +83,19 @@ mt_spi_execute(const char *sql, int nargs, Oid *types, Datum *values, int expect
 	return mt_spi_execute_nulls(sql, nargs, types, values, NULL, expected_rc);
 }
 
+/*
+ * A read-only query (SPI read_only: the caller's snapshot, no command
+ * counter increment), as STABLE functions must run their SQL.
+ */
+void
+mt_spi_select(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("internal query", rc);
+}
+
 bool
 mt_spi_exists(const char *sql, int nargs, Oid *types, Datum *values)
 {
@@ -77,9 +103,7 @@ mt_spi_exists(const char *sql, int nargs, Oid *types, Datum *values)
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 1);
 
 	if (rc != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+		mt_spi_failed("internal query", rc);
 	return SPI_processed > 0;
 }
 
@@ -96,9 +120,7 @@ mt_spi_value(const char *sql, int nargs, Oid *types, Datum *values,
 	Datum		d = (Datum) 0;
 
 	if (rc < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+		mt_spi_failed("internal query", rc);
 	if (SPI_processed > 0 && SPI_tuptable != NULL)
 	{
 		Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
@@ -110,9 +132,7 @@ mt_spi_value(const char *sql, int nargs, Oid *types, Datum *values,
 	if (isnull)
 		*isnull = null;
 	else if (null)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: internal query returned no value")));
+		elog(ERROR, "multitenant: internal query returned no value");
 	return d;
 }
 
@@ -125,107 +145,95 @@ mt_spi_text(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
 }
 
 /*
- * The oid of the extension's own table mt.<name>, or InvalidOid when there
- * is none in this database.  A relation of that name is trusted only when
- * it belongs to the multitenant extension (pg_depend): in a database
- * without the extension, any role with CREATE on the database could plant
- * a schema "mt" and tables in it.  Verified oids are remembered for the
- * life of the backend (a dropped and recreated table gets a new oid).
+ * As the extension owner with search_path = pg_catalog, pg_temp (as in a
+ * SECURITY DEFINER function: the caller's search_path cannot redirect
+ * operators), until catalog_leave(); the two halves of mt_catalog_execute
+ * and of mt_catalog_begin/end.
  */
-#define MT_VERIFIED_RELS 16
-static Oid	verified_rels[MT_VERIFIED_RELS];
-static int	n_verified_rels = 0;
-
-Oid
-mt_catalog_relid(const char *name)
+static void
+catalog_enter(MtCatalogCtx *c)
 {
-	Oid			nsp = get_namespace_oid("mt", true);
-	Oid			relid;
-	Oid			ext;
-	char	   *extname;
-	bool		ours;
+	Oid			owner = mt_extension_owner();
 
-	if (!OidIsValid(nsp))
-		return InvalidOid;
-	relid = get_relname_relid(name, nsp);
-	if (!OidIsValid(relid))
-		return InvalidOid;
-	for (int i = 0; i < n_verified_rels; i++)
-		if (verified_rels[i] == relid)
-			return relid;
-
-	ext = getExtensionOfObject(RelationRelationId, relid);
-	extname = OidIsValid(ext) ? get_extension_name(ext) : NULL;
-	ours = extname != NULL && strcmp(extname, "multitenant") == 0;
-	if (!ours)
-		return InvalidOid;
-	if (n_verified_rels < MT_VERIFIED_RELS)
-		verified_rels[n_verified_rels++] = relid;
-	return relid;
+	c->outer = CurrentMemoryContext;
+	GetUserIdAndSecContext(&c->save_userid, &c->save_sec);
+	SetUserIdAndSecContext(owner, c->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	c->nestlevel = mt_enter_safe_search_path();
 }
 
-/*
- * The extension owner: the owner of mt.isolated_tables, a table the
- * extension script creates (a pre-existing schema "mt" could belong to
- * someone else, the extension's own tables cannot).
- */
-Oid
-mt_extension_owner(void)
+static void
+catalog_leave(MtCatalogCtx *c)
 {
-	Oid			catalog = mt_catalog_relid("isolated_tables");
-	HeapTuple	tup;
-	Oid			owner;
-
-	if (!OidIsValid(catalog))
-		elog(ERROR, "multitenant: mt.isolated_tables is missing");
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for mt.isolated_tables");
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	mt_leave_safe_search_path(c->nestlevel);
+	SetUserIdAndSecContext(c->save_userid, c->save_sec);
 }
 
 /*
  * Run one parameterized statement as the extension owner (catalog writes
  * from functions that otherwise run with the caller's rights).  The user
  * is switched only around this statement and restored on error too;
- * search_path is pg_catalog, pg_temp meanwhile.
+ * search_path is pg_catalog, pg_temp meanwhile.  SPI must be connected.
  * Returns the SPI result code; SPI_tuptable / SPI_processed hold the
  * statement's result (e.g. a RETURNING list) until the next SPI call.
  */
 int
 mt_catalog_execute(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
-	Oid			save_userid;
-	int			save_sec;
-	Oid			owner = mt_extension_owner();
+	MtCatalogCtx c;
 	volatile int rc = 0;
 
-	int			nestlevel;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	/* as in SECURITY DEFINER functions: the caller's search_path cannot redirect operators */
-	nestlevel = mt_enter_safe_search_path();
+	catalog_enter(&c);
 	PG_TRY();
 	{
 		rc = mt_spi_execute_nulls(sql, nargs, types, values, nulls, 0);
 		if (rc < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+			mt_spi_failed("internal query", rc);
 	}
 	PG_CATCH();
 	{
 		/* the (sub)transaction abort unwinds the GUC nest level */
-		SetUserIdAndSecContext(save_userid, save_sec);
+		SetUserIdAndSecContext(c.save_userid, c.save_sec);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	mt_leave_safe_search_path(nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	catalog_leave(&c);
 	return rc;
+}
+
+/*
+ * Several statements as the extension owner, as mt_catalog_execute runs
+ * one: mt_catalog_begin switches the user, sets the safe search_path and
+ * connects SPI; mt_catalog_end finishes SPI and restores both.  On error
+ * the (sub)transaction abort restores the user, unwinds the GUC nest level
+ * and SPI.  c->outer is the caller's memory context (results that must
+ * survive mt_catalog_end go there).
+ */
+void
+mt_catalog_begin(MtCatalogCtx *c)
+{
+	catalog_enter(c);
+	mt_spi_connect();
+}
+
+void
+mt_catalog_end(MtCatalogCtx *c)
+{
+	mt_spi_finish();
+	catalog_leave(c);
+}
+
+/*
+ * A read-only query with the snapshot snap, or with the latest snapshot
+ * when snap is NULL: it sees what other transactions committed after this
+ * transaction's snapshot was taken (usage counters compare with it).
+ */
+void
+mt_spi_select_snapshot(Snapshot snap, const char *sql, int nargs, Oid *types,
+					   Datum *values, const char *nulls)
+{
+	PushActiveSnapshot(snap ? snap : GetLatestSnapshot());
+	mt_spi_select(sql, nargs, types, values, nulls);
+	PopActiveSnapshot();
 }
 
 /*
@@ -286,9 +294,7 @@ mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
 	{
 		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, tcount);
 		if (rc < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+			mt_spi_failed("internal query", rc);
 	}
 	PG_CATCH();
 	{
@@ -363,57 +369,4 @@ mt_try_in_subxact(void (*fn) (void *arg), void *arg)
 	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 		ReThrowError(edata);
 	return edata;
-}
-
-/* 22004 when any of the first nargs arguments is NULL */
-void
-mt_require_args(FunctionCallInfo fcinfo, int nargs, const char *names)
-{
-	for (int i = 0; i < nargs; i++)
-		if (PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be NULL", names)));
-}
-
-char *
-mt_uuid_to_cstring(const pg_uuid_t *u)
-{
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) u)));
-}
-
-/* Canonical 8-4-4-4-12 hex form only; never raises. */
-bool
-mt_parse_uuid(const char *s, pg_uuid_t *out)
-{
-	int			j = 0;
-
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++)
-	{
-		char		c = s[i];
-		int			v;
-
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-		{
-			if (c != '-')
-				return false;
-			continue;
-		}
-		if (c >= '0' && c <= '9')
-			v = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			v = c - 'A' + 10;
-		else
-			return false;
-		if (j % 2 == 0)
-			out->data[j / 2] = (unsigned char) (v << 4);
-		else
-			out->data[j / 2] |= (unsigned char) v;
-		j++;
-	}
-	return true;
 }

@@ -4,7 +4,8 @@
  *	  Usage metering: shared-memory counters keyed by (database, tenant,
  *	  metric), mt.track / mt.consume / mt.usage, quotas (plan limits and
  *	  per-tenant overrides), soft-limit alerts, the flush of counters into
- *	  mt.usage_rollup (run by worker.c), the dump file that keeps pending
+ *	  mt.usage_rollup (run by worker.c, asked for through flush_request.c;
+ *	  this file never calls the worker), the dump file that keeps pending
  *	  counts across a clean restart, and the usage analytics functions.
  *
  * Shared state and locks
@@ -101,16 +102,18 @@
 #include "utils/timestamp.h"
 #include "common/int.h"
 
-#include "multitenant.h"
+#include "catalog.h"
+#include "context.h"
+#include "flush_request.h"
 #include "spi_util.h"
+#include "tenant_status.h"
 #include "usage.h"
+#include "util.h"
 
 /* GUC variables (defined in multitenant.c) */
 int			mt_max_counters = 10000;
 int			mt_flush_interval_ms = 10000;
-int			mt_max_rate_limits = 10000;
 int			mt_tenant_counter_share = 10;
-int			mt_tenant_rate_limit_share = 10;
 
 #define MT_METRIC_MAXLEN	63
 #define MT_USAGE_SLOTS		4
@@ -214,7 +217,6 @@ static MtDeferredCall deferred_calls[MT_MAX_DEFERRED];
 static int	n_deferred = 0;
 static int64 deferred_lost = 0; /* no slot left in deferred_calls either */
 static bool deferred_exit_registered = false;
-MtWorkerShared *mt_worker_shared = NULL;
 
 /* transaction-local state */
 static bool quota_local_dirty = false;	/* this xact changed quota tables */
@@ -338,18 +340,15 @@ mt_usage_shmem_size(void)
 {
 	Size		size = MAXALIGN(sizeof(MtUsageShared));
 
-	size = add_size(size, MAXALIGN(sizeof(MtWorkerShared)));
 	size = add_size(size, hash_estimate_size(mt_max_counters, sizeof(MtUsageEntry)));
 	size = add_size(size, hash_estimate_size(mt_max_counters, sizeof(MtUsageTenant)));
-	size = add_size(size, mt_ratelimit_shmem_size());
 	return size;
 }
 
 void
 mt_usage_shmem_request(void)
 {
-	/* [0] counters, [1] rate-limit buckets, [2] launcher and flush requests */
-	RequestNamedLWLockTranche("multitenant usage", 3);
+	RequestNamedLWLockTranche("multitenant usage", 1);
 }
 
 /* Called from mt_shmem_startup with AddinShmemInitLock held. */
@@ -357,24 +356,15 @@ void
 mt_usage_shmem_startup(void)
 {
 	bool		found;
-	bool		found_w;
 	HASHCTL		info;
-	LWLockPadded *locks;
 
 	us = ShmemInitStruct("multitenant usage", sizeof(MtUsageShared), &found);
-	mt_worker_shared = ShmemInitStruct("multitenant workers", sizeof(MtWorkerShared), &found_w);
-	locks = GetNamedLWLockTranche("multitenant usage");
 	if (!found)
 	{
-		us->lock = &locks[0].lock;
+		us->lock = &(GetNamedLWLockTranche("multitenant usage"))->lock;
 		pg_atomic_init_u64(&us->quota_generation, 1);
 		pg_atomic_init_u64(&us->flush_generation, 1);
 		us->fruitless_gen = 0;
-	}
-	if (!found_w)
-	{
-		memset(mt_worker_shared, 0, sizeof(MtWorkerShared));
-		mt_worker_shared->lock = &locks[2].lock;
 	}
 
 	memset(&info, 0, sizeof(info));
@@ -389,8 +379,6 @@ mt_usage_shmem_startup(void)
 	usage_tenants = ShmemInitHash("multitenant usage tenants",
 								  mt_max_counters, mt_max_counters,
 								  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
-
-	mt_ratelimit_shmem_startup(&locks[1].lock);
 
 	if (!IsUnderPostmaster)
 	{
@@ -849,7 +837,7 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 				t->fruitless_gen = gen;
 				LWLockRelease(us->lock);
 				if (scanned)
-					mt_worker_request_flush_all();
+					mt_flush_request_all();
 				ereport(ERROR,
 						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 						 errmsg("too many usage counters for this tenant"),
@@ -883,7 +871,7 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 		/* full of counts that are not flushed yet: have them flushed */
 		if (!asked)
 		{
-			mt_worker_request_flush_all();
+			mt_flush_request_all();
 			asked = true;
 		}
 		if (!wait)
@@ -907,70 +895,23 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
  * redirect names or operators.
  * --------------------------------------------------------------------- */
 
-typedef struct MtOwnerCtx
+/* 55000 when this database has no usage tables (no extension) */
+static void
+require_usage_tables(void)
 {
-	Oid			save_userid;
-	int			save_sec;
-	int			nestlevel;
-	MemoryContext outer;
-} MtOwnerCtx;
-
-static Oid
-usage_table_owner(void)
-{
-	Oid			rel = mt_catalog_relid("usage_rollup");
-	HeapTuple	tp;
-	Oid			owner;
-
-	if (!OidIsValid(rel))
+	if (!OidIsValid(mt_catalog_relid("usage_rollup")))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("multitenant usage tables are missing in this database"),
 				 errhint("Run CREATE EXTENSION multitenant.")));
-	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "cache lookup failed for relation %u", rel);
-	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-	ReleaseSysCache(tp);
-	return owner;
 }
 
+/* as the extension owner, SPI connected (spi_util.c) */
 static void
-owner_begin(MtOwnerCtx *c)
+owner_begin(MtCatalogCtx *c)
 {
-	Oid			owner = usage_table_owner();
-
-	c->outer = CurrentMemoryContext;
-	GetUserIdAndSecContext(&c->save_userid, &c->save_sec);
-	SetUserIdAndSecContext(owner, c->save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	c->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	mt_spi_connect();
-}
-
-static void
-owner_end(MtOwnerCtx *c)
-{
-	mt_spi_finish();
-	AtEOXact_GUC(true, c->nestlevel);
-	SetUserIdAndSecContext(c->save_userid, c->save_sec);
-}
-
-/* read-only query against the latest committed state (not the xact snapshot) */
-static void
-spi_select_snapshot(Snapshot snap, const char *sql, int nargs, Oid *types, Datum *values,
-					const char *nulls)
-{
-	int			rc;
-
-	PushActiveSnapshot(snap ? snap : GetLatestSnapshot());
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
-	PopActiveSnapshot();
-	if (rc != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("multitenant: internal query failed: %s", SPI_result_code_string(rc))));
+	require_usage_tables();
+	mt_catalog_begin(c);
 }
 
 static int64
@@ -999,7 +940,7 @@ spi_cstring(int row, int col, MemoryContext cxt)
 static void
 entry_load(const MtUsageKey *key)
 {
-	MtOwnerCtx oc;
+	MtCatalogCtx oc;
 	MtPeriods	p;
 	Datum		args[4];
 	int64		base_day,
@@ -1013,14 +954,14 @@ entry_load(const MtUsageKey *key)
 	args[3] = TimestampTzGetDatum(period_start(PK_DAY, p.id[PK_DAY]));
 
 	owner_begin(&oc);
-	spi_select_snapshot(NULL, "SELECT coalesce(sum(value) FILTER (WHERE bucket >= $4), 0)::bigint,"
-					  "       coalesce(sum(value), 0)::bigint"
-					  "  FROM mt.usage_rollup"
-					  " WHERE tenant_id = $1 AND metric = $2 AND bucket >= $3",
-					  4, (Oid[]) {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, args, NULL);
+	mt_spi_select_snapshot(NULL, "SELECT coalesce(sum(value) FILTER (WHERE bucket >= $4), 0)::bigint,"
+						   "       coalesce(sum(value), 0)::bigint"
+						   "  FROM mt.usage_rollup"
+						   " WHERE tenant_id = $1 AND metric = $2 AND bucket >= $3",
+						   4, (Oid[]) {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, args, NULL);
 	base_day = spi_int8(0, 1, NULL);
 	base_month = spi_int8(0, 2, NULL);
-	owner_end(&oc);
+	mt_catalog_end(&oc);
 
 	LWLockAcquire(us->lock, LW_SHARED);
 	e = hash_search(usage_htab, key, HASH_FIND, NULL);
@@ -1044,7 +985,7 @@ entry_load(const MtUsageKey *key)
 static void
 quota_lookup(const pg_uuid_t *tenant, const char *metric, MtQuota *q)
 {
-	MtOwnerCtx oc;
+	MtCatalogCtx oc;
 	Datum		args[2];
 
 	memset(q, 0, sizeof(MtQuota));
@@ -1052,15 +993,15 @@ quota_lookup(const pg_uuid_t *tenant, const char *metric, MtQuota *q)
 	args[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
 	args[1] = CStringGetTextDatum(metric);
 	owner_begin(&oc);
-	spi_select_snapshot(NULL, "SELECT period, hard_limit, soft_limit FROM ("
-					  "  SELECT q.period, q.hard_limit, q.soft_limit, 1 AS pri"
-					  "    FROM mt.tenant_quotas q WHERE q.tenant_id = $1 AND q.metric = $2"
-					  "  UNION ALL"
-					  "  SELECT l.period, l.hard_limit, l.soft_limit, 2"
-					  "    FROM mt.tenants t JOIN mt.plan_limits l ON l.plan = t.plan"
-					  "   WHERE t.id = $1 AND l.metric = $2) s"
-					  " ORDER BY pri LIMIT 1",
-					  2, (Oid[]) {UUIDOID, TEXTOID}, args, NULL);
+	mt_spi_select_snapshot(NULL, "SELECT period, hard_limit, soft_limit FROM ("
+						   "  SELECT q.period, q.hard_limit, q.soft_limit, 1 AS pri"
+						   "    FROM mt.tenant_quotas q WHERE q.tenant_id = $1 AND q.metric = $2"
+						   "  UNION ALL"
+						   "  SELECT l.period, l.hard_limit, l.soft_limit, 2"
+						   "    FROM mt.tenants t JOIN mt.plan_limits l ON l.plan = t.plan"
+						   "   WHERE t.id = $1 AND l.metric = $2) s"
+						   " ORDER BY pri LIMIT 1",
+						   2, (Oid[]) {UUIDOID, TEXTOID}, args, NULL);
 	if (SPI_processed > 0)
 	{
 		bool		null;
@@ -1072,7 +1013,7 @@ quota_lookup(const pg_uuid_t *tenant, const char *metric, MtQuota *q)
 		q->soft = spi_int8(0, 3, &null);
 		q->has_soft = !null;
 	}
-	owner_end(&oc);
+	mt_catalog_end(&oc);
 }
 
 static void
@@ -1133,7 +1074,7 @@ usage_alert_record(void *arg)
 	MtAlert    *a = (MtAlert *) arg;
 	const MtUsageKey *key = a->key;
 	const MtQuota *q = a->q;
-	MtOwnerCtx	oc;
+	MtCatalogCtx	oc;
 	Datum		args[7];
 	char		nulls[7] = "       ";
 	int			rc;
@@ -1155,7 +1096,7 @@ usage_alert_record(void *arg)
 							   7, (Oid[]) {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID},
 							   args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "multitenant: alert insert failed: %s", SPI_result_code_string(rc));
+		mt_spi_failed("alert insert", rc);
 
 	/*
 	 * A wake-up without payload: any role may LISTEN (and NOTIFY) on any
@@ -1165,7 +1106,7 @@ usage_alert_record(void *arg)
 	 */
 	if (SPI_processed > 0)
 		Async_Notify("multitenant_usage", NULL);
-	owner_end(&oc);
+	mt_catalog_end(&oc);
 }
 
 /*
@@ -1535,7 +1476,7 @@ mt_usage_count_api_call(const pg_uuid_t *tenant)
 {
 	MtUsageKey	key;
 
-	if (mt_shared == NULL || us == NULL || RecoveryInProgress())
+	if (us == NULL || RecoveryInProgress())
 		return;
 	if (unlikely(n_deferred > 0))
 		deferred_drain();
@@ -1707,7 +1648,7 @@ mt_usage(PG_FUNCTION_ARGS)
 	MtPeriods	p;
 	TimestampTz pstart,
 				pend;
-	MtOwnerCtx	oc;
+	MtCatalogCtx	oc;
 	Datum		args[3];
 	MtUsageRow *rows;
 	int			nrows = 0;
@@ -1716,10 +1657,7 @@ mt_usage(PG_FUNCTION_ARGS)
 
 	mt_require_shared_memory("mt.usage()");
 	tenant = tenant_arg(fcinfo, 0);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("period must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(1), "period");
 	k = parse_period(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	check_tenant_access(tenant);
 	InitMaterializedSRF(fcinfo, 0);
@@ -1732,22 +1670,22 @@ mt_usage(PG_FUNCTION_ARGS)
 	args[1] = TimestampTzGetDatum(pstart);
 	args[2] = TimestampTzGetDatum(pend);
 	owner_begin(&oc);
-	spi_select_snapshot(NULL, "WITH lim AS ("
-					  "  SELECT DISTINCT ON (metric) metric, period, hard_limit, soft_limit FROM ("
-					  "    SELECT q.metric, q.period, q.hard_limit, q.soft_limit, 1 AS pri"
-					  "      FROM mt.tenant_quotas q WHERE q.tenant_id = $1"
-					  "    UNION ALL"
-					  "    SELECT l.metric, l.period, l.hard_limit, l.soft_limit, 2"
-					  "      FROM mt.tenants t JOIN mt.plan_limits l ON l.plan = t.plan"
-					  "     WHERE t.id = $1) s"
-					  "  ORDER BY metric, pri),"
-					  " used AS ("
-					  "  SELECT metric, sum(value)::bigint AS used FROM mt.usage_rollup"
-					  "   WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3 GROUP BY metric)"
-					  " SELECT coalesce(l.metric, u.metric), coalesce(u.used, 0),"
-					  "        l.soft_limit, l.hard_limit, l.period"
-					  "   FROM lim l FULL JOIN used u ON u.metric = l.metric",
-					  3, (Oid[]) {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, args, NULL);
+	mt_spi_select_snapshot(NULL, "WITH lim AS ("
+						   "  SELECT DISTINCT ON (metric) metric, period, hard_limit, soft_limit FROM ("
+						   "    SELECT q.metric, q.period, q.hard_limit, q.soft_limit, 1 AS pri"
+						   "      FROM mt.tenant_quotas q WHERE q.tenant_id = $1"
+						   "    UNION ALL"
+						   "    SELECT l.metric, l.period, l.hard_limit, l.soft_limit, 2"
+						   "      FROM mt.tenants t JOIN mt.plan_limits l ON l.plan = t.plan"
+						   "     WHERE t.id = $1) s"
+						   "  ORDER BY metric, pri),"
+						   " used AS ("
+						   "  SELECT metric, sum(value)::bigint AS used FROM mt.usage_rollup"
+						   "   WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3 GROUP BY metric)"
+						   " SELECT coalesce(l.metric, u.metric), coalesce(u.used, 0),"
+						   "        l.soft_limit, l.hard_limit, l.period"
+						   "   FROM lim l FULL JOIN used u ON u.metric = l.metric",
+						   3, (Oid[]) {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, args, NULL);
 
 	rows = MemoryContextAllocZero(oc.outer, sizeof(MtUsageRow) * (SPI_processed + 1));
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -1763,7 +1701,7 @@ mt_usage(PG_FUNCTION_ARGS)
 		row->has_hard = !null;
 		row->limit_period = spi_cstring(r, 5, oc.outer);
 	}
-	owner_end(&oc);
+	mt_catalog_end(&oc);
 
 	/*
 	 * Counters are read after the table: a flush in between has loaded the
@@ -1830,7 +1768,7 @@ mt_usage_history(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const pg_uuid_t *tenant;
 	char	   *gran;
-	MtOwnerCtx	oc;
+	MtCatalogCtx	oc;
 	Datum		args[8];
 	char		nulls[8] = "        ";
 	MtUsageKey	mkey;
@@ -1838,10 +1776,7 @@ mt_usage_history(PG_FUNCTION_ARGS)
 
 	mt_require_shared_memory("mt.usage_history()");
 	tenant = tenant_arg(fcinfo, 0);
-	if (PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("from, to and granularity must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(2) | MT_ARG(3) | MT_ARG(4), "from, to and granularity");
 	if (!PG_ARGISNULL(1))
 		make_key(&mkey, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(1));
 	gran = text_to_cstring(PG_GETARG_TEXT_PP(4));
@@ -1874,19 +1809,19 @@ mt_usage_history(PG_FUNCTION_ARGS)
 	collect_pending_arrays(tenant, &args[5], &args[6], &args[7]);
 
 	owner_begin(&oc);
-	spi_select_snapshot(snap, "SELECT date_trunc($5, b AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket,"
-					  "       m AS metric, sum(v)::bigint AS value"
-					  "  FROM (SELECT metric, bucket, value FROM mt.usage_rollup"
-					  "         WHERE tenant_id = $1 AND ($2::text IS NULL OR metric = $2)"
-					  "           AND bucket >= date_trunc('hour', $3, 'UTC') AND bucket < $4"
-					  "        UNION ALL"
-					  "        SELECT x.m, x.b, x.v FROM unnest($6::text[], $7::timestamptz[], $8::bigint[]) AS x (m, b, v)"
-					  "         WHERE ($2::text IS NULL OR x.m = $2)"
-					  "           AND x.b >= date_trunc('hour', $3, 'UTC') AND x.b < $4) AS s (m, b, v)"
-					  " GROUP BY 1, 2 ORDER BY 1, 2",
-					  8, (Oid[]) {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
-						  TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID},
-					  args, nulls);
+	mt_spi_select_snapshot(snap, "SELECT date_trunc($5, b AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket,"
+						   "       m AS metric, sum(v)::bigint AS value"
+						   "  FROM (SELECT metric, bucket, value FROM mt.usage_rollup"
+						   "         WHERE tenant_id = $1 AND ($2::text IS NULL OR metric = $2)"
+						   "           AND bucket >= date_trunc('hour', $3, 'UTC') AND bucket < $4"
+						   "        UNION ALL"
+						   "        SELECT x.m, x.b, x.v FROM unnest($6::text[], $7::timestamptz[], $8::bigint[]) AS x (m, b, v)"
+						   "         WHERE ($2::text IS NULL OR x.m = $2)"
+						   "           AND x.b >= date_trunc('hour', $3, 'UTC') AND x.b < $4) AS s (m, b, v)"
+						   " GROUP BY 1, 2 ORDER BY 1, 2",
+						   8, (Oid[]) {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
+						     TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID},
+						   args, nulls);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		Datum		values[3];
@@ -1898,7 +1833,7 @@ mt_usage_history(PG_FUNCTION_ARGS)
 		values[2] = Int64GetDatum(spi_int8(r, 3, NULL));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, rnulls);
 	}
-	owner_end(&oc);
+	mt_catalog_end(&oc);
 	UnregisterSnapshot(snap);
 	return (Datum) 0;
 }
@@ -1916,16 +1851,13 @@ mt_usage_cost(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const pg_uuid_t *tenant;
 	MtPeriods	p;
-	MtOwnerCtx	oc;
+	MtCatalogCtx	oc;
 	Datum		args[6];
 	Snapshot	snap;
 
 	mt_require_shared_memory("mt.usage_cost()");
 	tenant = tenant_arg(fcinfo, 0);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("month must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(1), "month");
 	check_tenant_access(tenant);
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -1937,45 +1869,45 @@ mt_usage_cost(PG_FUNCTION_ARGS)
 	collect_pending_arrays(tenant, &args[3], &args[4], &args[5]);
 
 	owner_begin(&oc);
-	spi_select_snapshot(snap, "WITH t AS ("
-					  "  SELECT t.plan, p.price_monthly_cents, p.currency"
-					  "    FROM mt.tenants t JOIN mt.plans p ON p.name = t.plan WHERE t.id = $1),"
-					  " u AS ("
-					  "  SELECT m AS metric, date_trunc('day', b AT TIME ZONE 'UTC') AS day, sum(v) AS v"
-					  "    FROM (SELECT metric, bucket, value FROM mt.usage_rollup"
-					  "           WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3"
-					  "          UNION ALL"
-					  "          SELECT x.m, x.b, x.v FROM unnest($4::text[], $5::timestamptz[], $6::bigint[]) AS x (m, b, v)"
-					  "           WHERE x.b >= $2 AND x.b < $3) AS s (m, b, v)"
-					  "   GROUP BY 1, 2),"
-					  " o AS ("
-					  "  SELECT l.metric, l.period, l.hard_limit, l.overage_price_cents AS price,"
-					  "         l.overage_unit AS unit,"
-					  "         coalesce((SELECT sum(u.v) FROM u WHERE u.metric = l.metric), 0) AS used,"
-					  "         CASE WHEN l.hard_limit IS NULL THEN 0"
-					  "              WHEN l.period = 'day' THEN coalesce((SELECT sum(greatest(u.v - l.hard_limit, 0))"
-					  "                                                     FROM u WHERE u.metric = l.metric), 0)"
-					  "              ELSE greatest(coalesce((SELECT sum(u.v) FROM u WHERE u.metric = l.metric), 0)"
-					  "                            - l.hard_limit, 0) END AS over"
-					  "    FROM t JOIN mt.plan_limits l ON l.plan = t.plan"
-					  "   WHERE l.overage_price_cents IS NOT NULL),"
-					  " lines AS ("
-					  "  SELECT 0 AS ord, 'plan'::text AS item, NULL::text AS metric, 'month'::text AS period,"
-					  "         NULL::bigint AS used, NULL::bigint AS included, NULL::bigint AS units,"
-					  "         t.price_monthly_cents::numeric AS cents, t.currency FROM t"
-					  "  UNION ALL"
-					  "  SELECT 1, 'overage', o.metric, o.period, o.used::bigint, o.hard_limit,"
-					  "         ceil(o.over / o.unit)::bigint, ceil(o.over / o.unit) * o.price,"
-					  "         (SELECT currency FROM t) FROM o)"
-					  " SELECT item, metric, period, used, included, units, cents, currency FROM ("
-					  "  SELECT * FROM lines"
-					  "  UNION ALL"
-					  "  SELECT 2, 'total', NULL, 'month', NULL, NULL, NULL, sum(cents), max(currency)"
-					  "    FROM lines HAVING count(*) > 0) z"
-					  " ORDER BY ord, metric",
-					  6, (Oid[]) {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-						  TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID},
-					  args, NULL);
+	mt_spi_select_snapshot(snap, "WITH t AS ("
+						   "  SELECT t.plan, p.price_monthly_cents, p.currency"
+						   "    FROM mt.tenants t JOIN mt.plans p ON p.name = t.plan WHERE t.id = $1),"
+						   " u AS ("
+						   "  SELECT m AS metric, date_trunc('day', b AT TIME ZONE 'UTC') AS day, sum(v) AS v"
+						   "    FROM (SELECT metric, bucket, value FROM mt.usage_rollup"
+						   "           WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3"
+						   "          UNION ALL"
+						   "          SELECT x.m, x.b, x.v FROM unnest($4::text[], $5::timestamptz[], $6::bigint[]) AS x (m, b, v)"
+						   "           WHERE x.b >= $2 AND x.b < $3) AS s (m, b, v)"
+						   "   GROUP BY 1, 2),"
+						   " o AS ("
+						   "  SELECT l.metric, l.period, l.hard_limit, l.overage_price_cents AS price,"
+						   "         l.overage_unit AS unit,"
+						   "         coalesce((SELECT sum(u.v) FROM u WHERE u.metric = l.metric), 0) AS used,"
+						   "         CASE WHEN l.hard_limit IS NULL THEN 0"
+						   "              WHEN l.period = 'day' THEN coalesce((SELECT sum(greatest(u.v - l.hard_limit, 0))"
+						   "                                                     FROM u WHERE u.metric = l.metric), 0)"
+						   "              ELSE greatest(coalesce((SELECT sum(u.v) FROM u WHERE u.metric = l.metric), 0)"
+						   "                            - l.hard_limit, 0) END AS over"
+						   "    FROM t JOIN mt.plan_limits l ON l.plan = t.plan"
+						   "   WHERE l.overage_price_cents IS NOT NULL),"
+						   " lines AS ("
+						   "  SELECT 0 AS ord, 'plan'::text AS item, NULL::text AS metric, 'month'::text AS period,"
+						   "         NULL::bigint AS used, NULL::bigint AS included, NULL::bigint AS units,"
+						   "         t.price_monthly_cents::numeric AS cents, t.currency FROM t"
+						   "  UNION ALL"
+						   "  SELECT 1, 'overage', o.metric, o.period, o.used::bigint, o.hard_limit,"
+						   "         ceil(o.over / o.unit)::bigint, ceil(o.over / o.unit) * o.price,"
+						   "         (SELECT currency FROM t) FROM o)"
+						   " SELECT item, metric, period, used, included, units, cents, currency FROM ("
+						   "  SELECT * FROM lines"
+						   "  UNION ALL"
+						   "  SELECT 2, 'total', NULL, 'month', NULL, NULL, NULL, sum(cents), max(currency)"
+						   "    FROM lines HAVING count(*) > 0) z"
+						   " ORDER BY ord, metric",
+						   6, (Oid[]) {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+						     TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID},
+						   args, NULL);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		Datum		values[8];
@@ -1996,7 +1928,7 @@ mt_usage_cost(PG_FUNCTION_ARGS)
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	owner_end(&oc);
+	mt_catalog_end(&oc);
 	UnregisterSnapshot(snap);
 	return (Datum) 0;
 }
@@ -2015,10 +1947,7 @@ mt_set_quota(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	char		nulls[5] = "     ";
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("tenant, metric and period must not be NULL")));
+	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(4), "tenant, metric and period");
 	tenant = PG_GETARG_UUID_P(0);
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(1));
 	period = text_to_cstring(PG_GETARG_TEXT_PP(4));
@@ -2106,7 +2035,7 @@ mt_flush_usage(PG_FUNCTION_ARGS)
 
 	mt_require_shared_memory("mt.flush_usage()");
 	require_not_recovery("mt.flush_usage()");
-	(void) mt_worker_flush_now(MyDatabaseId, &rows);
+	(void) mt_flush_request_wait(MyDatabaseId, &rows);
 	PG_RETURN_INT64(rows);
 }
 
@@ -2266,7 +2195,7 @@ mt_usage_flush_database(void)
 		Datum	   *b = palloc(sizeof(Datum) * n_flush_items);
 		Datum	   *v = palloc(sizeof(Datum) * n_flush_items);
 		Datum		args[4];
-		MtOwnerCtx	oc;
+		MtCatalogCtx	oc;
 
 		for (int i = 0; i < n_flush_items; i++)
 		{
@@ -2288,7 +2217,7 @@ mt_usage_flush_database(void)
 					   " DO UPDATE SET value = r.value + excluded.value",
 					   4, (Oid[]) {UUIDARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID},
 					   args, SPI_OK_INSERT);
-		owner_end(&oc);
+		mt_catalog_end(&oc);
 	}
 	return n_flush_items;
 }

@@ -3,7 +3,8 @@
  * worker.c
  *	  Background workers: the launcher (one static worker, registered in
  *	  _PG_init when the library is preloaded) and the per-database flush
- *	  workers it starts, plus the flush requests of mt.flush_usage().
+ *	  workers it starts.  It serves the flush requests of flush_request.c
+ *	  and calls the usage and API-key flushes; no capability calls it.
  *
  * The launcher needs no configuration: every multitenant.flush_interval
  * (reloaded on SIGHUP) it looks at the shared counter table, and for each
@@ -33,9 +34,11 @@
  * postmaster (usage.c) and put back at the next start, so a clean shutdown
  * loses nothing.
  *
- * Locks: MtWorkerShared->lock (third lock of the "multitenant usage"
- * tranche) protects the launcher's and the reserved worker's PGPROC
- * pointers, reserved_dbid, flush_all and the flush request slots.  The launcher's list of running workers is local to it.
+ * Locks: MtWorkerShared->lock (flush_request.c, which owns that struct,
+ * its shared memory and the "multitenant workers" tranche) protects the
+ * launcher's and the reserved worker's PGPROC pointers, reserved_dbid,
+ * flush_all and the flush request slots.  The launcher's list of running
+ * workers is local to it.
  *
  *-------------------------------------------------------------------------
  */
@@ -63,9 +66,10 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "multitenant.h"
 #include "api_keys.h"
+#include "flush_request.h"
 #include "usage.h"
+#include "worker.h"
 
 PGDLLEXPORT void mt_launcher_main(Datum main_arg);
 PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
@@ -74,7 +78,6 @@ PGDLLEXPORT void mt_reserved_flush_main(Datum main_arg);
 /* this process is the reserved flush worker: exit 1 so it is restarted */
 static bool flush_is_reserved = false;
 
-#define MT_FLUSH_WAIT_MS 30000	/* how long mt.flush_usage() waits */
 #define MT_MAX_RUNNING 64		/* flush workers the launcher tracks */
 #define MT_MAX_DATABASES 8192	/* pg_database rows the launcher reads */
 
@@ -99,118 +102,6 @@ mt_worker_register_launcher(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "multitenant reserved flush");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "multitenant flush");
 	RegisterBackgroundWorker(&worker);
-}
-
-void
-mt_worker_wake_launcher(void)
-{
-	PGPROC	   *launcher;
-
-	if (mt_worker_shared == NULL)
-		return;
-	LWLockAcquire(mt_worker_shared->lock, LW_SHARED);
-	launcher = mt_worker_shared->launcher;
-	if (launcher != NULL)
-		SetLatch(&launcher->procLatch);
-	LWLockRelease(mt_worker_shared->lock);
-}
-
-/* the counter table is full: flush every database now */
-void
-mt_worker_request_flush_all(void)
-{
-	if (mt_worker_shared == NULL)
-		return;
-	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
-	mt_worker_shared->flush_all = true;
-	LWLockRelease(mt_worker_shared->lock);
-	mt_worker_wake_launcher();
-}
-
-/* request slot of a database; worker lock held exclusively */
-static MtFlushRequest *
-request_slot(Oid dbid, bool create)
-{
-	MtFlushRequest *free_slot = NULL;
-
-	for (int i = 0; i < MT_MAX_FLUSH_REQUESTS; i++)
-	{
-		MtFlushRequest *r = &mt_worker_shared->requests[i];
-
-		if (r->dbid == dbid)
-			return r;
-		if (free_slot == NULL &&
-			(r->dbid == InvalidOid ||
-			 (r->requested <= r->completed && r->running_pid == 0)))
-			free_slot = r;
-	}
-	if (create && free_slot != NULL)
-	{
-		memset(free_slot, 0, sizeof(MtFlushRequest));
-		free_slot->dbid = dbid;
-		return free_slot;
-	}
-	return NULL;
-}
-
-/*
- * mt.flush_usage(): ask for a flush of a database and wait until a flush
- * that started after the request has finished.  Returns the request number;
- * *rows gets the number of rollup rows that flush wrote.
- */
-uint64
-mt_worker_flush_now(Oid dbid, int64 *rows)
-{
-	MtFlushRequest *r;
-	uint64		mine;
-	TimestampTz start = GetCurrentTimestamp();
-
-	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
-	r = request_slot(dbid, true);
-	if (r == NULL)
-	{
-		LWLockRelease(mt_worker_shared->lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many databases are waiting for a usage flush"),
-				 errhint("Try again in a moment.")));
-	}
-	mine = ++r->requested;
-	LWLockRelease(mt_worker_shared->lock);
-	mt_worker_wake_launcher();
-
-	for (;;)
-	{
-		uint64		completed = 0,
-					failed = 0;
-
-		LWLockAcquire(mt_worker_shared->lock, LW_SHARED);
-		r = request_slot(dbid, false);
-		if (r != NULL)
-		{
-			completed = r->completed;
-			failed = r->failed;
-			*rows = r->last_rows;
-		}
-		LWLockRelease(mt_worker_shared->lock);
-
-		if (completed >= mine)
-			return mine;
-		if (failed >= mine)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the usage flush failed"),
-					 errhint("See the server log; the counts stay pending and are flushed later.")));
-		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), MT_FLUSH_WAIT_MS))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the usage flush did not finish within %d seconds", MT_FLUSH_WAIT_MS / 1000),
-					 errhint("Check that the multitenant launcher runs and that max_worker_processes leaves room for its flush workers.")));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
 }
 
 /* ---------------------------------------------------------------------
@@ -364,7 +255,7 @@ forget_database(Oid dbid)
 
 	mt_usage_discard_database(dbid);
 	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
-	r = request_slot(dbid, false);
+	r = mt_flush_request_slot(dbid, false);
 	if (r != NULL)
 		r->failed = r->requested;
 	LWLockRelease(mt_worker_shared->lock);
@@ -501,7 +392,7 @@ flush_report(Oid dbid, uint64 req, bool ok, int64 rows)
 	MtFlushRequest *r;
 
 	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
-	r = request_slot(dbid, false);
+	r = mt_flush_request_slot(dbid, false);
 	if (r != NULL)
 	{
 		r->running_pid = 0;
@@ -547,7 +438,7 @@ mt_flush_worker_main(Datum main_arg)
 
 	/* requests made up to now are covered by this flush */
 	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
-	r = request_slot(dbid, false);
+	r = mt_flush_request_slot(dbid, false);
 	if (r != NULL)
 	{
 		req = r->requested;

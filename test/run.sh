@@ -3,14 +3,14 @@
 # preloaded, run every suite (pg_regress, pgTAP, isolation, restart/crash),
 # print "N passed, N failed" and exit non-zero on any failure.
 #
-# Select suites with MT_SUITES="regress tap isolation restart" and single
-# tests with MT_ONLY=<name>.
+# Select suites with MT_SUITES="layers regress tap isolation shell restart"
+# and single tests with MT_ONLY=<name>.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TOP=$PWD
 . test/lib.sh
 
-SUITES=${MT_SUITES:-"regress tap isolation shell restart"}
+SUITES=${MT_SUITES:-"layers regress tap isolation shell restart"}
 ONLY=${MT_ONLY:-}
 OUT=$TOP/test/out
 PGXS_DIR=$(dirname "$("$MT_PGBIN/pg_config" --pgxs)")/../..
@@ -44,6 +44,16 @@ make -s >/dev/null && make -s install >/dev/null || { echo "build failed"; echo 
 
 rm -rf "$OUT"; mkdir -p "$OUT"
 [ "$(id -u)" = 0 ] && chmod 777 "$OUT"
+
+# layers: the #include edges between src/ modules form no cycle
+if [[ " $SUITES " == *" layers "* ]] && wanted check-layers; then
+    echo "layers:"
+    bash scripts/check-layers.sh >"$OUT/layers-check-layers.log" 2>&1
+    rc=$?
+    result layers check-layers $rc
+    [ $rc = 0 ] || grep '^cycle' "$OUT/layers-check-layers.log"
+fi
+
 cluster_init multitenant || { echo "cluster did not start"; echo "0 passed, 1 failed"; exit 1; }
 trap 'cluster_destroy' EXIT
 SAVED=$MT_ROOT/settings-at-start   # compared after every test

@@ -1,0 +1,34 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  The extension's own tables (catalog.c): which relation is really
+ *	  ours, who owns the extension, and the primary-key probe that the
+ *	  tenant-status and API-key lookups share.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_CATALOG_H
+#define MT_CATALOG_H
+
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
+
+extern Oid	mt_catalog_relid(const char *name);
+extern Oid	mt_extension_owner(void);
+
+/* an open primary-key probe (mt_pk_probe_begin .. mt_pk_probe_end) */
+typedef struct MtPkProbe
+{
+	SysScanDesc scan;
+	Snapshot	snap;
+} MtPkProbe;
+
+extern HeapTuple mt_pk_probe_begin(MtPkProbe *probe, Relation rel, AttrNumber keyatt,
+								   RegProcedure eqproc, Datum key, bool fresh);
+extern void mt_pk_probe_end(MtPkProbe *probe);
+
+#endif							/* MT_CATALOG_H */

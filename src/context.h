@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ *
+ * context.h
+ *	  The tenant context (context.c): the multitenant.token GUC (variables
+ *	  and hooks live in context.c, multitenant.c defines the GUCs), token
+ *	  minting, entering a tenant, and reading the verified context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_CONTEXT_H
+#define MT_CONTEXT_H
+
+#include "postgres.h"
+
+#include "utils/guc.h"
+#include "utils/uuid.h"
+
+/* GUC variables */
+extern char *mt_token_string;
+extern int	mt_token_max_ttl;
+extern int	mt_default_token_ttl;
+
+/* shared memory (the burned-token list; called from multitenant.c) */
+extern Size mt_context_shmem_size(void);
+extern void mt_context_shmem_request(void);
+extern void mt_context_shmem_startup(void);
+
+extern bool mt_check_token(char **newval, void **extra, GucSource source);
+extern void mt_assign_token(const char *newval, void *extra);
+/* called from mt_xact_callback at the end of every transaction */
+extern void mt_context_xact_reset(void);
+
+extern char *mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
+						   const char *sub, const char *role);
+extern void mt_enter_tenant_maintenance(const pg_uuid_t *tenant);
+extern void mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
+							const char *sub, const char *role, bool is_local);
+extern const pg_uuid_t *mt_context_tenant(void);
+extern const pg_uuid_t *mt_context_row_tenant(void);
+extern const pg_uuid_t *mt_require_context_tenant(void);
+/* the context's subject (palloc'd), or NULL */
+extern char *mt_context_subject(void);
+
+#endif							/* MT_CONTEXT_H */

@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * crypto.h
+ *	  Server secrets and cryptographic primitives (crypto.c), and the GUCs
+ *	  multitenant.jwt_secret / jwt_public_key (variables and hooks live in
+ *	  crypto.c, multitenant.c defines the GUCs).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_CRYPTO_H
+#define MT_CRYPTO_H
+
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#define MT_SECRET_LEN 32
+#define MT_SHA256_LEN 32
+
+/* GUC variables */
+extern char *mt_jwt_secret;
+extern char *mt_jwt_public_key;
+
+extern void mt_load_server_secret(void);
+extern const uint8 *mt_token_key(size_t *len);
+extern void mt_derive_key(const char *label, uint8 *out);
+extern void mt_token_hmac(const uint8 *msg, size_t msglen, uint8 *out);
+extern void mt_hmac_sha256(const uint8 *key, size_t keylen,
+						   const uint8 *msg, size_t msglen, uint8 *out);
+extern bool mt_ed25519_verify(const uint8 *sig, size_t siglen,
+							  const uint8 *msg, size_t msglen);
+extern bool mt_ct_equal(const void *a, const void *b, size_t len);
+extern void mt_random_bytes(void *buf, size_t len);
+extern void mt_wipe(void *buf, size_t len);
+extern char *mt_base64url_encode(const uint8 *data, size_t len);
+extern int	mt_base64url_decode(const char *src, size_t srclen,
+								uint8 *dst, size_t dstlen);
+extern bool mt_hex_decode(const char *src, uint8 *out, size_t outlen);
+
+extern bool mt_check_jwt_secret(char **newval, void **extra, GucSource source);
+extern void mt_assign_jwt_secret(const char *newval, void *extra);
+extern bool mt_check_jwt_public_key(char **newval, void **extra, GucSource source);
+extern void mt_assign_jwt_public_key(const char *newval, void *extra);
+
+#endif							/* MT_CRYPTO_H */

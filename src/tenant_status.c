@@ -1,0 +1,328 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant_status.c
+ *	  The low half of the tenant registry: the status lookup the tenant
+ *	  context relies on, the per-backend cache of that status, the shared
+ *	  registry generation and this backend's registry invalidation count
+ *	  (both also guard api_keys.c's key cache), and the statement trigger
+ *	  and transaction callback that publish a change of mt.tenants or
+ *	  mt.api_key_secrets.  The admin functions (create / suspend / resume /
+ *	  drop) are in tenants.c, above this file.
+ *
+ * Status lookups read mt.tenants through its primary-key index directly
+ * (no SPI, no RLS, no recursion into mt.current_tenant()) with the latest
+ * snapshot.  Each backend caches the statuses it looked up (bounded hash
+ * table); an entry is trusted only while two things stay unchanged:
+ *
+ *	- MtRegistryShared.tenant_generation: any transaction that changes
+ *	  mt.tenants (or mt.api_key_secrets, whose rows api_keys.c caches the
+ *	  same way) bumps that atomic before and after it commits (statement
+ *	  trigger + xact callback), so on the primary a suspension or
+ *	  revocation is seen by every backend at its next call;
+ *	- mt_registry_invalidations, this backend's count of relcache
+ *	  invalidations of those two tables.  The same statement trigger queues
+ *	  a relcache invalidation of its table, which is WAL-logged with the
+ *	  commit and delivered by replay too, so on a hot standby (where no
+ *	  trigger or commit callback runs) a change replayed from the primary
+ *	  is seen at the standby backend's next transaction.
+ *
+ * In parallel mode (a parallel query's leader or workers) no new snapshot
+ * may be taken: a lookup then reads with the query's active snapshot and
+ * its result is used but not cached (it may be older than the generation
+ * it would be tagged with).  Without shared memory the cache is bypassed
+ * and the lookup runs once per transaction.
+ *
+ * Shared memory: this file's MtRegistryShared ("multitenant"), one atomic
+ * generation counter; no lock protects it.  It is never bumped on a hot
+ * standby (no trigger or commit callback runs there).  Registry changes
+ * (tenants.c) take a row lock (SELECT ... FOR UPDATE) on the tenant.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "port/atomics.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "catalog.h"
+#include "tenant_status.h"
+#include "util.h"
+
+/*
+ * The shared registry generation: bumped after any commit that changed
+ * mt.tenants or mt.api_key_secrets (header comment).  An atomic; no lock.
+ */
+typedef struct MtRegistryShared
+{
+	pg_atomic_uint64 tenant_generation;
+} MtRegistryShared;
+
+static MtRegistryShared *registry_shared = NULL;
+
+Size
+mt_tenant_status_shmem_size(void)
+{
+	return MAXALIGN(sizeof(MtRegistryShared));
+}
+
+/* Called from mt_shmem_startup with AddinShmemInitLock held. */
+void
+mt_tenant_status_shmem_startup(void)
+{
+	bool		found;
+
+	registry_shared = ShmemInitStruct("multitenant", sizeof(MtRegistryShared), &found);
+	if (!found)
+		pg_atomic_init_u64(&registry_shared->tenant_generation, 1);
+}
+
+/*
+ * The shared registry generation in *gen; false (and no cache may be
+ * trusted) when the library was not preloaded.
+ */
+bool
+mt_registry_generation(uint64 *gen)
+{
+	if (registry_shared == NULL)
+		return false;
+	*gen = pg_atomic_read_u64(&registry_shared->tenant_generation);
+	return true;
+}
+
+/* set by the mt.tenants statement trigger; published at commit */
+static bool tenants_changed_in_xact = false;
+
+/* per-backend status cache (see header comment), bounded */
+#define MT_STATUS_CACHE_MAX 4096
+
+typedef struct StatusCacheEntry
+{
+	pg_uuid_t	tenant;			/* hash key */
+	uint64		generation;	/* MtRegistryShared.tenant_generation */
+	uint64		inval;			/* mt_registry_invalidations */
+	MtTenantStatus status;
+} StatusCacheEntry;
+
+static HTAB *status_cache = NULL;
+
+/*
+ * Relcache invalidations of the registry tables (see the header comment).
+ * The watched oids are learnt at the first lookup; until then every
+ * relcache invalidation counts.
+ */
+static uint64 mt_registry_invalidations = 0;
+static Oid	watched_tenants = InvalidOid;
+static Oid	watched_keys = InvalidOid;
+static bool registry_callback_registered = false;
+
+static void
+registry_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || !OidIsValid(watched_tenants) ||
+		relid == watched_tenants || relid == watched_keys)
+		mt_registry_invalidations++;
+}
+
+/* this backend's registry invalidation count; registers the callback once */
+uint64
+mt_registry_inval_count(void)
+{
+	if (!registry_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(registry_relcache_callback, (Datum) 0);
+		registry_callback_registered = true;
+	}
+	return mt_registry_invalidations;
+}
+
+/*
+ * Status of a tenant, read through the primary key with the latest
+ * snapshot (*fresh = true), or in parallel mode, where no new snapshot may
+ * be taken, with the query's active snapshot (*fresh = false).
+ * MT_TENANT_UNKNOWN when there is no such row, or no registry (the
+ * extension is not installed in this database): fail closed.
+ */
+static MtTenantStatus
+tenant_status_read(const pg_uuid_t *tenant, bool *fresh)
+{
+	Oid			relid;
+	Relation	rel;
+	MtPkProbe	probe;
+	HeapTuple	tup;
+	AttrNumber	status_att;
+	MtTenantStatus result = MT_TENANT_UNKNOWN;
+
+	*fresh = !IsInParallelMode();
+	relid = mt_catalog_relid("tenants");
+	if (!OidIsValid(relid))
+		return MT_TENANT_UNKNOWN;
+	if (relid != watched_tenants)
+	{
+		watched_keys = mt_catalog_relid("api_key_secrets");
+		watched_tenants = relid;
+	}
+	if (!*fresh && !ActiveSnapshotSet())
+		return MT_TENANT_UNKNOWN;
+
+	rel = table_open(relid, AccessShareLock);
+	status_att = get_attnum(relid, "status");
+	tup = status_att == InvalidAttrNumber ? NULL :
+		mt_pk_probe_begin(&probe, rel, get_attnum(relid, "id"), F_UUID_EQ,
+						  UUIDPGetDatum((pg_uuid_t *) tenant), *fresh);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, status_att, RelationGetDescr(rel), &isnull);
+		char	   *s = isnull ? "" : TextDatumGetCString(d);
+
+		if (strcmp(s, "active") == 0)
+			result = MT_TENANT_ACTIVE;
+		else if (strcmp(s, "suspended") == 0)
+			result = MT_TENANT_SUSPENDED;
+		else
+			result = MT_TENANT_DELETED;
+	}
+	if (status_att != InvalidAttrNumber)
+		mt_pk_probe_end(&probe);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+MtTenantStatus
+mt_tenant_status(const pg_uuid_t *tenant)
+{
+	bool		fresh;
+
+	return tenant_status_read(tenant, &fresh);
+}
+
+/*
+ * Tenant status through the per-backend cache; an entry is trusted only
+ * while neither the shared generation nor this backend's registry
+ * invalidation count has moved since it was read.
+ */
+MtTenantStatus
+mt_tenant_status_cached(const pg_uuid_t *tenant)
+{
+	uint64		gen;
+	uint64		inval;
+	StatusCacheEntry *entry;
+	bool		found;
+	bool		fresh;
+	MtTenantStatus status;
+
+	if (registry_shared == NULL)
+		return mt_tenant_status(tenant);
+
+	if (status_cache == NULL || hash_get_num_entries(status_cache) >= MT_STATUS_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		if (status_cache != NULL)
+			hash_destroy(status_cache);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(StatusCacheEntry);
+		ctl.hcxt = TopMemoryContext;
+		status_cache = hash_create("multitenant tenant status cache", 256, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	/* read both before looking, so a racing change re-checks */
+	gen = pg_atomic_read_u64(&registry_shared->tenant_generation);
+	inval = mt_registry_inval_count();
+	entry = hash_search(status_cache, tenant, HASH_FIND, NULL);
+	if (entry != NULL && entry->generation == gen && entry->inval == inval)
+		return entry->status;
+
+	status = tenant_status_read(tenant, &fresh);
+	if (fresh)
+	{
+		entry = hash_search(status_cache, tenant, HASH_ENTER, &found);
+		entry->generation = gen;
+		entry->inval = inval;
+		entry->status = status;
+	}
+	return status;
+}
+
+void
+mt_require_active_tenant(const pg_uuid_t *tenant)
+{
+	MtTenantStatus status = mt_tenant_status(tenant);
+
+	if (status == MT_TENANT_UNKNOWN)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(tenant))));
+	if (status != MT_TENANT_ACTIVE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenant %s is not active", mt_uuid_to_cstring(tenant))));
+}
+
+void
+mt_tenants_xact_callback(int event)
+{
+	switch ((XactEvent) event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (tenants_changed_in_xact)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that changed mt.tenants or mt.api_key_secrets")));
+			break;
+		case XACT_EVENT_PRE_COMMIT:
+			/*
+			 * Bump before the commit too: a cache filled between this bump
+			 * and the commit becoming visible carries this generation, and
+			 * the bump after the commit invalidates it.
+			 */
+			if (tenants_changed_in_xact && registry_shared != NULL)
+				pg_atomic_fetch_add_u64(&registry_shared->tenant_generation, 1);
+			break;
+		case XACT_EVENT_COMMIT:
+			if (tenants_changed_in_xact && registry_shared != NULL)
+				pg_atomic_fetch_add_u64(&registry_shared->tenant_generation, 1);
+			tenants_changed_in_xact = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			tenants_changed_in_xact = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Statement trigger on mt.tenants and mt.api_key_secrets: remember to
+ * publish a new generation, and queue a relcache invalidation of the table,
+ * which is sent at commit and replayed on hot standbys (header comment).
+ */
+PG_FUNCTION_INFO_V1(mt_tenants_changed);
+Datum
+mt_tenants_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mt.tenants_changed() must be called as a trigger")));
+	tenants_changed_in_xact = true;
+	CacheInvalidateRelcache(((TriggerData *) fcinfo->context)->tg_relation);
+	return PointerGetDatum(NULL);
+}

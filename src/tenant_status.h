@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant_status.h
+ *	  Tenant status lookup and cache, the registry generation and
+ *	  invalidation count (tenant_status.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_TENANT_STATUS_H
+#define MT_TENANT_STATUS_H
+
+#include "postgres.h"
+
+#include "utils/uuid.h"
+
+typedef enum MtTenantStatus
+{
+	MT_TENANT_UNKNOWN,			/* no such row (or no mt.tenants here) */
+	MT_TENANT_ACTIVE,
+	MT_TENANT_SUSPENDED,
+	MT_TENANT_DELETED
+} MtTenantStatus;
+
+/* shared memory (called from multitenant.c) */
+extern Size mt_tenant_status_shmem_size(void);
+extern void mt_tenant_status_shmem_startup(void);
+
+/* called from mt_xact_callback with the XactEvent */
+extern void mt_tenants_xact_callback(int event);
+
+extern MtTenantStatus mt_tenant_status(const pg_uuid_t *tenant);
+extern MtTenantStatus mt_tenant_status_cached(const pg_uuid_t *tenant);
+extern void mt_require_active_tenant(const pg_uuid_t *tenant);
+
+/*
+ * What a cache of mt.tenants or mt.api_key_secrets rows is valid for: the
+ * shared generation (false without shared memory: trust no cache) and this
+ * backend's relcache invalidation count of those tables.
+ */
+extern bool mt_registry_generation(uint64 *gen);
+extern uint64 mt_registry_inval_count(void);
+
+#endif							/* MT_TENANT_STATUS_H */

@@ -1,0 +1,117 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.c
+ *	  The bottom layer: NULL-argument checks (22004), uuid text helpers,
+ *	  relation names, and the check that the library was preloaded.  Calls nothing else of
+ *	  the extension.  Per-process state only (a flag set when shared memory
+ *	  is attached); no locks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+
+#include "util.h"
+
+/*
+ * 22004 when any argument whose bit is set in argmask is NULL, with the
+ * message "<names> must not be NULL" (names: what the caller calls them).
+ */
+void
+mt_require_arg_set(FunctionCallInfo fcinfo, uint32 argmask, const char *names)
+{
+	for (int i = 0; argmask != 0; i++, argmask >>= 1)
+		if ((argmask & 1) && PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", names)));
+}
+
+/* 22004 when any of the first nargs arguments is NULL */
+void
+mt_require_args(FunctionCallInfo fcinfo, int nargs, const char *names)
+{
+	mt_require_arg_set(fcinfo, MT_ARG(nargs) - 1, names);
+}
+
+static bool shared_memory_attached = false;
+
+void
+mt_shared_memory_attached(void)
+{
+	shared_memory_attached = true;
+}
+
+/*
+ * Functions that cannot work without shared memory call this first, so that
+ * a library loaded on demand (not preloaded) fails with a clear message
+ * instead of touching a NULL pointer.
+ */
+void
+mt_require_shared_memory(const char *what)
+{
+	if (!shared_memory_attached)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s requires multitenant to be loaded via shared_preload_libraries", what),
+				 errhint("Add 'multitenant' to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+char *
+mt_relation_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relname);
+}
+
+char *
+mt_uuid_to_cstring(const pg_uuid_t *u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) u)));
+}
+
+/* Canonical 8-4-4-4-12 hex form only; never raises. */
+bool
+mt_parse_uuid(const char *s, pg_uuid_t *out)
+{
+	int			j = 0;
+
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+	{
+		char		c = s[i];
+		int			v;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (c != '-')
+				return false;
+			continue;
+		}
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return false;
+		if (j % 2 == 0)
+			out->data[j / 2] = (unsigned char) (v << 4);
+		else
+			out->data[j / 2] |= (unsigned char) v;
+		j++;
+	}
+	return true;
+}

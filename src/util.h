@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.h
+ *	  The bottom layer (util.c): argument checks, uuid and relation names, the
+ *	  "library preloaded?" check, and GUC "extra" allocation.  Includes no
+ *	  header of the extension.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_UTIL_H
+#define MT_UTIL_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+#include "utils/uuid.h"
+
+/*
+ * GUC "extra" values: PostgreSQL 16 and later free them with guc_free(), so
+ * they must come from guc_malloc(); up to 15 the GUC machinery free()s them.
+ */
+#if PG_VERSION_NUM >= 160000
+#define mt_guc_extra_alloc(size)	guc_malloc(LOG, (size))
+#define mt_guc_extra_free(ptr)		guc_free(ptr)
+#else
+#define mt_guc_extra_alloc(size)	malloc(size)
+#define mt_guc_extra_free(ptr)		free(ptr)
+#endif
+
+/* bit of argument i for mt_require_arg_set() */
+#define MT_ARG(i)	(((uint32) 1) << (i))
+
+/* 22004 "<names> must not be NULL" when any of the first nargs args is NULL */
+extern void mt_require_args(FunctionCallInfo fcinfo, int nargs, const char *names);
+/* the same for the arguments whose bits (MT_ARG(i)) are set in argmask */
+extern void mt_require_arg_set(FunctionCallInfo fcinfo, uint32 argmask, const char *names);
+
+/* multitenant.c calls this once its shared memory is attached */
+extern void mt_shared_memory_attached(void);
+/* raises 55000 with a hint when the library was not preloaded */
+extern void mt_require_shared_memory(const char *what);
+
+/* quoted, schema-qualified name of a relation; 42P01 when there is none */
+extern char *mt_relation_name(Oid relid);
+
+extern char *mt_uuid_to_cstring(const pg_uuid_t *u);
+extern bool mt_parse_uuid(const char *s, pg_uuid_t *out);
+
+#endif							/* MT_UTIL_H */
