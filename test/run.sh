@@ -26,7 +26,7 @@ result() {   # result <suite> <name> <rc>
     # a test that changed the cluster's settings must have put them back
     # (trap ... EXIT, see cluster_settings_save in test/lib.sh); if not, it
     # fails and the settings are restored here so the next test is unaffected
-    if cluster_settings_changed "$SAVED"; then
+    if [ -n "${SAVED:-}" ] && cluster_settings_changed "$SAVED"; then
         echo "  $1/$2 left cluster settings changed; restoring them" >&2
         [ "$rc" = 0 ] && rc=1
         cluster_settings_restore restart "$SAVED" >/dev/null 2>&1
