@@ -84,11 +84,27 @@ mt_redact_statement(const char *secret)
 	return true;
 }
 
+/* 0..63 for a base64url character, -1 for anything else */
+static inline int
+b64url_index(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
 static inline bool
 is_base64url(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		(c >= '0' && c <= '9') || c == '-' || c == '_';
+	return b64url_index(c) >= 0;
 }
 
 static size_t
@@ -101,14 +117,48 @@ base64url_run(const char *s)
 	return n;
 }
 
+/*
+ * The pairs of characters that start a MIN_SIG_FRAGMENT_LEN window of the
+ * signature: bit b of pairs[a] for the pair (a, b).  A statement position
+ * whose two characters are no such pair (nearly all of them) is skipped
+ * without comparing, so the scan costs about one lookup per character.
+ */
+typedef struct SigPairs
+{
+	uint64		pairs[64];
+} SigPairs;
+
+static void
+sig_pairs_init(SigPairs *sp, const char *sig, size_t siglen)
+{
+	memset(sp, 0, sizeof(SigPairs));
+	for (size_t j = 0; j + MIN_SIG_FRAGMENT_LEN <= siglen; j++)
+	{
+		int			a = b64url_index((unsigned char) sig[j]);
+		int			b = b64url_index((unsigned char) sig[j + 1]);
+
+		if (a >= 0 && b >= 0)
+			sp->pairs[a] |= UINT64CONST(1) << b;
+	}
+}
+
 /* does run[0..len) hold MIN_SIG_FRAGMENT_LEN consecutive characters of sig? */
 static bool
-run_has_fragment(const char *run, size_t len, const char *sig, size_t siglen)
+run_has_fragment(const char *run, size_t len, const char *sig, size_t siglen,
+				 const SigPairs *sp)
 {
 	for (size_t i = 0; i + MIN_SIG_FRAGMENT_LEN <= len; i++)
+	{
+		/* run holds base64url characters only: both indexes are valid */
+		int			a = b64url_index((unsigned char) run[i]);
+		int			b = b64url_index((unsigned char) run[i + 1]);
+
+		if (!((sp->pairs[a] >> b) & 1))
+			continue;
 		for (size_t j = 0; j + MIN_SIG_FRAGMENT_LEN <= siglen; j++)
 			if (sig[j] == run[i] && memcmp(sig + j, run + i, MIN_SIG_FRAGMENT_LEN) == 0)
 				return true;
+	}
 	return false;
 }
 
@@ -129,9 +179,11 @@ mt_redact_signature_fragments(const char *tok, const char *sig)
 	size_t		siglen = strlen(sig);
 	char	   *copy = NULL;
 	bool		found = false;
+	SigPairs	sp;
 
 	if (q == NULL || siglen < MIN_SIG_FRAGMENT_LEN)
 		return false;
+	sig_pairs_init(&sp, sig, siglen);
 	for (int pass = 0; pass < 2; pass++)
 	{
 		for (const char *p = q; *p;)
@@ -143,7 +195,7 @@ mt_redact_signature_fragments(const char *tok, const char *sig)
 				p++;
 				continue;
 			}
-			if (n >= MIN_SIG_FRAGMENT_LEN && run_has_fragment(p, n, sig, siglen))
+			if (n >= MIN_SIG_FRAGMENT_LEN && run_has_fragment(p, n, sig, siglen, &sp))
 			{
 				if (pass == 0)
 				{
