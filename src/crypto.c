@@ -308,22 +308,6 @@ mt_base64url_encode(const uint8 *data, size_t len)
 	return out;
 }
 
-static int
-b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 /*
  * Strict base64url decode (no padding, no whitespace, no stray low bits).
  * Returns the decoded length, or -1 on malformed input or overflow of dst.
@@ -339,7 +323,7 @@ mt_base64url_decode(const char *src, size_t srclen, uint8 *dst, size_t dstlen)
 		return -1;
 	for (size_t i = 0; i < srclen; i++)
 	{
-		int			v = b64url_value((unsigned char) src[i]);
+		int			v = mt_base64url_value((unsigned char) src[i]);
 
 		if (v < 0)
 			return -1;

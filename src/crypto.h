@@ -33,6 +33,24 @@ extern bool mt_ct_equal(const void *a, const void *b, size_t len);
 extern void mt_random_bytes(void *buf, size_t len);
 extern void mt_wipe(void *buf, size_t len);
 extern char *mt_base64url_encode(const uint8 *data, size_t len);
+
+/* 0..63 for a base64url character, -1 for anything else */
+static inline int
+mt_base64url_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
 extern int	mt_base64url_decode(const char *src, size_t srclen,
 								uint8 *dst, size_t dstlen);
 extern bool mt_hex_decode(const char *src, uint8 *out, size_t outlen);

@@ -34,6 +34,7 @@
 #include "utils/elog.h"
 #include "utils/memutils.h"
 
+#include "crypto.h"
 #include "redact.h"
 
 /* shortest segments of a JWT-shaped value: a real signature is 43+ chars */
@@ -84,27 +85,10 @@ mt_redact_statement(const char *secret)
 	return true;
 }
 
-/* 0..63 for a base64url character, -1 for anything else */
-static inline int
-b64url_index(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 static inline bool
 is_base64url(unsigned char c)
 {
-	return b64url_index(c) >= 0;
+	return mt_base64url_value(c) >= 0;
 }
 
 static size_t
@@ -134,8 +118,8 @@ sig_pairs_init(SigPairs *sp, const char *sig, size_t siglen)
 	memset(sp, 0, sizeof(SigPairs));
 	for (size_t j = 0; j + MIN_SIG_FRAGMENT_LEN <= siglen; j++)
 	{
-		int			a = b64url_index((unsigned char) sig[j]);
-		int			b = b64url_index((unsigned char) sig[j + 1]);
+		int			a = mt_base64url_value((unsigned char) sig[j]);
+		int			b = mt_base64url_value((unsigned char) sig[j + 1]);
 
 		if (a >= 0 && b >= 0)
 			sp->pairs[a] |= UINT64CONST(1) << b;
@@ -150,8 +134,8 @@ run_has_fragment(const char *run, size_t len, const char *sig, size_t siglen,
 	for (size_t i = 0; i + MIN_SIG_FRAGMENT_LEN <= len; i++)
 	{
 		/* run holds base64url characters only: both indexes are valid */
-		int			a = b64url_index((unsigned char) run[i]);
-		int			b = b64url_index((unsigned char) run[i + 1]);
+		int			a = mt_base64url_value((unsigned char) run[i]);
+		int			b = mt_base64url_value((unsigned char) run[i + 1]);
 
 		if (!((sp->pairs[a] >> b) & 1))
 			continue;
