@@ -79,6 +79,7 @@ lines AS (
     SELECT 'event trigger ' || et.evtname || ' on ' || et.evtevent
         || ' tags=' || coalesce(et.evttags::text, '') || ' fn=' || et.evtfoid::regproc::text
         || ' enabled=' || et.evtenabled::text
+        || ' comment=' || coalesce(pg_catalog.obj_description(et.oid, 'pg_event_trigger'), '')
     FROM pg_catalog.pg_event_trigger et JOIN members m
       ON m.classid = 'pg_catalog.pg_event_trigger'::regclass AND m.objid = et.oid
   UNION ALL
