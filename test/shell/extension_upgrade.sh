@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# ALTER EXTENSION multitenant UPDATE from the previous release: a database
-# created with 0.1.0 (its frozen install script, sql/releases/) and holding
-# state (tenants, API keys, usage, audit chains, consents) is updated to the
+# ALTER EXTENSION multitenant UPDATE from every earlier release: a database
+# created with release R (its frozen install script, sql/releases/; the
+# previous release and every one before it, which update through the chain of
+# sql/updates/ scripts) and holding state (tenants, API keys, usage, audit chains, consents) is updated to the
 # current version; afterwards
 #   (a) its extension objects equal those of a fresh install of the current
 #       version (test/extension_objects.sql prints both), and
@@ -11,7 +12,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-prev=0.1.0
 cur=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" multitenant.control)
 old=mt_upgrade_old
 new=mt_upgrade_new
@@ -21,18 +21,21 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-[ "$cur" != "$prev" ] || fail "the current version equals the previous release $prev"
+releases=$(ls sql/releases | sed -n 's/^multitenant--\(.*\)\.sql$/\1/p' | sort -V)
+[ -n "$releases" ] || fail "no earlier release in sql/releases"
+for prev in $releases; do
+    [ "$prev" != "$cur" ] || fail "release $cur is frozen in sql/releases but is still the current version"
 
-mt_psql -d postgres -c "DROP DATABASE IF EXISTS $old" -c "DROP DATABASE IF EXISTS $new" \
-    -c "CREATE DATABASE $old" -c "CREATE DATABASE $new" >/dev/null
+    mt_psql -d postgres -c "DROP DATABASE IF EXISTS $old" -c "DROP DATABASE IF EXISTS $new" \
+        -c "CREATE DATABASE $old" -c "CREATE DATABASE $new" >/dev/null
 
-# the previous release, with state
-mt_psql -d $old -c "CREATE EXTENSION multitenant VERSION '$prev'" >/dev/null
-[ "$(mt_psql -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'multitenant'")" = "$prev" ] \
-    || fail "could not install release $prev"
-acme=$(mt_psql -d $old -c "SELECT mt.create_tenant('Acme', 'acme', 'pro')")
-key=$(mt_psql -d $old -c "SELECT mt.create_api_key('$acme', 'ci', '{read}')")
-mt_psql -d $old >/dev/null <<SQL
+    # the previous release, with state
+    mt_psql -d $old -c "CREATE EXTENSION multitenant VERSION '$prev'" >/dev/null
+    [ "$(mt_psql -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'multitenant'")" = "$prev" ] \
+        || fail "could not install release $prev"
+    acme=$(mt_psql -d $old -c "SELECT mt.create_tenant('Acme', 'acme', 'pro')")
+    key=$(mt_psql -d $old -c "SELECT mt.create_api_key('$acme', 'ci', '{read}')")
+    mt_psql -d $old >/dev/null <<SQL
 CREATE TABLE orders (id int, amount numeric);
 SELECT mt.enable_isolation('orders');
 BEGIN;
@@ -46,30 +49,32 @@ COMMIT;
 SELECT mt.flush_usage();
 SQL
 
-# update
-mt_psql -d $old -c "ALTER EXTENSION multitenant UPDATE" >/dev/null
-[ "$(mt_psql -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'multitenant'")" = "$cur" ] \
-    || fail "ALTER EXTENSION UPDATE did not reach $cur"
+    # update
+    mt_psql -d $old -c "ALTER EXTENSION multitenant UPDATE" >/dev/null
+    [ "$(mt_psql -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'multitenant'")" = "$cur" ] \
+        || fail "ALTER EXTENSION UPDATE did not reach $cur"
 
-# (a) same objects as a fresh install
-mt_psql -d $new -c "CREATE EXTENSION multitenant" >/dev/null
-mt_psql -d $old -f test/extension_objects.sql >"$tmp/updated.txt"
-mt_psql -d $new -f test/extension_objects.sql >"$tmp/fresh.txt"
-[ -s "$tmp/fresh.txt" ] || fail "no extension objects listed"
-if ! diff -u "$tmp/fresh.txt" "$tmp/updated.txt" >"$tmp/diff.txt"; then
-    head -60 "$tmp/diff.txt"
-    fail "an updated $prev differs from a fresh $cur install (lines - fresh, + updated)"
-fi
-echo "ok: updated $prev has the objects of a fresh $cur ($(grep -c . "$tmp/fresh.txt") lines)"
+    # (a) same objects as a fresh install
+    mt_psql -d $new -c "CREATE EXTENSION multitenant" >/dev/null
+    mt_psql -d $old -f test/extension_objects.sql >"$tmp/updated.txt"
+    mt_psql -d $new -f test/extension_objects.sql >"$tmp/fresh.txt"
+    [ -s "$tmp/fresh.txt" ] || fail "no extension objects listed"
+    if ! diff -u "$tmp/fresh.txt" "$tmp/updated.txt" >"$tmp/diff.txt"; then
+        head -60 "$tmp/diff.txt"
+        fail "an updated $prev differs from a fresh $cur install (lines - fresh, + updated)"
+    fi
+    echo "ok: updated $prev has the objects of a fresh $cur ($(grep -c . "$tmp/fresh.txt") lines)"
 
-# (b) the state survived
-q() { mt_psql -d $old -c "$1"; }
-[ "$(q "SELECT mt.authenticate('$key')")" = "$acme" ] || fail "the key minted under $prev does not authenticate"
-[ "$(q "SELECT bool_and(ok) AND sum(rows_checked) FILTER (WHERE tenant_id = '$acme') = 3 FROM mt.audit_verify()")" = "t" ] \
-    || fail "the audit chain written under $prev does not verify"
-[ "$(q "SELECT used FROM mt.usage('$acme') WHERE metric = 'calls'")" = "7" ] || fail "usage lost"
-[ "$(mt_psql -d $old -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" -c "SELECT mt.has_consent('alice', 'marketing')" -c "COMMIT" | sed -n 2p)" = "t" ] \
-    || fail "consent lost"
-[ "$(mt_psql -d $old -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" -c "SELECT count(*) FROM orders" -c "COMMIT" | sed -n 2p)" = "2" ] \
-    || fail "isolated rows not visible to their tenant"
+    # (b) the state survived
+    q() { mt_psql -d $old -c "$1"; }
+    [ "$(q "SELECT mt.authenticate('$key')")" = "$acme" ] || fail "the key minted under $prev does not authenticate"
+    [ "$(q "SELECT bool_and(ok) AND sum(rows_checked) FILTER (WHERE tenant_id = '$acme') = 3 FROM mt.audit_verify()")" = "t" ] \
+        || fail "the audit chain written under $prev does not verify"
+    [ "$(q "SELECT used FROM mt.usage('$acme') WHERE metric = 'calls'")" = "7" ] || fail "usage lost"
+    [ "$(mt_psql -d $old -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" -c "SELECT mt.has_consent('alice', 'marketing')" -c "COMMIT" | sed -n 2p)" = "t" ] \
+        || fail "consent lost"
+    [ "$(mt_psql -d $old -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" -c "SELECT count(*) FROM orders" -c "COMMIT" | sed -n 2p)" = "2" ] \
+        || fail "isolated rows not visible to their tenant"
+    echo "ok: $prev updated to $cur keeps its state"
+done
 echo "all ok"
