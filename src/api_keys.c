@@ -15,8 +15,13 @@
  * The CRC-32 (ISO-HDLC, as zlib's crc32()) covers the first 43 characters
  * and is written as 6 base62 digits, so malformed or mistyped keys are
  * rejected before any table access.  Only HMAC-SHA256(pepper, key) is
- * stored; the pepper is derived from the server secret
- * (mt_derive_key("multitenant api-key pepper v1")) and never stored.
+ * stored; the pepper is a version of the 'api_key' key derived from the
+ * server secret (secret_versions.c; version 1 is mt_derive_key("multitenant
+ * api-key pepper v1")) and never stored.  Each row names its pepper version
+ * (pepper_version); a key hashed with an older version is re-hashed under
+ * the active one at its next successful use in a read-write transaction on
+ * the primary (the plaintext is at hand only then), and stops working when
+ * its version is retired.
  *
  * Verification reads mt.api_key_secrets through its primary key directly
  * (one index probe, no SPI) with the latest snapshot, so a revocation is
@@ -78,6 +83,8 @@
 #include "api_keys.h"
 #include "catalog.h"
 #include "context.h"
+#include "secret_rotation.h"
+#include "secret_versions.h"
 #include "crypto.h"
 #include "spi_util.h"
 #include "tenant_status.h"
@@ -99,7 +106,6 @@
 #define THROTTLE_SLOTS	4096
 
 #define KEYS_TABLE		"api_key_secrets"
-#define PEPPER_LABEL	"multitenant api-key pepper v1"
 
 static const char base62[] =
 "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -181,8 +187,6 @@ static ThrottleKey my_bucket;
 static bool my_bucket_known = false;
 
 /* pepper-keyed HMAC state, computed once per backend */
-static crypto_auth_hmacsha256_state pepper_state;
-static bool pepper_ready = false;
 
 /*
  * mt.api_key_secrets: its oid and column numbers, resolved once and
@@ -195,7 +199,8 @@ static AttrNumber att_key_id,
 			att_scopes,
 			att_hash,
 			att_expires,
-			att_revoked;
+			att_revoked,
+			att_pepper;			/* InvalidAttrNumber before 0.3.0's update */
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -314,25 +319,102 @@ generate_key(bool test_mode, char *key)
 	key[KEY_LEN] = '\0';
 }
 
-/* HMAC-SHA256 of the whole key under the pepper */
-static void
-key_hash(const char *key, uint8 *out)
+/*
+ * HMAC-SHA256 of the whole key under a pepper version; false when that
+ * version is unknown here, retired, or its master secret is missing (out
+ * then holds a hash under the active version, so the work is the same).
+ */
+static bool
+key_hash_version(const char *key, int version, uint8 *out)
 {
-	crypto_auth_hmacsha256_state st;
+	const MtSecretVersion *v = mt_secret_version(MT_SECRET_API_KEY, version);
 
-	if (!pepper_ready)
-	{
-		uint8		pepper[MT_SECRET_LEN];
+	if (v != NULL && v->state != MT_SECRET_RETIRED &&
+		mt_secret_hmac(MT_SECRET_API_KEY, v->version, v->master,
+					   (const uint8 *) key, KEY_LEN, out))
+		return true;
+	v = mt_secret_active(MT_SECRET_API_KEY);
+	if (v == NULL || !mt_secret_hmac(MT_SECRET_API_KEY, v->version, v->master,
+									 (const uint8 *) key, KEY_LEN, out))
+		memset(out, 0, MT_SHA256_LEN);
+	return false;
+}
 
-		mt_derive_key(PEPPER_LABEL, pepper);
-		crypto_auth_hmacsha256_init(&pepper_state, pepper, sizeof(pepper));
-		mt_wipe(pepper, sizeof(pepper));
-		pepper_ready = true;
-	}
-	memcpy(&st, &pepper_state, sizeof(st));
-	crypto_auth_hmacsha256_update(&st, (const uint8 *) key, KEY_LEN);
-	crypto_auth_hmacsha256_final(&st, out);
-	mt_wipe(&st, sizeof(st));
+/* the UPDATE of one key's hash, for mt_try_in_subxact */
+typedef struct RehashArgs
+{
+	const char *key_id;
+	uint8		digest[MT_SHA256_LEN];
+	int			new_version;
+	int			old_version;
+} RehashArgs;
+
+static void
+rehash_run(void *arg)
+{
+	RehashArgs *a = arg;
+	bytea	   *hash = palloc(VARHDRSZ + MT_SHA256_LEN);
+	Datum		args[4];
+
+	SET_VARSIZE(hash, VARHDRSZ + MT_SHA256_LEN);
+	memcpy(VARDATA(hash), a->digest, MT_SHA256_LEN);
+	args[0] = PointerGetDatum(hash);
+	args[1] = Int32GetDatum(a->new_version);
+	args[2] = CStringGetTextDatum(a->key_id);
+	args[3] = Int32GetDatum(a->old_version);
+	mt_spi_connect();
+	/* a row another transaction is re-hashing (locked) is left to it */
+	(void) mt_catalog_execute("UPDATE mt.api_key_secrets SET key_hash = $1, pepper_version = $2 "
+							  "WHERE key_id OPERATOR(pg_catalog.=) $3 AND pepper_version OPERATOR(pg_catalog.=) $4 "
+							  "AND EXISTS (SELECT FROM mt.api_key_secrets l "
+							  "WHERE l.key_id OPERATOR(pg_catalog.=) $3 AND l.pepper_version OPERATOR(pg_catalog.=) $4 "
+							  "FOR UPDATE SKIP LOCKED)",
+							  4, (Oid[]) {BYTEAOID, INT4OID, TEXTOID, INT4OID}, args, NULL);
+	mt_spi_finish();
+}
+
+/*
+ * A key that verified under an older pepper version is re-hashed under the
+ * active one now, while its plaintext is at hand.  Only where writes are
+ * possible (primary, read-write transaction, not parallel); a failure
+ * (other than a cancel) leaves the old hash for the next use.
+ */
+static void
+rehash_if_old(const char *key, const char *key_id, int version)
+{
+	const MtSecretVersion *active = mt_secret_active(MT_SECRET_API_KEY);
+	RehashArgs	a;
+	ErrorData  *err;
+
+	if (active == NULL || active->version == version || att_pepper == InvalidAttrNumber ||
+		RecoveryInProgress() || XactReadOnly || IsInParallelMode())
+		return;
+	if (!mt_secret_hmac(MT_SECRET_API_KEY, active->version, active->master,
+						(const uint8 *) key, KEY_LEN, a.digest))
+		return;
+	a.key_id = key_id;
+	a.new_version = active->version;
+	a.old_version = version;
+	err = mt_try_in_subxact(rehash_run, &a);
+	mt_wipe(a.digest, sizeof(a.digest));
+	if (err != NULL)
+		FreeErrorData(err);
+}
+
+/* the active pepper version (new keys, re-hashing); 55000 when there is none */
+static const MtSecretVersion *
+active_pepper(void)
+{
+	const MtSecretVersion *v = mt_secret_active(MT_SECRET_API_KEY);
+
+	if (v == NULL || mt_master_index(v->master) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no usable API-key pepper"),
+				 errdetail(v == NULL ? "Every version of the api_key key is retired." :
+						   "The secret file lacks the master secret of the active api_key version."),
+				 errhint("See mt.secret_fingerprints() and doc/operations.md, \"Rotating secrets\".")));
+	return v;
 }
 
 /* ---------------------------------------------------------------------
@@ -958,6 +1040,7 @@ typedef struct KeyRow
 	bool		has_expires;
 	TimestampTz expires_at;
 	bool		revoked;
+	int			pepper_version;
 } KeyRow;
 
 static void
@@ -965,19 +1048,6 @@ keys_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == keys_relid)
 		keys_relid = InvalidOid;
-}
-
-static AttrNumber
-required_attnum(Oid relid, const char *name)
-{
-	AttrNumber	a = get_attnum(relid, name);
-
-	if (a == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("mt.%s has no column \"%s\"", KEYS_TABLE, name),
-				 errhint("The multitenant extension's tables were altered; reinstall the extension.")));
-	return a;
 }
 
 /*
@@ -1018,12 +1088,13 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 			relid = keys_table_oid();
 			if (!OidIsValid(relid))
 				return false;
-			att_key_id = required_attnum(relid, "key_id");
-			att_tenant = required_attnum(relid, "tenant_id");
-			att_scopes = required_attnum(relid, "scopes");
-			att_hash = required_attnum(relid, "key_hash");
-			att_expires = required_attnum(relid, "expires_at");
-			att_revoked = required_attnum(relid, "revoked_at");
+			att_key_id = mt_catalog_attnum(relid, KEYS_TABLE, "key_id");
+			att_tenant = mt_catalog_attnum(relid, KEYS_TABLE, "tenant_id");
+			att_scopes = mt_catalog_attnum(relid, KEYS_TABLE, "scopes");
+			att_hash = mt_catalog_attnum(relid, KEYS_TABLE, "key_hash");
+			att_expires = mt_catalog_attnum(relid, KEYS_TABLE, "expires_at");
+			att_revoked = mt_catalog_attnum(relid, KEYS_TABLE, "revoked_at");
+			att_pepper = get_attnum(relid, "pepper_version");
 			keys_relid = relid;
 		}
 		relid = keys_relid;
@@ -1070,6 +1141,13 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 				row->expires_at = DatumGetTimestampTz(d);
 			(void) heap_getattr(tup, att_revoked, desc, &isnull);
 			row->revoked = !isnull;
+			row->pepper_version = 1;
+			if (att_pepper != InvalidAttrNumber)
+			{
+				d = heap_getattr(tup, att_pepper, desc, &isnull);
+				if (!isnull)
+					row->pepper_version = DatumGetInt32(d);
+			}
 			found = true;
 		}
 	}
@@ -1224,9 +1302,10 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	if (parsed)
 	{
 		/* hash whether or not the id exists: same work either way */
-		key_hash(key, digest);
+		bool		usable = key_hash_version(key, found ? row.pepper_version : 1, digest);
+
 		if (found && row.hash_ok)
-			ok = mt_ct_equal(digest, row.hash, MT_SHA256_LEN);
+			ok = mt_ct_equal(digest, row.hash, MT_SHA256_LEN) && usable;
 		else
 		{
 			uint8		dummy[MT_SHA256_LEN] = {0};
@@ -1234,6 +1313,8 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 			(void) mt_ct_equal(digest, dummy, MT_SHA256_LEN);
 		}
 		mt_wipe(digest, sizeof(digest));
+		if (ok && !row.revoked)
+			rehash_if_old(key, key_id, row.pepper_version);
 	}
 	mt_wipe(key, sizeof(key));
 
@@ -1429,16 +1510,21 @@ insert_new_key(char *key, const pg_uuid_t *tenant, const char *name, bool test_m
 	char		key_id[KEY_ID_LEN + 1];
 	uint8		digest[MT_SHA256_LEN];
 	bytea	   *hash = palloc(VARHDRSZ + MT_SHA256_LEN);
-	Datum		args[9];
-	char		nulls[10] = "         ";
+	Datum		args[10];
+	char		nulls[11] = "          ";
 	char	   *creator = GetUserNameFromId(GetOuterUserId(), true);
+	const MtSecretVersion *pepper = active_pepper();
+	int			pepper_version = pepper->version;
+	bool		has_pepper_version = get_attnum(keys_table_oid(), "pepper_version") != InvalidAttrNumber;
 
+	mt_secret_record_in_use(MT_SECRET_API_KEY);
 	for (int attempt = 0;; attempt++)
 	{
 		generate_key(test_mode, key);
 		memcpy(key_id, key + KEY_PREFIX_LEN, KEY_ID_LEN);
 		key_id[KEY_ID_LEN] = '\0';
-		key_hash(key, digest);
+		if (!key_hash_version(key, pepper_version, digest))
+			elog(ERROR, "multitenant: the active API-key pepper is not usable");
 		SET_VARSIZE(hash, VARHDRSZ + MT_SHA256_LEN);
 		memcpy(VARDATA(hash), digest, MT_SHA256_LEN);
 		mt_wipe(digest, sizeof(digest));
@@ -1455,14 +1541,23 @@ insert_new_key(char *key, const pg_uuid_t *tenant, const char *name, bool test_m
 		nulls[7] = rotated_from ? ' ' : 'n';
 		args[8] = creator ? CStringGetTextDatum(creator) : (Datum) 0;
 		nulls[8] = creator ? ' ' : 'n';
-		mt_spi_execute_nulls("INSERT INTO mt.api_key_secrets "
+		args[9] = Int32GetDatum(pepper_version);
+		/* a database not yet updated to 0.3.0 has no pepper_version (= 1) */
+		mt_spi_execute_nulls(has_pepper_version ?
+							 "INSERT INTO mt.api_key_secrets "
+							 "(key_id, tenant_id, name, mode, scopes, key_hash, expires_at, rotated_from, created_by, pepper_version) "
+							 "VALUES ($1, $2, $3, $4, "
+							 "ARRAY(SELECT DISTINCT s FROM pg_catalog.unnest($5::pg_catalog.text[]) AS s ORDER BY 1), "
+							 "$6, $7, $8, $9, $10) "
+							 "ON CONFLICT (key_id) DO NOTHING" :
+							 "INSERT INTO mt.api_key_secrets "
 							 "(key_id, tenant_id, name, mode, scopes, key_hash, expires_at, rotated_from, created_by) "
 							 "VALUES ($1, $2, $3, $4, "
 							 "ARRAY(SELECT DISTINCT s FROM pg_catalog.unnest($5::pg_catalog.text[]) AS s ORDER BY 1), "
 							 "$6, $7, $8, $9) "
 							 "ON CONFLICT (key_id) DO NOTHING",
-							 9, (Oid[]) {TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTARRAYOID,
-								 BYTEAOID, TIMESTAMPTZOID, TEXTOID, TEXTOID},
+							 has_pepper_version ? 10 : 9, (Oid[]) {TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTARRAYOID,
+								 BYTEAOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID},
 							 args, nulls, SPI_OK_INSERT);
 		if (SPI_processed == 1)
 			break;

@@ -8,7 +8,10 @@
  *
  * A subject key is 32 random bytes.  It is stored only wrapped:
  *	  wrapped_key = nonce(24) || crypto_secretbox(key, nonce, KEK)
- * with KEK = mt_derive_key("multitenant audit kek v1").  Rows are found by
+ * with KEK = version kek_version of the 'audit_kek' key
+ * (secret_versions.c; version 1 is mt_derive_key("multitenant audit kek
+ * v1")).  New keys are wrapped with the active version;
+ * mt.rewrap_audit_keys() moves older rows to it in batches.  Rows are found by
  *	  subject_hash = HMAC-SHA256(mt_derive_key("multitenant audit subject v1"),
  *								 tenant uuid (16 bytes) || subject)
  * so the subject itself is stored nowhere.  Details are encrypted as
@@ -31,10 +34,15 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "audit_keys.h"
+#include "catalog.h"
 #include "crypto.h"
+#include "secret_rotation.h"
+#include "secret_versions.h"
 #include "spi_util.h"
+#include "util.h"
 
 #define WRAPPED_LEN (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + MT_AUDIT_KEY_LEN)
 
@@ -57,15 +65,37 @@ subject_hash(const pg_uuid_t *tenant, const char *subject)
 	return hb;
 }
 
+/*
+ * Whether mt.audit_subject_keys has kek_version (0.3.0 and later; the
+ * library also serves a database whose extension is not updated yet, where
+ * every key is version 1).
+ */
 static bool
-unwrap_key(const uint8 *wrapped, int len, uint8 *key)
+has_kek_version(void)
+{
+	Oid			relid = mt_catalog_relid("audit_subject_keys");
+
+	return OidIsValid(relid) && get_attnum(relid, "kek_version") != InvalidAttrNumber;
+}
+
+/* the KEK of a version that is not retired; false when there is none here */
+static bool
+kek_of(int version, uint8 *kek)
+{
+	const MtSecretVersion *v = mt_secret_version(MT_SECRET_AUDIT_KEK, version);
+
+	return v != NULL && v->state != MT_SECRET_RETIRED &&
+		mt_secret_key(MT_SECRET_AUDIT_KEK, version, v->master, kek);
+}
+
+static bool
+unwrap_key(const uint8 *wrapped, int len, int version, uint8 *key)
 {
 	uint8		kek[MT_SECRET_LEN];
 	bool		ok;
 
-	if (len != WRAPPED_LEN)
+	if (len != WRAPPED_LEN || !kek_of(version, kek))
 		return false;
-	mt_derive_key("multitenant audit kek v1", kek);
 	ok = crypto_secretbox_open_easy(key, wrapped + crypto_secretbox_NONCEBYTES,
 									len - crypto_secretbox_NONCEBYTES,
 									wrapped, kek) == 0;
@@ -73,15 +103,24 @@ unwrap_key(const uint8 *wrapped, int len, uint8 *key)
 	return ok;
 }
 
+/* wraps key with the active KEK version, which goes to *version */
 static bytea *
-wrap_key(const uint8 *key)
+wrap_key(const uint8 *key, int *version)
 {
 	uint8		kek[MT_SECRET_LEN];
 	bytea	   *out = palloc(VARHDRSZ + WRAPPED_LEN);
 	uint8	   *p = (uint8 *) VARDATA(out);
+	const MtSecretVersion *v = mt_secret_active(MT_SECRET_AUDIT_KEK);
 
+	if (v == NULL || !mt_secret_key(MT_SECRET_AUDIT_KEK, v->version, v->master, kek))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no usable audit key-encryption key"),
+				 errdetail(v == NULL ? "Every version of the audit_kek key is retired." :
+						   "The secret file lacks the master secret of the active audit_kek version."),
+				 errhint("See mt.secret_fingerprints() and doc/operations.md, \"Rotating secrets\".")));
+	*version = v->version;
 	SET_VARSIZE(out, VARHDRSZ + WRAPPED_LEN);
-	mt_derive_key("multitenant audit kek v1", kek);
 	mt_random_bytes(p, crypto_secretbox_NONCEBYTES);
 	crypto_secretbox_easy(p + crypto_secretbox_NONCEBYTES, key, MT_AUDIT_KEY_LEN, p, kek);
 	mt_wipe(kek, sizeof(kek));
@@ -89,9 +128,9 @@ wrap_key(const uint8 *key)
 }
 
 static void
-unwrap_or_fail(bytea *wrapped, uint8 *key)
+unwrap_or_fail(bytea *wrapped, int version, uint8 *key)
 {
-	if (!unwrap_key((uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped), key))
+	if (!unwrap_key((uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped), version, key))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("an audit subject key cannot be unwrapped"),
@@ -106,7 +145,7 @@ int64
 mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject, bool create, uint8 *key)
 {
 	bytea	   *hb = subject_hash(tenant, subject);
-	Datum		args[3];
+	Datum		args[4];
 	int			rc;
 
 	args[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
@@ -114,7 +153,10 @@ mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject, bool create, 
 
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		rc = SPI_execute_with_args("SELECT id, wrapped_key FROM mt.audit_subject_keys "
+		rc = SPI_execute_with_args(has_kek_version() ?
+								   "SELECT id, wrapped_key, kek_version FROM mt.audit_subject_keys "
+								   "WHERE tenant_id = $1 AND subject_hash = $2" :
+								   "SELECT id, wrapped_key, 1 FROM mt.audit_subject_keys "
 								   "WHERE tenant_id = $1 AND subject_hash = $2",
 								   2, (Oid[]) {UUIDOID, BYTEAOID}, args, NULL, false, 1);
 		if (rc != SPI_OK_SELECT)
@@ -126,8 +168,10 @@ mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject, bool create, 
 														 SPI_tuptable->tupdesc, 1, &isnull));
 			bytea	   *w = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
 														  SPI_tuptable->tupdesc, 2, &isnull));
+			int			ver = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 3, &isnull));
 
-			unwrap_or_fail(w, key);
+			unwrap_or_fail(w, ver, key);
 			return id;
 		}
 		if (!create || attempt > 0)
@@ -136,13 +180,20 @@ mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject, bool create, 
 		/* create; a concurrent creator wins the race and we read its row */
 		{
 			uint8		fresh[MT_AUDIT_KEY_LEN];
+			int			ver;
 
 			mt_random_bytes(fresh, sizeof(fresh));
-			args[2] = PointerGetDatum(wrap_key(fresh));
-			rc = SPI_execute_with_args("INSERT INTO mt.audit_subject_keys (tenant_id, subject_hash, wrapped_key) "
+			args[2] = PointerGetDatum(wrap_key(fresh, &ver));
+			args[3] = Int32GetDatum(ver);
+			mt_secret_record_in_use(MT_SECRET_AUDIT_KEK);
+			rc = SPI_execute_with_args(has_kek_version() ?
+									   "INSERT INTO mt.audit_subject_keys (tenant_id, subject_hash, wrapped_key, kek_version) "
+									   "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, subject_hash) DO NOTHING "
+									   "RETURNING id" :
+									   "INSERT INTO mt.audit_subject_keys (tenant_id, subject_hash, wrapped_key) "
 									   "VALUES ($1, $2, $3) ON CONFLICT (tenant_id, subject_hash) DO NOTHING "
 									   "RETURNING id",
-									   3, (Oid[]) {UUIDOID, BYTEAOID, BYTEAOID}, args, NULL, false, 0);
+									   has_kek_version() ? 4 : 3, (Oid[]) {UUIDOID, BYTEAOID, BYTEAOID, INT4OID}, args, NULL, false, 0);
 			if (rc != SPI_OK_INSERT_RETURNING)
 				mt_spi_failed("subject key insert", rc);
 			if (SPI_processed > 0)
@@ -174,14 +225,19 @@ mt_audit_key_by_id(int64 key_id, uint8 *key)
 	int			rc;
 	bool		isnull;
 
-	rc = SPI_execute_with_args("SELECT wrapped_key FROM mt.audit_subject_keys WHERE id = $1",
+	rc = SPI_execute_with_args(has_kek_version() ?
+							   "SELECT wrapped_key, kek_version FROM mt.audit_subject_keys WHERE id = $1" :
+							   "SELECT wrapped_key, 1 FROM mt.audit_subject_keys WHERE id = $1",
 							   1, (Oid[]) {INT8OID}, &arg, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		mt_spi_failed("subject key lookup", rc);
 	if (SPI_processed == 0)
 		return false;
 	unwrap_or_fail(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1, &isnull)), key);
+												 SPI_tuptable->tupdesc, 1, &isnull)),
+				   DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 2, &isnull)),
+				   key);
 	return true;
 }
 
@@ -234,4 +290,81 @@ mt_audit_delete_subject_keys(const pg_uuid_t *tenant, const char *subject)
 	if (rc != SPI_OK_DELETE)
 		mt_spi_failed("subject key delete", rc);
 	return (int64) SPI_processed;
+}
+
+/*
+ * mt.rewrap_audit_keys(batch): re-wraps up to batch subject keys that are
+ * wrapped with an older KEK version under the active one, oldest first,
+ * skipping rows another session has locked (two runs at once share the
+ * work).  Returns how many it re-wrapped; 0 when none is left.  A key that
+ * does not unwrap (its version's master is missing here, or it is damaged)
+ * is left as it is and reported in a WARNING.
+ */
+PG_FUNCTION_INFO_V1(mt_rewrap_audit_keys);
+Datum
+mt_rewrap_audit_keys(PG_FUNCTION_ARGS)
+{
+	int32		batch;
+	const MtSecretVersion *active;
+	int64		done = 0;
+	int64		failed = 0;
+	Datum		args[2];
+	int			rc;
+
+	batch = mt_batch_arg(fcinfo);
+	mt_secret_refuse_during_recovery("mt.rewrap_audit_keys()");
+	active = mt_secret_active(MT_SECRET_AUDIT_KEK);
+	if (active == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no active audit_kek version")));
+
+	mt_spi_connect();
+	args[0] = Int32GetDatum(active->version);
+	args[1] = Int32GetDatum(batch);
+	rc = SPI_execute_with_args("SELECT id, wrapped_key, kek_version FROM mt.audit_subject_keys "
+							   "WHERE kek_version OPERATOR(pg_catalog.<>) $1 ORDER BY id LIMIT $2 "
+							   "FOR UPDATE SKIP LOCKED",
+							   2, (Oid[]) {INT4OID, INT4OID}, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("subject key rewrap scan", rc);
+	{
+		SPITupleTable *tt = SPI_tuptable;
+		uint64		n = SPI_processed;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			bytea	   *w = DatumGetByteaPP(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+			int			ver = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+			uint8		key[MT_AUDIT_KEY_LEN];
+			Datum		uargs[3];
+			int			newver;
+
+			if (!unwrap_key((uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w), ver, key))
+			{
+				failed++;
+				continue;
+			}
+			uargs[0] = PointerGetDatum(wrap_key(key, &newver));
+			mt_wipe(key, sizeof(key));
+			uargs[1] = Int32GetDatum(newver);
+			uargs[2] = Int64GetDatum(id);
+			rc = SPI_execute_with_args("UPDATE mt.audit_subject_keys SET wrapped_key = $1, kek_version = $2 "
+									   "WHERE id OPERATOR(pg_catalog.=) $3",
+									   3, (Oid[]) {BYTEAOID, INT4OID, INT8OID}, uargs, NULL, false, 0);
+			if (rc != SPI_OK_UPDATE)
+				mt_spi_failed("subject key rewrap", rc);
+			done++;
+		}
+	}
+	mt_spi_finish();
+	if (failed > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%lld audit subject keys could not be unwrapped and were left as they are",
+						(long long) failed),
+				 errhint("See mt.secret_fingerprints(): the master secret of their audit_kek version may be missing from multitenant.secret.")));
+	PG_RETURN_INT64(done);
 }

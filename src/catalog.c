@@ -122,3 +122,20 @@ mt_pk_probe_end(MtPkProbe *probe)
 	if (probe->snap != NULL)
 		UnregisterSnapshot(probe->snap);
 }
+
+/*
+ * The attribute number of column `column` of the extension's table
+ * mt.<table> (relid); 42703 when the table was altered and lacks it.
+ */
+AttrNumber
+mt_catalog_attnum(Oid relid, const char *table, const char *column)
+{
+	AttrNumber	a = get_attnum(relid, column);
+
+	if (a == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("mt.%s has no column \"%s\"", table, column),
+				 errhint("The multitenant extension's tables were altered; reinstall the extension.")));
+	return a;
+}

@@ -53,6 +53,7 @@
 #include "context.h"
 #include "crypto.h"
 #include "redact.h"
+#include "secret_versions.h"
 #include "tenant_status.h"
 #include "util.h"
 
@@ -84,6 +85,8 @@ typedef struct MtContext
 	uint8		fp[MT_FP_LEN];	/* its signature's first bytes */
 	bool		maintenance;	/* internal, for the extension's own work on a
 								 * tenant that is not active (retention) */
+	int			key_version;	/* version of the server's token key that
+								 * signed it; 0: another key */
 } MtContext;
 
 static MtContext *active_context = NULL;
@@ -129,6 +132,7 @@ static BurnedTokens *burned = NULL;
 static const char *pending_internal = NULL;
 
 static bool parse_internal_value(const char *val, MtContext *out);
+static bool parse_kid(const char *kid, int *version, char *master);
 static inline bool status_allows(MtTenantStatus status, bool maintenance);
 static bool context_checked = false;	/* validated in this transaction? */
 static bool context_usable = false;
@@ -148,13 +152,13 @@ static bool context_usable = false;
 typedef enum JwtField
 {
 	F_OTHER = 0,
-	F_ALG, F_TYP, F_CRIT,
+	F_ALG, F_TYP, F_CRIT, F_KID,
 	F_TID, F_EXP, F_NBF, F_SUB, F_ROLE, F_AUD,
 	F_COUNT
 } JwtField;
 
 static const char *const jwt_field_names[F_COUNT] = {
-	NULL, "alg", "typ", "crit", "tid", "exp", "nbf", "sub", "role", "aud"
+	NULL, "alg", "typ", "crit", "kid", "tid", "exp", "nbf", "sub", "role", "aud"
 };
 
 typedef struct JwtJson
@@ -495,6 +499,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	const char *alg;
 	MtContext	parsed;
 	MtContext  *ctx;
+	int			key_version;
 	bool		in_worker = InitializingParallelWorker;
 	bool		in_statement;
 	const char *lastdot;
@@ -590,13 +595,37 @@ mt_check_token(char **newval, void **extra, GucSource source)
 
 	/* signature over the ASCII bytes of "header.payload" */
 	slen = mt_base64url_decode(dot2 + 1, toklen - (dot2 + 1 - tok), sig, sizeof(sig));
+	key_version = 0;
 	if (strcmp(alg, "HS256") == 0)
 	{
 		uint8		expected[MT_SHA256_LEN];
 		bool		good;
 
-		mt_token_hmac((const uint8 *) tok, dot2 - tok, expected);
-		good = (slen == MT_SHA256_LEN && mt_ct_equal(expected, sig, MT_SHA256_LEN));
+		if (mt_jwt_secret != NULL && mt_jwt_secret[0] != '\0')
+		{
+			/* the operator's key, or during a change of it the previous one */
+			mt_token_hmac((const uint8 *) tok, dot2 - tok, expected);
+			good = (slen == MT_SHA256_LEN && mt_ct_equal(expected, sig, MT_SHA256_LEN));
+			if (!good && mt_token_hmac_previous((const uint8 *) tok, dot2 - tok, expected))
+				good = (slen == MT_SHA256_LEN && mt_ct_equal(expected, sig, MT_SHA256_LEN));
+		}
+		else if (hj.str[F_KID] == NULL)
+		{
+			/* version 1 of the server's token key (every release before 0.3.0) */
+			mt_token_hmac((const uint8 *) tok, dot2 - tok, expected);
+			good = (slen == MT_SHA256_LEN && mt_ct_equal(expected, sig, MT_SHA256_LEN));
+			key_version = 1;
+		}
+		else
+		{
+			char		master[MT_MASTER_FP_LEN + 1];
+
+			if (!parse_kid(hj.str[F_KID], &key_version, master))
+				REJECT("The token's key id is not one of this server's.");
+			good = mt_secret_hmac(MT_SECRET_TOKEN, key_version, master,
+								  (const uint8 *) tok, dot2 - tok, expected) &&
+				slen == MT_SHA256_LEN && mt_ct_equal(expected, sig, MT_SHA256_LEN);
+		}
 		mt_wipe(expected, sizeof(expected));
 		if (!good)
 			REJECT("The token signature does not verify.");
@@ -618,6 +647,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		REJECT("The token payload is %s.", problem);
 
 	memset(&parsed, 0, sizeof(parsed));
+	parsed.key_version = key_version;
 	parsed.has_fp = true;		/* slen >= 32 once a signature verified */
 	memcpy(parsed.fp, sig, MT_FP_LEN);
 	if (pj.str[F_TID] == NULL || !mt_parse_uuid(pj.str[F_TID], &parsed.tenant))
@@ -683,6 +713,9 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		if (IsTransactionState())
 		{
 			MtTenantStatus status = mt_tenant_status_cached(&parsed.tenant);
+
+			if (key_version > 0 && !mt_secret_usable(MT_SECRET_TOKEN, key_version))
+				REJECT("The token was signed with a retired key.");
 
 			if (status == MT_TENANT_SUSPENDED || status == MT_TENANT_DELETED)
 				REJECT("The tenant is not active.");
@@ -753,7 +786,9 @@ current_context(void)
 		context_usable = active_context->exp > now &&
 			status_allows(mt_tenant_status_cached(&active_context->tenant),
 						  active_context->maintenance) &&
-			!token_burned(active_context, now);
+			!token_burned(active_context, now) &&
+			(active_context->key_version == 0 ||
+			 mt_secret_usable(MT_SECRET_TOKEN, active_context->key_version));
 		context_checked = true;
 	}
 	return context_usable ? active_context : NULL;
@@ -885,6 +920,45 @@ parse_internal_value(const char *val, MtContext *out)
 						out->role, sizeof(out->role), &out->has_role);
 }
 
+/* 55000: no version of the server's token key can sign (mint_token) */
+static void
+token_key_missing(const MtSecretVersion *active)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("no usable token signing key"),
+			 errdetail(active == NULL ? "Every version of the token key is retired." :
+					   "The secret file lacks the master secret of the active token key version."),
+			 errhint("See mt.secret_fingerprints() and doc/operations.md, \"Rotating secrets\".")));
+}
+
+/*
+ * The server's token key id "mt<version>.<master fingerprint>" (the
+ * tokens minted after a rotation carry it); false for anything else.
+ */
+static bool
+parse_kid(const char *kid, int *version, char *master)
+{
+	const char *p = kid;
+	int64		v = 0;
+
+	if (strncmp(p, "mt", 2) != 0)
+		return false;
+	p += 2;
+	if (*p < '1' || *p > '9')
+		return false;
+	while (*p >= '0' && *p <= '9' && v <= 1000000)
+		v = v * 10 + (*p++ - '0');
+	if (v > 1000000 || *p++ != '.' || strlen(p) != MT_MASTER_FP_LEN)
+		return false;
+	for (int i = 0; i < MT_MASTER_FP_LEN; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	memcpy(master, p, MT_MASTER_FP_LEN + 1);
+	*version = (int) v;
+	return true;
+}
+
 static char *
 mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 		   const char *sub, const char *role)
@@ -895,8 +969,11 @@ mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 	uint8		mac[MT_SHA256_LEN];
 	int64		now = unix_seconds(GetCurrentTimestamp());
 	const char *dbname = session_database_name();
+	const MtSecretVersion *active = mt_secret_active(MT_SECRET_TOKEN);
 
 	check_claim_lengths(sub, role);
+	if (active == NULL && (mt_jwt_secret == NULL || mt_jwt_secret[0] == '\0'))
+		token_key_missing(NULL);
 
 	initStringInfo(&claims);
 	appendStringInfo(&claims, "{\"tid\":\"%s\",\"iat\":" INT64_FORMAT ",\"exp\":" INT64_FORMAT,
@@ -920,9 +997,24 @@ mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 	payload64 = mt_base64url_encode((const uint8 *) claims.data, claims.len);
 
 	initStringInfo(&tok);
-	/* base64url of {"alg":"HS256","typ":"JWT"} */
-	appendStringInfo(&tok, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%s", payload64);
-	mt_token_hmac((const uint8 *) tok.data, tok.len, mac);
+	if ((mt_jwt_secret != NULL && mt_jwt_secret[0] != '\0') ||
+		(active->version == 1 && strcmp(active->master, mt_master_fingerprint(0)) == 0))
+	{
+		/* base64url of {"alg":"HS256","typ":"JWT"} */
+		appendStringInfo(&tok, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.%s", payload64);
+		mt_token_hmac((const uint8 *) tok.data, tok.len, mac);
+	}
+	else
+	{
+		char	   *header = psprintf("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"mt%d.%s\"}",
+									  active->version, active->master);
+
+		appendStringInfo(&tok, "%s.%s",
+						 mt_base64url_encode((const uint8 *) header, strlen(header)), payload64);
+		if (!mt_secret_hmac(MT_SECRET_TOKEN, active->version, active->master,
+							(const uint8 *) tok.data, tok.len, mac))
+			token_key_missing(active);
+	}
 	appendStringInfo(&tok, ".%s", mt_base64url_encode(mac, sizeof(mac)));
 	mt_wipe(mac, sizeof(mac));
 

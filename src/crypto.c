@@ -7,13 +7,22 @@
  *	  random bytes and wiping.
  *
  * The master secret (32 random bytes) lives in $PGDATA/multitenant.secret,
- * mode 0600, created on first start.  It is read once per process into
- * static memory (the postmaster reads it when preloaded, backends inherit
- * it by fork) and is never written to a table or a log.  Separate keys are
- * derived from it per purpose (token signing, API-key pepper, audit key
- * wrapping) so that one never doubles as another.
+ * mode 0600, created on first start.  The file may hold several masters,
+ * one per line (an operator appends a line to rotate the master; the first
+ * line is the original, the last the newest).  It is read once per process
+ * into static memory (the postmaster reads it when preloaded, backends
+ * inherit it by fork), re-read by a backend that meets a master it does
+ * not know, and never written to a table or a log.  Separate keys are
+ * derived from a master per purpose and version (token signing, API-key
+ * pepper, audit key wrapping: HMAC(master, "<purpose label> v<N>")) so
+ * that one never doubles as another; which versions exist is
+ * secret_versions.c's business.  Masters are named by a public
+ * fingerprint (HMAC(master, fixed label), 8 hex digits).
  *
- * No locks: everything here is per-process state set at load time.
+ * The HS256 keys an operator supplies (multitenant.jwt_secret and, during
+ * a change of it, multitenant.jwt_secret_previous) are GUCs defined here.
+ *
+ * No locks: everything here is per-process state.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +38,7 @@
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "crypto.h"
 #include "util.h"
@@ -36,15 +46,21 @@
 /* GUC variables (defined in multitenant.c) */
 char	   *mt_jwt_secret = NULL;
 char	   *mt_jwt_public_key = NULL;
+char	   *mt_jwt_secret_previous = NULL;
 
 #define MT_SECRET_FILE "multitenant.secret"
 
-static uint8 master_secret[MT_SECRET_LEN];
+/* the master secrets of the file, first (original) to last (newest) */
+static uint8 masters[MT_MAX_MASTERS][MT_SECRET_LEN];
+static char master_fps[MT_MAX_MASTERS][MT_MASTER_FP_LEN + 1];
+static int	n_masters = 0;
 static bool master_secret_loaded = false;
+static TimestampTz last_reread = 0;
 static uint8 derived_token_key[MT_SECRET_LEN];
 static uint8 ed25519_public_key[crypto_sign_PUBLICKEYBYTES];
 static bool ed25519_configured = false;
 static int	token_key_version = 0;	/* bumped when multitenant.jwt_secret changes */
+static int	previous_key_version = 0;	/* ... and jwt_secret_previous */
 
 static int
 hex_value(char c)
@@ -76,37 +92,112 @@ mt_hex_decode(const char *src, uint8 *out, size_t outlen)
 	return true;
 }
 
-static bool
-read_secret_file(const char *path)
+/*
+ * Parses the secret file's text: one master secret (64 hex digits) per
+ * line, blank lines and lines starting with '#' ignored, at most
+ * MT_MAX_MASTERS.  The first line is the original master (version 1 of
+ * every key derives from it unless mt.secret_versions says otherwise), the
+ * last one the newest (new versions derive from it).  Returns the number
+ * of masters, or -1 with *problem set.
+ */
+static int
+parse_secret_text(char *text, uint8 out[][MT_SECRET_LEN], const char **problem)
 {
-	char		buf[MT_SECRET_LEN * 2 + 2];
+	int			n = 0;
+	char	   *line = text;
+
+	while (line != NULL && *line != '\0')
+	{
+		char	   *next = strchr(line, '\n');
+		size_t		len;
+
+		if (next != NULL)
+			*next++ = '\0';
+		len = strlen(line);
+		while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+			line[--len] = '\0';
+		if (len > 0 && line[0] != '#')
+		{
+			if (n == MT_MAX_MASTERS)
+			{
+				*problem = "it holds more than " CppAsString2(MT_MAX_MASTERS) " master secrets";
+				return -1;
+			}
+			if (!mt_hex_decode(line, out[n], MT_SECRET_LEN))
+			{
+				*problem = "a line is not 64 hexadecimal digits";
+				return -1;
+			}
+			n++;
+		}
+		line = next;
+	}
+	if (n == 0)
+	{
+		*problem = "it holds no master secret";
+		return -1;
+	}
+	return n;
+}
+
+/*
+ * Reads the secret file into masters[]; false when it does not exist.  A
+ * file that exists but cannot be read or parsed raises elevel (FATAL at
+ * load; WARNING on a re-read, which then keeps what was loaded).
+ */
+static bool
+read_secret_file(const char *path, int elevel)
+{
+	char		buf[MT_MAX_MASTERS * (MT_SECRET_LEN * 2 + 80) + 1];
+	uint8		parsed[MT_MAX_MASTERS][MT_SECRET_LEN];
 	int			fd;
 	ssize_t		n;
-	bool		ok;
+	int			count;
+	const char *problem = NULL;
 
 	fd = open(path, O_RDONLY | PG_BINARY, 0);
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
 			return false;
-		ereport(FATAL,
+		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("could not open multitenant secret file \"%s\": %m", path)));
+		return false;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n < MT_SECRET_LEN * 2)
-		ereport(FATAL,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("multitenant secret file \"%s\" is truncated", path),
-				 errhint("Restore it from backup: API keys and encrypted audit details depend on it.")));
-	buf[MT_SECRET_LEN * 2] = '\0';
-	ok = mt_hex_decode(buf, master_secret, MT_SECRET_LEN);
+	if (n < 0)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not read multitenant secret file \"%s\": %m", path)));
+		return false;
+	}
+	buf[n] = '\0';
+	count = parse_secret_text(buf, parsed, &problem);
 	mt_wipe(buf, sizeof(buf));
-	if (!ok)
-		ereport(FATAL,
+	if (count < 0)
+	{
+		mt_wipe(parsed, sizeof(parsed));
+		ereport(elevel,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("multitenant secret file \"%s\" is malformed", path)));
+				 errmsg("multitenant secret file \"%s\" is malformed: %s", path, problem),
+				 errhint("Restore it from backup: API keys and encrypted audit details depend on it.")));
+		return false;
+	}
+	memcpy(masters, parsed, sizeof(parsed));
+	mt_wipe(parsed, sizeof(parsed));
+	n_masters = count;
+	for (int i = 0; i < count; i++)
+	{
+		uint8		fp[MT_SHA256_LEN];
+
+		mt_hmac_sha256(masters[i], MT_SECRET_LEN, (const uint8 *) "multitenant master fingerprint",
+					   strlen("multitenant master fingerprint"), fp);
+		for (int j = 0; j < MT_MASTER_FP_LEN / 2; j++)
+			snprintf(master_fps[i] + 2 * j, 3, "%02x", fp[j]);
+	}
 	return true;
 }
 
@@ -178,10 +269,10 @@ mt_load_server_secret(void)
 	if (DataDir == NULL)
 		ereport(FATAL, (errmsg("multitenant: data directory is not known")));
 
-	if (!read_secret_file(MT_SECRET_FILE))
+	if (!read_secret_file(MT_SECRET_FILE, FATAL))
 	{
 		create_secret_file(MT_SECRET_FILE);
-		if (!read_secret_file(MT_SECRET_FILE))
+		if (!read_secret_file(MT_SECRET_FILE, FATAL))
 			ereport(FATAL,
 					(errmsg("multitenant secret file \"%s\" vanished after creation", MT_SECRET_FILE)));
 	}
@@ -189,13 +280,91 @@ mt_load_server_secret(void)
 	mt_derive_key("multitenant token signing v1", derived_token_key);
 }
 
-/* A purpose-specific key: HMAC-SHA256(master secret, label). */
+/* A purpose-specific key: HMAC-SHA256(original master secret, label). */
 void
 mt_derive_key(const char *label, uint8 *out)
 {
 	Assert(master_secret_loaded);
-	mt_hmac_sha256(master_secret, MT_SECRET_LEN,
+	mt_hmac_sha256(masters[0], MT_SECRET_LEN,
 				   (const uint8 *) label, strlen(label), out);
+}
+
+/*
+ * Version `version` of a purpose's key under master `master`:
+ * HMAC-SHA256(master, "<label base> v<version>").  Version 1 under the
+ * original master is the key every release before 0.3.0 used.
+ */
+void
+mt_derive_versioned_key(const char *label_base, int version, int master, uint8 *out)
+{
+	char		label[128];
+
+	Assert(master_secret_loaded && master >= 0 && master < n_masters);
+	snprintf(label, sizeof(label), "%s v%d", label_base, version);
+	mt_hmac_sha256(masters[master], MT_SECRET_LEN,
+				   (const uint8 *) label, strlen(label), out);
+}
+
+/* A key's public fingerprint: 16 hex digits of HMAC(key, fixed label). */
+void
+mt_key_fingerprint(const uint8 *key, char *out)
+{
+	uint8		fp[MT_SHA256_LEN];
+
+	mt_hmac_sha256(key, MT_SECRET_LEN, (const uint8 *) "multitenant key fingerprint",
+				   strlen("multitenant key fingerprint"), fp);
+	for (int j = 0; j < MT_KEY_FP_LEN / 2; j++)
+		snprintf(out + 2 * j, 3, "%02x", fp[j]);
+	mt_wipe(fp, sizeof(fp));
+}
+
+int
+mt_master_count(void)
+{
+	return n_masters;
+}
+
+/* the fingerprint (MT_MASTER_FP_LEN hex digits) of master i */
+const char *
+mt_master_fingerprint(int i)
+{
+	Assert(i >= 0 && i < n_masters);
+	return master_fps[i];
+}
+
+/*
+ * Re-reads the secret file (a line appended by the operator is a new
+ * master; see doc/operations.md, "Rotating secrets").  Rate-limited to
+ * once a second unless forced; on a problem it warns and keeps what it
+ * had.
+ */
+void
+mt_reload_masters(bool force)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!force && now - last_reread < USECS_PER_SEC)
+		return;
+	last_reread = now;
+	(void) read_secret_file(MT_SECRET_FILE, WARNING);
+}
+
+/*
+ * The index of the master with this fingerprint, re-reading the file once
+ * (rate-limited) when it is not loaded; -1 when the file does not hold it.
+ */
+int
+mt_master_index(const char *fp)
+{
+	for (int pass = 0; pass < 2; pass++)
+	{
+		for (int i = 0; i < n_masters; i++)
+			if (strcmp(master_fps[i], fp) == 0)
+				return i;
+		if (pass == 0)
+			mt_reload_masters(false);
+	}
+	return -1;
 }
 
 /* The HS256 key: the operator's multitenant.jwt_secret, else derived. */
@@ -235,6 +404,33 @@ mt_token_hmac(const uint8 *msg, size_t msglen, uint8 *out)
 	crypto_auth_hmacsha256_update(&st, msg, msglen);
 	crypto_auth_hmacsha256_final(&st, out);
 	mt_wipe(&st, sizeof(st));
+}
+
+/*
+ * HMAC-SHA256 with multitenant.jwt_secret_previous, the operator's previous
+ * HS256 key, kept while tokens signed with it may still be in use; false
+ * when it is not set.
+ */
+bool
+mt_token_hmac_previous(const uint8 *msg, size_t msglen, uint8 *out)
+{
+	static crypto_auth_hmacsha256_state keyed;
+	static int	keyed_version = -1;
+	crypto_auth_hmacsha256_state st;
+
+	if (mt_jwt_secret_previous == NULL || mt_jwt_secret_previous[0] == '\0')
+		return false;
+	if (keyed_version != previous_key_version)
+	{
+		crypto_auth_hmacsha256_init(&keyed, (const uint8 *) mt_jwt_secret_previous,
+									strlen(mt_jwt_secret_previous));
+		keyed_version = previous_key_version;
+	}
+	memcpy(&st, &keyed, sizeof(st));
+	crypto_auth_hmacsha256_update(&st, msg, msglen);
+	crypto_auth_hmacsha256_final(&st, out);
+	mt_wipe(&st, sizeof(st));
+	return true;
 }
 
 void
@@ -358,6 +554,23 @@ void
 mt_assign_jwt_secret(const char *newval, void *extra)
 {
 	token_key_version++;
+}
+
+bool
+mt_check_jwt_secret_previous(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && (*newval)[0] != '\0' && strlen(*newval) < 32)
+	{
+		GUC_check_errmsg("multitenant.jwt_secret_previous must be at least 32 bytes long");
+		return false;
+	}
+	return true;
+}
+
+void
+mt_assign_jwt_secret_previous(const char *newval, void *extra)
+{
+	previous_key_version++;
 }
 
 /* Accepts 64 hex digits or 43 base64url characters; the key goes in extra. */

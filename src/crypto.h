@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * crypto.h
- *	  Server secrets and cryptographic primitives (crypto.c), and the GUCs
- *	  multitenant.jwt_secret / jwt_public_key (variables and hooks live in
- *	  crypto.c, multitenant.c defines the GUCs).
+ *	  Server secrets (the master secrets of the secret file, keys derived
+ *	  from them per purpose and version) and cryptographic primitives
+ *	  (crypto.c), and the GUCs multitenant.jwt_secret / jwt_secret_previous
+ *	  / jwt_public_key (variables and hooks live in crypto.c, multitenant.c
+ *	  defines the GUCs).
  *
  *-------------------------------------------------------------------------
  */
@@ -16,15 +18,27 @@
 
 #define MT_SECRET_LEN 32
 #define MT_SHA256_LEN 32
+#define MT_MAX_MASTERS 8
+#define MT_MASTER_FP_LEN 8		/* hex digits of a master's fingerprint */
+#define MT_KEY_FP_LEN 16		/* hex digits of a derived key's fingerprint */
 
 /* GUC variables */
 extern char *mt_jwt_secret;
 extern char *mt_jwt_public_key;
+extern char *mt_jwt_secret_previous;
 
 extern void mt_load_server_secret(void);
 extern const uint8 *mt_token_key(size_t *len);
 extern void mt_derive_key(const char *label, uint8 *out);
+extern void mt_derive_versioned_key(const char *label_base, int version, int master,
+									uint8 *out);
+extern void mt_key_fingerprint(const uint8 *key, char *out);
+extern int	mt_master_count(void);
+extern const char *mt_master_fingerprint(int i);
+extern int	mt_master_index(const char *fp);
+extern void mt_reload_masters(bool force);
 extern void mt_token_hmac(const uint8 *msg, size_t msglen, uint8 *out);
+extern bool mt_token_hmac_previous(const uint8 *msg, size_t msglen, uint8 *out);
 extern void mt_hmac_sha256(const uint8 *key, size_t keylen,
 						   const uint8 *msg, size_t msglen, uint8 *out);
 extern bool mt_ed25519_verify(const uint8 *sig, size_t siglen,
@@ -57,6 +71,8 @@ extern bool mt_hex_decode(const char *src, uint8 *out, size_t outlen);
 
 extern bool mt_check_jwt_secret(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwt_secret(const char *newval, void *extra);
+extern bool mt_check_jwt_secret_previous(char **newval, void **extra, GucSource source);
+extern void mt_assign_jwt_secret_previous(const char *newval, void *extra);
 extern bool mt_check_jwt_public_key(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwt_public_key(const char *newval, void *extra);
 

@@ -134,6 +134,15 @@ mt_define_gucs(void)
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   mt_check_jwt_secret, mt_assign_jwt_secret, NULL);
 
+	DefineCustomStringVariable("multitenant.jwt_secret_previous",
+							   "The previous multitenant.jwt_secret: HS256 tokens signed with it still verify while it is set.",
+							   "Set it to the old secret when changing multitenant.jwt_secret, clear it once those tokens have expired.",
+							   &mt_jwt_secret_previous,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   mt_check_jwt_secret_previous, mt_assign_jwt_secret_previous, NULL);
+
 	DefineCustomStringVariable("multitenant.jwt_public_key",
 							   "Ed25519 public key (base64url or hex, 32 bytes) that verifies EdDSA tenant tokens.",
 							   "Empty: EdDSA tokens are refused.",

@@ -330,12 +330,7 @@ mt_run_retention(PG_FUNCTION_ARGS)
 	bool		isnull;
 	MemoryContext oldcxt;
 
-	mt_require_args(fcinfo, 1, "batch");
-	batch = PG_GETARG_INT32(0);
-	if (batch < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch must be at least 1")));
+	batch = mt_batch_arg(fcinfo);
 
 	InitMaterializedSRF(fcinfo, 0);
 	mt_spi_connect();

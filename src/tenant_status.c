@@ -20,7 +20,8 @@
  *	  trigger + xact callback), so on the primary a suspension or
  *	  revocation is seen by every backend at its next call;
  *	- mt_registry_invalidations, this backend's count of relcache
- *	  invalidations of those two tables.  The same statement trigger queues
+ *	  invalidations of those tables (and of mt.secret_versions, whose rows
+ *	  secret_versions.c caches the same way).  The same statement trigger queues
  *	  a relcache invalidation of its table, which is WAL-logged with the
  *	  commit and delivered by replay too, so on a hot standby (where no
  *	  trigger or commit callback runs) a change replayed from the primary
@@ -127,13 +128,15 @@ static HTAB *status_cache = NULL;
 static uint64 mt_registry_invalidations = 0;
 static Oid	watched_tenants = InvalidOid;
 static Oid	watched_keys = InvalidOid;
+static Oid	watched_secrets = InvalidOid;
 static bool registry_callback_registered = false;
 
 static void
 registry_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || !OidIsValid(watched_tenants) ||
-		relid == watched_tenants || relid == watched_keys)
+		relid == watched_tenants || relid == watched_keys ||
+		relid == watched_secrets || !OidIsValid(watched_secrets))
 		mt_registry_invalidations++;
 }
 
@@ -170,9 +173,11 @@ tenant_status_read(const pg_uuid_t *tenant, bool *fresh)
 	relid = mt_catalog_relid("tenants");
 	if (!OidIsValid(relid))
 		return MT_TENANT_UNKNOWN;
-	if (relid != watched_tenants)
+	if (relid != watched_tenants || !OidIsValid(watched_secrets))
 	{
+		/* mt.secret_versions appears with ALTER EXTENSION UPDATE to 0.3.0 */
 		watched_keys = mt_catalog_relid("api_key_secrets");
+		watched_secrets = mt_catalog_relid("secret_versions");
 		watched_tenants = relid;
 	}
 	if (!*fresh && !ActiveSnapshotSet())

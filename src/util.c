@@ -115,3 +115,21 @@ mt_parse_uuid(const char *s, pg_uuid_t *out)
 	}
 	return true;
 }
+
+/*
+ * The batch size of a batch job (argument 0: mt.run_retention,
+ * mt.rewrap_audit_keys): not NULL (22004), at least 1 (22023).
+ */
+int32
+mt_batch_arg(FunctionCallInfo fcinfo)
+{
+	int32		batch;
+
+	mt_require_args(fcinfo, 1, "batch");
+	batch = PG_GETARG_INT32(0);
+	if (batch < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch must be at least 1")));
+	return batch;
+}

@@ -36,6 +36,9 @@ extern void mt_require_args(FunctionCallInfo fcinfo, int nargs, const char *name
 /* the same for the arguments whose bits (MT_ARG(i)) are set in argmask */
 extern void mt_require_arg_set(FunctionCallInfo fcinfo, uint32 argmask, const char *names);
 
+/* argument 0 as a batch size: 22004 when NULL, 22023 below 1 */
+extern int32 mt_batch_arg(FunctionCallInfo fcinfo);
+
 /* multitenant.c calls this once its shared memory is attached */
 extern void mt_shared_memory_attached(void);
 /* raises 55000 with a hint when the library was not preloaded */

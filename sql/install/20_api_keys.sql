@@ -18,7 +18,8 @@ CREATE TABLE mt.api_key_secrets (
     revoked_at    timestamptz,
     last_used_at  timestamptz,
     rotated_from  text COLLATE "C",
-    rotated_to    text COLLATE "C"
+    rotated_to    text COLLATE "C",
+    pepper_version integer NOT NULL DEFAULT 1   -- mt.secret_versions, purpose 'api_key'
 );
 CREATE INDEX api_key_secrets_tenant_idx ON mt.api_key_secrets (tenant_id);
 

@@ -54,6 +54,7 @@ CREATE TABLE mt.audit_subject_keys (
     subject_hash  bytea NOT NULL CHECK (length(subject_hash) = 32),
     wrapped_key   bytea NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
+    kek_version   integer NOT NULL DEFAULT 1,   -- mt.secret_versions, purpose 'audit_kek'
     CONSTRAINT audit_subject_keys_subject UNIQUE (tenant_id, subject_hash)
 );
 
