@@ -4,8 +4,12 @@
 # cluster, with the same client count, alternating runs to spread noise.
 set -euo pipefail
 # its own cluster beside the test cluster (MT_ROOT / MT_PORT, if set)
-MT_ROOT=${MT_BENCH_ROOT:-${MT_ROOT:-/tmp/multitenant}-bench}
-MT_PORT=${MT_BENCH_PORT:-$(( ${MT_PORT:-54329} + 10 ))}
+# (exported, so each benchmark's run.sh, which sources this file again,
+# lands on the same cluster)
+export MT_BENCH_ROOT=${MT_BENCH_ROOT:-${MT_ROOT:-/tmp/multitenant}-bench}
+export MT_BENCH_PORT=${MT_BENCH_PORT:-$(( ${MT_PORT:-54329} + 10 ))}
+MT_ROOT=$MT_BENCH_ROOT
+MT_PORT=$MT_BENCH_PORT
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 BENCH_CLIENTS=${BENCH_CLIENTS:-8}
