@@ -198,7 +198,7 @@ static const ComplianceCheck checks[] = {
 		"AND created_at < pg_catalog.now() - pg_catalog.current_setting('multitenant.api_key_rotation_age')::interval "
 	"ORDER BY created_at"},
 	/* ---- secrets ---- */
-	{"MT-SEC-001", "This server's secret opens every key version in use (API keys, audit subject keys, the active versions)",
+	{"MT-SEC-002", "This server's secret opens every key version in use (API keys, audit subject keys, the active versions)",
 		"{SOC2,PCI}", "{SOC2 CC6.1,SOC2 A1.2,PCI DSS 3.6.1}",
 		"high", CHECK_OFFENDERS, "fail",
 		"SELECT purpose || ' v' || version AS object, state, master, fingerprint, recorded_fingerprint, in_use "

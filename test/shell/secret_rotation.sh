@@ -75,8 +75,8 @@ echo "ok: before rotation every purpose is at version 1, recorded once in use"
 [ "$(q "SELECT count(DISTINCT fingerprint) FROM mt.secret_fingerprints()")" = 6 ] || fail "versions share a key"
 [ "$(sqlstate "SELECT mt.rotate_secret('master')")" = 22023 ] || fail "unknown purpose accepted"
 echo "ok: rotate_secret introduced version 2 of token, api_key and audit_kek"
-sec001() { q "SELECT status || ' ' || coalesce(details::text, '') FROM mt.run_compliance_checks() WHERE check_id = 'MT-SEC-001'"; }
-[ "$(sec001 | cut -d' ' -f1)" = pass ] || fail "MT-SEC-001 does not pass with every version usable: $(sec001)"
+sec002() { q "SELECT status || ' ' || coalesce(details::text, '') FROM mt.run_compliance_checks() WHERE check_id = 'MT-SEC-002'"; }
+[ "$(sec002 | cut -d' ' -f1)" = pass ] || fail "MT-SEC-002 does not pass with every version usable: $(sec002)"
 
 # overlap: everything made before works, new things use version 2
 [ "$(tenant_of "$t1")" = "$acme" ] || fail "token minted before rotation refused during the overlap: $(tenant_of "$t1")"
@@ -174,6 +174,6 @@ cp -p "$saved" "$secret_file"
 [ "$(q "SELECT usable FROM mt.secret_fingerprints() WHERE purpose = 'token' AND version = 3")" = f ] \
     || fail "a version whose master is missing is reported usable"
 out=$(tenant_of "$t3"); echo "$out" | grep -q "signature does not verify" || fail "token of a missing master accepted: $out"
-out=$(sec001); echo "$out" | grep -q '^fail .*token v3' || fail "MT-SEC-001 does not name the unusable active version: $out"
-echo "ok: a master appended to multitenant.secret signs the next version; without it that version is reported unusable (MT-SEC-001 fails)"
+out=$(sec002); echo "$out" | grep -q '^fail .*token v3' || fail "MT-SEC-002 does not name the unusable active version: $out"
+echo "ok: a master appended to multitenant.secret signs the next version; without it that version is reported unusable (MT-SEC-002 fails)"
 echo "all ok"
