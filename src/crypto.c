@@ -186,6 +186,21 @@ read_secret_file(const char *path, int elevel)
 				 errhint("Restore it from backup: API keys and encrypted audit details depend on it.")));
 		return false;
 	}
+
+	/*
+	 * The first line never changes while the server runs: version 1 of every
+	 * key, the audit subject-lookup key and the GDPR pseudonym key derive
+	 * from it.  A re-read that finds another first line keeps what it had.
+	 */
+	if (n_masters > 0 && !mt_ct_equal(parsed[0], masters[0], MT_SECRET_LEN))
+	{
+		mt_wipe(parsed, sizeof(parsed));
+		ereport(elevel,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the first master secret in \"%s\" changed; the file is not reloaded", path),
+				 errhint("Restore the original first line: the audit subject-lookup and pseudonym keys derive from it. New masters are added as later lines.")));
+		return false;
+	}
 	memcpy(masters, parsed, sizeof(parsed));
 	mt_wipe(parsed, sizeof(parsed));
 	n_masters = count;

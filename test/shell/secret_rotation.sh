@@ -16,7 +16,7 @@ secret_file="$MT_PGDATA/multitenant.secret"
 saved=$(mktemp)
 cp -p "$secret_file" "$saved"
 cleanup() {
-    cp -p "$saved" "$secret_file"; rm -f "$saved"
+    cp -p "$saved" "$secret_file"; rm -f "$saved" "$MT_ROOT/with-new-master" "$MT_ROOT/rotation-session.out"
     mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.jwt_secret" \
         -c "ALTER SYSTEM RESET multitenant.jwt_secret_previous" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
     mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
@@ -170,10 +170,20 @@ t3=$(q "SELECT mt.tenant_token('$acme', '1 hour')")
 [ "$(tenant_of "$t3")" = "$acme" ] || fail "token of the new master refused by a new session"
 [ "$(tenant_of "$t2")" = "$acme" ] || fail "token of the old master refused during the overlap"
 # without the new master (a standby or restored copy that lacks the line) the version is not usable
+cp -p "$secret_file" "$MT_ROOT/with-new-master"
 cp -p "$saved" "$secret_file"
 [ "$(q "SELECT usable FROM mt.secret_fingerprints() WHERE purpose = 'token' AND version = 3")" = f ] \
     || fail "a version whose master is missing is reported usable"
 out=$(tenant_of "$t3"); echo "$out" | grep -q "signature does not verify" || fail "token of a missing master accepted: $out"
 out=$(sec002); echo "$out" | grep -q '^fail .*token v3' || fail "MT-SEC-002 does not name the unusable active version: $out"
 echo "ok: a master appended to multitenant.secret signs the next version; without it that version is reported unusable (MT-SEC-002 fails)"
+
+# the first line never changes under a running server: a file whose first
+# line is another secret is not reloaded (audit subject lookups and GDPR
+# pseudonyms derive from the first master)
+{ openssl rand -hex 32; sed -n 2p "$MT_ROOT/with-new-master"; } >"$secret_file"
+out=$(tenant_of "$t3"); echo "$out" | grep -q "first master secret .* changed" || fail "a changed first line was reloaded: $out"
+[ "$(details_alice)" = "alice@example.com" ] || fail "subject lookup broken after a changed first line"
+cp -p "$saved" "$secret_file"
+echo "ok: a secret file whose first line changed is refused by a running server (WARNING), lookups keep working"
 echo "all ok"
