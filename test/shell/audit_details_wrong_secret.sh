@@ -9,8 +9,10 @@
 #   - mt.gdpr_export succeeds and says that its audit events may be
 #     incomplete (the subject's key cannot even be found: its lookup hash
 #     is keyed by the secret);
-#   - mt.audit_verify still verifies (hashes need no key).
-# With the original secret back, the details are readable again.
+#   - mt.audit_verify still verifies (hashes need no key);
+#   - compliance check MT-SEC-001 warns with counts.
+# With the original secret back, the details are readable again and
+# MT-SEC-001 passes.
 #
 # Its own cluster on port MT_PORT+2 in $MT_ROOT/wrong-secret (removed by
 # the trap): the test cluster's secret is never touched.
@@ -66,6 +68,8 @@ states() {   # the chain's details states in seq order
 }
 expected_ok=plain,plain,decrypted,none,plain,decrypted,decrypted,plain
 [ "$(states)" = "$expected_ok" ] || fail "setup: states are $(states)"
+[ "$(q -c "SELECT count(*) FROM mt.run_compliance_checks() WHERE check_id = 'MT-SEC-001' AND status = 'pass'")" = 1 ] ||
+    fail "setup: MT-SEC-001 does not pass with the right secret"
 echo "ok: setup: 8 events, 3 with encrypted details, readable"
 
 # --- another valid secret ----------------------------------------------------
@@ -115,6 +119,10 @@ echo "ok: gdpr_export succeeds, warns and marks its audit events incomplete"
 [ "$(q -c "SELECT bool_and(ok) FROM mt.audit_verify()")" = t ] || fail "audit_verify fails with another secret"
 echo "ok: audit_verify still verifies"
 
+got=$(q -c "SELECT status || ' ' || (details->'audit_subject_keys'->>'keys_unreadable') || ' ' || (details->'audit_subject_keys'->>'events_unreadable')
+            FROM mt.run_compliance_checks() WHERE check_id = 'MT-SEC-001'")
+[ "$got" = "warn 2 3" ] || fail "MT-SEC-001 with another secret: $got"
+echo "ok: MT-SEC-001 warns: 2 subject keys, 3 encrypted events unreadable"
 
 # --- the original secret back ------------------------------------------------
 ws_stop
@@ -125,5 +133,7 @@ got=$(q -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" \
     -c "SELECT (e->'audit_events_complete')::text || '/' || (SELECT string_agg(a->'details'->>'phone', '') FROM jsonb_array_elements(e->'audit_events') a) FROM mt.gdpr_export('alice') e" \
     -c "COMMIT" | sed -n 2p)
 [ "$got" = true/555-0100 ] || fail "gdpr_export with the original secret: $got"
-echo "ok: original secret back: details readable, gdpr_export complete"
+[ "$(q -c "SELECT status FROM mt.run_compliance_checks() WHERE check_id = 'MT-SEC-001'")" = pass ] ||
+    fail "MT-SEC-001 does not pass with the original secret back"
+echo "ok: original secret back: details readable, gdpr_export complete, MT-SEC-001 passes"
 echo "all ok"
