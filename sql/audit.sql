@@ -241,4 +241,8 @@ SELECT ok, problem FROM mt.audit_verify(:'acme', jsonb_build_object('tenant_id',
 SELECT pg_temp.err('UPDATE mt.audit_checkpoints SET rows_pruned = 0');
 
 DROP TABLE public.invoices, public.notes;
+-- the tenants go with it: permitted (doc/operations.md, "Removing the extension")
+BEGIN;
+SET LOCAL multitenant.allow_drop_extension = on;
 DROP EXTENSION multitenant;
+COMMIT;

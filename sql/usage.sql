@@ -147,4 +147,8 @@ SELECT has_function_privilege('public', 'mt.set_quota(uuid, text, bigint, bigint
        has_function_privilege('public', 'mt.flush_usage()', 'EXECUTE') AS public_flush,
        has_function_privilege('public', 'mt.track(text, bigint)', 'EXECUTE') AS public_track;
 
+-- the tenants go with it: permitted (doc/operations.md, "Removing the extension")
+BEGIN;
+SET LOCAL multitenant.allow_drop_extension = on;
 DROP EXTENSION multitenant;
+COMMIT;

@@ -1961,11 +1961,11 @@ mt_audit_untable(PG_FUNCTION_ARGS)
  * Search
  * --------------------------------------------------------------------- */
 
-/* details as the reader sees them: plaintext, decrypted, or shredded */
+/* details as the reader sees them: plaintext, decrypted, shredded, undecryptable */
 typedef struct KeyCache
 {
 	int64		key_id;
-	bool		present;
+	MtAuditKeyState state;
 	uint8		key[MT_AUDIT_KEY_LEN];
 } KeyCache;
 
@@ -2006,14 +2006,23 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 	mt_spi_connect();
 	if (subject != NULL)
 	{
-		key_id = mt_audit_subject_key(tenant, subject, false, kc.key);
+		/*
+		 * The subject's key is found by a hash keyed by the server secret:
+		 * under another secret (a restore without the secret file) its rows
+		 * cannot be identified.  Say so rather than answer "none" silently.
+		 */
+		if (mt_audit_tenant_keys_sealed(tenant))
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg("the audit search by subject may be incomplete"),
+					 errdetail("Subject keys of this tenant cannot be unwrapped with the current server secret, so events of the subject written under another secret cannot be identified."),
+					 errhint("Start the server with the multitenant.secret file the keys were created with (doc/operations.md, \"The server secret\").")));
+		key_id = mt_audit_subject_key_id(tenant, subject);
 		if (key_id < 0)
 		{
 			mt_spi_finish();
 			return;				/* nothing is encrypted for this subject */
 		}
-		kc.key_id = key_id;
-		kc.present = true;
 	}
 
 	if (tenant)
@@ -2121,10 +2130,12 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 					if (kc.key_id != id)
 					{
 						kc.key_id = id;
-						kc.present = mt_audit_key_by_id(id, kc.key);
+						kc.state = mt_audit_key_by_id(id, kc.key);
 					}
-					if (!kc.present)
+					if (kc.state == MT_AUDIT_KEY_DESTROYED)
 						out[9] = CStringGetTextDatum("shredded");
+					else if (kc.state == MT_AUDIT_KEY_SEALED)
+						out[9] = CStringGetTextDatum("undecryptable");
 					else if ((plain = mt_audit_decrypt(kc.key, (uint8 *) VARDATA_ANY(enc),
 													   VARSIZE_ANY_EXHDR(enc), &plen)) == NULL)
 						out[9] = CStringGetTextDatum("undecryptable");

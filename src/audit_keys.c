@@ -20,6 +20,14 @@
  * written under it unreadable, while the hash chain, which covers the
  * ciphertext, still verifies.
  *
+ * A key that does not unwrap with the current server secret (another
+ * secret file after a restore, a damaged row) fails an append under it
+ * (XX001) but never a reader: mt_audit_key_by_id reports it sealed and the
+ * reader marks the row undecryptable.  Because subject_hash is keyed by the
+ * secret too, a subject's key cannot even be found under another secret;
+ * mt_audit_tenant_keys_sealed samples a tenant's keys so that subject
+ * searches can say they may be incomplete.
+ *
  * Plaintext keys live in local buffers only for the duration of a call and
  * are wiped.  No shared state, no locks beyond the row locks of the
  * statements run here (callers hold an SPI connection).
@@ -217,13 +225,40 @@ mt_audit_subject_key(const pg_uuid_t *tenant, const char *subject, bool create, 
 	return -1;
 }
 
-/* The plaintext key of a key id; false when it was destroyed. */
-bool
+/*
+ * The id of the subject's key in tenant's chain without opening it, or -1
+ * when there is none (also when the server secret differs from the one the
+ * key was created under: subject_hash is keyed by it).
+ */
+int64
+mt_audit_subject_key_id(const pg_uuid_t *tenant, const char *subject)
+{
+	Datum		args[2];
+	bool		isnull;
+	Datum		d;
+
+	args[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
+	args[1] = PointerGetDatum(subject_hash(tenant, subject));
+	d = mt_spi_value("SELECT id FROM mt.audit_subject_keys WHERE tenant_id = $1 AND subject_hash = $2",
+					 2, (Oid[]) {UUIDOID, BYTEAOID}, args, true, &isnull);
+	return isnull ? -1 : DatumGetInt64(d);
+}
+
+/*
+ * The plaintext key of a key id in *key: MT_AUDIT_KEY_OPEN;
+ * MT_AUDIT_KEY_DESTROYED when the row is gone (crypto-shredded);
+ * MT_AUDIT_KEY_SEALED when the row is there but does not unwrap with the
+ * current server secret (another secret file, a damaged row).  Never
+ * raises for a key that does not open: readers degrade per row.
+ */
+MtAuditKeyState
 mt_audit_key_by_id(int64 key_id, uint8 *key)
 {
 	Datum		arg = Int64GetDatum(key_id);
 	int			rc;
 	bool		isnull;
+	bytea	   *w;
+	int			version;
 
 	rc = SPI_execute_with_args(has_kek_version() ?
 							   "SELECT wrapped_key, kek_version FROM mt.audit_subject_keys WHERE id = $1" :
@@ -232,13 +267,60 @@ mt_audit_key_by_id(int64 key_id, uint8 *key)
 	if (rc != SPI_OK_SELECT)
 		mt_spi_failed("subject key lookup", rc);
 	if (SPI_processed == 0)
-		return false;
-	unwrap_or_fail(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1, &isnull)),
-				   DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 2, &isnull)),
-				   key);
-	return true;
+		return MT_AUDIT_KEY_DESTROYED;
+	w = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (!unwrap_key((uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w), version, key))
+		return MT_AUDIT_KEY_SEALED;
+	return MT_AUDIT_KEY_OPEN;
+}
+
+/* Does a wrapped_key value of KEK version `version` unwrap here? */
+bool
+mt_audit_wrapped_key_opens(bytea *wrapped, int version)
+{
+	uint8		key[MT_AUDIT_KEY_LEN];
+	bool		ok;
+
+	ok = unwrap_key((uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped), version, key);
+	mt_wipe(key, sizeof(key));
+	return ok;
+}
+
+/*
+ * Sampled: does tenant's chain hold subject keys that the current server
+ * secret cannot open?  Tries the tenant's oldest and newest key (two
+ * lookups): keys are wrapped under the secret of their creation time, so a
+ * restore without the secret file makes every older key fail and a secret
+ * put back later makes the keys created meanwhile fail.
+ */
+bool
+mt_audit_tenant_keys_sealed(const pg_uuid_t *tenant)
+{
+	Datum		arg = UUIDPGetDatum((pg_uuid_t *) tenant);
+	bool		sealed = false;
+	int			rc;
+
+	rc = SPI_execute_with_args(has_kek_version() ?
+							   "SELECT wrapped_key, kek_version FROM mt.audit_subject_keys WHERE id IN ("
+							   " SELECT min(id) FROM mt.audit_subject_keys WHERE tenant_id = $1"
+							   " UNION ALL SELECT max(id) FROM mt.audit_subject_keys WHERE tenant_id = $1)" :
+							   "SELECT wrapped_key, 1 FROM mt.audit_subject_keys WHERE id IN ("
+							   " SELECT min(id) FROM mt.audit_subject_keys WHERE tenant_id = $1"
+							   " UNION ALL SELECT max(id) FROM mt.audit_subject_keys WHERE tenant_id = $1)",
+							   1, (Oid[]) {UUIDOID}, &arg, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("subject key sample", rc);
+	for (uint64 i = 0; i < SPI_processed && !sealed; i++)
+	{
+		bool		isnull;
+
+		sealed = !mt_audit_wrapped_key_opens(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+																		   SPI_tuptable->tupdesc, 1, &isnull)),
+											 DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+																		 SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+	return sealed;
 }
 
 bytea *

@@ -3,8 +3,9 @@
  * catalog.c
  *	  The extension's own tables: mt_catalog_relid() (a relation mt.<name>
  *	  is trusted only when it belongs to the extension), the extension
- *	  owner, and the primary-key probe of such a table without SPI.  Uses
- *	  nothing of the extension but util.  Per-backend state only (the
+ *	  owner (and the owner and schema of its pg_extension row), and the
+ *	  primary-key probe of such a table without SPI.  Uses nothing of the
+ *	  extension but util.  Per-backend state only (the
  *	  verified oids); no locks.
  *
  *-------------------------------------------------------------------------
@@ -14,10 +15,13 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -85,6 +89,37 @@ mt_extension_owner(void)
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;
+}
+
+/*
+ * The extension's owner and schema from pg_extension (no SPI, no cache);
+ * false when the extension is not installed in this database.  The owner
+ * here is the one DROP OWNED acts on, which mt_extension_owner() (the
+ * owner of the extension's tables) normally equals.
+ */
+bool
+mt_extension_identity(Oid *owner, Oid *nsp)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("multitenant"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	found = HeapTupleIsValid(tup);
+	if (found)
+	{
+		*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+		*nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 /*

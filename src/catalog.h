@@ -20,6 +20,7 @@
 extern Oid	mt_catalog_relid(const char *name);
 extern Oid	mt_extension_owner(void);
 extern AttrNumber mt_catalog_attnum(Oid relid, const char *table, const char *column);
+extern bool mt_extension_identity(Oid *owner, Oid *nsp);
 
 /* an open primary-key probe (mt_pk_probe_begin .. mt_pk_probe_end) */
 typedef struct MtPkProbe

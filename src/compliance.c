@@ -10,7 +10,8 @@
  * the standards and controls it maps to, a severity, and the SQL that
  * finds its offenders (one row per offending object: the check fails or
  * warns when there is any) or, for settings, SQL that returns the status
- * and details directly.  The runner executes them through SPI as the
+ * and details directly, or (CHECK_C, for what SQL cannot do: unwrapping
+ * keys) a C function that does both.  The runner executes them through SPI as the
  * extension owner (the function is SECURITY DEFINER and admin-only) so
  * that pg_authid and pg_hba_file_rules are readable.  Therefore a check
  * reads only system catalogs, the extension's own objects, and other
@@ -30,6 +31,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
@@ -37,7 +39,9 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
+#include "audit_keys.h"
 #include "compliance.h"
 #include "spi_util.h"
 #include "util.h"
@@ -49,8 +53,14 @@ int			mt_api_key_rotation_age = 180 * 86400;
 typedef enum CheckKind
 {
 	CHECK_OFFENDERS,			/* sql lists offenders; any row -> on_fail */
-	CHECK_STATUS				/* sql returns (status text, details jsonb) */
+	CHECK_STATUS,				/* sql returns (status text, details jsonb) */
+	CHECK_C						/* fn computes status and details (needs C) */
 } CheckKind;
+
+/* a CHECK_C check: palloc'd status and jsonb details, SPI connected */
+typedef void (*CheckFn) (char **status, Datum *details);
+
+static void check_server_secret(char **status, Datum *details);
 
 typedef struct ComplianceCheck
 {
@@ -62,6 +72,7 @@ typedef struct ComplianceCheck
 	CheckKind	kind;
 	const char *on_fail;		/* 'fail' or 'warn' (CHECK_OFFENDERS) */
 	const char *sql;
+	CheckFn		fn;				/* CHECK_C */
 } ComplianceCheck;
 
 static const ComplianceCheck checks[] = {
@@ -147,6 +158,10 @@ static const ComplianceCheck checks[] = {
 		"   JOIN pg_catalog.pg_class j ON j.oid = d.objid AND j.relname = 'job' AND j.relkind = 'r'"
 		"   WHERE e.extname = 'pg_cron'), false) AS scheduled, "
 	"  EXISTS (SELECT 1 FROM mt.audit_checkpoints WHERE pruned_at > pg_catalog.now() - interval '31 days') AS recent) s"},
+	/* ---- secrets ---- */
+	{"MT-SEC-001", "The current server secret opens the data protected by it",
+		"{SOC2,GDPR,HIPAA,PCI}", "{SOC2 CC6.1,GDPR Art. 32(1)(c),HIPAA 164.312(a)(2)(iv),PCI DSS 3.6.1}",
+		"high", CHECK_C, NULL, NULL, check_server_secret},
 	/* ---- GDPR ---- */
 	{"MT-GDPR-001", "No data subject request is past its 30-day due date",
 		"{GDPR,SOC2}", "{GDPR Art. 12(3),SOC2 P8.1}",
@@ -282,6 +297,149 @@ text_array(const char *literal)
 	return OidInputFunctionCall(F_ARRAY_IN, (char *) literal, TEXTOID, -1);
 }
 
+/* ---------------------------------------------------------------------
+ * MT-SEC-001: the current server secret opens what was written under it
+ *
+ * One condition per kind of data the secret protects.  Each adds its
+ * evidence object (details -> <name>) and its offenders ({"object",
+ * "condition", ...}) and says whether it holds; the check warns when any
+ * does not.  Conditions: audit subject keys.  (API keys, which need the
+ * secret versions, are the next one: add a SecretCondition to
+ * secret_conditions[].)
+ * --------------------------------------------------------------------- */
+typedef bool (*SecretCondition) (StringInfo evidence, StringInfo offenders, int *noffenders);
+
+/*
+ * Audit subject keys.  Cheap where all is well: per tenant, its oldest and
+ * newest key are unwrapped (keys are wrapped under the secret of their
+ * creation time, so a restore without the secret file makes the older
+ * ones fail, and a secret put back later the newer ones).  Exact where it
+ * is not: every key of a tenant whose sample failed is tried, and the
+ * events encrypted under the failing ones are counted.
+ */
+static bool
+secret_opens_audit_keys(StringInfo evidence, StringInfo offenders, int *noffenders)
+{
+	List	   *failing = NIL;
+	ListCell   *lc;
+	int64		tenants = 0,
+				sampled = 0,
+				keys_bad = 0,
+				events_bad = 0;
+	pg_uuid_t	last;
+	bool		have_last = false;
+
+	mt_spi_execute("SELECT k.tenant_id, k.wrapped_key, k.kek_version FROM mt.audit_subject_keys k WHERE k.id IN ("
+				   " SELECT pg_catalog.min(id) FROM mt.audit_subject_keys GROUP BY tenant_id"
+				   " UNION SELECT pg_catalog.max(id) FROM mt.audit_subject_keys GROUP BY tenant_id)"
+				   " ORDER BY k.tenant_id",
+				   0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		pg_uuid_t  *t = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		bytea	   *w = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		int			ver = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+		bool		new_tenant = !have_last || memcmp(t, &last, sizeof(last)) != 0;
+
+		sampled++;
+		if (new_tenant)
+		{
+			tenants++;
+			memcpy(&last, t, sizeof(last));
+			have_last = true;
+		}
+		/* a tenant is listed once, at its first failing sample */
+		if (!mt_audit_wrapped_key_opens(w, ver) &&
+			(failing == NIL || memcmp(llast(failing), t, sizeof(pg_uuid_t)) != 0))
+		{
+			pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+			memcpy(copy, t, sizeof(pg_uuid_t));
+			failing = lappend(failing, copy);
+		}
+	}
+
+	foreach(lc, failing)
+	{
+		pg_uuid_t  *t = lfirst(lc);
+		Datum		arg = UUIDPGetDatum(t);
+		Portal		portal;
+		int64		kb = 0,
+					eb = 0;
+
+		portal = SPI_cursor_open_with_args(NULL,
+										   "SELECT k.wrapped_key, coalesce(e.n, 0), k.kek_version FROM mt.audit_subject_keys k"
+										   " LEFT JOIN (SELECT details_key_id, pg_catalog.count(*) AS n FROM mt.audit_log"
+										   "   WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND details_key_id IS NOT NULL"
+										   "   GROUP BY details_key_id) e ON e.details_key_id OPERATOR(pg_catalog.=) k.id"
+										   " WHERE k.tenant_id OPERATOR(pg_catalog.=) $1",
+										   1, (Oid[]) {UUIDOID}, &arg, NULL, true, 0);
+		for (;;)
+		{
+			SPI_cursor_fetch(portal, true, 1000);
+			if (SPI_processed == 0)
+				break;
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		isnull;
+				bytea	   *w = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+				int			ver = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+
+				if (!mt_audit_wrapped_key_opens(w, ver))
+				{
+					kb++;
+					eb += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+				}
+			}
+			SPI_freetuptable(SPI_tuptable);
+			CHECK_FOR_INTERRUPTS();
+		}
+		SPI_cursor_close(portal);
+		keys_bad += kb;
+		events_bad += eb;
+		appendStringInfo(offenders, "%s{\"object\": \"tenant %s\", \"condition\": \"audit_subject_keys\", "
+						 "\"keys_unreadable\": " INT64_FORMAT ", \"events_unreadable\": " INT64_FORMAT "}",
+						 *noffenders > 0 ? ", " : "", mt_uuid_to_cstring(t), kb, eb);
+		(*noffenders)++;
+	}
+
+	appendStringInfo(evidence, "{\"tenants_checked\": " INT64_FORMAT ", \"keys_sampled\": " INT64_FORMAT
+					 ", \"tenants_unreadable\": %d, \"keys_unreadable\": " INT64_FORMAT
+					 ", \"events_unreadable\": " INT64_FORMAT "}",
+					 tenants, sampled, list_length(failing), keys_bad, events_bad);
+	return failing == NIL;
+}
+
+static const struct
+{
+	const char *name;
+	SecretCondition holds;
+}			secret_conditions[] = {
+	{"audit_subject_keys", secret_opens_audit_keys},
+};
+
+static void
+check_server_secret(char **status, Datum *details)
+{
+	StringInfoData doc;
+	StringInfoData offenders;
+	int			noffenders = 0;
+	bool		ok = true;
+
+	initStringInfo(&doc);
+	initStringInfo(&offenders);
+	for (int i = 0; i < lengthof(secret_conditions); i++)
+	{
+		appendStringInfo(&doc, "\"%s\": ", secret_conditions[i].name);
+		ok &= secret_conditions[i].holds(&doc, &offenders, &noffenders);
+		appendStringInfoString(&doc, ", ");
+	}
+	appendStringInfo(&doc, "\"count\": %d, \"offenders\": [%s]", noffenders, offenders.data);
+	*status = pstrdup(ok ? "pass" : "warn");
+	*details = DirectFunctionCall1(jsonb_in, CStringGetDatum(psprintf("{%s}", doc.data)));
+}
+
 /* Runs one check; returns status and details (palloc'd in the caller's context). */
 static void
 run_check(const ComplianceCheck *check, char **status, Datum *details)
@@ -291,6 +449,11 @@ run_check(const ComplianceCheck *check, char **status, Datum *details)
 	HeapTuple	tup;
 	MemoryContext callercxt = CurrentMemoryContext;	/* survives SPI calls */
 
+	if (check->kind == CHECK_C)
+	{
+		check->fn(status, details);
+		return;
+	}
 	initStringInfo(&sql);
 	if (check->kind == CHECK_OFFENDERS)
 		appendStringInfo(&sql,

@@ -57,6 +57,7 @@
 #include "utils/syscache.h"
 
 #include "audit.h"
+#include "audit_keys.h"
 #include "context.h"
 #include "crypto.h"
 #include "gdpr.h"
@@ -931,6 +932,9 @@ export_into(StringInfo out, const pg_uuid_t *tenant, const char *subject, int64 
 					  2, types, args);
 	appendStringInfoString(out, ", \"audit_events\": ");
 	append_audit_events(out, subject);
+	/* false: events under keys of another server secret cannot be identified */
+	appendStringInfo(out, ", \"audit_events_complete\": %s",
+					 mt_audit_tenant_keys_sealed(tenant) ? "false" : "true");
 	appendStringInfoChar(out, '}');
 }
 

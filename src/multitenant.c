@@ -30,6 +30,7 @@
 #include "compliance.h"
 #include "context.h"
 #include "crypto.h"
+#include "drop_guard.h"
 #include "flush_request.h"
 #include "isolation.h"
 #include "ratelimit.h"
@@ -187,6 +188,15 @@ mt_define_gucs(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("multitenant.allow_drop_extension",
+							 "Lets DROP EXTENSION multitenant (or DROP SCHEMA mt, DROP OWNED BY its owner) delete existing tenants.",
+							 "Superuser only, and only with SET in a session: SET LOCAL in the transaction that drops.",
+							 &mt_allow_drop_extension,
+							 false,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE,
+							 mt_check_allow_drop_extension, NULL, NULL);
 
 	DefineCustomIntVariable("multitenant.audit_max_details",
 							"Largest details (bytes of JSON text) mt.audit() accepts.",

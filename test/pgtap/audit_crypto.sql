@@ -16,7 +16,7 @@ SELECT pg_temp.log(:'globex', 'frank@example.com', '{"email": "frank@example.com
 SELECT pg_temp.log(:'acme', 'grace@example.com', '{"email": "grace@example.com"}') AS a2 \gset
 \set QUIET 0
 
-SELECT plan(20);
+SELECT plan(23);
 
 SELECT is((SELECT count(*)::int FROM mt.audit_subject_keys), 3, 'one key per (tenant, subject)');
 SELECT is((SELECT count(DISTINCT details_key_id)::int FROM mt.audit_log WHERE id IN (:a1, :g1)), 2,
@@ -55,10 +55,21 @@ SELECT is(mt.audit_forget_subject('frank@example.com'), 1::bigint, 'tenant defau
 RESET multitenant.token;
 SELECT is((SELECT state FROM pg_temp.read(:'globex', :g1)), 'shredded', 'globex''s frank shredded');
 
--- a damaged wrapped key is an error, not silent garbage
+-- a damaged wrapped key: its rows are marked undecryptable (not silent
+-- garbage, not the end of the statement); appends under it are refused
 UPDATE mt.audit_subject_keys SET wrapped_key = set_byte(wrapped_key, 30, get_byte(wrapped_key, 30) # 1)
 WHERE id = (SELECT details_key_id FROM mt.audit_log WHERE id = :a2);
-SELECT throws_ok(format('SELECT * FROM pg_temp.read(%L, %s)', :'acme', :a2), 'XX001', NULL, 'tampered wrapped key is detected');
+SELECT is((SELECT state || '/' || coalesce(details::text, 'null') FROM pg_temp.read(:'acme', :a2)), 'undecryptable/null',
+          'tampered wrapped key is detected: the row is undecryptable, without details');
+SELECT is((SELECT string_agg(coalesce(details_state, 'none'), ',' ORDER BY seq) FROM mt.audit_search_tenant(:'acme', max_rows => 1000)
+           WHERE action = 'profile.update'), 'shredded,undecryptable,decrypted',
+          'the search returns every row: each keeps its own state');
+SELECT mt.set_tenant(:'acme', false) IS NOT NULL AS entered \gset
+SELECT is((SELECT string_agg(a ->> 'details_state', ',') FROM jsonb_array_elements(mt.gdpr_export('grace@example.com') -> 'audit_events') a),
+          'undecryptable', 'gdpr_export returns the subject''s event marked undecryptable');
+SELECT throws_ok($$SELECT mt.audit('profile.update', 'user', 'grace', '{"n": 2}', 'grace@example.com')$$, 'XX001', NULL,
+                 'an append under a key that does not unwrap is refused');
+RESET multitenant.token;
 SELECT is((SELECT bool_and(ok) FROM mt.audit_verify()), true, 'chains do not depend on keys');
 
 SELECT * FROM finish();

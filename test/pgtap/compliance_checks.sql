@@ -13,7 +13,7 @@ DROP ROLE IF EXISTS mt_cc_bypass;
 DROP ROLE IF EXISTS mt_cc_md5;
 DROP ROLE IF EXISTS mt_cc_viewer;
 \set QUIET 0
-SELECT plan(76);
+SELECT plan(81);
 
 SELECT is((SELECT count(*)::int FROM mt.compliance_catalog()), (SELECT count(DISTINCT check_id)::int FROM mt.run_compliance_checks()),
           'every catalogued check runs');
@@ -136,6 +136,26 @@ RESET multitenant.audit_digest_max_age;
 SELECT is(pg_temp.status_of('MT-AUD-003'), 'warn', 'AUD-003 warns when audit pruning never ran nor is scheduled');
 SELECT ok(mt.audit_prune('0 seconds') > 0, 'pruning removed old rows');
 SELECT is(pg_temp.status_of('MT-AUD-003'), 'pass', 'AUD-003 passes once pruning ran');
+
+-- MT-SEC-001: a subject key the server secret cannot open (here a damaged
+-- row; test/shell/audit_details_wrong_secret.sh starts with another secret)
+SELECT is(pg_temp.status_of('MT-SEC-001'), 'pass', 'SEC-001 passes without encrypted details');
+SELECT mt.set_tenant(:'audited', false);
+SELECT mt.audit('profile.update', 'user', 'u1', '{"email": "erin@example.com"}', 'erin') AS sec1 \gset
+SELECT mt.audit('profile.update', 'user', 'u1', '{"email": "erin@example.org"}', 'erin') AS sec2 \gset
+SELECT mt.audit('profile.update', 'user', 'u2', '{"email": "finn@example.com"}', 'finn') AS sec3 \gset
+RESET multitenant.token;
+SELECT is(pg_temp.status_of('MT-SEC-001'), 'pass', 'SEC-001 passes when every key opens');
+UPDATE mt.audit_subject_keys SET wrapped_key = set_byte(wrapped_key, 40, get_byte(wrapped_key, 40) # 1)
+WHERE id = (SELECT details_key_id FROM mt.audit_log WHERE id = :sec1);
+SELECT is(pg_temp.status_of('MT-SEC-001'), 'warn', 'SEC-001 warns when a subject key does not unwrap');
+SELECT is((SELECT details -> 'offenders' -> 0 ->> 'object' || ' ' || (details -> 'audit_subject_keys' ->> 'keys_unreadable')
+                  || ' ' || (details -> 'audit_subject_keys' ->> 'events_unreadable')
+           FROM mt.run_compliance_checks() WHERE check_id = 'MT-SEC-001'),
+          'tenant ' || :'audited' || ' 1 2', 'SEC-001 names the tenant and counts the unreadable keys and events');
+UPDATE mt.audit_subject_keys SET wrapped_key = set_byte(wrapped_key, 40, get_byte(wrapped_key, 40) # 1)
+WHERE id = (SELECT details_key_id FROM mt.audit_log WHERE id = :sec1);
+SELECT is(pg_temp.status_of('MT-SEC-001'), 'pass', 'SEC-001 passes once the key row is restored');
 
 -- MT-GDPR-001: an overdue request
 SELECT mt.set_tenant(:'audited', false);

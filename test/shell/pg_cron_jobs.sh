@@ -15,7 +15,7 @@ db=mt_cron
 
 cluster_settings_save
 restore() {
-    mt_psql -d postgres -c "DROP EXTENSION IF EXISTS multitenant" >/dev/null 2>&1 || true
+    mt_psql -d postgres -c "SET multitenant.allow_drop_extension = on" -c "DROP EXTENSION IF EXISTS multitenant" >/dev/null 2>&1 || true
     mt_psql -d postgres -c "DROP EXTENSION IF EXISTS pg_cron" >/dev/null 2>&1 || true
     cluster_settings_restore restart   # multitenant alone, no cron.* settings
 }
@@ -99,6 +99,7 @@ echo "ok: two concurrent runs of every job succeed; audit chains still verify"
 mt_psql -d postgres -c "CREATE EXTENSION multitenant" \
     -c "SELECT cron.schedule('mt-prune-here', '30 3 * * *', \$\$SELECT mt.audit_prune('400 days')\$\$)" >/dev/null
 s=$(mt_psql -d postgres -c "SELECT status || ' ' || (details->>'prune_scheduled_with_pg_cron') FROM mt.run_compliance_checks() WHERE check_id = 'MT-AUD-003'")
-mt_psql -d postgres -c "SELECT cron.unschedule('mt-prune-here')" -c "DROP EXTENSION multitenant" >/dev/null
+mt_psql -d postgres -c "SELECT cron.unschedule('mt-prune-here')" -c "SET multitenant.allow_drop_extension = on" \
+    -c "DROP EXTENSION multitenant" >/dev/null
 [ "$s" = "pass true" ] || fail "MT-AUD-003 next to pg_cron with a prune job: '$s', expected 'pass true'"
 echo "ok: MT-AUD-003 sees a prune job in pg_cron's own job table"
