@@ -357,13 +357,27 @@ mt_audit_decrypt(const uint8 *key, const uint8 *enc, int enclen, int *outlen)
 	return out;
 }
 
-/* Deletes the subject's key row(s); caller holds an SPI connection. */
+/*
+ * Deletes the subject's key row(s); caller holds an SPI connection.
+ * Refuses (55000) when this server's secret file is not the one the keys
+ * were made under: the subject's rows could not be found, and an erasure
+ * would report success while the details stay readable to anyone who
+ * restores the right secret.
+ */
 int64
 mt_audit_delete_subject_keys(const pg_uuid_t *tenant, const char *subject)
 {
-	bytea	   *hb = subject_hash(tenant, subject);
+	bytea	   *hb;
 	Datum		args[2];
 	int			rc;
+
+	if (!mt_secret_original_master_present())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot forget an audit subject: this server's secret file is not the one its keys were made with"),
+				 errdetail("Audit subject keys are found by a key derived from the first master secret in multitenant.secret, which differs from the one recorded in mt.secret_versions."),
+				 errhint("Restore the original multitenant.secret (see mt.secret_fingerprints() and doc/operations.md), then retry.")));
+	hb = subject_hash(tenant, subject);
 
 	args[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
 	args[1] = PointerGetDatum(hb);

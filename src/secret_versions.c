@@ -386,3 +386,23 @@ mt_secret_hmac(MtSecretPurpose p, int version, const char *master,
 	mt_wipe(&st, sizeof(st));
 	return true;
 }
+
+/*
+ * Whether this server's first master secret is the one the recorded
+ * versions 1 derive from.  False after a restore or pg_upgrade without the
+ * secret file: then the keys that find audit rows by subject (and GDPR
+ * pseudonyms) differ from the ones the stored rows were made with.  True
+ * when nothing recorded says otherwise.
+ */
+bool
+mt_secret_original_master_present(void)
+{
+	PurposeVersions *pv = versions();
+
+	for (int p = 0; p < MT_SECRET_PURPOSES; p++)
+		for (int i = 0; i < pv[p].n; i++)
+			if (pv[p].v[i].version == 1 && !pv[p].v[i].implicit &&
+				strcmp(pv[p].v[i].master, mt_master_fingerprint(0)) != 0)
+				return false;
+	return true;
+}

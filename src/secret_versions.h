@@ -51,6 +51,8 @@ extern const MtSecretVersion *mt_secret_version(MtSecretPurpose p, int version);
 extern const MtSecretVersion *mt_secret_active(MtSecretPurpose p);
 extern bool mt_secret_usable(MtSecretPurpose p, int version);
 
+extern bool mt_secret_original_master_present(void);
+
 /* keys: false when this server's secret file lacks the version's master */
 extern bool mt_secret_key(MtSecretPurpose p, int version, const char *master, uint8 *out);
 extern bool mt_secret_hmac(MtSecretPurpose p, int version, const char *master,

@@ -124,6 +124,16 @@ got=$(q -c "SELECT status || ' ' || (details->'audit_subject_keys'->>'keys_unrea
 [ "$got" = "warn 2 3" ] || fail "MT-SEC-001 with another secret: $got"
 echo "ok: MT-SEC-001 warns: 2 subject keys, 3 encrypted events unreadable"
 
+got=$(q -c "SELECT status || ' ' || (SELECT string_agg(o->>'object', ',' ORDER BY o->>'object') FROM jsonb_array_elements(details->'offenders') o)
+            FROM mt.run_compliance_checks() WHERE check_id = 'MT-SEC-002'")
+[ "$got" = "fail audit_kek v1" ] || fail "MT-SEC-002 with another secret: $got"
+echo "ok: MT-SEC-002 fails: the audit_kek version in use does not derive here"
+
+# erasure cannot find the subject's keys under another secret: refused, not a silent 0
+out=$(q -v VERBOSITY=verbose -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" -c "SELECT mt.audit_forget_subject('alice')" -c "ROLLBACK" 2>&1 || true)
+echo "$out" | grep -q "55000.*cannot forget an audit subject" || fail "forgetting a subject under another secret was not refused: $out"
+echo "ok: audit_forget_subject refuses (55000) under another secret instead of reporting 0 keys"
+
 # --- the original secret back ------------------------------------------------
 ws_stop
 cp -p "$ws_root/original.secret" "$ws_data/multitenant.secret"
