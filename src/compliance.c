@@ -107,8 +107,21 @@ static const ComplianceCheck checks[] = {
 	{"MT-PRIV-002", "Privileged multitenant functions are not executable by PUBLIC",
 		"{SOC2,PCI}", "{SOC2 CC6.1,PCI DSS 7.2.1}",
 		"high", CHECK_OFFENDERS, "fail",
-		"SELECT f::text AS object FROM mt.privileged_functions "
-	"WHERE pg_catalog.has_function_privilege('public', f, 'EXECUTE') ORDER BY 1"},
+	/*
+	 * mt.privileged_functions holds signatures as text (pg_upgrade refuses
+	 * regprocedure columns), written as regprocedure's output under
+	 * search_path = pg_catalog, pg_temp, the path this check runs with: a
+	 * row is matched with the extension schema's functions by that output,
+	 * nothing is parsed (to_regprocedure raises on an unknown type name),
+	 * and a row that matches no function is reported, not skipped
+	 */
+		"SELECT pf.f AS object, CASE WHEN p.oid IS NULL THEN 'no such function' "
+		"  ELSE 'executable by PUBLIC' END AS problem "
+		"FROM mt.privileged_functions pf LEFT JOIN pg_catalog.pg_proc p "
+		"  ON p.pronamespace = 'mt'::pg_catalog.regnamespace "
+		"  AND p.oid::pg_catalog.regprocedure::pg_catalog.text = pf.f "
+		"WHERE p.oid IS NULL OR pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE') "
+	"ORDER BY 1"},
 	{"MT-PRIV-003", "PUBLIC cannot create objects in schema public",
 		"{SOC2,PCI}", "{SOC2 CC6.1,PCI DSS 7.2.1}",
 		"medium", CHECK_OFFENDERS, "fail",

@@ -78,3 +78,10 @@ CREATE EVENT TRIGGER mt_drop_guard ON ddl_command_start
 ALTER EVENT TRIGGER mt_drop_guard ENABLE ALWAYS;
 COMMENT ON FUNCTION mt.drop_guard() IS 'Internal: event trigger function that refuses DROP EXTENSION multitenant, DROP SCHEMA mt and DROP OWNED BY the extension owner while tenants exist, unless multitenant.allow_drop_extension is on.';
 COMMENT ON EVENT TRIGGER mt_drop_guard IS 'Refuses to drop the extension, and with it every tenant, API key, audit event and consent, while tenants exist, unless a superuser set multitenant.allow_drop_extension in the session.';
+-- pg_upgrade: mt.privileged_functions stores signatures as text (regprocedure's
+-- output under search_path = pg_catalog, pg_temp: 'mt.f(uuid,text)'), not as
+-- regprocedure, a type pg_upgrade refuses in user tables; rows are kept
+SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+ALTER TABLE mt.privileged_functions ALTER COLUMN f TYPE pg_catalog.text USING f::pg_catalog.text;
+SELECT pg_catalog.set_config('search_path', 'mt, pg_temp', true);
+COMMENT ON TABLE mt.privileged_functions IS 'The functions installed without EXECUTE for PUBLIC (signatures as text, schema-qualified), so that compliance check MT-PRIV-002 notices a later grant to PUBLIC.';

@@ -13,7 +13,7 @@ DROP ROLE IF EXISTS mt_cc_bypass;
 DROP ROLE IF EXISTS mt_cc_md5;
 DROP ROLE IF EXISTS mt_cc_viewer;
 \set QUIET 0
-SELECT plan(81);
+SELECT plan(85);
 
 SELECT is((SELECT count(*)::int FROM mt.compliance_catalog()), (SELECT count(DISTINCT check_id)::int FROM mt.run_compliance_checks()),
           'every catalogued check runs');
@@ -69,6 +69,15 @@ SELECT is(pg_temp.status_of('MT-PRIV-002'), 'fail', 'PRIV-002 fails when mt.tena
 SELECT matches(pg_temp.details_of('MT-PRIV-002'), 'tenant_token', 'PRIV-002 names the function');
 REVOKE EXECUTE ON FUNCTION mt.tenant_token(uuid, interval, text, text) FROM PUBLIC;
 SELECT is(pg_temp.status_of('MT-PRIV-002'), 'pass', 'PRIV-002 passes after REVOKE');
+-- signatures are stored as text (pg_upgrade refuses regprocedure columns);
+-- a row that names no function is reported, also one with an unknown type
+-- name (which to_regprocedure would raise on), and the check still runs
+INSERT INTO mt.privileged_functions VALUES ('mt.no_such_function(uuid)'), ('mt.api_key_id(no_such_type)');
+SELECT is(pg_temp.status_of('MT-PRIV-002'), 'fail', 'PRIV-002 fails on a recorded function that no longer exists');
+SELECT matches(pg_temp.details_of('MT-PRIV-002'), 'no_such_function.*no such function', 'PRIV-002 names it');
+SELECT matches(pg_temp.details_of('MT-PRIV-002'), 'no_such_type', 'PRIV-002 reports a signature with an unknown type');
+DELETE FROM mt.privileged_functions WHERE f IN ('mt.no_such_function(uuid)', 'mt.api_key_id(no_such_type)');
+SELECT is(pg_temp.status_of('MT-PRIV-002'), 'pass', 'PRIV-002 passes again');
 
 -- MT-PRIV-003: CREATE on schema public for PUBLIC
 GRANT CREATE ON SCHEMA public TO PUBLIC;

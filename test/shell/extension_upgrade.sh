@@ -64,6 +64,15 @@ SQL
         fail "an updated $prev differs from a fresh $cur install (lines - fresh, + updated)"
     fi
     echo "ok: updated $prev has the objects of a fresh $cur ($(grep -c . "$tmp/fresh.txt") lines)"
+    # and the same privileged-function records (signatures as text since
+    # 0.3.0, in the form compliance check MT-PRIV-002 matches)
+    pf="SELECT f FROM mt.privileged_functions ORDER BY f"
+    mt_psql -d $old -c "$pf" >"$tmp/updated-pf.txt"
+    mt_psql -d $new -c "$pf" >"$tmp/fresh-pf.txt"
+    diff -u "$tmp/fresh-pf.txt" "$tmp/updated-pf.txt" \
+        || fail "mt.privileged_functions of an updated $prev differs from a fresh install (lines - fresh, + updated)"
+    [ "$(mt_psql -d $old -c "SELECT status FROM mt.run_compliance_checks() WHERE check_id = 'MT-PRIV-002'")" = pass ] \
+        || fail "MT-PRIV-002 does not pass in an updated $prev"
 
     # (b) the state survived
     q() { mt_psql -d $old -c "$1"; }
