@@ -1323,13 +1323,21 @@ mt_audit_digest(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
-	/* compliance (MT-AUD-002) asks when chain heads were last taken out */
-	arg = Int64GetDatum(heads);
-	mt_spi_connect();
-	mt_spi_execute("INSERT INTO mt.audit_digests (chains, all_tenants) VALUES ($1, $2)",
-				   2, (Oid[]) {INT8OID, BOOLOID},
-				   (Datum[]) {arg, BoolGetDatum(PG_ARGISNULL(0))}, SPI_OK_INSERT);
-	mt_spi_finish();
+	/*
+	 * Compliance (MT-AUD-002) asks when chain heads were last taken out.
+	 * Recorded where this transaction can write; on a hot standby or in a
+	 * read-only transaction the digest is returned all the same (an auditor
+	 * may take it from a replica) and goes unrecorded.
+	 */
+	if (mt_can_write_tables())
+	{
+		arg = Int64GetDatum(heads);
+		mt_spi_connect();
+		mt_spi_execute("INSERT INTO mt.audit_digests (chains, all_tenants) VALUES ($1, $2)",
+					   2, (Oid[]) {INT8OID, BOOLOID},
+					   (Datum[]) {arg, BoolGetDatum(PG_ARGISNULL(0))}, SPI_OK_INSERT);
+		mt_spi_finish();
+	}
 	return (Datum) 0;
 }
 
