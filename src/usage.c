@@ -1304,16 +1304,6 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode)
 }
 
 
-static void
-require_not_recovery(const char *what)
-{
-	if (RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("%s cannot run during recovery", what),
-				 errhint("Usage is recorded on the primary server.")));
-}
-
 static Datum
 count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 {
@@ -1321,6 +1311,8 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 	MtUsageKey	key;
 	int64		amount;
 
+	/* counts live in shared memory: a read-only transaction may count */
+	mt_require_writable(what, MT_WRITES_SHARED_MEMORY);
 	mt_require_shared_memory(what);
 	mt_require_args(fcinfo, 2, "metric and amount");
 	amount = PG_GETARG_INT64(1);
@@ -1331,7 +1323,6 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 				 errdetail("Got " INT64_FORMAT ".", amount)));
 	tenant = mt_require_context_tenant();
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(0));
-	require_not_recovery(what);
 	PG_RETURN_INT64(usage_count(&key, amount, mode));
 }
 
@@ -1947,6 +1938,7 @@ mt_set_quota(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	char		nulls[5] = "     ";
 
+	mt_require_writable("mt.set_quota()", MT_WRITES_TABLES);
 	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(4), "tenant, metric and period");
 	tenant = PG_GETARG_UUID_P(0);
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(1));
@@ -1997,6 +1989,7 @@ mt_reset_quota(PG_FUNCTION_ARGS)
 	int			rc;
 	bool		removed;
 
+	mt_require_writable("mt.reset_quota()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "tenant and metric");
 	make_key(&key, MyDatabaseId, PG_GETARG_UUID_P(0), PG_GETARG_TEXT_PP(1));
 	args[0] = PG_GETARG_DATUM(0);
@@ -2033,8 +2026,9 @@ mt_flush_usage(PG_FUNCTION_ARGS)
 {
 	int64		rows = 0;
 
+	/* the flush worker writes, in its own transaction */
+	mt_require_writable("mt.flush_usage()", MT_WRITES_SHARED_MEMORY);
 	mt_require_shared_memory("mt.flush_usage()");
-	require_not_recovery("mt.flush_usage()");
 	(void) mt_flush_request_wait(MyDatabaseId, &rows);
 	PG_RETURN_INT64(rows);
 }
