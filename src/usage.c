@@ -6,7 +6,8 @@
  *	  per-tenant overrides), soft-limit alerts, the flush of counters into
  *	  mt.usage_rollup (run by worker.c, asked for through flush_request.c;
  *	  this file never calls the worker), the dump file that keeps pending
- *	  counts across a clean restart, and the usage analytics functions.
+ *	  counts across a clean restart (not loaded by a server that starts as
+ *	  a standby or in archive recovery), and the usage analytics functions.
  *
  * Shared state and locks
  * ----------------------
@@ -73,6 +74,7 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -520,7 +522,18 @@ error:
 	unlink(MT_USAGE_DUMP_FILE ".tmp");
 }
 
-/* Postmaster, at startup: put the pending counts of the dump back. */
+/*
+ * Postmaster, at startup: put the pending counts of the dump back.
+ *
+ * Not when the server starts as a standby or in archive recovery (a
+ * standby.signal or recovery.signal file): its data directory is then a
+ * copy, say of a cleanly stopped primary, and the counts in the file belong
+ * to the server that counted them, which puts them back and flushes them
+ * itself (the rows reach a standby by replay).  Loaded here too, mt.usage()
+ * on the standby would show them twice and its first flush after a
+ * promotion would write them again.  The file is removed and the counts
+ * logged.
+ */
 static void
 usage_load_dump(void)
 {
@@ -528,6 +541,8 @@ usage_load_dump(void)
 	uint32		header[3];
 	int32		count;
 	TimestampTz now = GetCurrentTimestamp();
+	bool		in_recovery = access(STANDBY_SIGNAL_FILE, F_OK) == 0 ||
+		access(RECOVERY_SIGNAL_FILE, F_OK) == 0;
 
 	file = AllocateFile(MT_USAGE_DUMP_FILE, PG_BINARY_R);
 	if (file == NULL)
@@ -545,6 +560,15 @@ usage_load_dump(void)
 	{
 		ereport(LOG,
 				(errmsg("ignoring invalid usage counter file \"%s\"", MT_USAGE_DUMP_FILE)));
+		goto done;
+	}
+	if (in_recovery)
+	{
+		if (count > 0)
+			ereport(LOG,
+					(errmsg("multitenant: discarding the usage counts kept in \"%s\" (%d counters): this server starts in recovery",
+							MT_USAGE_DUMP_FILE, count),
+					 errdetail("They are the pending counts of the server whose data directory this is a copy of; that server flushes them.")));
 		goto done;
 	}
 	for (int32 n = 0; n < count; n++)
