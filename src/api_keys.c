@@ -4,9 +4,10 @@
  *	  API keys: the key format (prefix, public key id, secret, CRC32),
  *	  generation, keyed-hash storage, verification, mt.authenticate(),
  *	  revocation and rotation, scopes of the authenticated key, last-use
- *	  times kept in shared memory and flushed in batches, the brute-force
- *	  throttle, and the log hook that keeps plaintext keys out of the
- *	  server log.
+ *	  times kept in shared memory and flushed in batches (not noted on a
+ *	  hot standby, which keeps nothing of a verification but its own
+ *	  throttle), the brute-force throttle, and the log hook that keeps
+ *	  plaintext keys out of the server log.
  *
  * Key format (doc/api-keys.md):
  *
@@ -58,6 +59,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -693,8 +695,17 @@ note_last_used(const char *key_id)
 	UsageKey	k;
 	UsageEntry *e;
 	bool		found;
-	uint64		now = (uint64) GetCurrentStatementStartTimestamp();
+	uint64		now;
 
+	/*
+	 * Not on a hot standby: no flush could ever write it there, and one
+	 * written after a promotion would be a use the primary never saw.  A
+	 * standby records nothing of mt.authenticate() (no api_calls either);
+	 * its throttle is its own (doc/operations.md, "Hot standby").
+	 */
+	if (RecoveryInProgress())
+		return;
+	now = (uint64) GetCurrentStatementStartTimestamp();
 	memset(&k, 0, sizeof(k));
 	k.dbid = MyDatabaseId;
 	memcpy(k.key_id, key_id, KEY_ID_LEN);
@@ -1593,6 +1604,7 @@ mt_create_api_key(PG_FUNCTION_ARGS)
 	char		key[KEY_LEN + 1];
 	text	   *result;
 
+	mt_require_writable("mt.create_api_key()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 3, "tenant, name and scopes");
 	mt_require_arg_set(fcinfo, MT_ARG(4), "mode");
 	tenant = PG_GETARG_UUID_P(0);
@@ -1645,6 +1657,7 @@ mt_revoke_api_key(PG_FUNCTION_ARGS)
 	bool		revoked;
 	text	   *key_id;
 
+	mt_require_writable("mt.revoke_api_key()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "key_id");
 	key_id = key_id_arg(fcinfo, 0);
 	args[0] = PointerGetDatum(key_id);
@@ -1684,6 +1697,7 @@ mt_rotate_api_key(PG_FUNCTION_ARGS)
 	text	   *result;
 	int			rc;
 
+	mt_require_writable("mt.rotate_api_key()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "key_id and grace");
 	old_id = key_id_arg(fcinfo, 0);
 	old_id_str = text_to_cstring(old_id);
@@ -1760,6 +1774,7 @@ PG_FUNCTION_INFO_V1(mt_flush_api_key_usage);
 Datum
 mt_flush_api_key_usage(PG_FUNCTION_ARGS)
 {
+	mt_require_writable("mt.flush_api_key_usage()", MT_WRITES_TABLES);
 	mt_require_shared_memory("mt.flush_api_key_usage()");
 	PG_RETURN_INT64(flush_last_used());
 }

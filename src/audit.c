@@ -60,7 +60,6 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
-#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -812,6 +811,8 @@ mt_audit_append(const pg_uuid_t *tenant, const char *action,
 	Datum		enc = (Datum) 0;
 	char	   *actor;
 
+	/* mt.audit() itself, and the appends of functions that refused already */
+	mt_require_writable("mt.audit()", MT_WRITES_TABLES);
 	check_length("action", action, MT_AUDIT_MAX_ACTION, true);
 	check_length("resource_type", resource_type, MT_AUDIT_MAX_RTYPE, false);
 	check_length("resource_id", resource_id, MT_AUDIT_MAX_RID, false);
@@ -846,7 +847,6 @@ mt_audit_append(const pg_uuid_t *tenant, const char *action,
 	client_address(&client, &client_txt);
 	r.client_addr = afield(client_txt);
 
-	PreventCommandIfReadOnly("mt.audit()");
 	audit_rels(&rels);
 	mt_spi_connect();
 
@@ -1323,13 +1323,21 @@ mt_audit_digest(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
-	/* compliance (MT-AUD-002) asks when chain heads were last taken out */
-	arg = Int64GetDatum(heads);
-	mt_spi_connect();
-	mt_spi_execute("INSERT INTO mt.audit_digests (chains, all_tenants) VALUES ($1, $2)",
-				   2, (Oid[]) {INT8OID, BOOLOID},
-				   (Datum[]) {arg, BoolGetDatum(PG_ARGISNULL(0))}, SPI_OK_INSERT);
-	mt_spi_finish();
+	/*
+	 * Compliance (MT-AUD-002) asks when chain heads were last taken out.
+	 * Recorded where this transaction can write; on a hot standby or in a
+	 * read-only transaction the digest is returned all the same (an auditor
+	 * may take it from a replica) and goes unrecorded.
+	 */
+	if (mt_can_write_tables())
+	{
+		arg = Int64GetDatum(heads);
+		mt_spi_connect();
+		mt_spi_execute("INSERT INTO mt.audit_digests (chains, all_tenants) VALUES ($1, $2)",
+					   2, (Oid[]) {INT8OID, BOOLOID},
+					   (Datum[]) {arg, BoolGetDatum(PG_ARGISNULL(0))}, SPI_OK_INSERT);
+		mt_spi_finish();
+	}
 	return (Datum) 0;
 }
 
@@ -1454,6 +1462,7 @@ mt_audit_prune(PG_FUNCTION_ARGS)
 	char	   *older_text;
 	MemoryContext rowcxt;
 
+	mt_require_writable("mt.audit_prune()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "older_than");
 	older = PG_GETARG_INTERVAL_P(0);
 	if (older->time < 0 || older->day < 0 || older->month < 0)
@@ -1847,6 +1856,7 @@ mt_audit_table(PG_FUNCTION_ARGS)
 	char	   *targs;
 	const char *pairs[4];
 
+	mt_require_writable("mt.audit_table()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
 	kind = get_rel_relkind(relid);
@@ -1945,6 +1955,7 @@ mt_audit_untable(PG_FUNCTION_ARGS)
 	char	   *qname;
 	bool		existed;
 
+	mt_require_writable("mt.audit_untable()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
 	require_trigger_privilege(relid);
@@ -2398,10 +2409,10 @@ mt_audit_forget_subject_keys(const pg_uuid_t *tenant, const char *subject)
 	int64		n;
 	char	   *details;
 
+	mt_require_writable("mt.audit_forget_subject()", MT_WRITES_TABLES);
 	check_length("subject", subject, MT_AUDIT_MAX_SUBJECT, true);
 	if (tenant == NULL)
 		tenant = &mt_audit_nil_tenant;
-	PreventCommandIfReadOnly("mt.audit_forget_subject()");
 	lock_chain(tenant);
 	mt_spi_connect();
 	n = mt_audit_delete_subject_keys(tenant, subject);
@@ -2418,6 +2429,7 @@ mt_audit_forget_subject(PG_FUNCTION_ARGS)
 {
 	const pg_uuid_t *tenant;
 
+	mt_require_writable("mt.audit_forget_subject()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "audit subject");
 	tenant = PG_ARGISNULL(1) ? mt_context_tenant() : PG_GETARG_UUID_P(1);
 	PG_RETURN_INT64(mt_audit_forget_subject_keys(tenant, text_to_cstring(PG_GETARG_TEXT_PP(0))));

@@ -408,7 +408,7 @@ mt_rewrap_audit_keys(PG_FUNCTION_ARGS)
 	int			rc;
 
 	batch = mt_batch_arg(fcinfo);
-	mt_secret_refuse_during_recovery("mt.rewrap_audit_keys()");
+	mt_require_writable("mt.rewrap_audit_keys()", MT_WRITES_TABLES);
 	active = mt_secret_active(MT_SECRET_AUDIT_KEK);
 	if (active == NULL)
 		ereport(ERROR,

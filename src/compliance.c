@@ -524,6 +524,7 @@ mt_run_compliance_checks(PG_FUNCTION_ARGS)
 	Datum		run_id;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
+	mt_require_writable("mt.run_compliance_checks()", MT_WRITES_TABLES);
 	InitMaterializedSRF(fcinfo, 0);
 	mt_spi_connect();
 	run_id = mt_spi_value("SELECT pg_catalog.nextval('mt.compliance_run_seq')", 0, NULL, NULL,

@@ -697,6 +697,7 @@ mt_register_subject(PG_FUNCTION_ARGS)
 	char	   *dup;
 	int			nest;
 
+	mt_require_writable("mt.register_subject()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 3, "table, subject column and on_erase");
 	memset(&reg, 0, sizeof(reg));
 	reg.relid = PG_GETARG_OID(0);
@@ -781,6 +782,7 @@ mt_unregister_subject(PG_FUNCTION_ARGS)
 	char		nulls[2] = {' ', ' '};
 	uint64		n;
 
+	mt_require_writable("mt.unregister_subject()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
 	(void) mt_relation_name(relid);
@@ -1121,10 +1123,13 @@ PG_FUNCTION_INFO_V1(mt_gdpr_erase);
 Datum
 mt_gdpr_erase(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, true);
-	const pg_uuid_t *tenant = mt_require_context_tenant();
+	char	   *subject;
+	const pg_uuid_t *tenant;
 	StringInfoData out;
 
+	mt_require_writable("mt.gdpr_erase()", MT_WRITES_TABLES);
+	subject = subject_arg(fcinfo, 0, true);
+	tenant = mt_require_context_tenant();
 	initStringInfo(&out);
 	mt_spi_connect();
 	erase_into(&out, tenant, subject, 0);
@@ -1198,11 +1203,14 @@ PG_FUNCTION_INFO_V1(mt_record_consent);
 Datum
 mt_record_consent(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, true);
-	char	   *purpose = purpose_arg(fcinfo, 1);
+	char	   *subject;
+	char	   *purpose;
 	const pg_uuid_t *tenant;
 	int64		id;
 
+	mt_require_writable("mt.record_consent()", MT_WRITES_TABLES);
+	subject = subject_arg(fcinfo, 0, true);
+	purpose = purpose_arg(fcinfo, 1);
 	mt_require_arg_set(fcinfo, MT_ARG(2), "granted");
 	tenant = mt_require_context_tenant();
 	mt_spi_connect();
@@ -1271,16 +1279,20 @@ PG_FUNCTION_INFO_V1(mt_gdpr_request);
 Datum
 mt_gdpr_request(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, true);
+	char	   *subject;
 	char	   *kind;
-	char	   *reason = optional_text(fcinfo, 2);
+	char	   *reason;
 	const pg_uuid_t *tenant;
 	bool		known = false;
 	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', reason ? ' ' : 'n', ' '};
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
 
+	mt_require_writable("mt.gdpr_request()", MT_WRITES_TABLES);
+	subject = subject_arg(fcinfo, 0, true);
+	reason = optional_text(fcinfo, 2);
+	nulls[3] = reason ? ' ' : 'n';
 	mt_require_arg_set(fcinfo, MT_ARG(1), "request kind");
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	for (int i = 0; request_kinds[i] != NULL; i++)
@@ -1369,6 +1381,7 @@ mt_gdpr_process(PG_FUNCTION_ARGS)
 	StringInfoData out;
 	StringInfoData summary;
 
+	mt_require_writable("mt.gdpr_process()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "request id");
 	id = PG_GETARG_INT64(0);
 	tenant = mt_require_context_tenant();
@@ -1483,12 +1496,17 @@ PG_FUNCTION_INFO_V1(mt_lift_restriction);
 Datum
 mt_lift_restriction(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, true);
-	const pg_uuid_t *tenant = mt_require_context_tenant();
-	Datum		args[3] = {uuid_datum(tenant), CStringGetTextDatum(subject),
-	CStringGetTextDatum(mt_gdpr_actor_role())};
+	char	   *subject;
+	const pg_uuid_t *tenant;
+	Datum		args[3];
 	bool		lifted;
 
+	mt_require_writable("mt.lift_restriction()", MT_WRITES_TABLES);
+	subject = subject_arg(fcinfo, 0, true);
+	tenant = mt_require_context_tenant();
+	args[0] = uuid_datum(tenant);
+	args[1] = CStringGetTextDatum(subject);
+	args[2] = CStringGetTextDatum(mt_gdpr_actor_role());
 	mt_spi_connect();
 	mt_catalog_execute("UPDATE mt.gdpr_restrictions SET lifted_at = pg_catalog.now(), lifted_by = $3"
 					   " WHERE tenant_id = $1 AND subject = $2 AND lifted_at IS NULL",
@@ -1555,13 +1573,16 @@ Datum
 mt_report_breach(PG_FUNCTION_ARGS)
 {
 	char	   *description;
-	const pg_uuid_t *tenant = mt_context_tenant();
-	char	   *severity = PG_ARGISNULL(4) ? "high" : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	const pg_uuid_t *tenant;
+	char	   *severity;
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
 
+	mt_require_writable("mt.report_breach()", MT_WRITES_TABLES);
+	tenant = mt_context_tenant();
+	severity = PG_ARGISNULL(4) ? "high" : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	mt_require_args(fcinfo, 2, "description and detected_at");
 	description = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (description[0] == '\0')
@@ -1629,6 +1650,7 @@ mt_add_breach_subjects(PG_FUNCTION_ARGS)
 	int			n;
 	Datum		args[2];
 
+	mt_require_writable("mt.add_breach_subjects()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "breach id and subjects");
 	id = PG_GETARG_INT64(0);
 	tenant = mt_require_context_tenant();
@@ -1655,6 +1677,7 @@ mt_record_breach_notification(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
+	mt_require_writable("mt.record_breach_notification()", MT_WRITES_TABLES);
 	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(3), "breach id, authority and notified_at");
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);

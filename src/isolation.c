@@ -318,6 +318,7 @@ mt_enable_isolation(PG_FUNCTION_ARGS)
 	Oid			relid;
 	char	   *column;
 
+	mt_require_writable("mt.enable_isolation()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "table and tenant column");
 	relid = PG_GETARG_OID(0);
 	column = NameStr(*PG_GETARG_NAME(1));
@@ -349,6 +350,7 @@ mt_disable_isolation(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	StringInfoData sql;
 
+	mt_require_writable("mt.disable_isolation()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
 
@@ -392,6 +394,7 @@ mt_auto_isolate(PG_FUNCTION_ARGS)
 	char	   *column;
 	Datum		args[2];
 
+	mt_require_writable("mt.auto_isolate()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "schema and tenant column");
 	schema = NameStr(*PG_GETARG_NAME(0));
 	column = NameStr(*PG_GETARG_NAME(1));
@@ -422,6 +425,7 @@ mt_stop_auto_isolate(PG_FUNCTION_ARGS)
 	int			nest;
 	Datum		arg;
 
+	mt_require_writable("mt.stop_auto_isolate()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "schema");
 	arg = CStringGetTextDatum(NameStr(*PG_GETARG_NAME(0)));
 	mt_spi_connect();

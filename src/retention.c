@@ -103,6 +103,7 @@ mt_set_retention(PG_FUNCTION_ARGS)
 	Oid			typid;
 	Datum		args[4];
 
+	mt_require_writable("mt.set_retention()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 3, "table, time column and keep");
 	relid = PG_GETARG_OID(0);
 	column = NameStr(*PG_GETARG_NAME(1));
@@ -151,6 +152,7 @@ mt_drop_retention(PG_FUNCTION_ARGS)
 	Datum		arg;
 	bool		dropped;
 
+	mt_require_writable("mt.drop_retention()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
 	(void) mt_relation_name(relid);
@@ -330,6 +332,7 @@ mt_run_retention(PG_FUNCTION_ARGS)
 	bool		isnull;
 	MemoryContext oldcxt;
 
+	mt_require_writable("mt.run_retention()", MT_WRITES_TABLES);
 	batch = mt_batch_arg(fcinfo);
 
 	InitMaterializedSRF(fcinfo, 0);

@@ -39,16 +39,6 @@
 #include "spi_util.h"
 #include "util.h"
 
-void
-mt_secret_refuse_during_recovery(const char *function)
-{
-	if (RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("%s cannot run on a hot standby", function),
-				 errhint("Run it on the primary server.")));
-}
-
 static MtSecretPurpose
 purpose_arg(text *t)
 {
@@ -138,7 +128,7 @@ mt_rotate_secret(PG_FUNCTION_ARGS)
 
 	mt_require_args(fcinfo, 1, "purpose");
 	p = purpose_arg(PG_GETARG_TEXT_PP(0));
-	mt_secret_refuse_during_recovery("mt.rotate_secret()");
+	mt_require_writable("mt.rotate_secret()", MT_WRITES_TABLES);
 	mt_reload_masters(true);	/* a master line appended since start */
 	newest = mt_master_count() - 1;
 
@@ -197,7 +187,7 @@ mt_retire_secret(PG_FUNCTION_ARGS)
 	p = purpose_arg(PG_GETARG_TEXT_PP(0));
 	version = PG_GETARG_INT32(1);
 	force = PG_GETARG_BOOL(2);
-	mt_secret_refuse_during_recovery("mt.retire_secret()");
+	mt_require_writable("mt.retire_secret()", MT_WRITES_TABLES);
 
 	mt_spi_connect();
 	lock_versions();

@@ -16,7 +16,5 @@
 
 /* records the implicit active version of p as a row; SPI connected */
 extern void mt_secret_record_in_use(MtSecretPurpose p);
-/* 25006 with a hint naming the primary when run on a hot standby */
-extern void mt_secret_refuse_during_recovery(const char *function);
 
 #endif							/* MT_SECRET_ROTATION_H */

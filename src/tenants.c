@@ -49,6 +49,7 @@ mt_create_tenant(PG_FUNCTION_ARGS)
 	Datum		args[3];
 	pg_uuid_t  *id;
 
+	mt_require_writable("mt.create_tenant()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 3, "name, slug and plan");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	slug = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -97,13 +98,15 @@ mt_create_tenant(PG_FUNCTION_ARGS)
  * repeating the current status is a no-op.
  */
 static void
-set_tenant_status(FunctionCallInfo fcinfo, const char *new_status, const char *audit_action)
+set_tenant_status(FunctionCallInfo fcinfo, const char *what, const char *new_status,
+				  const char *audit_action)
 {
 	pg_uuid_t  *tenant;
 	Datum		args[2];
 	bool		isnull;
 	char	   *old_status;
 
+	mt_require_writable(what, MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "tenant");
 	tenant = PG_GETARG_UUID_P(0);
 
@@ -135,7 +138,7 @@ PG_FUNCTION_INFO_V1(mt_suspend_tenant);
 Datum
 mt_suspend_tenant(PG_FUNCTION_ARGS)
 {
-	set_tenant_status(fcinfo, "suspended", "tenant.suspend");
+	set_tenant_status(fcinfo, "mt.suspend_tenant()", "suspended", "tenant.suspend");
 	PG_RETURN_VOID();
 }
 
@@ -143,7 +146,7 @@ PG_FUNCTION_INFO_V1(mt_resume_tenant);
 Datum
 mt_resume_tenant(PG_FUNCTION_ARGS)
 {
-	set_tenant_status(fcinfo, "active", "tenant.resume");
+	set_tenant_status(fcinfo, "mt.resume_tenant()", "active", "tenant.resume");
 	PG_RETURN_VOID();
 }
 
@@ -151,6 +154,6 @@ PG_FUNCTION_INFO_V1(mt_drop_tenant);
 Datum
 mt_drop_tenant(PG_FUNCTION_ARGS)
 {
-	set_tenant_status(fcinfo, "deleted", "tenant.drop");
+	set_tenant_status(fcinfo, "mt.drop_tenant()", "deleted", "tenant.drop");
 	PG_RETURN_VOID();
 }

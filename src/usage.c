@@ -6,7 +6,8 @@
  *	  per-tenant overrides), soft-limit alerts, the flush of counters into
  *	  mt.usage_rollup (run by worker.c, asked for through flush_request.c;
  *	  this file never calls the worker), the dump file that keeps pending
- *	  counts across a clean restart, and the usage analytics functions.
+ *	  counts across a clean restart (not loaded by a server that starts as
+ *	  a standby or in archive recovery), and the usage analytics functions.
  *
  * Shared state and locks
  * ----------------------
@@ -73,6 +74,7 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -520,7 +522,18 @@ error:
 	unlink(MT_USAGE_DUMP_FILE ".tmp");
 }
 
-/* Postmaster, at startup: put the pending counts of the dump back. */
+/*
+ * Postmaster, at startup: put the pending counts of the dump back.
+ *
+ * Not when the server starts as a standby or in archive recovery (a
+ * standby.signal or recovery.signal file): its data directory is then a
+ * copy, say of a cleanly stopped primary, and the counts in the file belong
+ * to the server that counted them, which puts them back and flushes them
+ * itself (the rows reach a standby by replay).  Loaded here too, mt.usage()
+ * on the standby would show them twice and its first flush after a
+ * promotion would write them again.  The file is removed and the counts
+ * logged.
+ */
 static void
 usage_load_dump(void)
 {
@@ -528,6 +541,8 @@ usage_load_dump(void)
 	uint32		header[3];
 	int32		count;
 	TimestampTz now = GetCurrentTimestamp();
+	bool		in_recovery = access(STANDBY_SIGNAL_FILE, F_OK) == 0 ||
+		access(RECOVERY_SIGNAL_FILE, F_OK) == 0;
 
 	file = AllocateFile(MT_USAGE_DUMP_FILE, PG_BINARY_R);
 	if (file == NULL)
@@ -545,6 +560,15 @@ usage_load_dump(void)
 	{
 		ereport(LOG,
 				(errmsg("ignoring invalid usage counter file \"%s\"", MT_USAGE_DUMP_FILE)));
+		goto done;
+	}
+	if (in_recovery)
+	{
+		if (count > 0)
+			ereport(LOG,
+					(errmsg("multitenant: discarding the usage counts kept in \"%s\" (%d counters): this server starts in recovery",
+							MT_USAGE_DUMP_FILE, count),
+					 errdetail("They are the pending counts of the server whose data directory this is a copy of; that server flushes them.")));
 		goto done;
 	}
 	for (int32 n = 0; n < count; n++)
@@ -1304,16 +1328,6 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode)
 }
 
 
-static void
-require_not_recovery(const char *what)
-{
-	if (RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("%s cannot run during recovery", what),
-				 errhint("Usage is recorded on the primary server.")));
-}
-
 static Datum
 count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 {
@@ -1321,6 +1335,8 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 	MtUsageKey	key;
 	int64		amount;
 
+	/* counts live in shared memory: a read-only transaction may count */
+	mt_require_writable(what, MT_WRITES_SHARED_MEMORY);
 	mt_require_shared_memory(what);
 	mt_require_args(fcinfo, 2, "metric and amount");
 	amount = PG_GETARG_INT64(1);
@@ -1331,7 +1347,6 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 				 errdetail("Got " INT64_FORMAT ".", amount)));
 	tenant = mt_require_context_tenant();
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(0));
-	require_not_recovery(what);
 	PG_RETURN_INT64(usage_count(&key, amount, mode));
 }
 
@@ -1947,6 +1962,7 @@ mt_set_quota(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	char		nulls[5] = "     ";
 
+	mt_require_writable("mt.set_quota()", MT_WRITES_TABLES);
 	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(4), "tenant, metric and period");
 	tenant = PG_GETARG_UUID_P(0);
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(1));
@@ -1997,6 +2013,7 @@ mt_reset_quota(PG_FUNCTION_ARGS)
 	int			rc;
 	bool		removed;
 
+	mt_require_writable("mt.reset_quota()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "tenant and metric");
 	make_key(&key, MyDatabaseId, PG_GETARG_UUID_P(0), PG_GETARG_TEXT_PP(1));
 	args[0] = PG_GETARG_DATUM(0);
@@ -2033,8 +2050,9 @@ mt_flush_usage(PG_FUNCTION_ARGS)
 {
 	int64		rows = 0;
 
+	/* the flush worker writes, in its own transaction */
+	mt_require_writable("mt.flush_usage()", MT_WRITES_SHARED_MEMORY);
 	mt_require_shared_memory("mt.flush_usage()");
-	require_not_recovery("mt.flush_usage()");
 	(void) mt_flush_request_wait(MyDatabaseId, &rows);
 	PG_RETURN_INT64(rows);
 }

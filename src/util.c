@@ -2,14 +2,17 @@
  *
  * util.c
  *	  The bottom layer: NULL-argument checks (22004), uuid text helpers,
- *	  relation names, and the check that the library was preloaded.  Calls nothing else of
- *	  the extension.  Per-process state only (a flag set when shared memory
- *	  is attached); no locks.
+ *	  relation names, the check that the library was preloaded, and the
+ *	  refusal of writes on a hot standby or in a read-only transaction
+ *	  (25006).  Calls nothing else of the extension.  Per-process state only
+ *	  (a flag set when shared memory is attached); no locks.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -59,6 +62,40 @@ mt_require_shared_memory(const char *what)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s requires multitenant to be loaded via shared_preload_libraries", what),
 				 errhint("Add 'multitenant' to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * Every function that writes calls this first, so that on a hot standby, or
+ * in a read-only transaction, it fails with one clear error naming it
+ * (25006, PostgreSQL's own code for both) instead of the error of whichever
+ * internal statement happens to write first ("cannot execute INSERT in a
+ * read-only transaction" with that statement's text as CONTEXT).  Functions
+ * that write only shared memory (the flush worker writes their counts out
+ * in its own transaction) are refused on a hot standby only: there the
+ * counts would never reach a table the primary has.  Two flag tests, cheap
+ * enough for the hot paths (RecoveryInProgress() reads a backend-local flag
+ * once recovery has ended).
+ */
+void
+mt_require_writable(const char *what, MtWrites writes)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run on a hot standby", what),
+				 errdetail("A standby replays the primary's changes and writes nothing itself."),
+				 errhint("Run it on the primary server.")));
+	if (writes == MT_WRITES_TABLES && XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a read-only transaction", what),
+				 errhint("Run it in a read-write transaction.")));
+}
+
+bool
+mt_can_write_tables(void)
+{
+	return !RecoveryInProgress() && !XactReadOnly;
 }
 
 char *

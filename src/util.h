@@ -2,8 +2,9 @@
  *
  * util.h
  *	  The bottom layer (util.c): argument checks, uuid and relation names, the
- *	  "library preloaded?" check, and GUC "extra" allocation.  Includes no
- *	  header of the extension.
+ *	  "library preloaded?" check, the "can this write?" refusal (hot
+ *	  standby, read-only transaction), and GUC "extra" allocation.  Includes
+ *	  no header of the extension.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,6 +44,27 @@ extern int32 mt_batch_arg(FunctionCallInfo fcinfo);
 extern void mt_shared_memory_attached(void);
 /* raises 55000 with a hint when the library was not preloaded */
 extern void mt_require_shared_memory(const char *what);
+
+/*
+ * What a function writes, for mt_require_writable(): tables in the caller's
+ * transaction (refused on a hot standby and in a read-only transaction), or
+ * only shared memory that the flush worker writes out later (refused on a
+ * hot standby only: mt.track, mt.consume, mt.flush_usage).
+ */
+typedef enum MtWrites
+{
+	MT_WRITES_TABLES,
+	MT_WRITES_SHARED_MEMORY
+} MtWrites;
+
+/*
+ * 25006 "<what> cannot run on a hot standby" (hint: the primary), or for
+ * MT_WRITES_TABLES "<what> cannot run in a read-only transaction"; called
+ * first by every function that writes, before any SQL runs
+ */
+extern void mt_require_writable(const char *what, MtWrites writes);
+/* whether this transaction can write tables (not in recovery, not read-only) */
+extern bool mt_can_write_tables(void);
 
 /* quoted, schema-qualified name of a relation; 42P01 when there is none */
 extern char *mt_relation_name(Oid relid);
