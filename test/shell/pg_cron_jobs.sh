@@ -45,12 +45,13 @@ declare -A commands=(
     [mt-compliance]='SELECT count(*) FROM mt.run_compliance_checks()'
     [mt-audit-prune]="SELECT mt.audit_prune('400 days')"
     [mt-audit-digest]='SELECT count(*) FROM mt.audit_digest()'
+    [mt-rewrap]='SELECT mt.rewrap_audit_keys(1000)'
 )
 others=()
 for name in "${!commands[@]}"; do
     others+=("$(mt_psql -d postgres -c "SELECT cron.schedule_in_database('$name', '* * * * *', \$\$${commands[$name]}\$\$, '$db')")")
 done
-echo "ok: scheduled compliance checks, audit pruning and the audit digest (jobs ${others[*]})"
+echo "ok: scheduled compliance checks, audit pruning, the audit digest and the audit key re-wrap (jobs ${others[*]})"
 
 job_runs() { mt_psql -d postgres -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $1 AND status IN ('succeeded', 'failed')"; }
 job_ran() { [ "$(job_runs "$1")" -ge 1 ]; }
@@ -81,7 +82,7 @@ for j in "${others[@]}"; do
 done
 [ "$(mt_psql -d $db -c "SELECT count(DISTINCT run_id) > 0 FROM mt.compliance_checks")" = t ] || fail "no compliance run stored"
 [ "$(mt_psql -d $db -c "SELECT count(*) > 0 FROM mt.audit_digests")" = t ] || fail "no digest recorded"
-echo "ok: pg_cron ran the compliance checks, audit pruning and digest jobs; results stored"
+echo "ok: pg_cron ran the compliance checks, audit pruning, digest and re-wrap jobs; results stored"
 
 # every job is idempotent and safe to overlap: run each twice at once
 mt_psql -d postgres -c "SELECT cron.unschedule(jobid) FROM cron.job" >/dev/null
