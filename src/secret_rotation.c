@@ -18,7 +18,10 @@
  * re-wrapped by mt.rewrap_audit_keys() (audit_keys.c).
  *
  * Locks: rotation and retirement take SHARE ROW EXCLUSIVE on
- * mt.secret_versions (one change at a time; readers are not blocked).  The
+ * mt.secret_versions (one change at a time; readers are not blocked).
+ * Retirement then waits for the transactions holding write locks on the
+ * table of the version's users (WaitForLockers, no lock queued) before it
+ * counts them with a fresh snapshot.  The
  * table's statement trigger publishes the change to every backend's cache.
  *
  *-------------------------------------------------------------------------
@@ -30,7 +33,10 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 
 #include "catalog.h"
 #include "crypto.h"
@@ -164,6 +170,33 @@ mt_rotate_secret(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(max + 1);
 }
 
+/*
+ * Before counting the users of a version it retires: waits until every
+ * transaction that holds a write lock on the table of those users
+ * (mt.api_key_secrets, mt.audit_subject_keys) has ended, without queueing
+ * a lock that would hold up new writers (as CREATE INDEX CONCURRENTLY
+ * waits).  A key or subject key made with the version by a transaction
+ * still open when the version was retired would otherwise be committed
+ * afterwards, unusable.  The count that follows uses a fresh snapshot.
+ */
+static void
+wait_for_writers(MtSecretPurpose p)
+{
+	Oid			relid;
+	LOCKTAG		tag;
+
+	if (p == MT_SECRET_API_KEY)
+		relid = mt_catalog_relid("api_key_secrets");
+	else if (p == MT_SECRET_AUDIT_KEK)
+		relid = mt_catalog_relid("audit_subject_keys");
+	else
+		return;
+	if (!OidIsValid(relid))
+		return;
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	WaitForLockers(tag, ShareLock, false);
+}
+
 /* how many live keys (api_key) or subject keys (audit_kek) use a version */
 static int64
 in_use(MtSecretPurpose p, int version)
@@ -223,7 +256,10 @@ mt_retire_secret(PG_FUNCTION_ARGS)
 		mt_spi_finish();
 		PG_RETURN_VOID();
 	}
+	wait_for_writers(p);
+	PushActiveSnapshot(GetLatestSnapshot());
 	users = in_use(p, version);
+	PopActiveSnapshot();
 	if (users > 0 && (p == MT_SECRET_AUDIT_KEK || !force))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
