@@ -145,7 +145,7 @@ mt_rotate_secret(PG_FUNCTION_ARGS)
 	mt_require_args(fcinfo, 1, "purpose");
 	p = purpose_arg(PG_GETARG_TEXT_PP(0));
 	mt_secret_refuse_during_recovery("mt.rotate_secret()");
-	mt_reload_masters(true);	/* a master line appended since start */
+	mt_reload_masters_strict();	/* a master line appended since start */
 	newest = mt_master_count() - 1;
 
 	mt_spi_connect();
