@@ -271,7 +271,7 @@ mt_retire_secret(PG_FUNCTION_ARGS)
 						   (long long) users),
 				 p == MT_SECRET_AUDIT_KEK ?
 				 errhint("Run SELECT mt.rewrap_audit_keys() until it returns 0, then retire.") :
-				 errhint("Wait until the keys have been used (they are re-hashed then), or pass force => true: those keys stop working.")));
+				 errhint("Wait until the keys have been used (they are re-hashed then; SELECT mt.flush_api_key_usage() writes waiting re-hashes), or pass force => true: those keys stop working.")));
 	args[0] = CStringGetTextDatum(mt_secret_purpose_name(p));
 	args[1] = Int32GetDatum(version);
 	(void) mt_catalog_execute("UPDATE mt.secret_versions SET state = 'retired', retired_at = pg_catalog.now() "

@@ -62,6 +62,7 @@ late=$(sed -n 's/^key://p' "$outdir/writer.out")
 [ "$(q "SELECT mt.rotate_secret('api_key')")" = 2 ] || fail "api_key rotation"
 [ "$(q "SELECT mt.rotate_secret('audit_kek')")" = 2 ] || fail "audit_kek rotation"
 [ "$(q "SELECT mt.authenticate('$k0')")" = "$acme" ] || fail "k0 refused during the overlap"
+q "SELECT mt.flush_api_key_usage()" >/dev/null   # writes k0's re-hash
 [ "$(q "SELECT mt.rewrap_audit_keys(1000)")" = 1 ] || fail "rewrap did not move alice's key"
 [ "$(q "SELECT mt.rewrap_audit_keys(1000)")" = 0 ] || fail "rewrap not done"
 retire() {   # retire <purpose> <out>: in the background, as an operator would
@@ -100,6 +101,7 @@ echo "ok: retire_secret('audit_kek') counted the subject key of a transaction op
 # once migrated, both retire
 [ "$(q "SELECT mt.rewrap_audit_keys(1000)")" = 1 ] || fail "rewrap of carol's key"
 q "SELECT mt.retire_secret('audit_kek', 1)" >/dev/null
+q "SELECT mt.flush_api_key_usage()" >/dev/null   # the late key's re-hash
 q "SELECT mt.retire_secret('api_key', 1)" >/dev/null
 [ "$(q "SELECT string_agg(details->>'email', ',') FROM mt.audit_search_tenant('$acme', subject => 'carol')")" = "carol@example.com" ] \
     || fail "carol's details unreadable after rewrap and retirement"
