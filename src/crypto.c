@@ -608,6 +608,32 @@ mt_assign_jwt_secret(const char *newval, void *extra)
 	token_key_version++;
 }
 
+/*
+ * SHOW hook of jwt_secret and jwt_secret_previous: GUC_SUPERUSER_ONLY still
+ * lets members of pg_read_all_settings (pg_monitor) read a setting, and
+ * either secret mints tokens.  Nobody reads them back through SQL: a mask
+ * when set, '' when not (the value is in postgresql.conf or
+ * postgresql.auto.conf, readable by the server's OS user only).  GUC state
+ * passed to parallel workers is the value itself, not this.
+ */
+static const char *
+masked(const char *secret)
+{
+	return secret == NULL || secret[0] == '\0' ? "" : "********";
+}
+
+const char *
+mt_show_jwt_secret(void)
+{
+	return masked(mt_jwt_secret);
+}
+
+const char *
+mt_show_jwt_secret_previous(void)
+{
+	return masked(mt_jwt_secret_previous);
+}
+
 bool
 mt_check_jwt_secret_previous(char **newval, void **extra, GucSource source)
 {

@@ -74,6 +74,8 @@ extern bool mt_check_jwt_secret(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwt_secret(const char *newval, void *extra);
 extern bool mt_check_jwt_secret_previous(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwt_secret_previous(const char *newval, void *extra);
+extern const char *mt_show_jwt_secret(void);
+extern const char *mt_show_jwt_secret_previous(void);
 extern bool mt_check_jwt_public_key(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwt_public_key(const char *newval, void *extra);
 
