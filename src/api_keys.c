@@ -20,9 +20,10 @@
  * server secret (secret_versions.c; version 1 is mt_derive_key("multitenant
  * api-key pepper v1")) and never stored.  Each row names its pepper version
  * (pepper_version); a key hashed with an older version is re-hashed under
- * the active one at its next successful use in a read-write transaction on
- * the primary (the plaintext is at hand only then), and stops working when
- * its version is retired.
+ * the active one at its next successful use on the primary (the plaintext
+ * is at hand only then): the new hash waits in the key's shared last-use
+ * entry and the flush writes it, so the caller's transaction locks no key
+ * row.  A key stops working when its version is retired.
  *
  * Verification reads mt.api_key_secrets through its primary key directly
  * (one index probe, no SPI) with the latest snapshot, so a revocation is
@@ -31,9 +32,10 @@
  * taken, with the query's snapshot, uncached).  Nothing positive is cached across calls.
  *
  * Shared state (requested by multitenant.c in shmem_request_hook):
- *	- usage_lock (LWLock) protects the last-use hash: insertions, removals
- *	  and the "flushed" field take it exclusively; the per-entry last_used
- *	  atomic is advanced under the shared lock (CAS max).
+ *	- usage_lock (LWLock) protects the last-use hash: insertions, removals,
+ *	  the "flushed" field and a waiting re-hash (rehash_*) take it
+ *	  exclusively; the per-entry last_used atomic is advanced under the
+ *	  shared lock (CAS max).
  *	- throttle_lock (LWLock) protects the throttle hash: lookups under the
  *	  shared lock, failures and resets under the exclusive lock.  A bucket
  *	  is (client address, key id) for a well-formed key whose key id exists,
@@ -130,6 +132,10 @@ typedef struct UsageEntry
 	UsageKey	key;			/* hash key: zeroed, then filled */
 	pg_atomic_uint64 last_used; /* TimestampTz; CAS max under shared lock */
 	TimestampTz flushed;		/* last value written; exclusive lock */
+	/* a re-hash waiting for the flush; exclusive lock */
+	int32		rehash_from;	/* the pepper version the row holds */
+	int32		rehash_to;		/* the active version; 0: none waiting */
+	uint8		rehash_hash[MT_SHA256_LEN]; /* HMAC under rehash_to */
 } UsageEntry;
 
 #define BUCKET_LOCAL	0		/* Unix socket or no client address */
@@ -174,11 +180,16 @@ static char auth_key_id[KEY_ID_LEN + 1];
 static int	auth_nscopes = 0;
 static char **auth_scopes = NULL;
 
-/* last-use values written by this transaction, marked flushed at commit */
+/*
+ * last-use values and re-hashes written by this transaction, marked
+ * flushed at commit
+ */
 typedef struct PendingMark
 {
 	UsageKey	key;
 	TimestampTz ts;
+	int32		rehash_from;	/* rehash_to 0: no re-hash written */
+	int32		rehash_to;
 	int			nest_level;
 } PendingMark;
 
@@ -342,65 +353,29 @@ key_hash_version(const char *key, int version, uint8 *out)
 	return false;
 }
 
-/* the UPDATE of one key's hash, for mt_try_in_subxact */
-typedef struct RehashArgs
-{
-	const char *key_id;
-	uint8		digest[MT_SHA256_LEN];
-	int			new_version;
-	int			old_version;
-} RehashArgs;
-
-static void
-rehash_run(void *arg)
-{
-	RehashArgs *a = arg;
-	bytea	   *hash = palloc(VARHDRSZ + MT_SHA256_LEN);
-	Datum		args[4];
-
-	SET_VARSIZE(hash, VARHDRSZ + MT_SHA256_LEN);
-	memcpy(VARDATA(hash), a->digest, MT_SHA256_LEN);
-	args[0] = PointerGetDatum(hash);
-	args[1] = Int32GetDatum(a->new_version);
-	args[2] = CStringGetTextDatum(a->key_id);
-	args[3] = Int32GetDatum(a->old_version);
-	mt_spi_connect();
-	/* a row another transaction is re-hashing (locked) is left to it */
-	(void) mt_catalog_execute("UPDATE mt.api_key_secrets SET key_hash = $1, pepper_version = $2 "
-							  "WHERE key_id OPERATOR(pg_catalog.=) $3 AND pepper_version OPERATOR(pg_catalog.=) $4 "
-							  "AND EXISTS (SELECT FROM mt.api_key_secrets l "
-							  "WHERE l.key_id OPERATOR(pg_catalog.=) $3 AND l.pepper_version OPERATOR(pg_catalog.=) $4 "
-							  "FOR UPDATE SKIP LOCKED)",
-							  4, (Oid[]) {BYTEAOID, INT4OID, TEXTOID, INT4OID}, args, NULL);
-	mt_spi_finish();
-}
-
 /*
  * A key that verified under an older pepper version is re-hashed under the
- * active one now, while its plaintext is at hand.  Only where writes are
- * possible (primary, read-write transaction, not parallel); a failure
- * (other than a cancel) leaves the old hash for the next use.
+ * active one, while its plaintext is at hand: its hash under the active
+ * version (to *digest, the version to *to) waits in the key's shared
+ * last-use entry (note_rehash) and the flush (worker,
+ * mt.flush_api_key_usage()) writes it in its own short transaction.  The
+ * caller's transaction writes and locks nothing: a revocation never waits
+ * for it, and it may be read only or prepared (two-phase).  False when no
+ * re-hash is due, and on a hot standby (nothing flushes there).
  */
-static void
-rehash_if_old(const char *key, const char *key_id, int version)
+static bool
+rehash_due(const char *key, int version, uint8 *digest, int32 *to)
 {
 	const MtSecretVersion *active = mt_secret_active(MT_SECRET_API_KEY);
-	RehashArgs	a;
-	ErrorData  *err;
 
 	if (active == NULL || active->version == version || att_pepper == InvalidAttrNumber ||
-		RecoveryInProgress() || XactReadOnly || IsInParallelMode())
-		return;
+		keys_shared == NULL || RecoveryInProgress())
+		return false;
 	if (!mt_secret_hmac(MT_SECRET_API_KEY, active->version, active->master,
-						(const uint8 *) key, KEY_LEN, a.digest))
-		return;
-	a.key_id = key_id;
-	a.new_version = active->version;
-	a.old_version = version;
-	err = mt_try_in_subxact(rehash_run, &a);
-	mt_wipe(a.digest, sizeof(a.digest));
-	if (err != NULL)
-		FreeErrorData(err);
+						(const uint8 *) key, KEY_LEN, digest))
+		return false;
+	*to = active->version;
+	return true;
 }
 
 /* the active pepper version (new keys, re-hashing); 55000 when there is none */
@@ -674,7 +649,7 @@ usage_evict(void)
 	{
 		uint64		ts = pg_atomic_read_u64(&e->last_used);
 
-		if ((TimestampTz) ts <= e->flushed)
+		if ((TimestampTz) ts <= e->flushed && e->rehash_to == 0)
 			hash_search(usage_hash, &e->key, HASH_REMOVE, NULL);
 		else if (ts < oldest_ts)
 		{
@@ -689,12 +664,41 @@ usage_evict(void)
 	}
 }
 
+/*
+ * The entry of key k, inserted if there is none (usage_lock held
+ * exclusively); NULL, counted as dropped, when the table is full.
+ */
+static UsageEntry *
+usage_entry(const UsageKey *k)
+{
+	UsageEntry *e = hash_search(usage_hash, k, HASH_FIND, NULL);
+	bool		found;
+
+	if (e != NULL)
+		return e;
+	if (hash_get_num_entries(usage_hash) >= mt_api_key_usage_slots)
+		usage_evict();
+	e = hash_search(usage_hash, k, HASH_ENTER_NULL, &found);
+	if (e == NULL)
+	{
+		pg_atomic_fetch_add_u64(&keys_shared->usage_dropped, 1);
+		return NULL;
+	}
+	if (!found)
+	{
+		pg_atomic_init_u64(&e->last_used, 0);
+		e->flushed = 0;
+		e->rehash_from = 0;
+		e->rehash_to = 0;
+	}
+	return e;
+}
+
 static void
 note_last_used(const char *key_id)
 {
 	UsageKey	k;
 	UsageEntry *e;
-	bool		found;
 	uint64		now;
 
 	/*
@@ -722,25 +726,31 @@ note_last_used(const char *key_id)
 
 	/* no entry: insert under the exclusive lock (another may have won) */
 	LWLockAcquire(keys_shared->usage_lock, LW_EXCLUSIVE);
-	e = hash_search(usage_hash, &k, HASH_FIND, NULL);
-	if (e == NULL)
+	e = usage_entry(&k);
+	if (e != NULL)
+		atomic_advance(&e->last_used, now);
+	LWLockRelease(keys_shared->usage_lock);
+}
+
+/* the new hash of a key for the flush to write (rehash_due) */
+static void
+note_rehash(const char *key_id, int32 from, int32 to, const uint8 *digest)
+{
+	UsageKey	k;
+	UsageEntry *e;
+
+	memset(&k, 0, sizeof(k));
+	k.dbid = MyDatabaseId;
+	memcpy(k.key_id, key_id, KEY_ID_LEN);
+
+	LWLockAcquire(keys_shared->usage_lock, LW_EXCLUSIVE);
+	e = usage_entry(&k);
+	if (e != NULL)
 	{
-		if (hash_get_num_entries(usage_hash) >= mt_api_key_usage_slots)
-			usage_evict();
-		e = hash_search(usage_hash, &k, HASH_ENTER_NULL, &found);
-		if (e == NULL)
-		{
-			pg_atomic_fetch_add_u64(&keys_shared->usage_dropped, 1);
-			LWLockRelease(keys_shared->usage_lock);
-			return;
-		}
-		if (!found)
-		{
-			pg_atomic_init_u64(&e->last_used, 0);
-			e->flushed = 0;
-		}
+		e->rehash_from = from;
+		e->rehash_to = to;
+		memcpy(e->rehash_hash, digest, MT_SHA256_LEN);
 	}
-	atomic_advance(&e->last_used, now);
 	LWLockRelease(keys_shared->usage_lock);
 }
 
@@ -751,18 +761,24 @@ keys_table_oid(void)
 	return mt_catalog_relid(KEYS_TABLE);
 }
 
+/*
+ * Writes this database's last-use times and waiting re-hashes held in
+ * shared memory (one statement each); the entries are marked written when
+ * (and only if) this transaction commits.  Returns the number of keys
+ * whose last use was updated.
+ */
 static int64
 flush_last_used(void)
 {
 	HASH_SEQ_STATUS seq;
 	UsageEntry *e;
 	int			n = 0;
+	int			nts = 0;
+	int			nre = 0;
 	int			cap = 64;
-	Datum	   *ids;
-	Datum	   *stamps;
-	UsageKey   *keys;
+	PendingMark *marks;
 	uint64		dropped;
-	int64		updated;
+	int64		updated = 0;
 	MemoryContext oldcxt;
 
 	if (keys_shared == NULL || !OidIsValid(keys_table_oid()))
@@ -775,55 +791,106 @@ flush_last_used(void)
 						dropped, mt_api_key_usage_slots),
 				 errhint("Raise multitenant.api_key_usage_slots or flush more often.")));
 
-	ids = palloc(cap * sizeof(Datum));
-	stamps = palloc(cap * sizeof(Datum));
-	keys = palloc(cap * sizeof(UsageKey));
-	LWLockAcquire(keys_shared->usage_lock, LW_SHARED);
-	hash_seq_init(&seq, usage_hash);
-	while ((e = hash_seq_search(&seq)) != NULL)
+	marks = palloc(cap * sizeof(PendingMark));
 	{
-		TimestampTz ts = (TimestampTz) pg_atomic_read_u64(&e->last_used);
+		uint8	   *hashes = NULL;
 
-		if (e->key.dbid != MyDatabaseId || ts <= e->flushed)
-			continue;
-		if (n == cap)
+		LWLockAcquire(keys_shared->usage_lock, LW_SHARED);
+		hash_seq_init(&seq, usage_hash);
+		while ((e = hash_seq_search(&seq)) != NULL)
 		{
-			cap *= 2;
-			ids = repalloc(ids, cap * sizeof(Datum));
-			stamps = repalloc(stamps, cap * sizeof(Datum));
-			keys = repalloc(keys, cap * sizeof(UsageKey));
+			TimestampTz ts = (TimestampTz) pg_atomic_read_u64(&e->last_used);
+
+			if (e->key.dbid != MyDatabaseId || (ts <= e->flushed && e->rehash_to == 0))
+				continue;
+			if (n == cap)
+			{
+				cap *= 2;
+				marks = repalloc(marks, cap * sizeof(PendingMark));
+			}
+			marks[n].key = e->key;
+			marks[n].ts = ts > e->flushed ? ts : 0;
+			marks[n].rehash_from = e->rehash_from;
+			marks[n].rehash_to = e->rehash_to;
+			if (e->rehash_to != 0)
+			{
+				hashes = hashes ? repalloc(hashes, (nre + 1) * MT_SHA256_LEN) : palloc(MT_SHA256_LEN);
+				memcpy(hashes + nre * MT_SHA256_LEN, e->rehash_hash, MT_SHA256_LEN);
+				nre++;
+			}
+			nts += marks[n].ts != 0;
+			n++;
 		}
-		keys[n] = e->key;
-		stamps[n] = TimestampTzGetDatum(ts);
-		n++;
+		LWLockRelease(keys_shared->usage_lock);
+		if (n == 0)
+			return 0;
+
+		mt_spi_connect();
+		if (nts > 0)
+		{
+			Datum	   *ids = palloc(nts * sizeof(Datum));
+			Datum	   *stamps = palloc(nts * sizeof(Datum));
+			Datum		args[2];
+			int			k = 0;
+
+			for (int i = 0; i < n; i++)
+				if (marks[i].ts != 0)
+				{
+					ids[k] = CStringGetTextDatum(marks[i].key.key_id);
+					stamps[k++] = TimestampTzGetDatum(marks[i].ts);
+				}
+			args[0] = PointerGetDatum(construct_array(ids, nts, TEXTOID, -1, false, TYPALIGN_INT));
+			args[1] = PointerGetDatum(construct_array(stamps, nts, TIMESTAMPTZOID, sizeof(TimestampTz),
+													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+
+			/*
+			 * As the extension owner with search_path = pg_catalog, pg_temp
+			 * and qualified operators: the flush worker (a superuser) runs
+			 * this with the database's default search_path otherwise.
+			 */
+			mt_catalog_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
+							   "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.timestamptz[])) AS u (key_id, ts) "
+							   "WHERE s.key_id OPERATOR(pg_catalog.=) u.key_id "
+							   "AND (s.last_used_at IS NULL OR s.last_used_at OPERATOR(pg_catalog.<) u.ts)",
+							   2, (Oid[]) {TEXTARRAYOID, TIMESTAMPTZARRAYOID}, args, NULL);
+			updated = (int64) SPI_processed;
+		}
+		if (nre > 0)
+		{
+			Datum	   *ids = palloc(nre * sizeof(Datum));
+			Datum	   *hs = palloc(nre * sizeof(Datum));
+			Datum	   *from = palloc(nre * sizeof(Datum));
+			Datum	   *to = palloc(nre * sizeof(Datum));
+			Datum		args[4];
+			int			k = 0;
+
+			for (int i = 0; i < n; i++)
+				if (marks[i].rehash_to != 0)
+				{
+					bytea	   *h = palloc(VARHDRSZ + MT_SHA256_LEN);
+
+					SET_VARSIZE(h, VARHDRSZ + MT_SHA256_LEN);
+					memcpy(VARDATA(h), hashes + k * MT_SHA256_LEN, MT_SHA256_LEN);
+					ids[k] = CStringGetTextDatum(marks[i].key.key_id);
+					hs[k] = PointerGetDatum(h);
+					from[k] = Int32GetDatum(marks[i].rehash_from);
+					to[k++] = Int32GetDatum(marks[i].rehash_to);
+				}
+			args[0] = PointerGetDatum(construct_array(ids, nre, TEXTOID, -1, false, TYPALIGN_INT));
+			args[1] = PointerGetDatum(construct_array(hs, nre, BYTEAOID, -1, false, TYPALIGN_INT));
+			args[2] = PointerGetDatum(construct_array(from, nre, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+			args[3] = PointerGetDatum(construct_array(to, nre, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+			/* only a row still holding the hash the new one replaces */
+			mt_catalog_execute("UPDATE mt.api_key_secrets AS s SET key_hash = u.h, pepper_version = u.nv "
+							   "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.bytea[]), "
+							   "pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.int4[])) AS u (key_id, h, ov, nv) "
+							   "WHERE s.key_id OPERATOR(pg_catalog.=) u.key_id "
+							   "AND s.pepper_version OPERATOR(pg_catalog.=) u.ov",
+							   4, (Oid[]) {TEXTARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, INT4ARRAYOID}, args, NULL);
+			mt_wipe(hashes, nre * MT_SHA256_LEN);
+		}
+		mt_spi_finish();
 	}
-	LWLockRelease(keys_shared->usage_lock);
-	if (n == 0)
-		return 0;
-
-	for (int i = 0; i < n; i++)
-		ids[i] = CStringGetTextDatum(keys[i].key_id);
-
-	mt_spi_connect();
-	{
-		Datum		args[2];
-
-		args[0] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
-		args[1] = PointerGetDatum(construct_array(stamps, n, TIMESTAMPTZOID, sizeof(TimestampTz),
-												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		/*
-		 * As the extension owner with search_path = pg_catalog, pg_temp and
-		 * qualified operators: the flush worker (a superuser) runs this with
-		 * the database's default search_path otherwise.
-		 */
-		mt_catalog_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
-						   "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.timestamptz[])) AS u (key_id, ts) "
-						   "WHERE s.key_id OPERATOR(pg_catalog.=) u.key_id "
-						   "AND (s.last_used_at IS NULL OR s.last_used_at OPERATOR(pg_catalog.<) u.ts)",
-						   2, (Oid[]) {TEXTARRAYOID, TIMESTAMPTZARRAYOID}, args, NULL);
-		updated = (int64) SPI_processed;
-	}
-	mt_spi_finish();
 
 	/* mark the entries written when (and only if) this transaction commits */
 	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
@@ -831,8 +898,7 @@ flush_last_used(void)
 	{
 		PendingMark *m = palloc(sizeof(PendingMark));
 
-		m->key = keys[i];
-		m->ts = DatumGetTimestampTz(stamps[i]);
+		*m = marks[i];
 		m->nest_level = GetCurrentTransactionNestLevel();
 		pending_marks = lappend(pending_marks, m);
 	}
@@ -859,8 +925,17 @@ apply_pending_marks(void)
 		PendingMark *m = lfirst(lc);
 		UsageEntry *e = hash_search(usage_hash, &m->key, HASH_FIND, NULL);
 
-		if (e != NULL && e->flushed < m->ts)
+		if (e == NULL)
+			continue;
+		if (e->flushed < m->ts)
 			e->flushed = m->ts;
+		/* the re-hash written, unless a newer one replaced it meanwhile */
+		if (m->rehash_to != 0 && e->rehash_to == m->rehash_to &&
+			e->rehash_from == m->rehash_from)
+		{
+			e->rehash_to = 0;
+			mt_wipe(e->rehash_hash, MT_SHA256_LEN);
+		}
 	}
 	LWLockRelease(keys_shared->usage_lock);
 }
@@ -1284,6 +1359,8 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	bool		parsed;
 	bool		found = false;
 	bool		ok = false;
+	uint8		rehash[MT_SHA256_LEN];
+	int32		rehash_to = 0;
 	text	   *t;
 	TimestampTz until;
 
@@ -1324,8 +1401,8 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 			(void) mt_ct_equal(digest, dummy, MT_SHA256_LEN);
 		}
 		mt_wipe(digest, sizeof(digest));
-		if (ok && !row.revoked)
-			rehash_if_old(key, key_id, row.pepper_version);
+		if (ok && !row.revoked && !rehash_due(key, row.pepper_version, rehash, &rehash_to))
+			rehash_to = 0;
 	}
 	mt_wipe(key, sizeof(key));
 
@@ -1337,10 +1414,14 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 		ok = false;
 	if (!ok)
 	{
+		mt_wipe(rehash, sizeof(rehash));
 		throttle_failure(found ? key_id : NULL);
 		return false;
 	}
 
+	if (rehash_to != 0)
+		note_rehash(key_id, row.pepper_version, rehash_to, rehash);
+	mt_wipe(rehash, sizeof(rehash));
 	memcpy(&out->tenant, &row.tenant, sizeof(pg_uuid_t));
 	memcpy(out->key_id, key_id, sizeof(out->key_id));
 	out->scopes = row.scopes;

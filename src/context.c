@@ -619,10 +619,21 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		else
 		{
 			char		master[MT_MASTER_FP_LEN + 1];
+			const MtSecretVersion *v;
 
 			if (!parse_kid(hj.str[F_KID], &key_version, master))
 				REJECT("The token's key id is not one of this server's.");
-			good = mt_secret_hmac(MT_SECRET_TOKEN, key_version, master,
+
+			/*
+			 * Only the master the version was created from: a kid naming
+			 * an older master (one whose versions are retired, or the
+			 * first line, which stays in the file) must not turn it into
+			 * a key of the active version.
+			 */
+			v = mt_secret_version(MT_SECRET_TOKEN, key_version);
+			if (v == NULL || strcmp(v->master, master) != 0)
+				REJECT("The token's key id is not one of this server's.");
+			good = mt_secret_hmac(MT_SECRET_TOKEN, key_version, v->master,
 								  (const uint8 *) tok, dot2 - tok, expected) &&
 				slen == MT_SHA256_LEN && mt_ct_equal(expected, sig, MT_SHA256_LEN);
 		}

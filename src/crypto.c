@@ -49,6 +49,7 @@ char	   *mt_jwt_public_key = NULL;
 char	   *mt_jwt_secret_previous = NULL;
 
 #define MT_SECRET_FILE "multitenant.secret"
+#define MT_SECRET_FILE_MAX 16384	/* bytes, comments included */
 
 /* the master secrets of the file, first (original) to last (newest) */
 static uint8 masters[MT_MAX_MASTERS][MT_SECRET_LEN];
@@ -148,10 +149,11 @@ parse_secret_text(char *text, uint8 out[][MT_SECRET_LEN], const char **problem)
 static bool
 read_secret_file(const char *path, int elevel)
 {
-	char		buf[MT_MAX_MASTERS * (MT_SECRET_LEN * 2 + 80) + 1];
+	char		buf[MT_SECRET_FILE_MAX + 2];
 	uint8		parsed[MT_MAX_MASTERS][MT_SECRET_LEN];
 	int			fd;
-	ssize_t		n;
+	ssize_t		n = 0;
+	ssize_t		r = 0;
 	int			count;
 	const char *problem = NULL;
 
@@ -165,17 +167,36 @@ read_secret_file(const char *path, int elevel)
 				 errmsg("could not open multitenant secret file \"%s\": %m", path)));
 		return false;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
+	/* the whole file (one read() may return less), up to one byte too many */
+	while (n < (ssize_t) sizeof(buf) - 1 &&
+		   ((r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
+		n += Max(r, 0);
+	if (r < 0)
 	{
+		int			save_errno = errno;
+
+		close(fd);
+		mt_wipe(buf, sizeof(buf));
+		errno = save_errno;
 		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("could not read multitenant secret file \"%s\": %m", path)));
 		return false;
 	}
+	close(fd);
 	buf[n] = '\0';
-	count = parse_secret_text(buf, parsed, &problem);
+	if (n > MT_SECRET_FILE_MAX)
+	{
+		count = -1;
+		problem = "it is larger than " CppAsString2(MT_SECRET_FILE_MAX) " bytes";
+	}
+	else if (memchr(buf, '\0', n) != NULL)
+	{
+		count = -1;
+		problem = "it holds a NUL byte";
+	}
+	else
+		count = parse_secret_text(buf, parsed, &problem);
 	mt_wipe(buf, sizeof(buf));
 	if (count < 0)
 	{
@@ -362,6 +383,22 @@ mt_reload_masters(bool force)
 		return;
 	last_reread = now;
 	(void) read_secret_file(MT_SECRET_FILE, WARNING);
+}
+
+/*
+ * Re-reads the secret file for an operator's action that derives from the
+ * newest master (mt.rotate_secret): a file that is missing, unreadable or
+ * malformed raises an ERROR instead of leaving the masters loaded so far,
+ * which would silently make the new version derive from an older master.
+ */
+void
+mt_reload_masters_strict(void)
+{
+	last_reread = GetCurrentTimestamp();
+	if (!read_secret_file(MT_SECRET_FILE, ERROR))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("multitenant secret file \"%s\" does not exist", MT_SECRET_FILE)));
 }
 
 /*
@@ -569,6 +606,32 @@ void
 mt_assign_jwt_secret(const char *newval, void *extra)
 {
 	token_key_version++;
+}
+
+/*
+ * SHOW hook of jwt_secret and jwt_secret_previous: GUC_SUPERUSER_ONLY still
+ * lets members of pg_read_all_settings (pg_monitor) read a setting, and
+ * either secret mints tokens.  Nobody reads them back through SQL: a mask
+ * when set, '' when not (the value is in postgresql.conf or
+ * postgresql.auto.conf, readable by the server's OS user only).  GUC state
+ * passed to parallel workers is the value itself, not this.
+ */
+static const char *
+masked(const char *secret)
+{
+	return secret == NULL || secret[0] == '\0' ? "" : "********";
+}
+
+const char *
+mt_show_jwt_secret(void)
+{
+	return masked(mt_jwt_secret);
+}
+
+const char *
+mt_show_jwt_secret_previous(void)
+{
+	return masked(mt_jwt_secret_previous);
 }
 
 bool

@@ -37,6 +37,7 @@ extern int	mt_master_count(void);
 extern const char *mt_master_fingerprint(int i);
 extern int	mt_master_index(const char *fp);
 extern void mt_reload_masters(bool force);
+extern void mt_reload_masters_strict(void);
 extern void mt_token_hmac(const uint8 *msg, size_t msglen, uint8 *out);
 extern bool mt_token_hmac_previous(const uint8 *msg, size_t msglen, uint8 *out);
 extern void mt_hmac_sha256(const uint8 *key, size_t keylen,
@@ -73,6 +74,8 @@ extern bool mt_check_jwt_secret(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwt_secret(const char *newval, void *extra);
 extern bool mt_check_jwt_secret_previous(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwt_secret_previous(const char *newval, void *extra);
+extern const char *mt_show_jwt_secret(void);
+extern const char *mt_show_jwt_secret_previous(void);
 extern bool mt_check_jwt_public_key(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwt_public_key(const char *newval, void *extra);
 

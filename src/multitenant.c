@@ -133,7 +133,7 @@ mt_define_gucs(void)
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   mt_check_jwt_secret, mt_assign_jwt_secret, NULL);
+							   mt_check_jwt_secret, mt_assign_jwt_secret, mt_show_jwt_secret);
 
 	DefineCustomStringVariable("multitenant.jwt_secret_previous",
 							   "The previous multitenant.jwt_secret: HS256 tokens signed with it still verify while it is set.",
@@ -142,7 +142,8 @@ mt_define_gucs(void)
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   mt_check_jwt_secret_previous, mt_assign_jwt_secret_previous, NULL);
+							   mt_check_jwt_secret_previous, mt_assign_jwt_secret_previous,
+							   mt_show_jwt_secret_previous);
 
 	DefineCustomStringVariable("multitenant.jwt_public_key",
 							   "Ed25519 public key (base64url or hex, 32 bytes) that verifies EdDSA tenant tokens.",

@@ -18,7 +18,10 @@
  * re-wrapped by mt.rewrap_audit_keys() (audit_keys.c).
  *
  * Locks: rotation and retirement take SHARE ROW EXCLUSIVE on
- * mt.secret_versions (one change at a time; readers are not blocked).  The
+ * mt.secret_versions (one change at a time; readers are not blocked).
+ * Retirement then waits for the transactions holding write locks on the
+ * table of the version's users (WaitForLockers, no lock queued) before it
+ * counts them with a fresh snapshot.  The
  * table's statement trigger publishes the change to every backend's cache.
  *
  *-------------------------------------------------------------------------
@@ -30,7 +33,10 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 
 #include "catalog.h"
 #include "crypto.h"
@@ -129,7 +135,7 @@ mt_rotate_secret(PG_FUNCTION_ARGS)
 	mt_require_args(fcinfo, 1, "purpose");
 	p = purpose_arg(PG_GETARG_TEXT_PP(0));
 	mt_require_writable("mt.rotate_secret()", MT_WRITES_TABLES);
-	mt_reload_masters(true);	/* a master line appended since start */
+	mt_reload_masters_strict();	/* a master line appended since start */
 	newest = mt_master_count() - 1;
 
 	mt_spi_connect();
@@ -152,6 +158,33 @@ mt_rotate_secret(PG_FUNCTION_ARGS)
 	insert_version(p, max + 1, mt_master_fingerprint(newest), "active");
 	mt_spi_finish();
 	PG_RETURN_INT32(max + 1);
+}
+
+/*
+ * Before counting the users of a version it retires: waits until every
+ * transaction that holds a write lock on the table of those users
+ * (mt.api_key_secrets, mt.audit_subject_keys) has ended, without queueing
+ * a lock that would hold up new writers (as CREATE INDEX CONCURRENTLY
+ * waits).  A key or subject key made with the version by a transaction
+ * still open when the version was retired would otherwise be committed
+ * afterwards, unusable.  The count that follows uses a fresh snapshot.
+ */
+static void
+wait_for_writers(MtSecretPurpose p)
+{
+	Oid			relid;
+	LOCKTAG		tag;
+
+	if (p == MT_SECRET_API_KEY)
+		relid = mt_catalog_relid("api_key_secrets");
+	else if (p == MT_SECRET_AUDIT_KEK)
+		relid = mt_catalog_relid("audit_subject_keys");
+	else
+		return;
+	if (!OidIsValid(relid))
+		return;
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	WaitForLockers(tag, ShareLock, false);
 }
 
 /* how many live keys (api_key) or subject keys (audit_kek) use a version */
@@ -213,7 +246,10 @@ mt_retire_secret(PG_FUNCTION_ARGS)
 		mt_spi_finish();
 		PG_RETURN_VOID();
 	}
+	wait_for_writers(p);
+	PushActiveSnapshot(GetLatestSnapshot());
 	users = in_use(p, version);
+	PopActiveSnapshot();
 	if (users > 0 && (p == MT_SECRET_AUDIT_KEK || !force))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -225,7 +261,7 @@ mt_retire_secret(PG_FUNCTION_ARGS)
 						   (long long) users),
 				 p == MT_SECRET_AUDIT_KEK ?
 				 errhint("Run SELECT mt.rewrap_audit_keys() until it returns 0, then retire.") :
-				 errhint("Wait until the keys have been used (they are re-hashed then), or pass force => true: those keys stop working.")));
+				 errhint("Wait until the keys have been used (they are re-hashed then; SELECT mt.flush_api_key_usage() writes waiting re-hashes), or pass force => true: those keys stop working.")));
 	args[0] = CStringGetTextDatum(mt_secret_purpose_name(p));
 	args[1] = Int32GetDatum(version);
 	(void) mt_catalog_execute("UPDATE mt.secret_versions SET state = 'retired', retired_at = pg_catalog.now() "

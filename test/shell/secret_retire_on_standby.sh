@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Hot standby: retiring a key version on the primary takes effect on a
+# standby once replayed, also in a long-lived standby session that cached
+# the versions, verified an API key hashed with the retired pepper and
+# entered a token signed with the retired token key before the retirement
+# (WAL replay runs no trigger: the versions cache must follow the replayed
+# relcache invalidation).  A token of the new version verifies there.
+#
+# The standby is a real streaming replica (pg_basebackup -R) of the test
+# cluster, on port MT_PORT+1 in ${MT_ROOT}-standby, removed by the trap.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+
+db=mt_retire_standby
+sb_port=$((MT_PORT + 1))
+sb_root=${MT_ROOT}-standby
+sb_data=$sb_root/data
+sb_sock=$sb_root/sock
+sb_log=$sb_root/server.log
+work=$(mktemp -d)
+
+cleanup() {
+    [ -n "${SB_PID:-}" ] && { exec {SB_IN}>&- 2>/dev/null || true; kill "$SB_PID" 2>/dev/null || true; }
+    [ -f "$sb_data/postmaster.pid" ] && as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -w -m immediate stop >/dev/null 2>&1
+    rm -rf "$sb_root" "$work"
+    mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP ROLE IF EXISTS mt_sb_rot" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+mt_psql -d postgres -c "DROP ROLE IF EXISTS mt_sb_rot" -c "CREATE ROLE mt_sb_rot LOGIN" >/dev/null
+mt_psql -d $db -c "CREATE EXTENSION multitenant" >/dev/null
+mt_psql -d $db -c "GRANT EXECUTE ON FUNCTION mt.authenticate(text) TO mt_sb_rot" >/dev/null 2>&1 || true
+acme=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
+key=$(mt_psql -d $db -c "SELECT mt.create_api_key('$acme', 'hashed-with-v1')")
+tok=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '1 hour')")
+
+# --- the standby -----------------------------------------------------------
+rm -rf "$sb_root"; mkdir -p "$sb_sock"; chown -R postgres:postgres "$sb_root" 2>/dev/null || true
+as_pg "$MT_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$sb_data" -R -X stream -c fast \
+    >"$work/basebackup.log" 2>&1 || { cat "$work/basebackup.log"; fail "pg_basebackup failed"; }
+cat >>"$sb_data/postgresql.conf" <<CONF
+port = $sb_port
+unix_socket_directories = '$sb_sock'
+listen_addresses = ''
+hot_standby = on
+CONF
+as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -l "$sb_log" -w -t 60 start >/dev/null || { tail -20 "$sb_log"; fail "standby did not start"; }
+sb_psql() { PGHOST=$sb_sock PGPORT=$sb_port mt_psql "$@"; }
+[ "$(sb_psql -d postgres -c 'SELECT pg_is_in_recovery()')" = t ] || fail "the standby is not in recovery"
+
+# waits until the standby has replayed everything the primary has written
+catch_up() {
+    local lsn i
+    lsn=$(mt_psql -d postgres -c "SELECT pg_current_wal_lsn()")
+    for i in $(seq 600); do
+        [ "$(sb_psql -d postgres -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" = t ] && return 0
+        sleep 0.1
+    done
+    fail "the standby did not replay up to $lsn"
+}
+catch_up
+
+# --- a long-lived standby session of the application role ------------------
+coproc SB { PGHOST=$sb_sock PGPORT=$sb_port PGOPTIONS="-c test.tok=$tok" \
+    "$MT_PGBIN/psql" -X -q -At -U mt_sb_rot -d $db 2>&1; }
+SB_IN=${SB[1]}
+sb_run() {
+    local line out=""
+    printf '%s\n\\echo __done__\n' "$1" >&"$SB_IN"
+    while IFS= read -r -t 60 line <&"${SB[0]}"; do
+        [ "$line" = __done__ ] && { echo "$out"; return 0; }
+        out="${out:+$out }$line"
+    done
+    fail "the standby session did not answer: $1"
+}
+auth() { sb_run "BEGIN; SELECT coalesce(mt.authenticate('$1')::text, 'null'); COMMIT;"; }
+
+got=$(auth "$key")
+[ "$got" = "$acme" ] || fail "setup: the key does not authenticate on the standby: $got"
+got=$(sb_run "SELECT set_config('multitenant.token', current_setting('test.tok'), false) IS NOT NULL;")
+[ "$got" = t ] || fail "setup: the token is refused on the standby: $got"
+got=$(sb_run "SELECT mt.current_tenant();")
+[ "$got" = "$acme" ] || fail "setup: the standby session is not in Acme: $got"
+echo "ok: the standby session authenticated the version-1 key and entered the version-1 token"
+
+# --- the primary rotates and retires version 1 ------------------------------
+mt_psql -d $db -c "SELECT mt.rotate_secret('token')" -c "SELECT mt.rotate_secret('api_key')" \
+    -c "SELECT mt.retire_secret('token', 1)" -c "SELECT mt.retire_secret('api_key', 1, force => true)" >/dev/null
+tok2=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '1 hour')")
+catch_up
+
+got=$(sb_run "SELECT coalesce(mt.current_tenant()::text, 'null');")
+[ "$got" = null ] || fail "standby: the session still yields the tenant of a retired token: $got"
+echo "ok: standby: the session that entered the retired token has no tenant at its next transaction"
+got=$(auth "$key")
+case $got in *"$acme"*) fail "standby: the key hashed with the retired pepper still authenticates: $got" ;; esac
+echo "ok: standby: the key hashed with the retired pepper is refused ($got)"
+got=$(sb_run "SELECT set_config('multitenant.token', current_setting('test.tok'), false) IS NOT NULL;")
+case $got in *"retired"*) ;; *) fail "standby: SET of the retired token: $got" ;; esac
+echo "ok: standby: SET of the retired token is refused"
+got=$(PGHOST=$sb_sock PGPORT=$sb_port PGOPTIONS="-c test.tok=$tok2" "$MT_PGBIN/psql" -X -q -At -U mt_sb_rot -d $db 2>&1 <<'SQL' || true
+SELECT set_config('multitenant.token', current_setting('test.tok'), false) IS NOT NULL AS entered \gset
+SELECT mt.current_tenant();
+SQL
+)
+[ "$got" = "$acme" ] || fail "standby: the token of version 2 is refused: $got"
+echo "ok: standby: the token of version 2 verifies"
+echo "all ok"
