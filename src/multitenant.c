@@ -23,6 +23,7 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 #include "api_keys.h"
@@ -49,6 +50,26 @@ static bool mt_preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/*
+ * Utility statements: isolation.c may rewrite a CREATE POLICY of the
+ * generated restrictive policy that arrives permissive (from Citus, on
+ * every node); everything else passes through unchanged.
+ */
+static void
+mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				   ProcessUtilityContext context, ParamListInfo params,
+				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
 
 static Size
 mt_shmem_size(void)
@@ -324,6 +345,8 @@ _PG_init(void)
 	RegisterXactCallback(mt_xact_callback, NULL);
 	mt_api_keys_init();
 	mt_redact_init();
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = mt_process_utility;
 
 	if (!mt_preloaded)
 		return;

@@ -65,3 +65,11 @@ INSERT INTO mt.privileged_functions VALUES
     ('mt.rotate_secret(text)'::regprocedure),
     ('mt.retire_secret(text, integer, boolean)'::regprocedure),
     ('mt.rewrap_audit_keys(integer)'::regprocedure);
+
+-- ---------------------------------------------------------------------
+-- Citus: isolation on every placement (sql/install/10_isolation.sql,
+-- doc/citus.md)
+-- ---------------------------------------------------------------------
+CREATE FUNCTION mt.placement_isolation_issues(tbl regclass, tenant_column name) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'mt_placement_isolation_issues' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mt.placement_isolation_issues(regclass, name) IS 'The isolation lints of a relation on this node (a Citus placement or worker copy of an isolated table): row-level security disabled or not forced, generated policies missing or altered; mt.isolation_status() asks every node.';
