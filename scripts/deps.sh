@@ -19,3 +19,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Citus for the Citus suite (test/citus): built into the PostgreSQL tree the
+# tests use when ../shared/citus/citus-src.tar.gz is there.  A failed build
+# does not stop the other suites: test/run.sh tries again and reports it.
+rc=0
+bash "$(dirname "$0")/citus.sh" || rc=$?
+case $rc in
+    0|3) ;;
+    *) echo "deps: building Citus failed (exit $rc); the Citus suite will report it" >&2 ;;
+esac

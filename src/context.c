@@ -23,6 +23,15 @@
  * the rest of its lifetime no session of this server accepts it, at SET or
  * at its next transaction.
  *
+ * On a Citus cluster the context reaches the workers as
+ * multitenant.node_context (citus.c sends it with each distributed
+ * transaction): the claims of the coordinator's verified context, bound to
+ * the coordinator session's Citus global pid, valid for a few minutes and
+ * signed with a key derived from the master secret every node shares.  A
+ * worker accepts it only on a connection Citus opened for that session; it
+ * confines rows there (mt.current_tenant()) but does not act as the tenant
+ * (metering, audit and GDPR functions refuse to run on a worker).
+ *
  * Shared state: the burned-token list (BurnedTokens), protected by its
  * LWLock; its n_live and latest_exp atomics are read without the lock, so
  * while nothing is burned the check costs one atomic read.  Everything
@@ -40,6 +49,7 @@
 #include "common/jsonapi.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
+#include "libpq/libpq-be.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lwlock.h"
@@ -59,6 +69,7 @@
 
 /* GUC variables (defined in multitenant.c) */
 char	   *mt_token_string = NULL;
+char	   *mt_node_context_string = NULL;
 int			mt_token_max_ttl = 86400;
 int			mt_default_token_ttl = 900;
 
@@ -87,9 +98,21 @@ typedef struct MtContext
 								 * tenant that is not active (retention) */
 	int			key_version;	/* version of the server's token key that
 								 * signed it; 0: another key */
+	bool		remote;			/* passed by a Citus coordinator
+								 * (multitenant.node_context) */
 } MtContext;
 
 static MtContext *active_context = NULL;
+static MtContext *node_context = NULL;	/* multitenant.node_context */
+static uint64 context_generation = 0;	/* bumped by every assignment */
+
+/*
+ * multitenant.node_context: "mt-node|1|<gpid>|<tenant>|<exp>|<hex sub>|
+ * <hex role>|<maintenance 0/1>|<hex HMAC of all before>" (MT_NODE_PREFIX).
+ */
+#define MT_NODE_VERSION		"1"
+#define MT_NODE_TTL			300		/* seconds a value is valid at most */
+#define MT_CITUS_APP_PREFIX	"citus_internal gpid="
 
 /*
  * Tokens refused because their text appeared in a statement (header
@@ -132,6 +155,10 @@ static BurnedTokens *burned = NULL;
 static const char *pending_internal = NULL;
 
 static bool parse_internal_value(const char *val, MtContext *out);
+static bool parse_hex_claim(const char *start, const char *end, char *out, size_t outlen,
+							bool *present);
+static void append_hex_claim(StringInfo buf, const char *s);
+static MtContext *current_context(void);
 static bool parse_kid(const char *kid, int *version, char *master);
 static inline bool status_allows(MtTenantStatus status, bool maintenance);
 static bool context_checked = false;	/* validated in this transaction? */
@@ -765,6 +792,197 @@ mt_assign_token(const char *newval, void *extra)
 {
 	active_context = (MtContext *) extra;
 	context_checked = false;
+	context_generation++;
+}
+
+/* ---------------------------------------------------------------------
+ * multitenant.node_context: the context a Citus coordinator passes to the
+ * workers of a distributed transaction (header comment; citus.c sends it)
+ * --------------------------------------------------------------------- */
+
+/* HMAC-SHA256 of data with the node key (derived from the first master) */
+static void
+node_mac(const char *data, size_t len, uint8 *out)
+{
+	uint8		key[MT_SHA256_LEN];
+
+	mt_derive_key("multitenant node context v1", key);
+	mt_hmac_sha256(key, sizeof(key), (const uint8 *) data, len, out);
+	mt_wipe(key, sizeof(key));
+}
+
+/* the gpid in this connection's startup application_name, or 0 */
+static uint64
+startup_citus_gpid(void)
+{
+	const char *app = MyProcPort ? MyProcPort->application_name : NULL;
+	char	   *end;
+	uint64		gpid;
+
+	if (app == NULL || strncmp(app, MT_CITUS_APP_PREFIX, strlen(MT_CITUS_APP_PREFIX)) != 0)
+		return 0;
+	errno = 0;
+	gpid = strtou64(app + strlen(MT_CITUS_APP_PREFIX), &end, 10);
+	return (errno != 0 || *end != '\0') ? 0 : gpid;
+}
+
+#define REJECT_NODE(detail_fmt, ...) \
+	do { \
+		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION); \
+		GUC_check_errmsg("invalid tenant context from the Citus coordinator"); \
+		GUC_check_errdetail(detail_fmt, ##__VA_ARGS__); \
+		return false; \
+	} while (0)
+
+bool
+mt_check_node_context(char **newval, void **extra, GucSource source)
+{
+	const char *val = *newval;
+	const char *p;
+	const char *bar;
+	const char *macpos;
+	uint8		mac[MT_SHA256_LEN];
+	uint8		expected[MT_SHA256_LEN];
+	uint64		gpid;
+	char	   *end;
+	MtContext	parsed;
+	MtContext  *ctx;
+	bool		in_worker = InitializingParallelWorker;
+
+	*extra = NULL;
+	if (val == NULL || val[0] == '\0')
+		return true;			/* no context passed */
+
+	/* never in the statement text others can read (pg_stat_activity) */
+	if (!in_worker)
+		(void) mt_redact_statement(val);
+	if (source != PGC_S_SESSION && source != PGC_S_OVERRIDE)
+		REJECT_NODE("multitenant.node_context is set only by multitenant on a Citus coordinator.");
+	if (strncmp(val, MT_NODE_PREFIX MT_NODE_VERSION "|", strlen(MT_NODE_PREFIX MT_NODE_VERSION "|")) != 0 ||
+		(macpos = strrchr(val, '|')) == NULL || strlen(macpos + 1) != 2 * MT_SHA256_LEN ||
+		!mt_hex_decode(macpos + 1, mac, sizeof(mac)))
+		REJECT_NODE("The value is malformed.");
+	node_mac(val, macpos - val, expected);
+	if (!mt_ct_equal(mac, expected, sizeof(mac)))
+	{
+		mt_wipe(expected, sizeof(expected));
+		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
+		GUC_check_errmsg("invalid tenant context from the Citus coordinator");
+		GUC_check_errdetail("Its signature does not verify with this node's multitenant.secret.");
+		GUC_check_errhint("Every node of a Citus cluster needs the same multitenant.secret file (doc/citus.md).");
+		return false;
+	}
+	mt_wipe(expected, sizeof(expected));
+
+	/* mt-node|1|<gpid>|<tenant>|<exp>|<hex sub>|<hex role>|<0/1>|<mac> */
+	memset(&parsed, 0, sizeof(parsed));
+	parsed.remote = true;
+	p = val + strlen(MT_NODE_PREFIX MT_NODE_VERSION "|");
+	errno = 0;
+	gpid = strtou64(p, &end, 10);
+	if (errno != 0 || *end != '|' || end == p)
+		REJECT_NODE("The value is malformed.");
+	p = end + 1;
+	{
+		char		uuidbuf[37];
+		const char *b2,
+				   *b3,
+				   *b4,
+				   *b5;
+
+		bar = strchr(p, '|');
+		if (bar == NULL || bar - p != 36)
+			REJECT_NODE("The value is malformed.");
+		memcpy(uuidbuf, p, 36);
+		uuidbuf[36] = '\0';
+		if (!mt_parse_uuid(uuidbuf, &parsed.tenant))
+			REJECT_NODE("The value is malformed.");
+		errno = 0;
+		parsed.exp = strtoi64(bar + 1, &end, 10);
+		if (errno != 0 || *end != '|')
+			REJECT_NODE("The value is malformed.");
+		b2 = end;
+		b3 = strchr(b2 + 1, '|');
+		b4 = b3 ? strchr(b3 + 1, '|') : NULL;
+		b5 = b4 ? strchr(b4 + 1, '|') : NULL;
+		if (b3 == NULL || b4 == NULL || b5 != macpos || b5 - b4 != 2 ||
+			(b4[1] != '0' && b4[1] != '1') ||
+			!parse_hex_claim(b2 + 1, b3, parsed.sub, sizeof(parsed.sub), &parsed.has_sub) ||
+			!parse_hex_claim(b3 + 1, b4, parsed.role, sizeof(parsed.role), &parsed.has_role))
+			REJECT_NODE("The value is malformed.");
+		parsed.maintenance = (b4[1] == '1');
+	}
+
+	/* a parallel worker restores its leader's verified setting */
+	if (!in_worker)
+	{
+		if (parsed.exp <= unix_seconds(GetCurrentTimestamp()))
+			REJECT_NODE("The value has expired.");
+		if (gpid == 0 || startup_citus_gpid() != gpid)
+			REJECT_NODE("It is accepted only on a connection Citus opened for the coordinator session that set it.");
+	}
+
+	ctx = mt_guc_extra_alloc(sizeof(MtContext));
+	if (ctx == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	memcpy(ctx, &parsed, sizeof(MtContext));
+	*extra = ctx;
+	return true;
+}
+
+void
+mt_assign_node_context(const char *newval, void *extra)
+{
+	node_context = (MtContext *) extra;
+	context_checked = false;
+	context_generation++;
+}
+
+/* changes whenever either context setting is assigned (citus.c) */
+uint64
+mt_context_generation(void)
+{
+	return context_generation;
+}
+
+/*
+ * The value of multitenant.node_context that passes the current context
+ * to the Citus workers of this transaction, for the session whose Citus
+ * global pid is gpid; *exp_out is its expiry.  NULL when there is no
+ * usable context, or when it was itself passed by a coordinator: a
+ * worker does not pass it on (Citus runs what a worker executes for a
+ * distributed transaction there, and a worker starting a coordinated
+ * transaction of its own would break the coordinator's).
+ */
+char *
+mt_node_context_value(uint64 gpid, int64 *exp_out)
+{
+	MtContext  *ctx = current_context();
+	StringInfoData val;
+	uint8		mac[MT_SHA256_LEN];
+	int64		exp;
+
+	if (ctx == NULL || ctx->remote)
+		return NULL;
+	exp = Min(ctx->exp, unix_seconds(GetCurrentTimestamp()) + MT_NODE_TTL);
+	initStringInfo(&val);
+	appendStringInfo(&val, MT_NODE_PREFIX MT_NODE_VERSION "|" UINT64_FORMAT "|%s|" INT64_FORMAT "|",
+					 gpid, mt_uuid_to_cstring(&ctx->tenant), exp);
+	append_hex_claim(&val, ctx->has_sub ? ctx->sub : NULL);
+	appendStringInfoChar(&val, '|');
+	append_hex_claim(&val, ctx->has_role ? ctx->role : NULL);
+	appendStringInfo(&val, "|%c", ctx->maintenance ? '1' : '0');
+	node_mac(val.data, val.len, mac);
+	appendStringInfoChar(&val, '|');
+	for (int i = 0; i < MT_SHA256_LEN; i++)
+		appendStringInfo(&val, "%02x", mac[i]);
+	mt_wipe(mac, sizeof(mac));
+	*exp_out = exp;
+	return val.data;
 }
 
 void
@@ -788,21 +1006,31 @@ status_allows(MtTenantStatus status, bool maintenance)
 static MtContext *
 current_context(void)
 {
-	if (active_context == NULL)
+	MtContext  *ctx = active_context ? active_context : node_context;
+
+	if (ctx == NULL)
 		return NULL;
 	if (!context_checked)
 	{
 		int64		now = unix_seconds(GetCurrentTransactionStartTimestamp());
 
-		context_usable = active_context->exp > now &&
-			status_allows(mt_tenant_status_cached(&active_context->tenant),
-						  active_context->maintenance) &&
-			!token_burned(active_context, now) &&
-			(active_context->key_version == 0 ||
-			 mt_secret_usable(MT_SECRET_TOKEN, active_context->key_version));
+		/*
+		 * A context passed by the Citus coordinator: the coordinator checked
+		 * the tenant's status for this transaction (this node has no
+		 * registry); the value expires within minutes.
+		 */
+		if (ctx->remote)
+			context_usable = ctx->exp > now;
+		else
+			context_usable = ctx->exp > now &&
+				status_allows(mt_tenant_status_cached(&ctx->tenant),
+							  ctx->maintenance) &&
+				!token_burned(ctx, now) &&
+				(ctx->key_version == 0 ||
+				 mt_secret_usable(MT_SECRET_TOKEN, ctx->key_version));
 		context_checked = true;
 	}
-	return context_usable ? active_context : NULL;
+	return context_usable ? ctx : NULL;
 }
 
 /*
@@ -817,7 +1045,7 @@ mt_context_tenant(void)
 {
 	MtContext  *ctx = current_context();
 
-	return ctx && !ctx->maintenance ? &ctx->tenant : NULL;
+	return ctx && !ctx->maintenance && !ctx->remote ? &ctx->tenant : NULL;
 }
 
 /*
@@ -1143,7 +1371,15 @@ const pg_uuid_t *
 mt_require_context_tenant(void)
 {
 	const pg_uuid_t *t = mt_context_tenant();
+	MtContext  *ctx;
 
+	/* a Citus worker confines rows for the coordinator's tenant, no more */
+	if (t == NULL && (ctx = current_context()) != NULL && ctx->remote)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("tenant actions cannot run on a Citus worker"),
+				 errdetail("This call runs on a worker node inside a query distributed by the coordinator; metering, audit and GDPR functions act for a tenant only on the node the client is connected to."),
+				 errhint("Call the function at the top level of a statement on the coordinator, not inside a query on a distributed table.")));
 	if (t == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

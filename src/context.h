@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * context.h
- *	  The tenant context (context.c): the multitenant.token GUC (variables
- *	  and hooks live in context.c, multitenant.c defines the GUCs), token
- *	  minting, entering a tenant, and reading the verified context.
+ *	  The tenant context (context.c): the multitenant.token and
+ *	  multitenant.node_context GUCs (variables and hooks live in context.c,
+ *	  multitenant.c defines the GUCs), token minting, entering a tenant,
+ *	  reading the verified context, and the value that passes it to Citus
+ *	  workers.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +19,7 @@
 
 /* GUC variables */
 extern char *mt_token_string;
+extern char *mt_node_context_string;
 extern int	mt_token_max_ttl;
 extern int	mt_default_token_ttl;
 
@@ -27,6 +30,11 @@ extern void mt_context_shmem_startup(void);
 
 extern bool mt_check_token(char **newval, void **extra, GucSource source);
 extern void mt_assign_token(const char *newval, void *extra);
+extern bool mt_check_node_context(char **newval, void **extra, GucSource source);
+extern void mt_assign_node_context(const char *newval, void *extra);
+/* the context passed to Citus workers (citus.c) */
+extern uint64 mt_context_generation(void);
+extern char *mt_node_context_value(uint64 gpid, int64 *exp_out);
 /* called from mt_xact_callback at the end of every transaction */
 extern void mt_context_xact_reset(void);
 

@@ -29,13 +29,16 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -133,21 +136,25 @@ drop_policy_if_present(Oid relid, const char *qname, const char *policy)
 					   2, (Oid[]) {OIDOID, TEXTOID}, args))
 		return;
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "DROP POLICY %s ON %s", quote_identifier(policy), qname);
+	/* IF EXISTS: Citus sends the same text to placements that may lack it */
+	appendStringInfo(&sql, "DROP POLICY IF EXISTS %s ON %s", quote_identifier(policy), qname);
 	run_ddl(sql.data);
 }
 
-/* (re)create one generated policy unless it is already exactly right */
+/*
+ * (re)create one generated policy unless it is already exactly right
+ * (force: recreate it anyway, see isolate_one)
+ */
 static void
 ensure_policy(Oid relid, const char *qname, const char *policy, bool permissive,
-			  const char *column)
+			  const char *column, bool force)
 {
 	StringInfoData expected;
 	StringInfoData sql;
 
 	initStringInfo(&expected);
 	appendStringInfo(&expected, "(%s = mt.current_tenant())", quote_identifier(column));
-	if (policy_intact(relid, policy, permissive, expected.data))
+	if (!force && policy_intact(relid, policy, permissive, expected.data))
 		return;
 
 	initStringInfo(&sql);
@@ -158,6 +165,59 @@ ensure_policy(Oid relid, const char *qname, const char *policy, bool permissive,
 					 permissive ? "PERMISSIVE" : "RESTRICTIVE",
 					 expected.data, expected.data);
 	run_ddl(sql.data);
+}
+
+/* ---------------------------------------------------------------------
+ * Citus (doc/citus.md)
+ *
+ * A table distributed by Citus keeps its data in placements (shards) on
+ * the worker nodes, and each worker with metadata keeps a copy of the
+ * table's definition.  Citus propagates our DDL on the coordinator's
+ * table to all of them, but it recreates policies without AS RESTRICTIVE
+ * (see mt_isolation_utility_stmt, which fixes that on arrival), and
+ * refuses to change the default of the distribution column.
+ * --------------------------------------------------------------------- */
+
+/*
+ * Is relid a Citus table (in pg_dist_partition)?  Then *distcol is its
+ * distribution column ("" for a table without one, e.g. a reference
+ * table).  False without Citus.  SPI must be connected.
+ */
+static bool
+citus_table(Oid relid, char **distcol)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	bool		isnull;
+	Datum		d;
+
+	if (!OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	d = mt_spi_value("SELECT CASE WHEN partkey IS NULL THEN '' "
+					 "ELSE pg_catalog.column_to_column_name(logicalrelid, partkey) END "
+					 "FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::pg_catalog.regclass",
+					 1, (Oid[]) {OIDOID}, &arg, false, &isnull);
+	if (isnull)
+		return false;
+	if (distcol)
+		*distcol = TextDatumGetCString(d);
+	return true;
+}
+
+/*
+ * Run DDL on this node's table only: Citus does not propagate it (used
+ * for what Citus refuses to propagate, the distribution column's default;
+ * the coordinator evaluates INSERT defaults).
+ */
+static void
+run_local_ddl(const char *sql)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("citus.enable_ddl_propagation", "off",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	run_ddl(sql);
+	AtEOXact_GUC(true, nest);
 }
 
 static void
@@ -235,9 +295,15 @@ ensure_tenant_column(Oid relid, const char *qname, const char *column)
 		}
 		if (!hasdef)
 		{
+			char	   *distcol = NULL;
+
 			appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT mt.current_tenant()",
 							 qname, quote_identifier(column));
-			run_ddl(sql.data);
+			/* Citus refuses to alter its distribution column: set it here */
+			if (citus_table(relid, &distcol) && strcmp(distcol, column) == 0)
+				run_local_ddl(sql.data);
+			else
+				run_ddl(sql.data);
 		}
 	}
 	return attnum;
@@ -269,8 +335,16 @@ isolate_one(Oid relid, const char *column, Oid parent)
 	appendStringInfo(&sql, "ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY", qname);
 	run_ddl(sql.data);
 
-	ensure_policy(relid, qname, POLICY_RESTRICTIVE, false, column);
-	ensure_policy(relid, qname, POLICY_PERMISSIVE, true, column);
+	/*
+	 * On a Citus table the restrictive policy is recreated every time, so
+	 * that Citus propagates it again to every placement and worker copy,
+	 * where mt_isolation_utility_stmt makes it restrictive: this repairs
+	 * placements that arrived permissive (before this release, or with a
+	 * node missing the library) or lost the policy.
+	 */
+	ensure_policy(relid, qname, POLICY_RESTRICTIVE, false, column,
+				  citus_table(relid, NULL));
+	ensure_policy(relid, qname, POLICY_PERMISSIVE, true, column, false);
 
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = CStringGetTextDatum(column);
@@ -304,6 +378,79 @@ isolate_tree(Oid relid, const char *column)
 
 	foreach(lc, all)
 		isolate_one(lfirst_oid(lc), column, direct_parent(lfirst_oid(lc)));
+}
+
+/* ---------------------------------------------------------------------
+ * CREATE POLICY of the generated restrictive policy arriving permissive
+ *
+ * Citus copies a distributed table's policies to every placement (shard)
+ * and to the tables it keeps on workers as CREATE POLICY text that never
+ * says AS RESTRICTIVE (at distribution, on shard moves and splits, on
+ * metadata sync).  The generated mt_tenant_isolation would become
+ * PERMISSIVE there, and any other permissive policy would then widen
+ * access beyond the tenant.  The ProcessUtility hook (multitenant.c), on
+ * every node, turns a CREATE POLICY of that name with the generated shape
+ * (FOR ALL TO PUBLIC, USING and WITH CHECK "<column> =
+ * mt.current_tenant()") back into AS RESTRICTIVE before it runs.  Nothing
+ * else is touched; our own CREATE POLICY already says RESTRICTIVE.
+ * --------------------------------------------------------------------- */
+
+/* "<column> = mt.current_tenant()" as the raw parser returns it */
+static bool
+is_generated_raw_qual(Node *n)
+{
+	A_Expr	   *e;
+	FuncCall   *f;
+	ColumnRef  *col;
+	const char *op;
+
+	if (n == NULL || !IsA(n, A_Expr))
+		return false;
+	e = (A_Expr *) n;
+	if (e->kind != AEXPR_OP || list_length(e->name) > 2)
+		return false;
+	op = strVal(llast(e->name));
+	if (strcmp(op, "=") != 0 ||
+		(list_length(e->name) == 2 && strcmp(strVal(linitial(e->name)), "pg_catalog") != 0))
+		return false;
+	if (e->lexpr == NULL || !IsA(e->lexpr, ColumnRef) ||
+		e->rexpr == NULL || !IsA(e->rexpr, FuncCall))
+		return false;
+	col = (ColumnRef *) e->lexpr;
+	if (list_length(col->fields) != 1 || !IsA(linitial(col->fields), String))
+		return false;
+	f = (FuncCall *) e->rexpr;
+	return f->args == NIL && list_length(f->funcname) == 2 &&
+		strcmp(strVal(linitial(f->funcname)), "mt") == 0 &&
+		strcmp(strVal(lsecond(f->funcname)), "current_tenant") == 0;
+}
+
+PlannedStmt *
+mt_isolation_utility_stmt(PlannedStmt *pstmt, bool *readOnlyTree)
+{
+	CreatePolicyStmt *stmt;
+	RoleSpec   *role;
+
+	if (pstmt->utilityStmt == NULL || !IsA(pstmt->utilityStmt, CreatePolicyStmt))
+		return pstmt;
+	stmt = (CreatePolicyStmt *) pstmt->utilityStmt;
+	if (!stmt->permissive || strcmp(stmt->policy_name, POLICY_RESTRICTIVE) != 0 ||
+		stmt->cmd_name == NULL || strcmp(stmt->cmd_name, "all") != 0 ||
+		list_length(stmt->roles) != 1)
+		return pstmt;
+	role = (RoleSpec *) linitial(stmt->roles);
+	if (!IsA(role, RoleSpec) || role->roletype != ROLESPEC_PUBLIC ||
+		!is_generated_raw_qual(stmt->qual) || !is_generated_raw_qual(stmt->with_check) ||
+		!equal(stmt->qual, stmt->with_check))
+		return pstmt;
+
+	if (*readOnlyTree)
+	{
+		pstmt = copyObject(pstmt);
+		*readOnlyTree = false;
+	}
+	((CreatePolicyStmt *) pstmt->utilityStmt)->permissive = false;
+	return pstmt;
 }
 
 /* ---------------------------------------------------------------------
@@ -838,6 +985,44 @@ static const char *const isolation_status_sql =
 " JOIN pg_catalog.pg_roles r ON r.oid = v.relowner "
 "ORDER BY 1";
 
+/*
+ * The issues of every placement and worker copy of Citus table $1 with
+ * tenant column $2, appended to $3 (the coordinator's own issues), NULL
+ * when there are none; and whether a placement's policies are not right
+ * (or a node could not be asked).  Each node checks its own relations with
+ * mt.placement_isolation_issues(), called through Citus'
+ * master_run_on_worker (its own connections: committed state).  A node
+ * that cannot be asked is an issue too.
+ */
+static const char *const placement_issues_sql =
+"SELECT CASE WHEN pg_catalog.count(*) > 0 THEN"
+"  $3 || pg_catalog.array_agg(pg_catalog.format('%s %s on %s:%s: %s',"
+"         a.kinds[r.ord], a.rels[r.ord], r.node_name, r.node_port, i.issue) ORDER BY r.ord, i.issue) END,"
+"  pg_catalog.bool_or(NOT r.success OR i.issue = 'generated tenant policies are missing or altered')"
+" FROM (SELECT pg_catalog.array_agg(t.nodename ORDER BY t.kind, t.rel, t.nodeport) AS names,"
+"              pg_catalog.array_agg(t.nodeport ORDER BY t.kind, t.rel, t.nodeport) AS ports,"
+"              pg_catalog.array_agg(t.rel ORDER BY t.kind, t.rel, t.nodeport) AS rels,"
+"              pg_catalog.array_agg(t.kind ORDER BY t.kind, t.rel, t.nodeport) AS kinds,"
+"              pg_catalog.array_agg(pg_catalog.format("
+"                'SELECT pg_catalog.array_to_string(mt.placement_isolation_issues(%L, %L), %L)',"
+"                t.rel, $2, E'\n') ORDER BY t.kind, t.rel, t.nodeport) AS cmds"
+"       FROM (SELECT 'placement' AS kind, n.nodename, n.nodeport,"
+"                    pg_catalog.shard_name(s.logicalrelid, s.shardid, false) AS rel"
+"             FROM pg_catalog.pg_dist_shard s"
+"             JOIN pg_catalog.pg_dist_placement p ON p.shardid = s.shardid"
+"             JOIN pg_catalog.pg_dist_node n ON n.groupid = p.groupid"
+"             WHERE s.logicalrelid = $1::pg_catalog.regclass AND n.isactive AND n.noderole = 'primary'"
+"             UNION ALL"
+"             SELECT 'worker copy', n.nodename, n.nodeport, $1::pg_catalog.regclass::text"
+"             FROM pg_catalog.pg_dist_node n"
+"             WHERE n.hasmetadata AND n.groupid <> 0 AND n.isactive AND n.noderole = 'primary') t"
+"       HAVING pg_catalog.count(*) > 0) a"
+" CROSS JOIN LATERAL pg_catalog.master_run_on_worker(a.names, a.ports, a.cmds, true)"
+"   WITH ORDINALITY r(node_name, node_port, success, result, ord)"
+" CROSS JOIN LATERAL pg_catalog.unnest(CASE WHEN r.success"
+"   THEN pg_catalog.string_to_array(NULLIF(r.result, ''), E'\n')"
+"   ELSE ARRAY['cannot be checked: ' || r.result] END) i(issue)";
+
 PG_FUNCTION_INFO_V1(mt_isolation_status);
 Datum
 mt_isolation_status(PG_FUNCTION_ARGS)
@@ -845,6 +1030,9 @@ mt_isolation_status(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext oldcxt;
 	int			nest;
+	SPITupleTable *tuptable;
+	uint64		nrows;
+	bool		citus = OidIsValid(get_extension_oid("citus", true));
 
 	InitMaterializedSRF(fcinfo, 0);
 	mt_spi_connect();
@@ -852,17 +1040,91 @@ mt_isolation_status(PG_FUNCTION_ARGS)
 	nest = mt_enter_safe_search_path();
 	/* read-only: the function is declared STABLE */
 	mt_spi_select(isolation_status_sql, 0, NULL, NULL, NULL);
-	mt_leave_safe_search_path(nest);
-	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	/* the rows stay valid until SPI_finish, through the queries below */
+	tuptable = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 i = 0; i < nrows; i++)
 	{
 		Datum		values[9];
 		bool		nulls[9];
 
-		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+		heap_deform_tuple(tuptable->vals[i], tuptable->tupdesc, values, nulls);
+
+		/* an isolated Citus table: its placements and worker copies too */
+		if (citus && !nulls[3] && DatumGetBool(values[3]) &&
+			citus_table(DatumGetObjectId(values[0]), NULL))
+		{
+			Datum		args[3] = {values[0], values[2], values[8]};
+			bool		isnull;
+			Datum		d;
+
+			mt_spi_select(placement_issues_sql, 3,
+						  (Oid[]) {OIDOID, NAMEOID, TEXTARRAYOID}, args, NULL);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull)
+				values[8] = d;
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			if (!isnull && DatumGetBool(d))
+				values[6] = BoolGetDatum(false);
+		}
+		oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(oldcxt);
 	}
-	MemoryContextSwitchTo(oldcxt);
+	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	return (Datum) 0;
+}
+
+/*
+ * mt.placement_isolation_issues(tbl, tenant_column): this node's relation
+ * tbl (a placement of an isolated Citus table, or a worker's copy of it)
+ * has row level security enabled and forced and both generated policies
+ * exactly as mt.enable_isolation makes them; the lints of what is not, as
+ * mt.isolation_status() words them (an empty array when all is well).
+ * Reads only catalogs every role can read.
+ */
+PG_FUNCTION_INFO_V1(mt_placement_isolation_issues);
+Datum
+mt_placement_isolation_issues(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *column;
+	HeapTuple	tup;
+	bool		rls,
+				forced;
+	int			nest;
+	bool		intact;
+	StringInfoData expected;
+	Datum		issues[3];
+	int			n = 0;
+
+	mt_require_args(fcinfo, 2, "table and tenant column");
+	relid = PG_GETARG_OID(0);
+	column = NameStr(*PG_GETARG_NAME(1));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
+	forced = ((Form_pg_class) GETSTRUCT(tup))->relforcerowsecurity;
+	ReleaseSysCache(tup);
+
+	initStringInfo(&expected);
+	appendStringInfo(&expected, "(%s = mt.current_tenant())", quote_identifier(column));
+	mt_spi_connect();
+	nest = mt_enter_safe_search_path();
+	intact = policy_intact(relid, POLICY_RESTRICTIVE, false, expected.data) &&
+		policy_intact(relid, POLICY_PERMISSIVE, true, expected.data);
+	mt_leave_safe_search_path(nest);
+	mt_spi_finish();
+
+	if (!rls)
+		issues[n++] = CStringGetTextDatum("row level security is disabled");
+	if (!forced)
+		issues[n++] = CStringGetTextDatum("row level security is not forced (the owner bypasses it)");
+	if (!intact)
+		issues[n++] = CStringGetTextDatum("generated tenant policies are missing or altered");
+	PG_RETURN_ARRAYTYPE_P(construct_array(issues, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

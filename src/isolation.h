@@ -2,7 +2,8 @@
  *
  * isolation.h
  *	  Tenant isolation's GUC variable (isolation.c; multitenant.c defines
- *	  the GUC multitenant.allow_unsafe_ddl).
+ *	  the GUC multitenant.allow_unsafe_ddl) and the rewrite of CREATE POLICY
+ *	  that multitenant.c's ProcessUtility hook applies.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +12,10 @@
 
 #include "postgres.h"
 
+#include "nodes/plannodes.h"
+
 extern bool mt_allow_unsafe_ddl;
+
+extern PlannedStmt *mt_isolation_utility_stmt(PlannedStmt *pstmt, bool *readOnlyTree);
 
 #endif							/* MT_ISOLATION_H */

@@ -22,11 +22,14 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "executor/executor.h"
 #include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 #include "api_keys.h"
 #include "audit.h"
+#include "citus.h"
 #include "compliance.h"
 #include "context.h"
 #include "crypto.h"
@@ -50,6 +53,43 @@ static bool mt_preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+
+/*
+ * Utility statements: isolation.c may rewrite a CREATE POLICY of the
+ * generated restrictive policy that arrives permissive (from Citus, on
+ * every node); citus.c keeps SET multitenant.token out of Citus' SET
+ * propagation; everything else passes through unchanged.
+ */
+static void
+mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				   ProcessUtilityContext context, ParamListInfo params,
+				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	int			nest;
+
+	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
+	nest = mt_citus_suppress_set_propagation(pstmt->utilityStmt);
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+	mt_citus_end_suppress(nest);
+}
+
+/* every statement: on Citus, the workers get the tenant context (citus.c) */
+static void
+mt_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	mt_citus_pass_context();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
 
 static Size
 mt_shmem_size(void)
@@ -162,6 +202,15 @@ mt_define_gucs(void)
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   mt_check_token, mt_assign_token, NULL);
+
+	DefineCustomStringVariable("multitenant.node_context",
+							   "Internal: the tenant context a Citus coordinator passes to the workers of a distributed transaction.",
+							   "Set only by multitenant (doc/citus.md); a worker accepts it only on a connection Citus opened for the session that set it.",
+							   &mt_node_context_string,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   mt_check_node_context, mt_assign_node_context, NULL);
 
 	DefineCustomIntVariable("multitenant.token_max_ttl",
 							"Longest lifetime mt.tenant_token() and mt.set_tenant() will mint.",
@@ -335,6 +384,11 @@ _PG_init(void)
 	RegisterXactCallback(mt_xact_callback, NULL);
 	mt_api_keys_init();
 	mt_redact_init();
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = mt_process_utility;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = mt_executor_start;
+	mt_citus_init();
 
 	if (!mt_preloaded)
 		return;

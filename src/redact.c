@@ -15,8 +15,9 @@
  * payload and signature are overwritten with '*'; the tail of one split
  * into concatenated literals before its signature (a base64url run, a dot,
  * and a run of 40 or more: a signature), overwritten whole; and the
- * internal context value of mt_enter_tenant() ("mt-internal|..."), whose
- * body is.  A token cut inside its signature is not recognised in the
+ * internal context value of mt_enter_tenant() ("mt-internal|...") and the
+ * context a Citus coordinator passes to workers ("mt-node|..."), whose
+ * bodies are.  A token cut inside its signature is not recognised in the
  * log, but it is refused and burned by the check hook (context.c), which
  * finds any 8 consecutive characters of its signature in the statement
  * (mt_redact_signature_fragments) and takes them out of pg_stat_activity.
@@ -270,6 +271,15 @@ scan_tokens(char *s, bool redact)
 		if (!redact)
 			return true;
 		p += strlen(MT_INTERNAL_PREFIX);
+		while (*p && (isxdigit((unsigned char) *p) || *p == '|' || *p == '-'))
+			*p++ = '*';
+	}
+	for (p = strstr(s, MT_NODE_PREFIX); p != NULL; p = strstr(p, MT_NODE_PREFIX))
+	{
+		found = true;
+		if (!redact)
+			return true;
+		p += strlen(MT_NODE_PREFIX);
 		while (*p && (isxdigit((unsigned char) *p) || *p == '|' || *p == '-'))
 			*p++ = '*';
 	}

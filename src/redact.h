@@ -16,6 +16,8 @@
  * multitenant.token setting; redact.c blanks the body of such values.
  */
 #define MT_INTERNAL_PREFIX "mt-internal|"
+/* the context a Citus coordinator passes to workers (context.c) */
+#define MT_NODE_PREFIX "mt-node|"
 
 extern bool mt_redact_statement(const char *secret);
 extern bool mt_redact_signature_fragments(const char *tok, const char *sig);

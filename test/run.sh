@@ -3,14 +3,18 @@
 # preloaded, run every suite (pg_regress, pgTAP, isolation, restart/crash),
 # print "N passed, N failed" and exit non-zero on any failure.
 #
-# Select suites with MT_SUITES="layers regress tap isolation shell restart"
-# and single tests with MT_ONLY=<name>.
+# Select suites with MT_SUITES="layers regress tap isolation shell restart citus"
+# and single tests with MT_ONLY=<name>.  The citus suite (test/citus) runs
+# on a coordinator and two workers; without Citus (not installed, and no
+# ../shared/citus/citus-src.tar.gz to build it from: scripts/citus.sh) its
+# tests are reported as skipped, never as passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TOP=$PWD
 . test/lib.sh
+. test/citus/lib.sh
 
-SUITES=${MT_SUITES:-"layers regress tap isolation shell restart"}
+SUITES=${MT_SUITES:-"layers regress tap isolation shell restart citus"}
 ONLY=${MT_ONLY:-}
 OUT=$TOP/test/out
 PGXS_DIR=$(dirname "$("$MT_PGBIN/pg_config" --pgxs)")/../..
@@ -19,6 +23,7 @@ PG_ISOLATION_REGRESS=$PGXS_DIR/src/test/isolation/pg_isolation_regress
 
 passed=0
 failed=0
+skipped=0
 failures=()
 
 result() {   # result <suite> <name> <rc>
@@ -38,6 +43,10 @@ result() {   # result <suite> <name> <rc>
     fi
 }
 
+skip() {     # skip <suite> <name> <reason>: not run, counted apart
+    skipped=$((skipped + 1)); printf '  %-10s %-40s skipped (%s)\n' "$1" "$2" "$3"
+}
+
 wanted() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 make -s >/dev/null && make -s install >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -55,7 +64,7 @@ if [[ " $SUITES " == *" layers "* ]] && wanted check-layers; then
 fi
 
 cluster_init multitenant || { echo "cluster did not start"; echo "0 passed, 1 failed"; exit 1; }
-trap 'cluster_destroy' EXIT
+trap 'citus_cluster_destroy; cluster_destroy' EXIT
 SAVED=$MT_ROOT/settings-at-start   # compared after every test
 cluster_settings_save "$SAVED"
 
@@ -123,9 +132,49 @@ for suite in shell restart; do
     done
 done
 
+# citus: one coordinator + two workers for the whole suite (test/citus/lib.sh)
+if [[ " $SUITES " == *" citus "* ]]; then
+    echo "citus:"
+    tests=()
+    for f in test/citus/*.sh; do
+        t=$(basename "$f" .sh)
+        [ "$t" = lib ] && continue
+        wanted "$t" && tests+=("$t")
+    done
+    citus_rc=0
+    [ ${#tests[@]} -gt 0 ] && { bash scripts/citus.sh >"$OUT/citus-build.log" 2>&1 || citus_rc=$?; }
+    if [ ${#tests[@]} -eq 0 ]; then
+        :
+    elif [ $citus_rc = 3 ]; then
+        tail -1 "$OUT/citus-build.log"
+        for t in "${tests[@]}"; do skip citus "$t" "Citus not available"; done
+    elif [ $citus_rc != 0 ]; then
+        result citus build-citus 1
+        tail -30 "$OUT/citus-build.log"
+    elif ! citus_cluster_init >"$OUT/citus-cluster.log" 2>&1; then
+        result citus cluster-start 1
+        tail -30 "$OUT/citus-cluster.log"
+    else
+        for t in "${tests[@]}"; do
+            bash "test/citus/$t.sh" >"$OUT/citus-$t.log" 2>&1
+            rc=$?
+            result citus "$t" $rc
+            [ $rc = 0 ] || tail -40 "$OUT/citus-$t.log"
+            # a test that stopped a node leaves it running again
+            citus_cluster_start >/dev/null 2>&1
+        done
+        for i in 0 1 2; do cp "$(citus_log $i)" "$OUT/citus-${CITUS_NAMES[$i]}.server.log" 2>/dev/null; done
+    fi
+    citus_cluster_destroy
+fi
+
 if [ $failed -gt 0 ]; then
     echo "failed: ${failures[*]}"
     echo "server log tail:"; tail -20 "$MT_LOG" 2>/dev/null
 fi
-echo "$passed passed, $failed failed"
+if [ $skipped -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
 [ $failed = 0 ] && [ $passed -gt 0 ]

@@ -31,6 +31,9 @@ CREATE FUNCTION mt.isolation_status(
     OUT rls_enabled boolean, OUT rls_forced boolean, OUT policies_ok boolean,
     OUT tenant_index boolean, OUT issues text[]) RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'mt_isolation_status' LANGUAGE C STABLE PARALLEL SAFE;
+-- Citus: every node checks its placements of an isolated table (doc/citus.md)
+CREATE FUNCTION mt.placement_isolation_issues(tbl regclass, tenant_column name) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'mt_placement_isolation_issues' LANGUAGE C STABLE PARALLEL SAFE;
 
 REVOKE ALL ON FUNCTION mt.enable_isolation(regclass, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.disable_isolation(regclass) FROM PUBLIC;
@@ -68,6 +71,7 @@ COMMENT ON FUNCTION mt.disable_isolation(regclass) IS 'Privileged (the migration
 COMMENT ON FUNCTION mt.auto_isolate(name, name) IS 'Privileged (the migration role): tables created later in the schema that have the tenant column are isolated at creation.';
 COMMENT ON FUNCTION mt.stop_auto_isolate(name) IS 'Privileged (the migration role): ends mt.auto_isolate() for the schema.';
 COMMENT ON FUNCTION mt.isolation_status() IS 'Privileged (admins, auditors): one row per table with a tenant column and per view over an isolated table, with the issues of its isolation.';
+COMMENT ON FUNCTION mt.placement_isolation_issues(regclass, name) IS 'The isolation lints of a relation on this node (a Citus placement or worker copy of an isolated table): row-level security disabled or not forced, generated policies missing or altered; mt.isolation_status() asks every node.';
 COMMENT ON FUNCTION mt.ddl_guard() IS 'Internal: event trigger function that refuses DDL disabling row-level security or dropping or altering the generated policies of isolated tables.';
 COMMENT ON FUNCTION mt.ddl_isolate_new() IS 'Internal: event trigger function that isolates new partitions and children of isolated tables and new tables of auto-isolated schemas.';
 COMMENT ON FUNCTION mt.ddl_forget_dropped() IS 'Internal: event trigger function that forgets dropped isolated tables and auto-isolated schemas and refuses to drop a generated policy of a table that stays isolated.';

@@ -85,3 +85,11 @@ SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 ALTER TABLE mt.privileged_functions ALTER COLUMN f TYPE pg_catalog.text USING f::pg_catalog.text;
 SELECT pg_catalog.set_config('search_path', 'mt, pg_temp', true);
 COMMENT ON TABLE mt.privileged_functions IS 'The functions installed without EXECUTE for PUBLIC (signatures as text, schema-qualified), so that compliance check MT-PRIV-002 notices a later grant to PUBLIC.';
+
+-- ---------------------------------------------------------------------
+-- Citus: isolation on every placement (sql/install/10_isolation.sql,
+-- doc/citus.md)
+-- ---------------------------------------------------------------------
+CREATE FUNCTION mt.placement_isolation_issues(tbl regclass, tenant_column name) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'mt_placement_isolation_issues' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mt.placement_isolation_issues(regclass, name) IS 'The isolation lints of a relation on this node (a Citus placement or worker copy of an isolated table): row-level security disabled or not forced, generated policies missing or altered; mt.isolation_status() asks every node.';

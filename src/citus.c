@@ -1,0 +1,224 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.c
+ *	  The tenant context on a Citus cluster (doc/citus.md): it travels
+ *	  with each distributed transaction from the node the client is
+ *	  connected to (the coordinator) to the workers, while
+ *	  multitenant.token itself never leaves the node that verified it.
+ *
+ * At the start of every statement (ExecutorStart, multitenant.c) of a
+ * transaction with a usable tenant context, the context is handed to Citus
+ * as "SET LOCAL multitenant.node_context TO '<value>'" (context.c makes
+ * and checks the value): Citus sends it to the worker connections already
+ * in the transaction and with the BEGIN of every worker connection it
+ * opens later in it.  A coordinated transaction is started, so that Citus
+ * opens remote transaction blocks (which carry the value) for single
+ * statements in autocommit mode too.  When the context changes inside the
+ * transaction a new value follows; when it ends (RESET), an empty one.
+ * The SET is not run on this node: nothing changes here.  A value is
+ * passed again when Citus forgot it (the subtransaction that passed it
+ * ended: Citus keeps SET LOCAL commands per subtransaction) or when it is
+ * near expiry.
+ *
+ * Citus' own SET propagation (citus.propagate_set_commands = 'local')
+ * would send "SET LOCAL multitenant.token = '<token>'" to the workers as
+ * statement text, where other sessions could read the token:
+ * mt_citus_suppress_set_propagation() turns it off around SET and RESET
+ * of multitenant.token.
+ *
+ * Citus is reached through the C symbols of citus.so
+ * (load_external_function: CitusHasBeenLoaded, GetGlobalPID,
+ * UseCoordinatedTransaction, PostprocessVariableSetStmt), so the library
+ * builds and runs without Citus; all of it is skipped when Citus is not
+ * loaded.
+ *
+ * Backend-local state only (what was passed in this transaction); no
+ * shared memory, no locks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "citus.h"
+#include "context.h"
+
+/* re-pass a value whose remaining lifetime fell below this (seconds) */
+#define MT_NODE_REFRESH		150
+
+typedef bool (*CitusHasBeenLoaded_fn) (void);
+typedef uint64 (*GetGlobalPID_fn) (void);
+typedef void (*UseCoordinatedTransaction_fn) (void);
+typedef void (*PostprocessVariableSetStmt_fn) (VariableSetStmt *setStmt,
+											   const char *setStmtString);
+
+static bool citus_probed = false;
+static bool citus_usable = false;
+static CitusHasBeenLoaded_fn citus_has_been_loaded;
+static GetGlobalPID_fn citus_get_global_pid;
+static UseCoordinatedTransaction_fn citus_use_coordinated_transaction;
+static PostprocessVariableSetStmt_fn citus_postprocess_set;
+
+/* what this transaction passed (header comment) */
+static LocalTransactionId passed_lxid = InvalidLocalTransactionId;
+static SubTransactionId passed_subid = InvalidSubTransactionId;
+static uint64 passed_generation = 0;
+static int64 passed_exp = 0;
+static bool passed_value = false;	/* a context (not an empty value) */
+static bool passing = false;
+
+/* is citus.so loaded in this backend, with the symbols we call? */
+static bool
+citus_probe(void)
+{
+	if (citus_probed)
+		return citus_usable;
+	citus_probed = true;
+	if (GetConfigOption("citus.propagate_set_commands", true, false) == NULL)
+		return false;
+	citus_has_been_loaded = (CitusHasBeenLoaded_fn)
+		load_external_function("citus", "CitusHasBeenLoaded", false, NULL);
+	citus_get_global_pid = (GetGlobalPID_fn)
+		load_external_function("citus", "GetGlobalPID", false, NULL);
+	citus_use_coordinated_transaction = (UseCoordinatedTransaction_fn)
+		load_external_function("citus", "UseCoordinatedTransaction", false, NULL);
+	citus_postprocess_set = (PostprocessVariableSetStmt_fn)
+		load_external_function("citus", "PostprocessVariableSetStmt", false, NULL);
+	citus_usable = citus_has_been_loaded && citus_get_global_pid &&
+		citus_use_coordinated_transaction && citus_postprocess_set;
+	if (!citus_usable)
+		ereport(WARNING,
+				(errmsg("multitenant cannot pass tenant contexts to Citus workers"),
+				 errdetail("The loaded Citus library lacks a function multitenant calls."),
+				 errhint("Use a Citus version documented in doc/citus.md.")));
+	return citus_usable;
+}
+
+static int64
+unix_now(void)
+{
+	TimestampTz ts = GetCurrentTimestamp();
+
+	return (int64) (ts / USECS_PER_SEC) +
+		((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+}
+
+/* hand "SET LOCAL multitenant.node_context TO value" to Citus */
+static void
+pass_value(const char *value)
+{
+	VariableSetStmt *stmt = makeNode(VariableSetStmt);
+	StringInfoData sql;
+
+	stmt->kind = VAR_SET_VALUE;
+	stmt->name = "multitenant.node_context";
+	stmt->is_local = true;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SET LOCAL multitenant.node_context TO %s", quote_literal_cstr(value));
+
+	passing = true;
+	PG_TRY();
+	{
+		citus_use_coordinated_transaction();
+		citus_postprocess_set(stmt, sql.data);
+	}
+	PG_FINALLY();
+	{
+		passing = false;
+	}
+	PG_END_TRY();
+	pfree(sql.data);
+}
+
+/*
+ * ExecutorStart: make sure the workers of this transaction get its tenant
+ * context (header comment).  Cheap when nothing changed: a few compares.
+ */
+void
+mt_citus_pass_context(void)
+{
+	uint64		generation;
+	bool		same_xact;
+	char	   *value;
+	int64		exp = 0;
+
+	if (!citus_probe() || passing || IsParallelWorker() || !IsTransactionState())
+		return;
+	generation = mt_context_generation();
+	same_xact = passed_lxid == MyProc->lxid;
+	if (same_xact && generation == passed_generation &&
+		(!passed_value || passed_exp - MT_NODE_REFRESH > unix_now()))
+		return;
+	if (!citus_has_been_loaded())
+		return;					/* no citus extension in this database */
+
+	value = mt_node_context_value(citus_get_global_pid(), &exp);
+	if (value != NULL)
+		pass_value(value);
+	else if (same_xact && passed_value)
+		pass_value("");			/* the context ended in this transaction */
+
+	passed_lxid = MyProc->lxid;
+	passed_subid = GetCurrentSubTransactionId();
+	passed_generation = generation;
+	passed_value = value != NULL;
+	passed_exp = exp;
+	if (value)
+		pfree(value);
+}
+
+/* Citus drops SET LOCAL commands of a subtransaction when it ends */
+static void
+citus_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if ((event == SUBXACT_EVENT_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB) &&
+		mySubid == passed_subid)
+		passed_lxid = InvalidLocalTransactionId;
+}
+
+void
+mt_citus_init(void)
+{
+	RegisterSubXactCallback(citus_subxact_callback, NULL);
+}
+
+/*
+ * Around SET / RESET of multitenant.token: Citus must not send it to the
+ * workers (header comment).  Returns the GUC nest level to close with
+ * mt_citus_end_suppress(), or -1 when there is nothing to do.
+ */
+int
+mt_citus_suppress_set_propagation(Node *stmt)
+{
+	VariableSetStmt *set;
+	int			nest;
+
+	if (stmt == NULL || !IsA(stmt, VariableSetStmt))
+		return -1;
+	set = (VariableSetStmt *) stmt;
+	if (set->name == NULL || pg_strcasecmp(set->name, "multitenant.token") != 0 ||
+		!citus_probe())
+		return -1;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("citus.propagate_set_commands", "none",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+mt_citus_end_suppress(int nest)
+{
+	/* true: the SET of multitenant.token itself stays */
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
+}

@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.h
+ *	  The tenant context on a Citus cluster (citus.c): passing it to the
+ *	  workers of each distributed transaction, and keeping
+ *	  multitenant.token out of Citus' SET propagation.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_CITUS_H
+#define MT_CITUS_H
+
+#include "postgres.h"
+
+#include "nodes/nodes.h"
+
+extern void mt_citus_init(void);
+extern void mt_citus_pass_context(void);
+extern int	mt_citus_suppress_set_propagation(Node *stmt);
+extern void mt_citus_end_suppress(int nest);
+
+#endif							/* MT_CITUS_H */
