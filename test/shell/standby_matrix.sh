@@ -125,6 +125,7 @@ rotate_secret              | refuses | refuses | SELECT mt.rotate_secret('token'
 retire_secret              | refuses | refuses | SELECT mt.retire_secret('token', 1) IS NULL
 rewrap_audit_keys          | refuses | refuses | SELECT mt.rewrap_audit_keys(10) >= 0
 drop_guard                 | trigger | trigger | SELECT mt.drop_guard() IS NOT NULL
+placement_isolation_issues | works   | works   | SELECT mt.placement_isolation_issues('public.orders', 'tenant_id') = '{}'
 EOF
 )
 
