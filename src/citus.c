@@ -22,9 +22,21 @@
  *
  * Citus' own SET propagation (citus.propagate_set_commands = 'local')
  * would send "SET LOCAL multitenant.token = '<token>'" to the workers as
- * statement text, where other sessions could read the token:
- * mt_citus_suppress_set_propagation() turns it off around SET and RESET
- * of multitenant.token.
+ * statement text, where other sessions could read the token; and it would
+ * carry a client's own "SET LOCAL multitenant.node_context TO '<value>'"
+ * to the workers: a value read on a worker (pg_stat_statements keeps it)
+ * replayed through the coordinator by a client that names itself
+ * 'citus_internal gpid=<the gpid in the value>' (application_name is the
+ * client's choice, and Citus adopts that gpid for its worker
+ * connections).  mt_citus_suppress_set_propagation() turns the
+ * propagation off around SET and RESET of either setting; the values this
+ * file passes do not go through ProcessUtility.
+ *
+ * Citus goes back to the parent's SET LOCAL commands when a subtransaction
+ * ends, committed or not: after a RELEASE the parent's value would reach
+ * the worker connections opened later even though the context ended in
+ * the subtransaction, so once a value was passed in a transaction, a
+ * statement without a context passes an empty one again.
  *
  * Citus is reached through the C symbols of citus.so
  * (load_external_function: CitusHasBeenLoaded, GetGlobalPID,
@@ -73,6 +85,8 @@ static SubTransactionId passed_subid = InvalidSubTransactionId;
 static uint64 passed_generation = 0;
 static int64 passed_exp = 0;
 static bool passed_value = false;	/* a context (not an empty value) */
+/* the transaction in which a context (not an empty value) was passed */
+static LocalTransactionId valued_lxid = InvalidLocalTransactionId;
 static bool passing = false;
 
 /* is citus.so loaded in this backend, with the symbols we call? */
@@ -162,9 +176,13 @@ mt_citus_pass_context(void)
 
 	value = mt_node_context_value(citus_get_global_pid(), &exp);
 	if (value != NULL)
+	{
 		pass_value(value);
-	else if (same_xact && passed_value)
-		pass_value("");			/* the context ended in this transaction */
+		valued_lxid = MyProc->lxid;
+	}
+	else if (valued_lxid == MyProc->lxid && (passed_value || !same_xact))
+		pass_value("");			/* the context ended in this transaction
+								 * (or Citus went back to a parent's value) */
 
 	passed_lxid = MyProc->lxid;
 	passed_subid = GetCurrentSubTransactionId();
@@ -192,9 +210,10 @@ mt_citus_init(void)
 }
 
 /*
- * Around SET / RESET of multitenant.token: Citus must not send it to the
- * workers (header comment).  Returns the GUC nest level to close with
- * mt_citus_end_suppress(), or -1 when there is nothing to do.
+ * Around SET / RESET of multitenant.token or multitenant.node_context:
+ * Citus must not send them to the workers (header comment).  Returns the
+ * GUC nest level to close with mt_citus_end_suppress(), or -1 when there
+ * is nothing to do.
  */
 int
 mt_citus_suppress_set_propagation(Node *stmt)
@@ -205,7 +224,9 @@ mt_citus_suppress_set_propagation(Node *stmt)
 	if (stmt == NULL || !IsA(stmt, VariableSetStmt))
 		return -1;
 	set = (VariableSetStmt *) stmt;
-	if (set->name == NULL || pg_strcasecmp(set->name, "multitenant.token") != 0 ||
+	if (set->name == NULL ||
+		(pg_strcasecmp(set->name, "multitenant.token") != 0 &&
+		 pg_strcasecmp(set->name, "multitenant.node_context") != 0) ||
 		!citus_probe())
 		return -1;
 	nest = NewGUCNestLevel();
