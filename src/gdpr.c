@@ -57,6 +57,7 @@
 #include "utils/syscache.h"
 
 #include "audit.h"
+#include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
 #include "gdpr.h"
@@ -945,12 +946,15 @@ PG_FUNCTION_INFO_V1(mt_gdpr_export);
 Datum
 mt_gdpr_export(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, false);
-	const pg_uuid_t *tenant = mt_require_context_tenant();
+	char	   *subject;
+	const pg_uuid_t *tenant;
 	StringInfoData out;
 	int64		rows;
 	int			tables;
 
+	mt_require_coordinator("mt.gdpr_export()");
+	subject = subject_arg(fcinfo, 0, false);
+	tenant = mt_require_context_tenant();
 	initStringInfo(&out);
 	mt_spi_connect();
 	export_into(&out, tenant, subject, &rows, &tables);
@@ -1117,10 +1121,13 @@ PG_FUNCTION_INFO_V1(mt_gdpr_erase);
 Datum
 mt_gdpr_erase(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, true);
-	const pg_uuid_t *tenant = mt_require_context_tenant();
+	char	   *subject;
+	const pg_uuid_t *tenant;
 	StringInfoData out;
 
+	mt_require_coordinator("mt.gdpr_erase()");
+	subject = subject_arg(fcinfo, 0, true);
+	tenant = mt_require_context_tenant();
 	initStringInfo(&out);
 	mt_spi_connect();
 	erase_into(&out, tenant, subject, 0);
@@ -1194,11 +1201,14 @@ PG_FUNCTION_INFO_V1(mt_record_consent);
 Datum
 mt_record_consent(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, true);
-	char	   *purpose = purpose_arg(fcinfo, 1);
+	char	   *subject;
+	char	   *purpose;
 	const pg_uuid_t *tenant;
 	int64		id;
 
+	mt_require_coordinator("mt.record_consent()");
+	subject = subject_arg(fcinfo, 0, true);
+	purpose = purpose_arg(fcinfo, 1);
 	mt_require_arg_set(fcinfo, MT_ARG(2), "granted");
 	tenant = mt_require_context_tenant();
 	mt_spi_connect();
@@ -1218,12 +1228,16 @@ Datum
 mt_has_consent(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
-	char	   *subject = subject_arg(fcinfo, 0, false);
-	char	   *purpose = purpose_arg(fcinfo, 1);
-	const pg_uuid_t *tenant = mt_context_tenant();
+	char	   *subject;
+	char	   *purpose;
+	const pg_uuid_t *tenant;
 	Datum		args[3];
 	bool		result = false;
 
+	mt_require_coordinator("mt.has_consent()");
+	subject = subject_arg(fcinfo, 0, false);
+	purpose = purpose_arg(fcinfo, 1);
+	tenant = mt_context_tenant();
 	if (tenant == NULL)
 		PG_RETURN_NULL();
 	args[0] = uuid_datum(tenant);
@@ -1267,16 +1281,21 @@ PG_FUNCTION_INFO_V1(mt_gdpr_request);
 Datum
 mt_gdpr_request(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, true);
+	char	   *subject;
 	char	   *kind;
-	char	   *reason = optional_text(fcinfo, 2);
+	char	   *reason;
 	const pg_uuid_t *tenant;
 	bool		known = false;
 	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', reason ? ' ' : 'n', ' '};
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
 
+	mt_require_coordinator("mt.gdpr_request()");
+	subject = subject_arg(fcinfo, 0, true);
+	reason = optional_text(fcinfo, 2);
+	if (reason == NULL)
+		nulls[3] = 'n';
 	mt_require_arg_set(fcinfo, MT_ARG(1), "request kind");
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	for (int i = 0; request_kinds[i] != NULL; i++)
@@ -1365,6 +1384,7 @@ mt_gdpr_process(PG_FUNCTION_ARGS)
 	StringInfoData out;
 	StringInfoData summary;
 
+	mt_require_coordinator("mt.gdpr_process()");
 	mt_require_args(fcinfo, 1, "request id");
 	id = PG_GETARG_INT64(0);
 	tenant = mt_require_context_tenant();
@@ -1447,11 +1467,14 @@ Datum
 mt_is_restricted(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
-	char	   *subject = subject_arg(fcinfo, 0, false);
-	const pg_uuid_t *tenant = mt_context_tenant();
+	char	   *subject;
+	const pg_uuid_t *tenant;
 	Datum		args[2];
 	bool		result;
 
+	mt_require_coordinator("mt.is_restricted()");
+	subject = subject_arg(fcinfo, 0, false);
+	tenant = mt_context_tenant();
 	if (tenant == NULL)
 		PG_RETURN_NULL();
 	args[0] = uuid_datum(tenant);
@@ -1479,12 +1502,17 @@ PG_FUNCTION_INFO_V1(mt_lift_restriction);
 Datum
 mt_lift_restriction(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, true);
-	const pg_uuid_t *tenant = mt_require_context_tenant();
-	Datum		args[3] = {uuid_datum(tenant), CStringGetTextDatum(subject),
-	CStringGetTextDatum(mt_gdpr_actor_role())};
+	char	   *subject;
+	const pg_uuid_t *tenant;
+	Datum		args[3];
 	bool		lifted;
 
+	mt_require_coordinator("mt.lift_restriction()");
+	subject = subject_arg(fcinfo, 0, true);
+	tenant = mt_require_context_tenant();
+	args[0] = uuid_datum(tenant);
+	args[1] = CStringGetTextDatum(subject);
+	args[2] = CStringGetTextDatum(mt_gdpr_actor_role());
 	mt_spi_connect();
 	mt_catalog_execute("UPDATE mt.gdpr_restrictions SET lifted_at = pg_catalog.now(), lifted_by = $3"
 					   " WHERE tenant_id = $1 AND subject = $2 AND lifted_at IS NULL",
@@ -1551,13 +1579,16 @@ Datum
 mt_report_breach(PG_FUNCTION_ARGS)
 {
 	char	   *description;
-	const pg_uuid_t *tenant = mt_context_tenant();
-	char	   *severity = PG_ARGISNULL(4) ? "high" : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	const pg_uuid_t *tenant;
+	char	   *severity;
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
 
+	mt_require_coordinator("mt.report_breach()");
+	tenant = mt_context_tenant();
+	severity = PG_ARGISNULL(4) ? "high" : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	mt_require_args(fcinfo, 2, "description and detected_at");
 	description = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (description[0] == '\0')
@@ -1625,6 +1656,7 @@ mt_add_breach_subjects(PG_FUNCTION_ARGS)
 	int			n;
 	Datum		args[2];
 
+	mt_require_coordinator("mt.add_breach_subjects()");
 	mt_require_args(fcinfo, 2, "breach id and subjects");
 	id = PG_GETARG_INT64(0);
 	tenant = mt_require_context_tenant();
@@ -1651,6 +1683,7 @@ mt_record_breach_notification(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
+	mt_require_coordinator("mt.record_breach_notification()");
 	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(3), "breach id, authority and notified_at");
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);

@@ -103,6 +103,7 @@
 #include "common/int.h"
 
 #include "catalog.h"
+#include "citus_node.h"
 #include "context.h"
 #include "flush_request.h"
 #include "spi_util.h"
@@ -1321,6 +1322,7 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 	MtUsageKey	key;
 	int64		amount;
 
+	mt_require_coordinator(what);
 	mt_require_shared_memory(what);
 	mt_require_args(fcinfo, 2, "metric and amount");
 	amount = PG_GETARG_INT64(1);
@@ -1655,6 +1657,7 @@ mt_usage(PG_FUNCTION_ARGS)
 	MtLive	   *live;
 	int			nlive;
 
+	mt_require_coordinator("mt.usage()");
 	mt_require_shared_memory("mt.usage()");
 	tenant = tenant_arg(fcinfo, 0);
 	mt_require_arg_set(fcinfo, MT_ARG(1), "period");
@@ -1774,6 +1777,7 @@ mt_usage_history(PG_FUNCTION_ARGS)
 	MtUsageKey	mkey;
 	Snapshot	snap;
 
+	mt_require_coordinator("mt.usage_history()");
 	mt_require_shared_memory("mt.usage_history()");
 	tenant = tenant_arg(fcinfo, 0);
 	mt_require_arg_set(fcinfo, MT_ARG(2) | MT_ARG(3) | MT_ARG(4), "from, to and granularity");
@@ -1855,6 +1859,7 @@ mt_usage_cost(PG_FUNCTION_ARGS)
 	Datum		args[6];
 	Snapshot	snap;
 
+	mt_require_coordinator("mt.usage_cost()");
 	mt_require_shared_memory("mt.usage_cost()");
 	tenant = tenant_arg(fcinfo, 0);
 	mt_require_arg_set(fcinfo, MT_ARG(1), "month");
@@ -1947,6 +1952,7 @@ mt_set_quota(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	char		nulls[5] = "     ";
 
+	mt_require_coordinator("mt.set_quota()");
 	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(4), "tenant, metric and period");
 	tenant = PG_GETARG_UUID_P(0);
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(1));
@@ -1997,6 +2003,7 @@ mt_reset_quota(PG_FUNCTION_ARGS)
 	int			rc;
 	bool		removed;
 
+	mt_require_coordinator("mt.reset_quota()");
 	mt_require_args(fcinfo, 2, "tenant and metric");
 	make_key(&key, MyDatabaseId, PG_GETARG_UUID_P(0), PG_GETARG_TEXT_PP(1));
 	args[0] = PG_GETARG_DATUM(0);
