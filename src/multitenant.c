@@ -18,8 +18,10 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "optimizer/planner.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -28,6 +30,7 @@
 
 #include "api_keys.h"
 #include "audit.h"
+#include "citus_route.h"
 #include "compliance.h"
 #include "context.h"
 #include "crypto.h"
@@ -51,6 +54,8 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static planner_hook_type prev_planner = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 
 /*
  * Utility statements: isolation.c may rewrite a CREATE POLICY of the
@@ -69,6 +74,38 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
+}
+
+/*
+ * Planning and executor start: citus_route.c routes a tenant-scoped query
+ * on a Citus table to the tenant's shard.  With shared_preload_libraries =
+ * 'citus,multitenant' these run before Citus's (its hooks are installed
+ * first), so Citus plans the query with the clause citus_route.c added.
+ */
+static PlannedStmt *
+mt_planner(Query *parse, const char *query_string, int cursorOptions,
+		   ParamListInfo boundParams)
+{
+	int			route_param = mt_citus_route_query(parse, boundParams);
+	PlannedStmt *result;
+
+	if (prev_planner)
+		result = prev_planner(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (route_param > 0)
+		mt_citus_route_mark(result, route_param);
+	return result;
+}
+
+static void
+mt_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	mt_citus_route_params(queryDesc);
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
 }
 
 static Size
@@ -199,6 +236,15 @@ mt_define_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("multitenant.citus_route_tenant",
+							 "Route tenant-scoped queries on Citus tables to the tenant's shard.",
+							 "Adds <tenant column> = the verified tenant, which the isolation policy already requires, to a single-table query Citus can route; off: every shard runs it.",
+							 &mt_citus_route_tenant,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("multitenant.allow_unsafe_ddl",
 							 "Lets DDL disable or alter the generated tenant isolation (escape hatch).",
@@ -347,6 +393,10 @@ _PG_init(void)
 	mt_redact_init();
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = mt_process_utility;
+	prev_planner = planner_hook;
+	planner_hook = mt_planner;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = mt_executor_start;
 
 	if (!mt_preloaded)
 		return;
