@@ -6,15 +6,17 @@
  * Citus prunes shards only on a constant or a bound parameter compared
  * with the distribution column; "<tenant column> = mt.current_tenant()" (a
  * STABLE function), in the generated policy or written in the query, makes
- * every shard run the query.  For a query that Citus plans on its fast
- * path -- one hash-distributed table, distributed by its tenant column,
- * with no other condition on that column -- and that is confined to the
+ * every shard run the query (an UPDATE or DELETE: a two-phase commit over
+ * every worker).  For a SELECT, UPDATE or DELETE that Citus plans on its
+ * fast path -- one hash-distributed table, distributed by its tenant
+ * column, with no other condition on that column -- and that is confined to the
  * verified tenant, the planner half puts "<tenant column> = $n" in its
  * WHERE clause, $n a parameter number the statement does not use, and
  * marks the plan.  Confined means: the query says "<tenant column> =
  * mt.current_tenant()" at the top level of its WHERE clause (that clause is
  * replaced), or the role is subject to the generated policy on that column
- * (its security quals hold it; the clause is added).  Citus then defers
+ * (its security quals hold it, the USING clause for UPDATE and DELETE;
+ * the clause is added).  Citus then defers
  * pruning to execution, where it evaluates the parameters; the
  * ExecutorStart half gives a marked plan the caller's parameters plus $n =
  * mt.current_tenant() called at that moment, the value the replaced or
@@ -29,6 +31,7 @@
  *
  * State: per backend, the verified oid of mt.current_tenant() and its
  * FmgrInfo.  No locks.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -199,7 +202,8 @@ mt_citus_route_query(Query *parse, ParamListInfo boundParams)
 
 	/* the shape Citus's fast-path planner takes (FastPathRouterQuery) */
 	if (!mt_citus_route_tenant || !mt_citus_loaded() ||
-		parse->commandType != CMD_SELECT || parse->utilityStmt != NULL ||
+		(parse->commandType != CMD_SELECT && parse->commandType != CMD_UPDATE &&
+		 parse->commandType != CMD_DELETE) || parse->utilityStmt != NULL ||
 		parse->cteList != NIL || parse->hasSubLinks || parse->setOperations != NULL ||
 		parse->hasTargetSRFs || parse->hasModifyingCTE ||
 		list_length(parse->rtable) != 1 || parse->jointree == NULL)
@@ -210,6 +214,13 @@ mt_citus_route_query(Query *parse, ParamListInfo boundParams)
 	attno = mt_citus_hash_column(rte->relid);
 	if (attno == InvalidAttrNumber)
 		return 0;
+	/* an UPDATE of the tenant column is Citus's to refuse */
+	if (parse->commandType == CMD_UPDATE)
+	{
+		foreach(lc, parse->targetList)
+			if (((TargetEntry *) lfirst(lc))->resno == attno)
+				return 0;
+	}
 
 	/*
 	 * The top-level conditions: one may be "<column> = mt.current_tenant()";

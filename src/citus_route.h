@@ -22,7 +22,7 @@
 extern bool mt_citus_route_tenant;
 
 /*
- * Before planning: when parse is a query Citus can route to one shard
+ * Before planning: when parse is a SELECT, UPDATE or DELETE Citus can route to one shard
  * once it knows the tenant (one hash-distributed table, distributed by its
  * tenant column) and the query is confined to the verified tenant (its
  * WHERE clause says "<tenant column> = mt.current_tenant()", or the role is

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tenant-scoped queries on a distributed table route to the tenant's shard
 # (src/citus_route.c, doc/citus.md "Routing and cost"): with the tenant
-# context set, a single-table query confined by the isolation policy alone
+# context set, a single-table SELECT, UPDATE or DELETE confined by the isolation policy alone
 # (RLS) or by "tenant_id = mt.current_tenant()" runs as one task on the node
 # of the tenant's shard, and returns what the hand-written "WHERE tenant_id
 # = <tenant>" returns.  Plans cached across tenants (PREPARE, generic plans,
@@ -44,7 +44,7 @@ CREATE TABLE rt_orders (id bigint, tenant_id uuid NOT NULL, amount numeric NOT N
 SELECT mt.enable_isolation('rt_orders');
 SELECT create_distributed_table('rt_orders', 'tenant_id');
 CREATE POLICY support_can_read ON rt_orders FOR SELECT USING (true);
-GRANT SELECT ON rt_orders TO $ROLE;
+GRANT SELECT, UPDATE, DELETE ON rt_orders TO $ROLE;
 SQL
 T=()
 for i in 1 2 3 4 5 6; do
@@ -194,4 +194,19 @@ plan=$(as_tenant "$A" "EXPLAIN (COSTS OFF) SELECT count(*) FROM rt_late")
 [ "$(as_tenant "$A" "SELECT count(*) FROM rt_late")" = 3 ] || fail "rt_late after distribution"
 [ "$(as_tenant "$A" "SELECT count(*) FROM rt_local")" = 3 ] || fail "a local isolated table"
 echo "ok: routed once distributed; local tables unchanged"
+
+# 5. writes: UPDATE and DELETE of the tenant's rows run on its shard only
+for q in "UPDATE rt_orders SET amount = amount + 1000 WHERE id <= 3" "DELETE FROM rt_orders WHERE id = 10"; do
+    plan=$(as_tenant "$A" "EXPLAIN (COSTS OFF) $q")
+    [ "$(echo "$plan" | tasks)" = 1 ] && [ "$(echo "$plan" | node_of)" = "$(port_of_tenant rt_orders "$A")" ] ||
+        fail "'$q' is not routed to A's shard: $plan"
+    as_tenant "$A" "$q" >/dev/null
+done
+[ "$(citus_psql 0 -c "SELECT count(*) || ' ' || count(*) FILTER (WHERE amount > 1000) || ' ' ||
+        count(*) FILTER (WHERE amount > 1000 AND tenant_id = '$A') || ' ' || count(*) FILTER (WHERE tenant_id = '$A')
+    FROM rt_orders")" = "74 3 3 9" ] || fail "the routed writes changed other rows than A's 1..3 and 10"
+out=$(citus_psql 0 -U $ROLE -v ON_ERROR_STOP=0 -c "BEGIN" -c "SELECT mt.set_tenant('$A') IS NULL" \
+    -c "UPDATE rt_orders SET tenant_id = '$B' WHERE id = 1" -c "ROLLBACK" 2>&1)
+echo "$out" | grep -q "ERROR" || fail "moving a row to another tenant was not refused: $out"
+echo "ok: UPDATE and DELETE route to A's shard and change A's rows only"
 echo "all ok"
