@@ -76,6 +76,7 @@
 #include "audit.h"
 #include "audit_keys.h"
 #include "catalog.h"
+#include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
 #include "spi_util.h"
@@ -930,6 +931,7 @@ PG_FUNCTION_INFO_V1(mt_audit);
 Datum
 mt_audit(PG_FUNCTION_ARGS)
 {
+	mt_require_coordinator("mt.audit()");
 	mt_require_args(fcinfo, 1, "audit action");
 	PG_RETURN_INT64(mt_audit_append(mt_context_tenant(),
 									text_to_cstring(PG_GETARG_TEXT_PP(0)),
@@ -1233,6 +1235,7 @@ mt_audit_verify(PG_FUNCTION_ARGS)
 	Snapshot	snap;
 	MemoryContext rowcxt;
 
+	mt_require_coordinator("mt.audit_verify()");
 	InitMaterializedSRF(fcinfo, 0);
 	audit_rels(&rels);
 	if (!PG_ARGISNULL(1))
@@ -1300,6 +1303,7 @@ mt_audit_digest(PG_FUNCTION_ARGS)
 	int64		heads = 0;
 	Datum		arg;
 
+	mt_require_coordinator("mt.audit_digest()");
 	InitMaterializedSRF(fcinfo, 0);
 	audit_rels(&rels);
 	snap = GetActiveSnapshot();
@@ -1463,6 +1467,7 @@ mt_audit_prune(PG_FUNCTION_ARGS)
 	MemoryContext rowcxt;
 
 	mt_require_writable("mt.audit_prune()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.audit_prune()");
 	mt_require_args(fcinfo, 1, "older_than");
 	older = PG_GETARG_INTERVAL_P(0);
 	if (older->time < 0 || older->day < 0 || older->month < 0)
@@ -1710,6 +1715,7 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 	char	   *subject = NULL;
 	StringInfoData d;
 
+	mt_require_coordinator("mt.audit_row_change()");
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -2174,6 +2180,7 @@ PG_FUNCTION_INFO_V1(mt_audit_search);
 Datum
 mt_audit_search(PG_FUNCTION_ARGS)
 {
+	mt_require_coordinator("mt.audit_search()");
 	audit_search(fcinfo, mt_require_context_tenant(), 0);
 	return (Datum) 0;
 }
@@ -2183,6 +2190,7 @@ PG_FUNCTION_INFO_V1(mt_audit_search_tenant);
 Datum
 mt_audit_search_tenant(PG_FUNCTION_ARGS)
 {
+	mt_require_coordinator("mt.audit_search()");
 	audit_search(fcinfo, PG_ARGISNULL(0) ? NULL : PG_GETARG_UUID_P(0), 1);
 	return (Datum) 0;
 }
@@ -2387,6 +2395,7 @@ PG_FUNCTION_INFO_V1(mt_audit_export);
 Datum
 mt_audit_export(PG_FUNCTION_ARGS)
 {
+	mt_require_coordinator("mt.audit_export()");
 	audit_export(fcinfo, mt_require_context_tenant(), 0);
 	return (Datum) 0;
 }
@@ -2396,6 +2405,7 @@ PG_FUNCTION_INFO_V1(mt_audit_export_tenant);
 Datum
 mt_audit_export_tenant(PG_FUNCTION_ARGS)
 {
+	mt_require_coordinator("mt.audit_export()");
 	audit_export(fcinfo, PG_ARGISNULL(0) ? NULL : PG_GETARG_UUID_P(0), 1);
 	return (Datum) 0;
 }
@@ -2430,6 +2440,7 @@ mt_audit_forget_subject(PG_FUNCTION_ARGS)
 	const pg_uuid_t *tenant;
 
 	mt_require_writable("mt.audit_forget_subject()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.audit_forget_subject()");
 	mt_require_args(fcinfo, 1, "audit subject");
 	tenant = PG_ARGISNULL(1) ? mt_context_tenant() : PG_GETARG_UUID_P(1);
 	PG_RETURN_INT64(mt_audit_forget_subject_keys(tenant, text_to_cstring(PG_GETARG_TEXT_PP(0))));

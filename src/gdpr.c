@@ -58,6 +58,7 @@
 
 #include "audit.h"
 #include "audit_keys.h"
+#include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
 #include "gdpr.h"
@@ -951,12 +952,15 @@ PG_FUNCTION_INFO_V1(mt_gdpr_export);
 Datum
 mt_gdpr_export(PG_FUNCTION_ARGS)
 {
-	char	   *subject = subject_arg(fcinfo, 0, false);
-	const pg_uuid_t *tenant = mt_require_context_tenant();
+	char	   *subject;
+	const pg_uuid_t *tenant;
 	StringInfoData out;
 	int64		rows;
 	int			tables;
 
+	mt_require_coordinator("mt.gdpr_export()");
+	subject = subject_arg(fcinfo, 0, false);
+	tenant = mt_require_context_tenant();
 	initStringInfo(&out);
 	mt_spi_connect();
 	export_into(&out, tenant, subject, &rows, &tables);
@@ -1128,6 +1132,7 @@ mt_gdpr_erase(PG_FUNCTION_ARGS)
 	StringInfoData out;
 
 	mt_require_writable("mt.gdpr_erase()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.gdpr_erase()");
 	subject = subject_arg(fcinfo, 0, true);
 	tenant = mt_require_context_tenant();
 	initStringInfo(&out);
@@ -1209,6 +1214,7 @@ mt_record_consent(PG_FUNCTION_ARGS)
 	int64		id;
 
 	mt_require_writable("mt.record_consent()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.record_consent()");
 	subject = subject_arg(fcinfo, 0, true);
 	purpose = purpose_arg(fcinfo, 1);
 	mt_require_arg_set(fcinfo, MT_ARG(2), "granted");
@@ -1230,12 +1236,16 @@ Datum
 mt_has_consent(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
-	char	   *subject = subject_arg(fcinfo, 0, false);
-	char	   *purpose = purpose_arg(fcinfo, 1);
-	const pg_uuid_t *tenant = mt_context_tenant();
+	char	   *subject;
+	char	   *purpose;
+	const pg_uuid_t *tenant;
 	Datum		args[3];
 	bool		result = false;
 
+	mt_require_coordinator("mt.has_consent()");
+	subject = subject_arg(fcinfo, 0, false);
+	purpose = purpose_arg(fcinfo, 1);
+	tenant = mt_context_tenant();
 	if (tenant == NULL)
 		PG_RETURN_NULL();
 	args[0] = uuid_datum(tenant);
@@ -1290,6 +1300,7 @@ mt_gdpr_request(PG_FUNCTION_ARGS)
 	int64		id;
 
 	mt_require_writable("mt.gdpr_request()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.gdpr_request()");
 	subject = subject_arg(fcinfo, 0, true);
 	reason = optional_text(fcinfo, 2);
 	nulls[3] = reason ? ' ' : 'n';
@@ -1382,6 +1393,7 @@ mt_gdpr_process(PG_FUNCTION_ARGS)
 	StringInfoData summary;
 
 	mt_require_writable("mt.gdpr_process()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.gdpr_process()");
 	mt_require_args(fcinfo, 1, "request id");
 	id = PG_GETARG_INT64(0);
 	tenant = mt_require_context_tenant();
@@ -1464,11 +1476,14 @@ Datum
 mt_is_restricted(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
-	char	   *subject = subject_arg(fcinfo, 0, false);
-	const pg_uuid_t *tenant = mt_context_tenant();
+	char	   *subject;
+	const pg_uuid_t *tenant;
 	Datum		args[2];
 	bool		result;
 
+	mt_require_coordinator("mt.is_restricted()");
+	subject = subject_arg(fcinfo, 0, false);
+	tenant = mt_context_tenant();
 	if (tenant == NULL)
 		PG_RETURN_NULL();
 	args[0] = uuid_datum(tenant);
@@ -1502,6 +1517,7 @@ mt_lift_restriction(PG_FUNCTION_ARGS)
 	bool		lifted;
 
 	mt_require_writable("mt.lift_restriction()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.lift_restriction()");
 	subject = subject_arg(fcinfo, 0, true);
 	tenant = mt_require_context_tenant();
 	args[0] = uuid_datum(tenant);
@@ -1581,6 +1597,7 @@ mt_report_breach(PG_FUNCTION_ARGS)
 	int64		id;
 
 	mt_require_writable("mt.report_breach()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.report_breach()");
 	tenant = mt_context_tenant();
 	severity = PG_ARGISNULL(4) ? "high" : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	mt_require_args(fcinfo, 2, "description and detected_at");
@@ -1651,6 +1668,7 @@ mt_add_breach_subjects(PG_FUNCTION_ARGS)
 	Datum		args[2];
 
 	mt_require_writable("mt.add_breach_subjects()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.add_breach_subjects()");
 	mt_require_args(fcinfo, 2, "breach id and subjects");
 	id = PG_GETARG_INT64(0);
 	tenant = mt_require_context_tenant();
@@ -1678,6 +1696,7 @@ mt_record_breach_notification(PG_FUNCTION_ARGS)
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	mt_require_writable("mt.record_breach_notification()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.record_breach_notification()");
 	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(3), "breach id, authority and notified_at");
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);

@@ -18,11 +18,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "optimizer/planner.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
-#include "executor/executor.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
@@ -30,6 +31,7 @@
 #include "api_keys.h"
 #include "audit.h"
 #include "citus.h"
+#include "citus_route.h"
 #include "compliance.h"
 #include "context.h"
 #include "crypto.h"
@@ -54,6 +56,7 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static planner_hook_type prev_planner = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 
 /*
@@ -80,11 +83,37 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	mt_citus_end_suppress(nest);
 }
 
-/* every statement: on Citus, the workers get the tenant context (citus.c) */
+/*
+ * Planning and executor start: citus_route.c routes a tenant-scoped query
+ * on a Citus table to the tenant's shard.  With shared_preload_libraries =
+ * 'citus,multitenant' these run before Citus's (its hooks are installed
+ * first), so Citus plans the query with the clause citus_route.c added.
+ */
+static PlannedStmt *
+mt_planner(Query *parse, const char *query_string, int cursorOptions,
+		   ParamListInfo boundParams)
+{
+	int			route_param = mt_citus_route_query(parse, boundParams);
+	PlannedStmt *result;
+
+	if (prev_planner)
+		result = prev_planner(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (route_param > 0)
+		mt_citus_route_mark(result, route_param);
+	return result;
+}
+
+/*
+ * Every statement: on Citus, the workers get the tenant context (citus.c)
+ * and a routed plan gets the tenant as its parameter (citus_route.c).
+ */
 static void
 mt_executor_start(QueryDesc *queryDesc, int eflags)
 {
 	mt_citus_pass_context();
+	mt_citus_route_params(queryDesc);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
@@ -229,6 +258,15 @@ mt_define_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("multitenant.citus_route_tenant",
+							 "Route tenant-scoped queries on Citus tables to the tenant's shard.",
+							 "Adds <tenant column> = the verified tenant, which the isolation policy already requires, to a single-table query Citus can route; off: every shard runs it.",
+							 &mt_citus_route_tenant,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("multitenant.allow_unsafe_ddl",
 							 "Lets DDL disable or alter the generated tenant isolation (escape hatch).",
@@ -386,6 +424,8 @@ _PG_init(void)
 	mt_redact_init();
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = mt_process_utility;
+	prev_planner = planner_hook;
+	planner_hook = mt_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = mt_executor_start;
 	mt_citus_init();

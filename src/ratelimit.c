@@ -45,6 +45,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "citus_node.h"
 #include "context.h"
 #include "ratelimit.h"
 #include "util.h"
@@ -242,6 +243,7 @@ mt_rate_limit(PG_FUNCTION_ARGS)
 	MtRateEntry *e;
 	bool		allowed;
 
+	mt_require_coordinator("mt.rate_limit()");
 	mt_require_shared_memory("mt.rate_limit()");
 	mt_require_args(fcinfo, 3, "bucket, per_second and burst");
 	bucket = PG_GETARG_TEXT_PP(0);

@@ -105,6 +105,7 @@
 #include "common/int.h"
 
 #include "catalog.h"
+#include "citus_node.h"
 #include "context.h"
 #include "flush_request.h"
 #include "spi_util.h"
@@ -1337,6 +1338,7 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 
 	/* counts live in shared memory: a read-only transaction may count */
 	mt_require_writable(what, MT_WRITES_SHARED_MEMORY);
+	mt_require_coordinator(what);
 	mt_require_shared_memory(what);
 	mt_require_args(fcinfo, 2, "metric and amount");
 	amount = PG_GETARG_INT64(1);
@@ -1670,6 +1672,7 @@ mt_usage(PG_FUNCTION_ARGS)
 	MtLive	   *live;
 	int			nlive;
 
+	mt_require_coordinator("mt.usage()");
 	mt_require_shared_memory("mt.usage()");
 	tenant = tenant_arg(fcinfo, 0);
 	mt_require_arg_set(fcinfo, MT_ARG(1), "period");
@@ -1789,6 +1792,7 @@ mt_usage_history(PG_FUNCTION_ARGS)
 	MtUsageKey	mkey;
 	Snapshot	snap;
 
+	mt_require_coordinator("mt.usage_history()");
 	mt_require_shared_memory("mt.usage_history()");
 	tenant = tenant_arg(fcinfo, 0);
 	mt_require_arg_set(fcinfo, MT_ARG(2) | MT_ARG(3) | MT_ARG(4), "from, to and granularity");
@@ -1870,6 +1874,7 @@ mt_usage_cost(PG_FUNCTION_ARGS)
 	Datum		args[6];
 	Snapshot	snap;
 
+	mt_require_coordinator("mt.usage_cost()");
 	mt_require_shared_memory("mt.usage_cost()");
 	tenant = tenant_arg(fcinfo, 0);
 	mt_require_arg_set(fcinfo, MT_ARG(1), "month");
@@ -1963,6 +1968,7 @@ mt_set_quota(PG_FUNCTION_ARGS)
 	char		nulls[5] = "     ";
 
 	mt_require_writable("mt.set_quota()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.set_quota()");
 	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(1) | MT_ARG(4), "tenant, metric and period");
 	tenant = PG_GETARG_UUID_P(0);
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(1));
@@ -2014,6 +2020,7 @@ mt_reset_quota(PG_FUNCTION_ARGS)
 	bool		removed;
 
 	mt_require_writable("mt.reset_quota()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.reset_quota()");
 	mt_require_args(fcinfo, 2, "tenant and metric");
 	make_key(&key, MyDatabaseId, PG_GETARG_UUID_P(0), PG_GETARG_TEXT_PP(1));
 	args[0] = PG_GETARG_DATUM(0);
