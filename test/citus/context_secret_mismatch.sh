@@ -9,11 +9,10 @@ cd "$(dirname "$0")/../.."
 . test/lib.sh
 . test/citus/lib.sh
 
-W=2
-secret_file=$(citus_pgdata $W)/multitenant.secret
 saved=$MT_ROOT/citus-saved-secret
+secret_file=
 restore() {
-    if [ -f "$saved" ]; then
+    if [ -f "$saved" ] && [ -n "$secret_file" ]; then
         cp -p "$saved" "$secret_file"
         rm -f "$saved"
         citus_node_stop $W
@@ -33,6 +32,11 @@ SELECT create_distributed_table('sm_orders', 'tenant_id');
 SQL
 A=$(citus_psql 0 -c "SELECT mt.create_tenant('Mismatch A', 'sm-a-' || substr(md5(random()::text), 1, 8))")
 citus_psql 0 -c "INSERT INTO sm_orders SELECT g, '$A' FROM generate_series(1, 10) g" >/dev/null
+# the worker that holds A's shard (tenant queries are routed to it alone)
+W=$(citus_node_of_port "$(citus_psql 0 -c "SELECT nodeport FROM citus_shards WHERE table_name = 'sm_orders'::regclass
+        AND shardid = get_shard_id_for_distribution_column('sm_orders', '$A'::uuid)")")
+[ "$W" = 1 ] || [ "$W" = 2 ] || fail "A's shard is not on a worker: $W"
+secret_file=$(citus_pgdata $W)/multitenant.secret
 query() {
     citus_psql 0 -c "BEGIN" -c "SELECT mt.set_tenant('$A') IS NULL" \
         -c "SET LOCAL ROLE sm_reader" -c "SELECT count(*) FROM sm_orders" -c "COMMIT" 2>&1
