@@ -507,6 +507,23 @@ token_burned(const MtContext *ctx, int64 now)
  * Check hook of multitenant.token: verifies the token and hands the claims
  * to the assign hook.  Never echoes the token in an error.
  */
+/* a verified context as a check hook's extra (freed by the GUC machinery) */
+static bool
+context_extra(const MtContext *verified, void **extra)
+{
+	MtContext  *ctx = mt_guc_extra_alloc(sizeof(MtContext));
+
+	if (ctx == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	memcpy(ctx, verified, sizeof(MtContext));
+	*extra = ctx;
+	return true;
+}
+
 bool
 mt_check_token(char **newval, void **extra, GucSource source)
 {
@@ -525,7 +542,6 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	const char *problem = NULL;
 	const char *alg;
 	MtContext	parsed;
-	MtContext  *ctx;
 	int			key_version;
 	bool		in_worker = InitializingParallelWorker;
 	bool		in_statement;
@@ -585,16 +601,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		if (!in_worker && IsTransactionState() &&
 			!status_allows(mt_tenant_status_cached(&internal.tenant), internal.maintenance))
 			REJECT("The tenant is not active.");
-		ctx = mt_guc_extra_alloc(sizeof(MtContext));
-		if (ctx == NULL)
-		{
-			GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
-			GUC_check_errmsg("out of memory");
-			return false;
-		}
-		memcpy(ctx, &internal, sizeof(MtContext));
-		*extra = ctx;
-		return true;
+		return context_extra(&internal, extra);
 	}
 
 	toklen = strlen(tok);
@@ -775,16 +782,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 			REJECT("The token was exposed in the text of a statement and has been withdrawn.");
 	}
 
-	ctx = mt_guc_extra_alloc(sizeof(MtContext));
-	if (ctx == NULL)
-	{
-		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
-		GUC_check_errmsg("out of memory");
-		return false;
-	}
-	memcpy(ctx, &parsed, sizeof(MtContext));
-	*extra = ctx;
-	return true;
+	return context_extra(&parsed, extra);
 }
 
 void
@@ -846,7 +844,6 @@ mt_check_node_context(char **newval, void **extra, GucSource source)
 	uint64		gpid;
 	char	   *end;
 	MtContext	parsed;
-	MtContext  *ctx;
 	bool		in_worker = InitializingParallelWorker;
 
 	*extra = NULL;
@@ -922,16 +919,7 @@ mt_check_node_context(char **newval, void **extra, GucSource source)
 			REJECT_NODE("It is accepted only on a connection Citus opened for the coordinator session that set it.");
 	}
 
-	ctx = mt_guc_extra_alloc(sizeof(MtContext));
-	if (ctx == NULL)
-	{
-		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
-		GUC_check_errmsg("out of memory");
-		return false;
-	}
-	memcpy(ctx, &parsed, sizeof(MtContext));
-	*extra = ctx;
-	return true;
+	return context_extra(&parsed, extra);
 }
 
 void
