@@ -155,3 +155,41 @@ mt_true() { [ "$(mt_psql -d "$1" -c "$2" 2>/dev/null)" = t ]; }
 lock_granted() {
     mt_true "$1" "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks WHERE relation = '$2'::regclass AND mode = '$3' AND granted)"
 }
+
+# ---------------------------------------------------------------------------
+# A hot standby of the test cluster (pg_basebackup -R), for the tests that
+# need a real streaming replica.  The caller sets sb_root and sb_port;
+# standby_start derives sb_data, sb_sock, sb_log, starts the standby (extra
+# postgresql.conf lines on stdin, if any) and waits until it is in recovery;
+# standby_stop stops it (in the caller's trap).  sb_psql runs psql there,
+# standby_catch_up waits until it has replayed all the primary has written.
+# ---------------------------------------------------------------------------
+standby_start() {
+    sb_data=$sb_root/data sb_sock=$sb_root/sock sb_log=$sb_root/server.log
+    rm -rf "$sb_root"; mkdir -p "$sb_sock"; chown -R postgres:postgres "$sb_root" 2>/dev/null || true
+    as_pg "$MT_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$sb_data" -R -X stream -c fast \
+        >"$sb_root/basebackup.log" 2>&1 || { cat "$sb_root/basebackup.log"; fail "pg_basebackup failed"; }
+    {
+        echo "port = $sb_port"
+        echo "unix_socket_directories = '$sb_sock'"
+        echo "listen_addresses = ''"
+        echo "hot_standby = on"
+        [ -t 0 ] || cat
+    } >>"$sb_data/postgresql.conf"
+    as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -l "$sb_log" -w -t 60 start >/dev/null ||
+        { tail -20 "$sb_log"; fail "the standby did not start"; }
+    [ "$(sb_psql -d postgres -c 'SELECT pg_is_in_recovery()')" = t ] || fail "the standby is not in recovery"
+}
+standby_stop() {
+    [ -n "${sb_data:-}" ] && [ -f "$sb_data/postmaster.pid" ] &&
+        as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -w -m immediate stop >/dev/null 2>&1
+    return 0
+}
+sb_psql() { PGHOST=$sb_sock PGPORT=$sb_port mt_psql "$@"; }
+sb_true() { [ "$(sb_psql -d "$1" -c "$2" 2>/dev/null)" = t ]; }
+standby_catch_up() {
+    local lsn
+    lsn=$(mt_psql -d postgres -c "SELECT pg_current_wal_lsn()")
+    wait_for 60 sb_true postgres "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn" ||
+        fail "the standby did not replay up to $lsn"
+}

@@ -15,15 +15,11 @@ cd "$(dirname "$0")/../.."
 db=mt_retire_standby
 sb_port=$((MT_PORT + 1))
 sb_root=${MT_ROOT}-standby
-sb_data=$sb_root/data
-sb_sock=$sb_root/sock
-sb_log=$sb_root/server.log
-work=$(mktemp -d)
 
 cleanup() {
     [ -n "${SB_PID:-}" ] && { exec {SB_IN}>&- 2>/dev/null || true; kill "$SB_PID" 2>/dev/null || true; }
-    [ -f "$sb_data/postmaster.pid" ] && as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -w -m immediate stop >/dev/null 2>&1
-    rm -rf "$sb_root" "$work"
+    standby_stop
+    rm -rf "$sb_root"
     mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP ROLE IF EXISTS mt_sb_rot" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -37,30 +33,8 @@ key=$(mt_psql -d $db -c "SELECT mt.create_api_key('$acme', 'hashed-with-v1')")
 tok=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '1 hour')")
 
 # --- the standby -----------------------------------------------------------
-rm -rf "$sb_root"; mkdir -p "$sb_sock"; chown -R postgres:postgres "$sb_root" 2>/dev/null || true
-as_pg "$MT_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$sb_data" -R -X stream -c fast \
-    >"$work/basebackup.log" 2>&1 || { cat "$work/basebackup.log"; fail "pg_basebackup failed"; }
-cat >>"$sb_data/postgresql.conf" <<CONF
-port = $sb_port
-unix_socket_directories = '$sb_sock'
-listen_addresses = ''
-hot_standby = on
-CONF
-as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -l "$sb_log" -w -t 60 start >/dev/null || { tail -20 "$sb_log"; fail "standby did not start"; }
-sb_psql() { PGHOST=$sb_sock PGPORT=$sb_port mt_psql "$@"; }
-[ "$(sb_psql -d postgres -c 'SELECT pg_is_in_recovery()')" = t ] || fail "the standby is not in recovery"
-
-# waits until the standby has replayed everything the primary has written
-catch_up() {
-    local lsn i
-    lsn=$(mt_psql -d postgres -c "SELECT pg_current_wal_lsn()")
-    for i in $(seq 600); do
-        [ "$(sb_psql -d postgres -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" = t ] && return 0
-        sleep 0.1
-    done
-    fail "the standby did not replay up to $lsn"
-}
-catch_up
+standby_start </dev/null
+standby_catch_up
 
 # --- a long-lived standby session of the application role ------------------
 coproc SB { PGHOST=$sb_sock PGPORT=$sb_port PGOPTIONS="-c test.tok=$tok" \
@@ -89,7 +63,7 @@ echo "ok: the standby session authenticated the version-1 key and entered the ve
 mt_psql -d $db -c "SELECT mt.rotate_secret('token')" -c "SELECT mt.rotate_secret('api_key')" \
     -c "SELECT mt.retire_secret('token', 1)" -c "SELECT mt.retire_secret('api_key', 1, force => true)" >/dev/null
 tok2=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '1 hour')")
-catch_up
+standby_catch_up
 
 got=$(sb_run "SELECT coalesce(mt.current_tenant()::text, 'null');")
 [ "$got" = null ] || fail "standby: the session still yields the tenant of a retired token: $got"

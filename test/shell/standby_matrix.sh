@@ -25,13 +25,10 @@ cd "$(dirname "$0")/../.."
 db=mt_standby_matrix
 sb_port=$((MT_PORT + 2))
 sb_root=$MT_ROOT/standby-matrix
-sb_data=$sb_root/data
-sb_sock=$sb_root/sock
-sb_log=$sb_root/server.log
 
 cleanup() {
     [ -n "${SB_PID:-}" ] && { exec {SB_IN}>&- 2>/dev/null || true; kill "$SB_PID" 2>/dev/null || true; }
-    [ -f "$sb_data/postmaster.pid" ] && as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -w -m immediate stop >/dev/null 2>&1
+    standby_stop
     rm -rf "$sb_root"
     mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
 }
@@ -173,22 +170,10 @@ n_checks=$(mt_psql -d $db -c "SELECT count(*) FROM mt.compliance_catalog()")
 # ---------------------------------------------------------------------------
 # The standby
 # ---------------------------------------------------------------------------
-rm -rf "$sb_root"; mkdir -p "$sb_sock"; chown -R postgres:postgres "$sb_root" 2>/dev/null || true
-as_pg "$MT_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$sb_data" -R -X stream -c fast \
-    >"$sb_root/basebackup.log" 2>&1 || { cat "$sb_root/basebackup.log"; fail "pg_basebackup failed"; }
-cat >>"$sb_data/postgresql.conf" <<CONF
-port = $sb_port
-unix_socket_directories = '$sb_sock'
-listen_addresses = ''
-hot_standby = on
+standby_start <<CONF
 multitenant.flush_interval = '200ms'
 CONF
-as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -l "$sb_log" -w -t 60 start >/dev/null || { tail -20 "$sb_log"; fail "the standby did not start"; }
-sb_psql() { PGHOST=$sb_sock PGPORT=$sb_port mt_psql "$@"; }
-[ "$(sb_psql -d postgres -c 'SELECT pg_is_in_recovery()')" = t ] || fail "the standby is not in recovery"
-lsn=$(mt_psql -d postgres -c "SELECT pg_current_wal_lsn()")
-mt_true_sb() { [ "$(sb_psql -d "$1" -c "$2" 2>/dev/null)" = t ]; }
-wait_for 60 mt_true_sb postgres "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn" || fail "the standby did not replay up to $lsn"
+standby_catch_up
 
 # ---------------------------------------------------------------------------
 # Every function of the extension has a row, and the documentation shows
@@ -316,7 +301,7 @@ got=$(sb_run "SELECT mt.track('promoted', 1);")
 case $got in *25006*"cannot run on a hot standby"*) ;; *) fail "the standby session counted before the promotion: $got" ;; esac
 
 as_pg "$MT_PGBIN/pg_ctl" -D "$sb_data" -w -t 60 promote >/dev/null || fail "pg_ctl promote failed"
-wait_for 30 mt_true_sb postgres "SELECT NOT pg_is_in_recovery()" || fail "the standby did not leave recovery"
+wait_for 30 sb_true postgres "SELECT NOT pg_is_in_recovery()" || fail "the standby did not leave recovery"
 echo "ok: the standby was promoted"
 
 got=$(sb_run "SELECT mt.track('promoted', 2);")
@@ -327,7 +312,7 @@ got=$(sb_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.tra
 [ "$got" = 9 ] || fail "mt.track() in a new session of the promoted server: $got"
 echo "ok: mt.track() and mt.consume() count on the promoted server (old and new sessions)"
 
-wait_for 30 mt_true_sb $db "SELECT coalesce(sum(value), 0) = 9 FROM mt.usage_rollup WHERE tenant_id = '$acme' AND metric = 'promoted'" ||
+wait_for 30 sb_true $db "SELECT coalesce(sum(value), 0) = 9 FROM mt.usage_rollup WHERE tenant_id = '$acme' AND metric = 'promoted'" ||
     fail "the flush worker of the promoted server did not write mt.usage_rollup: $(sb_psql -d $db -c "SELECT * FROM mt.usage_rollup WHERE metric = 'promoted'")"
 echo "ok: the flush worker of the promoted server wrote the counts to mt.usage_rollup"
 
@@ -341,7 +326,7 @@ echo "ok: mt.authenticate on the standby recorded no last-use time"
 calls=$(sb_psql -d $db -c "SELECT coalesce(sum(used), 0) FROM mt.usage('$acme', 'day') WHERE metric = 'api_calls'")
 got=$(sb_psql -d $db -c "SELECT mt.authenticate('$key')")
 [ "$got" = "$acme" ] || fail "mt.authenticate() on the promoted server: $got"
-wait_for 30 mt_true_sb $db "SELECT last_used_at IS NOT NULL FROM mt.api_key_secrets WHERE key_id = '$key_id'" ||
+wait_for 30 sb_true $db "SELECT last_used_at IS NOT NULL FROM mt.api_key_secrets WHERE key_id = '$key_id'" ||
     fail "the promoted server did not flush the key's last-use time"
 got=$(sb_psql -d $db -c "SELECT coalesce(sum(used), 0) FROM mt.usage('$acme', 'day') WHERE metric = 'api_calls'")
 [ "$got" = $((calls + 1)) ] || fail "api_calls on the promoted server: $got after one mt.authenticate (before: $calls)"
