@@ -63,7 +63,10 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
  * Utility statements: isolation.c may rewrite a CREATE POLICY of the
  * generated restrictive policy that arrives permissive (from Citus, on
  * every node); citus.c keeps SET multitenant.token out of Citus' SET
- * propagation; everything else passes through unchanged.
+ * propagation, and hands the tenant context to the Citus workers before a
+ * COPY (a utility statement: no executor start does it, and a COPY TO of a
+ * distributed table as the first statement of a transaction would reach
+ * the workers without it); everything else passes through unchanged.
  */
 static void
 mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -74,6 +77,8 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 
 	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
 	nest = mt_citus_suppress_set_propagation(pstmt->utilityStmt);
+	if (IsA(pstmt->utilityStmt, CopyStmt))
+		mt_citus_pass_context();
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 							queryEnv, dest, qc);
