@@ -44,8 +44,12 @@
  * builds and runs without Citus; all of it is skipped when Citus is not
  * loaded.
  *
+ * Before a value is handed to Citus it is published in context.c's
+ * PassedContexts (mt_node_context_passing), so that Citus' connections to
+ * this node itself accept it while this transaction passes it.
+ *
  * Backend-local state only (what was passed in this transaction); no
- * shared memory, no locks.
+ * shared memory of its own, no locks.
  *
  *-------------------------------------------------------------------------
  */
@@ -177,6 +181,7 @@ mt_citus_pass_context(void)
 	value = mt_node_context_value(citus_get_global_pid(), &exp);
 	if (value != NULL)
 	{
+		mt_node_context_passing(value);
 		pass_value(value);
 		valued_lxid = MyProc->lxid;
 	}

@@ -126,6 +126,7 @@ mt_shmem_size(void)
 	Size		size = mt_tenant_status_shmem_size();
 
 	size = add_size(size, mt_context_shmem_size());
+	size = add_size(size, mt_node_context_shmem_size());
 	size = add_size(size, mt_api_keys_shmem_size());
 	size = add_size(size, mt_usage_shmem_size());
 	size = add_size(size, mt_ratelimit_shmem_size());
@@ -164,6 +165,7 @@ mt_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	mt_tenant_status_shmem_startup();
 	mt_context_shmem_startup();
+	mt_node_context_shmem_startup();
 	mt_api_keys_shmem_startup();
 	mt_usage_shmem_startup();
 	mt_ratelimit_shmem_startup();
