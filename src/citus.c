@@ -6,8 +6,9 @@
  *	  connected to (the coordinator) to the workers, while
  *	  multitenant.token itself never leaves the node that verified it.
  *
- * At the start of every statement (ExecutorStart, multitenant.c) of a
- * transaction with a usable tenant context, the context is handed to Citus
+ * At the start of every statement (ExecutorStart, multitenant.c; and of
+ * a COPY, which Citus runs without the executor for a distributed table)
+ * of a transaction with a usable tenant context, the context is handed to Citus
  * as "SET LOCAL multitenant.node_context TO '<value>'" (context.c makes
  * and checks the value): Citus sends it to the worker connections already
  * in the transaction and with the BEGIN of every worker connection it
@@ -196,6 +197,18 @@ mt_citus_pass_context(void)
 	passed_exp = exp;
 	if (value)
 		pfree(value);
+}
+
+/*
+ * ProcessUtility: Citus runs COPY of a distributed table itself, without
+ * the executor (no ExecutorStart on this node), over worker connections
+ * that need the context as much as a query's.
+ */
+void
+mt_citus_pass_context_utility(Node *stmt)
+{
+	if (stmt != NULL && IsA(stmt, CopyStmt))
+		mt_citus_pass_context();
 }
 
 /* Citus drops SET LOCAL commands of a subtransaction when it ends */

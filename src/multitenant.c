@@ -63,7 +63,8 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
  * Utility statements: isolation.c may rewrite a CREATE POLICY of the
  * generated restrictive policy that arrives permissive (from Citus, on
  * every node); citus.c keeps SET multitenant.token out of Citus' SET
- * propagation; everything else passes through unchanged.
+ * propagation and passes the tenant context to the workers of a COPY;
+ * everything else passes through unchanged.
  */
 static void
 mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -74,6 +75,7 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 
 	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
 	nest = mt_citus_suppress_set_propagation(pstmt->utilityStmt);
+	mt_citus_pass_context_utility(pstmt->utilityStmt);
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 							queryEnv, dest, qc);
@@ -94,6 +96,7 @@ mt_planner(Query *parse, const char *query_string, int cursorOptions,
 		   ParamListInfo boundParams)
 {
 	int			route_param = mt_citus_route_query(parse, boundParams);
+	Oid			insert_guard = mt_citus_insert_guard(parse);
 	PlannedStmt *result;
 
 	if (prev_planner)
@@ -102,6 +105,8 @@ mt_planner(Query *parse, const char *query_string, int cursorOptions,
 		result = standard_planner(parse, query_string, cursorOptions, boundParams);
 	if (route_param > 0)
 		mt_citus_route_mark(result, route_param);
+	if (OidIsValid(insert_guard))
+		mt_citus_insert_mark(result, insert_guard);
 	return result;
 }
 
