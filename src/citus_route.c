@@ -13,7 +13,7 @@
  * verified tenant, the planner half puts "<tenant column> = $n" in its
  * WHERE clause, $n a parameter number the statement does not use, and
  * marks the plan.  Confined means: the query says "<tenant column> =
- * mt.current_tenant()" at the
+ * mt.current_tenant()" (or "mt.current_tenant() = <tenant column>") at the
  * top level of its WHERE clause (that clause is replaced), or the role is subject to the generated policy on that column
  * (its security quals hold it, the USING clause for UPDATE and DELETE;
  * the clause is added).  Citus then defers
@@ -138,6 +138,12 @@ generated_policy_column(Node *qual)
 	{
 		var = (Var *) left;
 		fn = (FuncExpr *) right;
+	}
+	else if (IsA(left, FuncExpr) && IsA(right, Var) &&
+			 get_commutator(op->opno) == op->opno)
+	{
+		var = (Var *) right;
+		fn = (FuncExpr *) left;
 	}
 	else
 		return NULL;
