@@ -14,9 +14,9 @@
  * WHERE clause, $n a parameter number the statement does not use, and
  * marks the plan.  Confined means: the query says "<tenant column> =
  * mt.current_tenant()" (or "mt.current_tenant() = <tenant column>") at the
- * top level of its WHERE clause (that clause is replaced), or the role is subject to the generated policy on that column
- * (its security quals hold it, the USING clause for UPDATE and DELETE;
- * the clause is added).  Citus then defers
+ * top level of its WHERE clause (that clause is replaced), or the role is
+ * subject to the generated policy on that column (its security quals hold
+ * it, the USING clause for UPDATE and DELETE; the clause is added).  Citus then defers
  * pruning to execution, where it evaluates the parameters; the
  * ExecutorStart half gives a marked plan the caller's parameters plus $n =
  * mt.current_tenant() called at that moment, the value the replaced or
