@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 
 drop_all() {
     citus_psql 0 -c "DROP VIEW IF EXISTS public.dat_owner_view" \
-        -c "DROP FUNCTION IF EXISTS public.dat_owner_definer()" \
+        -c "DROP FUNCTION IF EXISTS public.dat_owner_definer(), public.dat_leak(text)" \
         -c "DROP TABLE IF EXISTS public.dat_secrets, public.dat_orders, public.dat_items, public.dat_plans" >/dev/null
 }
 cleanup() {

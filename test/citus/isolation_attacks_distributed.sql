@@ -50,6 +50,11 @@ INSERT INTO public.dat_orders SELECT g, t, g * 10 FROM (VALUES (:'acme'::uuid), 
 INSERT INTO public.dat_items SELECT g, t, 1 + g % 10, 'sku-' || g FROM (VALUES (:'acme'::uuid), (:'globex'::uuid)) v(t), generate_series(1, 30) g;
 INSERT INTO public.dat_plans VALUES (:'acme', 'gold'), (:'globex', 'silver');
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.dat_secrets, public.dat_orders, public.dat_items, public.dat_plans TO dat_app;
+ANALYZE public.dat_secrets;
+-- a cheap, leaky function (not LEAKPROOF): it fails the query if it ever
+-- sees a row of globex (ids above 50); Citus runs it on the workers
+CREATE FUNCTION public.dat_leak(s text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
+$$ BEGIN IF substring(s FROM 'secret-([0-9]+)')::int > 50 THEN RAISE EXCEPTION 'leaked %', s; END IF; RETURN true; END $$;
 SET ROLE dat_owner;
 CREATE VIEW public.dat_owner_view AS SELECT * FROM public.dat_secrets;
 CREATE FUNCTION public.dat_owner_definer() RETURNS bigint LANGUAGE sql SECURITY DEFINER
@@ -120,6 +125,10 @@ SELECT is(pg_temp.cnt(format($q$SELECT count(*)::int FROM public.dat_secrets WHE
 SELECT is(pg_temp.cnt($q$SELECT count(*)::int FROM public.dat_secrets WHERE tenant_id = mt.current_tenant()$q$), 50, 'tenant_id = mt.current_tenant()');
 SELECT is(pg_temp.cnt($q$SELECT count(*)::int FROM public.dat_secrets WHERE mt.current_tenant() = tenant_id$q$), 50, 'mt.current_tenant() = tenant_id');
 SELECT is(pg_temp.cnt(format($q$SELECT count(*)::int FROM public.dat_secrets WHERE tenant_id IN (%L, %L)$q$, :'acme', :'globex')), 50, 'IN (both tenants) shows acme only');
+SELECT is(pg_temp.cnt($q$SELECT count(*)::int FROM public.dat_secrets WHERE public.dat_leak(secret)$q$), 50,
+          'a leaky function in WHERE only ever sees acme''s rows (on the workers)');
+SELECT is(pg_temp.cnt($q$SELECT count(*)::int FROM pg_stats WHERE tablename LIKE 'dat_secrets%'$q$), 0,
+          'pg_stats shows no statistics of the isolated table');
 SELECT is(pg_temp.cnt($q$SELECT count(*)::int FROM public.dat_plans$q$), 1, 'reference table: acme sees its row only');
 SELECT is(pg_temp.val(format($q$SELECT plan FROM public.dat_plans WHERE tenant_id = %L$q$, :'globex')), NULL, 'reference table: globex''s row by id is not visible');
 SELECT is(pg_temp.cnt($q$SELECT count(*)::int FROM public.dat_orders o JOIN public.dat_items i ON i.tenant_id = o.tenant_id AND i.order_id = o.id$q$), 30,
