@@ -6,8 +6,9 @@
  *	  connected to (the coordinator) to the workers, while
  *	  multitenant.token itself never leaves the node that verified it.
  *
- * At the start of every statement (ExecutorStart, multitenant.c) of a
- * transaction with a usable tenant context, the context is handed to Citus
+ * At the start of every statement (ExecutorStart, multitenant.c; and of
+ * a COPY, which Citus runs without the executor for a distributed table)
+ * of a transaction with a usable tenant context, the context is handed to Citus
  * as "SET LOCAL multitenant.node_context TO '<value>'" (context.c makes
  * and checks the value): Citus sends it to the worker connections already
  * in the transaction and with the BEGIN of every worker connection it
@@ -44,8 +45,12 @@
  * builds and runs without Citus; all of it is skipped when Citus is not
  * loaded.
  *
+ * Before a value is handed to Citus it is published in context.c's
+ * PassedContexts (mt_node_context_passing), so that Citus' connections to
+ * this node itself accept it while this transaction passes it.
+ *
  * Backend-local state only (what was passed in this transaction); no
- * shared memory, no locks.
+ * shared memory of its own, no locks.
  *
  *-------------------------------------------------------------------------
  */
@@ -177,6 +182,7 @@ mt_citus_pass_context(void)
 	value = mt_node_context_value(citus_get_global_pid(), &exp);
 	if (value != NULL)
 	{
+		mt_node_context_passing(value);
 		pass_value(value);
 		valued_lxid = MyProc->lxid;
 	}
@@ -191,6 +197,18 @@ mt_citus_pass_context(void)
 	passed_exp = exp;
 	if (value)
 		pfree(value);
+}
+
+/*
+ * ProcessUtility: Citus runs COPY of a distributed table itself, without
+ * the executor (no ExecutorStart on this node), over worker connections
+ * that need the context as much as a query's.
+ */
+void
+mt_citus_pass_context_utility(Node *stmt)
+{
+	if (stmt != NULL && IsA(stmt, CopyStmt))
+		mt_citus_pass_context();
 }
 
 /* Citus drops SET LOCAL commands of a subtransaction when it ends */

@@ -16,6 +16,7 @@
 
 extern void mt_citus_init(void);
 extern void mt_citus_pass_context(void);
+extern void mt_citus_pass_context_utility(Node *stmt);
 extern int	mt_citus_suppress_set_propagation(Node *stmt);
 extern void mt_citus_end_suppress(int nest);
 

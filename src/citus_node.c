@@ -4,17 +4,19 @@
  *	  What this node is in a Citus cluster, read from Citus's own catalog
  *	  tables without calling into Citus: whether Citus is loaded, whether
  *	  this node is a worker (pg_dist_local_group.groupid is not the
- *	  coordinator's 0), and which column hash-distributes a table
- *	  (pg_dist_partition).  mt_require_coordinator() is the one check of
- *	  the capabilities whose state lives on the coordinator only (usage,
+ *	  coordinator's 0), its node id (pg_dist_node: the node part of the
+ *	  Citus global pids of its sessions), and which column
+ *	  hash-distributes a table (pg_dist_partition).
+ *	  mt_require_coordinator() is the one check of the capabilities whose state lives on the coordinator only (usage,
  *	  rate limits, audit, GDPR: doc/citus.md, "What runs where"): Citus
  *	  pushes a function call in a query on a distributed table down into
  *	  the shard queries, which run on the workers, where the call would
  *	  count, append and read the worker's own state.
  *
- * All state is per backend: the node's group and the distribution columns
- * looked up so far, kept until a relcache invalidation of
- * pg_dist_local_group or of the table (Citus's triggers on its metadata
+ * All state is per backend: the node's group, its node id and the
+ * distribution columns looked up so far, kept until a relcache
+ * invalidation of pg_dist_local_group (group, node id), pg_dist_node
+ * (node id) or of the table (Citus's triggers on its metadata
  * tables send one on every change) or a full cache reset.  No locks.
  * Includes no header of the extension.
  *
@@ -48,6 +50,13 @@
 #define ANUM_PARTITION_PARTMETHOD		2
 #define ANUM_PARTITION_PARTKEY			3
 #define CITUS_HASH_DISTRIBUTED			'h'
+/* pg_dist_node (nodeid int4, groupid int4, ..., isactive bool, ..., nodecluster name) */
+#define ANUM_DIST_NODE_NODEID			1
+#define ANUM_DIST_NODE_GROUPID			2
+#define ANUM_DIST_NODE_ISACTIVE			7
+#define ANUM_DIST_NODE_NODECLUSTER		9
+/* Citus' node id of a node missing from pg_dist_node (GetLocalNodeId) */
+#define CITUS_NODE_ID_NOT_IN_METADATA	99999999
 /* application_name of the backends that run the coordinator's shard queries */
 #define CITUS_INTERNAL_APP_PREFIX		"citus_internal gpid="
 
@@ -57,6 +66,8 @@ static bool callback_registered = false;
 static uint64 invalidations = 0;	/* callbacks so far (see local_group()) */
 static int32 cached_group = -1;		/* -1: look it up */
 static Oid	cached_group_relid = InvalidOid;
+static int32 cached_node_id = -1;	/* -1: look it up */
+static Oid	cached_node_relid = InvalidOid;
 
 typedef struct MtCitusTable
 {
@@ -81,6 +92,9 @@ citus_relcache_callback(Datum arg, Oid relid)
 	if (!OidIsValid(relid) || relid == cached_group_relid ||
 		!OidIsValid(cached_group_relid))
 		cached_group = -1;
+	if (!OidIsValid(relid) || relid == cached_node_relid ||
+		relid == cached_group_relid || !OidIsValid(cached_node_relid))
+		cached_node_id = -1;
 	if (citus_tables == NULL)
 		return;
 	if (OidIsValid(relid))
@@ -172,6 +186,65 @@ mt_require_coordinator(const char *what)
 			 errdetail("This is Citus worker group %d running a query the coordinator sent: the call was pushed down into a query on a distributed table. Usage, rate limits, audit and GDPR state live on the coordinator.", group) :
 			 errdetail("This is Citus worker group %d. Usage, rate limits, audit and GDPR state live on the coordinator.", group),
 			 errhint("Call it on the coordinator in a statement of its own, not inside a query on a distributed table.")));
+}
+
+/*
+ * This node's Citus node id, as Citus' GetLocalNodeId() finds it: the
+ * active pg_dist_node row of this cluster (citus.cluster_name) in this
+ * node's group; Citus' "not in metadata" id when there is none.
+ */
+int32
+mt_citus_local_node_id(void)
+{
+	uint64		before;
+	int32		group;
+	int32		node_id = CITUS_NODE_ID_NOT_IN_METADATA;
+	Oid			relid;
+	const char *cluster;
+
+	if (cached_node_id >= 0)
+		return cached_node_id;
+	register_callback();
+	before = invalidations;
+	group = local_group();
+	cluster = GetConfigOption("citus.cluster_name", true, false);
+	relid = get_relname_relid("pg_dist_node", PG_CATALOG_NAMESPACE);
+	if (OidIsValid(relid))
+	{
+		Relation	rel = table_open(relid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+		HeapTuple	tup;
+
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			bool		isnull;
+			Datum		d;
+
+			d = heap_getattr(tup, ANUM_DIST_NODE_GROUPID, desc, &isnull);
+			if (isnull || DatumGetInt32(d) != group)
+				continue;
+			d = heap_getattr(tup, ANUM_DIST_NODE_ISACTIVE, desc, &isnull);
+			if (isnull || !DatumGetBool(d))
+				continue;
+			d = heap_getattr(tup, ANUM_DIST_NODE_NODECLUSTER, desc, &isnull);
+			if (!isnull && cluster != NULL &&
+				strcmp(NameStr(*DatumGetName(d)), cluster) != 0)
+				continue;
+			d = heap_getattr(tup, ANUM_DIST_NODE_NODEID, desc, &isnull);
+			if (isnull)
+				continue;
+			node_id = DatumGetInt32(d);
+			break;
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	/* an invalidation during the lookup: use it once, read it again next time */
+	cached_node_relid = relid;
+	if (invalidations == before)
+		cached_node_id = node_id;
+	return node_id;
 }
 
 /* pg_dist_partition's row of relid: the hash-distribution column, if any */

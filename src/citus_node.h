@@ -26,6 +26,14 @@ extern bool mt_citus_loaded(void);
 extern bool mt_citus_worker_node(void);
 
 /*
+ * This node's Citus node id (the node id in the global pids of its
+ * sessions: Citus' GetLocalNodeId()).  Only with Citus loaded, in a
+ * transaction.  Cached per backend until pg_dist_node or
+ * pg_dist_local_group changes.
+ */
+extern int32 mt_citus_local_node_id(void);
+
+/*
  * 0A000 "<what> runs on the Citus coordinator only" on a Citus worker:
  * in a shard query the coordinator pushed down, or called there directly.
  * Free on a server without Citus (one test of a cached flag).

@@ -13,10 +13,10 @@
  * verified tenant, the planner half puts "<tenant column> = $n" in its
  * WHERE clause, $n a parameter number the statement does not use, and
  * marks the plan.  Confined means: the query says "<tenant column> =
- * mt.current_tenant()" at the top level of its WHERE clause (that clause is
- * replaced), or the role is subject to the generated policy on that column
- * (its security quals hold it, the USING clause for UPDATE and DELETE;
- * the clause is added).  Citus then defers
+ * mt.current_tenant()" (or "mt.current_tenant() = <tenant column>") at the
+ * top level of its WHERE clause (that clause is replaced), or the role is
+ * subject to the generated policy on that column (its security quals hold
+ * it, the USING clause for UPDATE and DELETE; the clause is added).  Citus then defers
  * pruning to execution, where it evaluates the parameters; the
  * ExecutorStart half gives a marked plan the caller's parameters plus $n =
  * mt.current_tenant() called at that moment, the value the replaced or
@@ -28,6 +28,16 @@
  * The plan's mark is a PlanInvalItem whose cacheId is no syscache
  * (MT_ROUTE_MARK: it never matches an invalidation) and whose hashValue is
  * n; the plan cache copies it with the plan.
+ *
+ * An INSERT ... VALUES into such a table, by a role subject to the
+ * generated policy, with no tenant context: the tenant column's default
+ * mt.current_tenant() is NULL, and Citus, which evaluates the default on
+ * the coordinator, would refuse the NULL distribution value (22004) before
+ * the workers' policy refuses the row (42501, as on a single server).  The
+ * planner marks such a plan (MT_INSERT_MARK, hashValue the table's oid);
+ * at ExecutorStart, with no tenant at that moment, it fails with the
+ * policy's 42501: no row could pass the policy.  INSERT ... SELECT is not
+ * marked (it may insert no row).
  *
  * State: per backend, the verified oid of mt.current_tenant() and its
  * FmgrInfo.  No locks.
@@ -45,6 +55,7 @@
 #include "nodes/pathnodes.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/uuid.h"
@@ -52,8 +63,9 @@
 #include "citus_node.h"
 #include "citus_route.h"
 
-/* the plan mark's cacheId: not a syscache id ("MT" negated) */
+/* the plan marks' cacheIds: not syscache ids ("MT" negated, and one less) */
 #define MT_ROUTE_MARK	(-0x4D54)
+#define MT_INSERT_MARK	(-0x4D55)
 
 bool		mt_citus_route_tenant = true;
 
@@ -101,26 +113,60 @@ is_current_tenant(Oid funcid)
 	return ours;
 }
 
-/* "<column of rte 1> = mt.current_tenant()": the column's Var, else NULL */
+/*
+ * "<column of rte 1> = mt.current_tenant()", or "mt.current_tenant() =
+ * <column>" with an operator that is its own commutator (uuid's =): the
+ * column's Var, else NULL.
+ */
 static Var *
 generated_policy_column(Node *qual)
 {
 	OpExpr	   *op;
+	Node	   *left;
+	Node	   *right;
 	Var		   *var;
 	FuncExpr   *fn;
 
 	if (qual == NULL || !IsA(qual, OpExpr))
 		return NULL;
 	op = (OpExpr *) qual;
-	if (list_length(op->args) != 2 || !IsA(linitial(op->args), Var) ||
-		!IsA(lsecond(op->args), FuncExpr))
+	if (list_length(op->args) != 2)
 		return NULL;
-	var = (Var *) linitial(op->args);
-	fn = (FuncExpr *) lsecond(op->args);
+	left = (Node *) linitial(op->args);
+	right = (Node *) lsecond(op->args);
+	if (IsA(left, Var) && IsA(right, FuncExpr))
+	{
+		var = (Var *) left;
+		fn = (FuncExpr *) right;
+	}
+	else if (IsA(left, FuncExpr) && IsA(right, Var) &&
+			 get_commutator(op->opno) == op->opno)
+	{
+		var = (Var *) right;
+		fn = (FuncExpr *) left;
+	}
+	else
+		return NULL;
 	if (var->varno != 1 || var->varlevelsup != 0 || fn->args != NIL ||
 		!is_current_tenant(fn->funcid))
 		return NULL;
 	return var;
+}
+
+/* the mt.current_tenant() call of a qual generated_policy_column() took */
+static Node *
+policy_tenant_call(OpExpr *qual)
+{
+	return IsA(linitial(qual->args), FuncExpr) ?
+		(Node *) linitial(qual->args) : (Node *) lsecond(qual->args);
+}
+
+/* the column of a qual generated_policy_column() took */
+static Node *
+policy_column(OpExpr *qual)
+{
+	return IsA(linitial(qual->args), Var) ?
+		(Node *) linitial(qual->args) : (Node *) lsecond(qual->args);
 }
 
 /*
@@ -256,12 +302,12 @@ mt_citus_route_query(Query *parse, ParamListInfo boundParams)
 	param = makeNode(Param);
 	param->paramkind = PARAM_EXTERN;
 	param->paramid = maxid + 1;
-	param->paramtype = exprType(lsecond(template->args));
+	param->paramtype = exprType(policy_tenant_call(template));
 	param->paramtypmod = -1;
 	param->paramcollid = InvalidOid;
 	param->location = -1;
 	clause = (OpExpr *) copyObject(template);
-	clause->args = list_make2(copyObject(linitial(template->args)), param);
+	clause->args = list_make2(copyObject(policy_column(template)), param);
 	if (own == NULL)
 		parse->jointree->quals = quals == NULL ? (Node *) clause :
 			make_and_qual(quals, (Node *) clause);
@@ -270,6 +316,64 @@ mt_citus_route_query(Query *parse, ParamListInfo boundParams)
 	else
 		lfirst(own) = clause;
 	return param->paramid;
+}
+
+/* ---------------------------------------------------------------------
+ * INSERT ... VALUES into a distributed table without a tenant
+ * --------------------------------------------------------------------- */
+
+Oid
+mt_citus_insert_guard(Query *parse)
+{
+	RangeTblEntry *rte;
+	AttrNumber	attno;
+	ListCell   *lc;
+
+	if (!mt_citus_loaded() || parse->commandType != CMD_INSERT ||
+		parse->resultRelation != 1 || parse->withCheckOptions == NIL)
+		return InvalidOid;
+	/* INSERT ... SELECT may insert no row: that is no error */
+	foreach(lc, parse->rtable)
+		if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_SUBQUERY)
+			return InvalidOid;
+	rte = (RangeTblEntry *) linitial(parse->rtable);
+	if (rte->rtekind != RTE_RELATION)
+		return InvalidOid;
+	attno = mt_citus_hash_column(rte->relid);
+	if (attno == InvalidAttrNumber)
+		return InvalidOid;
+	foreach(lc, parse->withCheckOptions)
+	{
+		WithCheckOption *wco = (WithCheckOption *) lfirst(lc);
+
+		if (wco->kind == WCO_RLS_INSERT_CHECK &&
+			find_policy_qual(list_make1(wco->qual), attno) != NULL)
+			return rte->relid;
+	}
+	return InvalidOid;
+}
+
+void
+mt_citus_insert_mark(PlannedStmt *stmt, Oid relid)
+{
+	PlanInvalItem *mark = makeNode(PlanInvalItem);
+
+	mark->cacheId = MT_INSERT_MARK;
+	mark->hashValue = (uint32) relid;
+	stmt->invalItems = lappend(stmt->invalItems, mark);
+}
+
+/* mt.current_tenant() now (called the way the policy calls it) */
+static Datum
+current_tenant_now(bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+	Datum		d;
+
+	InitFunctionCallInfoData(*fcinfo, &current_tenant_fn, 0, InvalidOid, NULL, NULL);
+	d = FunctionCallInvoke(fcinfo);
+	*isnull = fcinfo->isnull;
+	return d;
 }
 
 void
@@ -305,6 +409,23 @@ mt_citus_route_params(QueryDesc *queryDesc)
 
 		if (item->cacheId == MT_ROUTE_MARK)
 			paramid = (int) item->hashValue;
+		else if (item->cacheId == MT_INSERT_MARK && OidIsValid(current_tenant_oid))
+		{
+			bool		isnull;
+
+			(void) current_tenant_now(&isnull);
+			if (isnull)
+			{
+				char	   *relname = get_rel_name((Oid) item->hashValue);
+
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("new row violates row-level security policy for table \"%s\"",
+								relname ? relname : "?"),
+						 errdetail("There is no tenant context: no row can pass the tenant isolation policy."),
+						 errhint("Enter a tenant first (doc/isolation.md).")));
+			}
+		}
 	}
 	if (paramid <= 0 || !OidIsValid(current_tenant_oid))
 		return;
@@ -339,13 +460,7 @@ mt_citus_route_params(QueryDesc *queryDesc)
 
 	/* $n: mt.current_tenant() of this statement */
 	prm = &params->params[paramid - 1];
-	{
-		LOCAL_FCINFO(fcinfo, 0);
-
-		InitFunctionCallInfoData(*fcinfo, &current_tenant_fn, 0, InvalidOid, NULL, NULL);
-		prm->value = FunctionCallInvoke(fcinfo);
-		prm->isnull = fcinfo->isnull;
-	}
+	prm->value = current_tenant_now(&prm->isnull);
 	prm->pflags = PARAM_FLAG_CONST;
 	prm->ptype = UUIDOID;
 	queryDesc->params = params;

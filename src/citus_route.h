@@ -36,7 +36,18 @@ extern int	mt_citus_route_query(Query *parse, ParamListInfo boundParams);
 extern void mt_citus_route_mark(PlannedStmt *stmt, int paramid);
 
 /*
- * Before ExecutorStart: a marked plan gets parameters that add $n =
+ * Before planning: when parse is an INSERT ... VALUES into a
+ * hash-distributed table whose generated policy's WITH CHECK applies to
+ * the role, the table's oid (to mark the plan with); else InvalidOid.
+ */
+extern Oid	mt_citus_insert_guard(Query *parse);
+
+/* after planning: mark the plan as refused without a tenant (42501) */
+extern void mt_citus_insert_mark(PlannedStmt *stmt, Oid relid);
+
+/*
+ * Before ExecutorStart: a plan marked by mt_citus_insert_guard fails with
+ * 42501 when there is no tenant; a marked plan gets parameters that add $n =
  * mt.current_tenant() of this moment.
  */
 extern void mt_citus_route_params(QueryDesc *queryDesc);

@@ -30,12 +30,18 @@
  * signed with a key derived from the master secret every node shares.  A
  * worker accepts it only on a connection Citus opened for that session; it
  * confines rows there (mt.current_tenant()) but does not act as the tenant
- * (metering, audit and GDPR functions refuse to run on a worker).
+ * (metering, audit and GDPR functions refuse to run on a worker).  The
+ * node that made a value (the node id in its gpid is this node's: Citus
+ * connects to the node it runs on too) accepts it only while the backend
+ * with that pid is alive and passing that very value (PassedContexts): the
+ * application_name that binds it is the client's choice.
  *
  * Shared state: the burned-token list (BurnedTokens), protected by its
  * LWLock; its n_live and latest_exp atomics are read without the lock, so
- * while nothing is burned the check costs one atomic read.  Everything
- * else here is per backend.
+ * while nothing is burned the check costs one atomic read.  The node
+ * contexts each backend is passing (PassedContexts, one slot per PGPROC):
+ * written by their backend only, read by any, atomics and no lock.
+ * Everything else here is per backend.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +51,7 @@
 #include <math.h>
 
 #include "access/parallel.h"
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "common/jsonapi.h"
 #include "commands/dbcommands.h"
@@ -52,7 +59,10 @@
 #include "libpq/libpq-be.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -60,6 +70,7 @@
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
+#include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
 #include "redact.h"
@@ -113,6 +124,31 @@ static uint64 context_generation = 0;	/* bumped by every assignment */
 #define MT_NODE_VERSION		"1"
 #define MT_NODE_TTL			300		/* seconds a value is valid at most */
 #define MT_CITUS_APP_PREFIX	"citus_internal gpid="
+/* Citus' global pid: node id * this + pid (GLOBAL_PID_NODE_ID_MULTIPLIER) */
+#define MT_CITUS_GPID_NODE_MULTIPLIER	UINT64CONST(10000000000)
+
+/*
+ * The node contexts each backend is passing (header comment), one slot per
+ * PGPROC (pgprocno): the owner's pid and the first 64 bits of the MACs of
+ * the values it passed in its current transaction, 0 when unused.  Citus
+ * sends every SET LOCAL of the transaction (and of its open
+ * subtransactions) to a connection it opens later, so a transaction that
+ * passed several values (another tenant, a refresh before expiry) needs
+ * each of them accepted: the most recent MT_PASSED_MAX are kept.  Written
+ * by the owner only, read by any backend, no lock.
+ */
+#define MT_PASSED_MAX		8
+
+typedef struct PassedContexts
+{
+	pg_atomic_uint32 pid;		/* the owner (0: never used) */
+	pg_atomic_uint64 mac[MT_PASSED_MAX];
+} PassedContexts;
+
+static PassedContexts *passed = NULL;	/* [passed_count] */
+static int	passed_count = 0;
+static int	passed_next = 0;	/* this backend: next mac[] to write */
+static int	passed_used = 0;	/* this backend: mac[] written in this xact */
 
 /*
  * Tokens refused because their text appeared in a statement (header
@@ -395,6 +431,134 @@ mt_context_shmem_startup(void)
 		pg_atomic_init_u64(&burned->latest_exp, 0);
 		burned->n = 0;
 	}
+}
+
+/* ---------------------------------------------------------------------
+ * Node contexts being passed (PassedContexts, header comment)
+ * --------------------------------------------------------------------- */
+
+static int
+passed_slots(void)
+{
+	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
+}
+
+Size
+mt_node_context_shmem_size(void)
+{
+	return MAXALIGN(mul_size(sizeof(PassedContexts), passed_slots()));
+}
+
+/* called by mt_shmem_startup while it holds AddinShmemInitLock */
+void
+mt_node_context_shmem_startup(void)
+{
+	bool		found;
+	int			n = passed_slots();
+
+	passed = ShmemInitStruct("multitenant node contexts passed",
+							 mul_size(sizeof(PassedContexts), n), &found);
+	if (!found)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			pg_atomic_init_u32(&passed[i].pid, 0);
+			for (int j = 0; j < MT_PASSED_MAX; j++)
+				pg_atomic_init_u64(&passed[i].mac[j], 0);
+		}
+	}
+	passed_count = n;
+}
+
+/* the first 64 bits of a MAC, never 0 (0 marks an unused mac[]) */
+static inline uint64
+passed_tag(const uint8 *mac)
+{
+	uint64		tag;
+
+	memcpy(&tag, mac, sizeof(tag));
+	return tag | 1;
+}
+
+static PassedContexts *
+my_passed(void)
+{
+	if (passed == NULL || MyProc == NULL || MyProc->pgprocno < 0 ||
+		MyProc->pgprocno >= passed_count)
+		return NULL;
+	return &passed[MyProc->pgprocno];
+}
+
+/*
+ * citus.c is about to pass value (made by mt_node_context_value) to the
+ * connections of this transaction: a connection to this node itself
+ * accepts it only while this backend is passing it.
+ */
+void
+mt_node_context_passing(const char *value)
+{
+	PassedContexts *slot = my_passed();
+	const char *macpos = strrchr(value, '|');
+	uint8		mac[MT_SHA256_LEN];
+
+	if (slot == NULL || macpos == NULL || !mt_hex_decode(macpos + 1, mac, sizeof(mac)))
+		return;
+	if (pg_atomic_read_u32(&slot->pid) != (uint32) MyProcPid)
+	{
+		/* a previous owner of this PGPROC: its values are not ours */
+		for (int j = 0; j < MT_PASSED_MAX; j++)
+			pg_atomic_write_u64(&slot->mac[j], 0);
+		pg_write_barrier();
+		pg_atomic_write_u32(&slot->pid, (uint32) MyProcPid);
+		passed_next = 0;
+		passed_used = 0;
+	}
+	pg_atomic_write_u64(&slot->mac[passed_next], passed_tag(mac));
+	/* visible before Citus sends the value to the other backend */
+	pg_memory_barrier();
+	passed_next = (passed_next + 1) % MT_PASSED_MAX;
+	passed_used = Min(passed_used + 1, MT_PASSED_MAX);
+}
+
+/* the transaction ended: nothing of it is passed any more */
+static void
+passed_clear(void)
+{
+	PassedContexts *slot;
+
+	if (passed_used == 0 || (slot = my_passed()) == NULL)
+		return;
+	for (int j = 0; j < MT_PASSED_MAX; j++)
+		pg_atomic_write_u64(&slot->mac[j], 0);
+	passed_next = 0;
+	passed_used = 0;
+}
+
+/*
+ * A value made on this node (its gpid's node id is ours): the backend
+ * with the gpid's pid is alive and passing this very value.
+ */
+static bool
+passed_by_live_backend(uint64 gpid, const uint8 *mac)
+{
+	uint64		pid64 = gpid % MT_CITUS_GPID_NODE_MULTIPLIER;
+	PGPROC	   *proc;
+	int			procno;
+	uint64		tag = passed_tag(mac);
+
+	if (passed == NULL || pid64 == 0 || pid64 > PG_INT32_MAX)
+		return false;
+	proc = BackendPidGetProc((int) pid64);
+	if (proc == NULL)
+		return false;
+	procno = proc->pgprocno;
+	if (procno < 0 || procno >= passed_count ||
+		pg_atomic_read_u32(&passed[procno].pid) != (uint32) pid64)
+		return false;
+	for (int j = 0; j < MT_PASSED_MAX; j++)
+		if (pg_atomic_read_u64(&passed[procno].mac[j]) == tag)
+			return true;
+	return false;
 }
 
 /* qsort order of entry indexes: by tenant, then by expiry */
@@ -917,6 +1081,18 @@ mt_check_node_context(char **newval, void **extra, GucSource source)
 			REJECT_NODE("The value has expired.");
 		if (gpid == 0 || startup_citus_gpid() != gpid)
 			REJECT_NODE("It is accepted only on a connection Citus opened for the coordinator session that set it.");
+
+		/*
+		 * Made on this node (Citus connects to the node it runs on, e.g. a
+		 * coordinator with shards): the application_name proves nothing
+		 * here, the session that made it must be passing it right now.
+		 */
+		if (!IsTransactionState())
+			REJECT_NODE("The value is accepted only inside a transaction.");
+		if ((!mt_citus_loaded() ||
+			 gpid / MT_CITUS_GPID_NODE_MULTIPLIER == (uint64) mt_citus_local_node_id()) &&
+			!passed_by_live_backend(gpid, mac))
+			REJECT_NODE("It was made on this node, and the session that made it is not passing it now.");
 	}
 
 	return context_extra(&parsed, extra);
@@ -977,6 +1153,7 @@ void
 mt_context_xact_reset(void)
 {
 	context_checked = false;
+	passed_clear();
 }
 
 /* an active tenant, or (maintenance context) one that still exists */

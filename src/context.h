@@ -27,6 +27,9 @@ extern int	mt_default_token_ttl;
 extern Size mt_context_shmem_size(void);
 extern void mt_context_shmem_request(void);
 extern void mt_context_shmem_startup(void);
+/* shared memory (the node contexts each backend is passing) */
+extern Size mt_node_context_shmem_size(void);
+extern void mt_node_context_shmem_startup(void);
 
 extern bool mt_check_token(char **newval, void **extra, GucSource source);
 extern void mt_assign_token(const char *newval, void *extra);
@@ -35,6 +38,7 @@ extern void mt_assign_node_context(const char *newval, void *extra);
 /* the context passed to Citus workers (citus.c) */
 extern uint64 mt_context_generation(void);
 extern char *mt_node_context_value(uint64 gpid, int64 *exp_out);
+extern void mt_node_context_passing(const char *value);
 /* called from mt_xact_callback at the end of every transaction */
 extern void mt_context_xact_reset(void);
 

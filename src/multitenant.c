@@ -63,10 +63,8 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
  * Utility statements: isolation.c may rewrite a CREATE POLICY of the
  * generated restrictive policy that arrives permissive (from Citus, on
  * every node); citus.c keeps SET multitenant.token out of Citus' SET
- * propagation, and hands the tenant context to the Citus workers before a
- * COPY (a utility statement: no executor start does it, and a COPY TO of a
- * distributed table as the first statement of a transaction would reach
- * the workers without it); everything else passes through unchanged.
+ * propagation and passes the tenant context to the workers of a COPY;
+ * everything else passes through unchanged.
  */
 static void
 mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -77,8 +75,7 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 
 	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
 	nest = mt_citus_suppress_set_propagation(pstmt->utilityStmt);
-	if (IsA(pstmt->utilityStmt, CopyStmt))
-		mt_citus_pass_context();
+	mt_citus_pass_context_utility(pstmt->utilityStmt);
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 							queryEnv, dest, qc);
@@ -99,6 +96,7 @@ mt_planner(Query *parse, const char *query_string, int cursorOptions,
 		   ParamListInfo boundParams)
 {
 	int			route_param = mt_citus_route_query(parse, boundParams);
+	Oid			insert_guard = mt_citus_insert_guard(parse);
 	PlannedStmt *result;
 
 	if (prev_planner)
@@ -107,6 +105,8 @@ mt_planner(Query *parse, const char *query_string, int cursorOptions,
 		result = standard_planner(parse, query_string, cursorOptions, boundParams);
 	if (route_param > 0)
 		mt_citus_route_mark(result, route_param);
+	if (OidIsValid(insert_guard))
+		mt_citus_insert_mark(result, insert_guard);
 	return result;
 }
 
@@ -131,6 +131,7 @@ mt_shmem_size(void)
 	Size		size = mt_tenant_status_shmem_size();
 
 	size = add_size(size, mt_context_shmem_size());
+	size = add_size(size, mt_node_context_shmem_size());
 	size = add_size(size, mt_api_keys_shmem_size());
 	size = add_size(size, mt_usage_shmem_size());
 	size = add_size(size, mt_ratelimit_shmem_size());
@@ -169,6 +170,7 @@ mt_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	mt_tenant_status_shmem_startup();
 	mt_context_shmem_startup();
+	mt_node_context_shmem_startup();
 	mt_api_keys_shmem_startup();
 	mt_usage_shmem_startup();
 	mt_ratelimit_shmem_startup();

@@ -37,9 +37,12 @@ SQL
 B=$(citus_psql 0 -c "SELECT mt.create_tenant('Relay B', 'ncr-b-' || substr(md5(random()::text), 1, 8))")
 citus_psql 0 -c "INSERT INTO ncr_orders SELECT g, '$B', 'item ' || g FROM generate_series(1, 20) g" >/dev/null
 
-# a genuine value for tenant B, as a coordinator session with gpid $gpid
-# passes it (the attacker read it in a worker's pg_stat_statements)
-gpid=10000012345
+# a genuine value for tenant B, as a session with gpid $gpid passes it (the
+# attacker read it in a worker's pg_stat_statements).  Its node id (7) is
+# no node of this cluster: a value made on the coordinator itself is
+# refused there already (node_context_same_node_replay.sh), one of another
+# node would be accepted there, and must still not travel on
+gpid=70000012345
 secret=$(head -1 "$(citus_pgdata 0)/multitenant.secret")
 value=$(python3 - "$secret" "$B" "$gpid" <<'PY'
 import hashlib, hmac, sys, time

@@ -2,7 +2,8 @@
 # Tenant-scoped queries on a distributed table route to the tenant's shard
 # (src/citus_route.c, doc/citus.md "Routing and cost"): with the tenant
 # context set, a single-table SELECT, UPDATE or DELETE confined by the isolation policy alone
-# (RLS) or by "tenant_id = mt.current_tenant()" runs as one task on the node
+# (RLS) or by "tenant_id = mt.current_tenant()" (or "mt.current_tenant() =
+# tenant_id") runs as one task on the node
 # of the tenant's shard, and returns what the hand-written "WHERE tenant_id
 # = <tenant>" returns.  Plans cached across tenants (PREPARE, generic plans,
 # PL/pgSQL, SQL functions, a table distributed after its first query) route
@@ -96,7 +97,11 @@ check_routed "SELECT id FROM rt_orders WHERE amount > 3 ORDER BY id DESC LIMIT 3
     "SELECT id FROM rt_orders WHERE tenant_id = '$A' AND amount > 3 ORDER BY id DESC LIMIT 3"
 check_routed "SELECT count(*), sum(amount) FROM rt_orders WHERE tenant_id = mt.current_tenant()" \
     "SELECT count(*), sum(amount) FROM rt_orders WHERE tenant_id = '$A'"
-echo "ok: point read, aggregate, ORDER BY/LIMIT and mt.current_tenant() in WHERE route to A's shard, results as hand-written"
+check_routed "SELECT count(*), sum(amount) FROM rt_orders WHERE mt.current_tenant() = tenant_id" \
+    "SELECT count(*), sum(amount) FROM rt_orders WHERE tenant_id = '$A'"
+check_routed "SELECT id FROM rt_orders WHERE amount > 3 AND mt.current_tenant() = tenant_id ORDER BY id LIMIT 2" \
+    "SELECT id FROM rt_orders WHERE tenant_id = '$A' AND amount > 3 ORDER BY id LIMIT 2"
+echo "ok: point read, aggregate, ORDER BY/LIMIT and mt.current_tenant() in WHERE (either side of =) route to A's shard, results as hand-written"
 
 # off: every shard
 plan=$(as_tenant "$A" "SET LOCAL multitenant.citus_route_tenant = off" "EXPLAIN (COSTS OFF) SELECT count(*) FROM rt_orders")
