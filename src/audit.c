@@ -1048,7 +1048,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 		Datum		a[1] = {Int64GetDatum(max_id)};
 
 		mt_spi_execute("SELECT pg_catalog.setval('mt.audit_log_id_seq'::pg_catalog.regclass, $1) "
-					   "FROM mt.audit_log_id_seq WHERE last_value OPERATOR(pg_catalog.<) $1",
+					   "FROM mt.audit_log_id_seq WHERE NOT is_called OR last_value OPERATOR(pg_catalog.<) $1",
 					   1, t, a, SPI_OK_SELECT);
 	}
 	return n;

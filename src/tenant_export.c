@@ -51,6 +51,7 @@
 #include "parser/parse_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -162,37 +163,69 @@ columns_json(Oid relid)
 }
 
 /* ---------------------------------------------------------------------
- * Export
+ * Export: a value-per-call set-returning function.  Called in a select
+ * list (bin/mt-tenant: SELECT (e).* FROM (SELECT mt.export_tenant(t) e)),
+ * each row goes to the client as it is produced: a batch of at most
+ * MT_EXPORT_BATCH rows of one table is held at a time, so memory does not
+ * grow with the tenant.  In FROM, PostgreSQL's function scan collects the
+ * rows in a tuplestore first (spilling to disk past work_mem).  Every
+ * cursor is opened with the statement's snapshot: one consistent export.
  * --------------------------------------------------------------------- */
-typedef struct ExportState
+typedef struct ExportCtx
 {
-	Tuplestorestate *ts;
-	TupleDesc	desc;
-	StringInfoData counts;		/* "name": n, ... */
+	pg_uuid_t	tenant;
+	int			phase;			/* EXPORT_* */
+	int			table;			/* extension tables, then user tables */
+	int			nrels;
+	Oid		   *rels;
+	char	  **cols;
+	char	   *version;
+	char	   *database;
 	int			order;
-	MemoryContext batch;
-} ExportState;
+	/* the current table */
+	bool		open;
+	bool		user_table;
+	MtOwnerCursor oc;
+	Portal		portal;
+	char	   *name;
+	Datum		name_datum;
+	Datum		row_datum;		/* "row" */
+	int64		count;
+	/* its current batch (in batch_cxt) */
+	Datum	   *rows;
+	uint64		nrows;
+	uint64		next;
+	MemoryContext batch_cxt;
+	/* a header, table or end row waiting to be returned */
+	char	   *pending_section;
+	char	   *pending_name;
+	char	   *pending_data;
+	StringInfoData counts;		/* "name": n, ... */
+	TupleDesc	desc;
+	MemoryContext mcxt;			/* the multi-call context: all of the above */
+} ExportCtx;
+
+enum
+{
+	EXPORT_HEADER, EXPORT_TABLES, EXPORT_END, EXPORT_DONE
+};
 
 static void
-emit(ExportState *st, const char *section, const char *name, Datum data)
+queue(ExportCtx *x, const char *section, const char *name, const char *data)
 {
-	Datum		v[3];
-	bool		n[3] = {false, false, false};
-
-	v[0] = text_datum(section);
-	v[1] = text_datum(name);
-	v[2] = data;
-	tuplestore_putvalues(st->ts, st->desc, v, n);
+	/* (SPI calls switch to SPI's own context: allocate explicitly) */
+	x->pending_section = MemoryContextStrdup(x->mcxt, section);
+	x->pending_name = MemoryContextStrdup(x->mcxt, name);
+	x->pending_data = MemoryContextStrdup(x->mcxt, data);
 }
 
-static void
-emit_table_header(ExportState *st, const char *name, const char *kind,
-				  const char *tenant_column, Oid relid)
+static char *
+table_header(ExportCtx *x, const char *kind, const char *tenant_column, Oid relid)
 {
 	StringInfoData m;
 
 	initStringInfo(&m);
-	appendStringInfo(&m, "{\"order\": %d, \"kind\": ", ++st->order);
+	appendStringInfo(&m, "{\"order\": %d, \"kind\": ", ++x->order);
 	escape_json(&m, kind);
 	appendStringInfoString(&m, ", \"tenant_column\": ");
 	if (tenant_column)
@@ -200,188 +233,302 @@ emit_table_header(ExportState *st, const char *name, const char *kind,
 	else
 		appendStringInfoString(&m, "null");
 	appendStringInfo(&m, ", \"columns\": %s}", columns_json(relid));
-	emit(st, "table", name, text_datum(m.data));
+	return m.data;
 }
 
-/* rows of the open cursor (one text column) as "row" rows; returns the count */
-static int64
-emit_rows(ExportState *st, const char *name, Portal portal, MtOwnerCursor *oc)
+static void export_open_spi(ExportCtx *x);
+
+/* open table number x->table and queue its "table" row */
+static void
+export_open(ExportCtx *x)
 {
-	int64		n = 0;
-
-	for (;;)
-	{
-		uint64		got;
-		MemoryContext old;
-
-		CHECK_FOR_INTERRUPTS();
-		if (oc)
-			got = mt_owner_cursor_fetch(oc, MT_EXPORT_BATCH);
-		else
-		{
-			SPI_cursor_fetch(portal, true, MT_EXPORT_BATCH);
-			got = SPI_processed;
-		}
-		if (got == 0)
-			break;
-		old = MemoryContextSwitchTo(st->batch);
-		for (uint64 i = 0; i < got; i++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-			if (isnull)
-				continue;
-			emit(st, "row", name, d);
-			n++;
-		}
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(st->batch);
-		SPI_freetuptable(SPI_tuptable);
-	}
-	if (st->counts.len > 0)
-		appendStringInfoString(&st->counts, ", ");
-	escape_json(&st->counts, name);
-	appendStringInfo(&st->counts, ": " INT64_FORMAT, n);
-	return n;
+	mt_spi_connect();
+	/* SPI_connect switched to its own context; what stays goes to mcxt */
+	MemoryContextSwitchTo(x->mcxt);
+	export_open_spi(x);
+	mt_spi_finish();
 }
 
 static void
-export_ext_table(ExportState *st, const ExtTable *et, pg_uuid_t *tenant)
+export_open_spi(ExportCtx *x)
 {
-	MtCatalogCtx c;
-	char	   *name = psprintf("mt.%s", et->name);
-	char	   *sql;
 	Oid			t[1] = {UUIDOID};
-	Datum		v[1] = {UUIDPGetDatum(tenant)};
-	Portal		p;
+	Datum		v[1] = {UUIDPGetDatum(&x->tenant)};
+	char	   *sql;
 
-	if (et->tenant_column)
-		sql = psprintf("SELECT ROW(mt_row.*)::pg_catalog.text FROM mt.%s mt_row "
-					   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1",
-					   et->name, et->tenant_column);
+	x->count = 0;
+	x->nrows = x->next = 0;
+	x->user_table = x->table >= (int) N_EXT_TABLES;
+	if (!x->user_table)
+	{
+		const ExtTable *et = &ext_tables[x->table];
+		MtCatalogCtx c;
+
+		x->name = MemoryContextStrdup(x->mcxt, psprintf("mt.%s", et->name));
+		if (et->tenant_column)
+			sql = psprintf("SELECT ROW(mt_row.*)::pg_catalog.text FROM mt.%s mt_row "
+						   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1",
+						   et->name, et->tenant_column);
+		else
+			sql = psprintf("SELECT ROW(mt_row.*)::pg_catalog.text FROM mt.%s mt_row "
+						   "WHERE NOT mt_row.builtin AND mt_row.%s OPERATOR(pg_catalog.=) "
+						   "(SELECT plan FROM mt.tenants WHERE id OPERATOR(pg_catalog.=) $1)",
+						   et->name, strcmp(et->name, "plans") == 0 ? "name" : "plan");
+		queue(x, "table", x->name, table_header(x, "extension", et->tenant_column,
+												  mt_catalog_relid(et->name)));
+		mt_catalog_begin(&c);
+		x->portal = SPI_cursor_open_with_args(NULL, sql, 1, t, v, NULL, true, 0);
+		if (x->portal == NULL)
+			mt_spi_failed("cursor open", SPI_result);
+		mt_catalog_end(&c);
+	}
 	else
-		sql = psprintf("SELECT ROW(mt_row.*)::pg_catalog.text FROM mt.%s mt_row "
-					   "WHERE NOT mt_row.builtin AND mt_row.%s OPERATOR(pg_catalog.=) "
-					   "(SELECT plan FROM mt.tenants WHERE id OPERATOR(pg_catalog.=) $1)",
-					   et->name, strcmp(et->name, "plans") == 0 ? "name" : "plan");
-	emit_table_header(st, name, "extension", et->tenant_column, mt_catalog_relid(et->name));
-	mt_catalog_begin(&c);
-	p = SPI_cursor_open_with_args(NULL, sql, 1, t, v, NULL, true, 0);
-	if (p == NULL)
-		mt_spi_failed("cursor open", SPI_result);
-	emit_rows(st, name, p, NULL);
-	SPI_cursor_close(p);
-	mt_catalog_end(&c);
+	{
+		int			i = x->table - (int) N_EXT_TABLES;
+
+		x->name = MemoryContextStrdup(x->mcxt, mt_relation_name(x->rels[i]));
+		queue(x, "table", x->name, table_header(x, "isolated", x->cols[i], x->rels[i]));
+		sql = psprintf("SELECT ROW(mt_row.*)::pg_catalog.text FROM ONLY %s mt_row "
+					   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1",
+					   x->name, quote_identifier(x->cols[i]));
+		mt_owner_cursor_open(&x->oc, x->rels[i], &x->tenant, sql, 1, t, v, NULL);
+	}
+	MemoryContextSwitchTo(x->mcxt);
+	x->name_datum = CStringGetTextDatum(x->name);
+	x->open = true;
+}
+
+/* copy the rows of SPI_tuptable into x->rows (batch_cxt) */
+static void
+copy_batch(ExportCtx *x, uint64 got)
+{
+	MemoryContext old;
+
+	MemoryContextReset(x->batch_cxt);
+	old = MemoryContextSwitchTo(x->batch_cxt);
+	x->rows = palloc(sizeof(Datum) * Max(got, 1));
+	x->nrows = 0;
+	for (uint64 i = 0; i < got; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			x->rows[x->nrows++] = datumCopy(d, false, -1);
+	}
+	MemoryContextSwitchTo(old);
+	x->next = 0;
+}
+
+/* the next batch of the current table into x->rows */
+static void
+export_fetch(ExportCtx *x)
+{
+	if (x->user_table)
+	{
+		mt_spi_connect();
+		copy_batch(x, mt_owner_cursor_fetch(&x->oc, MT_EXPORT_BATCH));
+		mt_spi_finish();
+	}
+	else
+	{
+		MtCatalogCtx c;
+
+		mt_catalog_begin(&c);
+		SPI_cursor_fetch(x->portal, true, MT_EXPORT_BATCH);
+		copy_batch(x, SPI_processed);
+		mt_catalog_end(&c);
+	}
+}
+
+static void
+export_close(ExportCtx *x)
+{
+	if (x->user_table)
+		mt_owner_cursor_close(&x->oc);
+	else
+		SPI_cursor_close(x->portal);
+	x->open = false;
+	if (x->counts.len > 0)
+		appendStringInfoString(&x->counts, ", ");
+	escape_json(&x->counts, x->name);
+	appendStringInfo(&x->counts, ": " INT64_FORMAT, x->count);
+	x->table++;
+}
+
+/* the first call: the tenant, the isolated tables in foreign-key order */
+static void
+export_start(ExportCtx *x)
+{
+	Oid			t[1] = {UUIDOID};
+	Datum		v[1] = {UUIDPGetDatum(&x->tenant)};
+	int			nest;
+	int			rc;
+
+	if (mt_catalog_execute("SELECT 1 FROM mt.tenants WHERE id OPERATOR(pg_catalog.=) $1",
+						   1, t, v, NULL) != SPI_OK_SELECT || SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(&x->tenant))));
+	x->version = MemoryContextStrdup(x->mcxt, extension_version());
+	x->database = MemoryContextStrdup(x->mcxt, get_database_name(MyDatabaseId));
+
+	/* the isolated tables with storage, parents before children */
+	nest = mt_enter_safe_search_path();
+	rc = SPI_execute("WITH RECURSIVE t AS ("
+					 " SELECT i.tbl::pg_catalog.oid AS relid, i.tenant_column::pg_catalog.text AS tc,"
+					 "  COALESCE(pg_catalog.pg_partition_root(i.tbl), i.tbl)::pg_catalog.oid AS root"
+					 " FROM mt.isolated_tables i JOIN pg_catalog.pg_class c"
+					 "  ON c.oid OPERATOR(pg_catalog.=) i.tbl::pg_catalog.oid"
+					 " WHERE c.relkind OPERATOR(pg_catalog.=) 'r'),"
+					 " e AS (SELECT DISTINCT"
+					 "  COALESCE(pg_catalog.pg_partition_root(k.conrelid), k.conrelid::pg_catalog.regclass)::pg_catalog.oid AS child,"
+					 "  COALESCE(pg_catalog.pg_partition_root(k.confrelid), k.confrelid::pg_catalog.regclass)::pg_catalog.oid AS parent"
+					 " FROM pg_catalog.pg_constraint k WHERE k.contype OPERATOR(pg_catalog.=) 'f'),"
+					 " d AS (SELECT root AS rel, 0 AS depth FROM t"
+					 "  UNION SELECT e.child, d.depth OPERATOR(pg_catalog.+) 1 FROM d JOIN e"
+					 "   ON e.parent OPERATOR(pg_catalog.=) d.rel AND e.child OPERATOR(pg_catalog.<>) e.parent"
+					 "  WHERE d.depth OPERATOR(pg_catalog.<) 64)"
+					 " SELECT t.relid, t.tc FROM t JOIN d ON d.rel OPERATOR(pg_catalog.=) t.root"
+					 " GROUP BY t.relid, t.tc"
+					 " ORDER BY max(d.depth), t.relid::pg_catalog.regclass::pg_catalog.text",
+					 true, 0);
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("isolated tables", rc);
+	mt_leave_safe_search_path(nest);
+	MemoryContextSwitchTo(x->mcxt);
+	x->nrels = (int) SPI_processed;
+	x->rels = palloc(sizeof(Oid) * Max(x->nrels, 1));
+	x->cols = palloc(sizeof(char *) * Max(x->nrels, 1));
+	for (int i = 0; i < x->nrels; i++)
+	{
+		bool		isnull;
+
+		x->rels[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		x->cols[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+}
+
+/* the next output row into v[3]; false when the export is complete */
+static bool
+export_next(ExportCtx *x, Datum *v)
+{
+	for (;;)
+	{
+		if (x->pending_section)
+		{
+			v[0] = CStringGetTextDatum(x->pending_section);
+			v[1] = CStringGetTextDatum(x->pending_name);
+			v[2] = CStringGetTextDatum(x->pending_data);
+			x->pending_section = NULL;
+			return true;
+		}
+		switch (x->phase)
+		{
+			case EXPORT_HEADER:
+				{
+					StringInfoData h;
+
+					initStringInfo(&h);
+					appendStringInfo(&h, "{\"format\": %d, \"extension\": \"multitenant\", \"extension_version\": ",
+									 MT_EXPORT_FORMAT);
+					escape_json(&h, x->version);
+					appendStringInfoString(&h, ", \"tenant\": ");
+					escape_json(&h, mt_uuid_to_cstring(&x->tenant));
+					appendStringInfoString(&h, ", \"database\": ");
+					escape_json(&h, x->database);
+					appendStringInfoString(&h, ", \"exported_at\": ");
+					escape_json(&h, timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
+					appendStringInfoString(&h, "}");
+					queue(x, "header", "multitenant", h.data);
+					x->phase = EXPORT_TABLES;
+					break;
+				}
+			case EXPORT_TABLES:
+				if (!x->open)
+				{
+					if (x->table >= (int) N_EXT_TABLES + x->nrels)
+						x->phase = EXPORT_END;
+					else
+						export_open(x);
+					break;
+				}
+				if (x->next < x->nrows)
+				{
+					v[0] = x->row_datum;
+					v[1] = x->name_datum;
+					v[2] = x->rows[x->next++];
+					x->count++;
+					return true;
+				}
+				CHECK_FOR_INTERRUPTS();
+				export_fetch(x);
+				if (x->nrows == 0)
+				{
+					mt_spi_connect();
+					export_close(x);
+					mt_spi_finish();
+				}
+				break;
+			case EXPORT_END:
+				queue(x, "end", "multitenant", psprintf("{\"rows\": {%s}}", x->counts.data));
+				x->phase = EXPORT_DONE;
+				break;
+			default:
+				return false;
+		}
+	}
 }
 
 PG_FUNCTION_INFO_V1(mt_export_tenant);
 Datum
 mt_export_tenant(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	pg_uuid_t  *tenant;
-	ExportState st;
-	StringInfoData h;
-	Oid			t[1] = {UUIDOID};
-	Datum		v[1];
-	int			nrels;
-	Oid		   *rels;
-	char	  **cols;
-	MemoryContext outer = CurrentMemoryContext;
+	FuncCallContext *funcctx;
+	ExportCtx  *x;
+	Datum		v[3];
+	bool		n[3] = {false, false, false};
+	bool		more;
+	MemoryContext old;
 
-	mt_require_args(fcinfo, 1, "tenant");
-	tenant = PG_GETARG_UUID_P(0);
-	v[0] = UUIDPGetDatum(tenant);
-	InitMaterializedSRF(fcinfo, 0);
-	st.ts = rsinfo->setResult;
-	st.desc = rsinfo->setDesc;
-	st.order = 0;
-	initStringInfo(&st.counts);
-	st.batch = AllocSetContextCreate(CurrentMemoryContext, "mt export batch",
-									 ALLOCSET_DEFAULT_SIZES);
-
-	mt_spi_connect();
-	if (mt_catalog_execute("SELECT 1 FROM mt.tenants WHERE id OPERATOR(pg_catalog.=) $1",
-						   1, t, v, NULL) != SPI_OK_SELECT || SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(tenant))));
-
-	/* the isolated tables with storage, parents before children */
+	if (SRF_IS_FIRSTCALL())
 	{
-		int			nest = mt_enter_safe_search_path();
-		int			rc;
+		TupleDesc	desc;
 
-		rc = SPI_execute("WITH RECURSIVE t AS ("
-						 " SELECT i.tbl::pg_catalog.oid AS relid, i.tenant_column::pg_catalog.text AS tc,"
-						 "  COALESCE(pg_catalog.pg_partition_root(i.tbl), i.tbl)::pg_catalog.oid AS root"
-						 " FROM mt.isolated_tables i JOIN pg_catalog.pg_class c"
-						 "  ON c.oid OPERATOR(pg_catalog.=) i.tbl::pg_catalog.oid"
-						 " WHERE c.relkind OPERATOR(pg_catalog.=) 'r'),"
-						 " e AS (SELECT DISTINCT"
-						 "  COALESCE(pg_catalog.pg_partition_root(k.conrelid), k.conrelid::pg_catalog.regclass)::pg_catalog.oid AS child,"
-						 "  COALESCE(pg_catalog.pg_partition_root(k.confrelid), k.confrelid::pg_catalog.regclass)::pg_catalog.oid AS parent"
-						 " FROM pg_catalog.pg_constraint k WHERE k.contype OPERATOR(pg_catalog.=) 'f'),"
-						 " d AS (SELECT root AS rel, 0 AS depth FROM t"
-						 "  UNION SELECT e.child, d.depth OPERATOR(pg_catalog.+) 1 FROM d JOIN e"
-						 "   ON e.parent OPERATOR(pg_catalog.=) d.rel AND e.child OPERATOR(pg_catalog.<>) e.parent"
-						 "  WHERE d.depth OPERATOR(pg_catalog.<) 64)"
-						 " SELECT t.relid, t.tc FROM t JOIN d ON d.rel OPERATOR(pg_catalog.=) t.root"
-						 " GROUP BY t.relid, t.tc"
-						 " ORDER BY max(d.depth), t.relid::pg_catalog.regclass::pg_catalog.text",
-						 true, 0);
-		if (rc != SPI_OK_SELECT)
-			mt_spi_failed("isolated tables", rc);
-		mt_leave_safe_search_path(nest);
-		nrels = (int) SPI_processed;
-		rels = MemoryContextAlloc(outer, sizeof(Oid) * Max(nrels, 1));
-		cols = MemoryContextAlloc(outer, sizeof(char *) * Max(nrels, 1));
-		for (int i = 0; i < nrels; i++)
-		{
-			bool		isnull;
-
-			rels[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-			cols[i] = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-		}
+		mt_require_args(fcinfo, 1, "tenant");
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		x = palloc0(sizeof(ExportCtx));
+		x->tenant = *PG_GETARG_UUID_P(0);
+		x->batch_cxt = AllocSetContextCreate(funcctx->multi_call_memory_ctx, "mt export batch",
+											 ALLOCSET_DEFAULT_SIZES);
+		initStringInfo(&x->counts);
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "multitenant: mt.export_tenant must return a row type");
+		x->desc = BlessTupleDesc(desc);
+		x->row_datum = CStringGetTextDatum("row");
+		x->mcxt = funcctx->multi_call_memory_ctx;
+		mt_spi_connect();
+		MemoryContextSwitchTo(x->mcxt);
+		export_start(x);
+		mt_spi_finish();
+		funcctx->user_fctx = x;
+		MemoryContextSwitchTo(old);
 	}
+	funcctx = SRF_PERCALL_SETUP();
+	x = funcctx->user_fctx;
 
-	initStringInfo(&h);
-	appendStringInfo(&h, "{\"format\": %d, \"extension\": \"multitenant\", \"extension_version\": ",
-					 MT_EXPORT_FORMAT);
-	escape_json(&h, extension_version());
-	appendStringInfoString(&h, ", \"tenant\": ");
-	escape_json(&h, mt_uuid_to_cstring(tenant));
-	appendStringInfoString(&h, ", \"database\": ");
-	escape_json(&h, get_database_name(MyDatabaseId));
-	appendStringInfoString(&h, ", \"exported_at\": ");
-	escape_json(&h, timestamptz_to_str(GetCurrentTransactionStartTimestamp()));
-	appendStringInfoString(&h, "}");
-	emit(&st, "header", "multitenant", text_datum(h.data));
-
-	for (int i = 0; i < (int) N_EXT_TABLES; i++)
-		export_ext_table(&st, &ext_tables[i], tenant);
-
-	for (int i = 0; i < nrels; i++)
-	{
-		char	   *name = mt_relation_name(rels[i]);
-		char	   *sql;
-		MtOwnerCursor oc;
-
-		emit_table_header(&st, name, "isolated", cols[i], rels[i]);
-		sql = psprintf("SELECT ROW(mt_row.*)::pg_catalog.text FROM ONLY %s mt_row "
-					   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1",
-					   name, quote_identifier(cols[i]));
-		mt_owner_cursor_open(&oc, rels[i], tenant, sql, 1, t, v, NULL);
-		emit_rows(&st, name, NULL, &oc);
-		mt_owner_cursor_close(&oc);
-	}
-
-	resetStringInfo(&h);
-	appendStringInfo(&h, "{\"rows\": {%s}}", st.counts.data);
-	emit(&st, "end", "multitenant", text_datum(h.data));
-	mt_spi_finish();
-	return (Datum) 0;
+	/*
+	 * State that outlives this call goes to the multi-call context; a data
+	 * row allocates nothing there (its values are the batch's and the
+	 * prepared name), so nothing grows with the tenant.
+	 */
+	old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+	more = export_next(x, v);
+	MemoryContextSwitchTo(old);
+	if (!more)
+		SRF_RETURN_DONE(funcctx);
+	SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(heap_form_tuple(x->desc, v, n)));
 }
 
 /* ---------------------------------------------------------------------
@@ -390,6 +537,10 @@ mt_export_tenant(PG_FUNCTION_ARGS)
 typedef struct ImportState
 {
 	char	   *source;			/* quoted name of the staging table */
+	char	   *meta;			/* its rows but those of user tables (temporary) */
+	int			ncounts;		/* rows per table, from the end row's check */
+	char	  **count_names;
+	int64	   *counts;
 	pg_uuid_t	src;
 	pg_uuid_t	dst;
 	text	   *new_slug;		/* NULL: keep */
@@ -436,7 +587,7 @@ single_section(ImportState *st, const char *section)
 	Oid			t[1] = {TEXTOID};
 	Datum		v[1] = {text_datum(section)};
 	char	   *sql = psprintf("SELECT data FROM %s WHERE section OPERATOR(pg_catalog.=) $1 LIMIT 2",
-							   st->source);
+							   st->meta);
 	int			nest = mt_enter_safe_search_path();
 
 	mt_spi_execute(sql, 1, t, v, SPI_OK_SELECT);
@@ -600,8 +751,18 @@ insert_sql(Oid relid, const char *target, const char *rowtype, List *cols,
  * the new tenant's maintenance context (user tables, relid valid) or as
  * the extension owner.  Returns the rows inserted.
  */
+static int64 import_rows_from(ImportState *st, const char *from, const char *name, Oid relid,
+								bool user_table, const char *sql);
+
 static int64
 import_rows(ImportState *st, const char *name, Oid relid, bool user_table, const char *sql)
+{
+	return import_rows_from(st, user_table ? st->source : st->meta, name, relid, user_table, sql);
+}
+
+static int64
+import_rows_from(ImportState *st, const char *from, const char *name, Oid relid, bool user_table,
+				 const char *sql)
 {
 	Oid			ct[1] = {TEXTOID};
 	Datum		cv[1] = {text_datum(name)};
@@ -614,8 +775,8 @@ import_rows(ImportState *st, const char *name, Oid relid, bool user_table, const
 
 	p = SPI_cursor_open_with_args(NULL,
 								  psprintf("SELECT data FROM %s WHERE section OPERATOR(pg_catalog.=) 'row' "
-										   "AND name OPERATOR(pg_catalog.=) $1", st->source),
-								  1, ct, cv, NULL, true, 0);
+										   "AND name OPERATOR(pg_catalog.=) $1", from),
+								  1, ct, cv, NULL, false, 0);
 	if (p == NULL)
 		mt_spi_failed("cursor open", SPI_result);
 	mt_leave_safe_search_path(nest);
@@ -662,16 +823,10 @@ import_rows(ImportState *st, const char *name, Oid relid, bool user_table, const
 static int64
 staged_count(ImportState *st, const char *name)
 {
-	Oid			t[1] = {TEXTOID};
-	Datum		v[1] = {text_datum(name)};
-	int			nest = mt_enter_safe_search_path();
-	Datum		d;
-
-	d = mt_spi_value(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE section OPERATOR(pg_catalog.=) 'row' "
-							  "AND name OPERATOR(pg_catalog.=) $1", st->source),
-					 1, t, v, true, NULL);
-	mt_leave_safe_search_path(nest);
-	return DatumGetInt64(d);
+	for (int i = 0; i < st->ncounts; i++)
+		if (strcmp(st->count_names[i], name) == 0)
+			return st->counts[i];
+	return 0;
 }
 
 /* sequences of a table's columns advanced past the imported values */
@@ -733,8 +888,8 @@ request_map(ImportState *st, const char *rowtype)
 
 	ids = mt_spi_value(psprintf("SELECT pg_catalog.array_agg((data::%s).id) FROM %s "
 								"WHERE section OPERATOR(pg_catalog.=) 'row' "
-								"AND name OPERATOR(pg_catalog.=) 'mt.gdpr_requests'", rowtype, st->source),
-					   0, NULL, NULL, true, &isnull);
+								"AND name OPERATOR(pg_catalog.=) 'mt.gdpr_requests'", rowtype, st->meta),
+					   0, NULL, NULL, false, &isnull);
 	mt_leave_safe_search_path(nest);
 	v[0] = isnull ? PointerGetDatum(construct_empty_array(INT8OID)) : ids;
 	st->request_map = psprintf("pg_temp.mt_import_%d_%d", MyProcPid, ++st->ntemp);
@@ -799,7 +954,7 @@ import_audit(ImportState *st, const char *log_meta, char **mode)
 	/* the range of exported ids */
 	mt_spi_execute(psprintf("SELECT pg_catalog.min((data::mt.audit_log).id), pg_catalog.max((data::mt.audit_log).id) "
 							"FROM %s WHERE section OPERATOR(pg_catalog.=) 'row' "
-							"AND name OPERATOR(pg_catalog.=) 'mt.audit_log'", st->source),
+							"AND name OPERATOR(pg_catalog.=) 'mt.audit_log'", st->meta),
 				   0, NULL, NULL, SPI_OK_SELECT);
 	lo = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	hi = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -809,7 +964,7 @@ import_audit(ImportState *st, const char *log_meta, char **mode)
 	mt_spi_execute(psprintf("SELECT (r).seq, (r).hash, (r).rows_pruned, (r).pruned_at, (r).pruned_by, (r).tenant_id "
 							"FROM (SELECT data::mt.audit_checkpoints AS r FROM %s "
 							"WHERE section OPERATOR(pg_catalog.=) 'row' AND name OPERATOR(pg_catalog.=) 'mt.audit_checkpoints' OFFSET 0) s "
-							"ORDER BY 1", st->source),
+							"ORDER BY 1", st->meta),
 				   0, NULL, NULL, SPI_OK_SELECT);
 	nck = SPI_processed;
 	ck = SPI_tuptable;
@@ -817,8 +972,8 @@ import_audit(ImportState *st, const char *log_meta, char **mode)
 								  psprintf("SELECT (r).* FROM (SELECT data::mt.audit_log AS r FROM %s "
 										   "WHERE section OPERATOR(pg_catalog.=) 'row' "
 										   "AND name OPERATOR(pg_catalog.=) 'mt.audit_log' OFFSET 0) s "
-										   "ORDER BY (r).seq", st->source),
-								  0, NULL, NULL, NULL, true, 0);
+										   "ORDER BY (r).seq", st->meta),
+								  0, NULL, NULL, NULL, false, 0);
 	if (p == NULL)
 		mt_spi_failed("cursor open", SPI_result);
 	mt_leave_safe_search_path(nest);
@@ -894,6 +1049,19 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 
 	mt_spi_connect();
 
+	/*
+	 * Everything but the rows of user tables, in a small temporary table:
+	 * the staging table is then read once for it, once for the counts and
+	 * once per user table.
+	 */
+	st.meta = psprintf("pg_temp.mt_import_%d_%d", MyProcPid, ++st.ntemp);
+	nest = mt_enter_safe_search_path();
+	mt_spi_execute(psprintf("CREATE TEMPORARY TABLE %s ON COMMIT DROP AS SELECT section, name, data FROM %s "
+							"WHERE section OPERATOR(pg_catalog.<>) 'row' OR name OPERATOR(pg_catalog.~~) 'mt.%%'",
+							st.meta, st.source),
+				   0, NULL, NULL, 0);
+	mt_leave_safe_search_path(nest);
+
 	/* header: format, version, tenant */
 	header = single_section(&st, "header");
 	s = json_field(header, "format");
@@ -928,18 +1096,26 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 							"FROM pg_catalog.jsonb_each_text($1::pg_catalog.jsonb OPERATOR(pg_catalog.->) 'rows') e "
 							"FULL JOIN (SELECT name, pg_catalog.count(*) AS n FROM %s "
 							"WHERE section OPERATOR(pg_catalog.=) 'row' GROUP BY name) r "
-							"ON r.name OPERATOR(pg_catalog.=) e.key "
-							"WHERE e.value IS NULL OR r.n IS DISTINCT FROM e.value::pg_catalog.int8 "
-							"AND NOT (r.n IS NULL AND e.value OPERATOR(pg_catalog.=) '0') LIMIT 1", st.source),
+							"ON r.name OPERATOR(pg_catalog.=) e.key", st.source),
 				   1, t, v, SPI_OK_SELECT);
 	mt_leave_safe_search_path(nest);
-	if (SPI_processed > 0)
-		bad_export("the export is truncated or altered",
-				   psprintf("Table %s has %s rows in the file; its end row says %s.",
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) ?
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) : "nothing"));
+	st.ncounts = (int) SPI_processed;
+	st.count_names = palloc(sizeof(char *) * Max(st.ncounts, 1));
+	st.counts = palloc(sizeof(int64) * Max(st.ncounts, 1));
+	for (int i = 0; i < st.ncounts; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *said = SPI_getvalue(tup, desc, 2);
+		char	   *has = SPI_getvalue(tup, desc, 3);
+
+		st.count_names[i] = SPI_getvalue(tup, desc, 1);
+		st.counts[i] = pg_strtoint64(has);
+		if (said == NULL || strcmp(said, has) != 0)
+			bad_export("the export is truncated or altered",
+					   psprintf("Table %s has %s rows in the file; its end row says %s.",
+								st.count_names[i], has, said ? said : "nothing"));
+	}
 
 	/* the tenant must not exist here */
 	v[1] = UUIDPGetDatum(&st.dst);
@@ -954,7 +1130,7 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 	nest = mt_enter_safe_search_path();
 	mt_spi_execute(psprintf("SELECT name, data FROM %s WHERE section OPERATOR(pg_catalog.=) 'table' "
 							"ORDER BY (data::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'order')::pg_catalog.int4",
-							st.source),
+							st.meta),
 				   0, NULL, NULL, SPI_OK_SELECT);
 	mt_leave_safe_search_path(nest);
 	ntables = SPI_processed;
@@ -1005,6 +1181,12 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 						 errmsg("cannot import audit subject keys under a new tenant id"),
 						 errdetail("A subject key is found by a keyed hash over the tenant id and the subject."),
 						 errhint("Import under the original tenant id; nothing was imported.")));
+			/* (GDPR requests always: restrictions use their id map) */
+			if (expected == 0 && strcmp(et->name, "gdpr_requests") != 0)
+			{
+				report(&st, names[i], 0, 0, true, NULL);
+				continue;
+			}
 			relid = mt_catalog_relid(et->name);
 			rowtype = staging_type(&st, metas[i], &cols);
 			if (strcmp(et->name, "gdpr_requests") == 0)

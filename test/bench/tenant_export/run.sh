@@ -33,17 +33,18 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 peak_rss() {   # peak_rss <db> <file> <sql>
     local db=$1 file=$2 sql=$3 pid peak=0 v
     coproc P { "$PSQL" -X -q -At -d "$db" -o "$file" 2>&1; }
+    local ppid=$P_PID
     echo "SELECT pg_backend_pid();" >&"${P[1]}"
     sleep 0.2
     pid=$(head -1 "$file")
     echo "$sql" >&"${P[1]}"
     exec {P[1]}>&-
-    while kill -0 "$P_PID" 2>/dev/null; do
+    while kill -0 "$ppid" 2>/dev/null; do
         v=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
         [ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
         sleep 0.05
     done
-    wait "$P_PID" 2>/dev/null || true
+    wait "$ppid" 2>/dev/null || true
     echo "$peak"
 }
 
@@ -83,8 +84,8 @@ echo "tenant_export: $rows rows: export ${best_exp}s, COPY out ${best_copy_out}s
 ratio_line "tenant_export: export rows/s vs plain COPY TO (rows/s)" "$(rate "$best_exp")" "$(rate "$best_copy_out")" 0.50 ge | sed 's/ tps/ rows\/s/g'
 ratio_line "tenant_export: import rows/s vs plain COPY FROM (rows/s)" "$(rate "$best_imp")" "$(rate "$best_copy_in")" 0.50 ge | sed 's/ tps/ rows\/s/g'
 
-big_peak=$(peak_rss $src "$work/peak-big.out" "COPY (SELECT * FROM mt.export_tenant('$big')) TO STDOUT;")
-small_peak=$(peak_rss $src "$work/peak-small.out" "COPY (SELECT * FROM mt.export_tenant('$other')) TO STDOUT;")
+big_peak=$(peak_rss $src "$work/peak-big.out" "COPY (SELECT (e).* FROM (SELECT mt.export_tenant('$big') AS e OFFSET 0) s) TO STDOUT;")
+small_peak=$(peak_rss $src "$work/peak-small.out" "COPY (SELECT (e).* FROM (SELECT mt.export_tenant('$other') AS e OFFSET 0) s) TO STDOUT;")
 echo "tenant_export: export backend peak RssAnon: $((big_peak / 1024)) MB for $rows rows, $((small_peak / 1024)) MB for $((rows / 10)) rows (work_mem $(mt_psql -d $src -c 'SHOW work_mem'))"
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $dst" -c "DROP DATABASE IF EXISTS $src" >/dev/null
 rm -rf "$work"
