@@ -9,16 +9,18 @@
  *
  * Format (doc/isolation-levels.md, "Export and import one tenant"): rows
  * (section text, name text, data text); a client reads them with COPY
- * (SELECT * FROM mt.export_tenant(...)) TO STDOUT.
+ * (SELECT (e).* FROM (SELECT mt.export_tenant(...) AS e OFFSET 0) s) TO STDOUT.
  *	  header  multitenant  {"format": 1, "extension_version": ..., "tenant": ...}
  *	  table   <name>       {"order": n, "kind": "extension" | "isolated",
  *						    "tenant_column": ..., "columns": [[name, type], ...]}
  *	  row     <name>       the row's composite text (record_out)
  *	  end     multitenant  {"rows": {<name>: count, ...}}
- * Streaming: the export reads each table through a cursor in batches and
- * appends to the function's tuplestore, which spills to disk past
- * work_mem; the import reads the staging table the client COPYs the file
- * into through a cursor, and inserts batches of rows passed as one text[].
+ * Streaming: the export is a value-per-call function that reads each
+ * table through a cursor and holds one batch of rows at a time (called in
+ * a select list, rows go to the client as they come; in FROM, PostgreSQL
+ * collects them in a tuplestore that spills past work_mem); the import
+ * reads the staging table the client COPYs the file into through cursors
+ * and inserts batches of rows passed as one text[].
  *
  * Who runs what: EXECUTE on both is revoked from PUBLIC (back office).
  * A user table is read and written as its owner in a security-restricted
@@ -1192,7 +1194,7 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 			if (strcmp(et->name, "gdpr_requests") == 0)
 				request_map(&st, rowtype);
 			n = import_rows(&st, names[i], relid, false,
-							insert_sql(relid, names[i], rowtype, cols, et->tenant_column, et->omit, et->conflict,
+							insert_sql(relid, mt_relation_name(relid), rowtype, cols, et->tenant_column, et->omit, et->conflict,
 									   et->request_id, st.request_map));
 			if (et->sequence)
 				mt_catalog_execute(psprintf("SELECT pg_catalog.setval('mt.%s'::pg_catalog.regclass, m.v) FROM "
@@ -1244,12 +1246,12 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 						 errhint("Run mt.enable_isolation on it first; nothing was imported.")));
 			rowtype = staging_type(&st, metas[i], &cols);
 			n = import_rows(&st, names[i], relid, true,
-							insert_sql(relid, names[i], rowtype, cols, tc, NULL, NULL, NULL, NULL));
+							insert_sql(relid, mt_relation_name(relid), rowtype, cols, tc, NULL, NULL, NULL, NULL));
 			if (n != expected)
 				bad_export(psprintf("table %s: " INT64_FORMAT " of " INT64_FORMAT " rows imported",
 									names[i], n, expected),
 						   "Rows of another tenant are not imported.");
-			advance_sequences(relid, names[i], tc, &st.dst, true);
+			advance_sequences(relid, mt_relation_name(relid), tc, &st.dst, true);
 			report(&st, names[i], expected, n, true, NULL);
 		}
 		else
