@@ -6,7 +6,9 @@
  *	  against a saved digest); mt.audit_digest() returns chain heads;
  *	  mt.audit_prune() removes old rows behind a checkpoint; the C row-change
  *	  trigger behind mt.audit_table(); search and JSON-lines export; the
- *	  append-only guard trigger; mt.audit_forget_subject().  Subject keys
+ *	  append-only guard trigger; mt.audit_forget_subject(); importing a
+ *	  tenant's chain (mt.import_tenant, verbatim or re-chained under the
+ *	  chain lock of the new tenant).  Subject keys
  *	  and details encryption live in audit_keys.c.
  *
  * Chains.  Every event belongs to one chain, keyed by tenant_id (the nil
@@ -918,6 +920,159 @@ mt_audit_record(const pg_uuid_t *tenant, const char *action,
 	appendStringInfoChar(&s, '}');
 	return mt_audit_append(tenant, action, resource_type, resource_id,
 						   npairs > 0 ? jsonb_from_text(s.data) : NULL, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Importing a tenant's chain (mt.import_tenant, tenant_export.c)
+ * --------------------------------------------------------------------- */
+
+/*
+ * See audit.h.  Each row is first checked as the exporting database wrote
+ * it (tenant src, seq base_seq + 1, + 2, ..., prev_hash the hash of the row
+ * before it or base_hash, hash recomputed from its own columns): an export
+ * whose chain was altered, cut or reordered raises XX001 and nothing is
+ * written.  Then the row is inserted unchanged, or re-chained onto the head
+ * of dst's chain (id from mt.audit_log_id_seq, tenant dst, seq, prev_hash
+ * and hash recomputed: everything else, "at" and the actor included, as
+ * recorded).  Rows whose details are encrypted cannot be re-chained under
+ * another tenant: their subject key is found by a hash over the tenant.
+ */
+int64
+mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
+					  int64 base_seq, const uint8 *base_hash, bool rechain)
+{
+	AuditRels	rels;
+	ChainHead	head;
+	StringInfoData canon;
+	StringInfoData dbuf;
+	uint8		src_prev[MT_SHA256_LEN];
+	uint8		dst_prev[MT_SHA256_LEN];
+	int64		expect_seq = base_seq + 1;
+	int64		dst_seq = 0;
+	int64		max_id = 0;
+	int64		n = 0;
+	bool		same_tenant = memcmp(src, dst, sizeof(pg_uuid_t)) == 0;
+
+	mt_require_writable("mt.import_tenant()", MT_WRITES_TABLES);
+	audit_rels(&rels);
+	lock_chain(dst);
+	memcpy(src_prev, base_hash, MT_SHA256_LEN);
+	if (rechain)
+	{
+		chain_head(&rels, SnapshotSelf, dst, &head);
+		dst_seq = head.seq;
+		memcpy(dst_prev, head.hash, MT_SHA256_LEN);
+	}
+	initStringInfo(&canon);
+	initStringInfo(&dbuf);
+
+	for (;;)
+	{
+		TupleTableSlot *slot;
+		SPITupleTable *batch;
+		uint64		nbatch;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, 1000);
+		/* the inserts below replace SPI_tuptable and SPI_processed */
+		batch = SPI_tuptable;
+		nbatch = SPI_processed;
+		if (nbatch == 0)
+			break;
+		if (batch->tupdesc->natts != A_NATTS)
+			elog(ERROR, "multitenant: the audit rows to import do not have the columns of mt.audit_log");
+		slot = MakeSingleTupleTableSlot(batch->tupdesc, &TTSOpsHeapTuple);
+		for (uint64 i = 0; i < nbatch; i++)
+		{
+			AuditRow	r;
+			uint8		h[MT_SHA256_LEN];
+			Datum	   *v;
+			bool	   *nl;
+
+			ExecStoreHeapTuple(batch->vals[i], slot, false);
+			for (int a = 0; a < A_NATTS; a++)
+				if (a + 1 != A_RTYPE && a + 1 != A_RID && a + 1 != A_DETAILS &&
+					a + 1 != A_KEY_ID && a + 1 != A_ENC && a + 1 != A_CLIENT &&
+					slot_attisnull(slot, a + 1))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("the audit chain in the export does not verify"),
+							 errdetail("Column %s of an audit row is NULL.", audit_log_columns[a])));
+			audit_row_from_slot(slot, &r, &dbuf);
+			v = slot->tts_values;
+			nl = slot->tts_isnull;
+			if (r.hash_lengths_ok)
+				audit_compute_hash(&r, &canon, h);
+			if (memcmp(&r.tenant, src, sizeof(pg_uuid_t)) != 0 || r.seq != expect_seq ||
+				!r.hash_lengths_ok || memcmp(r.prev_hash, src_prev, MT_SHA256_LEN) != 0 ||
+				memcmp(h, r.hash, MT_SHA256_LEN) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the audit chain in the export does not verify"),
+						 errdetail("The row expected at position " INT64_FORMAT " (id " INT64_FORMAT ", seq " INT64_FORMAT ") is missing, belongs to another chain or was altered.",
+								   expect_seq, r.id, r.seq),
+						 errhint("Export the tenant again; an export file must not be edited.")));
+			memcpy(src_prev, r.hash, MT_SHA256_LEN);
+			expect_seq++;
+
+			if (rechain)
+			{
+				if (r.has_key_id && !same_tenant)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("cannot import audit events with encrypted details under a new tenant id"),
+							 errdetail("Their subject keys are found by a keyed hash over the tenant id."),
+							 errhint("Import under the original tenant id.")));
+				r.id = nextval_internal(rels.id_seq, false);
+				r.tenant = *dst;
+				r.seq = ++dst_seq;
+				memcpy(r.prev_hash, dst_prev, MT_SHA256_LEN);
+				audit_compute_hash(&r, &canon, r.hash);
+				memcpy(dst_prev, r.hash, MT_SHA256_LEN);
+			}
+			else if (r.id > max_id)
+				max_id = r.id;
+			insert_row(&r, nl[A_DETAILS - 1] ? (Datum) 0 : v[A_DETAILS - 1],
+					   nl[A_ENC - 1] ? (Datum) 0 : v[A_ENC - 1],
+					   nl[A_CLIENT - 1] ? (Datum) 0 : v[A_CLIENT - 1]);
+			n++;
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		SPI_freetuptable(batch);
+	}
+
+	/* ids kept: later appends must take larger ones */
+	if (max_id > 0)
+	{
+		Oid			t[1] = {INT8OID};
+		Datum		a[1] = {Int64GetDatum(max_id)};
+
+		mt_spi_execute("SELECT pg_catalog.setval('mt.audit_log_id_seq'::pg_catalog.regclass, $1) "
+					   "FROM mt.audit_log_id_seq WHERE NOT is_called OR last_value OPERATOR(pg_catalog.<) $1",
+					   1, t, a, SPI_OK_SELECT);
+	}
+	return n;
+}
+
+void
+mt_audit_import_checkpoint(const pg_uuid_t *tenant, int64 seq, bytea *hash,
+						   int64 rows_pruned, TimestampTz pruned_at, const char *pruned_by)
+{
+	Oid			t[6] = {UUIDOID, INT8OID, BYTEAOID, INT8OID, TIMESTAMPTZOID, TEXTOID};
+	Datum		v[6];
+	int			rc;
+
+	v[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
+	v[1] = Int64GetDatum(seq);
+	v[2] = PointerGetDatum(hash);
+	v[3] = Int64GetDatum(rows_pruned);
+	v[4] = TimestampTzGetDatum(pruned_at);
+	v[5] = CStringGetTextDatum(pruned_by);
+	rc = flagged_execute(AUDIT_WRITE_CHECKPOINT_INSERT,
+						 "INSERT INTO mt.audit_checkpoints (tenant_id, seq, hash, rows_pruned, pruned_at, pruned_by) "
+						 "VALUES ($1, $2, $3, $4, $5, $6)", NULL, 6, t, v, NULL);
+	if (rc != SPI_OK_INSERT)
+		mt_spi_failed("audit checkpoint import", rc);
 }
 
 static char *

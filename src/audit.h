@@ -12,7 +12,9 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 /* GUC multitenant.audit_max_details (bytes of details text) */
@@ -49,5 +51,24 @@ extern int64 mt_audit_record(const pg_uuid_t *tenant, const char *action,
  * without the subject).
  */
 extern int64 mt_audit_forget_subject_keys(const pg_uuid_t *tenant, const char *subject);
+
+/*
+ * mt.import_tenant: write the chain of tenant src read from portal (an
+ * open SPI cursor returning rows with the columns of mt.audit_log, in seq
+ * order) as the chain of dst.  The rows must verify as exported, from
+ * base_seq / base_hash (the export's last checkpoint, or 0 and 32 zero
+ * bytes): XX001 otherwise.  rechain false: inserted unchanged (same ids
+ * and hashes: dst must equal src, its chain be empty, the ids free; the id
+ * sequence is advanced past them); true: appended to dst's chain with new
+ * ids, seq and hashes.  Takes dst's chain lock.  Runs as the extension
+ * owner (the caller switches), SPI connected.  Returns the rows written.
+ */
+extern int64 mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
+								   int64 base_seq, const uint8 *base_hash, bool rechain);
+
+/* mt.import_tenant: one checkpoint of an imported chain, unchanged */
+extern void mt_audit_import_checkpoint(const pg_uuid_t *tenant, int64 seq, bytea *hash,
+									   int64 rows_pruned, TimestampTz pruned_at,
+									   const char *pruned_by);
 
 #endif							/* MT_AUDIT_H */

@@ -11,7 +11,8 @@
  *	  restricted operation (optionally inside a tenant's maintenance
  *	  context, context.c, the layer below), so that the owner's triggers,
  *	  casts, defaults and domains never run with the extension owner's
- *	  rights.  No shared state, no locks.
+ *	  rights; mt_owner_cursor_*: the same for a query read in batches
+ *	  through a cursor (mt.export_tenant).  No shared state, no locks.
  *
  *-------------------------------------------------------------------------
  */
@@ -264,17 +265,11 @@ mt_spi_select_snapshot(Snapshot snap, const char *sql, int nargs, Oid *types,
  * Returns the SPI result code (errors on failure); SPI_tuptable and
  * SPI_processed hold the result until the next SPI call.
  */
-int
-mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
-				 int nargs, Oid *types, Datum *values, const char *nulls,
-				 bool read_only, long tcount)
+static Oid
+relation_owner(Oid relid)
 {
 	HeapTuple	tup;
 	Oid			owner;
-	Oid			save_userid;
-	int			save_sec;
-	int			nestlevel;
-	volatile int rc = 0;
 
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
@@ -283,13 +278,45 @@ mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
 				 errmsg("relation with OID %u does not exist", relid)));
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
+	return owner;
+}
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	nestlevel = mt_enter_safe_search_path();
+/* the three steps of "become the owner" (see above) and their undoing */
+typedef struct OwnerScope
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+} OwnerScope;
+
+static void
+owner_enter(OwnerScope *s, Oid owner, const pg_uuid_t *tenant)
+{
+	GetUserIdAndSecContext(&s->save_userid, &s->save_sec);
+	s->nestlevel = mt_enter_safe_search_path();
 	if (tenant != NULL)
 		mt_enter_tenant_maintenance(tenant);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+	SetUserIdAndSecContext(owner, s->save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+owner_leave(OwnerScope *s)
+{
+	SetUserIdAndSecContext(s->save_userid, s->save_sec);
+	/* false: roll back every GUC change of the level (SET LOCAL included) */
+	AtEOXact_GUC(false, s->nestlevel);
+}
+
+int
+mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
+				 int nargs, Oid *types, Datum *values, const char *nulls,
+				 bool read_only, long tcount)
+{
+	OwnerScope	s;
+	volatile int rc = 0;
+
+	owner_enter(&s, relation_owner(relid), tenant);
 	PG_TRY();
 	{
 		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, tcount);
@@ -299,14 +326,77 @@ mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
 	PG_CATCH();
 	{
 		/* the (sub)transaction abort unwinds the GUC nest level */
-		SetUserIdAndSecContext(save_userid, save_sec);
+		SetUserIdAndSecContext(s.save_userid, s.save_sec);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	SetUserIdAndSecContext(save_userid, save_sec);
-	/* false: roll back every GUC change of the level (SET LOCAL included) */
-	AtEOXact_GUC(false, nestlevel);
+	owner_leave(&s);
 	return rc;
+}
+
+/*
+ * The same for a query whose result is too large to hold at once (a
+ * tenant's rows of a table, mt.export_tenant): mt_owner_cursor_open opens a
+ * read-only SPI cursor (the caller's snapshot) as the table's owner, in a
+ * security-restricted operation with the safe search_path and, when
+ * tenant is not NULL, the tenant's maintenance context; every
+ * mt_owner_cursor_fetch runs in that same setting again (the owner's code
+ * runs while rows are fetched) and leaves the next count rows in
+ * SPI_tuptable.  SPI must stay connected until mt_owner_cursor_close.
+ */
+void
+mt_owner_cursor_open(MtOwnerCursor *c, Oid relid, const pg_uuid_t *tenant,
+					 const char *sql, int nargs, Oid *types, Datum *values,
+					 const char *nulls)
+{
+	OwnerScope	s;
+
+	c->owner = relation_owner(relid);
+	c->has_tenant = tenant != NULL;
+	if (tenant != NULL)
+		c->tenant = *tenant;
+	owner_enter(&s, c->owner, tenant);
+	PG_TRY();
+	{
+		c->portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, nulls,
+											  true, 0);
+		if (c->portal == NULL)
+			mt_spi_failed("cursor open", SPI_result);
+	}
+	PG_CATCH();
+	{
+		SetUserIdAndSecContext(s.save_userid, s.save_sec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	owner_leave(&s);
+}
+
+uint64
+mt_owner_cursor_fetch(MtOwnerCursor *c, long count)
+{
+	OwnerScope	s;
+
+	owner_enter(&s, c->owner, c->has_tenant ? &c->tenant : NULL);
+	PG_TRY();
+	{
+		SPI_cursor_fetch(c->portal, true, count);
+	}
+	PG_CATCH();
+	{
+		SetUserIdAndSecContext(s.save_userid, s.save_sec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	owner_leave(&s);
+	return SPI_processed;
+}
+
+void
+mt_owner_cursor_close(MtOwnerCursor *c)
+{
+	SPI_cursor_close(c->portal);
+	c->portal = NULL;
 }
 
 /*

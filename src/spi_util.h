@@ -53,6 +53,20 @@ extern void mt_spi_select_snapshot(Snapshot snap, const char *sql, int nargs, Oi
 extern int	mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
 							 int nargs, Oid *types, Datum *values, const char *nulls,
 							 bool read_only, long tcount);
+/* a cursor run as a table's owner (mt_owner_cursor_open .. _close) */
+typedef struct MtOwnerCursor
+{
+	Portal		portal;
+	Oid			owner;
+	bool		has_tenant;
+	pg_uuid_t	tenant;
+} MtOwnerCursor;
+
+extern void mt_owner_cursor_open(MtOwnerCursor *c, Oid relid, const pg_uuid_t *tenant,
+								 const char *sql, int nargs, Oid *types, Datum *values,
+								 const char *nulls);
+extern uint64 mt_owner_cursor_fetch(MtOwnerCursor *c, long count);
+extern void mt_owner_cursor_close(MtOwnerCursor *c);
 extern ErrorData *mt_try_in_subxact(void (*fn) (void *arg), void *arg);
 
 #endif							/* MT_SPI_UTIL_H */

@@ -123,6 +123,8 @@ retire_secret              | refuses | refuses | SELECT mt.retire_secret('token'
 rewrap_audit_keys          | refuses | refuses | SELECT mt.rewrap_audit_keys(10) >= 0
 drop_guard                 | trigger | trigger | SELECT mt.drop_guard() IS NOT NULL
 placement_isolation_issues | works   | works   | SELECT mt.placement_isolation_issues('public.orders', 'tenant_id') = '{}'
+export_tenant              | works   | works   | SELECT count(*) FILTER (WHERE section = 'header') = 1 AND count(*) FILTER (WHERE section = 'end') = 1 FROM mt.export_tenant(:'acme')
+import_tenant              | refuses | refuses | SELECT count(*) FROM mt.import_tenant('pg_catalog.pg_class')
 EOF
 )
 
