@@ -192,7 +192,10 @@ mt_citus_pass_context(void)
 	}
 	else if (valued_lxid == MyProc->lxid && (passed_value || !same_xact))
 	{
-		/* the context ended in this transaction (or Citus went back to a parent's value) */
+		/*
+		 * the context ended in this transaction (or Citus went back to a
+		 * parent's value)
+		 */
 		pass_value("multitenant.node_context", "");
 	}
 
