@@ -890,6 +890,83 @@ check_parents_isolated(Oid relid)
 				 errhint("Isolate the parent with mt.enable_isolation() first.")));
 }
 
+/*
+ * The same for the placements and worker copies of isolated Citus tables
+ * (see "Citus placements and worker copies"): a relation carrying a
+ * generated policy on a Citus worker must not sit below a parent that does
+ * not confine its rows the same way (row level security enabled and
+ * forced, the restrictive generated policy with the child's expression),
+ * unless the coordinator sanctioned it.  Citus attaches the placements of
+ * a partition to those of its isolated parent: those do.  SPI connected,
+ * safe search_path.
+ */
+static void
+check_parents_of_citus_copy(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	List	   *children = NIL;
+	List	   *parents = NIL;
+	List	   *quals = NIL;
+	ListCell   *lc1,
+			   *lc2,
+			   *lc3;
+
+	if (!mt_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)) ||
+		mt_node_ddl_approved())
+		return;
+	mt_spi_execute("SELECT h.inhrelid, h.inhparent, "
+				   "  (SELECT pg_catalog.pg_get_expr(p.polqual, p.polrelid) FROM pg_catalog.pg_policy p "
+				   "   WHERE p.polrelid = h.inhrelid AND p.polname IN ('" POLICY_RESTRICTIVE "', '"
+				   POLICY_PERMISSIVE "') ORDER BY p.polname DESC LIMIT 1) "
+				   "FROM pg_catalog.pg_inherits h "
+				   "WHERE (h.inhrelid = $1 OR h.inhparent = $1) "
+				   "AND EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = h.inhrelid "
+				   "  AND p.polname IN ('" POLICY_RESTRICTIVE "', '" POLICY_PERMISSIVE "')) "
+				   "AND NOT EXISTS (SELECT 1 FROM mt.isolated_tables i WHERE i.tbl = h.inhparent)",
+				   1, (Oid[]) {OIDOID}, &arg, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		q;
+
+		children = lappend_oid(children, DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)));
+		parents = lappend_oid(parents, DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull)));
+		q = SPI_getbinval(tup, desc, 3, &isnull);
+		quals = lappend(quals, isnull ? NULL : TextDatumGetCString(q));
+	}
+	forthree(lc1, children, lc2, parents, lc3, quals)
+	{
+		Oid			child = lfirst_oid(lc1);
+		Oid			parent = lfirst_oid(lc2);
+		const char *qual = lfirst(lc3);
+		HeapTuple	tup;
+		bool		confines = false;
+
+		if (!citus_copy_relation(child))
+			continue;
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(parent));
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
+
+			confines = rel->relrowsecurity && rel->relforcerowsecurity;
+			ReleaseSysCache(tup);
+		}
+		if (confines && qual != NULL &&
+			policy_intact(parent, POLICY_RESTRICTIVE, false, qual))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot place an isolated table below a table that is not isolated (%s under %s)",
+						mt_relation_name(child), mt_relation_name(parent)),
+				 errdetail("%s is a placement or a worker's copy of a Citus table isolated on the coordinator; reading the parent would return every tenant's rows of it.",
+						   mt_relation_name(child)),
+				 errhint("Change tenant isolation on the Citus coordinator.")));
+	}
+}
+
 /* the registration of an auto-isolated schema follows ALTER SCHEMA RENAME */
 static void
 follow_schema_rename(const char *oldname, const char *newname)
@@ -960,6 +1037,7 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 			continue;			/* dropped again, or not a table */
 		check_parents_isolated(relid);
+		check_parents_of_citus_copy(relid);
 		if ((column = isolated_column(relid)) != NULL)
 		{
 			/* an isolated table: only children it gained are new */

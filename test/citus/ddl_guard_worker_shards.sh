@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."
 . test/citus/lib.sh
 
 cleanup() {
-    citus_psql 0 -c "DROP TABLE IF EXISTS cdg_orders, cdg_late" \
+    citus_psql 0 -c "DROP TABLE IF EXISTS cdg_orders, cdg_late, cdg_events" \
         -c "DROP SCHEMA IF EXISTS cdg_tenant CASCADE" >/dev/null 2>&1 || true
     citus_release_cluster
 }
@@ -119,6 +119,20 @@ intact "$nodeB" "$shardB" || fail "shard $shardB is not isolated to begin with: 
 attack_all "$nodeB" "$shardB"
 attack_all "$otherNode" "$shardO"
 attack_all "$otherNode" cdg_orders
+# ... nor read every tenant's rows of a shard through a parent of its own
+for sql in "CREATE TABLE cdg_leak (id bigint, tenant_id uuid NOT NULL, item text); ALTER TABLE $shardB INHERIT cdg_leak" \
+    "CREATE TABLE cdg_leak (id bigint, tenant_id uuid NOT NULL, item text) PARTITION BY LIST (id); ALTER TABLE cdg_leak ATTACH PARTITION $shardB DEFAULT"; do
+    out=$(CITUS_USER=cdg_owner citus_psql "$nodeB" -v ON_ERROR_STOP=0 -v VERBOSITY=verbose 2>&1 <<SQL
+SET citus.enable_manual_changes_to_shards = on;
+BEGIN;
+$sql;
+SELECT 'rows=' || count(*) FROM cdg_leak;
+ROLLBACK;
+SQL
+)
+    echo "$out" | grep -q "ERROR:  42501: cannot place an isolated table below a table that is not isolated" ||
+        fail "the table owner could put $shardB below a table of its own: $(echo "$out" | grep -E 'rows=|ERROR')"
+done
 check_no_leak cdg_orders "after the attacks on the shards"
 echo "ok: the table owner cannot weaken a shard or a worker's copy of an isolated table on a worker"
 
@@ -220,13 +234,30 @@ shard=$(citus_psql 0 -c "SELECT shard_name FROM citus_shards WHERE table_name = 
 attack "$(citus_node_of_port "$to")" "$shard" "disable row level security" "ALTER TABLE $shard DISABLE ROW LEVEL SECURITY"
 echo "ok: citus_schema_move; the moved placement is guarded"
 
+# a distributed partitioned table: Citus attaches the placements of a new
+# partition to those of the isolated parent
+citus_psql 0 -U cdg_owner >/dev/null <<'SQL'
+CREATE TABLE cdg_events (id bigint, tenant_id uuid NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE cdg_events_2026 PARTITION OF cdg_events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+GRANT SELECT ON cdg_events TO cdg_app;
+SQL
+citus_psql 0 -c "SELECT mt.enable_isolation('cdg_events')" \
+    -c "SELECT create_distributed_table('cdg_events', 'tenant_id')" >/dev/null
+citus_psql 0 -U cdg_owner -c "CREATE TABLE cdg_events_2027 PARTITION OF cdg_events
+    FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')" >/dev/null
+for t in cdg_events cdg_events_2026 cdg_events_2027; do all_intact $t "a distributed partitioned table"; done
+citus_psql 0 -c "INSERT INTO cdg_events SELECT g, t, DATE '2026-06-01' + g * 20
+    FROM (VALUES ('$A'::uuid), ('$B'::uuid)) v(t), generate_series(1, 20) g" >/dev/null
+check_no_leak cdg_events "a distributed partitioned table"
+echo "ok: partitions of a distributed partitioned table"
+
 # DROP TABLE of an isolated distributed table drops its placements
 citus_psql 0 -U cdg_owner >/dev/null <<'SQL'
 CREATE TABLE cdg_late (id bigint, tenant_id uuid NOT NULL, PRIMARY KEY (tenant_id, id));
 SQL
 citus_psql 0 -c "SELECT mt.enable_isolation('cdg_late')" -c "SELECT create_distributed_table('cdg_late', 'tenant_id')" >/dev/null
 all_intact cdg_late "create_distributed_table after mt.enable_isolation"
-citus_psql 0 -U cdg_owner -c "DROP TABLE cdg_late" >/dev/null
+citus_psql 0 -U cdg_owner -c "DROP TABLE cdg_late, cdg_events" >/dev/null
 citus_psql 0 -c "DROP TABLE cdg_tenant.notes" >/dev/null
 echo "ok: DROP TABLE"
 
