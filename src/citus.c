@@ -39,6 +39,13 @@
  * the subtransaction, so once a value was passed in a transaction, a
  * statement without a context passes an empty one again.
  *
+ * The same path carries the coordinator's approval of DDL that weakens
+ * isolation (mt_citus_pass_ddl_approval, called by isolation.c around
+ * such a statement that this node sanctioned): "SET LOCAL
+ * multitenant.node_ddl_approval TO '<value>'" before Citus propagates the
+ * statement to the placements, an empty value after it (context.c makes
+ * and checks the value; the workers' DDL guard requires it).
+ *
  * Citus is reached through the C symbols of citus.so
  * (load_external_function: CitusHasBeenLoaded, GetGlobalPID,
  * UseCoordinatedTransaction, PostprocessVariableSetStmt), so the library
@@ -130,18 +137,21 @@ unix_now(void)
 		((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
 }
 
-/* hand "SET LOCAL multitenant.node_context TO value" to Citus */
+/*
+ * hand "SET LOCAL <name> TO value" to Citus (name: multitenant.node_context
+ * or multitenant.node_ddl_approval)
+ */
 static void
-pass_value(const char *value)
+pass_value(const char *name, const char *value)
 {
 	VariableSetStmt *stmt = makeNode(VariableSetStmt);
 	StringInfoData sql;
 
 	stmt->kind = VAR_SET_VALUE;
-	stmt->name = "multitenant.node_context";
+	stmt->name = (char *) name;
 	stmt->is_local = true;
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SET LOCAL multitenant.node_context TO %s", quote_literal_cstr(value));
+	appendStringInfo(&sql, "SET LOCAL %s TO %s", name, quote_literal_cstr(value));
 
 	passing = true;
 	PG_TRY();
@@ -183,12 +193,17 @@ mt_citus_pass_context(void)
 	if (value != NULL)
 	{
 		mt_node_context_passing(value);
-		pass_value(value);
+		pass_value("multitenant.node_context", value);
 		valued_lxid = MyProc->lxid;
 	}
 	else if (valued_lxid == MyProc->lxid && (passed_value || !same_xact))
-		pass_value("");			/* the context ended in this transaction
-								 * (or Citus went back to a parent's value) */
+	{
+		/*
+		 * the context ended in this transaction (or Citus went back to a
+		 * parent's value)
+		 */
+		pass_value("multitenant.node_context", "");
+	}
 
 	passed_lxid = MyProc->lxid;
 	passed_subid = GetCurrentSubTransactionId();
@@ -211,6 +226,32 @@ mt_citus_pass_context_utility(Node *stmt)
 		mt_citus_pass_context();
 }
 
+/*
+ * Around a utility statement that weakens tenant isolation and that this
+ * node sanctioned (isolation.c): approve = true hands Citus a new
+ * multitenant.node_ddl_approval for the workers of this transaction (the
+ * ones in it and those it opens later), before Citus propagates the
+ * statement to the placements; approve = false, after the statement, an
+ * empty one, so that the approval ends with the statement on the worker
+ * connections.  Returns whether anything was passed (false without Citus,
+ * in a database without the citus extension, in a parallel worker).
+ */
+bool
+mt_citus_pass_ddl_approval(bool approve)
+{
+	char	   *value;
+
+	if (!citus_probe() || passing || IsParallelWorker() || !IsTransactionState() ||
+		!citus_has_been_loaded())
+		return false;
+	value = approve ? mt_node_ddl_approval_value(citus_get_global_pid()) : pstrdup("");
+	if (approve)
+		mt_node_context_passing(value); /* a connection to this node checks it */
+	pass_value("multitenant.node_ddl_approval", value);
+	pfree(value);
+	return true;
+}
+
 /* Citus drops SET LOCAL commands of a subtransaction when it ends */
 static void
 citus_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -228,7 +269,8 @@ mt_citus_init(void)
 }
 
 /*
- * Around SET / RESET of multitenant.token or multitenant.node_context:
+ * Around SET / RESET of multitenant.token, multitenant.node_context or
+ * multitenant.node_ddl_approval:
  * Citus must not send them to the workers (header comment).  Returns the
  * GUC nest level to close with mt_citus_end_suppress(), or -1 when there
  * is nothing to do.
@@ -244,7 +286,8 @@ mt_citus_suppress_set_propagation(Node *stmt)
 	set = (VariableSetStmt *) stmt;
 	if (set->name == NULL ||
 		(pg_strcasecmp(set->name, "multitenant.token") != 0 &&
-		 pg_strcasecmp(set->name, "multitenant.node_context") != 0) ||
+		 pg_strcasecmp(set->name, "multitenant.node_context") != 0 &&
+		 pg_strcasecmp(set->name, "multitenant.node_ddl_approval") != 0) ||
 		!citus_probe())
 		return -1;
 	nest = NewGUCNestLevel();

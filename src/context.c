@@ -36,12 +36,20 @@
  * with that pid is alive and passing that very value (PassedContexts): the
  * application_name that binds it is the client's choice.
  *
+ * On a Citus cluster this file also makes and checks the coordinator's
+ * approval of DDL that weakens isolation on the workers
+ * (multitenant.node_ddl_approval: signed like the node context with its
+ * own derived key, bound to the session's gpid, and usable on a node only
+ * in the transaction that received it first there; see its section).
+ *
  * Shared state: the burned-token list (BurnedTokens), protected by its
  * LWLock; its n_live and latest_exp atomics are read without the lock, so
  * while nothing is burned the check costs one atomic read.  The node
  * contexts each backend is passing (PassedContexts, one slot per PGPROC):
- * written by their backend only, read by any, atomics and no lock.
- * Everything else here is per backend.
+ * written by their backend only, read by any, atomics and no lock.  The
+ * DDL approvals this node has seen (SeenApprovals), protected by their
+ * own LWLock (the owner's PGPROC is read after releasing it).  Everything
+ * else here is per backend.
  *
  *-------------------------------------------------------------------------
  */
@@ -63,6 +71,9 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#if PG_VERSION_NUM < 170000
+#include "storage/sinvaladt.h"
+#endif
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -81,6 +92,7 @@
 /* GUC variables (defined in multitenant.c) */
 char	   *mt_token_string = NULL;
 char	   *mt_node_context_string = NULL;
+char	   *mt_node_ddl_approval_string = NULL;
 int			mt_token_max_ttl = 86400;
 int			mt_default_token_ttl = 900;
 
@@ -177,6 +189,36 @@ typedef struct BurnedTokens
 } BurnedTokens;
 
 static BurnedTokens *burned = NULL;
+
+/*
+ * Citus DDL approvals this node has seen (multitenant.node_ddl_approval,
+ * see its section below), protected by their LWLock.  Bounded: expired
+ * entries are dropped at the next registration; when the list is full of
+ * live ones, the one expiring first is forgotten and "floor" rises to its
+ * expiry, so no approval that may have been forgotten is usable again.
+ */
+#define MT_NONCE_LEN		16
+#define MT_APPROVALS_MAX	1024
+
+typedef struct SeenApproval
+{
+	uint8		nonce[MT_NONCE_LEN];
+	int64		exp;
+	int			owner;			/* backend that set it first */
+	LocalTransactionId owner_lxid;	/* in this transaction */
+} SeenApproval;
+
+typedef struct SeenApprovals
+{
+	LWLock	   *lock;
+	int64		since;			/* unix time the list started */
+	int64		floor;			/* approvals expiring at or before this
+								 * may have been forgotten: not usable */
+	int			n;
+	SeenApproval entries[MT_APPROVALS_MAX];
+} SeenApprovals;
+
+static SeenApprovals *approvals = NULL;
 
 /*
  * Contexts entered by mt_enter_tenant() are stored in the setting as
@@ -408,13 +450,14 @@ session_database_name(void)
 Size
 mt_context_shmem_size(void)
 {
-	return MAXALIGN(sizeof(BurnedTokens));
+	return add_size(MAXALIGN(sizeof(BurnedTokens)), MAXALIGN(sizeof(SeenApprovals)));
 }
 
 void
 mt_context_shmem_request(void)
 {
 	RequestNamedLWLockTranche("multitenant burned tokens", 1);
+	RequestNamedLWLockTranche("multitenant ddl approvals", 1);
 }
 
 /* called by mt_shmem_startup while it holds AddinShmemInitLock */
@@ -430,6 +473,14 @@ mt_context_shmem_startup(void)
 		pg_atomic_init_u32(&burned->n_live, 0);
 		pg_atomic_init_u64(&burned->latest_exp, 0);
 		burned->n = 0;
+	}
+	approvals = ShmemInitStruct("multitenant ddl approvals", sizeof(SeenApprovals), &found);
+	if (!found)
+	{
+		approvals->lock = &(GetNamedLWLockTranche("multitenant ddl approvals"))[0].lock;
+		approvals->since = unix_seconds(GetCurrentTimestamp());
+		approvals->floor = 0;
+		approvals->n = 0;
 	}
 }
 
@@ -490,7 +541,8 @@ my_passed(void)
 }
 
 /*
- * citus.c is about to pass value (made by mt_node_context_value) to the
+ * citus.c is about to pass value (made by mt_node_context_value or
+ * mt_node_ddl_approval_value) to the
  * connections of this transaction: a connection to this node itself
  * accepts it only while this backend is passing it.
  */
@@ -962,13 +1014,19 @@ mt_assign_token(const char *newval, void *extra)
  * workers of a distributed transaction (header comment; citus.c sends it)
  * --------------------------------------------------------------------- */
 
-/* HMAC-SHA256 of data with the node key (derived from the first master) */
+/*
+ * HMAC-SHA256 of data with a node key derived from the first master for
+ * one purpose (label): the node context, or a DDL approval
+ */
+#define MT_NODE_CONTEXT_LABEL	"multitenant node context v1"
+#define MT_NODE_DDL_LABEL		"multitenant node ddl approval v1"
+
 static void
-node_mac(const char *data, size_t len, uint8 *out)
+node_mac(const char *label, const char *data, size_t len, uint8 *out)
 {
 	uint8		key[MT_SHA256_LEN];
 
-	mt_derive_key("multitenant node context v1", key);
+	mt_derive_key(label, key);
 	mt_hmac_sha256(key, sizeof(key), (const uint8 *) data, len, out);
 	mt_wipe(key, sizeof(key));
 }
@@ -1023,7 +1081,7 @@ mt_check_node_context(char **newval, void **extra, GucSource source)
 		(macpos = strrchr(val, '|')) == NULL || strlen(macpos + 1) != 2 * MT_SHA256_LEN ||
 		!mt_hex_decode(macpos + 1, mac, sizeof(mac)))
 		REJECT_NODE("The value is malformed.");
-	node_mac(val, macpos - val, expected);
+	node_mac(MT_NODE_CONTEXT_LABEL, val, macpos - val, expected);
 	if (!mt_ct_equal(mac, expected, sizeof(mac)))
 	{
 		mt_wipe(expected, sizeof(expected));
@@ -1140,12 +1198,279 @@ mt_node_context_value(uint64 gpid, int64 *exp_out)
 	appendStringInfoChar(&val, '|');
 	append_hex_claim(&val, ctx->has_role ? ctx->role : NULL);
 	appendStringInfo(&val, "|%c", ctx->maintenance ? '1' : '0');
-	node_mac(val.data, val.len, mac);
+	node_mac(MT_NODE_CONTEXT_LABEL, val.data, val.len, mac);
 	appendStringInfoChar(&val, '|');
 	for (int i = 0; i < MT_SHA256_LEN; i++)
 		appendStringInfo(&val, "%02x", mac[i]);
 	mt_wipe(mac, sizeof(mac));
 	*exp_out = exp;
+	return val.data;
+}
+
+/* ---------------------------------------------------------------------
+ * multitenant.node_ddl_approval: a Citus coordinator's sanction of DDL that
+ * weakens the generated isolation (mt.disable_isolation,
+ * mt.enable_isolation's repair, a superuser's multitenant.allow_unsafe_ddl),
+ * passed to the workers of its distributed transaction like the node
+ * context (citus.c) and required by the workers' DDL guard (isolation.c)
+ * for such DDL on the placements and worker copies of isolated tables.
+ *
+ * "mt-node|dd|<gpid>|<exp>|<nonce>|<hex HMAC of all before>": signed with
+ * its own key derived from the shared master, valid for MT_NODE_TTL
+ * seconds, accepted only on a connection whose startup application_name
+ * names that gpid (as the node context).  Because application_name is a
+ * client's choice and the value travels as statement text (redacted from
+ * pg_stat_activity and the log, but kept verbatim by pg_stat_statements),
+ * each node also keeps the approvals it has seen (SeenApprovals, shared
+ * memory): the first backend that sets one owns it, and it is usable only
+ * while that backend is still in the transaction in which it set it.  The
+ * coordinator sends it to every connection of its distributed transaction
+ * at once, so they are all in that transaction; a session that replays a
+ * value it read somewhere, later, or a session-level SET used in a later
+ * transaction, gets nothing.  A node remembers approvals from the moment
+ * its shared memory was set up: an older approval is not usable there.
+ * --------------------------------------------------------------------- */
+
+#define MT_NODE_DDL_PREFIX	MT_NODE_PREFIX "dd|"
+
+/* the approval in effect in this backend (GUC extra), or NULL */
+typedef struct MtDdlApproval
+{
+	int64		exp;
+	bool		usable;			/* this backend may use it (owner below) */
+	int			owner;
+	LocalTransactionId owner_lxid;
+} MtDdlApproval;
+
+static MtDdlApproval *ddl_approval = NULL;
+
+#if PG_VERSION_NUM >= 170000
+#define MY_BACKEND			MyProcNumber
+#define MY_LXID				(MyProc->vxid.lxid)
+#define BACKEND_PROC(b)		ProcNumberGetProc(b)
+#define PROC_LXID(p)		((p)->vxid.lxid)
+#else
+#define MY_BACKEND			MyBackendId
+#define MY_LXID				(MyProc->lxid)
+#define BACKEND_PROC(b)		BackendIdGetProc(b)
+#define PROC_LXID(p)		((p)->lxid)
+#endif
+
+/* is backend still in the transaction lxid? */
+static bool
+owner_in_transaction(int owner, LocalTransactionId lxid)
+{
+	PGPROC	   *proc;
+
+	if (owner == MY_BACKEND)
+		return MY_LXID == lxid;
+	proc = BACKEND_PROC(owner);
+	return proc != NULL && PROC_LXID(proc) == lxid;
+}
+
+/*
+ * Register the approval nonce (expiring at exp) as set by this backend in
+ * its current transaction, or find who set it first.  True when this
+ * backend may use it: it is the first, or the first is still in the
+ * transaction in which it set it.  *owner and *owner_lxid name the first.
+ */
+static bool
+admit_approval(const uint8 *nonce, int64 exp, int64 now, int *owner,
+			   LocalTransactionId *owner_lxid)
+{
+	int			j = 0;
+	int			found = -1;
+
+	if (approvals == NULL || exp - MT_NODE_TTL < approvals->since)
+		return false;
+	LWLockAcquire(approvals->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < approvals->n; i++)
+	{
+		if (approvals->entries[i].exp <= now)
+			continue;			/* expired: useless anyway */
+		approvals->entries[j] = approvals->entries[i];
+		if (memcmp(approvals->entries[j].nonce, nonce, MT_NONCE_LEN) == 0)
+			found = j;
+		j++;
+	}
+	approvals->n = j;
+	if (found < 0)
+	{
+		int			slot = approvals->n;
+
+		if (exp <= approvals->floor)
+		{
+			LWLockRelease(approvals->lock);
+			return false;		/* it may have been seen and forgotten */
+		}
+		if (slot == MT_APPROVALS_MAX)
+		{
+			/* full of live approvals: forget the one expiring first */
+			slot = 0;
+			for (int i = 1; i < approvals->n; i++)
+				if (approvals->entries[i].exp < approvals->entries[slot].exp)
+					slot = i;
+			approvals->floor = Max(approvals->floor, approvals->entries[slot].exp);
+		}
+		else
+			approvals->n++;
+		memcpy(approvals->entries[slot].nonce, nonce, MT_NONCE_LEN);
+		approvals->entries[slot].exp = exp;
+		approvals->entries[slot].owner = MY_BACKEND;
+		approvals->entries[slot].owner_lxid = MY_LXID;
+		found = slot;
+	}
+	*owner = approvals->entries[found].owner;
+	*owner_lxid = approvals->entries[found].owner_lxid;
+	LWLockRelease(approvals->lock);
+	return owner_in_transaction(*owner, *owner_lxid);
+}
+
+#define REJECT_APPROVAL(detail_fmt, ...) \
+	do { \
+		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION); \
+		GUC_check_errmsg("invalid DDL approval from the Citus coordinator"); \
+		GUC_check_errdetail(detail_fmt, ##__VA_ARGS__); \
+		return false; \
+	} while (0)
+
+bool
+mt_check_node_ddl_approval(char **newval, void **extra, GucSource source)
+{
+	const char *val = *newval;
+	const char *macpos;
+	const char *p;
+	char	   *end;
+	uint8		mac[MT_SHA256_LEN];
+	uint8		expected[MT_SHA256_LEN];
+	uint8		nonce[MT_NONCE_LEN];
+	uint64		gpid;
+	MtDdlApproval parsed;
+	MtDdlApproval *a;
+	bool		in_worker = InitializingParallelWorker;
+	int64		now = unix_seconds(GetCurrentTimestamp());
+
+	*extra = NULL;
+	if (val == NULL || val[0] == '\0')
+		return true;			/* no approval */
+
+	/* never in the statement text others can read (pg_stat_activity) */
+	if (!in_worker)
+		(void) mt_redact_statement(val);
+	if (source != PGC_S_SESSION && source != PGC_S_OVERRIDE)
+		REJECT_APPROVAL("multitenant.node_ddl_approval is set only by multitenant on a Citus coordinator.");
+	if (strncmp(val, MT_NODE_DDL_PREFIX, strlen(MT_NODE_DDL_PREFIX)) != 0 ||
+		(macpos = strrchr(val, '|')) == NULL || strlen(macpos + 1) != 2 * MT_SHA256_LEN ||
+		!mt_hex_decode(macpos + 1, mac, sizeof(mac)))
+		REJECT_APPROVAL("The value is malformed.");
+	node_mac(MT_NODE_DDL_LABEL, val, macpos - val, expected);
+	if (!mt_ct_equal(mac, expected, sizeof(mac)))
+	{
+		mt_wipe(expected, sizeof(expected));
+		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
+		GUC_check_errmsg("invalid DDL approval from the Citus coordinator");
+		GUC_check_errdetail("Its signature does not verify with this node's multitenant.secret.");
+		GUC_check_errhint("Every node of a Citus cluster needs the same multitenant.secret file (doc/citus.md).");
+		return false;
+	}
+	mt_wipe(expected, sizeof(expected));
+
+	/* mt-node|dd|<gpid>|<exp>|<nonce>|<mac> */
+	memset(&parsed, 0, sizeof(parsed));
+	p = val + strlen(MT_NODE_DDL_PREFIX);
+	errno = 0;
+	gpid = strtou64(p, &end, 10);
+	if (errno != 0 || *end != '|' || end == p)
+		REJECT_APPROVAL("The value is malformed.");
+	p = end + 1;
+	errno = 0;
+	parsed.exp = strtoi64(p, &end, 10);
+	if (errno != 0 || *end != '|' || end == p || macpos - (end + 1) != 2 * MT_NONCE_LEN)
+		REJECT_APPROVAL("The value is malformed.");
+	{
+		char		hex[2 * MT_NONCE_LEN + 1];
+
+		memcpy(hex, end + 1, 2 * MT_NONCE_LEN);
+		hex[2 * MT_NONCE_LEN] = '\0';
+		if (!mt_hex_decode(hex, nonce, sizeof(nonce)))
+			REJECT_APPROVAL("The value is malformed.");
+	}
+
+	/* a parallel worker restores the setting but never runs DDL */
+	if (!in_worker)
+	{
+		if (gpid == 0 || startup_citus_gpid() != gpid)
+			REJECT_APPROVAL("It is accepted only on a connection Citus opened for the coordinator session that made it.");
+		/* made on this node: as for the node context, its session must be passing it */
+		if ((!mt_citus_loaded() ||
+			 gpid / MT_CITUS_GPID_NODE_MULTIPLIER == (uint64) mt_citus_local_node_id()) &&
+			!passed_by_live_backend(gpid, mac))
+			REJECT_APPROVAL("It was made on this node, and the session that made it is not passing it now.");
+
+		/*
+		 * An expired or already used approval is not an error here: Citus
+		 * sends the SET LOCAL commands of a transaction again with the
+		 * BEGIN of every connection it opens later in it.  It just approves
+		 * nothing (mt_node_ddl_approved).
+		 */
+		parsed.usable = parsed.exp > now &&
+			admit_approval(nonce, parsed.exp, now, &parsed.owner, &parsed.owner_lxid);
+	}
+
+	a = mt_guc_extra_alloc(sizeof(MtDdlApproval));
+	if (a == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	memcpy(a, &parsed, sizeof(parsed));
+	*extra = a;
+	return true;
+}
+
+void
+mt_assign_node_ddl_approval(const char *newval, void *extra)
+{
+	ddl_approval = (MtDdlApproval *) extra;
+}
+
+/*
+ * Does a coordinator's approval sanction DDL that weakens isolation in
+ * this transaction (header comment of this section)?
+ */
+bool
+mt_node_ddl_approved(void)
+{
+	MtDdlApproval *a = ddl_approval;
+
+	return a != NULL && a->usable &&
+		a->exp > unix_seconds(GetCurrentTimestamp()) &&
+		owner_in_transaction(a->owner, a->owner_lxid);
+}
+
+/*
+ * A new approval for the workers of the distributed transaction of the
+ * session whose Citus global pid is gpid (palloc'd).
+ */
+char *
+mt_node_ddl_approval_value(uint64 gpid)
+{
+	StringInfoData val;
+	uint8		nonce[MT_NONCE_LEN];
+	uint8		mac[MT_SHA256_LEN];
+
+	mt_random_bytes(nonce, sizeof(nonce));
+	initStringInfo(&val);
+	appendStringInfo(&val, MT_NODE_DDL_PREFIX UINT64_FORMAT "|" INT64_FORMAT "|",
+					 gpid, unix_seconds(GetCurrentTimestamp()) + MT_NODE_TTL);
+	for (int i = 0; i < MT_NONCE_LEN; i++)
+		appendStringInfo(&val, "%02x", nonce[i]);
+	node_mac(MT_NODE_DDL_LABEL, val.data, val.len, mac);
+	appendStringInfoChar(&val, '|');
+	for (int i = 0; i < MT_SHA256_LEN; i++)
+		appendStringInfo(&val, "%02x", mac[i]);
+	mt_wipe(mac, sizeof(mac));
 	return val.data;
 }
 

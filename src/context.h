@@ -4,8 +4,9 @@
  *	  The tenant context (context.c): the multitenant.token and
  *	  multitenant.node_context GUCs (variables and hooks live in context.c,
  *	  multitenant.c defines the GUCs), token minting, entering a tenant,
- *	  reading the verified context, and the value that passes it to Citus
- *	  workers.
+ *	  reading the verified context, the value that passes it to Citus
+ *	  workers, and the Citus coordinator's approval of DDL that weakens
+ *	  isolation on the workers (multitenant.node_ddl_approval).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,10 +21,14 @@
 /* GUC variables */
 extern char *mt_token_string;
 extern char *mt_node_context_string;
+extern char *mt_node_ddl_approval_string;
 extern int	mt_token_max_ttl;
 extern int	mt_default_token_ttl;
 
-/* shared memory (the burned-token list; called from multitenant.c) */
+/*
+ * shared memory (the burned-token list and the Citus DDL approvals seen;
+ * called from multitenant.c)
+ */
 extern Size mt_context_shmem_size(void);
 extern void mt_context_shmem_request(void);
 extern void mt_context_shmem_startup(void);
@@ -39,6 +44,11 @@ extern void mt_assign_node_context(const char *newval, void *extra);
 extern uint64 mt_context_generation(void);
 extern char *mt_node_context_value(uint64 gpid, int64 *exp_out);
 extern void mt_node_context_passing(const char *value);
+/* a coordinator's approval of DDL that weakens isolation on the workers */
+extern bool mt_check_node_ddl_approval(char **newval, void **extra, GucSource source);
+extern void mt_assign_node_ddl_approval(const char *newval, void *extra);
+extern char *mt_node_ddl_approval_value(uint64 gpid);
+extern bool mt_node_ddl_approved(void);
 /* called from mt_xact_callback at the end of every transaction */
 extern void mt_context_xact_reset(void);
 

@@ -9,6 +9,14 @@
  *	  lints (including the GDPR one: a registered subject column without an
  *	  index).
  *
+ * On Citus the guard also protects the placements (shards) of isolated
+ * distributed tables and the workers' copies of them, which no registry on
+ * their node names (see "Citus placements and worker copies" below): DDL
+ * weakening them goes through only under an approval of the coordinator
+ * (multitenant.node_ddl_approval, made and checked in context.c, passed
+ * by citus.c), which mt_isolation_sanction_begin() hands the workers
+ * around each statement weakening isolation that this node sanctions.
+ *
  * DDL runs through SPI as the calling role, so PostgreSQL's own ownership
  * checks apply.  The catalog tables mt.isolated_tables and
  * mt.auto_isolate_schemas are written as their owner (the extension
@@ -43,6 +51,8 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
+#include "citus_node.h"
 #include "context.h"
 #include "isolation.h"
 #include "spi_util.h"
@@ -597,33 +607,97 @@ guard_refuse(Oid relid, const char *what)
 			 errhint("Use mt.disable_isolation('%s') to remove tenant isolation.", mt_relation_name(relid))));
 }
 
+/* the same, for a placement or worker copy of a Citus table (below) */
+static void
+guard_refuse_citus(Oid relid, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot %s on %s: the table is isolated by multitenant", what, mt_relation_name(relid)),
+			 errdetail("It is a placement or a worker's copy of a Citus table isolated on the coordinator, and the coordinator did not sanction this change."),
+			 errhint("Change tenant isolation on the Citus coordinator: mt.disable_isolation() or mt.enable_isolation() of the distributed table.")));
+}
+
 static bool
 is_generated_policy(const char *name)
 {
 	return strcmp(name, POLICY_RESTRICTIVE) == 0 || strcmp(name, POLICY_PERMISSIVE) == 0;
 }
 
-/* relid when rv names an isolated table, else InvalidOid */
-static Oid
-isolated_relid(RangeVar *rv)
+/*
+ * Citus placements and worker copies (doc/citus.md, "The DDL guard on the
+ * workers").  A worker keeps no registry of isolated tables: the
+ * coordinator's mt.isolated_tables names the distributed table only.  What
+ * marks the shards of an isolated table (and each worker's copy of the
+ * table) is what Citus copies to every one of them, also to those created
+ * later by moves, splits and metadata syncs: the generated policies.  A
+ * relation that carries one, and is on a Citus worker or is a shard Citus
+ * knows on this node (a coordinator that holds placements), is guarded like
+ * an isolated table, except that a change the coordinator sanctioned
+ * (multitenant.node_ddl_approval, context.c) goes through.  The guard
+ * cannot be removed without the guard's consent: dropping, altering or
+ * renaming the generated policies is what it refuses.
+ */
+
+/* relid is on a Citus worker, or a shard Citus knows on this node */
+static bool
+citus_copy_relation(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+
+	if (mt_citus_worker_node())
+		return true;
+	return mt_spi_exists("SELECT 1 WHERE pg_catalog.relation_is_a_known_shard($1::pg_catalog.regclass)",
+						 1, (Oid[]) {OIDOID}, &arg);
+}
+
+/* a placement or worker copy of an isolated Citus table (above)? */
+static bool
+citus_isolated_copy(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+
+	if (!mt_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	if (!mt_spi_exists("SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = $1 "
+					   "AND polname IN ('" POLICY_RESTRICTIVE "', '" POLICY_PERMISSIVE "')",
+					   1, (Oid[]) {OIDOID}, &arg))
+		return false;
+	return citus_copy_relation(relid);
+}
+
+/*
+ * Refuse "what" on the relation rv names when it is isolated (registry) or
+ * a placement or worker copy of an isolated Citus table that no approval
+ * of the coordinator covers.
+ */
+static void
+guard_relation(RangeVar *rv, const char *what)
 {
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);	/* caller's path */
 	int			nest;
 	bool		isolated;
+	bool		copy = false;
 
 	if (!OidIsValid(relid))
-		return InvalidOid;
+		return;
 	nest = mt_enter_safe_search_path();
 	isolated = isolated_column(relid) != NULL;
+	if (!isolated)
+		copy = citus_isolated_copy(relid);
 	mt_leave_safe_search_path(nest);
-	return isolated ? relid : InvalidOid;
+	if (isolated)
+		guard_refuse(relid, what);
+	if (copy && !mt_node_ddl_approved())
+		guard_refuse_citus(relid, what);
 }
 
 /*
  * ddl_command_start: refuse DISABLE / NO FORCE ROW LEVEL SECURITY and
  * DROP / ALTER / RENAME of the generated policies on isolated tables, for
  * every role, unless our own functions are running or a superuser turned
- * on multitenant.allow_unsafe_ddl.
+ * on multitenant.allow_unsafe_ddl; and on the placements and worker copies
+ * of isolated Citus tables, unless the coordinator sanctioned it.
  */
 PG_FUNCTION_INFO_V1(mt_ddl_guard);
 Datum
@@ -651,13 +725,11 @@ mt_ddl_guard(PG_FUNCTION_ARGS)
 		foreach(lc, stmt->cmds)
 		{
 			AlterTableCmd *cmd = lfirst(lc);
-			Oid			relid;
 
-			if (cmd->subtype != AT_DisableRowSecurity && cmd->subtype != AT_NoForceRowSecurity)
-				continue;
-			if (OidIsValid(relid = isolated_relid(stmt->relation)))
-				guard_refuse(relid, cmd->subtype == AT_DisableRowSecurity ?
-							 "disable row level security" : "stop forcing row level security");
+			if (cmd->subtype == AT_DisableRowSecurity)
+				guard_relation(stmt->relation, "disable row level security");
+			else if (cmd->subtype == AT_NoForceRowSecurity)
+				guard_relation(stmt->relation, "stop forcing row level security");
 		}
 	}
 	else if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_POLICY)
@@ -668,36 +740,92 @@ mt_ddl_guard(PG_FUNCTION_ARGS)
 		{
 			List	   *names = lfirst(lc);
 			char	   *policy = strVal(llast(names));
-			Oid			relid;
 
 			if (!is_generated_policy(policy))
 				continue;
-			relid = isolated_relid(makeRangeVarFromNameList(list_truncate(list_copy(names),
-																		  list_length(names) - 1)));
-			if (OidIsValid(relid))
-				guard_refuse(relid, "drop a generated tenant policy");
+			guard_relation(makeRangeVarFromNameList(list_truncate(list_copy(names),
+																  list_length(names) - 1)),
+						   "drop a generated tenant policy");
 		}
 	}
 	else if (IsA(parsetree, AlterPolicyStmt))
 	{
 		AlterPolicyStmt *stmt = (AlterPolicyStmt *) parsetree;
-		Oid			relid;
 
-		if (is_generated_policy(stmt->policy_name) &&
-			OidIsValid(relid = isolated_relid(stmt->table)))
-			guard_refuse(relid, "alter a generated tenant policy");
+		if (is_generated_policy(stmt->policy_name))
+			guard_relation(stmt->table, "alter a generated tenant policy");
 	}
 	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->renameType == OBJECT_POLICY)
 	{
 		RenameStmt *stmt = (RenameStmt *) parsetree;
-		Oid			relid;
 
-		if (is_generated_policy(stmt->subname) &&
-			OidIsValid(relid = isolated_relid(stmt->relation)))
-			guard_refuse(relid, "rename a generated tenant policy");
+		if (is_generated_policy(stmt->subname))
+			guard_relation(stmt->relation, "rename a generated tenant policy");
 	}
 	mt_spi_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * Would the guard check this statement (above, and the drop of a generated
+ * policy with the column it uses in mt_ddl_forget_dropped)?
+ */
+static bool
+weakening_stmt(Node *n)
+{
+	ListCell   *lc;
+
+	if (IsA(n, AlterTableStmt))
+	{
+		foreach(lc, ((AlterTableStmt *) n)->cmds)
+		{
+			AlterTableCmd *cmd = lfirst(lc);
+
+			if (cmd->subtype == AT_DisableRowSecurity || cmd->subtype == AT_NoForceRowSecurity ||
+				(cmd->subtype == AT_DropColumn && cmd->behavior == DROP_CASCADE))
+				return true;
+		}
+		return false;
+	}
+	if (IsA(n, DropStmt) && ((DropStmt *) n)->removeType == OBJECT_POLICY)
+	{
+		foreach(lc, ((DropStmt *) n)->objects)
+			if (is_generated_policy(strVal(llast((List *) lfirst(lc)))))
+				return true;
+		return false;
+	}
+	if (IsA(n, AlterPolicyStmt))
+		return is_generated_policy(((AlterPolicyStmt *) n)->policy_name);
+	if (IsA(n, RenameStmt) && ((RenameStmt *) n)->renameType == OBJECT_POLICY)
+		return is_generated_policy(((RenameStmt *) n)->subname);
+	return false;
+}
+
+/*
+ * ProcessUtility (multitenant.c), before a utility statement: when this
+ * node sanctions a statement that weakens isolation (our own functions are
+ * running it, or a superuser turned on multitenant.allow_unsafe_ddl) and
+ * it is a Citus coordinator, hand the workers of the transaction an
+ * approval before Citus propagates the statement to the placements.
+ * Returns what to pass to mt_isolation_sanction_end() after it.  One test
+ * of two backend-local variables for every other statement.
+ */
+bool
+mt_isolation_sanction_begin(Node *stmt)
+{
+	if (isolation_ddl_depth == 0 && !mt_allow_unsafe_ddl)
+		return false;
+	if (stmt == NULL || !mt_citus_loaded() || !weakening_stmt(stmt) || mt_citus_worker_node())
+		return false;
+	return mt_citus_pass_ddl_approval(true);
+}
+
+/* after the statement: the approval ends with it (citus.c) */
+void
+mt_isolation_sanction_end(bool passed)
+{
+	if (passed)
+		(void) mt_citus_pass_ddl_approval(false);
 }
 
 /* tenant column of the nearest isolated ancestor of relid, or NULL */
@@ -760,6 +888,83 @@ check_parents_isolated(Oid relid)
 						TextDatumGetCString(d)),
 				 errdetail("Reading the parent would return every tenant's rows of the isolated table."),
 				 errhint("Isolate the parent with mt.enable_isolation() first.")));
+}
+
+/*
+ * The same for the placements and worker copies of isolated Citus tables
+ * (see "Citus placements and worker copies"): a relation carrying a
+ * generated policy on a Citus worker must not sit below a parent that does
+ * not confine its rows the same way (row level security enabled and
+ * forced, the restrictive generated policy with the child's expression),
+ * unless the coordinator sanctioned it.  Citus attaches the placements of
+ * a partition to those of its isolated parent: those do.  SPI connected,
+ * safe search_path.
+ */
+static void
+check_parents_of_citus_copy(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	List	   *children = NIL;
+	List	   *parents = NIL;
+	List	   *quals = NIL;
+	ListCell   *lc1,
+			   *lc2,
+			   *lc3;
+
+	if (!mt_citus_loaded() || !OidIsValid(get_extension_oid("citus", true)) ||
+		mt_node_ddl_approved())
+		return;
+	mt_spi_execute("SELECT h.inhrelid, h.inhparent, "
+				   "  (SELECT pg_catalog.pg_get_expr(p.polqual, p.polrelid) FROM pg_catalog.pg_policy p "
+				   "   WHERE p.polrelid = h.inhrelid AND p.polname IN ('" POLICY_RESTRICTIVE "', '"
+				   POLICY_PERMISSIVE "') ORDER BY p.polname DESC LIMIT 1) "
+				   "FROM pg_catalog.pg_inherits h "
+				   "WHERE (h.inhrelid = $1 OR h.inhparent = $1) "
+				   "AND EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = h.inhrelid "
+				   "  AND p.polname IN ('" POLICY_RESTRICTIVE "', '" POLICY_PERMISSIVE "')) "
+				   "AND NOT EXISTS (SELECT 1 FROM mt.isolated_tables i WHERE i.tbl = h.inhparent)",
+				   1, (Oid[]) {OIDOID}, &arg, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		q;
+
+		children = lappend_oid(children, DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull)));
+		parents = lappend_oid(parents, DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull)));
+		q = SPI_getbinval(tup, desc, 3, &isnull);
+		quals = lappend(quals, isnull ? NULL : TextDatumGetCString(q));
+	}
+	forthree(lc1, children, lc2, parents, lc3, quals)
+	{
+		Oid			child = lfirst_oid(lc1);
+		Oid			parent = lfirst_oid(lc2);
+		const char *qual = lfirst(lc3);
+		HeapTuple	tup;
+		bool		confines = false;
+
+		if (!citus_copy_relation(child))
+			continue;
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(parent));
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
+
+			confines = rel->relrowsecurity && rel->relforcerowsecurity;
+			ReleaseSysCache(tup);
+		}
+		if (confines && qual != NULL &&
+			policy_intact(parent, POLICY_RESTRICTIVE, false, qual))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot place an isolated table below a table that is not isolated (%s under %s)",
+						mt_relation_name(child), mt_relation_name(parent)),
+				 errdetail("%s is a placement or a worker's copy of a Citus table isolated on the coordinator; reading the parent would return every tenant's rows of it.",
+						   mt_relation_name(child)),
+				 errhint("Change tenant isolation on the Citus coordinator.")));
+	}
 }
 
 /* the registration of an auto-isolated schema follows ALTER SCHEMA RENAME */
@@ -832,6 +1037,7 @@ mt_ddl_isolate_new(PG_FUNCTION_ARGS)
 		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 			continue;			/* dropped again, or not a table */
 		check_parents_isolated(relid);
+		check_parents_of_citus_copy(relid);
 		if ((column = isolated_column(relid)) != NULL)
 		{
 			/* an isolated table: only children it gained are new */
@@ -894,6 +1100,38 @@ mt_ddl_forget_dropped(PG_FUNCTION_ARGS)
 						 0, NULL, NULL, false, &isnull);
 		if (!isnull)
 			guard_refuse(DatumGetObjectId(d), "drop a generated tenant policy");
+		/* the same on a placement or worker copy of an isolated Citus table */
+		if (mt_citus_loaded() && OidIsValid(get_extension_oid("citus", true)) &&
+			!mt_node_ddl_approved())
+		{
+			List	   *rels = NIL;
+			ListCell   *lc;
+
+			mt_spi_execute("SELECT d.r FROM (SELECT pg_catalog.to_regclass("
+						   "  pg_catalog.quote_ident(p.address_names[1]) || '.' "
+						   "  || pg_catalog.quote_ident(p.address_names[2]))::oid AS r "
+						   "  FROM pg_catalog.pg_event_trigger_dropped_objects() p "
+						   "  WHERE p.object_type = 'policy' AND p.address_names[3] IN ('"
+						   POLICY_RESTRICTIVE "', '" POLICY_PERMISSIVE "')) d "
+						   "WHERE d.r IS NOT NULL "
+						   "AND d.r NOT IN (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() "
+						   "  WHERE classid = 'pg_catalog.pg_class'::regclass AND objsubid = 0) "
+						   "AND d.r NOT IN (SELECT tbl::oid FROM mt.isolated_tables)",
+						   0, NULL, NULL, SPI_OK_SELECT);
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		rnull;
+				Datum		r = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &rnull);
+
+				if (!rnull)
+					rels = lappend_oid(rels, DatumGetObjectId(r));
+			}
+			foreach(lc, rels)
+			{
+				if (citus_copy_relation(lfirst_oid(lc)))
+					guard_refuse_citus(lfirst_oid(lc), "drop a generated tenant policy");
+			}
+		}
 	}
 
 	mt_catalog_execute("DELETE FROM mt.isolated_tables WHERE tbl::oid IN ("

@@ -2,8 +2,9 @@
  *
  * isolation.h
  *	  Tenant isolation's GUC variable (isolation.c; multitenant.c defines
- *	  the GUC multitenant.allow_unsafe_ddl) and the rewrite of CREATE POLICY
- *	  that multitenant.c's ProcessUtility hook applies.
+ *	  the GUC multitenant.allow_unsafe_ddl), the rewrite of CREATE POLICY
+ *	  that multitenant.c's ProcessUtility hook applies, and the approval of
+ *	  sanctioned DDL it hands Citus workers around a statement.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,5 +18,7 @@
 extern bool mt_allow_unsafe_ddl;
 
 extern PlannedStmt *mt_isolation_utility_stmt(PlannedStmt *pstmt, bool *readOnlyTree);
+extern bool mt_isolation_sanction_begin(Node *stmt);
+extern void mt_isolation_sanction_end(bool passed);
 
 #endif							/* MT_ISOLATION_H */

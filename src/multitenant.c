@@ -62,9 +62,11 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 /*
  * Utility statements: isolation.c may rewrite a CREATE POLICY of the
  * generated restrictive policy that arrives permissive (from Citus, on
- * every node); citus.c keeps SET multitenant.token out of Citus' SET
- * propagation and passes the tenant context to the workers of a COPY;
- * everything else passes through unchanged.
+ * every node), and hands the Citus workers an approval around a statement
+ * weakening isolation that it sanctioned; citus.c keeps SET
+ * multitenant.token out of Citus' SET propagation and passes the tenant
+ * context to the workers of a COPY; everything else passes through
+ * unchanged.
  */
 static void
 mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -72,16 +74,19 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
 	int			nest;
+	bool		approved;
 
 	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
 	nest = mt_citus_suppress_set_propagation(pstmt->utilityStmt);
 	mt_citus_pass_context_utility(pstmt->utilityStmt);
+	approved = mt_isolation_sanction_begin(pstmt->utilityStmt);
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 							queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
+	mt_isolation_sanction_end(approved);
 	mt_citus_end_suppress(nest);
 }
 
@@ -247,6 +252,15 @@ mt_define_gucs(void)
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   mt_check_node_context, mt_assign_node_context, NULL);
+
+	DefineCustomStringVariable("multitenant.node_ddl_approval",
+							   "Internal: a Citus coordinator's approval of DDL that weakens tenant isolation on the workers of a distributed transaction.",
+							   "Set only by multitenant (doc/citus.md); a worker accepts it once, on connections Citus opened for the session that made it, in one transaction.",
+							   &mt_node_ddl_approval_string,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   mt_check_node_ddl_approval, mt_assign_node_ddl_approval, NULL);
 
 	DefineCustomIntVariable("multitenant.token_max_ttl",
 							"Longest lifetime mt.tenant_token() and mt.set_tenant() will mint.",
