@@ -15,8 +15,12 @@
  * owner) through mt_catalog_execute() (spi_util.c).
  *
  * Backend-local flags (no shared state, no locks):
- *	- isolation_ddl_depth: our own DDL is running; the event triggers let it
- *	  through and do not recurse.
+ *	- isolation_ddl_depth: our own DDL is running (this file's, and
+ *	  tenant_schema.c's through mt_isolation_run_ddl); the event triggers of
+ *	  both files let it through and do not recurse.
+ *
+ * mt_isolation_ensure_policy also makes the generated policies of tables
+ * in tenant schemas (tenant_schema.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -71,8 +75,8 @@ static void check_parents_isolated(Oid relid);
  * helpers
  * --------------------------------------------------------------------- */
 
-static void
-run_ddl(const char *sql)
+void
+mt_isolation_run_ddl(const char *sql)
 {
 	isolation_ddl_depth++;
 	PG_TRY();
@@ -87,6 +91,15 @@ run_ddl(const char *sql)
 		isolation_ddl_depth--;
 	}
 	PG_END_TRY();
+}
+
+#define run_ddl(sql) mt_isolation_run_ddl(sql)
+
+/* is DDL of the extension's own (run_ddl) running? event triggers let it through */
+bool
+mt_isolation_ddl_running(void)
+{
+	return isolation_ddl_depth > 0;
 }
 
 /* tenant column recorded for relid, or NULL when it is not isolated */
@@ -150,11 +163,26 @@ ensure_policy(Oid relid, const char *qname, const char *policy, bool permissive,
 			  const char *column, bool force)
 {
 	StringInfoData expected;
-	StringInfoData sql;
 
 	initStringInfo(&expected);
 	appendStringInfo(&expected, "(%s = mt.current_tenant())", quote_identifier(column));
-	if (!force && policy_intact(relid, policy, permissive, expected.data))
+	mt_isolation_ensure_policy(relid, qname, policy, permissive, expected.data, force);
+}
+
+/*
+ * (re)create the generated policy "policy" of relid, FOR ALL TO PUBLIC
+ * USING and WITH CHECK expr (as pg_get_expr prints it under search_path =
+ * pg_catalog, pg_temp), unless it is already exactly that (force: anyway).
+ * Also serves the schema-per-tenant tables (tenant_schema.c).  SPI must be
+ * connected, with the safe search_path.
+ */
+void
+mt_isolation_ensure_policy(Oid relid, const char *qname, const char *policy,
+						   bool permissive, const char *expr, bool force)
+{
+	StringInfoData sql;
+
+	if (!force && policy_intact(relid, policy, permissive, expr))
 		return;
 
 	initStringInfo(&sql);
@@ -163,7 +191,7 @@ ensure_policy(Oid relid, const char *qname, const char *policy, bool permissive,
 					 "CREATE POLICY %s ON %s AS %s FOR ALL TO PUBLIC USING %s WITH CHECK %s",
 					 quote_identifier(policy), qname,
 					 permissive ? "PERMISSIVE" : "RESTRICTIVE",
-					 expected.data, expected.data);
+					 expr, expr);
 	run_ddl(sql.data);
 }
 
