@@ -6,7 +6,9 @@
  *	  and the event triggers that keep tenant schemas bound: tables created
  *	  in or moved into one get the generated policies, DDL that would
  *	  remove them is refused, a tenant schema cannot be dropped, a renamed
- *	  one keeps its placement.
+ *	  one keeps its placement; mt.tenant_schema() and
+ *	  mt.use_tenant_schema(), which make the schema of the verified
+ *	  context's tenant resolvable without building names.
  *
  * A table in the schema of tenant T has row-level security enabled and
  * forced and two generated policies FOR ALL TO PUBLIC, USING and WITH
@@ -39,9 +41,11 @@
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "context.h"
 #include "isolation.h"
 #include "placement.h"
 #include "spi_util.h"
@@ -283,6 +287,7 @@ mt_provision_schema(PG_FUNCTION_ARGS)
 	List	   *stmts = NIL;
 	List	   *relids = NIL;
 	ListCell   *lc;
+	Datum		result;
 
 	mt_require_writable("mt.provision_schema()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "tenant and template schema");
@@ -430,9 +435,111 @@ mt_provision_schema(PG_FUNCTION_ARGS)
 					   "host = NULL, port = NULL, dbname = NULL, placed_at = pg_catalog.now()",
 					   3, (Oid[]) {UUIDOID, TEXTOID, TEXTOID}, args, NULL);
 
+	result = DirectFunctionCall1(namein, CStringGetDatum(target));
+	result = SPI_datumTransfer(result, false, NAMEDATALEN);
 	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
-	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(target)));
+	PG_RETURN_DATUM(result);
+}
+
+/* ---------------------------------------------------------------------
+ * The context's schema
+ * --------------------------------------------------------------------- */
+
+/*
+ * mt.tenant_schema(): the schema of the verified context's tenant, or NULL
+ * (no context, or a tenant of another level).  Read-only.
+ */
+PG_FUNCTION_INFO_V1(mt_tenant_schema);
+Datum
+mt_tenant_schema(PG_FUNCTION_ARGS)
+{
+	const pg_uuid_t *tenant = mt_context_tenant();
+	MtPlacement placement;
+	int			nest;
+	Datum		result = (Datum) 0;
+
+	if (tenant == NULL)
+		PG_RETURN_NULL();
+	mt_spi_connect();
+	nest = mt_enter_safe_search_path();
+	mt_placement_of(tenant, &placement);
+	if (strcmp(placement.level, "schema") == 0 && placement.schema_name != NULL)
+		result = SPI_datumTransfer(DirectFunctionCall1(namein, CStringGetDatum(placement.schema_name)),
+								   false, NAMEDATALEN);
+	mt_leave_safe_search_path(nest);
+	mt_spi_finish();
+	if (result == (Datum) 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * mt.use_tenant_schema(): search_path, for the rest of the transaction (as
+ * SET LOCAL), becomes the schema of the verified context's tenant followed
+ * by the caller's other schemas, without any tenant schema: a path this
+ * function sets never names another tenant's schema.  No context: 42501;
+ * a tenant without a schema: 55000.  Returns the schema.
+ */
+PG_FUNCTION_INFO_V1(mt_use_tenant_schema);
+Datum
+mt_use_tenant_schema(PG_FUNCTION_ARGS)
+{
+	const pg_uuid_t *tenant = mt_context_tenant();
+	MtPlacement placement;
+	int			nest;
+	bool		isnull;
+	Datum		schemas;
+	StringInfoData path;
+	char	   *rest;
+	MemoryContext outer = CurrentMemoryContext;
+	Datum		result;
+
+	if (tenant == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("mt.use_tenant_schema() needs a verified tenant context"),
+				 errhint("SET multitenant.token to the tenant's token, or call mt.authenticate(key), first.")));
+	mt_spi_connect();
+	/* the caller's path, resolved with the caller's search_path */
+	schemas = mt_spi_value("SELECT pg_catalog.current_schemas(false)::pg_catalog.text[]", 0, NULL, NULL, true, &isnull);
+	nest = mt_enter_safe_search_path();
+	mt_placement_of(tenant, &placement);
+	if (strcmp(placement.level, "schema") != 0 || placement.schema_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenant %s has no schema of its own (level %s)",
+						mt_uuid_to_cstring(tenant), placement.level)));
+	if (!OidIsValid(get_namespace_oid(placement.schema_name, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("schema \"%s\" of tenant %s does not exist",
+						placement.schema_name, mt_uuid_to_cstring(tenant))));
+	/* every tenant schema leaves the rest of the path */
+	mt_catalog_execute("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(u.s), ', ' ORDER BY u.o) "
+					   "FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY u(s, o) "
+					   "WHERE NOT EXISTS (SELECT 1 FROM mt.tenant_placements p "
+					   "  WHERE p.level OPERATOR(pg_catalog.=) 'schema' "
+					   "  AND p.schema_name::pg_catalog.text OPERATOR(pg_catalog.=) u.s)",
+					   1, (Oid[]) {TEXTARRAYOID}, &schemas, isnull ? "n" : " ");
+	rest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	/* what outlives SPI goes to the caller's memory context */
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(outer);
+
+		initStringInfo(&path);
+		appendStringInfoString(&path, quote_identifier(placement.schema_name));
+		if (rest != NULL && rest[0] != '\0')
+			appendStringInfo(&path, ", %s", rest);
+		result = DirectFunctionCall1(namein, CStringGetDatum(placement.schema_name));
+		MemoryContextSwitchTo(spicxt);
+	}
+	mt_leave_safe_search_path(nest);
+	mt_spi_finish();
+
+	(void) set_config_option("search_path", path.data, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	PG_RETURN_DATUM(result);
 }
 
 /* ---------------------------------------------------------------------

@@ -38,6 +38,10 @@ CREATE FUNCTION mt.provision_schema(tenant uuid, template_schema name, schema_na
     RETURNS name
     AS 'MODULE_PATHNAME', 'mt_provision_schema' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION mt.provision_schema(uuid, name, name) FROM PUBLIC;
+CREATE FUNCTION mt.tenant_schema() RETURNS name
+    AS 'MODULE_PATHNAME', 'mt_tenant_schema' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION mt.use_tenant_schema() RETURNS name
+    AS 'MODULE_PATHNAME', 'mt_use_tenant_schema' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION mt.tenant_schema_guard() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'mt_tenant_schema_guard' LANGUAGE C;
@@ -68,3 +72,5 @@ COMMENT ON FUNCTION mt.tenant_schema_dropped() IS 'Internal: event trigger funct
 COMMENT ON EVENT TRIGGER mt_tenant_schema_guard IS 'Refuses, to every role, DDL that disables row-level security or drops or alters the generated policies of a table in a tenant schema.';
 COMMENT ON EVENT TRIGGER mt_tenant_schema_protect_new IS 'Binds tables created in, or moved into, a tenant schema to the schema''s tenant; follows renames of tenant schemas.';
 COMMENT ON EVENT TRIGGER mt_tenant_schema_dropped IS 'Refuses to drop a tenant schema (its placement would point nowhere) or a generated policy of a table in one.';
+COMMENT ON FUNCTION mt.tenant_schema() IS 'The schema of the verified context''s tenant (schema level), or NULL.';
+COMMENT ON FUNCTION mt.use_tenant_schema() IS 'Sets search_path for the rest of the transaction (as SET LOCAL) to the schema of the verified context''s tenant followed by the caller''s other schemas, without any tenant schema; returns the schema; 42501 without a context, 55000 for a tenant without a schema.';

@@ -91,3 +91,11 @@ INSERT INTO mt.privileged_functions VALUES
     ('mt.tenant_schema_guard()'),
     ('mt.tenant_schema_protect_new()'),
     ('mt.tenant_schema_dropped()');
+
+-- hybrid isolation, item 3: the context's schema resolvable without building names
+CREATE FUNCTION mt.tenant_schema() RETURNS name
+    AS 'MODULE_PATHNAME', 'mt_tenant_schema' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION mt.use_tenant_schema() RETURNS name
+    AS 'MODULE_PATHNAME', 'mt_use_tenant_schema' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mt.tenant_schema() IS 'The schema of the verified context''s tenant (schema level), or NULL.';
+COMMENT ON FUNCTION mt.use_tenant_schema() IS 'Sets search_path for the rest of the transaction (as SET LOCAL) to the schema of the verified context''s tenant followed by the caller''s other schemas, without any tenant schema; returns the schema; 42501 without a context, 55000 for a tenant without a schema.';

@@ -126,6 +126,8 @@ placement_isolation_issues | works   | works   | SELECT mt.placement_isolation_i
 tenant_placement           | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND host IS NULL FROM mt.tenant_placement(:'acme')
 route                      | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND dbname IS NULL FROM mt.route()
 provision_schema           | refuses | refuses | SELECT mt.provision_schema(:'globex', 'tmpl') IS NOT NULL
+tenant_schema              | works   | works   | SELECT mt.tenant_schema() = 'tenant_acme'
+use_tenant_schema          | works   | works   | BEGIN; SELECT mt.use_tenant_schema() = 'tenant_acme'; SELECT current_schemas(false) = '{tenant_acme,public}' AND to_regclass('docs') = 'tenant_acme.docs'::regclass; COMMIT;
 tenant_schema_guard        | trigger | trigger | SELECT mt.tenant_schema_guard() IS NOT NULL
 tenant_schema_protect_new  | trigger | trigger | SELECT mt.tenant_schema_protect_new() IS NOT NULL
 tenant_schema_dropped      | trigger | trigger | SELECT mt.tenant_schema_dropped() IS NOT NULL
