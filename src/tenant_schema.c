@@ -3,6 +3,8 @@
  * tenant_schema.c
  *	  Schema per tenant: mt.provision_schema (the tenant's schema cloned
  *	  from a template schema, no data, every table bound to the tenant),
+ *	  mt.apply_template (template changes rolled out to every tenant
+ *	  schema, each tenant in its own subtransaction),
  *	  and the event triggers that keep tenant schemas bound: tables created
  *	  in or moved into one get the generated policies, DDL that would
  *	  remove them is refused, a tenant schema cannot be dropped, a renamed
@@ -36,6 +38,7 @@
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -132,60 +135,96 @@ static const char *const uncloneable_sql =
 ") x ORDER BY o, n, d";
 
 /*
- * The statements that clone template $1 into the new schema named $2, in
- * order: sequences (not identity ones: LIKE makes those), tables (LIKE ...
- * INCLUDING ALL: columns, defaults, identity, generated columns, NOT NULL,
- * CHECK, indexes with PK/UNIQUE/EXCLUDE, statistics, comments, storage,
- * compression), table and sequence comments, serial defaults re-pointed to
- * the new schema's sequences, OWNED BY, foreign keys (between template
- * tables re-pointed inside the new schema, others kept), and the
- * template's grants on the schema, its tables and sequences.
+ * The statements that bring schema $2 (oid $3; 0 while it does not exist
+ * yet) up to template $1, in order: what is missing there by name is
+ * created, nothing is changed or dropped.  Sequences (not identity ones:
+ * LIKE makes those); tables (LIKE ... INCLUDING ALL EXCLUDING INDEXES:
+ * columns, defaults, identity, generated columns, NOT NULL, CHECK,
+ * statistics, column comments, storage, compression); columns a table
+ * lacks (ALTER TABLE ... ADD COLUMN); defaults that call nextval on a
+ * template sequence re-pointed to the schema's own copy, and OWNED BY;
+ * PRIMARY KEY / UNIQUE / EXCLUDE / CHECK constraints and the other
+ * indexes under the template's names (so that a later mt.apply_template
+ * recognizes them); foreign keys (between template tables re-pointed
+ * inside the schema, others kept); comments; the template's grants on
+ * new tables and sequences (and on the schema when it is new).
  */
 static const char *const clone_sql =
+"WITH tt AS (SELECT c.*, EXISTS (SELECT 1 FROM pg_catalog.pg_class x WHERE x.relnamespace = $3"
+"              AND x.relname = c.relname AND x.relkind = c.relkind) AS present"
+"            FROM pg_catalog.pg_class c WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'S')),"
+" ident AS (SELECT d.objid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+"           AND d.deptype = 'i' AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass),"
+/* template sequences used by defaults: (attrdef oid, sequence name) */
+" seqdef AS (SELECT ad.oid AS adoid, s.relname AS seqname, s.oid AS seqoid"
+"            FROM pg_catalog.pg_attrdef ad"
+"            JOIN pg_catalog.pg_depend dp ON dp.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dp.objid = ad.oid"
+"              AND dp.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+"            JOIN pg_catalog.pg_class s ON s.oid = dp.refobjid AND s.relkind = 'S' AND s.relnamespace = $1)"
 "SELECT stmt FROM ("
 " SELECT 1 AS o, s.relname::text AS n, pg_catalog.format("
 "   'CREATE %sSEQUENCE %I.%I AS %s INCREMENT BY %s MINVALUE %s MAXVALUE %s START WITH %s CACHE %s %s',"
 "   CASE WHEN s.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END, $2, s.relname, q.seqtypid::pg_catalog.regtype,"
 "   q.seqincrement, q.seqmin, q.seqmax, q.seqstart, q.seqcache,"
 "   CASE WHEN q.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END) AS stmt"
-"  FROM pg_catalog.pg_class s JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.oid"
-"  WHERE s.relnamespace = $1 AND s.relkind = 'S'"
-"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-"                   AND d.objid = s.oid AND d.deptype = 'i')"
+"  FROM tt s JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.oid"
+"  WHERE s.relkind = 'S' AND NOT s.present AND s.oid NOT IN (SELECT objid FROM ident)"
 " UNION ALL"
-" SELECT 2, c.relname::text, pg_catalog.format('CREATE %sTABLE %I.%I (LIKE %s INCLUDING ALL)%s',"
+" SELECT 2, c.relname::text, pg_catalog.format('CREATE %sTABLE %I.%I (LIKE %s INCLUDING ALL EXCLUDING INDEXES)%s',"
 "   CASE WHEN c.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END, $2, c.relname, c.oid::pg_catalog.regclass,"
 "   CASE WHEN c.reloptions IS NOT NULL"
 "     THEN pg_catalog.format(' WITH (%s)', pg_catalog.array_to_string(c.reloptions, ', ')) ELSE '' END)"
-"  FROM pg_catalog.pg_class c WHERE c.relnamespace = $1 AND c.relkind = 'r'"
+"  FROM tt c WHERE c.relkind = 'r' AND NOT c.present"
 " UNION ALL"
-" SELECT 3, c.relname::text, pg_catalog.format('COMMENT ON %s %I.%I IS %L',"
-"   CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, $2, c.relname, ds.description)"
-"  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_description ds ON ds.objoid = c.oid"
-"   AND ds.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND ds.objsubid = 0"
-"  WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'S')"
-"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-"                   AND d.objid = c.oid AND d.deptype = 'i')"
+" SELECT 3, c.relname || '.' || pg_catalog.lpad(a.attnum::text, 5, '0'), pg_catalog.format('ALTER TABLE %I.%I ADD COLUMN %I %s%s%s%s',"
+"   $2, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),"
+"   CASE WHEN a.attcollation <> 0 AND a.attcollation <> (SELECT typcollation FROM pg_catalog.pg_type WHERE oid = a.atttypid)"
+"     THEN ' COLLATE ' || a.attcollation::pg_catalog.regcollation::text ELSE '' END,"
+"   CASE WHEN a.attidentity = 'a' THEN ' GENERATED ALWAYS AS IDENTITY'"
+"        WHEN a.attidentity = 'd' THEN ' GENERATED BY DEFAULT AS IDENTITY'"
+"        WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) || ') STORED'"
+"        WHEN sd.seqname IS NOT NULL THEN pg_catalog.format(' DEFAULT pg_catalog.nextval(%L::pg_catalog.regclass)',"
+"                                                          pg_catalog.format('%I.%I', $2, sd.seqname))"
+"        WHEN ad.oid IS NOT NULL THEN ' DEFAULT ' || pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END,"
+"   CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END)"
+"  FROM tt c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+"  LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum"
+"  LEFT JOIN seqdef sd ON sd.adoid = ad.oid"
+"  WHERE c.relkind = 'r' AND c.present AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b"
+"    JOIN pg_catalog.pg_class x ON x.oid = b.attrelid AND x.relnamespace = $3 AND x.relname = c.relname"
+"    WHERE b.attname = a.attname AND b.attnum > 0 AND NOT b.attisdropped)"
 " UNION ALL"
 " SELECT 4, c.relname || '.' || a.attname, pg_catalog.format("
 "   'ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT pg_catalog.nextval(%L::pg_catalog.regclass)',"
-"   $2, c.relname, a.attname, pg_catalog.format('%I.%I', $2, s.relname))"
-"  FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid"
+"   $2, c.relname, a.attname, pg_catalog.format('%I.%I', $2, sd.seqname))"
+"  FROM tt c JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = c.oid"
 "  JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum"
-"  JOIN pg_catalog.pg_depend dp ON dp.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dp.objid = ad.oid"
-"   AND dp.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-"  JOIN pg_catalog.pg_class s ON s.oid = dp.refobjid AND s.relkind = 'S' AND s.relnamespace = $1"
-"  WHERE c.relnamespace = $1 AND c.relkind = 'r'"
+"  JOIN seqdef sd ON sd.adoid = ad.oid"
+"  WHERE c.relkind = 'r' AND NOT c.present"
 " UNION ALL"
 " SELECT 5, s.relname::text, pg_catalog.format('ALTER SEQUENCE %I.%I OWNED BY %I.%I.%I',"
 "   $2, s.relname, $2, t.relname, a.attname)"
-"  FROM pg_catalog.pg_class s JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+"  FROM tt s JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
 "   AND d.objid = s.oid AND d.deptype = 'a' AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
 "  JOIN pg_catalog.pg_class t ON t.oid = d.refobjid AND t.relnamespace = $1"
 "  JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid"
-"  WHERE s.relnamespace = $1 AND s.relkind = 'S'"
+"  WHERE s.relkind = 'S' AND NOT s.present"
 " UNION ALL"
-" SELECT 6, c.relname || '.' || k.conname, pg_catalog.format("
+" SELECT 6, c.relname || '.' || k.contype::text || k.conname, pg_catalog.format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s',"
+"   $2, c.relname, k.conname, pg_catalog.pg_get_constraintdef(k.oid))"
+"  FROM pg_catalog.pg_constraint k JOIN tt c ON c.oid = k.conrelid"
+"  WHERE c.relkind = 'r' AND (k.contype IN ('p', 'u', 'x') OR (k.contype = 'c' AND c.present))"
+"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint y JOIN pg_catalog.pg_class x ON x.oid = y.conrelid"
+"     WHERE x.relnamespace = $3 AND x.relname = c.relname AND y.conname = k.conname)"
+" UNION ALL"
+" SELECT 7, i.relname::text, pg_catalog.replace(pg_catalog.pg_get_indexdef(x.indexrelid),"
+"   ' ON ' || c.oid::pg_catalog.regclass::text || ' USING ', ' ON ' || pg_catalog.format('%I.%I', $2, c.relname) || ' USING ')"
+"  FROM pg_catalog.pg_index x JOIN tt c ON c.oid = x.indrelid JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid"
+"  WHERE c.relkind = 'r' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = x.indexrelid"
+"     AND k.conrelid = c.oid AND k.contype IN ('p', 'u', 'x'))"
+"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class y WHERE y.relnamespace = $3 AND y.relname = i.relname)"
+" UNION ALL"
+" SELECT 8, c.relname || '.' || k.conname, pg_catalog.format("
 "   'ALTER TABLE %I.%I ADD CONSTRAINT %I FOREIGN KEY (%s) REFERENCES %s (%s)%s ON UPDATE %s ON DELETE %s%s',"
 "   $2, c.relname, k.conname,"
 "   (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY u.ord)"
@@ -203,25 +242,63 @@ static const char *const clone_sql =
 "     WHEN 'd' THEN 'SET DEFAULT' ELSE 'NO ACTION' END,"
 "   CASE WHEN k.condeferrable THEN ' DEFERRABLE INITIALLY '"
 "     || CASE WHEN k.condeferred THEN 'DEFERRED' ELSE 'IMMEDIATE' END ELSE '' END)"
-"  FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid"
+"  FROM pg_catalog.pg_constraint k JOIN tt c ON c.oid = k.conrelid"
 "  JOIN pg_catalog.pg_class r ON r.oid = k.confrelid"
-"  WHERE c.relnamespace = $1 AND c.relkind = 'r' AND k.contype = 'f'"
+"  WHERE c.relkind = 'r' AND k.contype = 'f'"
+"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint y JOIN pg_catalog.pg_class x ON x.oid = y.conrelid"
+"     WHERE x.relnamespace = $3 AND x.relname = c.relname AND y.conname = k.conname)"
 " UNION ALL"
-" SELECT 7, '', pg_catalog.format('GRANT %s ON SCHEMA %I TO %s%s', g.privilege_type, $2,"
+" SELECT 9, c.relname::text, pg_catalog.format('COMMENT ON %s %I.%I IS %L',"
+"   CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, $2, c.relname, ds.description)"
+"  FROM tt c JOIN pg_catalog.pg_description ds ON ds.objoid = c.oid"
+"   AND ds.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND ds.objsubid = 0"
+"  WHERE NOT c.present AND c.oid NOT IN (SELECT objid FROM ident)"
+" UNION ALL"
+" SELECT 10, '', pg_catalog.format('GRANT %s ON SCHEMA %I TO %s%s', g.privilege_type, $2,"
 "   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,"
 "   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
 "  FROM pg_catalog.pg_namespace ns, pg_catalog.aclexplode(ns.nspacl) g"
-"  WHERE ns.oid = $1 AND g.grantee <> ns.nspowner"
+"  WHERE ns.oid = $1 AND g.grantee <> ns.nspowner AND $3 = 0"
 " UNION ALL"
-" SELECT 8, c.relname::text, pg_catalog.format('GRANT %s ON %s %I.%I TO %s%s', g.privilege_type,"
+" SELECT 11, c.relname::text, pg_catalog.format('GRANT %s ON %s %I.%I TO %s%s', g.privilege_type,"
 "   CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, $2, c.relname,"
 "   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,"
 "   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
-"  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) g"
-"  WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'S') AND g.grantee <> c.relowner"
-"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-"                   AND d.objid = c.oid AND d.deptype = 'i')"
+"  FROM tt c, pg_catalog.aclexplode(c.relacl) g"
+"  WHERE NOT c.present AND g.grantee <> c.relowner AND c.oid NOT IN (SELECT objid FROM ident)"
 ") x ORDER BY o, n, stmt";
+
+/*
+ * What mt.apply_template cannot bring schema $2 (oid $3) to from template
+ * $1 without changing or dropping something: a column whose type or NOT
+ * NULL differs, a column the template no longer has.
+ */
+static const char *const drift_sql =
+"SELECT d FROM ("
+" SELECT c.relname::text AS n, pg_catalog.format('column %I of %I.%I is %s in the template, %s here',"
+"   a.attname, $2, c.relname, pg_catalog.format_type(a.atttypid, a.atttypmod),"
+"   pg_catalog.format_type(b.atttypid, b.atttypmod)) AS d"
+"  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+"  JOIN pg_catalog.pg_class x ON x.relnamespace = $3 AND x.relname = c.relname AND x.relkind = 'r'"
+"  JOIN pg_catalog.pg_attribute b ON b.attrelid = x.oid AND b.attname = a.attname AND NOT b.attisdropped"
+"  WHERE c.relnamespace = $1 AND c.relkind = 'r' AND (a.atttypid <> b.atttypid OR a.atttypmod <> b.atttypmod)"
+" UNION ALL"
+" SELECT c.relname::text, pg_catalog.format('column %I of %I.%I is %s in the template, %s here',"
+"   a.attname, $2, c.relname, CASE WHEN a.attnotnull THEN 'NOT NULL' ELSE 'nullable' END,"
+"   CASE WHEN b.attnotnull THEN 'NOT NULL' ELSE 'nullable' END)"
+"  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+"  JOIN pg_catalog.pg_class x ON x.relnamespace = $3 AND x.relname = c.relname AND x.relkind = 'r'"
+"  JOIN pg_catalog.pg_attribute b ON b.attrelid = x.oid AND b.attname = a.attname AND NOT b.attisdropped"
+"  WHERE c.relnamespace = $1 AND c.relkind = 'r' AND a.attnotnull <> b.attnotnull"
+" UNION ALL"
+" SELECT c.relname::text, pg_catalog.format('column %I of %I.%I is not in the template (dropped or renamed there)',"
+"   b.attname, $2, c.relname)"
+"  FROM pg_catalog.pg_class c"
+"  JOIN pg_catalog.pg_class x ON x.relnamespace = $3 AND x.relname = c.relname AND x.relkind = 'r'"
+"  JOIN pg_catalog.pg_attribute b ON b.attrelid = x.oid AND b.attnum > 0 AND NOT b.attisdropped"
+"  WHERE c.relnamespace = $1 AND c.relkind = 'r' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
+"    WHERE a.attrelid = c.oid AND a.attname = b.attname AND a.attnum > 0 AND NOT a.attisdropped)"
+") x ORDER BY n, d";
 
 /* the generated policies' expression, as pg_get_expr prints it */
 static char *
@@ -257,6 +334,53 @@ protect_table(Oid relid, const pg_uuid_t *tenant)
 	mt_isolation_ensure_policy(relid, qname, SCHEMA_POLICY_PERMISSIVE, true, expr, false);
 }
 
+/*
+ * 0A000 naming every object of the template that cannot be cloned; before
+ * anything is created.  SPI connected, safe search_path.
+ */
+static void
+check_cloneable(Oid template_oid, const char *template)
+{
+	Datum		arg = ObjectIdGetDatum(template_oid);
+
+	mt_spi_select(uncloneable_sql, 1, (Oid[]) {OIDOID}, &arg, NULL);
+	if (SPI_processed > 0)
+	{
+		StringInfoData all;
+
+		initStringInfo(&all);
+		for (uint64 i = 0; i < SPI_processed; i++)
+			appendStringInfo(&all, "%s%s", i > 0 ? "; " : "",
+							 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("template schema \"%s\" holds %s, which mt.provision_schema cannot clone",
+						template, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errdetail("Objects that cannot be cloned: %s.", all.data),
+				 errhint("A template holds tables, sequences, indexes and constraints only; nothing was created or applied.")));
+	}
+}
+
+/* every table of schema nsp bound to tenant (protect_table) */
+static void
+protect_schema_tables(Oid nsp, const pg_uuid_t *tenant)
+{
+	Datum		arg = ObjectIdGetDatum(nsp);
+	List	   *relids = NIL;
+	ListCell   *lc;
+	bool		isnull;
+
+	mt_spi_execute("SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace = $1 "
+				   "AND c.relkind IN ('r', 'p') ORDER BY c.relname",
+				   1, (Oid[]) {OIDOID}, &arg, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		relids = lappend_oid(relids,
+							 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 1, &isnull)));
+	foreach(lc, relids)
+		protect_table(lfirst_oid(lc), tenant);
+}
+
 /* a schema no tenant may get: the system's and the extension's */
 static bool
 reserved_schema(const char *name)
@@ -285,7 +409,6 @@ mt_provision_schema(PG_FUNCTION_ARGS)
 	Datum		args[4];
 	bool		isnull;
 	List	   *stmts = NIL;
-	List	   *relids = NIL;
 	ListCell   *lc;
 	Datum		result;
 
@@ -382,28 +505,13 @@ mt_provision_schema(PG_FUNCTION_ARGS)
 	}
 
 	/* everything the template holds must be cloneable: else nothing is made */
-	arg = ObjectIdGetDatum(template_oid);
-	mt_spi_select(uncloneable_sql, 1, (Oid[]) {OIDOID}, &arg, NULL);
-	if (SPI_processed > 0)
-	{
-		StringInfoData all;
-
-		initStringInfo(&all);
-		for (uint64 i = 0; i < SPI_processed; i++)
-			appendStringInfo(&all, "%s%s", i > 0 ? "; " : "",
-							 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("template schema \"%s\" holds %s, which mt.provision_schema cannot clone",
-						template, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-				 errdetail("Objects that cannot be cloned: %s.", all.data),
-				 errhint("A template holds tables, sequences, indexes and constraints only; nothing was created.")));
-	}
+	check_cloneable(template_oid, template);
 
 	/* the statements first (SPI_tuptable is reused by each statement) */
 	args[0] = ObjectIdGetDatum(template_oid);
 	args[1] = CStringGetTextDatum(target);
-	mt_spi_select(clone_sql, 2, (Oid[]) {OIDOID, TEXTOID}, args, NULL);
+	args[2] = ObjectIdGetDatum(InvalidOid);	/* the schema does not exist yet */
+	mt_spi_select(clone_sql, 3, (Oid[]) {OIDOID, TEXTOID, OIDOID}, args, NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		stmts = lappend(stmts, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 
@@ -414,16 +522,7 @@ mt_provision_schema(PG_FUNCTION_ARGS)
 	/* every table of the new schema bound to the tenant */
 	CommandCounterIncrement();
 	target_oid = get_namespace_oid(target, false);
-	arg = ObjectIdGetDatum(target_oid);
-	mt_spi_execute("SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace = $1 "
-				   "AND c.relkind IN ('r', 'p') ORDER BY c.relname",
-				   1, (Oid[]) {OIDOID}, &arg, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		relids = lappend_oid(relids,
-							 DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc, 1, &isnull)));
-	foreach(lc, relids)
-		protect_table(lfirst_oid(lc), tenant);
+	protect_schema_tables(target_oid, tenant);
 
 	args[0] = UUIDPGetDatum(tenant);
 	args[1] = CStringGetTextDatum(target);
@@ -440,6 +539,156 @@ mt_provision_schema(PG_FUNCTION_ARGS)
 	mt_leave_safe_search_path(nest);
 	mt_spi_finish();
 	PG_RETURN_DATUM(result);
+}
+
+/* ---------------------------------------------------------------------
+ * mt.apply_template
+ * --------------------------------------------------------------------- */
+
+typedef struct ApplyWork
+{
+	List	   *stmts;
+	Oid			nsp;
+	const pg_uuid_t *tenant;
+} ApplyWork;
+
+/* one tenant's statements, then its tables bound (in a subtransaction) */
+static void
+apply_statements(void *arg)
+{
+	ApplyWork  *w = (ApplyWork *) arg;
+	ListCell   *lc;
+
+	foreach(lc, w->stmts)
+		mt_isolation_run_ddl((char *) lfirst(lc));
+	CommandCounterIncrement();
+	protect_schema_tables(w->nsp, w->tenant);
+}
+
+/*
+ * mt.apply_template(template_schema) -> (tenant, schema_name, status,
+ * detail): brings every tenant schema provisioned from the template up to
+ * it, each tenant in its own subtransaction: what the schema lacks by name
+ * (tables, sequences, columns, constraints, indexes, foreign keys) is
+ * created.  status: applied (detail: the statements), unchanged, skipped
+ * (differences it does not apply -- a changed column type or NOT NULL, a
+ * column the template no longer has --: nothing applied, detail lists
+ * them), failed (an error: that tenant's changes rolled back, detail: the
+ * error).  A template holding objects that cannot be cloned: 0A000 before
+ * anything is applied.
+ */
+PG_FUNCTION_INFO_V1(mt_apply_template);
+Datum
+mt_apply_template(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *template;
+	Oid			template_oid;
+	int			nest;
+	Datum		arg;
+	int			ntenants;
+	pg_uuid_t  *tenants;
+	char	  **schemas;
+
+	mt_require_writable("mt.apply_template()", MT_WRITES_TABLES);
+	mt_require_args(fcinfo, 1, "template schema");
+	template = pstrdup(NameStr(*PG_GETARG_NAME(0)));
+	template_oid = get_namespace_oid(template, false);	/* 3F000 */
+	if (reserved_schema(template))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("schema \"%s\" cannot be a tenant template", template)));
+
+	InitMaterializedSRF(fcinfo, 0);
+	mt_spi_connect();
+	nest = mt_enter_safe_search_path();
+	check_cloneable(template_oid, template);
+
+	arg = CStringGetTextDatum(template);
+	mt_catalog_execute("SELECT tenant_id, schema_name::text FROM mt.tenant_placements "
+					   "WHERE level OPERATOR(pg_catalog.=) 'schema' "
+					   "AND template_schema OPERATOR(pg_catalog.=) $1 ORDER BY schema_name",
+					   1, (Oid[]) {TEXTOID}, &arg, NULL);
+	ntenants = (int) SPI_processed;
+	tenants = palloc0(sizeof(pg_uuid_t) * Max(ntenants, 1));
+	schemas = palloc0(sizeof(char *) * Max(ntenants, 1));
+	for (int i = 0; i < ntenants; i++)
+	{
+		bool		isnull;
+
+		memcpy(&tenants[i], DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)),
+			   sizeof(pg_uuid_t));
+		schemas[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+
+	for (int i = 0; i < ntenants; i++)
+	{
+		Oid			nsp = get_namespace_oid(schemas[i], true);
+		const char *status;
+		StringInfoData detail;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		MemoryContext oldcxt;
+
+		initStringInfo(&detail);
+		if (!OidIsValid(nsp))
+		{
+			status = "failed";
+			appendStringInfo(&detail, "schema \"%s\" does not exist", schemas[i]);
+		}
+		else
+		{
+			Datum		args[3] = {ObjectIdGetDatum(template_oid), CStringGetTextDatum(schemas[i]),
+			ObjectIdGetDatum(nsp)};
+
+			mt_spi_select(drift_sql, 3, (Oid[]) {OIDOID, TEXTOID, OIDOID}, args, NULL);
+			if (SPI_processed > 0)
+			{
+				status = "skipped";
+				for (uint64 j = 0; j < SPI_processed; j++)
+					appendStringInfo(&detail, "%s%s", j > 0 ? "; " : "",
+									 SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1));
+				appendStringInfoString(&detail, " (nothing applied)");
+			}
+			else
+			{
+				ApplyWork	w = {NIL, nsp, &tenants[i]};
+				ErrorData  *edata;
+				ListCell   *lc;
+
+				mt_spi_select(clone_sql, 3, (Oid[]) {OIDOID, TEXTOID, OIDOID}, args, NULL);
+				for (uint64 j = 0; j < SPI_processed; j++)
+					w.stmts = lappend(w.stmts, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1));
+				if (w.stmts == NIL)
+					status = "unchanged";
+				else if ((edata = mt_try_in_subxact(apply_statements, &w)) != NULL)
+				{
+					status = "failed";
+					appendStringInfo(&detail, "%s (SQLSTATE %s; nothing applied)", edata->message,
+									 unpack_sql_state(edata->sqlerrcode));
+					FreeErrorData(edata);
+				}
+				else
+				{
+					status = "applied";
+					foreach(lc, w.stmts)
+						appendStringInfo(&detail, "%s%s", foreach_current_index(lc) > 0 ? "; " : "",
+										 (char *) lfirst(lc));
+				}
+			}
+		}
+		values[0] = UUIDPGetDatum(&tenants[i]);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(schemas[i]));
+		values[2] = CStringGetTextDatum(status);
+		values[3] = CStringGetTextDatum(detail.data);
+		nulls[3] = detail.len == 0;
+		oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	mt_leave_safe_search_path(nest);
+	mt_spi_finish();
+	return (Datum) 0;
 }
 
 /* ---------------------------------------------------------------------

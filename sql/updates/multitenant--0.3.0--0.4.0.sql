@@ -99,3 +99,11 @@ CREATE FUNCTION mt.use_tenant_schema() RETURNS name
     AS 'MODULE_PATHNAME', 'mt_use_tenant_schema' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mt.tenant_schema() IS 'The schema of the verified context''s tenant (schema level), or NULL.';
 COMMENT ON FUNCTION mt.use_tenant_schema() IS 'Sets search_path for the rest of the transaction (as SET LOCAL) to the schema of the verified context''s tenant followed by the caller''s other schemas, without any tenant schema; returns the schema; 42501 without a context, 55000 for a tenant without a schema.';
+
+-- hybrid isolation, item 7: template changes rolled out to every tenant schema
+CREATE FUNCTION mt.apply_template(template_schema name,
+    OUT tenant uuid, OUT schema_name name, OUT status text, OUT detail text) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mt_apply_template' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.apply_template(name) FROM PUBLIC;
+COMMENT ON FUNCTION mt.apply_template(name) IS 'Privileged (the migration role): brings every tenant schema provisioned from the template up to it (new tables, sequences, columns, constraints, indexes, foreign keys), each tenant in its own subtransaction; one row per tenant: applied, unchanged, skipped (differences it does not apply, nothing applied) or failed (rolled back), with the detail.';
+INSERT INTO mt.privileged_functions VALUES ('mt.apply_template(name)');

@@ -126,6 +126,7 @@ placement_isolation_issues | works   | works   | SELECT mt.placement_isolation_i
 tenant_placement           | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND host IS NULL FROM mt.tenant_placement(:'acme')
 route                      | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND dbname IS NULL FROM mt.route()
 provision_schema           | refuses | refuses | SELECT mt.provision_schema(:'globex', 'tmpl') IS NOT NULL
+apply_template             | refuses | refuses | SELECT count(*) >= 0 FROM mt.apply_template('tmpl')
 tenant_schema              | works   | works   | SELECT mt.tenant_schema() = 'tenant_acme'
 use_tenant_schema          | works   | works   | BEGIN; SELECT mt.use_tenant_schema() = 'tenant_acme'; SELECT current_schemas(false) = '{tenant_acme,public}' AND to_regclass('docs') = 'tenant_acme.docs'::regclass; COMMIT;
 tenant_schema_guard        | trigger | trigger | SELECT mt.tenant_schema_guard() IS NOT NULL
