@@ -552,6 +552,17 @@ typedef struct ApplyWork
 	const pg_uuid_t *tenant;
 } ApplyWork;
 
+/* how many tables of schema $1 lack the protection binding them to tenant $2 */
+static const char *const unbound_tables_sql =
+"SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'p')"
+" AND NOT (c.relrowsecurity AND c.relforcerowsecurity AND"
+"  (SELECT pg_catalog.count(*) = 2 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid AND p.polcmd = '*'"
+"    AND p.polroles = '{0}'"
+"    AND ((p.polname = '" SCHEMA_POLICY_RESTRICTIVE "' AND NOT p.polpermissive)"
+"      OR (p.polname = '" SCHEMA_POLICY_PERMISSIVE "' AND p.polpermissive))"
+"    AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = pg_catalog.format('(mt.current_tenant() = %L::uuid)', $2)"
+"    AND pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) = pg_catalog.format('(mt.current_tenant() = %L::uuid)', $2)))";
+
 /* one tenant's statements, then its tables bound (in a subtransaction) */
 static void
 apply_statements(void *arg)
@@ -560,7 +571,12 @@ apply_statements(void *arg)
 	ListCell   *lc;
 
 	foreach(lc, w->stmts)
-		mt_isolation_run_ddl((char *) lfirst(lc));
+	{
+		char	   *stmt = (char *) lfirst(lc);
+
+		if (strncmp(stmt, "--", 2) != 0)	/* the note of a protection restored */
+			mt_isolation_run_ddl(stmt);
+	}
 	CommandCounterIncrement();
 	protect_schema_tables(w->nsp, w->tenant);
 }
@@ -570,7 +586,8 @@ apply_statements(void *arg)
  * detail): brings every tenant schema provisioned from the template up to
  * it, each tenant in its own subtransaction: what the schema lacks by name
  * (tables, sequences, columns, constraints, indexes, foreign keys) is
- * created.  status: applied (detail: the statements), unchanged, skipped
+ * created, and the generated protection of every table of the schema is
+ * restored.  status: applied (detail: the statements), unchanged, skipped
  * (differences it does not apply -- a changed column type or NOT NULL, a
  * column the template no longer has --: nothing applied, detail lists
  * them), failed (an error: that tenant's changes rolled back, detail: the
@@ -656,9 +673,20 @@ mt_apply_template(PG_FUNCTION_ARGS)
 				ErrorData  *edata;
 				ListCell   *lc;
 
+				Datum		pargs[2] = {ObjectIdGetDatum(nsp), UUIDPGetDatum(&tenants[i])};
+				bool		isnull;
+				int64		unbound;
+
 				mt_spi_select(clone_sql, 3, (Oid[]) {OIDOID, TEXTOID, OIDOID}, args, NULL);
 				for (uint64 j = 0; j < SPI_processed; j++)
 					w.stmts = lappend(w.stmts, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1));
+				/* tables whose generated protection is missing: restored too */
+				unbound = DatumGetInt64(mt_spi_value(unbound_tables_sql, 2, (Oid[]) {OIDOID, UUIDOID},
+													 pargs, true, &isnull));
+				if (unbound > 0)
+					w.stmts = lappend(w.stmts,
+									  psprintf("-- the generated protection of %lld table(s) restored",
+											   (long long) unbound));
 				if (w.stmts == NIL)
 					status = "unchanged";
 				else if ((edata = mt_try_in_subxact(apply_statements, &w)) != NULL)
@@ -906,9 +934,9 @@ mt_tenant_schema_guard(PG_FUNCTION_ARGS)
 
 /*
  * ddl_command_end: tables created in, or moved into, a tenant schema
- * (CREATE TABLE [AS], SELECT INTO, ALTER TABLE ... SET SCHEMA, and every
- * other ALTER TABLE there) are bound to the schema's tenant; ALTER SCHEMA
- * ... RENAME of a tenant schema updates its placement.
+ * (CREATE TABLE [AS], SELECT INTO, ALTER TABLE ... SET SCHEMA) are bound
+ * to the schema's tenant; ALTER SCHEMA ... RENAME of a tenant schema
+ * updates its placement.
  */
 PG_FUNCTION_INFO_V1(mt_tenant_schema_protect_new);
 Datum
@@ -944,6 +972,18 @@ mt_tenant_schema_protect_new(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 	if (mt_isolation_ddl_running() || mt_allow_unsafe_ddl)
+		PG_RETURN_VOID();
+
+	/*
+	 * Only tables that arrive in a tenant schema: created there, or moved
+	 * there (ALTER TABLE ... SET SCHEMA).  Other ALTER TABLE commands leave
+	 * the table's policies alone: pg_restore adds constraints (ALTER TABLE)
+	 * after the registry's rows and before the dumped policies, which it
+	 * then creates itself.
+	 */
+	if (!IsA(parsetree, CreateStmt) && !IsA(parsetree, CreateTableAsStmt) &&
+		!(IsA(parsetree, AlterObjectSchemaStmt) &&
+		  ((AlterObjectSchemaStmt *) parsetree)->objectType == OBJECT_TABLE))
 		PG_RETURN_VOID();
 
 	mt_spi_connect();
