@@ -23,8 +23,12 @@
  * owner) through mt_catalog_execute() (spi_util.c).
  *
  * Backend-local flags (no shared state, no locks):
- *	- isolation_ddl_depth: our own DDL is running; the event triggers let it
- *	  through and do not recurse.
+ *	- isolation_ddl_depth: our own DDL is running (this file's, and
+ *	  tenant_schema.c's through mt_isolation_run_ddl); the event triggers of
+ *	  both files let it through and do not recurse.
+ *
+ * mt_isolation_ensure_policy also makes the generated policies of tables
+ * in tenant schemas (tenant_schema.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -51,6 +55,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "catalog.h"
 #include "citus.h"
 #include "citus_node.h"
 #include "context.h"
@@ -81,8 +86,8 @@ static void check_parents_isolated(Oid relid);
  * helpers
  * --------------------------------------------------------------------- */
 
-static void
-run_ddl(const char *sql)
+void
+mt_isolation_run_ddl(const char *sql)
 {
 	isolation_ddl_depth++;
 	PG_TRY();
@@ -97,6 +102,15 @@ run_ddl(const char *sql)
 		isolation_ddl_depth--;
 	}
 	PG_END_TRY();
+}
+
+#define run_ddl(sql) mt_isolation_run_ddl(sql)
+
+/* is DDL of the extension's own (run_ddl) running? event triggers let it through */
+bool
+mt_isolation_ddl_running(void)
+{
+	return isolation_ddl_depth > 0;
 }
 
 /* tenant column recorded for relid, or NULL when it is not isolated */
@@ -160,11 +174,26 @@ ensure_policy(Oid relid, const char *qname, const char *policy, bool permissive,
 			  const char *column, bool force)
 {
 	StringInfoData expected;
-	StringInfoData sql;
 
 	initStringInfo(&expected);
 	appendStringInfo(&expected, "(%s = mt.current_tenant())", quote_identifier(column));
-	if (!force && policy_intact(relid, policy, permissive, expected.data))
+	mt_isolation_ensure_policy(relid, qname, policy, permissive, expected.data, force);
+}
+
+/*
+ * (re)create the generated policy "policy" of relid, FOR ALL TO PUBLIC
+ * USING and WITH CHECK expr (as pg_get_expr prints it under search_path =
+ * pg_catalog, pg_temp), unless it is already exactly that (force: anyway).
+ * Also serves the schema-per-tenant tables (tenant_schema.c).  SPI must be
+ * connected, with the safe search_path.
+ */
+void
+mt_isolation_ensure_policy(Oid relid, const char *qname, const char *policy,
+						   bool permissive, const char *expr, bool force)
+{
+	StringInfoData sql;
+
+	if (!force && policy_intact(relid, policy, permissive, expr))
 		return;
 
 	initStringInfo(&sql);
@@ -173,7 +202,7 @@ ensure_policy(Oid relid, const char *qname, const char *policy, bool permissive,
 					 "CREATE POLICY %s ON %s AS %s FOR ALL TO PUBLIC USING %s WITH CHECK %s",
 					 quote_identifier(policy), qname,
 					 permissive ? "PERMISSIVE" : "RESTRICTIVE",
-					 expected.data, expected.data);
+					 expr, expr);
 	run_ddl(sql.data);
 }
 
@@ -1261,6 +1290,74 @@ static const char *const placement_issues_sql =
 "   THEN pg_catalog.string_to_array(NULLIF(r.result, ''), E'\n')"
 "   ELSE ARRAY['cannot be checked: ' || r.result] END) i(issue)";
 
+/*
+ * The lints of tenant schemas ($1 their oids, $2 their tenants, in the same
+ * order): one row per table of a tenant schema (isolated: true, the
+ * schema's tenant binds it; forced row-level security,
+ * both generated policies bound to the schema's tenant, no grant to
+ * PUBLIC, no CREATE for PUBLIC on the schema), and per view with an issue:
+ * a view in a tenant schema that reads relations of another schema, a
+ * materialized view over a tenant-schema table, a view over one that runs
+ * as an owner who bypasses row-level security.
+ */
+static const char *const tenant_schema_status_sql =
+"WITH ts AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]), pg_catalog.unnest($2::pg_catalog.uuid[])) AS u(nsp, tenant)),"
+" t AS ("
+"  SELECT c.oid, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relacl, c.relnamespace, ts.tenant,"
+"    (SELECT count(*) = 2 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid AND p.polcmd = '*'"
+"       AND p.polroles = '{0}'"
+"       AND ((p.polname = 'mt_schema_isolation' AND NOT p.polpermissive)"
+"         OR (p.polname = 'mt_schema_access' AND p.polpermissive))"
+"       AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = pg_catalog.format('(mt.current_tenant() = %L::uuid)', ts.tenant)"
+"       AND pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) = pg_catalog.format('(mt.current_tenant() = %L::uuid)', ts.tenant)"
+"    ) AS policies_ok"
+"  FROM pg_catalog.pg_class c JOIN ts ON ts.nsp = c.relnamespace WHERE c.relkind IN ('r', 'p')),"
+" refs AS ("
+"  SELECT DISTINCT rw.ev_class AS view, d.refobjid AS rel, r.relnamespace AS nsp"
+"  FROM pg_catalog.pg_rewrite rw"
+"  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = rw.oid"
+"    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> rw.ev_class"
+"  JOIN pg_catalog.pg_class r ON r.oid = d.refobjid)"
+"SELECT t.oid::pg_catalog.regclass, 'tenant schema table', NULL::name,"
+"  true, t.relrowsecurity, t.relforcerowsecurity,"
+"  t.policies_ok, NULL::bool,"
+"  pg_catalog.array_remove(ARRAY["
+"    CASE WHEN NOT t.relrowsecurity THEN 'row level security is disabled' END,"
+"    CASE WHEN NOT t.relforcerowsecurity THEN 'row level security is not forced (the owner bypasses it)' END,"
+"    CASE WHEN NOT t.policies_ok THEN pg_catalog.format("
+"      'generated policies binding the table to tenant %s are missing or altered', t.tenant) END,"
+"    CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.aclexplode(t.relacl) g WHERE g.grantee = 0)"
+"      THEN 'privileges granted to PUBLIC (every role may try it: only the policies stand between)' END,"
+"    CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) g"
+"                      WHERE n.oid = t.relnamespace AND g.grantee = 0 AND g.privilege_type = 'CREATE')"
+"      THEN 'its tenant schema grants CREATE to PUBLIC (any role can add functions or views that mt.use_tenant_schema() puts on the tenant''s path)' END],"
+"    NULL)"
+" FROM t "
+"UNION ALL "
+"SELECT * FROM ("
+" SELECT v.oid::pg_catalog.regclass, CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END,"
+"  NULL::name, NULL::bool, NULL::bool, NULL::bool, NULL::bool, NULL::bool,"
+"  pg_catalog.array_remove(ARRAY["
+"    (SELECT pg_catalog.format('view in a tenant schema reads across schemas: %s',"
+"            pg_catalog.string_agg(f.rel::pg_catalog.regclass::text, ', ' ORDER BY f.rel::pg_catalog.regclass::text))"
+"     FROM refs f WHERE f.view = v.oid AND f.nsp <> v.relnamespace"
+"       AND f.nsp <> 'pg_catalog'::pg_catalog.regnamespace"
+"       AND v.relnamespace IN (SELECT nsp FROM ts) HAVING pg_catalog.count(*) > 0),"
+"    (SELECT pg_catalog.format('materialized view over tenant schema table %s stores the tenant''s rows without row level security',"
+"            pg_catalog.string_agg(f.rel::pg_catalog.regclass::text, ', ' ORDER BY f.rel::pg_catalog.regclass::text))"
+"     FROM refs f WHERE f.view = v.oid AND v.relkind = 'm' AND f.nsp IN (SELECT nsp FROM ts) HAVING pg_catalog.count(*) > 0),"
+"    (SELECT pg_catalog.format('view over tenant schema table %s runs as its owner %I, who bypasses row level security (set security_invoker = true)',"
+"            pg_catalog.string_agg(f.rel::pg_catalog.regclass::text, ', ' ORDER BY f.rel::pg_catalog.regclass::text), o.rolname)"
+"     FROM refs f WHERE f.view = v.oid AND v.relkind = 'v' AND f.nsp IN (SELECT nsp FROM ts)"
+"       AND (o.rolsuper OR o.rolbypassrls)"
+"       AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(v.reloptions) x"
+"                       WHERE lower(x) IN ('security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'))"
+"     HAVING pg_catalog.count(*) > 0)], NULL) AS issues"
+" FROM pg_catalog.pg_class v JOIN pg_catalog.pg_roles o ON o.oid = v.relowner"
+" WHERE v.relkind IN ('v', 'm') AND v.oid IN (SELECT view FROM refs)"
+") views WHERE pg_catalog.cardinality(views.issues) > 0 "
+"ORDER BY 1";
+
 PG_FUNCTION_INFO_V1(mt_isolation_status);
 Datum
 mt_isolation_status(PG_FUNCTION_ARGS)
@@ -1271,11 +1368,39 @@ mt_isolation_status(PG_FUNCTION_ARGS)
 	SPITupleTable *tuptable;
 	uint64		nrows;
 	bool		citus = OidIsValid(get_extension_oid("citus", true));
+	Datum		ts_args[2];
+	bool		no_tenant_schemas = true;
+	Datum	   *ts_nsps = NULL;
+	int			n_ts = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 	mt_spi_connect();
 	/* the caller's search_path must not choose the query's operators */
 	nest = mt_enter_safe_search_path();
+
+	/*
+	 * Tenant schemas (placement registry, read as the extension owner: its
+	 * row-level security would hide them from a caller without a context);
+	 * none before the registry exists (a library newer than the SQL).
+	 */
+	if (OidIsValid(mt_catalog_relid("tenant_placements")))
+	{
+		mt_catalog_execute("SELECT pg_catalog.array_agg(n.oid ORDER BY n.oid), "
+						   "  pg_catalog.array_agg(p.tenant_id ORDER BY n.oid) "
+						   "FROM mt.tenant_placements p JOIN pg_catalog.pg_namespace n "
+						   "  ON n.nspname OPERATOR(pg_catalog.=) p.schema_name "
+						   "WHERE p.level OPERATOR(pg_catalog.=) 'schema'",
+						   0, NULL, NULL, NULL);
+		ts_args[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_tenant_schemas);
+		ts_args[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &no_tenant_schemas);
+		if (!no_tenant_schemas)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(ts_args[0]);
+
+			deconstruct_array(a, OIDOID, sizeof(Oid), true, TYPALIGN_INT, &ts_nsps, NULL, &n_ts);
+		}
+	}
+
 	/* read-only: the function is declared STABLE */
 	mt_spi_select(isolation_status_sql, 0, NULL, NULL, NULL);
 	/* the rows stay valid until SPI_finish, through the queries below */
@@ -1287,6 +1412,18 @@ mt_isolation_status(PG_FUNCTION_ARGS)
 		bool		nulls[9];
 
 		heap_deform_tuple(tuptable->vals[i], tuptable->tupdesc, values, nulls);
+
+		/* a table of a tenant schema is linted below, not for a tenant column */
+		if (n_ts > 0 && !DatumGetBool(values[3]))
+		{
+			Oid			nsp = get_rel_namespace(DatumGetObjectId(values[0]));
+			bool		in_ts = false;
+
+			for (int j = 0; j < n_ts && !in_ts; j++)
+				in_ts = DatumGetObjectId(ts_nsps[j]) == nsp;
+			if (in_ts)
+				continue;
+		}
 
 		/* an isolated Citus table: its placements and worker copies too */
 		if (citus && !nulls[3] && DatumGetBool(values[3]) &&
@@ -1308,6 +1445,22 @@ mt_isolation_status(PG_FUNCTION_ARGS)
 		oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(oldcxt);
+	}
+	if (!no_tenant_schemas)
+	{
+		mt_spi_select(tenant_schema_status_sql, 2, (Oid[]) {OIDARRAYOID, UUIDARRAYOID}, ts_args, NULL);
+		tuptable = SPI_tuptable;
+		nrows = SPI_processed;
+		for (uint64 i = 0; i < nrows; i++)
+		{
+			Datum		values[9];
+			bool		nulls[9];
+
+			heap_deform_tuple(tuptable->vals[i], tuptable->tupdesc, values, nulls);
+			oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			MemoryContextSwitchTo(oldcxt);
+		}
 	}
 	mt_leave_safe_search_path(nest);
 	mt_spi_finish();

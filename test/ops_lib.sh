@@ -77,7 +77,8 @@ ops_cleanup() {
 # mt_ops_app (an application role: no superuser, no BYPASSRLS) and
 # mt_ops_auditor, the database <db>, and in it the state an operator must
 # not lose: two tenants, API keys, a context token, an isolated table and
-# an auto_isolate schema (with a table isolated at creation), usage
+# an auto_isolate schema (with a table isolated at creation), a tenant at
+# the schema level (mt.provision_schema, a row in its schema), usage
 # (flushed), audit chains with a checkpoint left by mt.audit_prune and
 # details encrypted under a subject key, consents, a GDPR request, a
 # retention policy, a subject registration and a grant of an audit function.
@@ -115,8 +116,16 @@ GRANT USAGE ON SCHEMA crm TO mt_ops_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA crm GRANT SELECT, INSERT ON TABLES TO mt_ops_app;
 SELECT mt.auto_isolate('crm');
 CREATE TABLE crm.contacts (id int, tenant_id uuid, email text);
+-- Acme (plan pro) at the schema level
+CREATE SCHEMA app_tmpl;
+CREATE TABLE app_tmpl.docs (id serial PRIMARY KEY, body text NOT NULL);
+GRANT USAGE ON SCHEMA app_tmpl TO mt_ops_app;
+GRANT SELECT, INSERT ON app_tmpl.docs TO mt_ops_app;
+GRANT USAGE ON SEQUENCE app_tmpl.docs_id_seq TO mt_ops_app;
+SELECT mt.provision_schema('$acme', 'app_tmpl');
 BEGIN;
 SELECT mt.set_tenant('$acme');
+INSERT INTO tenant_acme.docs (body) VALUES ('acme doc');
 INSERT INTO orders (id, amount, email) VALUES (1, 10, 'alice@example.com'), (2, 20, 'bob@example.com');
 INSERT INTO crm.contacts (id, email) VALUES (1, 'alice@example.com');
 SELECT mt.audit('order.created', 'order', '1', '{"amount": 10}');
@@ -180,12 +189,15 @@ ops_check() {
 BEGIN;
 SELECT 'auth_acme=' || mt.authenticate('$key_acme');
 SELECT 'orders_acme=' || coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM orders;
+SELECT 'docs_acme=' || count(*) FROM tenant_acme.docs;
+SELECT 'route_acme=' || level || '/' || schema_name FROM mt.route();
 SELECT 'consent=' || mt.has_consent('alice', 'marketing');
 COMMIT;
 BEGIN;
 SELECT 'auth_globex=' || mt.authenticate('$key_globex');
 SELECT 'orders_globex=' || coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM orders;
 SELECT 'contacts_globex=' || count(*) FROM crm.contacts;
+SELECT 'docs_globex=' || count(*) FROM tenant_acme.docs;
 COMMIT;
 SELECT 'orders_none=' || count(*) FROM orders;
 BEGIN;
@@ -198,6 +210,9 @@ SQL
     expect orders_acme "1,2" "Acme does not see exactly its orders"
     expect auth_globex "$globex" "Globex's API key does not authenticate"
     expect orders_globex "3" "Globex does not see exactly its own orders"
+    expect docs_acme 1 "Acme does not see its row of its tenant schema"
+    expect route_acme "schema/tenant_acme" "Acme's placement (mt.route) is lost"
+    expect docs_globex 0 "Globex sees Acme's tenant schema rows"
     expect contacts_globex 0 "Globex sees Acme's contacts"
     expect orders_none 0 "without a tenant context the app role sees orders"
     expect consent true "consent lost"
@@ -228,6 +243,10 @@ SELECT 'evt=' || string_agg(evtname || ':' || evtenabled::text, ',' ORDER BY evt
   FROM (SELECT evtname, evtenabled FROM pg_event_trigger WHERE evtname LIKE 'mt\_%') e;
 CREATE TABLE crm.notes (id int, tenant_id uuid, body text);
 SELECT 'notes_isolated=' || count(*) FROM mt.isolated_tables WHERE tbl = 'crm.notes'::regclass;
+CREATE TABLE tenant_acme.later (id int);
+SELECT 'later_bound=' || count(*) FROM pg_policy WHERE polrelid = 'tenant_acme.later'::regclass;
+SELECT 'docs_status=' || count(*) FROM mt.isolation_status() WHERE tbl = 'tenant_acme.docs'::regclass
+   AND isolated AND rls_forced AND policies_ok AND cardinality(issues) = 0;
 SELECT 'verify=' || (bool_and(ok) AND count(*) >= 2) FROM mt.audit_verify();
 SELECT 'checkpoints=' || (count(*) >= 1) FROM mt.audit_checkpoints WHERE tenant_id = '$acme';
 SELECT 'export=' || (count(*) >= 3) FROM mt.audit_export_tenant('$acme');
@@ -244,8 +263,10 @@ SQL
     expect issues "" "isolation issues"
     expect policies true "the generated policies are missing"
     expect default "mt.current_tenant()" "the generated tenant_id default is missing"
-    expect evt "mt_ddl_forget_dropped:O,mt_ddl_guard:O,mt_ddl_isolate_new:O,mt_drop_guard:A,mt_gdpr_forget_dropped:O" \
+    expect evt "mt_ddl_forget_dropped:O,mt_ddl_guard:O,mt_ddl_isolate_new:O,mt_drop_guard:A,mt_gdpr_forget_dropped:O,mt_tenant_schema_dropped:O,mt_tenant_schema_guard:O,mt_tenant_schema_protect_new:O" \
         "event triggers missing or disabled"
+    expect later_bound 2 "a table created in a tenant schema is not bound to its tenant (event trigger)"
+    expect docs_status 1 "the tenant schema's table is not intact in mt.isolation_status()"
     expect notes_isolated 1 "a table created in an auto_isolate schema is not isolated (event trigger)"
     expect verify true "audit chains do not verify: $(ops_q "$n" "$db" "SELECT string_agg(tenant_id || ' ' || ok || ' ' || coalesce(problem, ''), '; ') FROM mt.audit_verify()")"
     expect checkpoints true "the audit_prune checkpoint is missing"
@@ -257,7 +278,7 @@ SQL
     expect subjects 1 "subject registration lost"
     expect priv002 pass "MT-PRIV-002: $(ops_q "$n" "$db" "SELECT details FROM mt.compliance_checks WHERE check_id = 'MT-PRIV-002' ORDER BY id DESC LIMIT 1")"
     newkey=$(val newkey)
-    echo "ok: $n/$db: policies, defaults, event triggers present; a new table in crm is isolated"
+    echo "ok: $n/$db: policies, defaults, event triggers present; a new table in crm is isolated, one in a tenant schema bound"
     echo "ok: $n/$db: chains verify (with the prune checkpoint); usage, requests, retention, subjects there; MT-PRIV-002 passes"
 
     # the auditor's grant, encrypted details read back

@@ -17,7 +17,11 @@ CREATE TABLE mt.plans (
     price_monthly_cents  bigint NOT NULL DEFAULT 0 CHECK (price_monthly_cents >= 0),
     price_yearly_cents   bigint NOT NULL DEFAULT 0 CHECK (price_yearly_cents >= 0),
     currency             text NOT NULL DEFAULT 'USD',
-    builtin              boolean NOT NULL DEFAULT false
+    builtin              boolean NOT NULL DEFAULT false,
+    -- isolation levels a tenant on this plan may be placed at (doc/isolation-levels.md)
+    isolation_levels     text[] NOT NULL DEFAULT '{shared}'
+        CHECK (pg_catalog.cardinality(isolation_levels) > 0
+               AND isolation_levels <@ '{shared,schema,database,shard}'::text[])
 );
 
 CREATE TABLE mt.plan_limits (
@@ -33,11 +37,11 @@ CREATE TABLE mt.plan_limits (
     CHECK (soft_limit IS NULL OR hard_limit IS NULL OR soft_limit <= hard_limit)
 );
 
-INSERT INTO mt.plans (name, display_name, price_monthly_cents, price_yearly_cents, builtin) VALUES
-    ('free',       'Free',           0,      0, true),
-    ('starter',    'Starter',     2900,  29000, true),
-    ('pro',        'Pro',         9900,  99000, true),
-    ('enterprise', 'Enterprise', 49900, 499000, true);
+INSERT INTO mt.plans (name, display_name, price_monthly_cents, price_yearly_cents, builtin, isolation_levels) VALUES
+    ('free',       'Free',           0,      0, true, '{shared}'),
+    ('starter',    'Starter',     2900,  29000, true, '{shared}'),
+    ('pro',        'Pro',         9900,  99000, true, '{shared,schema}'),
+    ('enterprise', 'Enterprise', 49900, 499000, true, '{shared,schema,database,shard}');
 
 -- soft limits are 80 % of the hard limit
 INSERT INTO mt.plan_limits (plan, metric, period, hard_limit, soft_limit, builtin)

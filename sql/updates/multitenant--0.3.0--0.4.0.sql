@@ -17,3 +17,106 @@ REVOKE ALL ON FUNCTION mt.import_tenant(regclass, uuid, text) FROM PUBLIC;
 INSERT INTO mt.privileged_functions VALUES ('mt.export_tenant(uuid)'), ('mt.import_tenant(regclass,uuid,text)');
 COMMENT ON FUNCTION mt.export_tenant(uuid) IS 'Privileged (back office): one tenant''s rows of every isolated table in foreign-key order and its extension state (registry row, custom plan, quotas, API key hashes, consents, GDPR requests, usage, audit chain), as (section, name, data) rows for COPY ... TO STDOUT.';
 COMMENT ON FUNCTION mt.import_tenant(regclass, uuid, text) IS 'Privileged (back office): loads an export of mt.export_tenant from a staging table (section, name, data), optionally under a new tenant id and slug, in the caller''s transaction; checks version, counts and the audit chain and returns a report.';
+
+-- ---------------------------------------------------------------------
+-- Hybrid isolation, items 1 and 2: the placement registry (levels shared /
+-- schema / database / shard, plans say which they allow), mt.tenant_placement,
+-- mt.route, schema per tenant (mt.provision_schema and its event triggers);
+-- sql/install/00_core.sql (mt.plans.isolation_levels) and 12_placement.sql
+-- ---------------------------------------------------------------------
+ALTER TABLE mt.plans ADD COLUMN isolation_levels text[] NOT NULL DEFAULT '{shared}'
+    CHECK (pg_catalog.cardinality(isolation_levels) > 0
+           AND isolation_levels <@ '{shared,schema,database,shard}'::text[]);
+UPDATE mt.plans SET isolation_levels = CASE name
+        WHEN 'pro' THEN '{shared,schema}'::text[]
+        WHEN 'enterprise' THEN '{shared,schema,database,shard}'::text[]
+        ELSE '{shared}'::text[] END
+    WHERE builtin;
+COMMENT ON COLUMN mt.plans.isolation_levels IS 'Isolation levels a tenant on this plan may be placed at (shared, schema, database, shard); checked by mt.provision_schema and the other placement functions.';
+
+-- A tenant without a row here is at the shared level (rows of shared,
+-- isolated tables).  No passwords: a database placement names host, port
+-- and database only; credentials stay with the connection router.
+CREATE TABLE mt.tenant_placements (
+    tenant_id        uuid PRIMARY KEY REFERENCES mt.tenants (id) ON DELETE CASCADE,
+    level            text NOT NULL CHECK (level IN ('shared', 'schema', 'database', 'shard')),
+    schema_name      name,
+    host             text CHECK (host ~ '^[A-Za-z0-9._:/-]{1,255}$'),
+    port             integer CHECK (port BETWEEN 1 AND 65535),
+    dbname           name,
+    template_schema  name,
+    placed_at        timestamptz NOT NULL DEFAULT now(),
+    CHECK (level <> 'schema' OR schema_name IS NOT NULL),
+    CHECK (level <> 'database' OR dbname IS NOT NULL)
+);
+CREATE UNIQUE INDEX tenant_placements_schema_key ON mt.tenant_placements (schema_name)
+    WHERE level = 'schema';
+GRANT SELECT ON mt.tenant_placements TO PUBLIC;
+ALTER TABLE mt.tenant_placements ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_own_placement ON mt.tenant_placements FOR SELECT
+    USING (tenant_id = mt.current_tenant());
+SELECT pg_catalog.pg_extension_config_dump('mt.tenant_placements', '');
+
+CREATE FUNCTION mt.tenant_placement(tenant uuid DEFAULT mt.current_tenant(),
+    OUT level text, OUT schema_name name, OUT host text, OUT port integer, OUT dbname name)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'mt_tenant_placement' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION mt.route(
+    OUT level text, OUT schema_name name, OUT host text, OUT port integer, OUT dbname name)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'mt_route' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION mt.provision_schema(tenant uuid, template_schema name, schema_name name DEFAULT NULL)
+    RETURNS name
+    AS 'MODULE_PATHNAME', 'mt_provision_schema' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.provision_schema(uuid, name, name) FROM PUBLIC;
+
+CREATE FUNCTION mt.tenant_schema_guard() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'mt_tenant_schema_guard' LANGUAGE C;
+CREATE FUNCTION mt.tenant_schema_protect_new() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'mt_tenant_schema_protect_new' LANGUAGE C;
+CREATE FUNCTION mt.tenant_schema_dropped() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'mt_tenant_schema_dropped' LANGUAGE C;
+REVOKE ALL ON FUNCTION mt.tenant_schema_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.tenant_schema_protect_new() FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.tenant_schema_dropped() FROM PUBLIC;
+
+CREATE EVENT TRIGGER mt_tenant_schema_guard ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'DROP POLICY', 'ALTER POLICY')
+    EXECUTE FUNCTION mt.tenant_schema_guard();
+CREATE EVENT TRIGGER mt_tenant_schema_protect_new ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'ALTER SCHEMA')
+    EXECUTE FUNCTION mt.tenant_schema_protect_new();
+CREATE EVENT TRIGGER mt_tenant_schema_dropped ON sql_drop
+    EXECUTE FUNCTION mt.tenant_schema_dropped();
+
+COMMENT ON TABLE mt.tenant_placements IS 'Where each tenant lives: isolation level (shared, schema, database, shard) and location (schema name; host, port, database name; never a password). No row = shared. A role sees only its current tenant''s row, only the extension owner writes it.';
+COMMENT ON FUNCTION mt.tenant_placement(uuid) IS 'Where a tenant lives (level, schema name, host, port, database name): the current tenant by default, or a tenant whose mt.tenants row the caller can see (back office); 42704 for an unknown or invisible tenant.';
+COMMENT ON FUNCTION mt.route() IS 'Where the tenant of the verified context (token or API key) lives, for an application or a connection router: level, schema name, host, port, database name; 42501 without a context (a suspended tenant has none).';
+COMMENT ON FUNCTION mt.provision_schema(uuid, name, name) IS 'Privileged (the migration role): creates the tenant''s own schema from a template schema (tables, columns, defaults, sequences, identity, indexes, constraints, foreign keys; no data), every table bound to the tenant by generated forced policies; records the placement; returns the schema name.';
+COMMENT ON FUNCTION mt.tenant_schema_guard() IS 'Internal: event trigger function that refuses DDL disabling row-level security or dropping or altering the generated policies of tables in tenant schemas.';
+COMMENT ON FUNCTION mt.tenant_schema_protect_new() IS 'Internal: event trigger function that binds tables created in, or moved into, a tenant schema to the schema''s tenant (forced row-level security, generated policies) and follows renames of tenant schemas.';
+COMMENT ON FUNCTION mt.tenant_schema_dropped() IS 'Internal: event trigger function that refuses to drop a tenant schema or a generated policy of a table that stays in one.';
+COMMENT ON EVENT TRIGGER mt_tenant_schema_guard IS 'Refuses, to every role, DDL that disables row-level security or drops or alters the generated policies of a table in a tenant schema.';
+COMMENT ON EVENT TRIGGER mt_tenant_schema_protect_new IS 'Binds tables created in, or moved into, a tenant schema to the schema''s tenant; follows renames of tenant schemas.';
+COMMENT ON EVENT TRIGGER mt_tenant_schema_dropped IS 'Refuses to drop a tenant schema (its placement would point nowhere) or a generated policy of a table in one.';
+INSERT INTO mt.privileged_functions VALUES
+    ('mt.provision_schema(uuid,name,name)'),
+    ('mt.tenant_schema_guard()'),
+    ('mt.tenant_schema_protect_new()'),
+    ('mt.tenant_schema_dropped()');
+
+-- hybrid isolation, item 3: the context's schema resolvable without building names
+CREATE FUNCTION mt.tenant_schema() RETURNS name
+    AS 'MODULE_PATHNAME', 'mt_tenant_schema' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION mt.use_tenant_schema() RETURNS name
+    AS 'MODULE_PATHNAME', 'mt_use_tenant_schema' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mt.tenant_schema() IS 'The schema of the verified context''s tenant (schema level), or NULL.';
+COMMENT ON FUNCTION mt.use_tenant_schema() IS 'Sets search_path for the rest of the transaction (as SET LOCAL) to the schema of the verified context''s tenant followed by the caller''s other schemas, without any tenant schema; returns the schema; 42501 without a context, 55000 for a tenant without a schema.';
+
+-- hybrid isolation, item 7: template changes rolled out to every tenant schema
+CREATE FUNCTION mt.apply_template(template_schema name,
+    OUT tenant uuid, OUT schema_name name, OUT status text, OUT detail text) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mt_apply_template' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.apply_template(name) FROM PUBLIC;
+COMMENT ON FUNCTION mt.apply_template(name) IS 'Privileged (the migration role): brings every tenant schema provisioned from the template up to it (new tables, sequences, columns, constraints, indexes, foreign keys), each tenant in its own subtransaction; one row per tenant: applied, unchanged, skipped (differences it does not apply, nothing applied) or failed (rolled back), with the detail.';
+INSERT INTO mt.privileged_functions VALUES ('mt.apply_template(name)');

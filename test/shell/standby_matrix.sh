@@ -125,6 +125,15 @@ drop_guard                 | trigger | trigger | SELECT mt.drop_guard() IS NOT N
 placement_isolation_issues | works   | works   | SELECT mt.placement_isolation_issues('public.orders', 'tenant_id') = '{}'
 export_tenant              | works   | works   | SELECT count(*) FILTER (WHERE section = 'header') = 1 AND count(*) FILTER (WHERE section = 'end') = 1 FROM mt.export_tenant(:'acme')
 import_tenant              | refuses | refuses | SELECT count(*) FROM mt.import_tenant('pg_catalog.pg_class')
+tenant_placement           | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND host IS NULL FROM mt.tenant_placement(:'acme')
+route                      | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND dbname IS NULL FROM mt.route()
+provision_schema           | refuses | refuses | SELECT mt.provision_schema(:'globex', 'tmpl') IS NOT NULL
+apply_template             | refuses | refuses | SELECT count(*) >= 0 FROM mt.apply_template('tmpl')
+tenant_schema              | works   | works   | SELECT mt.tenant_schema() = 'tenant_acme'
+use_tenant_schema          | works   | works   | BEGIN; SELECT mt.use_tenant_schema() = 'tenant_acme'; SELECT current_schemas(false) = '{tenant_acme,public}' AND to_regclass('docs') = 'tenant_acme.docs'::regclass; COMMIT;
+tenant_schema_guard        | trigger | trigger | SELECT mt.tenant_schema_guard() IS NOT NULL
+tenant_schema_protect_new  | trigger | trigger | SELECT mt.tenant_schema_protect_new() IS NOT NULL
+tenant_schema_dropped      | trigger | trigger | SELECT mt.tenant_schema_dropped() IS NOT NULL
 EOF
 )
 
@@ -159,6 +168,10 @@ SELECT mt.audit('invoice.sent', 'invoice', '7', '{"amount": 10}');
 SELECT mt.record_consent('alice', 'marketing', true);
 SELECT mt.gdpr_process(mt.gdpr_request('carol', 'restriction'));
 SELECT mt.track('exports', 5);
+RESET multitenant.token;
+CREATE SCHEMA tmpl;
+CREATE TABLE tmpl.docs (id serial PRIMARY KEY, body text NOT NULL);
+SELECT mt.provision_schema('$acme', 'tmpl');
 SQL
 access_request=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.gdpr_request('alice', 'access')" | tail -1)
 breach=$(mt_psql -d $db -c "SELECT mt.report_breach('backup tape lost', affected_tenants => ARRAY['$acme'::uuid])")
