@@ -7,7 +7,7 @@ pkgs=(postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-con
       postgresql-15-cron postgresql-15-pgaudit pgbouncer openssl python3 make gcc)
 missing=()
 for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -c "install ok installed" >/dev/null || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

@@ -138,7 +138,7 @@ echo "ok: mt.authenticate and a distributed read inside one function"
 # another tenant's row is refused by the worker's policy (WITH CHECK)
 out=$(CITUS_USER=cw_app citus_psql 0 -c "BEGIN" -c "SELECT mt.set_tenant('$A') IS NULL" \
     -c "INSERT INTO cw_orders VALUES (2000, '$B', 'planted')" 2>&1 || true)
-echo "$out" | grep -q "row-level security" || fail "a row of tenant B was not refused: $out"
+grep -q "row-level security" <<<"$out" || fail "a row of tenant B was not refused: $out"
 [ "$(citus_psql 0 -c "SELECT count(*) FROM cw_orders WHERE id = 2000")" = 0 ] || fail "tenant B's row was planted"
 echo "ok: a row of another tenant is refused on the worker"
 
@@ -181,7 +181,7 @@ ROLLBACK;
 SELECT count(*) FROM cw_orders;
 SQL
 )
-echo "$out" | grep -q "invalid API key" || fail "a revoked key still authenticated: $out"
+grep -q "invalid API key" <<<"$out" || fail "a revoked key still authenticated: $out"
 [ "$(echo "$out" | grep -v ERROR | tr '\n' ' ')" = "f 20 0 " ] || fail "key revocation: unexpected results: $out"
 echo "ok: a revoked key enters no tenant, on the workers neither"
 
@@ -196,9 +196,9 @@ SELECT count(*) FROM cw_orders;
 COMMIT;
 SQL
 log=$(tail -n +$((before + 1)) "$(citus_log 0)")
-echo "$log" | grep -q "multitenant.node_context TO 'mt-node|\*" ||
+grep -q "multitenant.node_context TO 'mt-node|\*" <<<"$log" ||
     fail "the server log shows no (redacted) context being passed: $(echo "$log" | head -5)"
-echo "$log" | grep -Eq "mt-node\|1\|[0-9]" && fail "the passed context appears in clear in the server log"
+grep -Eq "mt-node\|1\|[0-9]" <<<"$log" && fail "the passed context appears in clear in the server log"
 echo "ok: the passed context is redacted in the server log"
 
 # on a worker: a forged value, and a valid one on a connection Citus did not open
@@ -213,9 +213,9 @@ PY
 )
 forged=${value%|*}"|$(printf '0%.0s' $(seq 64))"
 out=$(CITUS_USER=cw_app citus_psql 1 -c "SELECT set_config('multitenant.node_context', '$forged', false)" 2>&1 || true)
-echo "$out" | grep -q "does not verify" || fail "a forged node context was not refused on a worker: $out"
+grep -q "does not verify" <<<"$out" || fail "a forged node context was not refused on a worker: $out"
 out=$(CITUS_USER=cw_app citus_psql 1 -c "SELECT set_config('multitenant.node_context', '$value', false)" 2>&1 || true)
-echo "$out" | grep -q "accepted only on a connection Citus opened" ||
+grep -q "accepted only on a connection Citus opened" <<<"$out" ||
     fail "a node context was accepted on a direct connection to a worker: $out"
 echo "ok: a worker refuses forged node contexts and node contexts on direct connections"
 
@@ -223,7 +223,7 @@ echo "ok: a worker refuses forged node contexts and node contexts on direct conn
 # own SQL on the workers through Citus; tenant queries still work
 citus_psql 0 -c "REVOKE EXECUTE ON FUNCTION master_run_on_worker(text[], integer[], text[], boolean) FROM PUBLIC" >/dev/null
 out=$(CITUS_USER=cw_app citus_psql 0 -c "SELECT count(*) FROM run_command_on_workers('SELECT 1')" 2>&1 || true)
-echo "$out" | grep -q "permission denied" || fail "run_command_on_workers still works for an application role: $out"
+grep -q "permission denied" <<<"$out" || fail "run_command_on_workers still works for an application role: $out"
 out=$(CITUS_USER=cw_app citus_psql 0 <<SQL
 BEGIN;
 SELECT mt.set_tenant('$A') IS NULL;

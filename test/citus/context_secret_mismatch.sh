@@ -60,9 +60,9 @@ echo >>"$secret_file"
 citus_node_start $W
 
 out=$(query || true)
-echo "$out" | grep -q "does not verify with this node's multitenant.secret" ||
+grep -q "does not verify with this node's multitenant.secret" <<<"$out" ||
     fail "a worker with another secret did not refuse the context clearly: $out"
-echo "$out" | grep -q "same multitenant.secret" || fail "the error does not say how to fix it: $out"
+grep -q "same multitenant.secret" <<<"$out" || fail "the error does not say how to fix it: $out"
 [ "$(masters | tr ',' '\n' | wc -l)" = 2 ] || fail "mt.secret_fingerprints() does not show the mismatch: $(masters)"
 echo "ok: a worker with another secret refuses the context with a clear error"
 

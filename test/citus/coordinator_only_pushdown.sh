@@ -62,7 +62,7 @@ refused() {
     if out=$(citus_psql "$node" -v VERBOSITY=verbose "$@" 2>&1); then
         fail "$what ran on ${CITUS_NAMES[$W]} (returned: $(echo "$out" | tr '\n' ' ' | cut -c1-120)); ${CITUS_NAMES[$W]} now has usage/audit/consents/requests $(state "$W")"
     fi
-    echo "$out" | grep -q "ERROR:  0A000: .*runs on the Citus coordinator only" ||
+    grep -q "ERROR:  0A000: .*runs on the Citus coordinator only" <<<"$out" ||
         fail "$what failed, but not with 0A000: $out"
 }
 

@@ -43,7 +43,7 @@ for opts in "-c multitenant.token=$TOK" ""; do
         fail "COPY FROM into an isolated distributed table was accepted (${opts:-no context})"
     fi
     # (without a context the tenant column's default is NULL: refused first)
-    echo "$out" | grep -Eq "COPY FROM not supported with row-level security|partition column .* cannot be NULL" ||
+    grep -Eq "COPY FROM not supported with row-level security|partition column .* cannot be NULL" <<<"$out" ||
         fail "COPY FROM (${opts:-no context}): unexpected error: $out"
 done
 [ "$(count_a)" = 10 ] || fail "a refused COPY FROM left rows: A has $(count_a)"

@@ -89,7 +89,7 @@ SET citus.enable_ddl_propagation = off;
 $sql;
 SQL
 )
-    if ! echo "$out" | grep -q "ERROR:  42501: cannot .* on .*: the table is isolated by multitenant"; then
+    if ! grep -q "ERROR:  42501: cannot .* on .*: the table is isolated by multitenant" <<<"$out"; then
         fail "the table owner could $what on ${CITUS_NAMES[$node]}'s $rel: $(echo "$out" | head -3); now: $(protections "$node" "$rel")"
     fi
     intact "$node" "$rel" || fail "$what on ${CITUS_NAMES[$node]}'s $rel was refused but changed it: $(protections "$node" "$rel")"
@@ -130,7 +130,7 @@ SELECT 'rows=' || count(*) FROM cdg_leak;
 ROLLBACK;
 SQL
 )
-    echo "$out" | grep -q "ERROR:  42501: cannot place an isolated table below a table that is not isolated" ||
+    grep -q "ERROR:  42501: cannot place an isolated table below a table that is not isolated" <<<"$out" ||
         fail "the table owner could put $shardB below a table of its own: $(echo "$out" | grep -E 'rows=|ERROR')"
 done
 check_no_leak cdg_orders "after the attacks on the shards"
@@ -290,10 +290,10 @@ SQL
 }
 # its first use, in the transaction that received it, is the coordinator's
 out=$(weaken "$nodeB" "$shardB" "$value")
-echo "$out" | grep -q '^forced=false' || fail "an approval was not honored in its own transaction: $out"
+grep -q '^forced=false' <<<"$out" || fail "an approval was not honored in its own transaction: $out"
 # replayed by another session (same application_name), or later by the same
 out=$(weaken "$nodeB" "$shardB" "$value")
-echo "$out" | grep -q "ERROR:  42501: cannot stop forcing row level security on .*$shardB" ||
+grep -q "ERROR:  42501: cannot stop forcing row level security on .*$shardB" <<<"$out" ||
     fail "a used approval was accepted again by another session: $out"
 intact "$nodeB" "$shardB" || fail "the replay changed $shardB"
 # a session-level SET, used in a later transaction
@@ -304,17 +304,17 @@ SET multitenant.node_ddl_approval TO '$value';
 ALTER TABLE $shardB NO FORCE ROW LEVEL SECURITY;
 SQL
 )
-echo "$out" | grep -q "ERROR:  42501: cannot stop forcing" ||
+grep -q "ERROR:  42501: cannot stop forcing" <<<"$out" ||
     fail "an approval set for the session was honored in a later transaction: $out"
 intact "$nodeB" "$shardB" || fail "the session-level approval changed $shardB"
 # on a connection not named for its gpid, or tampered with: refused when set
 value=$(approval)
 out=$(CITUS_USER=cdg_owner citus_psql "$nodeB" -v ON_ERROR_STOP=0 -v VERBOSITY=verbose \
     -c "SET multitenant.node_ddl_approval TO '$value'" 2>&1 || true)
-echo "$out" | grep -q "ERROR:  28000: invalid DDL approval from the Citus coordinator" ||
+grep -q "ERROR:  28000: invalid DDL approval from the Citus coordinator" <<<"$out" ||
     fail "an approval was accepted on a connection of another session: $out"
 out=$(weaken "$nodeB" "$shardB" "${value%?}0")
-echo "$out" | grep -q "ERROR:  28000: invalid DDL approval" || fail "a tampered approval was accepted: $out"
+grep -q "ERROR:  28000: invalid DDL approval" <<<"$out" || fail "a tampered approval was accepted: $out"
 intact "$nodeB" "$shardB" || fail "$shardB changed"
 # the value does not reach the log (redacted like the node context)
 grep -q "${value:20:24}" "$(citus_log "$nodeB")" && fail "the approval reached ${CITUS_NAMES[$nodeB]}'s log"

@@ -85,7 +85,7 @@ no_prepared() { citus_psql 0 -c "SELECT recover_prepared_transactions()" >/dev/n
 # 1. committed
 out=$(tx_script commit 1000 "" 7 | citus_psql 0 2>&1)
 for p in "${CITUS_PORTS[1]}" "${CITUS_PORTS[2]}"; do
-    echo "$out" | grep -A1 "issuing PREPARE TRANSACTION" | grep -q "127.0.0.1:$p " ||
+    echo "$out" | grep -A1 "issuing PREPARE TRANSACTION" | grep -c "127.0.0.1:$p " >/dev/null ||
         fail "the committed transaction did not PREPARE on port $p: $out"
 done
 key_c=$(echo "$out" | sed -n 's/^KEY //p')
@@ -100,7 +100,7 @@ echo "ok: a committed 2PC transaction: tenant, key, usage, audit and rows on bot
 
 # 2. a worker fails at PREPARE
 out=$(tx_script abort 2000 -1 5 | citus_psql 0 -v ON_ERROR_STOP=0 2>&1)
-echo "$out" | grep -q "tx_items: refused at commit" || fail "the failing transaction did not fail at commit: $out"
+grep -q "tx_items: refused at commit" <<<"$out" || fail "the failing transaction did not fail at commit: $out"
 key_d=$(echo "$out" | sed -n 's/^KEY //p')
 [ -n "$key_d" ] || fail "no key was minted in the failing transaction: $out"
 [ "$(tenant_of abort)" = none ] || fail "aborted: the tenant stayed ($(tenant_of abort))"

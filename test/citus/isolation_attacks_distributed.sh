@@ -52,13 +52,13 @@ $(echo "$out" | grep -v '^ok ' | head -80)"
         for tok in "$TOK" ""; do
             out=$(printf '%s\tcopied\n' "$row" | PGOPTIONS="${tok:+-c multitenant.token=$tok}" CITUS_USER=dat_app \
                 citus_psql 0 -v ON_ERROR_STOP=0 -c "COPY public.dat_secrets FROM STDIN" 2>&1 || true)
-            echo "$out" | grep -q 'row-level security' ||
+            grep -q 'row-level security' <<<"$out" ||
                 fail "$order: COPY FROM (row '$row', ${tok:+acme}${tok:-no context}) was not refused: $out"
         done
     done
     out=$(printf '%s\tplanted\n' 00000000-0000-0000-0000-000000000003 | PGOPTIONS="-c multitenant.token=$TOK" CITUS_USER=dat_app \
         citus_psql 0 -v ON_ERROR_STOP=0 -c "COPY public.dat_plans FROM STDIN" 2>&1 || true)
-    echo "$out" | grep -q 'row-level security' || fail "$order: COPY FROM into the reference table was not refused: $out"
+    grep -q 'row-level security' <<<"$out" || fail "$order: COPY FROM into the reference table was not refused: $out"
     [ "$(citus_psql 0 -c "SELECT count(*) FROM public.dat_secrets WHERE id IN (3001, 3003)")" = 0 ] ||
         fail "$order: a refused COPY row is in the table"
     echo "ok: $order: COPY FROM is refused (row security), no row lands"

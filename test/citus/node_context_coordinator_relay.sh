@@ -63,7 +63,7 @@ SELECT 'rows=' || count(*) FROM ncr_orders;
 COMMIT;
 SQL
 )
-echo "$out" | grep -q '^rows=' || fail "the distributed read did not run: $out"
+grep -q '^rows=' <<<"$out" || fail "the distributed read did not run: $out"
 [ "$(echo "$out" | grep '^rows=')" = "rows=0" ] ||
     fail "a replayed node context reached the workers through the coordinator: $(echo "$out" | grep '^rows=') of tenant B's 20 rows"
 echo "ok: a node context set by a client is not propagated to the workers"

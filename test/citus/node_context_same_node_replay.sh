@@ -79,10 +79,10 @@ COMMIT;
 SQL
 }
 expect_refused() {   # expect_refused <what> <replay output>
-    if echo "$2" | grep -q '^rows=[1-9]'; then
+    if grep -q '^rows=[1-9]' <<<"$2"; then
         fail "$1: a replayed node context gave the coordinator's table to the client: $(echo "$2" | grep '^rows=') of tenant B's 10 rows"
     fi
-    echo "$2" | grep -q 'invalid tenant context from the Citus coordinator' ||
+    grep -q 'invalid tenant context from the Citus coordinator' <<<"$2" ||
         fail "$1: expected the value to be refused, got: $2"
     echo "ok: $1"
 }
@@ -138,7 +138,7 @@ SELECT 'tenant=' || mt.current_tenant();
 COMMIT;
 SQL
 )
-echo "$out" | grep -q "^tenant=$B" || fail "a worker no longer accepts the coordinator's value (worker node $W1_NODE): $out"
+grep -q "^tenant=$B" <<<"$out" || fail "a worker no longer accepts the coordinator's value (worker node $W1_NODE): $out"
 echo "ok: a worker still accepts a value made on the coordinator"
 
 # 5. Citus' loopback connections: the coordinator holds shards, local
@@ -166,9 +166,9 @@ SELECT 'loopback=' || count(*) FROM pg_stat_activity WHERE application_name LIKE
 COMMIT;
 SQL
 )
-echo "$out" | grep -q '^one=5$' || fail "a loopback connection lost the tenant context (one shard): $out"
-echo "$out" | grep -q '^all=5$' || fail "a loopback connection lost the tenant context (all shards): $out"
-echo "$out" | grep -q '^loopback=[1-9]' || fail "Citus opened no connection to the coordinator itself: $out"
+grep -q '^one=5$' <<<"$out" || fail "a loopback connection lost the tenant context (one shard): $out"
+grep -q '^all=5$' <<<"$out" || fail "a loopback connection lost the tenant context (all shards): $out"
+grep -q '^loopback=[1-9]' <<<"$out" || fail "Citus opened no connection to the coordinator itself: $out"
 echo "ok: Citus' loopback connections to the coordinator carry the tenant context"
 
 # 6. the same with a context that changes inside the transaction (two values
@@ -183,7 +183,7 @@ SELECT 'all=' || count(*) FROM sn_loop;
 COMMIT;
 SQL
 )
-echo "$out" | grep -q '^a=10$' && echo "$out" | grep -q '^all=5$' ||
+grep -q '^a=10$' <<<"$out" && grep -q '^all=5$' <<<"$out" ||
     fail "a context changed inside the transaction broke the loopback connections: $out"
 echo "ok: a transaction that passed two values still reaches the coordinator's shards"
 echo "all ok"

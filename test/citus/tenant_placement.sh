@@ -159,7 +159,7 @@ if [ "$n" != 200 ]; then   # the context does not reach the workers yet (issue 1
 fi
 for q in "SELECT count(*) FROM tp_orders" "SELECT count(*) FROM tp_items" "SELECT total FROM tp_orders WHERE id = 42"; do
     out=$(citus_psql 0 -U $ROLE -c "BEGIN" -c "SELECT mt.set_tenant('$BIG') IS NULL" -c "EXPLAIN (COSTS OFF) $q" -c "$q" -c "COMMIT")
-    echo "$out" | grep -q "Task Count: 1" && echo "$out" | grep -q "port=$T " || fail "'$q' of BIG is not routed to ${CITUS_NAMES[$TN]} only: $out"
+    grep -q "Task Count: 1" <<<"$out" && grep -q "port=$T " <<<"$out" || fail "'$q' of BIG is not routed to ${CITUS_NAMES[$TN]} only: $out"
 done
 [ "$(citus_psql 0 -U $ROLE -c "BEGIN" -c "SELECT mt.set_tenant('$BIG') IS NULL" -c "SELECT count(*) FROM tp_items" -c "COMMIT" | sed -n 2p)" = 400 ] ||
     fail "BIG does not read its 400 items through the coordinator"

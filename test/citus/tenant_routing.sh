@@ -195,6 +195,6 @@ done
     FROM rt_orders")" = "74 3 3 9" ] || fail "the routed writes changed other rows than A's 1..3 and 10"
 out=$(citus_psql 0 -U $ROLE -v ON_ERROR_STOP=0 -c "BEGIN" -c "SELECT mt.set_tenant('$A') IS NULL" \
     -c "UPDATE rt_orders SET tenant_id = '$B' WHERE id = 1" -c "ROLLBACK" 2>&1)
-echo "$out" | grep -q "ERROR" || fail "moving a row to another tenant was not refused: $out"
+grep -q "ERROR" <<<"$out" || fail "moving a row to another tenant was not refused: $out"
 echo "ok: UPDATE and DELETE route to A's shard and change A's rows only"
 echo "all ok"

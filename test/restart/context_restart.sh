@@ -53,9 +53,9 @@ for call in "mt.track('api_calls')" "mt.consume('api_calls')" "mt.rate_limit('b'
             "mt.flush_usage()" "count(*) FROM mt.usage()"; do
     out=$(mt_psql -d ${db}_np -v VERBOSITY=verbose -c "SELECT mt.set_tenant('$t2', false)" \
           -c "SELECT $call" 2>&1 || true)
-    echo "$out" | grep -q "ERROR:  55000: .* requires multitenant to be loaded via shared_preload_libraries" ||
+    grep -q "ERROR:  55000: .* requires multitenant to be loaded via shared_preload_libraries" <<<"$out" ||
         fail "$call without preload: $out"
-    echo "$out" | grep -q "HINT:  Add 'multitenant' to shared_preload_libraries" ||
+    grep -q "HINT:  Add 'multitenant' to shared_preload_libraries" <<<"$out" ||
         fail "$call without preload: no hint: $out"
 done
 [ "$(mt_psql -d ${db}_np -c "SELECT 1")" = 1 ] || fail "server unusable after the refused calls"

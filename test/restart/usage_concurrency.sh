@@ -75,7 +75,7 @@ out=$(PGOPTIONS="-c multitenant.token=$token" "$MT_PGBIN/psql" -X -d $db -c "LIS
       -c "SELECT mt.track('exports', 9)" -c "SELECT mt.track('exports', 2)" -c "SELECT mt.track('exports', 2)" 2>&1)
 n=$(echo "$out" | grep -c 'Asynchronous notification "multitenant_usage"' || true)
 [ "$n" = 1 ] || fail "expected one notification, got $n: $out"
-echo "$out" | grep 'Asynchronous notification "multitenant_usage"' | grep -q payload && fail "the notification carries a payload: $out"
+echo "$out" | grep 'Asynchronous notification "multitenant_usage"' | grep -c payload >/dev/null && fail "the notification carries a payload: $out"
 [ "$(mt_psql -d $db -c "SELECT used || ' ' || soft_limit || ' ' || hard_limit FROM mt.usage_alerts WHERE tenant_id = '$acme' AND metric = 'exports'")" = "11 10 100" ] ||
     fail "the alert row differs"
 echo "ok: one NOTIFY multitenant_usage (no payload) and the alert row in mt.usage_alerts"

@@ -38,8 +38,8 @@ locker=$!
 wait_for 10 lock_granted $db mt.usage_rollup ShareLock || fail "the rollup lock was not taken"
 before=$(date +%s)
 out=$(track_range 1001 1200 || true)
-echo "$out" | grep -q "ERROR:  53400: too many usage counters" || fail "no 53400 while full: $out"
-echo "$out" | grep -q "HINT:  Raise multitenant.max_counters" || fail "the hint does not name the GUC: $out"
+grep -q "ERROR:  53400: too many usage counters" <<<"$out" || fail "no 53400 while full: $out"
+grep -q "HINT:  Raise multitenant.max_counters" <<<"$out" || fail "the hint does not name the GUC: $out"
 [ $(( $(date +%s) - before )) -le 11 ] || fail "the full table waited too long"
 echo "ok: full and nothing flushable: 53400 naming multitenant.max_counters"
 wait $locker || true

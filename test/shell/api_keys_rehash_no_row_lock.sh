@@ -59,7 +59,7 @@ wait_for 20 grep -q '^in:' "$outdir/holder.out" || fail "the holder did not auth
 st=$(sqlstate "SET lock_timeout = '2s'; SELECT mt.revoke_api_key(mt.api_key_id('$stolen'))" || true)
 [ -z "$st" ] || fail "revoking the key failed with $st while its holder keeps a transaction open after using it"
 out=$(q "SELECT mt.authenticate('$stolen')" 2>&1 || true)
-echo "$out" | grep -q "invalid API key" || fail "the revoked key still authenticates: $out"
+grep -q "invalid API key" <<<"$out" || fail "the revoked key still authenticates: $out"
 q "INSERT INTO public.go VALUES (1)" >/dev/null
 wait "$holder" || fail "the holder failed: $(cat "$outdir/holder.out")"
 holder=
@@ -87,6 +87,6 @@ q "SELECT mt.flush_api_key_usage()" >/dev/null
 q "SELECT mt.retire_secret('api_key', 1)" >/dev/null
 [ "$(q "SELECT mt.authenticate('$ro')")" = "$acme" ] || fail "the re-hashed key is refused once version 1 is retired"
 out=$(q "SELECT mt.authenticate('$stolen')" 2>&1 || true)
-echo "$out" | grep -q "invalid API key" || fail "the revoked key authenticates after its re-hash: $out"
+grep -q "invalid API key" <<<"$out" || fail "the revoked key authenticates after its re-hash: $out"
 echo "ok: keys used since the rotation are re-hashed at the next flush (read-only use included); version 1 retires without force"
 echo "all ok"

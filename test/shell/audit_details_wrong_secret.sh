@@ -131,7 +131,7 @@ echo "ok: MT-SEC-002 fails: the audit_kek version in use does not derive here"
 
 # erasure cannot find the subject's keys under another secret: refused, not a silent 0
 out=$(q -v VERBOSITY=verbose -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" -c "SELECT mt.audit_forget_subject('alice')" -c "ROLLBACK" 2>&1 || true)
-echo "$out" | grep -q "55000.*cannot forget an audit subject" || fail "forgetting a subject under another secret was not refused: $out"
+grep -q "55000.*cannot forget an audit subject" <<<"$out" || fail "forgetting a subject under another secret was not refused: $out"
 echo "ok: audit_forget_subject refuses (55000) under another secret instead of reporting 0 keys"
 
 # --- the original secret back ------------------------------------------------

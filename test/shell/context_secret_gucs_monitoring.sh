@@ -39,7 +39,7 @@ for guc in multitenant.jwt_secret multitenant.jwt_secret_previous; do
         case $got in *ccccccccccccccc*|*ppppppppppppppp*) fail "$how shows $guc in clear text: $got" ;; esac
     done
     got=$(mt_psql -d postgres -U mt_plain -v VERBOSITY=verbose -c "SHOW $guc" 2>&1 || true)
-    echo "$got" | grep -q 42501 || fail "an ordinary role reads $guc: $got"
+    grep -q 42501 <<<"$got" || fail "an ordinary role reads $guc: $got"
 done
 [ "$(mt_psql -d postgres -U mt_monitor -c "SELECT current_setting('multitenant.jwt_secret') <> ''")" = t ] \
     || fail "a set jwt_secret reads as empty"

@@ -179,7 +179,7 @@ case $out in *"cannot be set directly"*) ;; *) fail "the internal value was not 
 
 # --- 3. nothing in the server log or pg_stat_statements ---------------------
 # wait until everything is written: auto_explain and the statements above
-logged() { tail -c +"$((log_from + 1))" "$MT_LOG" | grep -q -- "$1"; }
+logged() { tail -c +"$((log_from + 1))" "$MT_LOG" | grep -c -- "$1" >/dev/null; }
 wait_for 10 logged "Query Text:" || true
 wait_for 10 logged "parameters: \$1 = 'eyJ" || true
 tail -c +"$((log_from + 1))" "$MT_LOG" >"$work/log"

@@ -39,17 +39,17 @@ SELECT mt.current_subject();
 SQL
 }
 
-out=$(try "$good"); echo "$out" | grep -q "invalid tenant token" || fail "EdDSA accepted without a public key: $out"
+out=$(try "$good"); grep -q "invalid tenant token" <<<"$out" || fail "EdDSA accepted without a public key: $out"
 echo "ok: EdDSA refused while no public key is configured"
 
 mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.jwt_public_key = '$pub'" >/dev/null
 cluster_reload_wait
 out=$(try "$good"); [ "$out" = "ed-user" ] || fail "EdDSA token with the configured key refused: $out"
 echo "ok: EdDSA token signed with the configured key accepted"
-out=$(try "$evil"); echo "$out" | grep -q "signature does not verify" || fail "EdDSA token of another key accepted: $out"
+out=$(try "$evil"); grep -q "signature does not verify" <<<"$out" || fail "EdDSA token of another key accepted: $out"
 echo "ok: EdDSA token signed with another key refused"
 out=$(mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.jwt_public_key = 'not-a-key'" 2>&1 || true)
-echo "$out" | grep -q "32-byte Ed25519 public key" || fail "malformed public key accepted: $out"
+grep -q "32-byte Ed25519 public key" <<<"$out" || fail "malformed public key accepted: $out"
 echo "ok: malformed public key refused"
 mt_psql -d postgres -c "DROP DATABASE $db"
 echo "all ok"

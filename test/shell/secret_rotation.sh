@@ -87,7 +87,7 @@ sec002() { q "SELECT status || ' ' || coalesce(details::text, '') FROM mt.run_co
 [ "$(tenant_of "$t1")" = "$acme" ] || fail "token minted before rotation refused during the overlap: $(tenant_of "$t1")"
 t2=$(q "SELECT mt.tenant_token('$acme', '1 hour')")
 hdr=$(printf '%s' "${t2%%.*}" | tr '_-' '/+' | base64 -d 2>/dev/null || true)
-echo "$hdr" | grep -q '"kid":"mt2\.' || fail "new token does not carry version 2: $hdr"
+grep -q '"kid":"mt2\.' <<<"$hdr" || fail "new token does not carry version 2: $hdr"
 [ "$(tenant_of "$t2")" = "$acme" ] || fail "token of version 2 refused"
 echo "ok: tokens of version 1 and 2 both verify during the overlap; new ones carry kid mt2"
 
@@ -125,7 +125,7 @@ echo "ok: rewrap is resumable batch by batch; audit_kek 1 retires once unused; d
 
 [ "$(sqlstate "SELECT mt.retire_secret('api_key', 1)")" = 55000 ] || fail "api_key retired while a key still uses it"
 q "SELECT mt.retire_secret('api_key', 1, force => true)" >/dev/null
-out=$(auth "$k_idle"); echo "$out" | grep -q "invalid API key" || fail "key hashed with the retired pepper still authenticates: $out"
+out=$(auth "$k_idle"); grep -q "invalid API key" <<<"$out" || fail "key hashed with the retired pepper still authenticates: $out"
 [ "$(auth "$k_used")" = "$acme" ] || fail "re-hashed key refused after retirement"
 echo "ok: after retirement the unused old key is refused, the re-hashed one works"
 
@@ -142,7 +142,7 @@ wait_for 10 grep -q before: "$MT_ROOT/rotation-session.out" || fail "the session
 q "SELECT mt.retire_secret('token', 1)" >/dev/null
 wait $sess || true
 grep -q "after:none" "$MT_ROOT/rotation-session.out" || fail "a session kept a retired token: $(cat "$MT_ROOT/rotation-session.out")"
-out=$(tenant_of "$t1"); echo "$out" | grep -q "signed with a retired key" || fail "token of the retired version accepted: $out"
+out=$(tenant_of "$t1"); grep -q "signed with a retired key" <<<"$out" || fail "token of the retired version accepted: $out"
 [ "$(tenant_of "$t2")" = "$acme" ] || fail "token of the active version refused after retirement"
 echo "ok: after retirement tokens of version 1 are refused (also in a session that held one), version 2 works"
 
@@ -160,7 +160,7 @@ tb=$(q "SELECT mt.tenant_token('$acme', '1 hour')")
 [ "$(tenant_of "$tb")" = "$acme" ] || fail "token of the new jwt_secret refused"
 mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.jwt_secret_previous" >/dev/null
 cluster_reload_wait
-out=$(tenant_of "$ta"); echo "$out" | grep -q "signature does not verify" || fail "token of the old jwt_secret accepted after the overlap: $out"
+out=$(tenant_of "$ta"); grep -q "signature does not verify" <<<"$out" || fail "token of the old jwt_secret accepted after the overlap: $out"
 [ "$(tenant_of "$tb")" = "$acme" ] || fail "token of the new jwt_secret refused after the overlap"
 mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.jwt_secret" >/dev/null
 cluster_reload_wait
@@ -180,15 +180,15 @@ cp -p "$secret_file" "$MT_ROOT/with-new-master"
 cp -p "$saved" "$secret_file"
 [ "$(q "SELECT usable FROM mt.secret_fingerprints() WHERE purpose = 'token' AND version = 3")" = f ] \
     || fail "a version whose master is missing is reported usable"
-out=$(tenant_of "$t3"); echo "$out" | grep -q "signature does not verify" || fail "token of a missing master accepted: $out"
-out=$(sec002); echo "$out" | grep -q '^fail .*token v3' || fail "MT-SEC-002 does not name the unusable active version: $out"
+out=$(tenant_of "$t3"); grep -q "signature does not verify" <<<"$out" || fail "token of a missing master accepted: $out"
+out=$(sec002); grep -q '^fail .*token v3' <<<"$out" || fail "MT-SEC-002 does not name the unusable active version: $out"
 echo "ok: a master appended to multitenant.secret signs the next version; without it that version is reported unusable (MT-SEC-002 fails)"
 
 # the first line never changes under a running server: a file whose first
 # line is another secret is not reloaded (audit subject lookups and GDPR
 # pseudonyms derive from the first master)
 { openssl rand -hex 32; sed -n 2p "$MT_ROOT/with-new-master"; } >"$secret_file"
-out=$(tenant_of "$t3"); echo "$out" | grep -q "first master secret .* changed" || fail "a changed first line was reloaded: $out"
+out=$(tenant_of "$t3"); grep -q "first master secret .* changed" <<<"$out" || fail "a changed first line was reloaded: $out"
 [ "$(details_alice)" = "alice@example.com" ] || fail "subject lookup broken after a changed first line"
 cp -p "$saved" "$secret_file"
 echo "ok: a secret file whose first line changed is refused by a running server (WARNING), lookups keep working"

@@ -251,18 +251,18 @@ run_matrix() {
         out=$(call "$host" "$port" "$where" "$sql")
         case $expect in
             works)
-                if [ -z "$out" ] || echo "$out" | grep -qv '^t$'; then
+                if [ -z "$out" ] || grep -qv '^t$' <<<"$out"; then
                     echo "FAIL ($where): mt.$name() should work and return the primary's answer; got: $out"; bad=1
                 fi ;;
             refuses)
                 if [ "$(echo "$out" | grep -c '^ERROR:')" != 1 ] ||
-                   ! echo "$out" | grep -q "^ERROR:  25006: mt\.$name() $msg\$" ||
-                   ! echo "$out" | grep -qx "$hint" ||
-                   echo "$out" | grep -q '^CONTEXT:'; then
+                   ! grep -q "^ERROR:  25006: mt\.$name() $msg\$" <<<"$out" ||
+                   ! grep -qx "$hint" <<<"$out" ||
+                   grep -c '^CONTEXT:' >/dev/null <<<"$out"; then
                     echo "FAIL ($where): mt.$name() should be refused with 25006 \"mt.$name() $msg\", the hint and no CONTEXT; got: $out"; bad=1
                 fi ;;
             trigger)
-                if ! echo "$out" | grep -q "^ERROR:  39P01: mt\.$name() must be called as"; then
+                if ! grep -q "^ERROR:  39P01: mt\.$name() must be called as" <<<"$out"; then
                     echo "FAIL ($where): mt.$name() called directly should raise 39P01; got: $out"; bad=1
                 fi ;;
             *) fail "matrix row for $name: unknown expectation '$expect'" ;;

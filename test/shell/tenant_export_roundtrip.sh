@@ -137,7 +137,7 @@ want=$(fingerprint mt_psql -d $src_db "$acme")
 mt_psql -d $src_db -c "DROP TABLE only_here" >/dev/null
 bin/mt-tenant export "$acme" "$work/acme.mtx" -d $src_db
 [ -s "$work/acme.mtx" ] || fail "the export wrote nothing"
-head -1 "$work/acme.mtx" | grep -q '"format": 1, "extension": "multitenant", "extension_version": "0.4.0"' \
+head -1 "$work/acme.mtx" | grep -c '"format": 1, "extension": "multitenant", "extension_version": "0.4.0"' >/dev/null \
     || fail "the export has no header with format and extension version: $(head -c 200 "$work/acme.mtx")"
 grep -q "$globex" "$work/acme.mtx" && fail "the export holds rows of another tenant"
 grep -qF "$key" "$work/acme.mtx" && fail "the export holds a plaintext API key"
@@ -168,8 +168,8 @@ mt_psql -d postgres -c "CREATE DATABASE $fresh_db" >/dev/null
 schema | mt_psql -d $fresh_db >/dev/null
 mt_psql -d $fresh_db -c "GRANT SELECT, INSERT ON customers, orders, events TO mt_texport_app" >/dev/null
 report=$(bin/mt-tenant import "$work/acme.mtx" -d $fresh_db -At)
-echo "$report" | grep -q '^audit chain|.*|t|verbatim' || fail "(a) the report does not show a verbatim chain: $report"
-echo "$report" | grep -q '^public.orders|3000|3000|t|' || fail "(a) the report does not count the orders: $report"
+grep -q '^audit chain|.*|t|verbatim' <<<"$report" || fail "(a) the report does not show a verbatim chain: $report"
+grep -q '^public.orders|3000|3000|t|' <<<"$report" || fail "(a) the report does not count the orders: $report"
 check "(a) fresh database" mt_psql -d $fresh_db
 # the sequence behind the identity column was advanced past the imported ids
 [ "$(mt_psql -d $fresh_db -c "BEGIN; SELECT mt.set_tenant('$acme'); INSERT INTO orders (customer_id) VALUES (1) RETURNING id > 3000; COMMIT;" | sed -n 2p)" = t ] \
@@ -186,7 +186,7 @@ refused() {   # refused <sqlstate> <label> <command...>: fails with that code, n
     shift 2
     before=$(state)
     if out=$("$@" 2>&1); then fail "$label: accepted"; fi
-    echo "$out" | grep -q "ERROR:  $code:" || fail "$label: not $code: $out"
+    grep -q "ERROR:  $code:" <<<"$out" || fail "$label: not $code: $out"
     [ "$(state)" = "$before" ] || fail "$label: something was imported"
     echo "ok: $label refused ($code)"
 }
@@ -216,10 +216,10 @@ mt_psql -d $src_db -c "DROP TABLE only_here" >/dev/null
 # privileges: back office only
 out=$(mt_psql -U mt_texport_app -d $src_db -v VERBOSITY=verbose -c "SELECT count(*) FROM mt.export_tenant('$globex')" 2>&1) \
     && fail "the application role exported a tenant"
-echo "$out" | grep -q "ERROR:  42501:" || fail "the application role's export: not 42501: $out"
+grep -q "ERROR:  42501:" <<<"$out" || fail "the application role's export: not 42501: $out"
 out=$(mt_psql -U mt_texport_app -d $fresh_db -v VERBOSITY=verbose -c "SELECT * FROM mt.import_tenant('pg_class')" 2>&1) \
     && fail "the application role called mt.import_tenant"
-echo "$out" | grep -q "ERROR:  42501:" || fail "the application role's import: not 42501: $out"
+grep -q "ERROR:  42501:" <<<"$out" || fail "the application role's import: not 42501: $out"
 echo "ok: a role without EXECUTE can neither export nor import (42501)"
 
 # --- (b) a second cluster with the same secret file --------------------------

@@ -66,10 +66,10 @@ copy_in() {
 }
 for who in "mt_sc_app|" "mt_sc_app|$globex" "mt_sc_owner|$globex" "mt_sc_owner|"; do
     out=$(copy_in "${who%%|*}" "${who#*|}")
-    echo "$out" | grep -q '0A000' || fail "COPY FROM as ${who%%|*} was not refused with 0A000: $out"
+    grep -q '0A000' <<<"$out" || fail "COPY FROM as ${who%%|*} was not refused with 0A000: $out"
 done
 out=$(copy_in mt_sc_app "$acme")
-echo "$out" | grep -q '0A000' || fail "COPY FROM in Acme's own context was not refused with 0A000: $out"
+grep -q '0A000' <<<"$out" || fail "COPY FROM in Acme's own context was not refused with 0A000: $out"
 [ "$(mt_psql -d $db -c "SELECT count(*) FROM tenant_acme.secrets WHERE id = 900")" = 0 ] ||
     fail "a row was loaded by COPY FROM"
 echo "ok: COPY FROM into a tenant schema table is refused (0A000) for every role subject to its policies; nothing loaded"

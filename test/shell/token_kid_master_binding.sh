@@ -65,15 +65,15 @@ old_master=$(q "SELECT master FROM mt.secret_versions WHERE purpose = 'token' AN
 genuine=$(q "SELECT mt.tenant_token('$acme', '1 hour')")
 [ "$(tenant_of "$genuine")" = "$acme" ] || fail "the genuine version-2 token is refused"
 out=$(tenant_of "$(forge "$leaked" 1 "$acme")")
-echo "$out" | grep -q "invalid tenant token" || fail "a version-1 token of the leaked master is accepted after retirement: $out"
+grep -q "invalid tenant token" <<<"$out" || fail "a version-1 token of the leaked master is accepted after retirement: $out"
 echo "ok: after rotation onto a new master the genuine token works, version 1 is refused"
 
 out=$(tenant_of "$(forge "$leaked" 2 "$acme")")
-echo "$out" | grep -q "invalid tenant token" \
+grep -q "invalid tenant token" <<<"$out" \
     || fail "a token signed with the leaked original master under kid mt2.<original> enters the tenant: $out"
 echo "ok: a kid naming an active version with another master than its own is refused"
 
 out=$(tenant_of "$(forge "$leaked" 7 "$acme")")
-echo "$out" | grep -q "invalid tenant token" || fail "a kid naming a version that does not exist is accepted: $out"
+grep -q "invalid tenant token" <<<"$out" || fail "a kid naming a version that does not exist is accepted: $out"
 echo "ok: a kid naming a version that does not exist is refused"
 echo "all ok"

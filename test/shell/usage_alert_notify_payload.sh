@@ -45,9 +45,9 @@ out=$(cat "$work/listener.out")
 echo "$out"
 n=$(echo "$out" | grep -c 'Asynchronous notification "multitenant_usage"' || true)
 [ "$n" -ge 1 ] || fail "the listener got no notification (the alert must still wake consumers): $out"
-echo "$out" | grep -q "$acme" && fail "a listener of another tenant learned Acme's tenant id from the payload: $out"
-echo "$out" | grep -q 'exports' && fail "a listener of another tenant learned Acme's metric from the payload: $out"
-echo "$out" | grep 'Asynchronous notification "multitenant_usage"' | grep -q 'payload' &&
+grep -q "$acme" <<<"$out" && fail "a listener of another tenant learned Acme's tenant id from the payload: $out"
+grep -q 'exports' <<<"$out" && fail "a listener of another tenant learned Acme's metric from the payload: $out"
+echo "$out" | grep 'Asynchronous notification "multitenant_usage"' | grep -c 'payload' >/dev/null &&
     fail "the notification carries a payload: $out"
 echo "ok: the notification carries no payload (no tenant id, metric, usage or limits)"
 [ "$(echo "$out" | tail -1)" = 0 ] || fail "Globex's role reads another tenant's alerts: $out"
@@ -63,7 +63,7 @@ echo "ok: the tenant reads its own alert from mt.usage_alerts"
 # write an alert, so a consumer that reads the table is not fooled
 forged=$(PGOPTIONS="-c multitenant.token=$tok_globex" "$MT_PGBIN/psql" -X -At -U $role -d $db \
     -c "INSERT INTO mt.usage_alerts (tenant_id, metric, period, period_start, used, soft_limit) VALUES ('$globex', 'exports', 'month', date_trunc('month', now()), 1000, 1)" 2>&1 || true)
-echo "$forged" | grep -q 'permission denied' || fail "a tenant role could write an alert: $forged"
+grep -q 'permission denied' <<<"$forged" || fail "a tenant role could write an alert: $forged"
 [ "$(mt_psql -d $db -c "SELECT count(*) FROM mt.usage_alerts WHERE tenant_id = '$globex'")" = 0 ] || fail "forged alert stored"
 echo "ok: an alert cannot be forged into mt.usage_alerts"
 echo "all ok"

@@ -14,7 +14,7 @@ n=$(mt_psql -U mt_bench_app -d $db -c "BEGIN" -c "SELECT set_config('multitenant
 [ "$n" = 1000 ] || { echo "isolated query returned $n rows, expected 1000"; exit 1; }
 plan=$(mt_psql -U mt_bench_app -d $db -c "BEGIN" -c "SELECT set_config('multitenant.token', token, true) FROM bench_tenants WHERE i = 5" \
     -c "EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM orders" -c "END")
-echo "$plan" | grep -q "Index Cond: (tenant_id = mt.current_tenant())" || { echo "no index scan on the tenant: $plan"; exit 1; }
+grep -q "Index Cond: (tenant_id = mt.current_tenant())" <<<"$plan" || { echo "no index scan on the tenant: $plan"; exit 1; }
 
 iso=0; base=0
 for _ in $(seq "$BENCH_ROUNDS"); do

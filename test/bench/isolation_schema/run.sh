@@ -53,7 +53,7 @@ q() { mt_psql -U mt_bench_app -d $db -c "BEGIN" -c "SELECT set_config('multitena
 [ "$(q 4 "SELECT count(*) FROM tenant_s3.items WHERE id = 42")" = 0 ] || { echo "another tenant reads the row"; exit 1; }
 plan=$(mt_psql -U mt_bench_app -d $db -c "BEGIN" -c "SELECT set_config('multitenant.token', token, true) IS NOT NULL FROM bench_tenants WHERE i = 3" \
         -c "EXPLAIN (COSTS OFF) SELECT amount, payload FROM tenant_s3.items WHERE id = 42" -c "END")
-echo "$plan" | grep -q "Index Scan using items_pkey" || { echo "no primary-key index scan: $plan"; exit 1; }
+grep -q "Index Scan using items_pkey" <<<"$plan" || { echo "no primary-key index scan: $plan"; exit 1; }
 
 schema=0; plain=0
 for _ in $(seq "$BENCH_ROUNDS"); do
