@@ -550,6 +550,8 @@ resolve(const MtContextClaims *c)
 				state.has_ws = true;
 				memcpy(&state.ws, DatumGetUUIDP(d), sizeof(pg_uuid_t));
 			}
+			/* the scopes of a key bound to no workspace are tenant-wide */
+			spans = perms != NIL && !state.has_ws;
 		}
 	}
 	else if (state.has_wid)
@@ -585,7 +587,10 @@ resolve(const MtContextClaims *c)
 	}
 	else if (state.has_sub)
 	{
-		List	   *held = subject_roles(&state.tenant, state.sub, now, &spans);
+		bool		tenant_wide;
+		List	   *held = subject_roles(&state.tenant, state.sub, now, &tenant_wide);
+
+		spans |= tenant_wide;
 
 		if (state.has_role && !state.backoffice)
 		{

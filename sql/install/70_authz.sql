@@ -91,6 +91,23 @@ ALTER TABLE mt.role_assignments ENABLE ALWAYS TRIGGER role_assignments_truncated
 ALTER TABLE mt.workspaces ENABLE ALWAYS TRIGGER workspaces_changed;
 ALTER TABLE mt.workspaces ENABLE ALWAYS TRIGGER workspaces_truncated;
 
+-- API keys bound to a workspace (mt.create_api_key(..., workspace => ...)):
+-- such a key acts only in that workspace (src/authz.c)
+ALTER TABLE mt.api_key_secrets ADD COLUMN workspace_id uuid;
+ALTER TABLE mt.api_key_secrets ADD CONSTRAINT api_key_secrets_workspace FOREIGN KEY (tenant_id, workspace_id)
+    REFERENCES mt.workspaces (tenant_id, id) ON DELETE CASCADE;
+CREATE OR REPLACE VIEW mt.api_keys WITH (security_barrier = true) AS
+SELECT k.key_id, k.tenant_id, k.name, k.mode, k.scopes,
+       k.created_at, k.created_by, k.expires_at, k.revoked_at, k.last_used_at,
+       k.rotated_from, k.rotated_to,
+       CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+            WHEN k.expires_at <= pg_catalog.now() THEN 'expired'
+            WHEN k.rotated_to IS NOT NULL THEN 'rotating'
+            ELSE 'active' END AS status,
+       k.workspace_id
+FROM mt.api_key_secrets k
+WHERE k.tenant_id = mt.current_tenant();
+
 -- ---------------------------------------------------------------------
 -- Checks: for the current subject, answered from backend memory
 -- ---------------------------------------------------------------------

@@ -155,3 +155,30 @@ COMMENT ON FUNCTION mt.revoke_role(text, text, uuid) IS 'Removes an assignment i
 COMMENT ON FUNCTION mt.create_workspace(text) IS 'Creates a workspace in the current tenant (needs workspaces:manage) and returns its id.';
 INSERT INTO mt.privileged_functions (f) VALUES ('mt.set_tenant_subject(uuid,text,text,uuid,boolean)');
 COMMENT ON FUNCTION mt.tenants_changed() IS 'Internal: statement trigger on mt.tenants, mt.api_key_secrets, mt.roles, mt.role_assignments and mt.workspaces that invalidates every backend''s tenant-status, key and permission caches at commit.';
+
+-- API keys bound to a workspace (mt.create_api_key(..., workspace => ...)):
+-- such a key acts only in that workspace (src/authz.c)
+ALTER TABLE mt.api_key_secrets ADD COLUMN workspace_id uuid;
+ALTER TABLE mt.api_key_secrets ADD CONSTRAINT api_key_secrets_workspace FOREIGN KEY (tenant_id, workspace_id)
+    REFERENCES mt.workspaces (tenant_id, id) ON DELETE CASCADE;
+CREATE OR REPLACE VIEW mt.api_keys WITH (security_barrier = true) AS
+SELECT k.key_id, k.tenant_id, k.name, k.mode, k.scopes,
+       k.created_at, k.created_by, k.expires_at, k.revoked_at, k.last_used_at,
+       k.rotated_from, k.rotated_to,
+       CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+            WHEN k.expires_at <= pg_catalog.now() THEN 'expired'
+            WHEN k.rotated_to IS NOT NULL THEN 'rotating'
+            ELSE 'active' END AS status,
+       k.workspace_id
+FROM mt.api_key_secrets k
+WHERE k.tenant_id = mt.current_tenant();
+DROP FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text);
+CREATE FUNCTION mt.create_api_key(tenant uuid, name text, scopes text[] DEFAULT '{}',
+                                  expires_at timestamptz DEFAULT NULL,
+                                  mode text DEFAULT 'live', workspace uuid DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'mt_create_api_key_ws' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid) IS 'Privileged (key administrators): creates an API key for an active tenant, optionally bound to one of its workspaces, and returns its plaintext, visible only this once.';
+UPDATE mt.privileged_functions SET f = 'mt.create_api_key(uuid,text,text[],timestamp with time zone,text,uuid)'
+ WHERE f = 'mt.create_api_key(uuid,text,text[],timestamp with time zone,text)';
