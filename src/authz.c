@@ -53,6 +53,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -517,7 +518,8 @@ resolve(const MtContextClaims *c)
 		Datum		values[2] = {UUIDPGetDatum(&state.tenant),
 		CStringGetTextDatum(state.sub + strlen(MT_KEY_SUBJECT_PREFIX))};
 
-		if (mt_catalog_attnum(relid, "api_key_secrets", "workspace_id") != InvalidAttrNumber)
+		/* absent before ALTER EXTENSION UPDATE to 0.4.0 */
+		if (get_attnum(relid, "workspace_id") != InvalidAttrNumber)
 			mt_spi_select("SELECT scopes, workspace_id FROM mt.api_key_secrets"
 						  " WHERE key_id OPERATOR(pg_catalog.=) $2"
 						  " AND tenant_id OPERATOR(pg_catalog.=) $1",

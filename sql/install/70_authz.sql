@@ -108,6 +108,13 @@ SELECT k.key_id, k.tenant_id, k.name, k.mode, k.scopes,
 FROM mt.api_key_secrets k
 WHERE k.tenant_id = mt.current_tenant();
 
+-- authorization options of isolated tables (mt.enable_isolation(tbl,
+-- workspace_column => ..., permissions => true), src/isolation.c)
+ALTER TABLE mt.isolated_tables ADD COLUMN workspace_column name;
+ALTER TABLE mt.isolated_tables ADD COLUMN permissions boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN mt.isolated_tables.workspace_column IS 'The workspace column whose rows only mt.workspace_visible() workspaces see (generated policy mt_workspace_isolation), or NULL.';
+COMMENT ON COLUMN mt.isolated_tables.permissions IS 'Whether reads need <table>:read and writes <table>:write (generated policies mt_permission_*).';
+
 -- ---------------------------------------------------------------------
 -- Checks: for the current subject, answered from backend memory
 -- ---------------------------------------------------------------------

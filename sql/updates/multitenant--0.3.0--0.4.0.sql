@@ -182,3 +182,19 @@ REVOKE ALL ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, 
 COMMENT ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid) IS 'Privileged (key administrators): creates an API key for an active tenant, optionally bound to one of its workspaces, and returns its plaintext, visible only this once.';
 UPDATE mt.privileged_functions SET f = 'mt.create_api_key(uuid,text,text[],timestamp with time zone,text,uuid)'
  WHERE f = 'mt.create_api_key(uuid,text,text[],timestamp with time zone,text)';
+
+-- authorization options of isolated tables (mt.enable_isolation(tbl,
+-- workspace_column => ..., permissions => true), src/isolation.c)
+ALTER TABLE mt.isolated_tables ADD COLUMN workspace_column name;
+ALTER TABLE mt.isolated_tables ADD COLUMN permissions boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN mt.isolated_tables.workspace_column IS 'The workspace column whose rows only mt.workspace_visible() workspaces see (generated policy mt_workspace_isolation), or NULL.';
+COMMENT ON COLUMN mt.isolated_tables.permissions IS 'Whether reads need <table>:read and writes <table>:write (generated policies mt_permission_*).';
+DROP FUNCTION mt.enable_isolation(regclass, name);
+CREATE FUNCTION mt.enable_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id',
+                                    workspace_column name DEFAULT NULL,
+                                    permissions boolean DEFAULT false) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_enable_isolation_authz' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.enable_isolation(regclass, name, name, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION mt.enable_isolation(regclass, name, name, boolean) IS 'Privileged (the migration role, which must own the table): isolates a table and its partitions by tenant with forced row-level security and generated policies, optionally by workspace and with read/write permissions.';
+UPDATE mt.privileged_functions SET f = 'mt.enable_isolation(regclass,name,name,boolean)'
+ WHERE f = 'mt.enable_isolation(regclass,name)';
