@@ -7,9 +7,11 @@
  *	  workspaces, and the checks mt.has_permission() /
  *	  mt.require_permission() / mt.current_workspace() (doc/authorization.md).
  *
- * The current subject's effective permissions are resolved once (one
- * catalog read as the extension owner) and kept in this backend's memory
- * (AuthzState).  The resolution is reused, without any read, while all of
+ * The current subject's effective permissions are resolved once (a few
+ * index probes of the tables, without SPI or RLS, as tenant_status.c reads
+ * mt.tenants) and kept in this backend's memory: a cache of AuthzState
+ * entries keyed by the context's claims (bounded; emptied when full), so
+ * a backend serving many tenants and subjects resolves each once.  The resolution is reused, without any read, while all of
  * these stay unchanged:
  *
  *	- the claims of the verified context (tenant, sub, role, workspace,
@@ -43,7 +45,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/parallel.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -52,9 +59,12 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -73,20 +83,30 @@
 #define MT_MAX_WORKSPACE_NAME 200
 #define MT_MEMO_SLOTS		4
 
-/* the current subject's resolved permissions (header comment) */
-typedef struct AuthzState
+/* what a resolution is for: the claims of a context (hash key, zero-padded) */
+typedef struct AuthzKey
 {
-	bool		resolved;
-	/* what it was resolved for */
 	pg_uuid_t	tenant;
-	bool		has_sub;
-	char		sub[MT_MAX_SUBJECT_LEN + 1];
-	bool		has_role;
-	char		role[MT_MAX_ROLE_NAME + 1];
-	bool		has_wid;
 	pg_uuid_t	wid;
+	bool		has_sub;
+	bool		has_role;
+	bool		has_wid;
 	bool		backoffice;
 	bool		bearer;
+	char		sub[MT_MAX_SUBJECT_LEN + 1];
+	char		role[MT_MAX_ROLE_NAME + 1];
+} AuthzKey;
+
+/*
+ * A subject's resolved permissions (header comment); an entry of the
+ * per-backend cache, keyed by the claims, bounded (MT_AUTHZ_CACHE_MAX, then
+ * emptied).  Its strings live in its own memory context.
+ */
+typedef struct AuthzState
+{
+	AuthzKey	key;			/* hash key: keep first */
+	MemoryContext cxt;
+	bool		resolved;
 	/* while it holds */
 	bool		cacheable;
 	uint64		reg_gen;
@@ -104,8 +124,10 @@ typedef struct AuthzState
 	char	   *err_detail;
 } AuthzState;
 
-static AuthzState state;
-static MemoryContext authz_cxt = NULL;
+#define MT_AUTHZ_CACHE_MAX	1024
+
+static HTAB *authz_cache = NULL;
+static AuthzState *cur = NULL;	/* the entry of the current context */
 
 /* checked in this transaction, for context generation xact_ctx_gen */
 static bool xact_ok = false;
@@ -261,39 +283,124 @@ is_key_subject(const char *sub)
 	return sub != NULL && strncmp(sub, MT_KEY_SUBJECT_PREFIX, strlen(MT_KEY_SUBJECT_PREFIX)) == 0;
 }
 
-/* whether the state was resolved for these claims */
-static bool
-same_claims(const MtContextClaims *c)
+/*
+ * The read-only queries of the management functions, planned once per
+ * backend and kept (the plan cache replans them after DDL on the tables).
+ * SPI connected, as the extension owner with the safe search_path.
+ */
+typedef enum AuthzQuery
 {
-	return memcmp(&state.tenant, c->tenant, sizeof(pg_uuid_t)) == 0 &&
-		state.has_sub == (c->sub != NULL) &&
-		(c->sub == NULL || strcmp(state.sub, c->sub) == 0) &&
-		state.has_role == (c->role != NULL) &&
-		(c->role == NULL || strcmp(state.role, c->role) == 0) &&
-		state.has_wid == (c->wid != NULL) &&
-		(c->wid == NULL || memcmp(&state.wid, c->wid, sizeof(pg_uuid_t)) == 0) &&
-		state.backoffice == c->backoffice && state.bearer == c->bearer;
+	Q_ASSIGNMENTS,
+	Q_CLOSURE,
+	Q_WORKSPACE,
+	Q_COUNT
+} AuthzQuery;
+
+static SPIPlanPtr saved_plans[Q_COUNT];
+
+static void
+select_saved(AuthzQuery q, const char *sql, int nargs, Oid *types, Datum *values)
+{
+	int			rc;
+
+	if (saved_plans[q] == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			mt_spi_failed("SPI_prepare", SPI_result);
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		saved_plans[q] = p;
+	}
+	rc = SPI_execute_plan(saved_plans[q], values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("internal query", rc);
+}
+
+/* the cache key of the claims c (zero-padded: the whole struct is hashed) */
+static void
+claims_key(const MtContextClaims *c, AuthzKey *k)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(&k->tenant, c->tenant, sizeof(pg_uuid_t));
+	if (c->wid)
+	{
+		k->has_wid = true;
+		memcpy(&k->wid, c->wid, sizeof(pg_uuid_t));
+	}
+	if (c->sub)
+	{
+		k->has_sub = true;
+		strlcpy(k->sub, c->sub, sizeof(k->sub));
+	}
+	if (c->role)
+	{
+		k->has_role = true;
+		strlcpy(k->role, c->role, sizeof(k->role));
+	}
+	k->backoffice = c->backoffice;
+	k->bearer = c->bearer;
+}
+
+/* the cache entry for key k (new and unresolved if there was none) */
+static AuthzState *
+cache_entry(const AuthzKey *k)
+{
+	AuthzState *st;
+	bool		found;
+
+	if (authz_cache == NULL || hash_get_num_entries(authz_cache) >= MT_AUTHZ_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		if (authz_cache != NULL)
+		{
+			HASH_SEQ_STATUS seq;
+
+			hash_seq_init(&seq, authz_cache);
+			while ((st = hash_seq_search(&seq)) != NULL)
+				if (st->cxt != NULL)
+					MemoryContextDelete(st->cxt);
+			hash_destroy(authz_cache);
+		}
+		cur = NULL;
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(AuthzKey);
+		ctl.entrysize = sizeof(AuthzState);
+		ctl.hcxt = TopMemoryContext;
+		authz_cache = hash_create("multitenant authz cache", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	st = hash_search(authz_cache, k, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(((char *) st) + sizeof(AuthzKey), 0, sizeof(AuthzState) - sizeof(AuthzKey));
+		st->cxt = AllocSetContextCreate(TopMemoryContext, "multitenant authz entry",
+										ALLOCSET_SMALL_SIZES);
+	}
+	return st;
 }
 
 static bool
-still_valid(void)
+still_valid(const AuthzState *st)
 {
 	uint64		gen;
 
-	return state.resolved && state.cacheable &&
-		mt_registry_generation(&gen) && gen == state.reg_gen &&
-		authz_inval_count() == state.inval &&
-		GetCurrentTransactionStartTimestamp() < state.until;
+	return st->resolved && st->cacheable &&
+		mt_registry_generation(&gen) && gen == st->reg_gen &&
+		authz_inval_count() == st->inval &&
+		GetCurrentTransactionStartTimestamp() < st->until;
 }
 
 static void
-defer_error(int code, char *msg, char *detail)
+defer_error(AuthzState *st, int code, char *msg, char *detail)
 {
-	if (state.err_code != 0)
+	if (st->err_code != 0)
 		return;
-	state.err_code = code;
-	state.err_msg = MemoryContextStrdup(authz_cxt, msg);
-	state.err_detail = detail ? MemoryContextStrdup(authz_cxt, detail) : NULL;
+	st->err_code = code;
+	st->err_msg = MemoryContextStrdup(st->cxt, msg);
+	st->err_detail = detail ? MemoryContextStrdup(st->cxt, detail) : NULL;
 }
 
 /*
@@ -320,8 +427,8 @@ role_closure_perms(const pg_uuid_t *tenant, List *roots, MemoryContext cxt)
 		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
 	values[0] = UUIDPGetDatum((pg_uuid_t *) tenant);
 	values[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-	mt_spi_select("WITH RECURSIVE r(name, depth) AS ("
-				  " SELECT n, 0 FROM pg_catalog.unnest($2) AS n"
+	select_saved(Q_CLOSURE, "WITH RECURSIVE r(name, depth) AS ("
+				 " SELECT n, 0 FROM pg_catalog.unnest($2) AS n"
 				  " UNION"
 				  " SELECT ro.parent, r.depth OPERATOR(pg_catalog.+) 1"
 				  " FROM r JOIN mt.roles ro ON ro.name OPERATOR(pg_catalog.=) r.name"
@@ -331,7 +438,7 @@ role_closure_perms(const pg_uuid_t *tenant, List *roots, MemoryContext cxt)
 				  " ON ro.name OPERATOR(pg_catalog.=) r.name"
 				  "  AND (ro.tenant_id OPERATOR(pg_catalog.=) $1 OR ro.tenant_id IS NULL),"
 				  " pg_catalog.unnest(ro.permissions) AS p",
-				  2, types, values, NULL);
+				 2, types, values);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
@@ -343,95 +450,29 @@ role_closure_perms(const pg_uuid_t *tenant, List *roots, MemoryContext cxt)
 	return result;
 }
 
-/* whether a role of that name exists in the tenant or is built in (SPI connected) */
-static bool
-role_exists(const pg_uuid_t *tenant, const char *name)
-{
-	Oid			types[2] = {UUIDOID, TEXTOID};
-	Datum		values[2] = {UUIDPGetDatum((pg_uuid_t *) tenant), CStringGetTextDatum(name)};
-
-	mt_spi_select("SELECT 1 FROM mt.roles WHERE name OPERATOR(pg_catalog.=) $2"
-				  " AND (tenant_id OPERATOR(pg_catalog.=) $1 OR tenant_id IS NULL)",
-				  2, types, values, NULL);
-	return SPI_processed > 0;
-}
-
 static bool
 workspace_of_tenant(const pg_uuid_t *tenant, const pg_uuid_t *ws)
 {
 	Oid			types[2] = {UUIDOID, UUIDOID};
 	Datum		values[2] = {UUIDPGetDatum((pg_uuid_t *) tenant), UUIDPGetDatum((pg_uuid_t *) ws)};
 
-	mt_spi_select("SELECT 1 FROM mt.workspaces WHERE id OPERATOR(pg_catalog.=) $2"
-				  " AND tenant_id OPERATOR(pg_catalog.=) $1",
-				  2, types, values, NULL);
+	select_saved(Q_WORKSPACE, "SELECT 1 FROM mt.workspaces WHERE id OPERATOR(pg_catalog.=) $2"
+				 " AND tenant_id OPERATOR(pg_catalog.=) $1",
+				 2, types, values);
 	return SPI_processed > 0;
 }
 
-/* appends a copy of p to *perms when it is a permission; all in authz_cxt */
+/* appends a copy of p to *perms when it is a permission; all in cxt */
 static void
-add_perm(List **perms, const char *p)
+add_perm(MemoryContext cxt, List **perms, const char *p)
 {
 	if (mt_permission_valid(p))
 	{
-		MemoryContext old = MemoryContextSwitchTo(authz_cxt);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		*perms = lappend(*perms, pstrdup(p));
 		MemoryContextSwitchTo(old);
 	}
-}
-
-/*
- * The roles the subject holds now in the current workspace (palloc'd
- * names); moves state.until to the next valid_from/valid_until; *spans
- * when one of them is tenant-wide.  SPI connected.
- */
-static List *
-subject_roles(const pg_uuid_t *tenant, const char *sub, TimestampTz now, bool *spans)
-{
-	Oid			types[2] = {UUIDOID, TEXTOID};
-	Datum		values[2] = {UUIDPGetDatum((pg_uuid_t *) tenant), CStringGetTextDatum(sub)};
-	List	   *roles = NIL;
-
-	*spans = false;
-	mt_spi_select("SELECT role, workspace_id, valid_from, valid_until FROM mt.role_assignments"
-				  " WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND subject OPERATOR(pg_catalog.=) $2",
-				  2, types, values, NULL);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		n_ws,
-					n_from,
-					n_until,
-					n_role;
-		Datum		role = SPI_getbinval(tup, desc, 1, &n_role);
-		Datum		ws = SPI_getbinval(tup, desc, 2, &n_ws);
-		TimestampTz from = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &n_from));
-		TimestampTz until = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &n_until));
-		bool		valid;
-
-		if (n_role)
-			continue;
-		if (n_from)
-			from = DT_NOBEGIN;
-		if (n_until)
-			until = DT_NOEND;
-		if (from > now && from < state.until)
-			state.until = from;
-		if (until > now && until < state.until)
-			state.until = until;
-		valid = from <= now && now < until;
-		if (!valid)
-			continue;
-		if (!n_ws && !(state.has_ws &&
-					   memcmp(DatumGetUUIDP(ws), &state.ws, sizeof(pg_uuid_t)) == 0))
-			continue;
-		if (n_ws)
-			*spans = true;
-		roles = lappend(roles, TextDatumGetCString(role));
-	}
-	return roles;
 }
 
 static bool
@@ -445,11 +486,245 @@ list_has_string(List *l, const char *s)
 	return false;
 }
 
-/* resolves the permissions of the context c into state (header comment) */
-static void
-resolve(const MtContextClaims *c)
+/* ---------------------------------------------------------------------
+ * Direct index probes of a resolution: no SPI, no RLS, no user switch
+ * (as tenant_status.c reads mt.tenants), with the query's active snapshot
+ * (the latest one when there is none, outside parallel mode).  A
+ * resolution of a subject is then a few index probes.
+ * --------------------------------------------------------------------- */
+typedef struct AuthzProbe
 {
-	MtCatalogCtx cc;
+	Relation	rel;
+	SysScanDesc scan;
+	Snapshot	snap;
+} AuthzProbe;
+
+/*
+ * Starts a scan of mt.<relid>'s index `index` for columns[i] = keys[i]
+ * (procs[i] the equality function; InvalidOid: the column IS NULL).  False
+ * when there is no such index or no snapshot may be taken.
+ */
+static bool
+probe_begin(AuthzProbe *p, Oid relid, const char *index, int nkeys,
+			const char *const *columns, const RegProcedure *procs, const Datum *keys)
+{
+	ScanKeyData sk[2];
+	Oid			idx = get_relname_relid(index, get_rel_namespace(relid));
+	Snapshot	snap;
+
+	memset(p, 0, sizeof(*p));
+	Assert(nkeys <= 2);
+	if (!OidIsValid(idx))
+		return false;
+	if (ActiveSnapshotSet())
+		snap = GetActiveSnapshot();
+	else if (!IsInParallelMode())
+		snap = GetLatestSnapshot();
+	else
+		return false;
+	for (int i = 0; i < nkeys; i++)
+	{
+		AttrNumber	att = get_attnum(relid, columns[i]);
+		Oid			typ,
+					coll;
+		int32		typmod;
+
+		if (att == InvalidAttrNumber)
+			elog(ERROR, "mt table %u has no column \"%s\"", relid, columns[i]);
+		if (procs[i] == InvalidOid)
+			ScanKeyEntryInitialize(&sk[i], SK_ISNULL | SK_SEARCHNULL, att, InvalidStrategy,
+								   InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
+		else
+		{
+			get_atttypetypmodcoll(relid, att, &typ, &typmod, &coll);
+			ScanKeyEntryInitialize(&sk[i], 0, att, BTEqualStrategyNumber, InvalidOid,
+								   coll, procs[i], keys[i]);
+		}
+	}
+	p->rel = table_open(relid, AccessShareLock);
+	p->snap = RegisterSnapshot(snap);
+	p->scan = systable_beginscan(p->rel, idx, true, p->snap, nkeys, sk);
+	return true;
+}
+
+static void
+probe_end(AuthzProbe *p)
+{
+	if (p->scan)
+		systable_endscan(p->scan);
+	if (p->snap)
+		UnregisterSnapshot(p->snap);
+	if (p->rel)
+		table_close(p->rel, AccessShareLock);
+}
+
+static Datum
+tuple_attr(AuthzProbe *p, HeapTuple tup, const char *column, bool *isnull)
+{
+	AttrNumber	att = get_attnum(RelationGetRelid(p->rel), column);
+
+	if (att == InvalidAttrNumber)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return heap_getattr(tup, att, RelationGetDescr(p->rel), isnull);
+}
+
+/*
+ * The role `name` of the tenant, or the built-in of that name: appends its
+ * permissions to *perms (in cxt) and returns its parent (palloc'd, NULL if
+ * none); *found false when there is no such role.
+ */
+static char *
+probe_role(const pg_uuid_t *tenant, const char *name, MemoryContext cxt, List **perms,
+		   bool *found)
+{
+	static const char *const cols[2] = {"tenant_id", "name"};
+	char	   *parent = NULL;
+
+	*found = false;
+	for (int builtin = 0; builtin <= 1 && !*found; builtin++)
+	{
+		AuthzProbe p;
+		RegProcedure procs[2] = {builtin ? InvalidOid : F_UUID_EQ, F_TEXTEQ};
+		Datum		keys[2] = {UUIDPGetDatum((pg_uuid_t *) tenant), CStringGetTextDatum(name)};
+		HeapTuple	tup;
+
+		if (!probe_begin(&p, watched[0], "roles_name_once", 2, cols, procs, keys))
+			return NULL;
+		if ((tup = systable_getnext(p.scan)) != NULL)
+		{
+			bool		isnull;
+			Datum		d = tuple_attr(&p, tup, "permissions", &isnull);
+
+			*found = true;
+			if (!isnull && perms != NULL)
+			{
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n;
+
+				deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+								  &elems, &nulls, &n);
+				for (int i = 0; i < n; i++)
+					if (!nulls[i])
+						add_perm(cxt, perms, TextDatumGetCString(elems[i]));
+			}
+			d = tuple_attr(&p, tup, "parent", &isnull);
+			if (!isnull)
+				parent = TextDatumGetCString(d);
+		}
+		probe_end(&p);
+	}
+	return parent;
+}
+
+/* the permissions of roots and of their ancestors, appended to *perms (in cxt) */
+static void
+probe_closure(const pg_uuid_t *tenant, List *roots, MemoryContext cxt, List **perms)
+{
+	List	   *seen = NIL;
+	ListCell   *lc;
+
+	foreach(lc, roots)
+	{
+		char	   *name = (char *) lfirst(lc);
+
+		/* a chain of at most 64 parents (cycles are refused when made) */
+		for (int depth = 0; name != NULL && depth < 64; depth++)
+		{
+			bool		found;
+
+			if (list_has_string(seen, name))
+				break;
+			seen = lappend(seen, name);
+			name = probe_role(tenant, name, cxt, perms, &found);
+		}
+	}
+}
+
+/* whether ws is a workspace of tenant (primary-key probe) */
+static bool
+probe_workspace(const pg_uuid_t *tenant, const pg_uuid_t *ws)
+{
+	static const char *const cols[1] = {"id"};
+	RegProcedure procs[1] = {F_UUID_EQ};
+	Datum		keys[1] = {UUIDPGetDatum((pg_uuid_t *) ws)};
+	AuthzProbe	p;
+	HeapTuple	tup;
+	bool		ok = false;
+
+	if (!probe_begin(&p, watched[2], "workspaces_pkey", 1, cols, procs, keys))
+		return false;
+	if ((tup = systable_getnext(p.scan)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = tuple_attr(&p, tup, "tenant_id", &isnull);
+
+		ok = !isnull && memcmp(DatumGetUUIDP(d), tenant, sizeof(pg_uuid_t)) == 0;
+	}
+	probe_end(&p);
+	return ok;
+}
+
+/*
+ * The roles the subject holds now in the current workspace (palloc'd
+ * names); moves st->until to the next valid_from/valid_until; *spans
+ * when one of them is tenant-wide.
+ */
+static List *
+subject_roles(AuthzState *st, const pg_uuid_t *tenant, const char *sub, TimestampTz now,
+			  bool *spans)
+{
+	static const char *const cols[2] = {"tenant_id", "subject"};
+	RegProcedure procs[2] = {F_UUID_EQ, F_TEXTEQ};
+	Datum		keys[2] = {UUIDPGetDatum((pg_uuid_t *) tenant), CStringGetTextDatum(sub)};
+	List	   *roles = NIL;
+	AuthzProbe	p;
+	HeapTuple	tup;
+
+	*spans = false;
+	if (!probe_begin(&p, watched[1], "role_assignments_subject_idx", 2, cols, procs, keys))
+		return NIL;
+	while ((tup = systable_getnext(p.scan)) != NULL)
+	{
+		bool		n_ws,
+					n_from,
+					n_until,
+					n_role;
+		Datum		role = tuple_attr(&p, tup, "role", &n_role);
+		Datum		ws = tuple_attr(&p, tup, "workspace_id", &n_ws);
+		TimestampTz from = DatumGetTimestampTz(tuple_attr(&p, tup, "valid_from", &n_from));
+		TimestampTz until = DatumGetTimestampTz(tuple_attr(&p, tup, "valid_until", &n_until));
+
+		if (n_role)
+			continue;
+		if (n_from)
+			from = DT_NOBEGIN;
+		if (n_until)
+			until = DT_NOEND;
+		if (from > now && from < st->until)
+			st->until = from;
+		if (until > now && until < st->until)
+			st->until = until;
+		if (!(from <= now && now < until))
+			continue;
+		if (!n_ws && !(st->has_ws &&
+					   memcmp(DatumGetUUIDP(ws), &st->ws, sizeof(pg_uuid_t)) == 0))
+			continue;
+		if (n_ws)
+			*spans = true;
+		roles = lappend(roles, TextDatumGetCString(role));
+	}
+	probe_end(&p);
+	return roles;
+}
+
+/* resolves the permissions of the entry st (header comment) */
+static void
+resolve(AuthzState *st)
+{
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	uint64		gen = 0;
 	bool		have_gen;
@@ -460,187 +735,161 @@ resolve(const MtContextClaims *c)
 	ListCell   *lc;
 	int			i;
 
-	if (authz_cxt == NULL)
-		authz_cxt = AllocSetContextCreate(TopMemoryContext, "multitenant authz",
-										  ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(authz_cxt);
-	memset(&state, 0, sizeof(state));
+	MemoryContext cxt = st->cxt;
+
+	MemoryContextReset(cxt);
+	memset(((char *) st) + sizeof(AuthzKey), 0, sizeof(AuthzState) - sizeof(AuthzKey));
+	st->cxt = cxt;
 
 	/* read both before the catalog, so that a racing change re-resolves */
 	have_gen = mt_registry_generation(&gen);
-	state.inval = authz_inval_count();
-	state.reg_gen = gen;
-	state.cacheable = have_gen && !IsInParallelMode();
-	state.until = DT_NOEND;
+	st->inval = authz_inval_count();
+	st->reg_gen = gen;
+	st->cacheable = have_gen && !IsInParallelMode();
+	st->until = DT_NOEND;
 
-	memcpy(&state.tenant, c->tenant, sizeof(pg_uuid_t));
-	if (c->sub)
-	{
-		state.has_sub = true;
-		strlcpy(state.sub, c->sub, sizeof(state.sub));
-	}
-	if (c->role)
-	{
-		state.has_role = true;
-		strlcpy(state.role, c->role, sizeof(state.role));
-	}
-	if (c->wid)
-	{
-		state.has_wid = true;
-		memcpy(&state.wid, c->wid, sizeof(pg_uuid_t));
-	}
-	state.backoffice = c->backoffice;
-	state.bearer = c->bearer;
-	is_key = !c->bearer && is_key_subject(c->sub);
+	is_key = !st->key.bearer && st->key.has_sub && is_key_subject(st->key.sub);
 
-	if (!OidIsValid(watched[0]) || !OidIsValid(watched[1]))
-	{
-		watched[0] = mt_catalog_relid("roles");
-		watched[1] = mt_catalog_relid("role_assignments");
-		watched[2] = mt_catalog_relid("workspaces");
-		watched[3] = mt_catalog_relid("api_key_secrets");
-	}
+	/* looked up each time: the extension may have been dropped and re-created */
+	watched[0] = mt_catalog_relid("roles");
+	watched[1] = mt_catalog_relid("role_assignments");
+	watched[2] = mt_catalog_relid("workspaces");
+	watched[3] = mt_catalog_relid("api_key_secrets");
 	if (!OidIsValid(watched[0]) || !OidIsValid(watched[1]) || !OidIsValid(watched[2]))
 	{
 		/* the extension's SQL is older than 0.4.0: nobody holds anything */
-		state.cacheable = false;
-		state.resolved = true;
+		st->cacheable = false;
+		st->resolved = true;
 		return;
 	}
-
-	mt_catalog_begin(&cc);
 
 	/* the workspace: an API key's own, or the context's claim */
 	if (is_key)
 	{
-		Oid			relid = watched[3];
-		Oid			types[2] = {UUIDOID, TEXTOID};
-		Datum		values[2] = {UUIDPGetDatum(&state.tenant),
-		CStringGetTextDatum(state.sub + strlen(MT_KEY_SUBJECT_PREFIX))};
+		static const char *const cols[1] = {"key_id"};
+		RegProcedure procs[1] = {F_TEXTEQ};
+		Datum		keys[1] = {CStringGetTextDatum(st->key.sub + strlen(MT_KEY_SUBJECT_PREFIX))};
+		AuthzProbe	p;
+		HeapTuple	tup;
 
-		/* absent before ALTER EXTENSION UPDATE to 0.4.0 */
-		if (get_attnum(relid, "workspace_id") != InvalidAttrNumber)
-			mt_spi_select("SELECT scopes, workspace_id FROM mt.api_key_secrets"
-						  " WHERE key_id OPERATOR(pg_catalog.=) $2"
-						  " AND tenant_id OPERATOR(pg_catalog.=) $1",
-						  2, types, values, NULL);
-		else
-			mt_spi_select("SELECT scopes, NULL::pg_catalog.uuid FROM mt.api_key_secrets"
-						  " WHERE key_id OPERATOR(pg_catalog.=) $2"
-						  " AND tenant_id OPERATOR(pg_catalog.=) $1",
-						  2, types, values, NULL);
-		if (SPI_processed > 0)
+		if (probe_begin(&p, watched[3], "api_key_secrets_pkey", 1, cols, procs, keys))
 		{
 			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			Datum		d;
 
-			if (!isnull)
+			tup = systable_getnext(p.scan);
+			d = tup ? tuple_attr(&p, tup, "tenant_id", &isnull) : (Datum) 0;
+			if (tup != NULL && !isnull &&
+				memcmp(DatumGetUUIDP(d), &st->key.tenant, sizeof(pg_uuid_t)) == 0)
 			{
-				Datum	   *elems;
-				bool	   *nulls;
-				int			n;
+				d = tuple_attr(&p, tup, "scopes", &isnull);
+				if (!isnull)
+				{
+					Datum	   *elems;
+					bool	   *nulls;
+					int			n;
 
-				deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-								  &elems, &nulls, &n);
-				for (i = 0; i < n; i++)
-					if (!nulls[i])
-						add_perm(&perms, TextDatumGetCString(elems[i]));
+					deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+									  &elems, &nulls, &n);
+					for (i = 0; i < n; i++)
+						if (!nulls[i])
+							add_perm(cxt, &perms, TextDatumGetCString(elems[i]));
+				}
+				/* absent before ALTER EXTENSION UPDATE to 0.4.0: tuple_attr gives NULL */
+				d = tuple_attr(&p, tup, "workspace_id", &isnull);
+				if (!isnull)
+				{
+					st->has_ws = true;
+					memcpy(&st->ws, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+				}
+				/* the scopes of a key bound to no workspace are tenant-wide */
+				spans = perms != NIL && !st->has_ws;
 			}
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-			if (!isnull)
-			{
-				state.has_ws = true;
-				memcpy(&state.ws, DatumGetUUIDP(d), sizeof(pg_uuid_t));
-			}
-			/* the scopes of a key bound to no workspace are tenant-wide */
-			spans = perms != NIL && !state.has_ws;
+			probe_end(&p);
 		}
 	}
-	else if (state.has_wid)
+	else if (st->key.has_wid)
 	{
-		if (workspace_of_tenant(&state.tenant, &state.wid))
+		if (probe_workspace(&st->key.tenant, &st->key.wid))
 		{
-			state.has_ws = true;
-			memcpy(&state.ws, &state.wid, sizeof(pg_uuid_t));
+			st->has_ws = true;
+			memcpy(&st->ws, &st->key.wid, sizeof(pg_uuid_t));
 		}
 		else
-			defer_error(ERRCODE_UNDEFINED_OBJECT,
+			defer_error(st, ERRCODE_UNDEFINED_OBJECT,
 						psprintf("workspace %s of the context is not a workspace of tenant %s",
-								 mt_uuid_to_cstring(&state.wid), mt_uuid_to_cstring(&state.tenant)),
+								 mt_uuid_to_cstring(&st->key.wid), mt_uuid_to_cstring(&st->key.tenant)),
 						NULL);
 	}
 
 	/* the roots: the roles the context acts with */
-	if (state.backoffice && !state.has_sub && !state.has_role)
+	if (st->key.backoffice && !st->key.has_sub && !st->key.has_role)
 	{
-		add_perm(&perms, "*");
+		add_perm(cxt, &perms, "*");
 		spans = true;
 	}
-	else if (state.backoffice && state.has_role)
+	else if (st->key.backoffice && st->key.has_role)
 	{
-		if (role_exists(&state.tenant, state.role))
-			roots = list_make1(pstrdup(state.role));
+		bool		found;
+
+		(void) probe_role(&st->key.tenant, st->key.role, cxt, NULL, &found);
+		if (found)
+			roots = list_make1(pstrdup(st->key.role));
 		else
-			defer_error(ERRCODE_UNDEFINED_OBJECT,
+			defer_error(st, ERRCODE_UNDEFINED_OBJECT,
 						psprintf("role \"%s\" of the context does not exist in tenant %s",
-								 state.role, mt_uuid_to_cstring(&state.tenant)),
+								 st->key.role, mt_uuid_to_cstring(&st->key.tenant)),
 						NULL);
 		spans = true;
 	}
-	else if (state.has_sub)
+	else if (st->key.has_sub)
 	{
 		bool		tenant_wide;
-		List	   *held = subject_roles(&state.tenant, state.sub, now, &tenant_wide);
+		List	   *held = subject_roles(st, &st->key.tenant, st->key.sub, now, &tenant_wide);
 
 		spans |= tenant_wide;
 
-		if (state.has_role && !state.backoffice)
+		if (st->key.has_role && !st->key.backoffice)
 		{
 			/* the trust rule: a bearer token's role is capped by the assignments */
-			if (list_has_string(held, state.role))
-				roots = list_make1(pstrdup(state.role));
+			if (list_has_string(held, st->key.role))
+				roots = list_make1(pstrdup(st->key.role));
 			else
-				defer_error(ERRCODE_INSUFFICIENT_PRIVILEGE,
+				defer_error(st, ERRCODE_INSUFFICIENT_PRIVILEGE,
 							psprintf("the token's role \"%s\" exceeds the assignments of subject \"%s\"",
-									 state.role, state.sub),
+									 st->key.role, st->key.sub),
 							"A token's role claim selects one of the roles assigned to its subject (mt.grant_role) in the tenant and workspace; only a token minted by mt.tenant_token() or a context entered by mt.set_tenant() is trusted with any role.");
 		}
 		else
 			roots = held;
 	}
-	else if (state.has_role)
-		defer_error(ERRCODE_INSUFFICIENT_PRIVILEGE,
-					psprintf("the token's role \"%s\" exceeds the assignments of its subject", state.role),
+	else if (st->key.has_role)
+		defer_error(st, ERRCODE_INSUFFICIENT_PRIVILEGE,
+					psprintf("the token's role \"%s\" exceeds the assignments of its subject", st->key.role),
 					"The token has a role claim but no sub claim, so no assignment can confirm the role.");
 
 	if (roots != NIL)
-	{
-		List	   *rp = role_closure_perms(&state.tenant, roots, CurrentMemoryContext);
-
-		foreach(lc, rp)
-			add_perm(&perms, (char *) lfirst(lc));
-	}
-	mt_catalog_end(&cc);
+		probe_closure(&st->key.tenant, roots, cxt, &perms);
 
 	/* an API key bound to a workspace never spans workspaces */
-	state.spans = spans && !(is_key && state.has_ws);
+	st->spans = spans && !(is_key && st->has_ws);
 
 	/* "*" makes every other pattern redundant */
-	state.nperms = 0;
-	state.perms = MemoryContextAlloc(authz_cxt, sizeof(char *) * Max(list_length(perms), 1));
+	st->nperms = 0;
+	st->perms = MemoryContextAlloc(cxt, sizeof(char *) * Max(list_length(perms), 1));
 	foreach(lc, perms)
 	{
 		char	   *p = (char *) lfirst(lc);
 
 		if (strcmp(p, "*") == 0)
 		{
-			state.perms[0] = p;
-			state.nperms = 1;
+			st->perms[0] = p;
+			st->nperms = 1;
 			break;
 		}
-		state.perms[state.nperms++] = p;
+		st->perms[st->nperms++] = p;
 	}
-	state.resolved = true;
+	st->resolved = true;
 }
 
 /*
@@ -651,10 +900,11 @@ static AuthzState *
 current_state(void)
 {
 	MtContextClaims c;
+	AuthzKey	key;
 	uint64		ctx_gen = mt_context_generation();
 
 	if (xact_ok && xact_ctx_gen == ctx_gen)
-		return xact_has_ctx ? &state : NULL;
+		return xact_has_ctx ? cur : NULL;
 
 	memo_reset();
 	xact_ok = false;
@@ -665,15 +915,18 @@ current_state(void)
 		xact_ok = true;
 		return NULL;
 	}
-	if (!(state.resolved && same_claims(&c) && still_valid()))
+	claims_key(&c, &key);
+	if (cur == NULL || memcmp(&cur->key, &key, sizeof(AuthzKey)) != 0)
+		cur = cache_entry(&key);
+	if (!still_valid(cur))
 	{
-		state.resolved = false;
-		resolve(&c);
+		cur->resolved = false;
+		resolve(cur);
 	}
 	xact_has_ctx = true;
 	xact_ctx_gen = ctx_gen;
 	xact_ok = true;
-	return &state;
+	return cur;
 }
 
 static void
@@ -743,8 +996,8 @@ mt_require_permission(PG_FUNCTION_ARGS)
 				 errmsg("permission \"%s\" denied", text_to_cstring(t)),
 				 st == NULL ? errdetail("No tenant context is set.") :
 				 errdetail("Subject %s holds no role or scope in tenant %s that grants \"%s\".",
-						   st->has_sub ? quote_literal_cstr(st->sub) : "(none)",
-						   mt_uuid_to_cstring(&st->tenant), text_to_cstring(t))));
+						   st->key.has_sub ? quote_literal_cstr(st->key.sub) : "(none)",
+						   mt_uuid_to_cstring(&st->key.tenant), text_to_cstring(t))));
 	PG_RETURN_VOID();
 }
 
@@ -810,7 +1063,7 @@ require_manager(const char *what, const char *perm)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission \"%s\" denied", perm),
 				 errdetail("%s needs \"%s\" in the current tenant; subject %s does not hold it.",
-						   what, perm, st->has_sub ? quote_literal_cstr(st->sub) : "(none)")));
+						   what, perm, st->key.has_sub ? quote_literal_cstr(st->key.sub) : "(none)")));
 	return st;
 }
 
@@ -958,7 +1211,7 @@ role_ancestors(const pg_uuid_t *tenant, const char *name)
 static Datum
 actor_datum(const AuthzState *st)
 {
-	return CStringGetTextDatum(st->has_sub ? st->sub : GetUserNameFromId(GetUserId(), false));
+	return CStringGetTextDatum(st->key.has_sub ? st->key.sub : GetUserNameFromId(GetUserId(), false));
 }
 
 /* create (is_create) or change a custom role of the current tenant */
@@ -984,14 +1237,14 @@ define_role(FunctionCallInfo fcinfo, bool is_create)
 		check_role_name(parent);
 
 	mt_catalog_begin(&cc);
-	kind = role_kind(&st->tenant, name);
+	kind = role_kind(&st->key.tenant, name);
 	if (is_create && kind != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg(kind == 1 ? "role \"%s\" is a built-in role" :
 						"role \"%s\" already exists in this tenant", name)));
 	if (!is_create && kind == 0)
-		unknown_role(name, &st->tenant);
+		unknown_role(name, &st->key.tenant);
 	if (!is_create && kind == 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -999,9 +1252,9 @@ define_role(FunctionCallInfo fcinfo, bool is_create)
 				 errhint("Create a custom role with it as parent.")));
 	if (parent != NULL)
 	{
-		if (role_kind(&st->tenant, parent) == 0)
-			unknown_role(parent, &st->tenant);
-		if (!is_create && list_has_string(role_ancestors(&st->tenant, parent), name))
+		if (role_kind(&st->key.tenant, parent) == 0)
+			unknown_role(parent, &st->key.tenant);
+		if (!is_create && list_has_string(role_ancestors(&st->key.tenant, parent), name))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_RECURSION),
 					 errmsg("role \"%s\" cannot have parent \"%s\": the parents would form a cycle",
@@ -1011,7 +1264,7 @@ define_role(FunctionCallInfo fcinfo, bool is_create)
 	/* no escalation: the role's permissions and its parents' */
 	all = list_copy(perms);
 	if (parent != NULL)
-		all = list_concat(all, role_closure_perms(&st->tenant, list_make1(parent),
+		all = list_concat(all, role_closure_perms(&st->key.tenant, list_make1(parent),
 												  CurrentMemoryContext));
 	require_covered(st, all, is_create ? "create the role" : "change the role");
 
@@ -1020,7 +1273,7 @@ define_role(FunctionCallInfo fcinfo, bool is_create)
 		Datum		values[5];
 		char		nulls[5] = {' ', ' ', parent ? ' ' : 'n', ' ', ' '};
 
-		values[0] = UUIDPGetDatum((pg_uuid_t *) &st->tenant);
+		values[0] = UUIDPGetDatum((pg_uuid_t *) &st->key.tenant);
 		values[1] = CStringGetTextDatum(name);
 		values[2] = parent ? CStringGetTextDatum(parent) : (Datum) 0;
 		values[3] = PointerGetDatum(PG_GETARG_ARRAYTYPE_P(1));
@@ -1065,17 +1318,17 @@ mt_drop_role(PG_FUNCTION_ARGS)
 
 	mt_require_args(fcinfo, 1, "name");
 	name = text_arg(fcinfo, 0);
-	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->tenant);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->key.tenant);
 	values[1] = CStringGetTextDatum(name);
 	mt_catalog_begin(&cc);
-	kind = role_kind(&st->tenant, name);
+	kind = role_kind(&st->key.tenant, name);
 	if (kind == 0)
-		unknown_role(name, &st->tenant);
+		unknown_role(name, &st->key.tenant);
 	if (kind == 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("built-in role \"%s\" cannot be dropped", name)));
-	require_covered(st, role_closure_perms(&st->tenant, list_make1(name), CurrentMemoryContext),
+	require_covered(st, role_closure_perms(&st->key.tenant, list_make1(name), CurrentMemoryContext),
 					"drop the role");
 	/* the lock keeps a concurrent grant or child from slipping in */
 	mt_catalog_execute("SELECT 1 FROM mt.roles WHERE tenant_id OPERATOR(pg_catalog.=) $1"
@@ -1108,14 +1361,14 @@ check_assignment(const AuthzState *st, const char *subject, const char *role,
 				 errmsg("a subject must be 1 to %d bytes long", MT_MAX_SUBJECT_LEN)));
 	if (strlen(role) > MT_MAX_ROLE_NAME)
 		check_role_name(role);
-	if (role_kind(&st->tenant, role) == 0)
-		unknown_role(role, &st->tenant);
-	if (ws != NULL && !workspace_of_tenant(&st->tenant, ws))
-		unknown_workspace(ws, &st->tenant);
+	if (role_kind(&st->key.tenant, role) == 0)
+		unknown_role(role, &st->key.tenant);
+	if (ws != NULL && !workspace_of_tenant(&st->key.tenant, ws))
+		unknown_workspace(ws, &st->key.tenant);
 	if (is_key_subject(subject))
 	{
 		Oid			types[2] = {UUIDOID, TEXTOID};
-		Datum		values[2] = {UUIDPGetDatum((pg_uuid_t *) &st->tenant),
+		Datum		values[2] = {UUIDPGetDatum((pg_uuid_t *) &st->key.tenant),
 		CStringGetTextDatum(subject + strlen(MT_KEY_SUBJECT_PREFIX))};
 
 		mt_spi_select("SELECT 1 FROM mt.api_key_secrets WHERE key_id OPERATOR(pg_catalog.=) $2"
@@ -1124,10 +1377,10 @@ check_assignment(const AuthzState *st, const char *subject, const char *role,
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("API key \"%s\" does not exist in tenant %s",
-							subject + strlen(MT_KEY_SUBJECT_PREFIX), mt_uuid_to_cstring(&st->tenant)),
+							subject + strlen(MT_KEY_SUBJECT_PREFIX), mt_uuid_to_cstring(&st->key.tenant)),
 					 errdetail("A subject key:<key id> names an API key of the current tenant.")));
 	}
-	require_covered(st, role_closure_perms(&st->tenant, list_make1((char *) role),
+	require_covered(st, role_closure_perms(&st->key.tenant, list_make1((char *) role),
 										   CurrentMemoryContext), what);
 }
 
@@ -1157,7 +1410,7 @@ mt_grant_role(PG_FUNCTION_ARGS)
 
 	mt_catalog_begin(&cc);
 	check_assignment(st, subject, role, ws, "grant the role");
-	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->tenant);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->key.tenant);
 	values[1] = CStringGetTextDatum(subject);
 	values[2] = CStringGetTextDatum(role);
 	values[3] = ws ? UUIDPGetDatum(ws) : (Datum) 0;
@@ -1199,7 +1452,7 @@ mt_revoke_role(PG_FUNCTION_ARGS)
 
 	mt_catalog_begin(&cc);
 	check_assignment(st, subject, role, ws, "revoke the role");
-	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->tenant);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->key.tenant);
 	values[1] = CStringGetTextDatum(subject);
 	values[2] = CStringGetTextDatum(role);
 	values[3] = ws ? UUIDPGetDatum(ws) : (Datum) 0;
@@ -1235,7 +1488,7 @@ mt_create_workspace(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a workspace name must be 1 to %d bytes long", MT_MAX_WORKSPACE_NAME)));
-	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->tenant);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->key.tenant);
 	values[1] = CStringGetTextDatum(name);
 	values[2] = actor_datum(st);
 	mt_catalog_begin(&cc);

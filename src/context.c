@@ -23,6 +23,13 @@
  * the rest of its lifetime no session of this server accepts it, at SET or
  * at its next transaction.
  *
+ * Authorization (authz.c) reads the claims through mt_context_claims():
+ * besides sub and role, a token's "wid" (workspace) and "mt_trust", which
+ * tokens of mt.tenant_token() carry ("backoffice": their role is trusted;
+ * honoured for HS256 only), and internal values carry a workspace
+ * ("|w<uuid>") and are the back office unless their subject is an API key
+ * (key:<id>, mt.authenticate()).
+ *
  * On a Citus cluster the context reaches the workers as
  * multitenant.node_context (citus.c sends it with each distributed
  * transaction): the claims of the coordinator's verified context, bound to

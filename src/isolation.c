@@ -401,21 +401,25 @@ ensure_authz_policies(Oid relid, const char *qname, const AuthzOpts *opts)
 		char	   *write = quote_literal_cstr(psprintf("%s:write", res));
 
 		resetStringInfo(&sql);
+		/*
+		 * (SELECT ...): an InitPlan, evaluated once per statement (and
+		 * passed to parallel workers), not once per row
+		 */
 		appendStringInfo(&sql, "CREATE POLICY %s ON %s AS RESTRICTIVE FOR SELECT TO PUBLIC "
-						 "USING (mt.has_permission(%s))", POLICY_PERM_READ, qname, read);
+						 "USING ((SELECT mt.has_permission(%s)))", POLICY_PERM_READ, qname, read);
 		run_ddl(sql.data);
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE POLICY %s ON %s AS RESTRICTIVE FOR INSERT TO PUBLIC "
-						 "WITH CHECK (mt.has_permission(%s))", POLICY_PERM_INSERT, qname, write);
+						 "WITH CHECK ((SELECT mt.has_permission(%s)))", POLICY_PERM_INSERT, qname, write);
 		run_ddl(sql.data);
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE POLICY %s ON %s AS RESTRICTIVE FOR UPDATE TO PUBLIC "
-						 "USING (mt.has_permission(%s)) WITH CHECK (mt.has_permission(%s))",
+						 "USING ((SELECT mt.has_permission(%s))) WITH CHECK ((SELECT mt.has_permission(%s)))",
 						 POLICY_PERM_UPDATE, qname, write, write);
 		run_ddl(sql.data);
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE POLICY %s ON %s AS RESTRICTIVE FOR DELETE TO PUBLIC "
-						 "USING (mt.has_permission(%s))", POLICY_PERM_DELETE, qname, write);
+						 "USING ((SELECT mt.has_permission(%s)))", POLICY_PERM_DELETE, qname, write);
 		run_ddl(sql.data);
 	}
 }

@@ -44,7 +44,7 @@ SELECT mt.grant_role('gina', 'admin');
 RESET multitenant.token;
 \set QUIET 0
 
-SELECT plan(52);
+SELECT plan(55);
 
 -- built-ins and the back office
 SELECT is((SELECT array_agg(name ORDER BY name) FROM mt.roles WHERE builtin),
@@ -136,6 +136,18 @@ SELECT pg_temp.enter(pg_temp.app_token(:'globex', 'alice'));
 SELECT throws_ok($$SELECT mt.revoke_role('gina', 'admin')$$, '42501', NULL,
                  'alice holds nothing in Globex: she cannot touch its roles');
 RESET ROLE;
+
+-- the backend keeps one resolution per context: switching contexts back
+-- and forth stays exact, and a change is seen when switching back
+SELECT pg_temp.enter(pg_temp.app_token(:'acme', 'bob'));
+SELECT ok(mt.has_permission('ledger:read'), 'bob in Acme: ledger:read');
+SELECT pg_temp.enter(pg_temp.app_token(:'globex', 'bob'));
+SELECT ok(NOT mt.has_permission('ledger:read'), 'bob in Globex: nothing');
+SELECT mt.set_tenant(:'acme', false);
+SELECT mt.revoke_role('bob', 'accountant');
+SELECT pg_temp.enter(pg_temp.app_token(:'acme', 'bob'));
+SELECT ok(NOT mt.has_permission('ledger:read'),
+          'back in Acme: the revocation made meanwhile is seen (no stale resolution)');
 
 -- bad input: documented SQLSTATEs, nothing half-applied
 SELECT mt.set_tenant(:'acme', false);
