@@ -1597,7 +1597,7 @@ check_scopes(ArrayType *scopes)
 static void
 insert_new_key(char *key, const pg_uuid_t *tenant, const char *name, bool test_mode,
 			   Datum scopes, bool has_expires, TimestampTz expires_at,
-			   const char *rotated_from)
+			   const char *rotated_from, const pg_uuid_t *workspace)
 {
 	char		key_id[KEY_ID_LEN + 1];
 	uint8		digest[MT_SHA256_LEN];
@@ -1652,7 +1652,28 @@ insert_new_key(char *key, const pg_uuid_t *tenant, const char *name, bool test_m
 								 BYTEAOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID},
 							 args, nulls, SPI_OK_INSERT);
 		if (SPI_processed == 1)
+		{
+			/*
+			 * The key's workspace (0.4.0, src/authz.c): the one given, or a
+			 * successor keeps its predecessor's.
+			 */
+			if ((workspace != NULL || rotated_from != NULL) &&
+				get_attnum(keys_table_oid(), "workspace_id") != InvalidAttrNumber)
+			{
+				Datum		wargs[3] = {CStringGetTextDatum(key_id),
+					workspace ? UUIDPGetDatum((pg_uuid_t *) workspace) : (Datum) 0,
+				rotated_from ? CStringGetTextDatum(rotated_from) : (Datum) 0};
+				char		wnulls[4] = {' ', workspace ? ' ' : 'n', rotated_from ? ' ' : 'n', '\0'};
+
+				mt_spi_execute_nulls("UPDATE mt.api_key_secrets SET workspace_id = "
+									 "COALESCE($2, (SELECT o.workspace_id FROM mt.api_key_secrets o "
+									 "WHERE o.key_id OPERATOR(pg_catalog.=) $3)) "
+									 "WHERE key_id OPERATOR(pg_catalog.=) $1",
+									 3, (Oid[]) {TEXTOID, UUIDOID, TEXTOID}, wargs, wnulls,
+									 SPI_OK_UPDATE);
+			}
 			break;
+		}
 		/* a key id collision (72 random bits): draw again */
 		if (attempt >= 4)
 			elog(ERROR, "could not generate a unique API key id");
@@ -1672,9 +1693,29 @@ parse_mode(const char *mode)
 	return false;				/* keep the compiler quiet */
 }
 
+/*
+ * mt.create_api_key(tenant, name, scopes, expires_at, mode[, workspace]):
+ * the SQL function of 0.4.0 passes the workspace the key is bound to
+ * (mt_create_api_key_ws); earlier releases' call mt_create_api_key.
+ */
+static Datum create_api_key(FunctionCallInfo fcinfo, const pg_uuid_t *workspace);
+
 PG_FUNCTION_INFO_V1(mt_create_api_key);
 Datum
 mt_create_api_key(PG_FUNCTION_ARGS)
+{
+	return create_api_key(fcinfo, NULL);
+}
+
+PG_FUNCTION_INFO_V1(mt_create_api_key_ws);
+Datum
+mt_create_api_key_ws(PG_FUNCTION_ARGS)
+{
+	return create_api_key(fcinfo, PG_ARGISNULL(5) ? NULL : PG_GETARG_UUID_P(5));
+}
+
+static Datum
+create_api_key(FunctionCallInfo fcinfo, const pg_uuid_t *workspace)
 {
 	pg_uuid_t  *tenant;
 	char	   *name;
@@ -1705,8 +1746,17 @@ mt_create_api_key(PG_FUNCTION_ARGS)
 	mt_require_active_tenant(tenant);
 
 	mt_spi_connect();
+	if (workspace != NULL &&
+		!mt_spi_exists("SELECT 1 FROM mt.workspaces WHERE id OPERATOR(pg_catalog.=) $1 "
+					   "AND tenant_id OPERATOR(pg_catalog.=) $2", 2,
+					   (Oid[]) {UUIDOID, UUIDOID},
+					   (Datum[]) {UUIDPGetDatum((pg_uuid_t *) workspace), UUIDPGetDatum(tenant)}))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("workspace %s does not exist in tenant %s",
+						mt_uuid_to_cstring(workspace), mt_uuid_to_cstring(tenant))));
 	insert_new_key(key, tenant, name, test_mode, PointerGetDatum(scopes),
-				   has_expires, expires_at, NULL);
+				   has_expires, expires_at, NULL, workspace);
 	mt_spi_finish();
 
 	result = cstring_to_text(key);
@@ -1828,7 +1878,7 @@ mt_rotate_api_key(PG_FUNCTION_ARGS)
 				 errmsg("API key \"%s\" has expired", old_id_str)));
 	mt_require_active_tenant(&tenant);
 
-	insert_new_key(key, &tenant, name, test_mode, scopes, has_expires, expires_at, old_id_str);
+	insert_new_key(key, &tenant, name, test_mode, scopes, has_expires, expires_at, old_id_str, NULL);
 
 	/* the old key lives on for the grace period only */
 	args[0] = PointerGetDatum(old_id);

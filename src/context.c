@@ -23,6 +23,13 @@
  * the rest of its lifetime no session of this server accepts it, at SET or
  * at its next transaction.
  *
+ * Authorization (authz.c) reads the claims through mt_context_claims():
+ * besides sub and role, a token's "wid" (workspace) and "mt_trust", which
+ * tokens of mt.tenant_token() carry ("backoffice": their role is trusted;
+ * honoured for HS256 only), and internal values carry a workspace
+ * ("|w<uuid>") and are the back office unless their subject is an API key
+ * (key:<id>, mt.authenticate()).
+ *
  * On a Citus cluster the context reaches the workers as
  * multitenant.node_context (citus.c sends it with each distributed
  * transaction): the claims of the coordinator's verified context, bound to
@@ -123,6 +130,10 @@ typedef struct MtContext
 								 * signed it; 0: another key */
 	bool		remote;			/* passed by a Citus coordinator
 								 * (multitenant.node_context) */
+	bool		has_wid;		/* workspace claim (authz.c) */
+	pg_uuid_t	wid;
+	bool		backoffice;		/* minted by this server (mt.tenant_token,
+								 * mt.set_tenant): its role claim is trusted */
 } MtContext;
 
 static MtContext *active_context = NULL;
@@ -258,13 +269,17 @@ typedef enum JwtField
 {
 	F_OTHER = 0,
 	F_ALG, F_TYP, F_CRIT, F_KID,
-	F_TID, F_EXP, F_NBF, F_SUB, F_ROLE, F_AUD,
+	F_TID, F_EXP, F_NBF, F_SUB, F_ROLE, F_AUD, F_WID, F_TRUST,
 	F_COUNT
 } JwtField;
 
 static const char *const jwt_field_names[F_COUNT] = {
-	NULL, "alg", "typ", "crit", "kid", "tid", "exp", "nbf", "sub", "role", "aud"
+	NULL, "alg", "typ", "crit", "kid", "tid", "exp", "nbf", "sub", "role", "aud",
+	"wid", "mt_trust"
 };
+
+/* claim mt_trust of the tokens mt.tenant_token() mints (authz.c trust rule) */
+#define MT_TRUST_BACKOFFICE "backoffice"
 
 typedef struct JwtJson
 {
@@ -929,6 +944,15 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		strlcpy(parsed.role, pj.str[F_ROLE], sizeof(parsed.role));
 		parsed.has_role = true;
 	}
+	if (pj.str[F_WID] != NULL)
+	{
+		if (!mt_parse_uuid(pj.str[F_WID], &parsed.wid))
+			REJECT("The \"wid\" claim is not a workspace uuid.");
+		parsed.has_wid = true;
+	}
+	/* only a token signed with the server's own HS256 key can be the back office's */
+	parsed.backoffice = strcmp(alg, "HS256") == 0 && pj.str[F_TRUST] != NULL &&
+		strcmp(pj.str[F_TRUST], MT_TRUST_BACKOFFICE) == 0;
 
 	/*
 	 * A parallel worker restores the leader's already-verified setting; the
@@ -1615,7 +1639,7 @@ parse_hex_claim(const char *start, const char *end, char *out, size_t outlen, bo
 	return true;
 }
 
-/* parses "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>[|m]" */
+/* parses "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>[|w<workspace>][|m]" */
 static bool
 parse_internal_value(const char *val, MtContext *out)
 {
@@ -1638,15 +1662,35 @@ parse_internal_value(const char *val, MtContext *out)
 	out->exp = strtoi64(bar1 + 1, &end, 10);
 	if (errno != 0 || end != bar2)
 		return false;
-	if (bar4 != NULL)
+	if (bar4 != NULL && bar4[1] == 'w')
+	{
+		const char *next = strchr(bar4 + 1, '|');
+
+		if (strlen(bar4 + 2) < 36 || (next != NULL && next - (bar4 + 2) != 36) ||
+			(next == NULL && strlen(bar4 + 2) != 36))
+			return false;
+		memcpy(uuidbuf, bar4 + 2, 36);
+		if (!mt_parse_uuid(uuidbuf, &out->wid))
+			return false;
+		out->has_wid = true;
+		if (next != NULL && strcmp(next, "|m") != 0)
+			return false;
+		out->maintenance = next != NULL;
+	}
+	else if (bar4 != NULL)
 	{
 		if (strcmp(bar4, "|m") != 0)
 			return false;
 		out->maintenance = true;
 	}
-	return parse_hex_claim(bar2 + 1, bar3, out->sub, sizeof(out->sub), &out->has_sub) &&
-		parse_hex_claim(bar3 + 1, bar4 ? bar4 : bar3 + 1 + strlen(bar3 + 1),
-						out->role, sizeof(out->role), &out->has_role);
+	if (!parse_hex_claim(bar2 + 1, bar3, out->sub, sizeof(out->sub), &out->has_sub) ||
+		!parse_hex_claim(bar3 + 1, bar4 ? bar4 : bar3 + 1 + strlen(bar3 + 1),
+						 out->role, sizeof(out->role), &out->has_role))
+		return false;
+	/* mt.set_tenant() is the back office; mt.authenticate() (subject key:<id>) is not */
+	out->backoffice = !out->maintenance &&
+		!(out->has_sub && strncmp(out->sub, MT_KEY_SUBJECT_PREFIX, strlen(MT_KEY_SUBJECT_PREFIX)) == 0);
+	return true;
 }
 
 /* 55000: no version of the server's token key can sign (mint_token) */
@@ -1690,7 +1734,7 @@ parse_kid(const char *kid, int *version, char *master)
 
 static char *
 mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
-		   const char *sub, const char *role)
+		   const char *sub, const char *role, const pg_uuid_t *wid)
 {
 	StringInfoData claims;
 	StringInfoData tok;
@@ -1722,7 +1766,9 @@ mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 		appendStringInfoString(&claims, ",\"role\":");
 		escape_json(&claims, role);
 	}
-	appendStringInfoChar(&claims, '}');
+	if (wid != NULL)
+		appendStringInfo(&claims, ",\"wid\":\"%s\"", mt_uuid_to_cstring(wid));
+	appendStringInfoString(&claims, ",\"mt_trust\":\"" MT_TRUST_BACKOFFICE "\"}");
 	payload64 = mt_base64url_encode((const uint8 *) claims.data, claims.len);
 
 	initStringInfo(&tok);
@@ -1754,13 +1800,14 @@ char *
 mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 			  const char *sub, const char *role)
 {
-	return mint_token(tenant, ttl_seconds, sub, role);
+	return mint_token(tenant, ttl_seconds, sub, role, NULL);
 }
 
 /* Store an internal context value and SET (or SET LOCAL) it, so every path shares the check hook. */
 static void
 enter_internal(const pg_uuid_t *tenant, int64 ttl_seconds,
-			   const char *sub, const char *role, bool is_local, bool maintenance)
+			   const char *sub, const char *role, const pg_uuid_t *wid,
+			   bool is_local, bool maintenance)
 {
 	StringInfoData val;
 	int64		exp = unix_seconds(GetCurrentTimestamp()) + ttl_seconds;
@@ -1772,6 +1819,8 @@ enter_internal(const pg_uuid_t *tenant, int64 ttl_seconds,
 	append_hex_claim(&val, sub);
 	appendStringInfoChar(&val, '|');
 	append_hex_claim(&val, role);
+	if (wid != NULL)
+		appendStringInfo(&val, "|w%s", mt_uuid_to_cstring(wid));
 	if (maintenance)
 		appendStringInfoString(&val, "|m");
 
@@ -1795,7 +1844,7 @@ void
 mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 				const char *sub, const char *role, bool is_local)
 {
-	enter_internal(tenant, ttl_seconds, sub, role, is_local, false);
+	enter_internal(tenant, ttl_seconds, sub, role, NULL, is_local, false);
 }
 
 /*
@@ -1807,7 +1856,7 @@ mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 void
 mt_enter_tenant_maintenance(const pg_uuid_t *tenant)
 {
-	enter_internal(tenant, mt_default_token_ttl, NULL, NULL, true, true);
+	enter_internal(tenant, mt_default_token_ttl, NULL, NULL, NULL, true, true);
 }
 
 static int64
@@ -1951,5 +2000,57 @@ mt_set_tenant(PG_FUNCTION_ARGS)
 	tenant = PG_GETARG_UUID_P(0);
 	mt_require_active_tenant(tenant);
 	mt_enter_tenant(tenant, mt_default_token_ttl, NULL, NULL, is_local);
+	PG_RETURN_UUID_P(tenant);
+}
+
+/*
+ * The claims of the verified context for authorization (authz.c), or
+ * false when there is none.  The strings point into the context, valid
+ * until the next change of multitenant.token: copy them.
+ */
+bool
+mt_context_claims(MtContextClaims *out)
+{
+	MtContext  *ctx = current_context();
+
+	memset(out, 0, sizeof(*out));
+	if (ctx == NULL || ctx->maintenance || ctx->remote)
+		return false;
+	out->tenant = &ctx->tenant;
+	out->sub = ctx->has_sub ? ctx->sub : NULL;
+	out->role = ctx->has_role ? ctx->role : NULL;
+	out->wid = ctx->has_wid ? &ctx->wid : NULL;
+	out->backoffice = ctx->backoffice;
+	out->bearer = ctx->has_fp;
+	return true;
+}
+
+/*
+ * mt.set_tenant_subject(tenant, sub, role, workspace, is_local): the back
+ * office enters a tenant as a subject, with a role (trusted:
+ * doc/authorization.md) and a workspace; otherwise as mt.set_tenant.
+ */
+PG_FUNCTION_INFO_V1(mt_set_tenant_as);
+Datum
+mt_set_tenant_as(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *tenant;
+	text	   *sub = optional_text_arg(fcinfo, 1);
+	text	   *role = optional_text_arg(fcinfo, 2);
+	pg_uuid_t  *wid = PG_ARGISNULL(3) ? NULL : PG_GETARG_UUID_P(3);
+	bool		is_local = PG_ARGISNULL(4) ? true : PG_GETARG_BOOL(4);
+	char	   *subs = sub ? text_to_cstring(sub) : NULL;
+
+	mt_require_args(fcinfo, 1, "tenant");
+	tenant = PG_GETARG_UUID_P(0);
+	mt_require_active_tenant(tenant);
+	if (subs != NULL && strncmp(subs, MT_KEY_SUBJECT_PREFIX, strlen(MT_KEY_SUBJECT_PREFIX)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a subject entered by mt.set_tenant_subject() cannot start with \"%s\"",
+						MT_KEY_SUBJECT_PREFIX),
+				 errdetail("Subjects of that form are API keys; only mt.authenticate() enters them.")));
+	enter_internal(tenant, mt_default_token_ttl, subs,
+				   role ? text_to_cstring(role) : NULL, wid, is_local, false);
 	PG_RETURN_UUID_P(tenant);
 }

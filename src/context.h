@@ -63,4 +63,20 @@ extern const pg_uuid_t *mt_require_context_tenant(void);
 /* the context's subject (palloc'd), or NULL */
 extern char *mt_context_subject(void);
 
+/* the subject mt.authenticate() enters for an API key: key:<key id> */
+#define MT_KEY_SUBJECT_PREFIX "key:"
+
+/* the claims authorization reads (authz.c); pointers valid until the next SET */
+typedef struct MtContextClaims
+{
+	const pg_uuid_t *tenant;
+	const char *sub;			/* NULL: none */
+	const char *role;			/* NULL: none */
+	const pg_uuid_t *wid;		/* workspace claim; NULL: none */
+	bool		backoffice;		/* mt.set_tenant(), or a token of mt.tenant_token() */
+	bool		bearer;			/* a signed token (not mt.set_tenant / mt.authenticate) */
+} MtContextClaims;
+
+extern bool mt_context_claims(MtContextClaims *out);
+
 #endif							/* MT_CONTEXT_H */

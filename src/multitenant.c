@@ -30,6 +30,7 @@
 
 #include "api_keys.h"
 #include "audit.h"
+#include "authz.h"
 #include "citus.h"
 #include "citus_route.h"
 #include "compliance.h"
@@ -198,6 +199,7 @@ mt_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			mt_context_xact_reset();
+			mt_authz_xact_reset();
 			break;
 		default:
 			break;

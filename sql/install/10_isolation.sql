@@ -18,8 +18,10 @@ GRANT SELECT ON mt.isolated_tables, mt.auto_isolate_schemas TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('mt.isolated_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('mt.auto_isolate_schemas', '');
 
-CREATE FUNCTION mt.enable_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id') RETURNS void
-    AS 'MODULE_PATHNAME', 'mt_enable_isolation' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.enable_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id',
+                                    workspace_column name DEFAULT NULL,
+                                    permissions boolean DEFAULT false) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_enable_isolation_authz' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 CREATE FUNCTION mt.disable_isolation(tbl regclass) RETURNS void
     AS 'MODULE_PATHNAME', 'mt_disable_isolation' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 CREATE FUNCTION mt.auto_isolate(schema_name name, tenant_column name DEFAULT 'tenant_id') RETURNS void
@@ -35,7 +37,7 @@ CREATE FUNCTION mt.isolation_status(
 CREATE FUNCTION mt.placement_isolation_issues(tbl regclass, tenant_column name) RETURNS text[]
     AS 'MODULE_PATHNAME', 'mt_placement_isolation_issues' LANGUAGE C STABLE PARALLEL SAFE;
 
-REVOKE ALL ON FUNCTION mt.enable_isolation(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.enable_isolation(regclass, name, name, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.disable_isolation(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.auto_isolate(name, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.stop_auto_isolate(name) FROM PUBLIC;
@@ -66,7 +68,7 @@ CREATE EVENT TRIGGER mt_ddl_forget_dropped ON sql_drop
 -- ---------------------------------------------------------------------
 COMMENT ON TABLE mt.isolated_tables IS 'Tables isolated by mt.enable_isolation() (tenant column, parent for partitions and children); readable by everyone, written only by the extension.';
 COMMENT ON TABLE mt.auto_isolate_schemas IS 'Schemas registered with mt.auto_isolate(): tables created there with the tenant column are isolated at creation; readable by everyone.';
-COMMENT ON FUNCTION mt.enable_isolation(regclass, name) IS 'Privileged (the migration role, which must own the table): isolates a table and its partitions by tenant with forced row-level security and generated policies.';
+COMMENT ON FUNCTION mt.enable_isolation(regclass, name, name, boolean) IS 'Privileged (the migration role, which must own the table): isolates a table and its partitions by tenant with forced row-level security and generated policies, optionally by workspace and with read/write permissions.';
 COMMENT ON FUNCTION mt.disable_isolation(regclass) IS 'Privileged (the migration role, which must own the table): removes the generated policies and row-level security of an isolated table and its children.';
 COMMENT ON FUNCTION mt.auto_isolate(name, name) IS 'Privileged (the migration role): tables created later in the schema that have the tenant column are isolated at creation.';
 COMMENT ON FUNCTION mt.stop_auto_isolate(name) IS 'Privileged (the migration role): ends mt.auto_isolate() for the schema.';

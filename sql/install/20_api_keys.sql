@@ -61,8 +61,8 @@ CREATE FUNCTION mt.api_key_id(key text) RETURNS text
 -- ---------------------------------------------------------------------
 CREATE FUNCTION mt.create_api_key(tenant uuid, name text, scopes text[] DEFAULT '{}',
                                   expires_at timestamptz DEFAULT NULL,
-                                  mode text DEFAULT 'live') RETURNS text
-    AS 'MODULE_PATHNAME', 'mt_create_api_key' LANGUAGE C VOLATILE PARALLEL UNSAFE
+                                  mode text DEFAULT 'live', workspace uuid DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'mt_create_api_key_ws' LANGUAGE C VOLATILE PARALLEL UNSAFE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION mt.revoke_api_key(key_id text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'mt_revoke_api_key' LANGUAGE C VOLATILE PARALLEL UNSAFE
@@ -80,7 +80,7 @@ CREATE FUNCTION mt.api_key_throttle()
 CREATE FUNCTION mt.reset_api_key_throttle() RETURNS bigint
     AS 'MODULE_PATHNAME', 'mt_reset_api_key_throttle' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-REVOKE ALL ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.revoke_api_key(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.rotate_api_key(text, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.flush_api_key_usage() FROM PUBLIC;
@@ -109,7 +109,7 @@ COMMENT ON FUNCTION mt.authenticate(text) IS 'Verifies an API key, enters its te
 COMMENT ON FUNCTION mt.require_scope(text) IS 'Raises 42501 unless the API key authenticated in this transaction has exactly that scope.';
 COMMENT ON FUNCTION mt.has_scope(text) IS 'Whether the API key authenticated in this transaction has exactly that scope (usable in policies).';
 COMMENT ON FUNCTION mt.api_key_id(text) IS 'The key id of a well-formed API key (format and checksum only, no table access), else NULL.';
-COMMENT ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text) IS 'Privileged (key administrators): creates an API key for an active tenant and returns its plaintext, visible only this once.';
+COMMENT ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid) IS 'Privileged (key administrators): creates an API key for an active tenant, optionally bound to one of its workspaces, and returns its plaintext, visible only this once.';
 COMMENT ON FUNCTION mt.revoke_api_key(text) IS 'Privileged (key administrators): revokes a key, given by id or whole; true if this call revoked it.';
 COMMENT ON FUNCTION mt.rotate_api_key(text, interval) IS 'Privileged (key administrators): creates a successor key, ends the old one after the grace interval and returns the new plaintext.';
 COMMENT ON FUNCTION mt.flush_api_key_usage() IS 'Privileged (maintenance role; the background worker does it too): writes the last-use times held in shared memory to the keys; returns how many.';

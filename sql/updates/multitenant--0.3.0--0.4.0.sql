@@ -120,3 +120,229 @@ CREATE FUNCTION mt.apply_template(template_schema name,
 REVOKE ALL ON FUNCTION mt.apply_template(name) FROM PUBLIC;
 COMMENT ON FUNCTION mt.apply_template(name) IS 'Privileged (the migration role): brings every tenant schema provisioned from the template up to it (new tables, sequences, columns, constraints, indexes, foreign keys), each tenant in its own subtransaction; one row per tenant: applied, unchanged, skipped (differences it does not apply, nothing applied) or failed (rolled back), with the detail.';
 INSERT INTO mt.privileged_functions VALUES ('mt.apply_template(name)');
+
+-- ---------------------------------------------------------------------
+-- Authorization inside a tenant (issue 16, src/authz.c, doc/authorization.md):
+-- roles, assignments, workspaces, the checks, the back office's set_tenant
+-- with a subject, role and workspace.
+-- ---------------------------------------------------------------------
+
+CREATE TABLE mt.workspaces (
+    id          uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES mt.tenants (id) ON DELETE CASCADE,
+    name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  text,
+    CONSTRAINT workspaces_name_once UNIQUE (tenant_id, name),
+    CONSTRAINT workspaces_tenant_id UNIQUE (tenant_id, id)
+);
+
+CREATE TABLE mt.roles (
+    tenant_id    uuid REFERENCES mt.tenants (id) ON DELETE CASCADE,
+    name         text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_.-]{0,62}$'),
+    parent       text CHECK (parent ~ '^[a-z][a-z0-9_.-]{0,62}$'),
+    permissions  text[] NOT NULL DEFAULT '{}' CHECK (cardinality(permissions) <= 100),
+    builtin      boolean NOT NULL DEFAULT false,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_by   text,
+    CONSTRAINT roles_name_once UNIQUE NULLS NOT DISTINCT (tenant_id, name),
+    CONSTRAINT roles_builtin_no_tenant CHECK (builtin = (tenant_id IS NULL)),
+    CONSTRAINT roles_not_own_parent CHECK (parent IS DISTINCT FROM name)
+);
+
+CREATE TABLE mt.role_assignments (
+    id            uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    tenant_id     uuid NOT NULL REFERENCES mt.tenants (id) ON DELETE CASCADE,
+    subject       text NOT NULL CHECK (length(subject) BETWEEN 1 AND 255),
+    role          text NOT NULL,
+    workspace_id  uuid,
+    valid_from    timestamptz NOT NULL DEFAULT now(),
+    valid_until   timestamptz,
+    granted_by    text,
+    granted_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT role_assignments_once UNIQUE NULLS NOT DISTINCT (tenant_id, subject, role, workspace_id),
+    CONSTRAINT role_assignments_workspace FOREIGN KEY (tenant_id, workspace_id)
+        REFERENCES mt.workspaces (tenant_id, id) ON DELETE CASCADE,
+    CONSTRAINT role_assignments_period CHECK (valid_until IS NULL OR valid_until > valid_from)
+);
+CREATE INDEX role_assignments_subject_idx ON mt.role_assignments (tenant_id, subject);
+
+-- built-in roles (doc/authorization.md "Built-in roles"); re-created by
+-- CREATE EXTENSION, so pg_dump keeps only the tenants' own
+INSERT INTO mt.roles (tenant_id, name, parent, permissions, builtin) VALUES
+    (NULL, 'owner',   NULL, '{*}', true),
+    (NULL, 'admin',   NULL, '{*:read,*:write,roles:manage,workspaces:manage}', true),
+    (NULL, 'member',  NULL, '{*:read,*:write}', true),
+    (NULL, 'viewer',  NULL, '{*:read}', true),
+    (NULL, 'auditor', NULL, '{*:read,audit:export}', true);
+
+GRANT SELECT ON mt.workspaces, mt.roles, mt.role_assignments TO PUBLIC;
+ALTER TABLE mt.workspaces ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mt.roles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mt.role_assignments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_own_workspaces ON mt.workspaces FOR SELECT
+    USING (tenant_id = mt.current_tenant());
+CREATE POLICY tenant_own_roles ON mt.roles FOR SELECT
+    USING (tenant_id IS NULL OR tenant_id = mt.current_tenant());
+CREATE POLICY tenant_own_assignments ON mt.role_assignments FOR SELECT
+    USING (tenant_id = mt.current_tenant());
+
+SELECT pg_catalog.pg_extension_config_dump('mt.workspaces', '');
+SELECT pg_catalog.pg_extension_config_dump('mt.roles', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('mt.role_assignments', '');
+
+-- a change moves the shared generation that validates every backend's
+-- resolved permissions (src/authz.c), also replayed on standbys
+CREATE TRIGGER roles_changed AFTER INSERT OR UPDATE OR DELETE ON mt.roles
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+CREATE TRIGGER roles_truncated AFTER TRUNCATE ON mt.roles
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+CREATE TRIGGER role_assignments_changed AFTER INSERT OR UPDATE OR DELETE ON mt.role_assignments
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+CREATE TRIGGER role_assignments_truncated AFTER TRUNCATE ON mt.role_assignments
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+CREATE TRIGGER workspaces_changed AFTER INSERT OR UPDATE OR DELETE ON mt.workspaces
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+CREATE TRIGGER workspaces_truncated AFTER TRUNCATE ON mt.workspaces
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+ALTER TABLE mt.roles ENABLE ALWAYS TRIGGER roles_changed;
+ALTER TABLE mt.roles ENABLE ALWAYS TRIGGER roles_truncated;
+ALTER TABLE mt.role_assignments ENABLE ALWAYS TRIGGER role_assignments_changed;
+ALTER TABLE mt.role_assignments ENABLE ALWAYS TRIGGER role_assignments_truncated;
+ALTER TABLE mt.workspaces ENABLE ALWAYS TRIGGER workspaces_changed;
+ALTER TABLE mt.workspaces ENABLE ALWAYS TRIGGER workspaces_truncated;
+
+-- ---------------------------------------------------------------------
+-- Checks: for the current subject, answered from backend memory
+-- ---------------------------------------------------------------------
+CREATE FUNCTION mt.has_permission(perm text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'mt_has_permission' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mt.require_permission(perm text) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_require_permission' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mt.current_workspace() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'mt_current_workspace' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mt.workspace_visible(workspace uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'mt_workspace_visible' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- the back office enters a tenant as a subject, with a trusted role and a
+-- workspace (mt.set_tenant without them is in part 00)
+CREATE FUNCTION mt.set_tenant_subject(tenant uuid, sub text, role text DEFAULT NULL,
+                                      workspace uuid DEFAULT NULL,
+                                      is_local boolean DEFAULT true) RETURNS uuid
+    AS 'MODULE_PATHNAME', 'mt_set_tenant_as' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.set_tenant_subject(uuid, text, text, uuid, boolean) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------
+-- Management: callable by everyone; each checks the caller's permission
+-- (roles:manage, workspaces:manage) in its current tenant
+-- ---------------------------------------------------------------------
+CREATE FUNCTION mt.create_role(name text, permissions text[], parent text DEFAULT NULL) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_create_role' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.alter_role(name text, permissions text[], parent text DEFAULT NULL) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_alter_role' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.drop_role(name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_drop_role' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.grant_role(subject text, role text, workspace uuid DEFAULT NULL,
+                              valid_until timestamptz DEFAULT NULL,
+                              valid_from timestamptz DEFAULT NULL) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_grant_role' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.revoke_role(subject text, role text, workspace uuid DEFAULT NULL) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'mt_revoke_role' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION mt.create_workspace(name text) RETURNS uuid
+    AS 'MODULE_PATHNAME', 'mt_create_workspace' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- ---------------------------------------------------------------------
+-- Comments: \d+ documents every object (wording from doc/authorization.md;
+-- test/pgtap/catalog_comments.sql requires one on every object)
+-- ---------------------------------------------------------------------
+COMMENT ON TABLE mt.workspaces IS 'Workspaces (projects, environments) inside a tenant; a role sees its current tenant''s rows, only the extension owner writes (mt.create_workspace).';
+COMMENT ON TABLE mt.roles IS 'Roles: the built-in ones (no tenant) and each tenant''s own, with a parent and permission patterns; a role sees the built-in and its current tenant''s rows, only the extension owner writes (mt.create_role).';
+COMMENT ON TABLE mt.role_assignments IS 'Roles assigned to subjects (users, service accounts, API keys as key:<id>) in a tenant, optionally in one workspace, from valid_from until valid_until; a role sees its current tenant''s rows, only the extension owner writes (mt.grant_role).';
+COMMENT ON FUNCTION mt.has_permission(text) IS 'Whether the current subject holds the permission in the current tenant and workspace (resolved once, answered from memory; usable in policies).';
+COMMENT ON FUNCTION mt.require_permission(text) IS 'Raises 42501 naming the permission unless the current subject holds it in the current tenant and workspace.';
+COMMENT ON FUNCTION mt.current_workspace() IS 'The workspace of the current context (token claim wid, the API key''s workspace, mt.set_tenant_subject), or NULL.';
+COMMENT ON FUNCTION mt.workspace_visible(uuid) IS 'Whether rows of that workspace are visible to the current subject: NULL, the current workspace, or any when its role spans workspaces (policies of workspace columns).';
+COMMENT ON FUNCTION mt.set_tenant_subject(uuid, text, text, uuid, boolean) IS 'Privileged (back office): enters the tenant''s context as a subject, with a role trusted as given and a workspace, SET LOCAL by default.';
+COMMENT ON FUNCTION mt.create_role(text, text[], text) IS 'Creates a custom role in the current tenant (needs roles:manage and every permission it gives); 42710 if the name is taken.';
+COMMENT ON FUNCTION mt.alter_role(text, text[], text) IS 'Replaces the permissions and parent of a custom role of the current tenant (needs roles:manage); 42P19 for a parent cycle.';
+COMMENT ON FUNCTION mt.drop_role(text) IS 'Drops a custom role of the current tenant that is neither assigned nor a parent (needs roles:manage); 2BP01 otherwise.';
+COMMENT ON FUNCTION mt.grant_role(text, text, uuid, timestamptz, timestamptz) IS 'Assigns a role to a subject in the current tenant, optionally in one workspace and for a period (needs roles:manage and the role''s permissions); a second grant replaces the period.';
+COMMENT ON FUNCTION mt.revoke_role(text, text, uuid) IS 'Removes an assignment in the current tenant (needs roles:manage); true if there was one; every session sees it at its next transaction.';
+COMMENT ON FUNCTION mt.create_workspace(text) IS 'Creates a workspace in the current tenant (needs workspaces:manage) and returns its id.';
+INSERT INTO mt.privileged_functions (f) VALUES ('mt.set_tenant_subject(uuid,text,text,uuid,boolean)');
+COMMENT ON FUNCTION mt.tenants_changed() IS 'Internal: statement trigger on mt.tenants, mt.api_key_secrets, mt.roles, mt.role_assignments and mt.workspaces that invalidates every backend''s tenant-status, key and permission caches at commit.';
+
+-- API keys bound to a workspace (mt.create_api_key(..., workspace => ...)):
+-- such a key acts only in that workspace (src/authz.c)
+ALTER TABLE mt.api_key_secrets ADD COLUMN workspace_id uuid;
+ALTER TABLE mt.api_key_secrets ADD CONSTRAINT api_key_secrets_workspace FOREIGN KEY (tenant_id, workspace_id)
+    REFERENCES mt.workspaces (tenant_id, id) ON DELETE CASCADE;
+CREATE OR REPLACE VIEW mt.api_keys WITH (security_barrier = true) AS
+SELECT k.key_id, k.tenant_id, k.name, k.mode, k.scopes,
+       k.created_at, k.created_by, k.expires_at, k.revoked_at, k.last_used_at,
+       k.rotated_from, k.rotated_to,
+       CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+            WHEN k.expires_at <= pg_catalog.now() THEN 'expired'
+            WHEN k.rotated_to IS NOT NULL THEN 'rotating'
+            ELSE 'active' END AS status,
+       k.workspace_id
+FROM mt.api_key_secrets k
+WHERE k.tenant_id = mt.current_tenant();
+-- DROP FUNCTION loses the EXECUTE grants a DBA gave on the old signature:
+-- note them (this transaction only) and give them on the new one below
+SELECT pg_catalog.set_config('mt.upgrade_grantees_create_api_key',
+    coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ')
+              FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a, pg_catalog.pg_roles r
+              WHERE p.oid = 'mt.create_api_key(uuid,text,text[],timestamptz,text)'::pg_catalog.regprocedure
+                AND a.privilege_type = 'EXECUTE' AND r.oid = a.grantee AND a.grantee <> p.proowner), ''),
+    true);
+DROP FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text);
+CREATE FUNCTION mt.create_api_key(tenant uuid, name text, scopes text[] DEFAULT '{}',
+                                  expires_at timestamptz DEFAULT NULL,
+                                  mode text DEFAULT 'live', workspace uuid DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'mt_create_api_key_ws' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid) FROM PUBLIC;
+DO $$
+DECLARE
+    grantees text := pg_catalog.current_setting('mt.upgrade_grantees_create_api_key', true);
+BEGIN
+    IF grantees <> '' THEN
+        EXECUTE 'GRANT EXECUTE ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid) TO ' || grantees;
+    END IF;
+END $$;
+COMMENT ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid) IS 'Privileged (key administrators): creates an API key for an active tenant, optionally bound to one of its workspaces, and returns its plaintext, visible only this once.';
+UPDATE mt.privileged_functions SET f = 'mt.create_api_key(uuid,text,text[],timestamp with time zone,text,uuid)'
+ WHERE f = 'mt.create_api_key(uuid,text,text[],timestamp with time zone,text)';
+
+-- authorization options of isolated tables (mt.enable_isolation(tbl,
+-- workspace_column => ..., permissions => true), src/isolation.c)
+ALTER TABLE mt.isolated_tables ADD COLUMN workspace_column name;
+ALTER TABLE mt.isolated_tables ADD COLUMN permissions boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN mt.isolated_tables.workspace_column IS 'The workspace column whose rows only mt.workspace_visible() workspaces see (generated policy mt_workspace_isolation), or NULL.';
+COMMENT ON COLUMN mt.isolated_tables.permissions IS 'Whether reads need <table>:read and writes <table>:write (generated policies mt_permission_*).';
+-- DROP FUNCTION loses the EXECUTE grants a DBA gave on the old signature:
+-- note them (this transaction only) and give them on the new one below
+SELECT pg_catalog.set_config('mt.upgrade_grantees_enable_isolation',
+    coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ')
+              FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a, pg_catalog.pg_roles r
+              WHERE p.oid = 'mt.enable_isolation(regclass,name)'::pg_catalog.regprocedure
+                AND a.privilege_type = 'EXECUTE' AND r.oid = a.grantee AND a.grantee <> p.proowner), ''),
+    true);
+DROP FUNCTION mt.enable_isolation(regclass, name);
+CREATE FUNCTION mt.enable_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id',
+                                    workspace_column name DEFAULT NULL,
+                                    permissions boolean DEFAULT false) RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_enable_isolation_authz' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.enable_isolation(regclass, name, name, boolean) FROM PUBLIC;
+DO $$
+DECLARE
+    grantees text := pg_catalog.current_setting('mt.upgrade_grantees_enable_isolation', true);
+BEGIN
+    IF grantees <> '' THEN
+        EXECUTE 'GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name, name, boolean) TO ' || grantees;
+    END IF;
+END $$;
+COMMENT ON FUNCTION mt.enable_isolation(regclass, name, name, boolean) IS 'Privileged (the migration role, which must own the table): isolates a table and its partitions by tenant with forced row-level security and generated policies, optionally by workspace and with read/write permissions.';
+UPDATE mt.privileged_functions SET f = 'mt.enable_isolation(regclass,name,name,boolean)'
+ WHERE f = 'mt.enable_isolation(regclass,name)';

@@ -14,7 +14,7 @@ DROP ROLE IF EXISTS mt_test_app;
 DROP ROLE IF EXISTS mt_test_keyadmin;
 CREATE ROLE mt_test_app NOLOGIN;
 CREATE ROLE mt_test_keyadmin NOLOGIN;
-GRANT EXECUTE ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text),
+GRANT EXECUTE ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid),
                           mt.revoke_api_key(text), mt.rotate_api_key(text, interval) TO mt_test_keyadmin;
 -- names a WHERE-clause function saw (security_barrier check)
 CREATE TABLE public.seen (name text);
@@ -81,6 +81,6 @@ SELECT * FROM finish();
 DROP TABLE public.seen;
 DROP FUNCTION public.peek(text);
 DROP ROLE mt_test_app;
-REVOKE ALL ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text),
+REVOKE ALL ON FUNCTION mt.create_api_key(uuid, text, text[], timestamptz, text, uuid),
                        mt.revoke_api_key(text), mt.rotate_api_key(text, interval) FROM mt_test_keyadmin;
 DROP ROLE mt_test_keyadmin;

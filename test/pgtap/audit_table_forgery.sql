@@ -11,7 +11,7 @@
 DROP ROLE IF EXISTS mt_atf_owner;
 CREATE ROLE mt_atf_owner NOLOGIN NOSUPERUSER;
 GRANT CREATE ON SCHEMA public TO mt_atf_owner;
-GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name), mt.audit_table(regclass, name, name) TO mt_atf_owner;
+GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name, name, boolean), mt.audit_table(regclass, name, name) TO mt_atf_owner;
 SELECT mt.create_tenant('Victim', 'victim') AS victim \gset
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT set_config('test.tok_acme', mt.tenant_token(:'acme', '1 hour', 'owner-app'), false) IS NOT NULL AS minted \gset

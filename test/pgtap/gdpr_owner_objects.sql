@@ -9,7 +9,7 @@
 DROP ROLE IF EXISTS mt_goo_owner;
 CREATE ROLE mt_goo_owner NOLOGIN NOSUPERUSER;
 GRANT CREATE ON SCHEMA public TO mt_goo_owner;
-GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name),
+GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name, name, boolean),
     mt.register_subject(regclass, name, text, name[]) TO mt_goo_owner;
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset

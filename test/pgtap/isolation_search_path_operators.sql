@@ -22,7 +22,7 @@ CREATE ROLE mt_rv_owner NOLOGIN;
 CREATE ROLE mt_rv_evil NOLOGIN;
 CREATE SCHEMA rv_owner AUTHORIZATION mt_rv_owner;
 CREATE SCHEMA rv_evil AUTHORIZATION mt_rv_evil;
-GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name) TO mt_rv_owner;
+GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name, name, boolean) TO mt_rv_owner;
 
 -- (2) guard spoofing
 SET ROLE mt_rv_owner;

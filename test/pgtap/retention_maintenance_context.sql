@@ -15,7 +15,7 @@
 DROP ROLE IF EXISTS mt_rmc_owner;
 CREATE ROLE mt_rmc_owner NOLOGIN NOSUPERUSER;
 GRANT CREATE ON SCHEMA public TO mt_rmc_owner;
-GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name),
+GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name, name, boolean),
     mt.set_retention(regclass, name, interval), mt.audit_table(regclass, name, name) TO mt_rmc_owner;
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset

@@ -8,7 +8,7 @@
 DROP ROLE IF EXISTS mt_rof_owner;
 CREATE ROLE mt_rof_owner NOLOGIN NOSUPERUSER;
 GRANT CREATE ON SCHEMA public TO mt_rof_owner;
-GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name),
+GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name, name, boolean),
     mt.set_retention(regclass, name, interval) TO mt_rof_owner;
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 

@@ -10,7 +10,7 @@
 DROP ROLE IF EXISTS mt_rot_owner;
 CREATE ROLE mt_rot_owner NOLOGIN NOSUPERUSER;
 GRANT CREATE ON SCHEMA public TO mt_rot_owner;
-GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name),
+GRANT EXECUTE ON FUNCTION mt.enable_isolation(regclass, name, name, boolean),
     mt.set_retention(regclass, name, interval) TO mt_rot_owner;
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
 SELECT mt.create_tenant('Globex', 'globex') AS globex \gset

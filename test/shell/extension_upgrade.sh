@@ -33,6 +33,11 @@ for prev in $releases; do
     mt_psql -d $old -c "CREATE EXTENSION multitenant VERSION '$prev'" >/dev/null
     [ "$(mt_psql -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'multitenant'")" = "$prev" ] \
         || fail "could not install release $prev"
+    # a DBA's grants on functions whose signature changes later survive
+    mt_psql -d postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'upgrade_migrator')
+        THEN CREATE ROLE upgrade_migrator; END IF; END \$\$" >/dev/null
+    mt_psql -d $old -c "GRANT EXECUTE ON FUNCTION mt.enable_isolation TO upgrade_migrator" \
+        -c "GRANT EXECUTE ON FUNCTION mt.create_api_key TO upgrade_migrator" >/dev/null
     acme=$(mt_psql -d $old -c "SELECT mt.create_tenant('Acme', 'acme', 'pro')")
     key=$(mt_psql -d $old -c "SELECT mt.create_api_key('$acme', 'ci', '{read}')")
     mt_psql -d $old >/dev/null <<SQL
@@ -84,6 +89,10 @@ SQL
         || fail "consent lost"
     [ "$(mt_psql -d $old -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" -c "SELECT count(*) FROM orders" -c "COMMIT" | sed -n 2p)" = "2" ] \
         || fail "isolated rows not visible to their tenant"
-    echo "ok: $prev updated to $cur keeps its state"
+    [ "$(q "SELECT count(*) FROM pg_proc WHERE pronamespace = 'mt'::regnamespace
+              AND proname IN ('enable_isolation', 'create_api_key')
+              AND has_function_privilege('upgrade_migrator', oid, 'EXECUTE')")" = 2 ] \
+        || fail "EXECUTE granted on mt.enable_isolation / mt.create_api_key under $prev did not survive the update"
+    echo "ok: $prev updated to $cur keeps its state (and the grants on changed functions)"
 done
 echo "all ok"

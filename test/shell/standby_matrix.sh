@@ -134,6 +134,17 @@ use_tenant_schema          | works   | works   | BEGIN; SELECT mt.use_tenant_sch
 tenant_schema_guard        | trigger | trigger | SELECT mt.tenant_schema_guard() IS NOT NULL
 tenant_schema_protect_new  | trigger | trigger | SELECT mt.tenant_schema_protect_new() IS NOT NULL
 tenant_schema_dropped      | trigger | trigger | SELECT mt.tenant_schema_dropped() IS NOT NULL
+set_tenant_subject         | works   | works   | BEGIN; SELECT mt.set_tenant_subject(:'acme', 'bob') = :'acme'; SELECT mt.current_subject() = 'bob'; COMMIT;
+has_permission             | works   | works   | BEGIN; SELECT mt.set_tenant_subject(:'acme', 'bob') = :'acme'; SELECT mt.has_permission('invoices:read') AND NOT mt.has_permission('invoices:write'); COMMIT;
+require_permission         | works   | works   | BEGIN; SELECT mt.set_tenant_subject(:'acme', 'bob') = :'acme'; SELECT true FROM (SELECT mt.require_permission('invoices:read')) s; COMMIT;
+current_workspace          | works   | works   | BEGIN; SELECT mt.set_tenant_subject(:'acme', 'bob', NULL, :'ws') = :'acme'; SELECT mt.current_workspace() = :'ws'; COMMIT;
+workspace_visible          | works   | works   | BEGIN; SELECT mt.set_tenant_subject(:'acme', 'wendy', NULL, :'ws') = :'acme'; SELECT mt.workspace_visible(:'ws') AND mt.has_permission('projects:read'); COMMIT;
+create_role                | refuses | refuses | SELECT mt.create_role('standby_role', '{a:b}') IS NOT NULL
+alter_role                 | refuses | refuses | SELECT mt.alter_role('billing', '{a:b}') IS NOT NULL
+drop_role                  | refuses | refuses | SELECT mt.drop_role('billing') IS NOT NULL
+grant_role                 | refuses | refuses | SELECT mt.grant_role('carl', 'viewer') IS NOT NULL
+revoke_role                | refuses | refuses | SELECT mt.revoke_role('bob', 'billing')
+create_workspace           | refuses | refuses | SELECT mt.create_workspace('made on a standby') IS NOT NULL
 EOF
 )
 
@@ -173,6 +184,9 @@ CREATE SCHEMA tmpl;
 CREATE TABLE tmpl.docs (id serial PRIMARY KEY, body text NOT NULL);
 SELECT mt.provision_schema('$acme', 'tmpl');
 SQL
+ws=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.create_role('billing', '{invoices:read}')" \
+    -c "SELECT mt.grant_role('bob', 'billing')" -c "SELECT mt.create_workspace('alpha')" | tail -1)
+mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.grant_role('wendy', 'viewer', '$ws')" >/dev/null
 access_request=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.gdpr_request('alice', 'access')" | tail -1)
 breach=$(mt_psql -d $db -c "SELECT mt.report_breach('backup tape lost', affected_tenants => ARRAY['$acme'::uuid])")
 mt_psql -d $db -c "SELECT mt.flush_usage()" -c "SELECT count(*) FROM mt.run_compliance_checks()" >/dev/null
@@ -222,7 +236,7 @@ echo "ok: doc/operations.md shows the same matrix"
 # ---------------------------------------------------------------------------
 psql_vars=(-v acme="$acme" -v globex="$globex" -v key2_id="$key2_id"
            -v n_audit="$n_audit" -v acme_head="$acme_head" -v n_export="$n_export" -v n_checks="$n_checks"
-           -v access_request="$access_request" -v breach="$breach")
+           -v access_request="$access_request" -v breach="$breach" -v ws="$ws")
 
 # call <host> <port> <where> <sql>: runs the call in a new session in Acme's
 # context; prints its output.  The standby and the primary use their own API

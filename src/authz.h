@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ *
+ * authz.h
+ *	  Authorization inside a tenant (authz.c): roles, permissions,
+ *	  assignments and workspaces; mt.has_permission() answered from the
+ *	  per-backend resolution of the current subject's permissions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_AUTHZ_H
+#define MT_AUTHZ_H
+
+#include "postgres.h"
+
+/* called from mt_xact_callback at the end of every transaction */
+extern void mt_authz_xact_reset(void);
+
+/* whether a string is a permission (pattern) of the documented grammar */
+extern bool mt_permission_valid(const char *perm);
+
+#endif							/* MT_AUTHZ_H */
