@@ -120,3 +120,11 @@ CREATE FUNCTION mt.apply_template(template_schema name,
 REVOKE ALL ON FUNCTION mt.apply_template(name) FROM PUBLIC;
 COMMENT ON FUNCTION mt.apply_template(name) IS 'Privileged (the migration role): brings every tenant schema provisioned from the template up to it (new tables, sequences, columns, constraints, indexes, foreign keys), each tenant in its own subtransaction; one row per tenant: applied, unchanged, skipped (differences it does not apply, nothing applied) or failed (rolled back), with the detail.';
 INSERT INTO mt.privileged_functions VALUES ('mt.apply_template(name)');
+
+-- hybrid isolation, database per tenant: mt.provision_database records the placement
+CREATE FUNCTION mt.provision_database(tenant uuid, host text, port integer, dbname name)
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_provision_database' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.provision_database(uuid, text, integer, name) FROM PUBLIC;
+COMMENT ON FUNCTION mt.provision_database(uuid, text, integer, name) IS 'Privileged (the migration role): records that a tenant of the shared level lives in its own database (host, port, database name; host and port NULL = the router''s defaults; never a password); the plan must allow the database level. Creating and filling that database is the client''s part (bin/mt-tenant move-to-database).';
+INSERT INTO mt.privileged_functions VALUES ('mt.provision_database(uuid,text,integer,name)');
