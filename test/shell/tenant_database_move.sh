@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
+. test/ops_lib.sh
 
 central=mt_tdb_central
 tdb=mt_tdb_acme
@@ -25,6 +26,7 @@ writer_pid=''
 
 cleanup() {
     [ -z "$writer_pid" ] || kill "$writer_pid" 2>/dev/null || true
+    ops_cleanup
     rm -rf "$work"
     for d in $central $tdb; do
         mt_psql -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
@@ -188,4 +190,30 @@ tdb_token_works || fail "after resume + sync the token does not work again"
 [ "$(mt_psql -d $tdb -c "SELECT plan FROM mt.tenants WHERE id = '$acme'")" = pro ] || fail "sync did not push the plan"
 [ "$(bin/mt-tenant sync -d $central)" = "$acme $tdb ok" ] || fail "a second sync is not a no-op"
 echo "ok: resume and plan change reach the tenant database at the next sync"
+
+# --- a second cluster with a copy of the secret file ----------------------------
+initech=$(mt_psql -d $central -c "SELECT mt.create_tenant('Initech', 'initech', 'enterprise')")
+ikey=$(mt_psql -d $central -c "SELECT mt.create_api_key('$initech', 'ci', '{read}')")
+mt_psql -d $central -c "BEGIN" -c "SELECT mt.set_tenant('$initech')" \
+    -c "INSERT INTO customers (id, name) SELECT g, 'i' || g FROM generate_series(1, 50) g" -c "COMMIT" >/dev/null
+iwant=$(fingerprint $central "$initech")
+ops_init dst $((MT_PORT + 5))
+as_pg cp -p "$MT_PGDATA/multitenant.secret" "$OPS_ROOT/dst/data/multitenant.secret"
+ops_start dst
+ops_psql dst -d postgres -c "CREATE ROLE mt_tdb_app LOGIN" -c "CREATE DATABASE initech" >/dev/null
+schema | ops_psql dst -d initech >/dev/null
+bin/mt-tenant move-to-database "$initech" --target-db initech --target-host "$(ops_host dst)" \
+    --target-port "$(ops_port dst)" --target-user postgres -d $central
+got=$(PGHOST=$(ops_host dst) PGPORT=$(ops_port dst) fingerprint initech "$initech")
+[ "$got" = "$iwant" ] || fail "(second cluster) the tenant's rows differ after the move"
+[ "$(ops_psql dst -d initech -c "SELECT mt.authenticate('$ikey') = '$initech'")" = t ] \
+    || fail "(second cluster) the API key does not authenticate"
+itok=$(ops_psql dst -d initech -c "SELECT mt.tenant_token('$initech', '10 min')")
+[ "$(PGOPTIONS="-c multitenant.token=$itok" ops_psql dst -U mt_tdb_app -d initech -c "SELECT count(*) FROM customers")" = 50 ] \
+    || fail "(second cluster) a token minted there does not see the tenant's rows"
+mt_psql -d $central -c "SELECT mt.suspend_tenant('$initech')" >/dev/null
+bin/mt-tenant sync --target-user postgres -d $central | grep -q "^$initech initech ok$" || fail "(second cluster) sync failed"
+[ "$(ops_psql dst -d initech -c "SELECT status FROM mt.tenants WHERE id = '$initech'")" = suspended ] \
+    || fail "(second cluster) the suspension did not reach the tenant database"
+echo "ok: second cluster: rows equal, key and token work, sync reaches it"
 echo "PASS tenant_database_move"
