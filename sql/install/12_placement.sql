@@ -42,6 +42,10 @@ CREATE FUNCTION mt.apply_template(template_schema name,
     OUT tenant uuid, OUT schema_name name, OUT status text, OUT detail text) RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'mt_apply_template' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION mt.apply_template(name) FROM PUBLIC;
+CREATE FUNCTION mt.provision_database(tenant uuid, host text, port integer, dbname name)
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_provision_database' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.provision_database(uuid, text, integer, name) FROM PUBLIC;
 CREATE FUNCTION mt.tenant_schema() RETURNS name
     AS 'MODULE_PATHNAME', 'mt_tenant_schema' LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE FUNCTION mt.use_tenant_schema() RETURNS name
@@ -79,3 +83,4 @@ COMMENT ON EVENT TRIGGER mt_tenant_schema_dropped IS 'Refuses to drop a tenant s
 COMMENT ON FUNCTION mt.tenant_schema() IS 'The schema of the verified context''s tenant (schema level), or NULL.';
 COMMENT ON FUNCTION mt.use_tenant_schema() IS 'Sets search_path for the rest of the transaction (as SET LOCAL) to the schema of the verified context''s tenant followed by the caller''s other schemas, without any tenant schema; returns the schema; 42501 without a context, 55000 for a tenant without a schema.';
 COMMENT ON FUNCTION mt.apply_template(name) IS 'Privileged (the migration role): brings every tenant schema provisioned from the template up to it (new tables, sequences, columns, constraints, indexes, foreign keys), each tenant in its own subtransaction; one row per tenant: applied, unchanged, skipped (differences it does not apply, nothing applied) or failed (rolled back), with the detail.';
+COMMENT ON FUNCTION mt.provision_database(uuid, text, integer, name) IS 'Privileged (the migration role): records that a tenant of the shared level lives in its own database (host, port, database name; host and port NULL = the router''s defaults; never a password); the plan must allow the database level. Creating and filling that database is the client''s part (bin/mt-tenant move-to-database).';

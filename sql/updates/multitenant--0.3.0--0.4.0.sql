@@ -346,3 +346,11 @@ END $$;
 COMMENT ON FUNCTION mt.enable_isolation(regclass, name, name, boolean) IS 'Privileged (the migration role, which must own the table): isolates a table and its partitions by tenant with forced row-level security and generated policies, optionally by workspace and with read/write permissions.';
 UPDATE mt.privileged_functions SET f = 'mt.enable_isolation(regclass,name,name,boolean)'
  WHERE f = 'mt.enable_isolation(regclass,name)';
+
+-- hybrid isolation, database per tenant: mt.provision_database records the placement
+CREATE FUNCTION mt.provision_database(tenant uuid, host text, port integer, dbname name)
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'mt_provision_database' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.provision_database(uuid, text, integer, name) FROM PUBLIC;
+COMMENT ON FUNCTION mt.provision_database(uuid, text, integer, name) IS 'Privileged (the migration role): records that a tenant of the shared level lives in its own database (host, port, database name; host and port NULL = the router''s defaults; never a password); the plan must allow the database level. Creating and filling that database is the client''s part (bin/mt-tenant move-to-database).';
+INSERT INTO mt.privileged_functions VALUES ('mt.provision_database(uuid,text,integer,name)');

@@ -128,6 +128,7 @@ import_tenant              | refuses | refuses | SELECT count(*) FROM mt.import_
 tenant_placement           | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND host IS NULL FROM mt.tenant_placement(:'acme')
 route                      | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND dbname IS NULL FROM mt.route()
 provision_schema           | refuses | refuses | SELECT mt.provision_schema(:'globex', 'tmpl') IS NOT NULL
+provision_database         | refuses | refuses | SELECT mt.provision_database(:'globex', 'db1', 5432, 'x') IS NULL
 apply_template             | refuses | refuses | SELECT count(*) >= 0 FROM mt.apply_template('tmpl')
 tenant_schema              | works   | works   | SELECT mt.tenant_schema() = 'tenant_acme'
 use_tenant_schema          | works   | works   | BEGIN; SELECT mt.use_tenant_schema() = 'tenant_acme'; SELECT current_schemas(false) = '{tenant_acme,public}' AND to_regclass('docs') = 'tenant_acme.docs'::regclass; COMMIT;
