@@ -312,6 +312,24 @@ export_open_spi(ExportCtx *x)
 }
 
 /*
+ * The bytes that make record_out quote a value: a quote, backslash,
+ * parenthesis, comma, or what isspace() says is white space (the
+ * database's LC_CTYPE, fixed for the backend's life), as record_out tests
+ * them.  Filled once per backend.
+ */
+static bool quote_byte[256];
+static bool quote_byte_ready = false;
+
+static void
+prepare_quote_bytes(void)
+{
+	for (int c = 1; c < 256; c++)
+		quote_byte[c] = c == '"' || c == '\\' || c == '(' || c == ')' || c == ',' ||
+			isspace((unsigned char) c);
+	quote_byte_ready = true;
+}
+
+/*
  * The output functions of the current table's columns, from the cursor's
  * first batch (in mcxt, freed when the table is closed).
  */
@@ -320,6 +338,8 @@ prepare_columns(ExportCtx *x, TupleDesc desc)
 {
 	MemoryContext old = MemoryContextSwitchTo(x->mcxt);
 
+	if (!quote_byte_ready)
+		prepare_quote_bytes();
 	x->natts = desc->natts;
 	x->out = palloc(sizeof(FmgrInfo) * Max(x->natts, 1));
 	x->values = palloc(sizeof(Datum) * Max(x->natts, 1));
@@ -338,9 +358,9 @@ prepare_columns(ExportCtx *x, TupleDesc desc)
 /*
  * A row's composite text into x->line, exactly as record_out writes the
  * ROW() of its columns: "(" values ")" separated by commas, nothing for
- * NULL, a value in double quotes when it is empty or has a quote,
- * backslash, parenthesis, comma or white space, quotes and backslashes
- * doubled in it.  Output function results go to row_cxt (reset per row).
+ * NULL, a value in double quotes when it is empty or has a byte of
+ * quote_byte, quotes and backslashes doubled in it.  Output function
+ * results go to row_cxt (reset per row).
  */
 static void
 row_text(ExportCtx *x, HeapTuple tup, TupleDesc desc)
@@ -350,47 +370,47 @@ row_text(ExportCtx *x, HeapTuple tup, TupleDesc desc)
 
 	heap_deform_tuple(tup, desc, x->values, x->nulls);
 	resetStringInfo(buf);
-	appendStringInfoChar(buf, '(');
+	appendStringInfoCharMacro(buf, '(');
 	for (int i = 0; i < x->natts; i++)
 	{
 		const char *value;
 		const char *p;
-		bool		nq;
+		size_t		len;
+		size_t		extra;
+		char	   *d;
 
 		if (i > 0)
-			appendStringInfoChar(buf, ',');
+			appendStringInfoCharMacro(buf, ',');
 		if (x->nulls[i])
 			continue;
 		value = OutputFunctionCall(&x->out[i], x->values[i]);
-		nq = (value[0] == '\0');
-		for (p = value; *p; p++)
-		{
-			char		ch = *p;
-
-			if (ch == '"' || ch == '\\' || ch == '(' || ch == ')' || ch == ',' ||
-				isspace((unsigned char) ch))
-			{
-				nq = true;
-				break;
-			}
-		}
-		if (!nq)
+		for (p = value; *p && !quote_byte[(unsigned char) *p]; p++)
+			;
+		if (*p == '\0' && p != value)
 		{
 			appendBinaryStringInfo(buf, value, p - value);
 			continue;
 		}
-		appendStringInfoCharMacro(buf, '"');
+		/* quoted (an empty value too): the exact size, then the bytes */
+		len = p - value;
+		extra = 2;
+		for (; *p; p++, len++)
+			if (*p == '"' || *p == '\\')
+				extra++;
+		enlargeStringInfo(buf, len + extra);
+		d = buf->data + buf->len;
+		*d++ = '"';
 		for (p = value; *p; p++)
 		{
-			char		ch = *p;
-
-			if (ch == '"' || ch == '\\')
-				appendStringInfoCharMacro(buf, ch);
-			appendStringInfoCharMacro(buf, ch);
+			if (*p == '"' || *p == '\\')
+				*d++ = *p;
+			*d++ = *p;
 		}
-		appendStringInfoCharMacro(buf, '"');
+		*d++ = '"';
+		buf->len = d - buf->data;
+		buf->data[buf->len] = '\0';
 	}
-	appendStringInfoChar(buf, ')');
+	appendStringInfoCharMacro(buf, ')');
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(x->row_cxt);
 }
