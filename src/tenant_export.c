@@ -19,9 +19,9 @@
  * table's columns through a cursor, writes each row's composite text itself
  * (row_text: the columns' output functions, looked up once per table, and
  * record_out's quoting, byte for byte) and holds one batch of rows at a
- * time (called in
- * a select list, rows go to the client as they come; in FROM, PostgreSQL
- * collects them in a tuplestore that spills past work_mem); the import
+ * time (called in a select list, rows go to the client as they come; in
+ * FROM, PostgreSQL collects them in a tuplestore that spills past
+ * work_mem); the import
  * reads the staging table the client COPYs the file into through cursors
  * and inserts batches of rows passed as one text[].
  *
@@ -30,7 +30,8 @@
  * operation inside the tenant's maintenance context (spi_util.c
  * mt_owner_execute / mt_owner_cursor_*: FORCE RLS confines it to the
  * tenant, the owner's casts, defaults and domains never run with the
- * caller's rights); the extension's tables as the extension owner
+ * caller's rights; the export's output function calls run there too); the
+ * extension's tables as the extension owner
  * (mt_catalog_*); the staging table as the caller.  The import inserts
  * user rows with session_replication_role = replica (user triggers and
  * foreign-key triggers do not fire, as in a data-only pg_restore; parents
@@ -39,7 +40,8 @@
  *
  * Locks: only those of the statements run (row and table locks of the
  * inserts), and the audit chain lock of the imported tenant (audit.c).
- * No shared state.
+ * No shared state (quote_byte, the bytes record_out quotes for, is a
+ * backend-local table filled once).
  *
  *-------------------------------------------------------------------------
  */
