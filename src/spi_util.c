@@ -375,12 +375,26 @@ mt_owner_cursor_open(MtOwnerCursor *c, Oid relid, const pg_uuid_t *tenant,
 uint64
 mt_owner_cursor_fetch(MtOwnerCursor *c, long count)
 {
+	return mt_owner_cursor_fetch_then(c, count, NULL, NULL);
+}
+
+/*
+ * The same, then then(arg) in that same setting (when not NULL): code that
+ * reads SPI_tuptable, such as the output functions of its columns, runs as
+ * the owner too.
+ */
+uint64
+mt_owner_cursor_fetch_then(MtOwnerCursor *c, long count,
+						   void (*then) (void *arg), void *arg)
+{
 	OwnerScope	s;
 
 	owner_enter(&s, c->owner, c->has_tenant ? &c->tenant : NULL);
 	PG_TRY();
 	{
 		SPI_cursor_fetch(c->portal, true, count);
+		if (then != NULL)
+			then(arg);
 	}
 	PG_CATCH();
 	{

@@ -66,6 +66,8 @@ extern void mt_owner_cursor_open(MtOwnerCursor *c, Oid relid, const pg_uuid_t *t
 								 const char *sql, int nargs, Oid *types, Datum *values,
 								 const char *nulls);
 extern uint64 mt_owner_cursor_fetch(MtOwnerCursor *c, long count);
+extern uint64 mt_owner_cursor_fetch_then(MtOwnerCursor *c, long count,
+										void (*then) (void *arg), void *arg);
 extern void mt_owner_cursor_close(MtOwnerCursor *c);
 extern ErrorData *mt_try_in_subxact(void (*fn) (void *arg), void *arg);
 

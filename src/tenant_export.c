@@ -13,12 +13,15 @@
  *	  header  multitenant  {"format": 1, "extension_version": ..., "tenant": ...}
  *	  table   <name>       {"order": n, "kind": "extension" | "isolated",
  *						    "tenant_column": ..., "columns": [[name, type], ...]}
- *	  row     <name>       the row's composite text (record_out)
+ *	  row     <name>       the row's composite text (as record_out writes it)
  *	  end     multitenant  {"rows": {<name>: count, ...}}
  * Streaming: the export is a value-per-call function that reads each
- * table through a cursor and holds one batch of rows at a time (called in
- * a select list, rows go to the client as they come; in FROM, PostgreSQL
- * collects them in a tuplestore that spills past work_mem); the import
+ * table's columns through a cursor, writes each row's composite text itself
+ * (row_text: the columns' output functions, looked up once per table, and
+ * record_out's quoting, byte for byte) and holds one batch of rows at a
+ * time (called in a select list, rows go to the client as they come; in
+ * FROM, PostgreSQL collects them in a tuplestore that spills past
+ * work_mem); the import
  * reads the staging table the client COPYs the file into through cursors
  * and inserts batches of rows passed as one text[].
  *
@@ -27,7 +30,8 @@
  * operation inside the tenant's maintenance context (spi_util.c
  * mt_owner_execute / mt_owner_cursor_*: FORCE RLS confines it to the
  * tenant, the owner's casts, defaults and domains never run with the
- * caller's rights); the extension's tables as the extension owner
+ * caller's rights; the export's output function calls run there too); the
+ * extension's tables as the extension owner
  * (mt_catalog_*); the staging table as the caller.  The import inserts
  * user rows with session_replication_role = replica (user triggers and
  * foreign-key triggers do not fire, as in a data-only pg_restore; parents
@@ -36,7 +40,8 @@
  *
  * Locks: only those of the statements run (row and table locks of the
  * inserts), and the audit chain lock of the imported tenant (audit.c).
- * No shared state.
+ * No shared state (quote_byte, the bytes record_out quotes for, is a
+ * backend-local table filled once).
  *
  *-------------------------------------------------------------------------
  */
@@ -193,6 +198,13 @@ typedef struct ExportCtx
 	Datum		name_datum;
 	Datum		row_datum;		/* "row" */
 	int64		count;
+	/* its columns' output functions (NULL until its first batch) */
+	int			natts;
+	FmgrInfo   *out;
+	Datum	   *values;
+	bool	   *nulls;
+	StringInfoData line;		/* one row's composite text */
+	MemoryContext row_cxt;		/* output function results, reset per row */
 	/* its current batch (in batch_cxt) */
 	Datum	   *rows;
 	uint64		nrows;
@@ -260,6 +272,7 @@ export_open_spi(ExportCtx *x)
 
 	x->count = 0;
 	x->nrows = x->next = 0;
+	x->out = NULL;
 	x->user_table = x->table >= (int) N_EXT_TABLES;
 	if (!x->user_table)
 	{
@@ -268,11 +281,11 @@ export_open_spi(ExportCtx *x)
 
 		x->name = MemoryContextStrdup(x->mcxt, psprintf("mt.%s", et->name));
 		if (et->tenant_column)
-			sql = psprintf("SELECT ROW(mt_row.*)::pg_catalog.text FROM mt.%s mt_row "
+			sql = psprintf("SELECT mt_row.* FROM mt.%s mt_row "
 						   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1",
 						   et->name, et->tenant_column);
 		else
-			sql = psprintf("SELECT ROW(mt_row.*)::pg_catalog.text FROM mt.%s mt_row "
+			sql = psprintf("SELECT mt_row.* FROM mt.%s mt_row "
 						   "WHERE NOT mt_row.builtin AND mt_row.%s OPERATOR(pg_catalog.=) "
 						   "(SELECT plan FROM mt.tenants WHERE id OPERATOR(pg_catalog.=) $1)",
 						   et->name, strcmp(et->name, "plans") == 0 ? "name" : "plan");
@@ -290,7 +303,7 @@ export_open_spi(ExportCtx *x)
 
 		x->name = MemoryContextStrdup(x->mcxt, mt_relation_name(x->rels[i]));
 		queue(x, "table", x->name, table_header(x, "isolated", x->cols[i], x->rels[i]));
-		sql = psprintf("SELECT ROW(mt_row.*)::pg_catalog.text FROM ONLY %s mt_row "
+		sql = psprintf("SELECT mt_row.* FROM ONLY %s mt_row "
 					   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1",
 					   x->name, quote_identifier(x->cols[i]));
 		mt_owner_cursor_open(&x->oc, x->rels[i], &x->tenant, sql, 1, t, v, NULL);
@@ -300,24 +313,134 @@ export_open_spi(ExportCtx *x)
 	x->open = true;
 }
 
-/* copy the rows of SPI_tuptable into x->rows (batch_cxt) */
+/*
+ * The bytes that make record_out quote a value: a quote, backslash,
+ * parenthesis, comma, or what isspace() says is white space (the
+ * database's LC_CTYPE, fixed for the backend's life), as record_out tests
+ * them.  Filled once per backend.
+ */
+static bool quote_byte[256];
+static bool quote_byte_ready = false;
+
 static void
-copy_batch(ExportCtx *x, uint64 got)
+prepare_quote_bytes(void)
 {
+	for (int c = 1; c < 256; c++)
+		quote_byte[c] = c == '"' || c == '\\' || c == '(' || c == ')' || c == ',' ||
+			isspace((unsigned char) c);
+	quote_byte_ready = true;
+}
+
+/*
+ * The output functions of the current table's columns, from the cursor's
+ * first batch (in mcxt, freed when the table is closed).
+ */
+static void
+prepare_columns(ExportCtx *x, TupleDesc desc)
+{
+	MemoryContext old = MemoryContextSwitchTo(x->mcxt);
+
+	if (!quote_byte_ready)
+		prepare_quote_bytes();
+	x->natts = desc->natts;
+	x->out = palloc(sizeof(FmgrInfo) * Max(x->natts, 1));
+	x->values = palloc(sizeof(Datum) * Max(x->natts, 1));
+	x->nulls = palloc(sizeof(bool) * Max(x->natts, 1));
+	for (int i = 0; i < x->natts; i++)
+	{
+		Oid			fn;
+		bool		varlena;
+
+		getTypeOutputInfo(TupleDescAttr(desc, i)->atttypid, &fn, &varlena);
+		fmgr_info_cxt(fn, &x->out[i], x->mcxt);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A row's composite text into x->line, exactly as record_out writes the
+ * ROW() of its columns: "(" values ")" separated by commas, nothing for
+ * NULL, a value in double quotes when it is empty or has a byte of
+ * quote_byte, quotes and backslashes doubled in it.  Output function
+ * results go to row_cxt (reset per row).
+ */
+static void
+row_text(ExportCtx *x, HeapTuple tup, TupleDesc desc)
+{
+	StringInfo	buf = &x->line;
+	MemoryContext old = MemoryContextSwitchTo(x->row_cxt);
+
+	heap_deform_tuple(tup, desc, x->values, x->nulls);
+	resetStringInfo(buf);
+	appendStringInfoCharMacro(buf, '(');
+	for (int i = 0; i < x->natts; i++)
+	{
+		const char *value;
+		const char *p;
+		size_t		len;
+		size_t		extra;
+		char	   *d;
+
+		if (i > 0)
+			appendStringInfoCharMacro(buf, ',');
+		if (x->nulls[i])
+			continue;
+		value = OutputFunctionCall(&x->out[i], x->values[i]);
+		for (p = value; *p && !quote_byte[(unsigned char) *p]; p++)
+			;
+		if (*p == '\0' && p != value)
+		{
+			appendBinaryStringInfo(buf, value, p - value);
+			continue;
+		}
+		/* quoted (an empty value too): the exact size, then the bytes */
+		len = p - value;
+		extra = 2;
+		for (; *p; p++, len++)
+			if (*p == '"' || *p == '\\')
+				extra++;
+		enlargeStringInfo(buf, len + extra);
+		d = buf->data + buf->len;
+		*d++ = '"';
+		for (p = value; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				*d++ = *p;
+			*d++ = *p;
+		}
+		*d++ = '"';
+		buf->len = d - buf->data;
+		buf->data[buf->len] = '\0';
+	}
+	appendStringInfoCharMacro(buf, ')');
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(x->row_cxt);
+}
+
+/*
+ * The rows of SPI_tuptable as composite text into x->rows (batch_cxt).
+ * For a user table it runs as the table's owner, like the fetch
+ * (mt_owner_cursor_fetch_then).
+ */
+static void
+copy_batch(void *arg)
+{
+	ExportCtx  *x = (ExportCtx *) arg;
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	uint64		got = SPI_processed;
 	MemoryContext old;
 
+	if (x->out == NULL && got > 0)
+		prepare_columns(x, desc);
 	MemoryContextReset(x->batch_cxt);
 	old = MemoryContextSwitchTo(x->batch_cxt);
 	x->rows = palloc(sizeof(Datum) * Max(got, 1));
-	x->nrows = 0;
 	for (uint64 i = 0; i < got; i++)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			x->rows[x->nrows++] = datumCopy(d, false, -1);
+		row_text(x, SPI_tuptable->vals[i], desc);
+		x->rows[i] = PointerGetDatum(cstring_to_text_with_len(x->line.data, x->line.len));
 	}
+	x->nrows = got;
 	MemoryContextSwitchTo(old);
 	x->next = 0;
 }
@@ -329,7 +452,7 @@ export_fetch(ExportCtx *x)
 	if (x->user_table)
 	{
 		mt_spi_connect();
-		copy_batch(x, mt_owner_cursor_fetch(&x->oc, MT_EXPORT_BATCH));
+		(void) mt_owner_cursor_fetch_then(&x->oc, MT_EXPORT_BATCH, copy_batch, x);
 		mt_spi_finish();
 	}
 	else
@@ -338,7 +461,7 @@ export_fetch(ExportCtx *x)
 
 		mt_catalog_begin(&c);
 		SPI_cursor_fetch(x->portal, true, MT_EXPORT_BATCH);
-		copy_batch(x, SPI_processed);
+		copy_batch(x);
 		mt_catalog_end(&c);
 	}
 }
@@ -351,6 +474,13 @@ export_close(ExportCtx *x)
 	else
 		SPI_cursor_close(x->portal);
 	x->open = false;
+	if (x->out != NULL)
+	{
+		pfree(x->out);
+		pfree(x->values);
+		pfree(x->nulls);
+		x->out = NULL;
+	}
 	if (x->counts.len > 0)
 		appendStringInfoString(&x->counts, ", ");
 	escape_json(&x->counts, x->name);
@@ -504,6 +634,9 @@ mt_export_tenant(PG_FUNCTION_ARGS)
 		x->tenant = *PG_GETARG_UUID_P(0);
 		x->batch_cxt = AllocSetContextCreate(funcctx->multi_call_memory_ctx, "mt export batch",
 											 ALLOCSET_DEFAULT_SIZES);
+		x->row_cxt = AllocSetContextCreate(funcctx->multi_call_memory_ctx, "mt export row",
+										   ALLOCSET_DEFAULT_SIZES);
+		initStringInfo(&x->line);
 		initStringInfo(&x->counts);
 		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 			elog(ERROR, "multitenant: mt.export_tenant must return a row type");
