@@ -125,6 +125,10 @@ drop_guard                 | trigger | trigger | SELECT mt.drop_guard() IS NOT N
 placement_isolation_issues | works   | works   | SELECT mt.placement_isolation_issues('public.orders', 'tenant_id') = '{}'
 export_tenant              | works   | works   | SELECT count(*) FILTER (WHERE section = 'header') = 1 AND count(*) FILTER (WHERE section = 'end') = 1 FROM mt.export_tenant(:'acme')
 import_tenant              | refuses | refuses | SELECT count(*) FROM mt.import_tenant('pg_catalog.pg_class')
+add_domain                 | refuses | refuses | SELECT mt.add_domain(:'globex', 'app.globex.example') IS NOT NULL
+verify_domain              | refuses | refuses | SELECT mt.verify_domain('pending.acme.example') IS NOT NULL
+remove_domain              | refuses | refuses | SELECT mt.remove_domain('app.acme.example')
+tenant_by_host             | works   | works   | SELECT mt.tenant_by_host('App.Acme.Example.') = :'acme' AND mt.tenant_by_host('pending.acme.example') IS NULL
 EOF
 )
 
@@ -159,6 +163,8 @@ SELECT mt.audit('invoice.sent', 'invoice', '7', '{"amount": 10}');
 SELECT mt.record_consent('alice', 'marketing', true);
 SELECT mt.gdpr_process(mt.gdpr_request('carol', 'restriction'));
 SELECT mt.track('exports', 5);
+SELECT mt.add_domain('$acme', 'app.acme.example'), mt.verify_domain('app.acme.example');
+SELECT mt.add_domain('$acme', 'pending.acme.example');
 SQL
 access_request=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.gdpr_request('alice', 'access')" | tail -1)
 breach=$(mt_psql -d $db -c "SELECT mt.report_breach('backup tape lost', affected_tenants => ARRAY['$acme'::uuid])")
