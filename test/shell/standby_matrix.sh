@@ -129,6 +129,12 @@ add_domain                 | refuses | refuses | SELECT mt.add_domain(:'globex',
 verify_domain              | refuses | refuses | SELECT mt.verify_domain('pending.acme.example') IS NOT NULL
 remove_domain              | refuses | refuses | SELECT mt.remove_domain('app.acme.example')
 tenant_by_host             | works   | works   | SELECT mt.tenant_by_host('App.Acme.Example.') = :'acme' AND mt.tenant_by_host('pending.acme.example') IS NULL
+totp_code                  | works   | works   | SELECT mt.totp_code(convert_to('12345678901234567890', 'UTF8'), to_timestamp(59), 'SHA1', 8) = '94287082'
+totp_enroll                | refuses | refuses | SELECT mt.totp_enroll('dave') IS NOT NULL
+totp_verify                | refuses | refuses | SELECT mt.totp_verify('erin', '123456') IS NOT NULL
+totp_recovery_codes        | refuses | refuses | SELECT count(*) > 0 FROM mt.totp_recovery_codes('erin')
+totp_disable               | refuses | refuses | SELECT mt.totp_disable('erin')
+current_mfa                | works   | works   | SELECT NOT mt.current_mfa()
 EOF
 )
 
@@ -165,6 +171,7 @@ SELECT mt.gdpr_process(mt.gdpr_request('carol', 'restriction'));
 SELECT mt.track('exports', 5);
 SELECT mt.add_domain('$acme', 'app.acme.example'), mt.verify_domain('app.acme.example');
 SELECT mt.add_domain('$acme', 'pending.acme.example');
+SELECT mt.totp_enroll('erin') IS NOT NULL;
 SQL
 access_request=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.gdpr_request('alice', 'access')" | tail -1)
 breach=$(mt_psql -d $db -c "SELECT mt.report_breach('backup tape lost', affected_tenants => ARRAY['$acme'::uuid])")
