@@ -10,11 +10,8 @@
  *	  function (mt.totp_code, for tests and RFC vectors), and the MFA marker
  *	  of the current context (mt.current_mfa).
  *
- * A secret is stored as
- *	  secret_enc = nonce(24) || crypto_secretbox(secret, nonce, K)
- * with K = HMAC-SHA256(audit_kek version kek_version, "multitenant totp
- * secret v1"): the extension's key-encryption key, one derived key per
- * purpose and version.  Recovery codes are stored as
+ * A secret is stored sealed (sealed.c, label "multitenant totp secret v1":
+ * secretbox under a key derived from audit_kek version kek_version).  Recovery codes are stored as
  *	  HMAC-SHA256(mt_derive_key("multitenant totp recovery v1"),
  *				  tenant uuid || subject || 0 || code)
  * Plaintext secrets live in local buffers for one call and are wiped.
@@ -30,7 +27,6 @@
  */
 #include "postgres.h"
 
-#include <sodium.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -46,7 +42,7 @@
 #include "audit.h"
 #include "context.h"
 #include "crypto.h"
-#include "secret_versions.h"
+#include "sealed.h"
 #include "spi_util.h"
 #include "totp.h"
 #include "util.h"
@@ -58,7 +54,6 @@
 #define TOTP_MAX_FAILURES 5		/* consecutive failures before the pause */
 #define TOTP_PAUSE_SECONDS 300
 #define SECRET_MAX 64
-#define ENC_OVERHEAD (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
 
 static const char b32alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -177,63 +172,24 @@ mt_totp_code(PG_FUNCTION_ARGS)
  * Secrets at rest
  * --------------------------------------------------------------------- */
 
-static bool
-totp_key(int version, uint8 *out)
-{
-	const MtSecretVersion *v = mt_secret_version(MT_SECRET_AUDIT_KEK, version);
-	uint8		kek[MT_SECRET_LEN];
-	static const char label[] = "multitenant totp secret v1";
-
-	if (v == NULL || v->state == MT_SECRET_RETIRED ||
-		!mt_secret_key(MT_SECRET_AUDIT_KEK, version, v->master, kek))
-		return false;
-	mt_hmac_sha256(kek, sizeof(kek), (const uint8 *) label, strlen(label), out);
-	mt_wipe(kek, sizeof(kek));
-	return true;
-}
-
-static bytea *
-seal_secret(const uint8 *secret, int len, int *version)
-{
-	const MtSecretVersion *v = mt_secret_active(MT_SECRET_AUDIT_KEK);
-	uint8		key[MT_SECRET_LEN];
-	bytea	   *out = palloc(VARHDRSZ + ENC_OVERHEAD + len);
-	uint8	   *p = (uint8 *) VARDATA(out);
-
-	if (v == NULL || !totp_key(v->version, key))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("no usable key-encryption key for TOTP secrets"),
-				 errhint("See mt.secret_fingerprints() and doc/operations.md, \"Rotating secrets\".")));
-	*version = v->version;
-	SET_VARSIZE(out, VARHDRSZ + ENC_OVERHEAD + len);
-	mt_random_bytes(p, crypto_secretbox_NONCEBYTES);
-	crypto_secretbox_easy(p + crypto_secretbox_NONCEBYTES, secret, len, p, key);
-	mt_wipe(key, sizeof(key));
-	return out;
-}
+#define TOTP_SEAL_LABEL "multitenant totp secret v1"
 
 static int
 open_secret(bytea *enc, int version, uint8 *secret)
 {
-	uint8		key[MT_SECRET_LEN];
-	int			len = (int) VARSIZE_ANY_EXHDR(enc) - ENC_OVERHEAD;
-	const uint8 *p = (const uint8 *) VARDATA_ANY(enc);
-	bool		ok;
+	uint8		buf[MT_SEALED_MAX];
+	int			len = mt_unseal(TOTP_SEAL_LABEL, enc, version, buf);
 
-	if (len < 1 || len > SECRET_MAX || !totp_key(version, key))
-		ok = false;
-	else
+	if (len < 1 || len > SECRET_MAX)
 	{
-		ok = crypto_secretbox_open_easy(secret, p + crypto_secretbox_NONCEBYTES,
-										len + crypto_secretbox_MACBYTES, p, key) == 0;
-		mt_wipe(key, sizeof(key));
-	}
-	if (!ok)
+		mt_wipe(buf, sizeof(buf));
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("a TOTP secret cannot be decrypted"),
 				 errhint("The server secret file (multitenant.secret) differs from the one the secret was enrolled with, or its key version was retired.")));
+	}
+	memcpy(secret, buf, len);
+	mt_wipe(buf, sizeof(buf));
 	return len;
 }
 
@@ -414,7 +370,7 @@ mt_totp_enroll(PG_FUNCTION_ARGS)
 				 errhint("Remove it first with mt.totp_disable(subject), after checking who asks.")));
 
 	mt_random_bytes(secret, keylen);
-	enc = seal_secret(secret, keylen, &version);
+	enc = mt_seal(TOTP_SEAL_LABEL, secret, keylen, &version);
 	args[2] = CStringGetTextDatum(alg);
 	args[3] = Int32GetDatum(digits);
 	args[4] = Int32GetDatum(version);

@@ -135,6 +135,13 @@ totp_verify                | refuses | refuses | SELECT mt.totp_verify('erin', '
 totp_recovery_codes        | refuses | refuses | SELECT count(*) > 0 FROM mt.totp_recovery_codes('erin')
 totp_disable               | refuses | refuses | SELECT mt.totp_disable('erin')
 current_mfa                | works   | works   | SELECT NOT mt.current_mfa()
+add_sso_provider           | refuses | refuses | SELECT mt.add_sso_provider(:'globex', 'oidc', 'G', 'https://g.example', ARRAY['globex.example']) IS NOT NULL
+remove_sso_provider        | refuses | refuses | SELECT mt.remove_sso_provider(provider_id) FROM mt.sso_provider_for('a@acme.example')
+sso_client_secret          | works   | works   | SELECT mt.sso_client_secret(provider_id) = 'client-secret' FROM mt.sso_provider_for('a@acme.example')
+sso_provider_for           | works   | works   | SELECT tenant_id = :'acme' AND kind = 'oidc' FROM mt.sso_provider_for('Alice@Acme.Example')
+link_identity              | refuses | refuses | SELECT mt.link_identity(provider_id, 'ext-2', 'bob') IS NULL FROM mt.sso_provider_for('a@acme.example')
+unlink_identity            | refuses | refuses | SELECT mt.unlink_identity(provider_id, 'ext-1') FROM mt.sso_provider_for('a@acme.example')
+resolve_identity           | works   | works   | SELECT r.tenant_id = :'acme' AND r.subject = 'alice' FROM mt.sso_provider_for('a@acme.example') p, mt.resolve_identity(p.provider_id, 'ext-1') r
 EOF
 )
 
@@ -172,6 +179,7 @@ SELECT mt.track('exports', 5);
 SELECT mt.add_domain('$acme', 'app.acme.example'), mt.verify_domain('app.acme.example');
 SELECT mt.add_domain('$acme', 'pending.acme.example');
 SELECT mt.totp_enroll('erin') IS NOT NULL;
+SELECT mt.link_identity(mt.add_sso_provider('$acme', 'oidc', 'Acme IdP', 'https://idp.acme.example', ARRAY['acme.example'], '{}', 'client', 'client-secret'), 'ext-1', 'alice');
 SQL
 access_request=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.gdpr_request('alice', 'access')" | tail -1)
 breach=$(mt_psql -d $db -c "SELECT mt.report_breach('backup tape lost', affected_tenants => ARRAY['$acme'::uuid])")
