@@ -42,6 +42,7 @@
 #include "ratelimit.h"
 #include "redact.h"
 #include "tenant_status.h"
+#include "totp.h"
 #include "usage.h"
 #include "util.h"
 #include "worker.h"
@@ -191,6 +192,7 @@ mt_xact_callback(XactEvent event, void *arg)
 	mt_tenants_xact_callback((int) event);
 	mt_api_keys_xact_callback((int) event);
 	mt_usage_xact_callback((int) event);
+	mt_totp_xact_callback((int) event);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:

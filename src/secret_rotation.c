@@ -199,9 +199,23 @@ in_use(MtSecretPurpose p, int version)
 										  "AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) pg_catalog.now())",
 										  1, (Oid[]) {INT4OID}, &arg, true, NULL));
 	if (p == MT_SECRET_AUDIT_KEK)
-		return DatumGetInt64(mt_spi_value("SELECT pg_catalog.count(*) FROM mt.audit_subject_keys "
-										  "WHERE kek_version OPERATOR(pg_catalog.=) $1",
-										  1, (Oid[]) {INT4OID}, &arg, true, NULL));
+	{
+		int64		n = DatumGetInt64(mt_spi_value("SELECT pg_catalog.count(*) FROM mt.audit_subject_keys "
+												   "WHERE kek_version OPERATOR(pg_catalog.=) $1",
+												   1, (Oid[]) {INT4OID}, &arg, true, NULL));
+
+		/* TOTP secrets are sealed under a key derived from it (sealed.c; 0.4.0) */
+		if (OidIsValid(mt_catalog_relid("totp_secrets")))
+			n += DatumGetInt64(mt_spi_value("SELECT pg_catalog.count(*) FROM mt.totp_secrets "
+											"WHERE kek_version OPERATOR(pg_catalog.=) $1",
+											1, (Oid[]) {INT4OID}, &arg, true, NULL));
+		/* and SSO client secrets (sso.c; 0.4.0) */
+		if (OidIsValid(mt_catalog_relid("sso_providers")))
+			n += DatumGetInt64(mt_spi_value("SELECT pg_catalog.count(*) FROM mt.sso_providers "
+											"WHERE kek_version OPERATOR(pg_catalog.=) $1",
+											1, (Oid[]) {INT4OID}, &arg, true, NULL));
+		return n;
+	}
 	return -1;					/* tokens: not tracked */
 }
 
@@ -255,12 +269,12 @@ mt_retire_secret(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("version %d of the %s key is still in use", version, mt_secret_purpose_name(p)),
 				 p == MT_SECRET_AUDIT_KEK ?
-				 errdetail("%lld audit subject keys are wrapped with it; retiring it would make their details unreadable.",
+				 errdetail("%lld audit subject keys, TOTP secrets or SSO client secrets are encrypted with it; retiring it would make them unreadable.",
 						   (long long) users) :
 				 errdetail("%lld API keys were hashed with it and have not been used since the rotation.",
 						   (long long) users),
 				 p == MT_SECRET_AUDIT_KEK ?
-				 errhint("Run SELECT mt.rewrap_audit_keys() until it returns 0, then retire.") :
+				 errhint("Run SELECT mt.rewrap_audit_keys() until it returns 0, and re-enrol TOTP subjects and re-register SSO providers still on the version (kek_version of mt.totp_secrets, mt.sso_providers), then retire.") :
 				 errhint("Wait until the keys have been used (they are re-hashed then; SELECT mt.flush_api_key_usage() writes waiting re-hashes), or pass force => true: those keys stop working.")));
 	args[0] = CStringGetTextDatum(mt_secret_purpose_name(p));
 	args[1] = Int32GetDatum(version);

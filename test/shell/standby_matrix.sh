@@ -146,6 +146,23 @@ drop_role                  | refuses | refuses | SELECT mt.drop_role('billing') 
 grant_role                 | refuses | refuses | SELECT mt.grant_role('carl', 'viewer') IS NOT NULL
 revoke_role                | refuses | refuses | SELECT mt.revoke_role('bob', 'billing')
 create_workspace           | refuses | refuses | SELECT mt.create_workspace('made on a standby') IS NOT NULL
+add_domain                 | refuses | refuses | SELECT mt.add_domain(:'globex', 'app.globex.example') IS NOT NULL
+verify_domain              | refuses | refuses | SELECT mt.verify_domain('pending.acme.example') IS NOT NULL
+remove_domain              | refuses | refuses | SELECT mt.remove_domain('app.acme.example')
+tenant_by_host             | works   | works   | SELECT mt.tenant_by_host('App.Acme.Example.') = :'acme' AND mt.tenant_by_host('pending.acme.example') IS NULL
+totp_code                  | works   | works   | SELECT mt.totp_code(convert_to('12345678901234567890', 'UTF8'), to_timestamp(59), 'SHA1', 8) = '94287082'
+totp_enroll                | refuses | refuses | SELECT mt.totp_enroll('dave') IS NOT NULL
+totp_verify                | refuses | refuses | SELECT mt.totp_verify('erin', '123456') IS NOT NULL
+totp_recovery_codes        | refuses | refuses | SELECT count(*) > 0 FROM mt.totp_recovery_codes('erin')
+totp_disable               | refuses | refuses | SELECT mt.totp_disable('erin')
+current_mfa                | works   | works   | SELECT NOT mt.current_mfa()
+add_sso_provider           | refuses | refuses | SELECT mt.add_sso_provider(:'globex', 'oidc', 'G', 'https://g.example', ARRAY['globex.example']) IS NOT NULL
+remove_sso_provider        | refuses | refuses | SELECT mt.remove_sso_provider(provider_id) FROM mt.sso_provider_for('a@acme.example')
+sso_client_secret          | works   | works   | SELECT mt.sso_client_secret(provider_id) = 'client-secret' FROM mt.sso_provider_for('a@acme.example')
+sso_provider_for           | works   | works   | SELECT tenant_id = :'acme' AND kind = 'oidc' FROM mt.sso_provider_for('Alice@Acme.Example')
+link_identity              | refuses | refuses | SELECT mt.link_identity(provider_id, 'ext-2', 'bob') IS NULL FROM mt.sso_provider_for('a@acme.example')
+unlink_identity            | refuses | refuses | SELECT mt.unlink_identity(provider_id, 'ext-1') FROM mt.sso_provider_for('a@acme.example')
+resolve_identity           | works   | works   | SELECT r.tenant_id = :'acme' AND r.subject = 'alice' FROM mt.sso_provider_for('a@acme.example') p, mt.resolve_identity(p.provider_id, 'ext-1') r
 EOF
 )
 
@@ -184,6 +201,10 @@ RESET multitenant.token;
 CREATE SCHEMA tmpl;
 CREATE TABLE tmpl.docs (id serial PRIMARY KEY, body text NOT NULL);
 SELECT mt.provision_schema('$acme', 'tmpl');
+SELECT mt.add_domain('$acme', 'app.acme.example'), mt.verify_domain('app.acme.example');
+SELECT mt.add_domain('$acme', 'pending.acme.example');
+SELECT mt.totp_enroll('erin') IS NOT NULL;
+SELECT mt.link_identity(mt.add_sso_provider('$acme', 'oidc', 'Acme IdP', 'https://idp.acme.example', ARRAY['acme.example'], '{}', 'client', 'client-secret'), 'ext-1', 'alice');
 SQL
 ws=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.create_role('billing', '{invoices:read}')" \
     -c "SELECT mt.grant_role('bob', 'billing')" -c "SELECT mt.create_workspace('alpha')" | tail -1)

@@ -1,0 +1,2 @@
+\set i random(1, 1000)
+SELECT mt.tenant_by_host('tenant-' || :i || '.example.com');
