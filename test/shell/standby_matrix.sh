@@ -197,14 +197,14 @@ SELECT mt.audit('invoice.sent', 'invoice', '7', '{"amount": 10}');
 SELECT mt.record_consent('alice', 'marketing', true);
 SELECT mt.gdpr_process(mt.gdpr_request('carol', 'restriction'));
 SELECT mt.track('exports', 5);
-RESET multitenant.token;
-CREATE SCHEMA tmpl;
-CREATE TABLE tmpl.docs (id serial PRIMARY KEY, body text NOT NULL);
-SELECT mt.provision_schema('$acme', 'tmpl');
 SELECT mt.add_domain('$acme', 'app.acme.example'), mt.verify_domain('app.acme.example');
 SELECT mt.add_domain('$acme', 'pending.acme.example');
 SELECT mt.totp_enroll('erin') IS NOT NULL;
 SELECT mt.link_identity(mt.add_sso_provider('$acme', 'oidc', 'Acme IdP', 'https://idp.acme.example', ARRAY['acme.example'], '{}', 'client', 'client-secret'), 'ext-1', 'alice');
+RESET multitenant.token;
+CREATE SCHEMA tmpl;
+CREATE TABLE tmpl.docs (id serial PRIMARY KEY, body text NOT NULL);
+SELECT mt.provision_schema('$acme', 'tmpl');
 SQL
 ws=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.create_role('billing', '{invoices:read}')" \
     -c "SELECT mt.grant_role('bob', 'billing')" -c "SELECT mt.create_workspace('alpha')" | tail -1)
