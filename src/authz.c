@@ -957,6 +957,16 @@ resolve(AuthzState *st)
 		}
 		st->wide[st->nwide++] = p;
 	}
+
+	/*
+	 * What the current workspace's assignments add applies there only: a
+	 * subject holding more than its tenant-wide permissions does not span
+	 * workspaces (else the generated policies would let a workspace role
+	 * write every workspace a tenant-wide role makes visible).
+	 */
+	for (i = 0; st->spans && i < st->nperms; i++)
+		if (!state_holds_wide(st, st->perms[i]))
+			st->spans = false;
 	st->resolved = true;
 }
 
