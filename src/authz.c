@@ -757,6 +757,7 @@ resolve(AuthzState *st)
 	List	   *wide_roots = NIL;
 	List	   *perms = NIL;
 	List	   *wide_perms = NIL;
+	bool		all_wide;
 	ListCell   *lc;
 	int			i;
 
@@ -913,17 +914,14 @@ resolve(AuthzState *st)
 		probe_closure(&st->key.tenant, roots, cxt, &perms);
 
 	/* what is held tenant-wide: everything unless a root is of one workspace */
-	{
-		bool		all_wide = !(is_key && st->has_ws);
-
-		foreach(lc, roots)
-			if (!list_has_string(wide_roots, (char *) lfirst(lc)))
-				all_wide = false;
-		if (all_wide)
-			wide_perms = perms;
-		else if (wide_roots != NIL)
-			probe_closure(&st->key.tenant, wide_roots, cxt, &wide_perms);
-	}
+	all_wide = !(is_key && st->has_ws);
+	foreach(lc, roots)
+		if (!list_has_string(wide_roots, (char *) lfirst(lc)))
+			all_wide = false;
+	if (all_wide)
+		wide_perms = perms;
+	else if (wide_roots != NIL)
+		probe_closure(&st->key.tenant, wide_roots, cxt, &wide_perms);
 
 	/* an API key bound to a workspace never spans workspaces */
 	st->spans = spans && !(is_key && st->has_ws);
@@ -964,7 +962,7 @@ resolve(AuthzState *st)
 	 * workspaces (else the generated policies would let a workspace role
 	 * write every workspace a tenant-wide role makes visible).
 	 */
-	for (i = 0; st->spans && i < st->nperms; i++)
+	for (i = 0; st->spans && !all_wide && i < st->nperms; i++)
 		if (!state_holds_wide(st, st->perms[i]))
 			st->spans = false;
 	st->resolved = true;
