@@ -37,7 +37,11 @@
  * The management functions write as the extension owner
  * (mt_catalog_execute); they run for the current tenant only, and require
  * roles:manage (roles and assignments) or workspaces:manage (workspaces)
- * of the caller, who can grant only what it holds itself.
+ * of the caller, who can grant only what it holds itself; what it holds
+ * only in its workspace (an assignment there, a key bound to it) manages
+ * only that workspace's assignments: tenant-wide or other workspaces'
+ * assignments and the tenant's roles need the permissions tenant-wide
+ * (AuthzState.wide).
  *
  * Locks: none of its own.  All state here is per backend.
  *
@@ -115,6 +119,11 @@ typedef struct AuthzState
 	/* the result */
 	int			nperms;
 	char	  **perms;			/* patterns; just "*" when it holds everything */
+	int			nwide;
+	char	  **wide;			/* the part held tenant-wide: by no assignment
+								 * of one workspace, nor by a key bound to one
+								 * (what management beyond the current
+								 * workspace needs) */
 	bool		has_ws;			/* the current workspace */
 	pg_uuid_t	ws;
 	bool		spans;			/* sees every workspace of the tenant */
@@ -256,6 +265,16 @@ state_holds(const AuthzState *st, const char *perm)
 {
 	for (int i = 0; i < st->nperms; i++)
 		if (permission_covers(st->perms[i], perm))
+			return true;
+	return false;
+}
+
+/* whether the current subject holds perm tenant-wide (AuthzState.wide) */
+static bool
+state_holds_wide(const AuthzState *st, const char *perm)
+{
+	for (int i = 0; i < st->nwide; i++)
+		if (permission_covers(st->wide[i], perm))
 			return true;
 	return false;
 }
@@ -671,11 +690,11 @@ probe_workspace(const pg_uuid_t *tenant, const pg_uuid_t *ws)
 /*
  * The roles the subject holds now in the current workspace (palloc'd
  * names); moves st->until to the next valid_from/valid_until; *spans
- * when one of them is tenant-wide.
+ * when one of them is tenant-wide, and *wide_roles gets those.
  */
 static List *
 subject_roles(AuthzState *st, const pg_uuid_t *tenant, const char *sub, TimestampTz now,
-			  bool *spans)
+			  bool *spans, List **wide_roles)
 {
 	static const char *const cols[2] = {"tenant_id", "subject"};
 	RegProcedure procs[2] = {F_UUID_EQ, F_TEXTEQ};
@@ -685,6 +704,7 @@ subject_roles(AuthzState *st, const pg_uuid_t *tenant, const char *sub, Timestam
 	HeapTuple	tup;
 
 	*spans = false;
+	*wide_roles = NIL;
 	if (!probe_begin(&p, watched[1], "role_assignments_subject_idx", 2, cols, procs, keys))
 		return NIL;
 	while ((tup = systable_getnext(p.scan)) != NULL)
@@ -713,9 +733,12 @@ subject_roles(AuthzState *st, const pg_uuid_t *tenant, const char *sub, Timestam
 		if (!n_ws && !(st->has_ws &&
 					   memcmp(DatumGetUUIDP(ws), &st->ws, sizeof(pg_uuid_t)) == 0))
 			continue;
-		if (n_ws)
-			*spans = true;
 		roles = lappend(roles, TextDatumGetCString(role));
+		if (n_ws)
+		{
+			*spans = true;
+			*wide_roles = lappend(*wide_roles, llast(roles));
+		}
 	}
 	probe_end(&p);
 	return roles;
@@ -731,7 +754,10 @@ resolve(AuthzState *st)
 	bool		is_key;
 	bool		spans = false;
 	List	   *roots = NIL;
+	List	   *wide_roots = NIL;
 	List	   *perms = NIL;
+	List	   *wide_perms = NIL;
+	bool		all_wide;
 	ListCell   *lc;
 	int			i;
 
@@ -804,6 +830,8 @@ resolve(AuthzState *st)
 				}
 				/* the scopes of a key bound to no workspace are tenant-wide */
 				spans = perms != NIL && !st->has_ws;
+				if (!st->has_ws)
+					wide_perms = list_copy(perms);
 			}
 			probe_end(&p);
 		}
@@ -826,6 +854,7 @@ resolve(AuthzState *st)
 	if (st->key.backoffice && !st->key.has_sub && !st->key.has_role)
 	{
 		add_perm(cxt, &perms, "*");
+		wide_perms = list_copy(perms);
 		spans = true;
 	}
 	else if (st->key.backoffice && st->key.has_role)
@@ -834,7 +863,7 @@ resolve(AuthzState *st)
 
 		(void) probe_role(&st->key.tenant, st->key.role, cxt, NULL, &found);
 		if (found)
-			roots = list_make1(pstrdup(st->key.role));
+			roots = wide_roots = list_make1(pstrdup(st->key.role));
 		else
 			defer_error(st, ERRCODE_UNDEFINED_OBJECT,
 						psprintf("role \"%s\" of the context does not exist in tenant %s",
@@ -845,7 +874,9 @@ resolve(AuthzState *st)
 	else if (st->key.has_sub)
 	{
 		bool		tenant_wide;
-		List	   *held = subject_roles(st, &st->key.tenant, st->key.sub, now, &tenant_wide);
+		List	   *held_wide;
+		List	   *held = subject_roles(st, &st->key.tenant, st->key.sub, now, &tenant_wide,
+										 &held_wide);
 
 		spans |= tenant_wide;
 
@@ -853,7 +884,11 @@ resolve(AuthzState *st)
 		{
 			/* the trust rule: a bearer token's role is capped by the assignments */
 			if (list_has_string(held, st->key.role))
+			{
 				roots = list_make1(pstrdup(st->key.role));
+				if (list_has_string(held_wide, st->key.role))
+					wide_roots = roots;
+			}
 			else
 				defer_error(st, ERRCODE_INSUFFICIENT_PRIVILEGE,
 							psprintf("the token's role \"%s\" exceeds the assignments of subject \"%s\"",
@@ -861,15 +896,32 @@ resolve(AuthzState *st)
 							"A token's role claim selects one of the roles assigned to its subject (mt.grant_role) in the tenant and workspace; only a token minted by mt.tenant_token() or a context entered by mt.set_tenant() is trusted with any role.");
 		}
 		else
+		{
 			roots = held;
+			wide_roots = held_wide;
+		}
 	}
 	else if (st->key.has_role)
 		defer_error(st, ERRCODE_INSUFFICIENT_PRIVILEGE,
 					psprintf("the token's role \"%s\" exceeds the assignments of its subject", st->key.role),
 					"The token has a role claim but no sub claim, so no assignment can confirm the role.");
 
+	/* an API key bound to a workspace never spans workspaces */
+	if (is_key && st->has_ws)
+		wide_roots = NIL;
+
 	if (roots != NIL)
 		probe_closure(&st->key.tenant, roots, cxt, &perms);
+
+	/* what is held tenant-wide: everything unless a root is of one workspace */
+	all_wide = !(is_key && st->has_ws);
+	foreach(lc, roots)
+		if (!list_has_string(wide_roots, (char *) lfirst(lc)))
+			all_wide = false;
+	if (all_wide)
+		wide_perms = perms;
+	else if (wide_roots != NIL)
+		probe_closure(&st->key.tenant, wide_roots, cxt, &wide_perms);
 
 	/* an API key bound to a workspace never spans workspaces */
 	st->spans = spans && !(is_key && st->has_ws);
@@ -889,6 +941,30 @@ resolve(AuthzState *st)
 		}
 		st->perms[st->nperms++] = p;
 	}
+	st->nwide = 0;
+	st->wide = MemoryContextAlloc(cxt, sizeof(char *) * Max(list_length(wide_perms), 1));
+	foreach(lc, wide_perms)
+	{
+		char	   *p = (char *) lfirst(lc);
+
+		if (strcmp(p, "*") == 0)
+		{
+			st->wide[0] = p;
+			st->nwide = 1;
+			break;
+		}
+		st->wide[st->nwide++] = p;
+	}
+
+	/*
+	 * What the current workspace's assignments add applies there only: a
+	 * subject holding more than its tenant-wide permissions does not span
+	 * workspaces (else the generated policies would let a workspace role
+	 * write every workspace a tenant-wide role makes visible).
+	 */
+	for (i = 0; st->spans && !all_wide && i < st->nperms; i++)
+		if (!state_holds_wide(st, st->perms[i]))
+			st->spans = false;
 	st->resolved = true;
 }
 
@@ -1044,11 +1120,32 @@ mt_workspace_visible(PG_FUNCTION_ARGS)
  * --------------------------------------------------------------------- */
 
 /*
- * The tenant of the caller's context, which must hold perm (42501); first
- * refuses on a standby or read-only transaction (25006).
+ * 42501 unless the caller holds perm: tenant-wide when `wide` (management
+ * beyond the current workspace: tenant-wide or other workspaces'
+ * assignments, the tenant's roles), else in the current workspace.
+ */
+static void
+require_held(const AuthzState *st, const char *perm, const char *what, bool wide)
+{
+	if (wide ? !state_holds_wide(st, perm) : !state_holds(st, perm))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission \"%s\" denied", perm),
+				 wide && state_holds(st, perm) ?
+				 errdetail("%s needs \"%s\" tenant-wide here; subject %s holds it only in the current workspace.",
+						   what, perm, st->key.has_sub ? quote_literal_cstr(st->key.sub) : "(none)") :
+				 errdetail("%s needs \"%s\" in the current tenant; subject %s does not hold it.",
+						   what, perm, st->key.has_sub ? quote_literal_cstr(st->key.sub) : "(none)"),
+				 wide ? errhint("A role assigned in one workspace (or an API key bound to one) manages assignments of that workspace only.") : 0));
+}
+
+/*
+ * The tenant of the caller's context, which must hold perm (42501;
+ * tenant-wide when `wide`, require_held); first refuses on a standby or
+ * read-only transaction (25006).
  */
 static const AuthzState *
-require_manager(const char *what, const char *perm)
+require_manager(const char *what, const char *perm, bool wide)
 {
 	AuthzState *st;
 
@@ -1058,18 +1155,16 @@ require_manager(const char *what, const char *perm)
 	if (st == NULL)
 		elog(ERROR, "tenant context without authorization state");
 	raise_deferred(st);
-	if (!state_holds(st, perm))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission \"%s\" denied", perm),
-				 errdetail("%s needs \"%s\" in the current tenant; subject %s does not hold it.",
-						   what, perm, st->key.has_sub ? quote_literal_cstr(st->key.sub) : "(none)")));
+	require_held(st, perm, what, wide);
 	return st;
 }
 
-/* 42501 unless the caller holds every pattern of perms (no escalation) */
+/*
+ * 42501 unless the caller holds every pattern of perms (no escalation);
+ * tenant-wide when `wide` (require_held)
+ */
 static void
-require_covered(const AuthzState *st, List *perms, const char *what)
+require_covered(const AuthzState *st, List *perms, const char *what, bool wide)
 {
 	ListCell   *lc;
 
@@ -1077,10 +1172,12 @@ require_covered(const AuthzState *st, List *perms, const char *what)
 	{
 		const char *p = (const char *) lfirst(lc);
 
-		if (mt_permission_valid(p) && !state_holds(st, p))
+		if (mt_permission_valid(p) && !(wide ? state_holds_wide(st, p) : state_holds(st, p)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("cannot %s: permission \"%s\" is not held by the caller", what, p),
+					 wide ?
+					 errdetail("A subject can give others only permissions it holds itself, tenant-wide for a tenant-wide assignment, another workspace's or a role.") :
 					 errdetail("A subject can give others only permissions it holds itself.")));
 	}
 }
@@ -1227,7 +1324,7 @@ define_role(FunctionCallInfo fcinfo, bool is_create)
 	MtCatalogCtx cc;
 	int			kind;
 
-	st = require_manager(what, "roles:manage");
+	st = require_manager(what, "roles:manage", true);
 	mt_require_args(fcinfo, 2, "name and permissions");
 	name = text_arg(fcinfo, 0);
 	parent = text_arg(fcinfo, 2);
@@ -1266,7 +1363,7 @@ define_role(FunctionCallInfo fcinfo, bool is_create)
 	if (parent != NULL)
 		all = list_concat(all, role_closure_perms(&st->key.tenant, list_make1(parent),
 												  CurrentMemoryContext));
-	require_covered(st, all, is_create ? "create the role" : "change the role");
+	require_covered(st, all, is_create ? "create the role" : "change the role", true);
 
 	{
 		Oid			types[5] = {UUIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID};
@@ -1309,7 +1406,7 @@ PG_FUNCTION_INFO_V1(mt_drop_role);
 Datum
 mt_drop_role(PG_FUNCTION_ARGS)
 {
-	const AuthzState *st = require_manager("mt.drop_role()", "roles:manage");
+	const AuthzState *st = require_manager("mt.drop_role()", "roles:manage", true);
 	char	   *name;
 	MtCatalogCtx cc;
 	int			kind;
@@ -1329,7 +1426,7 @@ mt_drop_role(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("built-in role \"%s\" cannot be dropped", name)));
 	require_covered(st, role_closure_perms(&st->key.tenant, list_make1(name), CurrentMemoryContext),
-					"drop the role");
+					"drop the role", true);
 	/* the lock keeps a concurrent grant or child from slipping in */
 	mt_catalog_execute("SELECT 1 FROM mt.roles WHERE tenant_id OPERATOR(pg_catalog.=) $1"
 					   " AND name OPERATOR(pg_catalog.=) $2 FOR UPDATE", 2, types, values, NULL);
@@ -1348,12 +1445,18 @@ mt_drop_role(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* checks of grant/revoke: subject, role, workspace (SPI connected) */
+/*
+ * checks of grant/revoke: subject, role, workspace (SPI connected); an
+ * assignment other than of the current workspace needs roles:manage and
+ * the role's permissions tenant-wide
+ */
 static void
 check_assignment(const AuthzState *st, const char *subject, const char *role,
-				 const pg_uuid_t *ws, const char *what)
+				 const pg_uuid_t *ws, const char *what, const char *fn)
 {
 	size_t		len = strlen(subject);
+	bool		wide = !(ws != NULL && st->has_ws &&
+						 memcmp(ws, &st->ws, sizeof(pg_uuid_t)) == 0);
 
 	if (len < 1 || len > MT_MAX_SUBJECT_LEN)
 		ereport(ERROR,
@@ -1380,15 +1483,17 @@ check_assignment(const AuthzState *st, const char *subject, const char *role,
 							subject + strlen(MT_KEY_SUBJECT_PREFIX), mt_uuid_to_cstring(&st->key.tenant)),
 					 errdetail("A subject key:<key id> names an API key of the current tenant.")));
 	}
+	if (wide)
+		require_held(st, "roles:manage", fn, true);
 	require_covered(st, role_closure_perms(&st->key.tenant, list_make1((char *) role),
-										   CurrentMemoryContext), what);
+										   CurrentMemoryContext), what, wide);
 }
 
 PG_FUNCTION_INFO_V1(mt_grant_role);
 Datum
 mt_grant_role(PG_FUNCTION_ARGS)
 {
-	const AuthzState *st = require_manager("mt.grant_role()", "roles:manage");
+	const AuthzState *st = require_manager("mt.grant_role()", "roles:manage", false);
 	char	   *subject;
 	char	   *role;
 	pg_uuid_t  *ws;
@@ -1409,7 +1514,7 @@ mt_grant_role(PG_FUNCTION_ARGS)
 				 errmsg("valid_until must be later than valid_from (or now)")));
 
 	mt_catalog_begin(&cc);
-	check_assignment(st, subject, role, ws, "grant the role");
+	check_assignment(st, subject, role, ws, "grant the role", "mt.grant_role()");
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->key.tenant);
 	values[1] = CStringGetTextDatum(subject);
 	values[2] = CStringGetTextDatum(role);
@@ -1434,7 +1539,7 @@ PG_FUNCTION_INFO_V1(mt_revoke_role);
 Datum
 mt_revoke_role(PG_FUNCTION_ARGS)
 {
-	const AuthzState *st = require_manager("mt.revoke_role()", "roles:manage");
+	const AuthzState *st = require_manager("mt.revoke_role()", "roles:manage", false);
 	char	   *subject;
 	char	   *role;
 	pg_uuid_t  *ws;
@@ -1451,7 +1556,7 @@ mt_revoke_role(PG_FUNCTION_ARGS)
 	ws = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
 
 	mt_catalog_begin(&cc);
-	check_assignment(st, subject, role, ws, "revoke the role");
+	check_assignment(st, subject, role, ws, "revoke the role", "mt.revoke_role()");
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->key.tenant);
 	values[1] = CStringGetTextDatum(subject);
 	values[2] = CStringGetTextDatum(role);
@@ -1472,7 +1577,7 @@ PG_FUNCTION_INFO_V1(mt_create_workspace);
 Datum
 mt_create_workspace(PG_FUNCTION_ARGS)
 {
-	const AuthzState *st = require_manager("mt.create_workspace()", "workspaces:manage");
+	const AuthzState *st = require_manager("mt.create_workspace()", "workspaces:manage", false);
 	char	   *name;
 	size_t		len;
 	MtCatalogCtx cc;

@@ -7,7 +7,8 @@
  *	  schema, each tenant in its own subtransaction),
  *	  and the event triggers that keep tenant schemas bound: tables created
  *	  in or moved into one get the generated policies, DDL that would
- *	  remove them is refused, a tenant schema cannot be dropped, a renamed
+ *	  remove them is refused, a table cannot leave one nor sit below a
+ *	  parent outside it, a tenant schema cannot be dropped, a renamed
  *	  one keeps its placement; mt.tenant_schema() and
  *	  mt.use_tenant_schema(), which make the schema of the verified
  *	  context's tenant resolvable without building names.
@@ -928,15 +929,73 @@ mt_tenant_schema_guard(PG_FUNCTION_ARGS)
 			OidIsValid(relid = tenant_schema_relid(stmt->relation, &tenant)))
 			schema_guard_refuse(relid, &tenant, "rename a generated tenant policy");
 	}
+	else if (IsA(parsetree, AlterObjectSchemaStmt) &&
+			 ((AlterObjectSchemaStmt *) parsetree)->objectType == OBJECT_TABLE)
+	{
+		AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
+
+		/* out of the schema, the table's protection could be taken off */
+		if (OidIsValid(relid = tenant_schema_relid(stmt->relation, &tenant)) &&
+			strcmp(get_namespace_name(get_rel_namespace(relid)), stmt->newschema) != 0)
+			schema_guard_refuse(relid, &tenant, "move the table out of its tenant schema");
+	}
 	mt_spi_finish();
 	PG_RETURN_VOID();
 }
 
 /*
+ * A table of a tenant schema must not sit below a parent outside that
+ * schema (ALTER TABLE ... INHERIT, ATTACH PARTITION, CREATE TABLE ...
+ * INHERITS / PARTITION OF, a child moved in): reading the parent applies
+ * only the parent's policies, and would return the tenant's rows to anyone.
+ * relid is the table a command created or altered, as child or parent.
+ * SPI connected, safe search_path.
+ */
+static void
+check_tenant_children(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	List	   *children = NIL;
+	List	   *parents = NIL;
+	ListCell   *lc1,
+			   *lc2;
+
+	mt_spi_execute("SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits "
+				   "WHERE inhrelid OPERATOR(pg_catalog.=) $1 OR inhparent OPERATOR(pg_catalog.=) $1",
+				   1, (Oid[]) {OIDOID}, &arg, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		children = lappend_oid(children, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																		SPI_tuptable->tupdesc, 1, &isnull)));
+		parents = lappend_oid(parents, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	  SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+	forboth(lc1, children, lc2, parents)
+	{
+		Oid			child = lfirst_oid(lc1);
+		Oid			parent = lfirst_oid(lc2);
+		Oid			nsp = get_rel_namespace(child);
+		pg_uuid_t	tenant;
+
+		if (nsp != get_rel_namespace(parent) && mt_placement_schema_tenant(nsp, &tenant))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot place %s below %s: the table is in the schema of tenant %s",
+							mt_relation_name(child), mt_relation_name(parent),
+							mt_uuid_to_cstring(&tenant)),
+					 errdetail("Reading the parent applies only the parent's policies: it would return the tenant's rows of the child."),
+					 errhint("Partitions and children of a tenant schema's table belong in the same schema.")));
+	}
+}
+
+/*
  * ddl_command_end: tables created in, or moved into, a tenant schema
  * (CREATE TABLE [AS], SELECT INTO, ALTER TABLE ... SET SCHEMA) are bound
- * to the schema's tenant; ALTER SCHEMA ... RENAME of a tenant schema
- * updates its placement.
+ * to the schema's tenant; no table of a tenant schema may end below a
+ * parent outside it (check_tenant_children); ALTER SCHEMA ... RENAME of a
+ * tenant schema updates its placement.
  */
 PG_FUNCTION_INFO_V1(mt_tenant_schema_protect_new);
 Datum
@@ -976,12 +1035,14 @@ mt_tenant_schema_protect_new(PG_FUNCTION_ARGS)
 
 	/*
 	 * Only tables that arrive in a tenant schema: created there, or moved
-	 * there (ALTER TABLE ... SET SCHEMA).  Other ALTER TABLE commands leave
-	 * the table's policies alone: pg_restore adds constraints (ALTER TABLE)
-	 * after the registry's rows and before the dumped policies, which it
-	 * then creates itself.
+	 * there (ALTER TABLE ... SET SCHEMA) are bound.  Other ALTER TABLE
+	 * commands leave the table's policies alone (pg_restore adds
+	 * constraints (ALTER TABLE) after the registry's rows and before the
+	 * dumped policies, which it then creates itself); they are only checked
+	 * for a parent outside the schema (INHERIT, ATTACH PARTITION).
 	 */
 	if (!IsA(parsetree, CreateStmt) && !IsA(parsetree, CreateTableAsStmt) &&
+		!IsA(parsetree, AlterTableStmt) &&
 		!(IsA(parsetree, AlterObjectSchemaStmt) &&
 		  ((AlterObjectSchemaStmt *) parsetree)->objectType == OBJECT_TABLE))
 		PG_RETURN_VOID();
@@ -1007,7 +1068,10 @@ mt_tenant_schema_protect_new(PG_FUNCTION_ARGS)
 
 		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 			continue;			/* dropped again, or not a table */
-		if (mt_placement_schema_tenant(get_rel_namespace(relid), &tenant))
+		check_tenant_children(relid);
+		/* other ALTER TABLE commands leave the policies alone (above) */
+		if (!IsA(parsetree, AlterTableStmt) &&
+			mt_placement_schema_tenant(get_rel_namespace(relid), &tenant))
 			protect_table(relid, &tenant);
 	}
 	mt_leave_safe_search_path(nest);
