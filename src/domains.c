@@ -317,6 +317,31 @@ normalize_or_error(text *host)
  * Admin functions (SECURITY DEFINER, EXECUTE revoked from PUBLIC)
  * --------------------------------------------------------------------- */
 
+/*
+ * The tenant's registry row locked (FOR SHARE, so it cannot be suspended or
+ * dropped before the caller commits), or 42704 / 55000 unless it exists
+ * and is active.  SPI connected, as the caller (mt.tenants' row-level
+ * security applies).
+ */
+void
+mt_lock_active_tenant(pg_uuid_t *tenant)
+{
+	Datum		arg = UUIDPGetDatum(tenant);
+	bool		isnull;
+	char	   *status;
+
+	status = mt_spi_text("SELECT status FROM mt.tenants WHERE id = $1 FOR SHARE",
+						 1, (Oid[]) {UUIDOID}, &arg, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(tenant))));
+	if (strcmp(status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenant %s is not active", mt_uuid_to_cstring(tenant))));
+}
+
 PG_FUNCTION_INFO_V1(mt_add_domain);
 Datum
 mt_add_domain(PG_FUNCTION_ARGS)
@@ -324,8 +349,6 @@ mt_add_domain(PG_FUNCTION_ARGS)
 	pg_uuid_t  *tenant;
 	char	   *host;
 	Datum		args[3];
-	bool		isnull;
-	char	   *status;
 	uint8		rnd[20];
 	char		token[64];
 
@@ -335,17 +358,7 @@ mt_add_domain(PG_FUNCTION_ARGS)
 	host = normalize_or_error(PG_GETARG_TEXT_PP(1));
 
 	mt_spi_connect();
-	args[0] = UUIDPGetDatum(tenant);
-	status = mt_spi_text("SELECT status FROM mt.tenants WHERE id = $1 FOR SHARE",
-						 1, (Oid[]) {UUIDOID}, args, &isnull);
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(tenant))));
-	if (strcmp(status, "active") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tenant %s is not active", mt_uuid_to_cstring(tenant))));
+	mt_lock_active_tenant(tenant);
 
 	/* the claim, or the claim of another tenant, locked */
 	args[0] = CStringGetTextDatum(host);

@@ -197,6 +197,37 @@ mt_placement_schema_tenant(Oid nspid, pg_uuid_t *tenant)
  * (letters, digits, . _ : / -: a host name, an address or a socket
  * directory, never a connection string or a password).
  */
+/*
+ * The tenant exists, is not dropped and lives at the shared level (where
+ * every placement function starts from), or an error naming fn: 42704,
+ * 55000.  SPI connected.
+ */
+void
+mt_placement_require_shared(const pg_uuid_t *tenant, const char *fn)
+{
+	MtTenantStatus status = mt_tenant_status(tenant);
+	MtPlacement placement;
+
+	if (status == MT_TENANT_UNKNOWN)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(tenant))));
+	if (status == MT_TENANT_DELETED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenant %s is dropped", mt_uuid_to_cstring(tenant))));
+
+	mt_placement_of(tenant, &placement);
+	if (strcmp(placement.level, "shared") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenant %s is already placed at level %s%s%s",
+						mt_uuid_to_cstring(tenant), placement.level,
+						placement.schema_name ? " in schema " : "",
+						placement.schema_name ? quote_identifier(placement.schema_name) : ""),
+				 errhint("%s places a tenant of the shared level.", fn)));
+}
+
 PG_FUNCTION_INFO_V1(mt_provision_database);
 Datum
 mt_provision_database(PG_FUNCTION_ARGS)
@@ -204,8 +235,6 @@ mt_provision_database(PG_FUNCTION_ARGS)
 	pg_uuid_t  *tenant;
 	char	   *host = NULL;
 	char	   *dbname;
-	MtTenantStatus status;
-	MtPlacement placement;
 	int			nest;
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
@@ -254,25 +283,7 @@ mt_provision_database(PG_FUNCTION_ARGS)
 	args[0] = UUIDPGetDatum(tenant);
 	mt_catalog_execute("SELECT 1 FROM mt.tenants WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 					   1, (Oid[]) {UUIDOID}, args, NULL);
-	status = mt_tenant_status(tenant);
-	if (status == MT_TENANT_UNKNOWN)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(tenant))));
-	if (status == MT_TENANT_DELETED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tenant %s is dropped", mt_uuid_to_cstring(tenant))));
-
-	mt_placement_of(tenant, &placement);
-	if (strcmp(placement.level, "shared") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tenant %s is already placed at level %s%s%s",
-						mt_uuid_to_cstring(tenant), placement.level,
-						placement.schema_name ? " in schema " : "",
-						placement.schema_name ? quote_identifier(placement.schema_name) : ""),
-				 errhint("mt.provision_database places a tenant of the shared level.")));
+	mt_placement_require_shared(tenant, "mt.provision_database");
 
 	/* the tenant's plan allows the database level */
 	mt_catalog_execute("SELECT p.name, 'database' OPERATOR(pg_catalog.=) ANY (p.isolation_levels), "

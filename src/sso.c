@@ -130,7 +130,6 @@ mt_add_sso_provider(PG_FUNCTION_ARGS)
 	Datum		args[8];
 	char		nulls[8];
 	bool		isnull;
-	char	   *status;
 	int			version = 0;
 	pg_uuid_t  *id;
 
@@ -169,17 +168,8 @@ mt_add_sso_provider(PG_FUNCTION_ARGS)
 
 	memset(nulls, ' ', sizeof(nulls));
 	mt_spi_connect();
+	mt_lock_active_tenant(tenant);
 	args[0] = UUIDPGetDatum(tenant);
-	status = mt_spi_text("SELECT status FROM mt.tenants WHERE id = $1 FOR SHARE",
-						 1, (Oid[]) {UUIDOID}, args, &isnull);
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(tenant))));
-	if (strcmp(status, "active") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tenant %s is not active", mt_uuid_to_cstring(tenant))));
 
 	args[1] = CStringGetTextDatum(kind);
 	args[2] = CStringGetTextDatum(name);

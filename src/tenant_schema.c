@@ -403,8 +403,6 @@ mt_provision_schema(PG_FUNCTION_ARGS)
 	char	   *target = NULL;
 	Oid			template_oid;
 	Oid			target_oid;
-	MtTenantStatus status;
-	MtPlacement placement;
 	int			nest;
 	Datum		arg;
 	Datum		args[4];
@@ -428,25 +426,7 @@ mt_provision_schema(PG_FUNCTION_ARGS)
 	mt_spi_connect();
 	nest = mt_enter_safe_search_path();
 
-	status = mt_tenant_status(tenant);
-	if (status == MT_TENANT_UNKNOWN)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(tenant))));
-	if (status == MT_TENANT_DELETED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tenant %s is dropped", mt_uuid_to_cstring(tenant))));
-
-	mt_placement_of(tenant, &placement);
-	if (strcmp(placement.level, "shared") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tenant %s is already placed at level %s%s%s",
-						mt_uuid_to_cstring(tenant), placement.level,
-						placement.schema_name ? " in schema " : "",
-						placement.schema_name ? quote_identifier(placement.schema_name) : ""),
-				 errhint("mt.provision_schema places a tenant of the shared level.")));
+	mt_placement_require_shared(tenant, "mt.provision_schema");
 
 	/* the tenant's plan allows the schema level */
 	arg = UUIDPGetDatum(tenant);
