@@ -99,7 +99,7 @@ refused 22023 "the central database itself" "SELECT mt.provision_database('$acme
 refused 22004 "no database name" "SELECT mt.provision_database('$acme', NULL, NULL, NULL)"
 refused 42501 "the application role" "SET ROLE mt_tdb_app; SELECT mt.provision_database('$acme', NULL, NULL, 'x')"
 out=$(bin/mt-tenant move-to-database "$globex" --target-db $tdb -d $central 2>&1) && fail "globex (free plan) was moved"
-echo "$out" | grep -q "does not allow the database level" || fail "move of globex: unexpected error: $out"
+grep -q "does not allow the database level" <<<"$out" || fail "move of globex: unexpected error: $out"
 [ "$(mt_psql -d $tdb -c "SELECT count(*) FROM mt.tenants")" = 0 ] || fail "move of globex left a tenant in the target"
 echo "ok: mt-tenant move-to-database refuses a tenant whose plan does not allow it, nothing moved"
 
@@ -161,7 +161,7 @@ got=$(PGOPTIONS="-c multitenant.token=$ttok" mt_psql -U mt_tdb_app -d $tdb -c "S
 [ "$got" = 2000 ] || fail "a token of the tenant does not see its rows in the tenant database ($got)"
 echo "ok: placement and route point at the tenant database; chain, key and token work there"
 out=$(bin/mt-tenant move-to-database "$acme" --target-db $tdb -d $central 2>&1) && fail "a second move was accepted"
-echo "$out" | grep -q "already placed at level database" || fail "second move: unexpected error: $out"
+grep -q "already placed at level database" <<<"$out" || fail "second move: unexpected error: $out"
 echo "ok: a tenant already at the database level is refused"
 
 # --- the central registry is authoritative: suspension and sync ----------------
@@ -169,20 +169,20 @@ tdb_token_works() { [ "$(PGOPTIONS="-c multitenant.token=$ttok" mt_psql -U mt_td
 mt_psql -d $central -c "SELECT mt.suspend_tenant('$acme')" >/dev/null
 out=$(PGOPTIONS="-c multitenant.token=$tok" mt_psql -U mt_tdb_app -d $central -v VERBOSITY=verbose -c "SELECT * FROM mt.route()" 2>&1) \
     && fail "mt.route() routed a suspended tenant"
-echo "$out" | grep -q "invalid tenant token" || fail "the router's refusal is not the token's: $out"
+grep -q "invalid tenant token" <<<"$out" || fail "the router's refusal is not the token's: $out"
 out=$(mt_psql -d $central -v VERBOSITY=verbose -c "SELECT mt.authenticate('$key')" -c "SELECT * FROM mt.route()" 2>&1) \
     && fail "mt.route() routed a suspended tenant's API key"
 echo "ok: the router refuses the suspended tenant at once (token refused; key: $(echo "$out" | code_of))"
 tdb_token_works || fail "before the sync, the tenant database already knew of the suspension (test premise)"
 echo "ok: before the sync the tenant database still accepts the token (the documented window)"
 sync_out=$(bin/mt-tenant sync -d $central)
-echo "$sync_out" | grep -q "^$acme $tdb ok$" || fail "sync did not report the tenant: $sync_out"
+grep -q "^$acme $tdb ok$" <<<"$sync_out" || fail "sync did not report the tenant: $sync_out"
 tdb_token_works && fail "after the sync the suspended tenant's token still works in its database"
 out=$(PGOPTIONS="-c multitenant.token=$ttok" mt_psql -U mt_tdb_app -d $tdb -c "SELECT 1" 2>&1) || true
-echo "$out" | grep -q "invalid tenant token" || fail "the token was not refused as invalid: $out"
+grep -q "invalid tenant token" <<<"$out" || fail "the token was not refused as invalid: $out"
 out=$(mt_psql -d $tdb -v VERBOSITY=verbose -c "SELECT mt.authenticate('$key')" 2>&1) \
     && fail "after the sync the suspended tenant's API key still authenticates in its database"
-echo "$out" | grep -q "invalid API key" || fail "the key was not refused as invalid: $out"
+grep -q "invalid API key" <<<"$out" || fail "the key was not refused as invalid: $out"
 echo "ok: after the sync the suspended tenant's token and key are refused in its database"
 mt_psql -d $central -c "SELECT mt.resume_tenant('$acme')" -c "UPDATE mt.tenants SET plan = 'pro' WHERE id = '$acme'" >/dev/null
 bin/mt-tenant sync -d $central >/dev/null
@@ -212,7 +212,7 @@ itok=$(ops_psql dst -d initech -c "SELECT mt.tenant_token('$initech', '10 min')"
 [ "$(PGOPTIONS="-c multitenant.token=$itok" ops_psql dst -U mt_tdb_app -d initech -c "SELECT count(*) FROM customers")" = 50 ] \
     || fail "(second cluster) a token minted there does not see the tenant's rows"
 mt_psql -d $central -c "SELECT mt.suspend_tenant('$initech')" >/dev/null
-bin/mt-tenant sync --target-user postgres -d $central | grep -q "^$initech initech ok$" || fail "(second cluster) sync failed"
+bin/mt-tenant sync --target-user postgres -d $central | grep -c "^$initech initech ok$" >/dev/null || fail "(second cluster) sync failed"
 [ "$(ops_psql dst -d initech -c "SELECT status FROM mt.tenants WHERE id = '$initech'")" = suspended ] \
     || fail "(second cluster) the suspension did not reach the tenant database"
 echo "ok: second cluster: rows equal, key and token work, sync reaches it"
