@@ -62,6 +62,13 @@ if [[ " $SUITES " == *" layers "* ]] && wanted check-layers; then
     result layers check-layers $rc
     [ $rc = 0 ] || grep '^cycle' "$OUT/layers-check-layers.log"
 fi
+# and no test pipeline ends in grep -q (flaky under pipefail)
+if [[ " $SUITES " == *" layers "* ]] && wanted check-test-pipes; then
+    bash scripts/check-test-pipes.sh >"$OUT/layers-check-test-pipes.log" 2>&1
+    rc=$?
+    result layers check-test-pipes $rc
+    [ $rc = 0 ] || head -20 "$OUT/layers-check-test-pipes.log"
+fi
 
 cluster_init multitenant || { echo "cluster did not start"; echo "0 passed, 1 failed"; exit 1; }
 trap 'citus_cluster_destroy; cluster_destroy' EXIT
