@@ -47,6 +47,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "citus_node.h"
 #include "postgres.h"
 
 #include "access/genam.h"
@@ -1390,6 +1391,7 @@ PG_FUNCTION_INFO_V1(mt_create_role);
 Datum
 mt_create_role(PG_FUNCTION_ARGS)
 {
+	mt_require_coordinator("mt.create_role()");
 	define_role(fcinfo, true);
 	PG_RETURN_VOID();
 }
@@ -1398,6 +1400,7 @@ PG_FUNCTION_INFO_V1(mt_alter_role);
 Datum
 mt_alter_role(PG_FUNCTION_ARGS)
 {
+	mt_require_coordinator("mt.alter_role()");
 	define_role(fcinfo, false);
 	PG_RETURN_VOID();
 }
@@ -1413,6 +1416,7 @@ mt_drop_role(PG_FUNCTION_ARGS)
 	Oid			types[2] = {UUIDOID, TEXTOID};
 	Datum		values[2];
 
+	mt_require_coordinator("mt.drop_role()");
 	mt_require_args(fcinfo, 1, "name");
 	name = text_arg(fcinfo, 0);
 	values[0] = UUIDPGetDatum((pg_uuid_t *) &st->key.tenant);
@@ -1503,6 +1507,7 @@ mt_grant_role(PG_FUNCTION_ARGS)
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
+	mt_require_coordinator("mt.grant_role()");
 	mt_require_args(fcinfo, 2, "subject and role");
 	subject = text_arg(fcinfo, 0);
 	role = text_arg(fcinfo, 1);
@@ -1550,6 +1555,7 @@ mt_revoke_role(PG_FUNCTION_ARGS)
 	int			rc;
 	uint64		n;
 
+	mt_require_coordinator("mt.revoke_role()");
 	mt_require_args(fcinfo, 2, "subject and role");
 	subject = text_arg(fcinfo, 0);
 	role = text_arg(fcinfo, 1);
@@ -1586,6 +1592,7 @@ mt_create_workspace(PG_FUNCTION_ARGS)
 	bool		isnull;
 	pg_uuid_t  *res;
 
+	mt_require_coordinator("mt.create_workspace()");
 	mt_require_args(fcinfo, 1, "name");
 	name = text_arg(fcinfo, 0);
 	len = strlen(name);

@@ -183,8 +183,8 @@ mt_require_coordinator(const char *what)
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("%s runs on the Citus coordinator only", what),
 			 shard_query ?
-			 errdetail("This is Citus worker group %d running a query the coordinator sent: the call was pushed down into a query on a distributed table. Usage, rate limits, audit and GDPR state live on the coordinator.", group) :
-			 errdetail("This is Citus worker group %d. Usage, rate limits, audit and GDPR state live on the coordinator.", group),
+			 errdetail("This is Citus worker group %d running a query the coordinator sent: the call was pushed down into a query on a distributed table. The extension's state (usage, rate limits, audit, GDPR, the tenant registry, placements, roles, domains, second factors, identities) lives on the coordinator.", group) :
+			 errdetail("This is Citus worker group %d. The extension's state (usage, rate limits, audit, GDPR, the tenant registry, placements, roles, domains, second factors, identities) lives on the coordinator.", group),
 			 errhint("Call it on the coordinator in a statement of its own, not inside a query on a distributed table.")));
 }
 

@@ -16,6 +16,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "citus_node.h"
 #include "postgres.h"
 
 #include "access/htup_details.h"
@@ -352,6 +353,7 @@ mt_add_domain(PG_FUNCTION_ARGS)
 	uint8		rnd[20];
 	char		token[64];
 
+	mt_require_coordinator("mt.add_domain()");
 	mt_require_writable("mt.add_domain()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "tenant and host");
 	tenant = PG_GETARG_UUID_P(0);
@@ -415,6 +417,7 @@ mt_verify_domain(PG_FUNCTION_ARGS)
 				n2;
 	bool		verified;
 
+	mt_require_coordinator("mt.verify_domain()");
 	mt_require_writable("mt.verify_domain()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "host");
 	host = normalize_or_error(PG_GETARG_TEXT_PP(0));
@@ -449,6 +452,7 @@ mt_remove_domain(PG_FUNCTION_ARGS)
 	pg_uuid_t  *tenant = NULL;
 	bool		isnull;
 
+	mt_require_coordinator("mt.remove_domain()");
 	mt_require_writable("mt.remove_domain()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "host");
 	host = normalize_or_error(PG_GETARG_TEXT_PP(0));
@@ -487,6 +491,7 @@ mt_tenant_by_host(PG_FUNCTION_ARGS)
 	pg_uuid_t  *result = NULL;
 	bool		fresh = !IsInParallelMode();
 
+	mt_require_coordinator("mt.tenant_by_host()");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	host = PG_GETARG_TEXT_PP(0);

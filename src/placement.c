@@ -23,6 +23,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "citus_node.h"
 #include "postgres.h"
 
 #include "access/htup_details.h"
@@ -93,6 +94,7 @@ mt_tenant_placement(PG_FUNCTION_ARGS)
 	bool		visible;
 	int			nest;
 
+	mt_require_coordinator("mt.tenant_placement()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -127,6 +129,7 @@ mt_route(PG_FUNCTION_ARGS)
 {
 	const pg_uuid_t *tenant = mt_context_tenant();
 
+	mt_require_coordinator("mt.route()");
 	if (tenant == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -240,6 +243,7 @@ mt_provision_database(PG_FUNCTION_ARGS)
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 
+	mt_require_coordinator("mt.provision_database()");
 	mt_require_writable("mt.provision_database()", MT_WRITES_TABLES);
 	mt_require_arg_set(fcinfo, MT_ARG(0) | MT_ARG(3), "tenant and dbname");
 	tenant = PG_GETARG_UUID_P(0);

@@ -15,6 +15,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "citus_node.h"
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
@@ -133,6 +134,7 @@ mt_add_sso_provider(PG_FUNCTION_ARGS)
 	int			version = 0;
 	pg_uuid_t  *id;
 
+	mt_require_coordinator("mt.add_sso_provider()");
 	mt_require_writable("mt.add_sso_provider()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 6, "tenant, kind, name, issuer, email_domains and attribute_mapping");
 	tenant = PG_GETARG_UUID_P(0);
@@ -238,6 +240,7 @@ mt_remove_sso_provider(PG_FUNCTION_ARGS)
 	pg_uuid_t  *tenant = NULL;
 	bool		isnull;
 
+	mt_require_coordinator("mt.remove_sso_provider()");
 	mt_require_writable("mt.remove_sso_provider()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "provider");
 	mt_spi_connect();
@@ -269,6 +272,7 @@ mt_sso_client_secret(PG_FUNCTION_ARGS)
 	int			len;
 	text	   *out;
 
+	mt_require_coordinator("mt.sso_client_secret()");
 	mt_require_args(fcinfo, 1, "provider");
 	mt_spi_connect();
 	args[0] = PG_GETARG_DATUM(0);
@@ -310,6 +314,7 @@ mt_sso_provider_for(PG_FUNCTION_ARGS)
 	char	   *d;
 	Datum		args[1];
 
+	mt_require_coordinator("mt.sso_provider_for()");
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0))
 		return (Datum) 0;
@@ -351,6 +356,7 @@ mt_link_identity(PG_FUNCTION_ARGS)
 	pg_uuid_t  *tenant;
 	char	   *existing;
 
+	mt_require_coordinator("mt.link_identity()");
 	mt_require_writable("mt.link_identity()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 3, "provider, external_id and subject");
 	ext = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -394,6 +400,7 @@ mt_unlink_identity(PG_FUNCTION_ARGS)
 	pg_uuid_t  *tenant = NULL;
 	bool		isnull;
 
+	mt_require_coordinator("mt.unlink_identity()");
 	mt_require_writable("mt.unlink_identity()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "provider and external_id");
 	ext = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -419,6 +426,7 @@ mt_resolve_identity(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		args[2];
 
+	mt_require_coordinator("mt.resolve_identity()");
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return (Datum) 0;

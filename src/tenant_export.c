@@ -45,6 +45,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "citus_node.h"
 #include "postgres.h"
 
 #include "access/htup_details.h"
@@ -623,6 +624,7 @@ mt_export_tenant(PG_FUNCTION_ARGS)
 	bool		more;
 	MemoryContext old;
 
+	mt_require_coordinator("mt.export_tenant()");
 	if (SRF_IS_FIRSTCALL())
 	{
 		TupleDesc	desc;
@@ -1172,6 +1174,7 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 	int			nest;
 	int			rnest;
 
+	mt_require_coordinator("mt.import_tenant()");
 	mt_require_writable("mt.import_tenant()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "source");
 	memset(&st, 0, sizeof(st));

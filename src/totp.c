@@ -25,6 +25,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "citus_node.h"
 #include "postgres.h"
 
 #include <openssl/evp.h>
@@ -345,6 +346,7 @@ mt_totp_enroll(PG_FUNCTION_ARGS)
 	char	   *b32;
 	StringInfoData uri;
 
+	mt_require_coordinator("mt.totp_enroll()");
 	mt_require_writable("mt.totp_enroll()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 3, "subject, algorithm and digits");
 	tenant = mt_require_context_tenant();
@@ -406,6 +408,7 @@ mt_totp_disable(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	int			n;
 
+	mt_require_coordinator("mt.totp_disable()");
 	mt_require_writable("mt.totp_disable()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "subject");
 	tenant = mt_require_context_tenant();
@@ -432,6 +435,7 @@ mt_totp_recovery_codes(PG_FUNCTION_ARGS)
 	Datum		args[3];
 	char	   *codes[TOTP_RECOVERY_CODES];
 
+	mt_require_coordinator("mt.totp_recovery_codes()");
 	mt_require_writable("mt.totp_recovery_codes()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "subject");
 	tenant = mt_require_context_tenant();
@@ -537,6 +541,7 @@ mt_totp_verify(PG_FUNCTION_ARGS)
 	bool		ok = false;
 	int64		matched = -1;
 
+	mt_require_coordinator("mt.totp_verify()");
 	mt_require_writable("mt.totp_verify()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 2, "subject and code");
 	tenant = mt_require_context_tenant();

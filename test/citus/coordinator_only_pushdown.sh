@@ -84,6 +84,14 @@ refused "$W" "mt.track on a worker" -c "BEGIN" -c "SELECT mt.set_tenant('$A') IS
 refused "$W" "mt.audit on a worker" -c "BEGIN" -c "SELECT mt.set_tenant('$A') IS NULL" -c "SELECT mt.audit('pd.direct')"
 refused "$W" "mt.usage on a worker" -c "SELECT count(*) FROM mt.usage('$A')"
 refused "$W" "mt.audit_verify on a worker" -c "SELECT count(*) FROM mt.audit_verify('$A')"
+# the registry's other capabilities (placements, roles, domains, second
+# factors, identities, export) live on the coordinator too: a worker has
+# no rows of them and would answer wrongly or write a stray copy
+for call in "mt.tenant_placement('$A')" "mt.route()" "mt.create_role('pd_role', '{a:b}')" \
+    "mt.create_workspace('pd_ws')" "mt.add_domain('$A', 'pd.example.com')" "mt.tenant_by_host('pd.example.com')" \
+    "mt.totp_enroll('pd-subject')" "mt.sso_provider_for('a@pd.example.com')" "mt.export_tenant('$A')"; do
+    refused "$W" "$call on a worker" -c "BEGIN" -c "SELECT mt.set_tenant('$A') IS NULL" -c "SELECT count(*) FROM $call AS f"
+done
 echo "ok: direct calls on a worker raise 0A000"
 
 # mt.audit_table on a distributed table: Citus refuses the trigger unless
