@@ -139,7 +139,8 @@ unix_now(void)
 
 /*
  * hand "SET LOCAL <name> TO value" to Citus (name: multitenant.node_context
- * or multitenant.node_ddl_approval)
+ * or multitenant.node_ddl_approval); a value (not an empty one) is
+ * published first (header comment)
  */
 static void
 pass_value(const char *name, const char *value)
@@ -152,6 +153,8 @@ pass_value(const char *name, const char *value)
 	stmt->is_local = true;
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SET LOCAL %s TO %s", name, quote_literal_cstr(value));
+	if (value[0] != '\0')
+		mt_node_context_passing(value);
 
 	passing = true;
 	PG_TRY();
@@ -192,7 +195,6 @@ mt_citus_pass_context(void)
 	value = mt_node_context_value(citus_get_global_pid(), &exp);
 	if (value != NULL)
 	{
-		mt_node_context_passing(value);
 		pass_value("multitenant.node_context", value);
 		valued_lxid = MyProc->lxid;
 	}
@@ -245,8 +247,6 @@ mt_citus_pass_ddl_approval(bool approve)
 		!citus_has_been_loaded())
 		return false;
 	value = approve ? mt_node_ddl_approval_value(citus_get_global_pid()) : pstrdup("");
-	if (approve)
-		mt_node_context_passing(value); /* a connection to this node checks it */
 	pass_value("multitenant.node_ddl_approval", value);
 	pfree(value);
 	return true;

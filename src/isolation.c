@@ -1705,18 +1705,7 @@ mt_isolation_status(PG_FUNCTION_ARGS)
 	if (!no_tenant_schemas)
 	{
 		mt_spi_select(tenant_schema_status_sql, 2, (Oid[]) {OIDARRAYOID, UUIDARRAYOID}, ts_args, NULL);
-		tuptable = SPI_tuptable;
-		nrows = SPI_processed;
-		for (uint64 i = 0; i < nrows; i++)
-		{
-			Datum		values[9];
-			bool		nulls[9];
-
-			heap_deform_tuple(tuptable->vals[i], tuptable->tupdesc, values, nulls);
-			oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			MemoryContextSwitchTo(oldcxt);
-		}
+		mt_spi_rows_to_tuplestore(rsinfo);
 	}
 	mt_leave_safe_search_path(nest);
 	mt_spi_finish();

@@ -18,6 +18,8 @@
  */
 #include "postgres.h"
 
+#include "utils/tuplestore.h"
+
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -82,6 +84,17 @@ int
 mt_spi_execute(const char *sql, int nargs, Oid *types, Datum *values, int expected_rc)
 {
 	return mt_spi_execute_nulls(sql, nargs, types, values, NULL, expected_rc);
+}
+
+/* every row of SPI_tuptable into the SRF's tuplestore (spi_util.h) */
+void
+mt_spi_rows_to_tuplestore(ReturnSetInfo *rsinfo)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /*

@@ -14,6 +14,8 @@
 
 #include "postgres.h"
 
+#include "nodes/execnodes.h"
+
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/snapshot.h"
@@ -37,6 +39,11 @@ extern int	mt_spi_execute_nulls(const char *sql, int nargs, Oid *types, Datum *v
 								 const char *nulls, int expected_rc);
 extern void mt_spi_select(const char *sql, int nargs, Oid *types, Datum *values,
 						  const char *nulls);
+/*
+ * Appends every row of SPI_tuptable (its columns those of the result) to a
+ * materialized SRF's tuplestore (InitMaterializedSRF), in per-query memory.
+ */
+extern void mt_spi_rows_to_tuplestore(ReturnSetInfo *rsinfo);
 extern bool mt_spi_exists(const char *sql, int nargs, Oid *types, Datum *values);
 extern Datum mt_spi_value(const char *sql, int nargs, Oid *types, Datum *values,
 						  bool read_only, bool *isnull);

@@ -328,15 +328,7 @@ mt_sso_provider_for(PG_FUNCTION_ARGS)
 				  "JOIN mt.tenants t ON t.id = p.tenant_id "
 				  "WHERE e.domain = $1 AND t.status = 'active'",
 				  1, (Oid[]) {TEXTOID}, args, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		Datum		v[4];
-		bool		n[4];
-
-		for (int c = 0; c < 4; c++)
-			v[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &n[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
-	}
+	mt_spi_rows_to_tuplestore(rsinfo);
 	mt_spi_finish();
 	return (Datum) 0;
 }
@@ -437,15 +429,7 @@ mt_resolve_identity(PG_FUNCTION_ARGS)
 				  "JOIN mt.tenants t ON t.id = i.tenant_id "
 				  "WHERE i.provider_id = $1 AND i.external_id = $2 AND t.status = 'active'",
 				  2, (Oid[]) {UUIDOID, TEXTOID}, args, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		Datum		v[2];
-		bool		n[2];
-
-		for (int c = 0; c < 2; c++)
-			v[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &n[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
-	}
+	mt_spi_rows_to_tuplestore(rsinfo);
 	mt_spi_finish();
 	return (Datum) 0;
 }
