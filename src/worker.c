@@ -12,7 +12,8 @@
  * connected to that database (pg_partman's pattern: one short-lived
  * worker per database and round).  A flush worker checks that recovery is
  * over and that the extension exists, flushes in one transaction, reports
- * its statistics and exits.  Short-lived workers never hold a database
+ * its statistics and exits (the same transaction closes the usage periods
+ * that ended, billing.c).  Short-lived workers never hold a database
  * open, so DROP DATABASE and CREATE DATABASE ... TEMPLATE keep working.
  * The launcher restarts after a failure (bgw_restart_time); a failed
  * flush leaves the counts pending for the next round.  Databases that no
@@ -67,6 +68,7 @@
 #include "utils/timestamp.h"
 
 #include "api_keys.h"
+#include "billing.h"
 #include "flush_request.h"
 #include "usage.h"
 #include "worker.h"
@@ -432,6 +434,10 @@ mt_flush_worker_main(Datum main_arg)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_SUSET, PGC_S_OVERRIDE, GUC_ACTION_SET,
 							 true, 0, false);
+	/* the close of usage periods appends in commit order (billing.c) */
+	(void) set_config_option("default_transaction_isolation", "read committed",
+							 PGC_SUSET, PGC_S_OVERRIDE, GUC_ACTION_SET,
+							 true, 0, false);
 
 	if (RecoveryInProgress())
 		proc_exit(0);
@@ -467,6 +473,9 @@ mt_flush_worker_main(Datum main_arg)
 			 * launcher visits its database.
 			 */
 			mt_api_keys_flush_last_used();
+
+			/* hours that ended before this transaction: closed for billing */
+			(void) mt_billing_close();
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
