@@ -3,7 +3,8 @@
  * billing.h
  *	  Usage export for billing (billing.c): closing usage periods into
  *	  mt.usage_export_log (called by worker.c in the flush transaction),
- *	  mt.usage_export(), the correction trigger of mt.usage_rollup.
+ *	  mt.usage_export(), the correction trigger of mt.usage_rollup; the
+ *	  plan history trigger and mt.invoice_preview() (SQL entry points only).
  *
  *-------------------------------------------------------------------------
  */

@@ -1633,6 +1633,25 @@ collect_pending_arrays(const pg_uuid_t *tenant, Datum *metrics, Datum *hours, Da
 	*amounts = PointerGetDatum(construct_array(a, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/*
+ * The same for billing.c (mt.invoice_preview): empty arrays when the
+ * library is not preloaded (nothing can be pending then).  Take the
+ * snapshot of the rollup before calling this, so that an amount flushed
+ * meanwhile is in neither (rather than in both).
+ */
+void
+mt_usage_pending_arrays(const pg_uuid_t *tenant, Datum *metrics, Datum *hours, Datum *amounts)
+{
+	if (us == NULL)
+	{
+		*metrics = PointerGetDatum(construct_empty_array(TEXTOID));
+		*hours = PointerGetDatum(construct_empty_array(TIMESTAMPTZOID));
+		*amounts = PointerGetDatum(construct_empty_array(INT8OID));
+		return;
+	}
+	collect_pending_arrays(tenant, metrics, hours, amounts);
+}
+
 typedef struct MtUsageRow
 {
 	char	   *metric;

@@ -26,6 +26,10 @@ extern int	mt_tenant_counter_share;	/* percent of max_counters */
  */
 extern void mt_usage_count_api_call(const pg_uuid_t *tenant);
 
+/* pending amounts of (this database, tenant) as text[], timestamptz[] (hour), bigint[] (billing.c) */
+extern void mt_usage_pending_arrays(const pg_uuid_t *tenant, Datum *metrics, Datum *hours,
+									Datum *amounts);
+
 /* shared memory and transaction callback (called from multitenant.c) */
 extern Size mt_usage_shmem_size(void);
 extern void mt_usage_shmem_request(void);

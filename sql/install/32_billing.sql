@@ -1,4 +1,4 @@
--- multitenant install script, part 32: usage export for billing
+-- multitenant install script, part 32: billing: usage export and invoice preview
 -- (src/billing.c, doc/billing.md).  Closed usage periods (UTC hours) are
 -- appended to mt.usage_export_log by the flush worker's transaction, one
 -- closer at a time, with a cursor in commit order; mt.usage_export() reads
@@ -26,6 +26,21 @@ CREATE INDEX usage_export_log_period ON mt.usage_export_log (period_start);
 -- the closer scans the rollup by hour
 CREATE INDEX usage_rollup_bucket ON mt.usage_rollup (bucket);
 
+-- Prices of plans (part 00): a base price per month (mt.plans.price_monthly_cents,
+-- integer cents, mt.plans.currency), and per plan and metric an included
+-- amount (NULL = the hard limit) and an overage price (numeric cents per
+-- overage_unit units) in mt.plan_limits.
+ALTER TABLE mt.plan_limits ADD COLUMN included bigint CHECK (included >= 0);
+
+-- Which plan a tenant was on since when (written by a trigger on
+-- mt.tenants; mt.invoice_preview prorates by it).
+CREATE TABLE mt.tenant_plan_history (
+    tenant_id   uuid NOT NULL REFERENCES mt.tenants (id) ON DELETE CASCADE,
+    plan        text NOT NULL REFERENCES mt.plans (name) ON UPDATE CASCADE,
+    valid_from  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, valid_from)
+);
+
 -- ---------------------------------------------------------------------
 -- Functions
 -- ---------------------------------------------------------------------
@@ -34,6 +49,15 @@ CREATE FUNCTION mt.usage_export(after_cursor bigint DEFAULT 0, max_rows integer 
                    period_start timestamptz, period_end timestamptz, quantity bigint,
                    version integer)
     AS 'MODULE_PATHNAME', 'mt_usage_export' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION mt.invoice_preview(tenant uuid, period_start timestamptz) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'mt_invoice_preview' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- a tenant's plan from now on (creation and every change of plan)
+CREATE FUNCTION mt.tenant_plan_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'mt_tenant_plan_changed' LANGUAGE C;
+CREATE TRIGGER tenant_plan_changed AFTER INSERT OR UPDATE OF plan ON mt.tenants
+    FOR EACH ROW EXECUTE FUNCTION mt.tenant_plan_changed();
 
 -- late usage for a closed hour: a new version, in the writing transaction
 CREATE FUNCTION mt.usage_export_correct() RETURNS trigger
@@ -50,9 +74,15 @@ CREATE TRIGGER usage_export_update AFTER UPDATE ON mt.usage_rollup
 -- ---------------------------------------------------------------------
 REVOKE ALL ON FUNCTION mt.usage_export(bigint, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.usage_export_correct() FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.invoice_preview(uuid, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.tenant_plan_changed() FROM PUBLIC;
 REVOKE ALL ON mt.usage_export_log FROM PUBLIC;
 ALTER TABLE mt.usage_export_log ENABLE ROW LEVEL SECURITY;
 SELECT pg_catalog.pg_extension_config_dump('mt.usage_export_log', '');
+GRANT SELECT ON mt.tenant_plan_history TO PUBLIC;
+ALTER TABLE mt.tenant_plan_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON mt.tenant_plan_history FOR SELECT USING (tenant_id = mt.current_tenant());
+SELECT pg_catalog.pg_extension_config_dump('mt.tenant_plan_history', '');
 
 -- ---------------------------------------------------------------------
 -- Comments (wording from doc/billing.md)
@@ -60,5 +90,9 @@ SELECT pg_catalog.pg_extension_config_dump('mt.usage_export_log', '');
 COMMENT ON TABLE mt.usage_export_log IS 'Closed usage periods (UTC hours) per tenant and metric, append-only, one row per version, in cursor (commit) order; read through mt.usage_export().';
 COMMENT ON FUNCTION mt.usage_export(bigint, integer) IS 'Privileged (billing role, back office): closed usage periods after a cursor, each with a deterministic idempotency key (tenant, metric, period start, version), at most max_rows, in cursor order.';
 COMMENT ON FUNCTION mt.usage_export_correct() IS 'Internal: statement trigger on mt.usage_rollup that appends a new version to mt.usage_export_log when usage arrives for an hour already exported.';
+COMMENT ON COLUMN mt.plan_limits.included IS 'Amount included in the plan''s price per period before overage is charged; NULL = the hard limit.';
+COMMENT ON TABLE mt.tenant_plan_history IS 'Which plan each tenant was on since when (written when a tenant is created or its plan changes); mt.invoice_preview prorates by it; tenants read their own rows.';
+COMMENT ON FUNCTION mt.invoice_preview(uuid, timestamptz) IS 'Privileged (billing role, back office): prices a tenant''s UTC month from its plans'' base prices, included amounts and overage prices, prorated by seconds across plan changes, as jsonb.';
+COMMENT ON FUNCTION mt.tenant_plan_changed() IS 'Internal: row trigger on mt.tenants that records a tenant''s plan from now on in mt.tenant_plan_history.';
 COMMENT ON INDEX mt.usage_export_log_period IS 'The latest closed hour (where the next close of usage periods starts).';
 COMMENT ON INDEX mt.usage_rollup_bucket IS 'Rollup rows of an hour range (the close of usage periods for billing).';

@@ -66,3 +66,39 @@ COMMENT ON FUNCTION mt.usage_export_correct() IS 'Internal: statement trigger on
 COMMENT ON INDEX mt.usage_export_log_period IS 'The latest closed hour (where the next close of usage periods starts).';
 COMMENT ON INDEX mt.usage_rollup_bucket IS 'Rollup rows of an hour range (the close of usage periods for billing).';
 INSERT INTO mt.privileged_functions (f) VALUES ('mt.usage_export(bigint,integer)'), ('mt.usage_export_correct()');
+
+-- ---------------------------------------------------------------------
+-- Invoice preview (issue 19 item 4): mt.plan_limits.included, the plan
+-- history of tenants (seeded with each tenant's plan since its creation),
+-- mt.invoice_preview(), the trigger that records plan changes.
+-- ---------------------------------------------------------------------
+ALTER TABLE mt.plan_limits ADD COLUMN included bigint CHECK (included >= 0);
+CREATE TABLE mt.tenant_plan_history (
+    tenant_id   uuid NOT NULL REFERENCES mt.tenants (id) ON DELETE CASCADE,
+    plan        text NOT NULL REFERENCES mt.plans (name) ON UPDATE CASCADE,
+    valid_from  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, valid_from)
+);
+-- every tenant's current plan since its creation (no earlier history is known)
+INSERT INTO mt.tenant_plan_history (tenant_id, plan, valid_from)
+SELECT id, plan, created_at FROM mt.tenants;
+CREATE FUNCTION mt.invoice_preview(tenant uuid, period_start timestamptz) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'mt_invoice_preview' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- a tenant's plan from now on (creation and every change of plan)
+CREATE FUNCTION mt.tenant_plan_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'mt_tenant_plan_changed' LANGUAGE C;
+CREATE TRIGGER tenant_plan_changed AFTER INSERT OR UPDATE OF plan ON mt.tenants
+    FOR EACH ROW EXECUTE FUNCTION mt.tenant_plan_changed();
+
+REVOKE ALL ON FUNCTION mt.invoice_preview(uuid, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.tenant_plan_changed() FROM PUBLIC;
+GRANT SELECT ON mt.tenant_plan_history TO PUBLIC;
+ALTER TABLE mt.tenant_plan_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_rows ON mt.tenant_plan_history FOR SELECT USING (tenant_id = mt.current_tenant());
+SELECT pg_catalog.pg_extension_config_dump('mt.tenant_plan_history', '');
+COMMENT ON COLUMN mt.plan_limits.included IS 'Amount included in the plan''s price per period before overage is charged; NULL = the hard limit.';
+COMMENT ON TABLE mt.tenant_plan_history IS 'Which plan each tenant was on since when (written when a tenant is created or its plan changes); mt.invoice_preview prorates by it; tenants read their own rows.';
+COMMENT ON FUNCTION mt.invoice_preview(uuid, timestamptz) IS 'Privileged (billing role, back office): prices a tenant''s UTC month from its plans'' base prices, included amounts and overage prices, prorated by seconds across plan changes, as jsonb.';
+COMMENT ON FUNCTION mt.tenant_plan_changed() IS 'Internal: row trigger on mt.tenants that records a tenant''s plan from now on in mt.tenant_plan_history.';
+INSERT INTO mt.privileged_functions (f) VALUES ('mt.invoice_preview(uuid,timestamp with time zone)'), ('mt.tenant_plan_changed()');

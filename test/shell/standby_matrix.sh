@@ -84,6 +84,8 @@ flush_usage                | refuses | works   | SELECT mt.flush_usage() >= 0
 usage_quota_changed        | trigger | trigger | SELECT mt.usage_quota_changed() IS NOT NULL
 usage_export               | works   | works   | SELECT count(*) = count(DISTINCT cursor) FROM mt.usage_export(0)
 usage_export_correct       | trigger | trigger | SELECT mt.usage_export_correct() IS NOT NULL
+invoice_preview            | works   | works   | SELECT (mt.invoice_preview(:'acme', date_trunc('month', now(), 'UTC'))->>'total_cents')::numeric >= 0
+tenant_plan_changed        | trigger | trigger | SELECT mt.tenant_plan_changed() IS NOT NULL
 audit_guard                | trigger | trigger | SELECT mt.audit_guard() IS NOT NULL
 audit                      | refuses | refuses | SELECT mt.audit('standby.event') > 0
 audit_verify               | works   | works   | SELECT ok AND rows_checked = :n_audit FROM mt.audit_verify(:'acme')
