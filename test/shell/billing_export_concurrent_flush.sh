@@ -8,6 +8,7 @@
 # exactly once, in cursor order (no skip, no duplicate), the versions of
 # each period are 1..n, and the latest version of each period equals the
 # sum the writers added (nothing double-counted, no correction lost).
+# The database's default isolation level is SERIALIZABLE meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -26,6 +27,10 @@ trap cleanup EXIT
 rm -rf "$work"; mkdir -p "$work"
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d $db -c "CREATE EXTENSION multitenant"
+# the database's default isolation does not reach the flush worker (it
+# closes under READ COMMITTED) nor the billers' reads (a snapshot taken
+# after the flush); the writers choose READ COMMITTED themselves
+mt_psql -d $db -c "ALTER DATABASE $db SET default_transaction_isolation = 'serializable'"
 mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.flush_interval = '100ms'" >/dev/null
 cluster_reload_wait
 mt_psql -d $db -c "CREATE TABLE public.written (tenant_id uuid, metric text, bucket timestamptz, amount bigint)"
@@ -36,7 +41,7 @@ writer() {  # writer <n>: late usage for hours of 2026-01-05, one transaction pe
     local i h t
     for i in $(seq 1 $rounds); do
         h=$(( (i * 7 + $1) % 6 )); t=$(( (i + $1) % 3 ))
-        mt_psql -d $db -c "BEGIN" \
+        mt_psql -d $db -c "BEGIN ISOLATION LEVEL READ COMMITTED" \
             -c "INSERT INTO mt.usage_rollup AS r (tenant_id, metric, bucket, value)
                 VALUES ('00000000-0000-4000-8000-00000000000$t', 'api_calls', '2026-01-05 0$h:00+00', $i)
                 ON CONFLICT (tenant_id, metric, bucket) DO UPDATE SET value = r.value + excluded.value" \
