@@ -6,8 +6,9 @@
  *	  the verified context (mt.current_tenant() and friends).
  *
  * A token is verified once, when it is SET: signature (HS256 with the
- * server key, or EdDSA with the configured public key), expiry, audience,
- * and, when a transaction is open, that the tenant is active.  The parsed
+ * server key, EdDSA with the configured public key, or RS256 / PS256 /
+ * ES256 / EdDSA with the keys of identity providers: jwks.c), expiry,
+ * audience, and, when a transaction is open, that the tenant is active.  The parsed
  * claims travel as the GUC's "extra", so SET LOCAL, RESET, DISCARD ALL and
  * rollback restore the previous context exactly as PostgreSQL restores the
  * setting.  Expiry and tenant status are checked again once per
@@ -91,6 +92,7 @@
 #include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
+#include "jwks.h"
 #include "redact.h"
 #include "secret_versions.h"
 #include "tenant_status.h"
@@ -104,9 +106,10 @@ int			mt_token_max_ttl = 86400;
 int			mt_default_token_ttl = 900;
 
 /* Limits that keep verification cheap and bounded on hostile input. */
-#define MT_MAX_TOKEN_LEN	4096
+#define MT_MAX_TOKEN_LEN	8192
 #define MT_MAX_HEADER_LEN	512
-#define MT_MAX_PAYLOAD_LEN	3072
+#define MT_MAX_PAYLOAD_LEN	6144
+#define MT_MAX_SIG_LEN		1024	/* RSA 8192 bits */
 #define MT_MAX_SUB_LEN		255
 #define MT_MAX_ROLE_LEN		63
 
@@ -764,7 +767,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	const char *dot2;
 	uint8		header[MT_MAX_HEADER_LEN];
 	uint8		payload[MT_MAX_PAYLOAD_LEN];
-	uint8		sig[64];
+	uint8		sig[MT_MAX_SIG_LEN];
 	int			hlen,
 				plen,
 				slen;
@@ -906,13 +909,25 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		if (!good)
 			REJECT("The token signature does not verify.");
 	}
-	else if (strcmp(alg, "EdDSA") == 0)
+	else if (mt_jwks_alg(alg))
 	{
-		if (slen < 0 || !mt_ed25519_verify(sig, slen, (const uint8 *) tok, dot2 - tok))
-			REJECT("The token signature does not verify.");
+		/* an identity provider's key (jwks.c) */
+		bool		no_key;
+		const char *why;
+
+		if (slen <= 0)
+			REJECT("The token signature is not valid base64url or is too long.");
+		why = mt_jwks_verify(alg, hj.str[F_KID], tok, toklen, dot2 - tok, sig, slen, &no_key);
+		/* EdDSA: else the single key of multitenant.jwt_public_key */
+		if (why != NULL && no_key && strcmp(alg, "EdDSA") == 0 &&
+			mt_jwt_public_key != NULL && mt_jwt_public_key[0] != '\0')
+			why = mt_ed25519_verify(sig, slen, (const uint8 *) tok, dot2 - tok) ? NULL :
+				"The token signature does not verify.";
+		if (why != NULL)
+			REJECT("%s", why);
 	}
 	else
-		REJECT("The token algorithm \"%s\" is not accepted (HS256 or EdDSA only).",
+		REJECT("The token algorithm \"%s\" is not accepted (HS256, RS256, PS256, ES256 or EdDSA only).",
 			   strlen(alg) > 16 ? "?" : alg);
 
 	/* only now, with the signature verified, look at the claims */

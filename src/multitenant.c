@@ -39,6 +39,7 @@
 #include "drop_guard.h"
 #include "flush_request.h"
 #include "isolation.h"
+#include "jwks.h"
 #include "ratelimit.h"
 #include "redact.h"
 #include "tenant_status.h"
@@ -238,6 +239,24 @@ mt_define_gucs(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   mt_check_jwt_public_key, mt_assign_jwt_public_key, NULL);
+
+	DefineCustomStringVariable("multitenant.jwks",
+							   "Public keys (a JWKS document) that verify RS256, PS256, ES256 and EdDSA tokens of identity providers.",
+							   "Empty: no key set. Reloadable; a malformed set at a reload leaves the previous keys in force.",
+							   &mt_jwks,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   mt_check_jwks, mt_assign_jwks, NULL);
+
+	DefineCustomStringVariable("multitenant.jwks_file",
+							   "A file (relative to the data directory, inside it) holding a JWKS document, read at start and at every reload.",
+							   "Empty: no file. Its keys are used together with those of multitenant.jwks.",
+							   &mt_jwks_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   mt_check_jwks_file, mt_assign_jwks_file, NULL);
 
 	DefineCustomStringVariable("multitenant.token",
 							   "Signed tenant token (JWT) that sets the tenant context; verified when set.",
