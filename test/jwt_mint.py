@@ -7,6 +7,8 @@ of multitenant.jwks (test/shell/jwks_*.sh) and the jwks benchmark.
   jwt_mint.py jwks <dir> <name>[:kid[:alg]] ...       JWKS of those keys' public halves
   jwt_mint.py token <dir> <name> <alg> <kid|-> <json> [header json]
                                                       a signed token
+  jwt_mint.py raw <dir> <name> <alg> <kid|-> <payload text>
+                                                      signed over the payload's bytes as given
   jwt_mint.py hs256 <secret file> <json> [header json] HS256 with a file's bytes as key
 """
 import json
@@ -66,6 +68,11 @@ def main(argv):
         if kid != "-":
             headers["kid"] = kid
         print(jwt.encode(json.loads(payload), load(d, name), algorithm=alg, headers=headers))
+    elif cmd == "raw":
+        # the payload's bytes as given (duplicate members kept)
+        d, name, alg, kid, payload = argv[2:7]
+        headers = {"kid": kid} if kid != "-" else {}
+        print(jwt.api_jws.encode(payload.encode(), load(d, name), algorithm=alg, headers=headers))
     elif cmd == "hs256":
         with open(argv[2], "rb") as f:
             secret = f.read()
