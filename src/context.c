@@ -352,18 +352,21 @@ typedef struct JwtJson
 	int			arr_n;
 	bool		cseen[C_COUNT];
 	char	   *cval[C_COUNT];
+	const char *cproblem[C_COUNT];	/* claim_problem */
 } JwtJson;
 
+/*
+ * A claim's value is malformed: recorded per claim, since only one of the
+ * two sets (mapped or own) counts, which the payload itself decides
+ * (mt_trust); the check hook refuses a problem of the set it uses.
+ */
 static void
 claim_problem(JwtJson *js, uint32 claims, const char *what)
 {
 	for (int c = 0; c < C_COUNT; c++)
-		if (claims & (1u << c))
-		{
-			js->problem = psprintf("%s claim \"%s\" %s", c < C_OWN_TENANT ? "mapped" : "the",
-								   jwt_claim_names[c], what);
-			return;
-		}
+		if ((claims & (1u << c)) && js->cproblem[c] == NULL)
+			js->cproblem[c] = psprintf("The %s claim \"%s\" %s.", c < C_OWN_TENANT ? "mapped" : "token's",
+									   jwt_claim_names[c], what);
 }
 
 static JSON_ACTION_RESULT
@@ -1210,8 +1213,12 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		REJECT("The token header has no \"alg\".");
 	if (hj.seen[F_CRIT])
 		REJECT("The token header has a \"crit\" member, which is not supported.");
-	if (hj.seen[F_TYP] && (hj.str[F_TYP] == NULL || pg_strcasecmp(hj.str[F_TYP], "JWT") != 0))
-		REJECT("The token type must be JWT.");
+	/* JWT, or a JWT access token (RFC 9068) as identity providers issue */
+	if (hj.seen[F_TYP] && (hj.str[F_TYP] == NULL ||
+						   (pg_strcasecmp(hj.str[F_TYP], "JWT") != 0 &&
+							pg_strcasecmp(hj.str[F_TYP], "at+jwt") != 0 &&
+							pg_strcasecmp(hj.str[F_TYP], "application/at+jwt") != 0)))
+		REJECT("The token type must be JWT (or at+jwt).");
 
 	/* signature over the ASCII bytes of "header.payload" */
 	slen = mt_base64url_decode(dot2 + 1, toklen - (dot2 + 1 - tok), sig, sizeof(sig));
@@ -1302,6 +1309,9 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	parsed.backoffice = strcmp(alg, "HS256") == 0 && pj.str[F_TRUST] != NULL &&
 		strcmp(pj.str[F_TRUST], MT_TRUST_BACKOFFICE) == 0;
 	cl = parsed.backoffice ? C_OWN_TENANT : C_TENANT;
+	for (int c = cl; c < cl + 4; c++)
+		if (pj.cproblem[c] != NULL)
+			REJECT("%s", pj.cproblem[c]);
 	if (pj.cval[cl + C_TENANT] == NULL)
 		REJECT("The token has no tenant claim (\"%s\").",
 			   parsed.backoffice ? "tid" : claim_setting_text(mt_tenant_claim, "tid"));

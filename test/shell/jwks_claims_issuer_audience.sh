@@ -93,13 +93,15 @@ conf multitenant.tenant_claim 'app_metadata.tenant_id'
 expect "nested tenant claim" "$(tok "{\"app_metadata\":{\"plan\":\"x\",\"tenant_id\":\"$tenant\"},\"exp\":$exp,\"sub\":\"u4\"}")" "u4|$tenant|-|-"
 expect "top-level tid ignored once the claim is mapped" "$(tok "{\"tid\":\"$tenant\",\"exp\":$exp}")" 'no tenant claim ("app_metadata.tenant_id")'
 expect "the path through an array does not match" "$(tok "{\"app_metadata\":[{\"tenant_id\":\"$tenant\"}],\"exp\":$exp}")" "no tenant claim"
-expect "tenant claim holding an object" "$(tok "{\"app_metadata\":{\"tenant_id\":{\"id\":\"$tenant\"}},\"exp\":$exp}")" 'mapped claim "tenant" must not be an object'
+expect "tenant claim holding an object" "$(tok "{\"app_metadata\":{\"tenant_id\":{\"id\":\"$tenant\"}},\"exp\":$exp}")" 'The mapped claim "tenant" must not be an object.'
 expect "tenant claim twice" "$(mint raw "$work" idp RS256 k1 "{\"app_metadata\":{\"tenant_id\":\"$other\",\"tenant_id\":\"$tenant\"},\"exp\":$exp}")" 'appears twice'
 expect "the server's own token still uses tid" "$own" "backoffice-user|$tenant|-|-"
 conf multitenant.tenant_claim 'https://example.com/tenant'
 expect "URL-named tenant claim" "$(tok "{\"https://example.com/tenant\":\"$tenant\",\"exp\":$exp,\"sub\":\"u5\"}")" "u5|$tenant|-|-"
 conf multitenant.tenant_claim '"https://example.com/claims".org'
 expect "quoted URL-named object, nested" "$(tok "{\"https://example.com/claims\":{\"org\":\"$tenant\"},\"exp\":$exp,\"sub\":\"u6\"}")" "u6|$tenant|-|-"
+conf multitenant.tenant_claim '"extn.tenant"'
+expect "quoted claim name holding a dot (Entra extension claim)" "$(tok "{\"extn.tenant\":\"$tenant\",\"exp\":$exp,\"sub\":\"u6b\",\"tid\":{\"not\":\"ours\"}}")" "u6b|$tenant|-|-"
 conf multitenant.tenant_claim 'org_id'
 expect "tenant named by its slug" "$(tok "{\"org_id\":\"acme-corp\",\"exp\":$exp,\"sub\":\"u7\"}")" "u7|$tenant|-|-"
 expect "unknown slug" "$(tok "{\"org_id\":\"nobody-corp\",\"exp\":$exp}")" "The tenant does not exist."
@@ -119,10 +121,33 @@ expect "roles array: the first element" \
     "$(tok "{\"org_id\":\"$tenant\",\"exp\":$exp,\"email\":\"ann@acme.test\",\"realm_access\":{\"roles\":[\"editor\",\"viewer\"]}}")" \
     "ann@acme.test|$tenant|editor"
 expect "roles as one string" "$(tok "{\"org_id\":\"$tenant\",\"exp\":$exp,\"email\":\"b@acme.test\",\"realm_access\":{\"roles\":\"admin\"}}")" "b@acme.test|$tenant|admin"
-expect "roles array holding a number" "$(tok "{\"org_id\":\"$tenant\",\"exp\":$exp,\"realm_access\":{\"roles\":[1]}}")" 'mapped claim "roles" must hold strings'
+expect "roles array holding a number" "$(tok "{\"org_id\":\"$tenant\",\"exp\":$exp,\"realm_access\":{\"roles\":[1]}}")" 'The mapped claim "roles" must hold strings.'
 no_ws=
 expect "workspace claim not a uuid" "$(tok "{\"org_id\":\"$tenant\",\"exp\":$exp,\"ctx\":{\"workspace\":\"w1\"}}")" "workspace claim is not a workspace uuid"
 expect "the server's own token still uses its fixed claims" "$own" "backoffice-user|$tenant|-|-"
+
+# --- typ of JWT access tokens (RFC 9068)
+expect "typ at+jwt" "$(mint token "$work" idp RS256 k1 "{\"org_id\":\"$tenant\",\"exp\":$exp,\"email\":\"c@acme.test\"}" '{"typ":"at+jwt"}')" "c@acme.test|$tenant|-|-"
+expect "typ of something else" "$(mint token "$work" idp RS256 k1 "{\"org_id\":\"$tenant\",\"exp\":$exp}" '{"typ":"JWE"}')" "The token type must be JWT"
+
+# --- a Supabase-style token: HS256 with the project's secret, aud
+# authenticated, the tenant added by an access-token hook, Supabase's own
+# role claim left alone
+conf multitenant.tenant_claim 'app_metadata.tenant_id'
+conf multitenant.roles_claim 'app_metadata.tenant_role'
+conf multitenant.subject_claim 'sub'
+conf multitenant.workspace_claim -
+conf multitenant.token_audience 'authenticated'
+printf '%s' 'super-secret-jwt-token-with-at-least-32-characters-long' >"$work/supabase.secret"
+mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.jwt_secret = '$(cat "$work/supabase.secret")'" >/dev/null
+cluster_reload_wait
+sb=$(mint hs256 "$work/supabase.secret" "{\"aud\":\"authenticated\",\"exp\":$exp,\"sub\":\"2f1c0e8e-user\",\"role\":\"authenticated\",\"app_metadata\":{\"provider\":\"email\",\"tenant_id\":\"$tenant\",\"tenant_role\":\"member\"}}")
+no_ws=1
+expect "Supabase-style HS256 token" "$sb" "2f1c0e8e-user|$tenant|member"
+no_ws=
+expect "Supabase-style token for another audience" "$(mint hs256 "$work/supabase.secret" "{\"aud\":\"anon\",\"exp\":$exp,\"app_metadata\":{\"tenant_id\":\"$tenant\"}}")" "does not include one of multitenant.token_audience"
+own2=$(mt_psql -d $db -c "SELECT mt.tenant_token('$tenant', '10 min', 'backoffice-user', NULL)")
+expect "the server's own token, signed with jwt_secret, keeps its fixed claims" "$own2" "backoffice-user|$tenant|-|-"
 
 # --- settings refused
 for bad in '' 'a..b' 'a.b.c.d.e' '"unterminated'; do
