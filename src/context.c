@@ -6,8 +6,9 @@
  *	  the verified context (mt.current_tenant() and friends).
  *
  * A token is verified once, when it is SET: signature (HS256 with the
- * server key, or EdDSA with the configured public key), expiry, audience,
- * and, when a transaction is open, that the tenant is active.  The parsed
+ * server key, EdDSA with the configured public key, or RS256 / PS256 /
+ * ES256 / EdDSA with the keys of identity providers: jwks.c), expiry,
+ * audience, and, when a transaction is open, that the tenant is active.  The parsed
  * claims travel as the GUC's "extra", so SET LOCAL, RESET, DISCARD ALL and
  * rollback restore the previous context exactly as PostgreSQL restores the
  * setting.  Expiry and tenant status are checked again once per
@@ -91,6 +92,7 @@
 #include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
+#include "jwks.h"
 #include "redact.h"
 #include "secret_versions.h"
 #include "tenant_status.h"
@@ -102,11 +104,19 @@ char	   *mt_node_context_string = NULL;
 char	   *mt_node_ddl_approval_string = NULL;
 int			mt_token_max_ttl = 86400;
 int			mt_default_token_ttl = 900;
+char	   *mt_token_issuer = NULL;
+char	   *mt_token_audience = NULL;
+int			mt_token_leeway = 0;
+char	   *mt_tenant_claim = NULL;
+char	   *mt_subject_claim = NULL;
+char	   *mt_roles_claim = NULL;
+char	   *mt_workspace_claim = NULL;
 
 /* Limits that keep verification cheap and bounded on hostile input. */
-#define MT_MAX_TOKEN_LEN	4096
+#define MT_MAX_TOKEN_LEN	8192
 #define MT_MAX_HEADER_LEN	512
-#define MT_MAX_PAYLOAD_LEN	3072
+#define MT_MAX_PAYLOAD_LEN	6144
+#define MT_MAX_SIG_LEN		1024	/* RSA 8192 bits */
 #define MT_MAX_SUB_LEN		255
 #define MT_MAX_ROLE_LEN		63
 
@@ -263,23 +273,63 @@ static bool context_usable = false;
 
 /* ---------------------------------------------------------------------
  * Minimal JSON object reader for JWT headers and payloads: collects the
- * top-level scalar members we know and rejects duplicates of them.
+ * top-level scalar members we know and rejects duplicates of them, and
+ * (payloads) the claims the claim settings name, nested paths included
+ * (ClaimPath), in the same single pass.
  * --------------------------------------------------------------------- */
 typedef enum JwtField
 {
 	F_OTHER = 0,
 	F_ALG, F_TYP, F_CRIT, F_KID,
-	F_TID, F_EXP, F_NBF, F_SUB, F_ROLE, F_AUD, F_WID, F_TRUST,
+	F_EXP, F_NBF, F_IAT, F_AUD, F_ISS, F_TRUST,
 	F_COUNT
 } JwtField;
 
 static const char *const jwt_field_names[F_COUNT] = {
-	NULL, "alg", "typ", "crit", "kid", "tid", "exp", "nbf", "sub", "role", "aud",
-	"wid", "mt_trust"
+	NULL, "alg", "typ", "crit", "kid", "exp", "nbf", "iat", "aud", "iss", "mt_trust"
 };
 
 /* claim mt_trust of the tokens mt.tenant_token() mints (authz.c trust rule) */
 #define MT_TRUST_BACKOFFICE "backoffice"
+
+/*
+ * A claim named by a setting (multitenant.tenant_claim ...): its path of
+ * member names from the top-level object (doc/identity.md, "Claim
+ * mapping").
+ */
+#define MT_CLAIM_MAX_SEGS	4
+#define MT_CLAIM_SEG_LEN	128
+#define MT_CLAIM_MAX_ROLES	32	/* elements of a roles array */
+
+typedef struct ClaimPath
+{
+	int			nseg;
+	char		seg[MT_CLAIM_MAX_SEGS][MT_CLAIM_SEG_LEN + 1];
+} ClaimPath;
+
+/*
+ * The claims read from a payload: the four the settings map (tokens of
+ * other issuers) and the fixed ones of this server's own tokens (tid,
+ * sub, role, wid: mt_trust "backoffice", HS256).
+ */
+typedef enum JwtClaim
+{
+	C_TENANT, C_SUB, C_ROLE, C_WID,
+	C_OWN_TENANT, C_OWN_SUB, C_OWN_ROLE, C_OWN_WID,
+	C_COUNT
+} JwtClaim;
+
+static const char *const jwt_claim_names[C_COUNT] = {
+	"tenant", "subject", "roles", "workspace", "tid", "sub", "role", "wid"
+};
+
+
+static const ClaimPath own_paths[4] = {
+	{1, {"tid"}}, {1, {"sub"}}, {1, {"role"}}, {1, {"wid"}}
+};
+
+/* the mapped claims (GUC extras; NULL: the default, as own_paths) */
+static const ClaimPath *claim_paths[4] = {NULL, NULL, NULL, NULL};
 
 typedef struct JwtJson
 {
@@ -291,7 +341,33 @@ typedef struct JwtJson
 	bool		aud_is_array;
 	List	   *aud_list;
 	const char *problem;		/* first structural problem found */
+	/* claims by path (payloads only: paths[] NULL for a header) */
+	const ClaimPath *paths[C_COUNT];
+	const char *stack[MT_CLAIM_MAX_SEGS];	/* member names of the path */
+	uint32		arrays;			/* bit d: the container at depth d is an array */
+	uint32		cur_claims;		/* claims the value at cur_depth is */
+	int			cur_depth;
+	uint32		arr_claims;		/* role claims whose array is at arr_depth */
+	int			arr_depth;
+	int			arr_n;
+	bool		cseen[C_COUNT];
+	char	   *cval[C_COUNT];
+	const char *cproblem[C_COUNT];	/* claim_problem */
 } JwtJson;
+
+/*
+ * A claim's value is malformed: recorded per claim, since only one of the
+ * two sets (mapped or own) counts, which the payload itself decides
+ * (mt_trust); the check hook refuses a problem of the set it uses.
+ */
+static void
+claim_problem(JwtJson *js, uint32 claims, const char *what)
+{
+	for (int c = 0; c < C_COUNT; c++)
+		if ((claims & (1u << c)) && js->cproblem[c] == NULL)
+			js->cproblem[c] = psprintf("The %s claim \"%s\" %s.", c < C_OWN_TENANT ? "mapped" : "token's",
+									   jwt_claim_names[c], what);
+}
 
 static JSON_ACTION_RESULT
 jwt_object_start(void *state)
@@ -300,7 +376,14 @@ jwt_object_start(void *state)
 
 	if (js->depth == 1 && js->current != F_OTHER)
 		js->problem = psprintf("claim \"%s\" must not be an object", jwt_field_names[js->current]);
+	if (js->cur_claims && js->depth == js->cur_depth)
+		claim_problem(js, js->cur_claims, "must not be an object");
+	if (js->arr_claims && js->depth == js->arr_depth)
+		claim_problem(js, js->arr_claims, "must hold strings");
+	js->cur_claims = 0;
 	js->depth++;
+	if (js->depth < 32)
+		js->arrays &= ~(1u << js->depth);
 	JSON_ACTION_DONE;
 }
 
@@ -322,14 +405,33 @@ jwt_array_start(void *state)
 		js->aud_is_array = true;
 	else if (js->depth == 1 && js->current != F_OTHER)
 		js->problem = psprintf("claim \"%s\" must not be an array", jwt_field_names[js->current]);
+	if (js->cur_claims && js->depth == js->cur_depth)
+	{
+		uint32		roles = js->cur_claims & ((1u << C_ROLE) | (1u << C_OWN_ROLE));
+
+		if (js->cur_claims & ~roles)
+			claim_problem(js, js->cur_claims & ~roles, "must not be an array");
+		js->arr_claims = roles;
+		js->arr_depth = js->depth + 1;
+		js->arr_n = 0;
+	}
+	else if (js->arr_claims && js->depth == js->arr_depth)
+		claim_problem(js, js->arr_claims, "must hold strings");
+	js->cur_claims = 0;
 	js->depth++;
+	if (js->depth < 32)
+		js->arrays |= (1u << js->depth);
 	JSON_ACTION_DONE;
 }
 
 static JSON_ACTION_RESULT
 jwt_array_end(void *state)
 {
-	((JwtJson *) state)->depth--;
+	JwtJson    *js = state;
+
+	if (js->arr_claims && js->depth == js->arr_depth)
+		js->arr_claims = 0;
+	js->depth--;
 	JSON_ACTION_DONE;
 }
 
@@ -337,8 +439,31 @@ static JSON_ACTION_RESULT
 jwt_field_start(void *state, char *fname, bool isnull)
 {
 	JwtJson    *js = state;
+	int			d = js->depth;
 
-	if (js->depth != 1)
+	js->cur_claims = 0;
+	if (js->paths[0] != NULL && d >= 1 && d <= MT_CLAIM_MAX_SEGS &&
+		(js->arrays & (((1u << (d + 1)) - 1) & ~1u)) == 0)
+	{
+		/* a member on a path of objects only: one of the mapped claims? */
+		js->stack[d - 1] = fname;
+		for (int c = 0; c < C_COUNT; c++)
+		{
+			const ClaimPath *p = js->paths[c];
+			bool		match = p->nseg == d;
+
+			for (int i = 0; match && i < d; i++)
+				match = strcmp(p->seg[i], js->stack[i]) == 0;
+			if (!match)
+				continue;
+			if (js->cseen[c])
+				claim_problem(js, 1u << c, "appears twice");
+			js->cseen[c] = true;
+			js->cur_claims |= 1u << c;
+			js->cur_depth = d;
+		}
+	}
+	if (d != 1)
 		JSON_ACTION_DONE;
 	js->current = F_OTHER;
 	for (int f = 1; f < F_COUNT; f++)
@@ -360,6 +485,31 @@ jwt_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	JwtJson    *js = state;
 
+	if (js->cur_claims && js->depth == js->cur_depth)
+	{
+		if (tokentype == JSON_TOKEN_STRING)
+		{
+			for (int c = 0; c < C_COUNT; c++)
+				if (js->cur_claims & (1u << c))
+					js->cval[c] = token;
+		}
+		else if (tokentype != JSON_TOKEN_NULL)
+			claim_problem(js, js->cur_claims, "must be a string");
+		js->cur_claims = 0;
+	}
+	else if (js->arr_claims && js->depth == js->arr_depth)
+	{
+		if (tokentype != JSON_TOKEN_STRING)
+			claim_problem(js, js->arr_claims, "must hold strings");
+		else if (++js->arr_n > MT_CLAIM_MAX_ROLES)
+			claim_problem(js, js->arr_claims, psprintf("holds more than %d roles", MT_CLAIM_MAX_ROLES));
+		else
+		{
+			for (int c = 0; c < C_COUNT; c++)
+				if ((js->arr_claims & (1u << c)) && js->cval[c] == NULL)
+					js->cval[c] = token;
+		}
+	}
 	if (js->depth == 0)
 		js->problem = "not a JSON object";
 	else if (js->depth == 2 && js->current == F_AUD && js->aud_is_array)
@@ -381,15 +531,222 @@ jwt_scalar(void *state, char *token, JsonTokenType tokentype)
 	JSON_ACTION_DONE;
 }
 
+/*
+ * A claim setting's path: member names separated by dots, a name with
+ * dots in double quotes ("https://example.com/claims".tenant); a setting
+ * holding "://" and no quote is one name (a URL-named claim).  False with
+ * *problem when malformed.
+ */
+static bool
+parse_claim_path(const char *s, ClaimPath *out, const char **problem)
+{
+	const char *p = s;
+
+	memset(out, 0, sizeof(*out));
+	if (strstr(s, "://") != NULL && strchr(s, '"') == NULL)
+	{
+		if (strlen(s) > MT_CLAIM_SEG_LEN)
+		{
+			*problem = psprintf("A claim name is at most %d bytes.", MT_CLAIM_SEG_LEN);
+			return false;
+		}
+		out->nseg = 1;
+		strlcpy(out->seg[0], s, sizeof(out->seg[0]));
+		return true;
+	}
+	for (;;)
+	{
+		char	   *seg;
+		int			n = 0;
+
+		if (out->nseg == MT_CLAIM_MAX_SEGS)
+		{
+			*problem = psprintf("A claim path has at most %d names.", MT_CLAIM_MAX_SEGS);
+			return false;
+		}
+		seg = out->seg[out->nseg++];
+		if (*p == '"')
+		{
+			for (p++; *p && *p != '"'; p++)
+			{
+				if (n == MT_CLAIM_SEG_LEN)
+					break;
+				seg[n++] = *p;
+			}
+			if (*p++ != '"')
+			{
+				*problem = psprintf("A quoted claim name must end with a quote and be at most %d bytes.",
+									MT_CLAIM_SEG_LEN);
+				return false;
+			}
+		}
+		else
+		{
+			for (; *p && *p != '.' && *p != '"'; p++)
+			{
+				if (n == MT_CLAIM_SEG_LEN)
+				{
+					*problem = psprintf("A claim name is at most %d bytes.", MT_CLAIM_SEG_LEN);
+					return false;
+				}
+				seg[n++] = *p;
+			}
+		}
+		seg[n] = '\0';
+		if (n == 0)
+		{
+			*problem = "A claim path has an empty name.";
+			return false;
+		}
+		if (*p == '\0')
+			return true;
+		if (*p++ != '.')
+		{
+			*problem = "Names of a claim path are separated by dots.";
+			return false;
+		}
+	}
+}
+
+bool
+mt_check_claim_setting(char **newval, void **extra, GucSource source)
+{
+	ClaimPath	path;
+	ClaimPath  *copy;
+	const char *problem = NULL;
+
+	*extra = NULL;
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		GUC_check_errdetail("A claim setting cannot be empty.");
+		return false;
+	}
+	if (!parse_claim_path(*newval, &path, &problem))
+	{
+		GUC_check_errdetail("%s", problem);
+		return false;
+	}
+	copy = mt_guc_extra_alloc(sizeof(ClaimPath));
+	if (copy == NULL)
+		return false;
+	memcpy(copy, &path, sizeof(path));
+	*extra = copy;
+	return true;
+}
+
+void
+mt_assign_tenant_claim(const char *newval, void *extra)
+{
+	claim_paths[C_TENANT] = extra;
+}
+
+void
+mt_assign_subject_claim(const char *newval, void *extra)
+{
+	claim_paths[C_SUB] = extra;
+}
+
+void
+mt_assign_roles_claim(const char *newval, void *extra)
+{
+	claim_paths[C_ROLE] = extra;
+}
+
+void
+mt_assign_workspace_claim(const char *newval, void *extra)
+{
+	claim_paths[C_WID] = extra;
+}
+
+/* for error details: the setting's text (bounded), or dflt */
+static const char *
+claim_setting_text(const char *setting, const char *dflt)
+{
+	if (setting == NULL || setting[0] == '\0')
+		return dflt;
+	return strlen(setting) > MT_CLAIM_SEG_LEN ? "?" : setting;
+}
+
+/*
+ * multitenant.token_issuer / token_audience: comma-separated values
+ * (spaces around them ignored), at most 16, none empty.
+ */
+#define MT_CLAIM_VALUES_MAX 16
+
+bool
+mt_check_claim_values(char **newval, void **extra, GucSource source)
+{
+	const char *p = *newval;
+	int			n = 0;
+
+	if (p == NULL || *p == '\0')
+		return true;
+	for (;;)
+	{
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+
+		while (p < end && *p == ' ')
+			p++;
+		while (end > p && end[-1] == ' ')
+			end--;
+		if (end == p)
+		{
+			GUC_check_errdetail("The list has an empty value.");
+			return false;
+		}
+		if (++n > MT_CLAIM_VALUES_MAX)
+		{
+			GUC_check_errdetail("The list has more than %d values.", MT_CLAIM_VALUES_MAX);
+			return false;
+		}
+		if (comma == NULL)
+			return true;
+		p = comma + 1;
+	}
+}
+
+/* is value one of the comma-separated values of setting (checked above)? */
+static bool
+setting_list_contains(const char *setting, const char *value)
+{
+	const char *p = setting;
+	size_t		vlen = strlen(value);
+
+	for (;;)
+	{
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+
+		while (p < end && *p == ' ')
+			p++;
+		while (end > p && end[-1] == ' ')
+			end--;
+		if ((size_t) (end - p) == vlen && memcmp(p, value, vlen) == 0)
+			return true;
+		if (comma == NULL)
+			return false;
+		p = comma + 1;
+	}
+}
+
 /* Parses a decoded JSON object; returns false (with *problem) when invalid. */
 static bool
-jwt_parse_json(uint8 *text, int len, JwtJson *js, const char **problem)
+jwt_parse_json(uint8 *text, int len, JwtJson *js, const char **problem, bool claims)
 {
 	JsonLexContext *lex;
 	JsonSemAction sem;
 	JsonParseErrorType rc;
 
 	memset(js, 0, sizeof(*js));
+	if (claims)
+	{
+		for (int c = 0; c < 4; c++)
+		{
+			js->paths[c] = claim_paths[c] ? claim_paths[c] : &own_paths[c];
+			js->paths[C_OWN_TENANT + c] = &own_paths[c];
+		}
+	}
 	if (!pg_verify_mbstr(PG_UTF8, (const char *) text, len, true))
 	{
 		*problem = "not valid UTF-8";
@@ -764,7 +1121,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	const char *dot2;
 	uint8		header[MT_MAX_HEADER_LEN];
 	uint8		payload[MT_MAX_PAYLOAD_LEN];
-	uint8		sig[64];
+	uint8		sig[MT_MAX_SIG_LEN];
 	int			hlen,
 				plen,
 				slen;
@@ -777,6 +1134,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	bool		in_worker = InitializingParallelWorker;
 	bool		in_statement;
 	const char *lastdot;
+	int			cl;
 
 	*extra = NULL;
 	if (tok == NULL || tok[0] == '\0')
@@ -848,15 +1206,19 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	hlen = mt_base64url_decode(tok, dot1 - tok, header, sizeof(header));
 	if (hlen <= 0)
 		REJECT("The token header is not valid base64url.");
-	if (!jwt_parse_json(header, hlen, &hj, &problem))
+	if (!jwt_parse_json(header, hlen, &hj, &problem, false))
 		REJECT("The token header is %s.", problem);
 	alg = hj.str[F_ALG];
 	if (alg == NULL)
 		REJECT("The token header has no \"alg\".");
 	if (hj.seen[F_CRIT])
 		REJECT("The token header has a \"crit\" member, which is not supported.");
-	if (hj.seen[F_TYP] && (hj.str[F_TYP] == NULL || pg_strcasecmp(hj.str[F_TYP], "JWT") != 0))
-		REJECT("The token type must be JWT.");
+	/* JWT, or a JWT access token (RFC 9068) as identity providers issue */
+	if (hj.seen[F_TYP] && (hj.str[F_TYP] == NULL ||
+						   (pg_strcasecmp(hj.str[F_TYP], "JWT") != 0 &&
+							pg_strcasecmp(hj.str[F_TYP], "at+jwt") != 0 &&
+							pg_strcasecmp(hj.str[F_TYP], "application/at+jwt") != 0)))
+		REJECT("The token type must be JWT (or at+jwt).");
 
 	/* signature over the ASCII bytes of "header.payload" */
 	slen = mt_base64url_decode(dot2 + 1, toklen - (dot2 + 1 - tok), sig, sizeof(sig));
@@ -906,53 +1268,85 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		if (!good)
 			REJECT("The token signature does not verify.");
 	}
-	else if (strcmp(alg, "EdDSA") == 0)
+	else if (mt_jwks_alg(alg))
 	{
-		if (slen < 0 || !mt_ed25519_verify(sig, slen, (const uint8 *) tok, dot2 - tok))
-			REJECT("The token signature does not verify.");
+		/* an identity provider's key (jwks.c) */
+		bool		no_key;
+		const char *why;
+
+		if (slen <= 0)
+			REJECT("The token signature is not valid base64url or is too long.");
+		why = mt_jwks_verify(alg, hj.str[F_KID], tok, toklen, dot2 - tok, sig, slen, &no_key);
+		/* EdDSA: else the single key of multitenant.jwt_public_key */
+		if (why != NULL && no_key && strcmp(alg, "EdDSA") == 0 &&
+			mt_jwt_public_key != NULL && mt_jwt_public_key[0] != '\0')
+			why = mt_ed25519_verify(sig, slen, (const uint8 *) tok, dot2 - tok) ? NULL :
+				"The token signature does not verify.";
+		if (why != NULL)
+			REJECT("%s", why);
 	}
 	else
-		REJECT("The token algorithm \"%s\" is not accepted (HS256 or EdDSA only).",
+		REJECT("The token algorithm \"%s\" is not accepted (HS256, RS256, PS256, ES256 or EdDSA only).",
 			   strlen(alg) > 16 ? "?" : alg);
 
 	/* only now, with the signature verified, look at the claims */
 	plen = mt_base64url_decode(dot1 + 1, dot2 - (dot1 + 1), payload, sizeof(payload));
 	if (plen <= 0)
 		REJECT("The token payload is not valid base64url or is too long.");
-	if (!jwt_parse_json(payload, plen, &pj, &problem))
+	if (!jwt_parse_json(payload, plen, &pj, &problem, true))
 		REJECT("The token payload is %s.", problem);
 
 	memset(&parsed, 0, sizeof(parsed));
 	parsed.key_version = key_version;
 	parsed.has_fp = true;		/* slen >= 32 once a signature verified */
 	memcpy(parsed.fp, sig, MT_FP_LEN);
-	if (pj.str[F_TID] == NULL || !mt_parse_uuid(pj.str[F_TID], &parsed.tenant))
-		REJECT("The token has no valid \"tid\" (tenant uuid) claim.");
-	if (pj.num[F_EXP] == NULL || !jwt_numeric_date(pj.num[F_EXP], &parsed.exp))
-		REJECT("The token has no valid \"exp\" claim.");
-	if (pj.str[F_SUB] != NULL)
-	{
-		if (strlen(pj.str[F_SUB]) > MT_MAX_SUB_LEN)
-			REJECT("The \"sub\" claim is longer than %d bytes.", MT_MAX_SUB_LEN);
-		strlcpy(parsed.sub, pj.str[F_SUB], sizeof(parsed.sub));
-		parsed.has_sub = true;
-	}
-	if (pj.str[F_ROLE] != NULL)
-	{
-		if (strlen(pj.str[F_ROLE]) > MT_MAX_ROLE_LEN)
-			REJECT("The \"role\" claim is longer than %d bytes.", MT_MAX_ROLE_LEN);
-		strlcpy(parsed.role, pj.str[F_ROLE], sizeof(parsed.role));
-		parsed.has_role = true;
-	}
-	if (pj.str[F_WID] != NULL)
-	{
-		if (!mt_parse_uuid(pj.str[F_WID], &parsed.wid))
-			REJECT("The \"wid\" claim is not a workspace uuid.");
-		parsed.has_wid = true;
-	}
-	/* only a token signed with the server's own HS256 key can be the back office's */
+
+	/*
+	 * This server's own tokens (mt.tenant_token: HS256, mt_trust
+	 * "backoffice") carry the fixed claims; every other token the claims
+	 * the settings map (doc/identity.md, "Claim mapping").
+	 */
 	parsed.backoffice = strcmp(alg, "HS256") == 0 && pj.str[F_TRUST] != NULL &&
 		strcmp(pj.str[F_TRUST], MT_TRUST_BACKOFFICE) == 0;
+	cl = parsed.backoffice ? C_OWN_TENANT : C_TENANT;
+	for (int c = cl; c < cl + 4; c++)
+		if (pj.cproblem[c] != NULL)
+			REJECT("%s", pj.cproblem[c]);
+	if (pj.cval[cl + C_TENANT] == NULL)
+		REJECT("The token has no tenant claim (\"%s\").",
+			   parsed.backoffice ? "tid" : claim_setting_text(mt_tenant_claim, "tid"));
+	if (!mt_parse_uuid(pj.cval[cl + C_TENANT], &parsed.tenant))
+	{
+		/* the tenant's slug (its external key) */
+		if (strlen(pj.cval[cl + C_TENANT]) > 63)
+			REJECT("The token's tenant claim is neither a tenant uuid nor a tenant slug.");
+		if (!IsTransactionState())
+			REJECT("A token naming its tenant by slug can be checked only inside a transaction.");
+		if (!mt_tenant_by_slug(pj.cval[cl + C_TENANT], &parsed.tenant))
+			REJECT("The tenant does not exist.");
+	}
+	if (pj.num[F_EXP] == NULL || !jwt_numeric_date(pj.num[F_EXP], &parsed.exp))
+		REJECT("The token has no valid \"exp\" claim.");
+	if (pj.cval[cl + C_SUB] != NULL)
+	{
+		if (strlen(pj.cval[cl + C_SUB]) > MT_MAX_SUB_LEN)
+			REJECT("The subject claim is longer than %d bytes.", MT_MAX_SUB_LEN);
+		strlcpy(parsed.sub, pj.cval[cl + C_SUB], sizeof(parsed.sub));
+		parsed.has_sub = true;
+	}
+	if (pj.cval[cl + C_ROLE] != NULL)
+	{
+		if (strlen(pj.cval[cl + C_ROLE]) > MT_MAX_ROLE_LEN)
+			REJECT("The role claim is longer than %d bytes.", MT_MAX_ROLE_LEN);
+		strlcpy(parsed.role, pj.cval[cl + C_ROLE], sizeof(parsed.role));
+		parsed.has_role = true;
+	}
+	if (pj.cval[cl + C_WID] != NULL)
+	{
+		if (!mt_parse_uuid(pj.cval[cl + C_WID], &parsed.wid))
+			REJECT("The workspace claim is not a workspace uuid.");
+		parsed.has_wid = true;
+	}
 
 	/*
 	 * A parallel worker restores the leader's already-verified setting; the
@@ -963,19 +1357,49 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	{
 		int64		now = unix_seconds(GetCurrentTimestamp());
 		const char *dbname;
+		int64		t;
 
-		if (parsed.exp <= now)
+		/* clock skew: exp, nbf and iat are compared with this leeway */
+		if (parsed.exp + mt_token_leeway <= now)
 			REJECT("The token has expired.");
+		parsed.exp += mt_token_leeway;
 		if (pj.num[F_NBF] != NULL)
 		{
-			int64		nbf;
-
-			if (!jwt_numeric_date(pj.num[F_NBF], &nbf))
+			if (!jwt_numeric_date(pj.num[F_NBF], &t))
 				REJECT("The token has an invalid \"nbf\" claim.");
-			if (nbf > now)
+			if (t - mt_token_leeway > now)
 				REJECT("The token is not valid yet.");
 		}
-		if (pj.seen[F_AUD])
+		if (pj.num[F_IAT] != NULL)
+		{
+			if (!jwt_numeric_date(pj.num[F_IAT], &t))
+				REJECT("The token has an invalid \"iat\" claim.");
+			if (t - mt_token_leeway > now)
+				REJECT("The token was issued in the future.");
+		}
+		if (pj.seen[F_ISS] && pj.str[F_ISS] == NULL)
+			REJECT("The token's \"iss\" claim is not a string.");
+		if (!parsed.backoffice && mt_token_issuer != NULL && mt_token_issuer[0] != '\0' &&
+			(pj.str[F_ISS] == NULL || !setting_list_contains(mt_token_issuer, pj.str[F_ISS])))
+			REJECT("The token's issuer is not one of multitenant.token_issuer.");
+		if (!parsed.backoffice && mt_token_audience != NULL && mt_token_audience[0] != '\0')
+		{
+			/* the audiences the operator configured, required */
+			bool		match = false;
+
+			if (pj.aud_is_array)
+			{
+				ListCell   *lc;
+
+				foreach(lc, pj.aud_list)
+					match |= setting_list_contains(mt_token_audience, (char *) lfirst(lc));
+			}
+			else
+				match = pj.str[F_AUD] != NULL && setting_list_contains(mt_token_audience, pj.str[F_AUD]);
+			if (!match)
+				REJECT("The token audience does not include one of multitenant.token_audience.");
+		}
+		else if (pj.seen[F_AUD])
 		{
 			bool		match = false;
 

@@ -24,6 +24,13 @@ extern char *mt_node_context_string;
 extern char *mt_node_ddl_approval_string;
 extern int	mt_token_max_ttl;
 extern int	mt_default_token_ttl;
+extern char *mt_token_issuer;
+extern char *mt_token_audience;
+extern int	mt_token_leeway;
+extern char *mt_tenant_claim;
+extern char *mt_subject_claim;
+extern char *mt_roles_claim;
+extern char *mt_workspace_claim;
 
 /*
  * shared memory (the burned-token list and the Citus DDL approvals seen;
@@ -38,6 +45,12 @@ extern void mt_node_context_shmem_startup(void);
 
 extern bool mt_check_token(char **newval, void **extra, GucSource source);
 extern void mt_assign_token(const char *newval, void *extra);
+extern bool mt_check_claim_setting(char **newval, void **extra, GucSource source);
+extern void mt_assign_tenant_claim(const char *newval, void *extra);
+extern void mt_assign_subject_claim(const char *newval, void *extra);
+extern void mt_assign_roles_claim(const char *newval, void *extra);
+extern void mt_assign_workspace_claim(const char *newval, void *extra);
+extern bool mt_check_claim_values(char **newval, void **extra, GucSource source);
 extern bool mt_check_node_context(char **newval, void **extra, GucSource source);
 extern void mt_assign_node_context(const char *newval, void *extra);
 /* the context passed to Citus workers (citus.c) */

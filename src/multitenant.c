@@ -39,6 +39,7 @@
 #include "drop_guard.h"
 #include "flush_request.h"
 #include "isolation.h"
+#include "jwks.h"
 #include "ratelimit.h"
 #include "redact.h"
 #include "tenant_status.h"
@@ -239,6 +240,24 @@ mt_define_gucs(void)
 							   GUC_SUPERUSER_ONLY,
 							   mt_check_jwt_public_key, mt_assign_jwt_public_key, NULL);
 
+	DefineCustomStringVariable("multitenant.jwks",
+							   "Public keys (a JWKS document) that verify RS256, PS256, ES256 and EdDSA tokens of identity providers.",
+							   "Empty: no key set. Reloadable; a malformed set at a reload leaves the previous keys in force.",
+							   &mt_jwks,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   mt_check_jwks, mt_assign_jwks, NULL);
+
+	DefineCustomStringVariable("multitenant.jwks_file",
+							   "A file (relative to the data directory, inside it) holding a JWKS document, read at start and at every reload.",
+							   "Empty: no file. Its keys are used together with those of multitenant.jwks.",
+							   &mt_jwks_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   mt_check_jwks_file, mt_assign_jwks_file, NULL);
+
 	DefineCustomStringVariable("multitenant.token",
 							   "Signed tenant token (JWT) that sets the tenant context; verified when set.",
 							   "Pass it as a bound parameter: set_config('multitenant.token', $1, true); a token in the statement text is refused.",
@@ -265,6 +284,69 @@ mt_define_gucs(void)
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   mt_check_node_ddl_approval, mt_assign_node_ddl_approval, NULL);
+
+	DefineCustomStringVariable("multitenant.token_issuer",
+							   "Issuers (iss) whose tokens are accepted, comma-separated; empty: iss is not checked.",
+							   "Does not apply to the tokens mt.tenant_token() mints.",
+							   &mt_token_issuer,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_NOT_IN_SAMPLE,
+							   mt_check_claim_values, NULL, NULL);
+
+	DefineCustomStringVariable("multitenant.token_audience",
+							   "Audiences (aud) of which a token must name one, comma-separated; empty: aud, when present, must name the database.",
+							   "Does not apply to the tokens mt.tenant_token() mints.",
+							   &mt_token_audience,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_NOT_IN_SAMPLE,
+							   mt_check_claim_values, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.token_leeway",
+							"Clock skew allowed when checking a token's exp, nbf and iat.",
+							NULL,
+							&mt_token_leeway,
+							0, 0, 300,
+							PGC_SIGHUP,
+							GUC_UNIT_S | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("multitenant.tenant_claim",
+							   "The claim of a token that names its tenant (a uuid or the tenant's slug); a path like app_metadata.tenant_id, or a URL-named claim.",
+							   "The tokens mt.tenant_token() mints always use tid.",
+							   &mt_tenant_claim,
+							   "tid",
+							   PGC_SIGHUP,
+							   GUC_NOT_IN_SAMPLE,
+							   mt_check_claim_setting, mt_assign_tenant_claim, NULL);
+
+	DefineCustomStringVariable("multitenant.subject_claim",
+							   "The claim of a token that names its subject (mt.current_subject()).",
+							   NULL,
+							   &mt_subject_claim,
+							   "sub",
+							   PGC_SIGHUP,
+							   GUC_NOT_IN_SAMPLE,
+							   mt_check_claim_setting, mt_assign_subject_claim, NULL);
+
+	DefineCustomStringVariable("multitenant.roles_claim",
+							   "The claim of a token that names its tenant role: a string, or an array of strings whose first element is used.",
+							   NULL,
+							   &mt_roles_claim,
+							   "role",
+							   PGC_SIGHUP,
+							   GUC_NOT_IN_SAMPLE,
+							   mt_check_claim_setting, mt_assign_roles_claim, NULL);
+
+	DefineCustomStringVariable("multitenant.workspace_claim",
+							   "The claim of a token that names its workspace (a uuid).",
+							   NULL,
+							   &mt_workspace_claim,
+							   "wid",
+							   PGC_SIGHUP,
+							   GUC_NOT_IN_SAMPLE,
+							   mt_check_claim_setting, mt_assign_workspace_claim, NULL);
 
 	DefineCustomIntVariable("multitenant.token_max_ttl",
 							"Longest lifetime mt.tenant_token() and mt.set_tenant() will mint.",

@@ -9,7 +9,8 @@
  *	  mt.api_key_secrets.  The admin functions (create / suspend / resume /
  *	  drop) are in tenants.c, above this file.
  *
- * Status lookups read mt.tenants through its primary-key index directly
+ * Status lookups (and the slug lookup of tokens naming a tenant by its
+ * slug) read mt.tenants through its primary-key (slug) index directly
  * (no SPI, no RLS, no recursion into mt.current_tenant()) with the latest
  * snapshot.  Each backend caches the statuses it looked up (bounded hash
  * table); an entry is trusted only while two things stay unchanged:
@@ -42,6 +43,7 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/table.h"
@@ -52,6 +54,7 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/relcache.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -205,6 +208,72 @@ tenant_status_read(const pg_uuid_t *tenant, bool *fresh)
 		mt_pk_probe_end(&probe);
 	table_close(rel, AccessShareLock);
 	return result;
+}
+
+/*
+ * The tenant whose slug is slug (the external tenant key a token's tenant
+ * claim may hold, context.c), read like the status: the unique index on
+ * mt.tenants.slug, the latest snapshot (the query's in parallel mode), no
+ * SPI.  False when there is none (or no registry here).
+ */
+bool
+mt_tenant_by_slug(const char *slug, pg_uuid_t *out)
+{
+	Oid			relid = mt_catalog_relid("tenants");
+	Relation	rel;
+	AttrNumber	slug_att;
+	AttrNumber	id_att;
+	List	   *indexes;
+	ListCell   *lc;
+	bool		found = false;
+	bool		fresh = !IsInParallelMode();
+
+	if (!OidIsValid(relid) || (!fresh && !ActiveSnapshotSet()))
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	slug_att = get_attnum(relid, "slug");
+	id_att = get_attnum(relid, "id");
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ind = idx->rd_index;
+
+		if (slug_att != InvalidAttrNumber && id_att != InvalidAttrNumber &&
+			ind->indisunique && ind->indnkeyatts == 1 && ind->indkey.values[0] == slug_att &&
+			RelationGetIndexPredicate(idx) == NIL)
+		{
+			ScanKeyData skey;
+			Snapshot	snap = RegisterSnapshot(fresh ? GetLatestSnapshot() : GetActiveSnapshot());
+			SysScanDesc scan;
+			HeapTuple	tup;
+
+			ScanKeyEntryInitialize(&skey, 0, slug_att, BTEqualStrategyNumber, InvalidOid,
+								   idx->rd_indcollation[0], F_TEXTEQ,
+								   CStringGetTextDatum(slug));
+			scan = systable_beginscan(rel, RelationGetRelid(idx), true, snap, 1, &skey);
+			tup = systable_getnext(scan);
+			if (HeapTupleIsValid(tup))
+			{
+				bool		isnull;
+				Datum		d = heap_getattr(tup, id_att, RelationGetDescr(rel), &isnull);
+
+				if (!isnull)
+				{
+					memcpy(out, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+					found = true;
+				}
+			}
+			systable_endscan(scan);
+			UnregisterSnapshot(snap);
+			index_close(idx, AccessShareLock);
+			break;
+		}
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 MtTenantStatus

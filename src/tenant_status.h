@@ -31,6 +31,7 @@ extern void mt_tenants_xact_callback(int event);
 extern MtTenantStatus mt_tenant_status(const pg_uuid_t *tenant);
 extern MtTenantStatus mt_tenant_status_cached(const pg_uuid_t *tenant);
 extern void mt_require_active_tenant(const pg_uuid_t *tenant);
+extern bool mt_tenant_by_slug(const char *slug, pg_uuid_t *out);
 
 /*
  * What a cache of mt.tenants or mt.api_key_secrets rows is valid for: the
