@@ -252,6 +252,7 @@ static SeenApprovals *approvals = NULL;
  * while mt_enter_tenant() sets it (see the check hook).
  */
 static const char *pending_internal = NULL;
+static const MtContext *pending_internal_ctx = NULL;	/* its claims */
 
 static bool parse_internal_value(const char *val, MtContext *out);
 static bool parse_hex_claim(const char *start, const char *end, char *out, size_t outlen,
@@ -1182,10 +1183,14 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	if (strncmp(tok, MT_INTERNAL_PREFIX, strlen(MT_INTERNAL_PREFIX)) == 0)
 	{
 		MtContext	internal;
+		bool		pending = pending_internal != NULL && strcmp(tok, pending_internal) == 0;
 
-		if (!(pending_internal != NULL && strcmp(tok, pending_internal) == 0) && !in_worker)
+		if (!pending && !in_worker)
 			REJECT("This context value was set by mt.authenticate() or mt.set_tenant() and cannot be set directly.");
-		if (!parse_internal_value(tok, &internal))
+		/* the claims enter_internal() wrote are at hand: no need to read them back */
+		if (pending && pending_internal_ctx != NULL)
+			memcpy(&internal, pending_internal_ctx, sizeof(MtContext));
+		else if (!parse_internal_value(tok, &internal))
 			REJECT("The token is malformed.");
 		if (!in_worker && IsTransactionState() &&
 			!status_allows(mt_tenant_status_cached(&internal.tenant), internal.maintenance))
@@ -2034,8 +2039,26 @@ check_claim_lengths(const char *sub, const char *role)
 static void
 append_hex_claim(StringInfo buf, const char *s)
 {
+	static const char hex[] = "0123456789abcdef";
+
 	for (; s != NULL && *s; s++)
-		appendStringInfo(buf, "%02x", (unsigned char) *s);
+	{
+		appendStringInfoCharMacro(buf, hex[(unsigned char) *s >> 4]);
+		appendStringInfoCharMacro(buf, hex[(unsigned char) *s & 0x0f]);
+	}
+}
+
+/* 0..15 for a hex digit (either case), -1 for anything else */
+static inline int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 /* the hex form append_hex_claim() wrote, into out (size outlen); NULL claim if empty */
@@ -2049,18 +2072,25 @@ parse_hex_claim(const char *start, const char *end, char *out, size_t outlen, bo
 		return false;
 	for (size_t i = 0; i < n; i++)
 	{
-		char		pair[3] = {start[2 * i], start[2 * i + 1], '\0'};
-		char	   *e;
-		long		v = strtol(pair, &e, 16);
+		int			hi = hex_value(start[2 * i]);
+		int			lo = hex_value(start[2 * i + 1]);
 
-		if (*e != '\0' || !isxdigit((unsigned char) pair[0]))
+		if (hi < 0 || lo < 0)
 			return false;
-		bytes[i] = (uint8) v;
+		bytes[i] = (uint8) (hi << 4 | lo);
 	}
 	memcpy(out, bytes, n);
 	out[n] = '\0';
 	*present = n > 0;
 	return true;
+}
+
+/* mt.set_tenant() is the back office; mt.authenticate() (subject key:<id>) is not */
+static bool
+internal_backoffice(const MtContext *ctx)
+{
+	return !ctx->maintenance &&
+		!(ctx->has_sub && strncmp(ctx->sub, MT_KEY_SUBJECT_PREFIX, strlen(MT_KEY_SUBJECT_PREFIX)) == 0);
 }
 
 /* parses "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>[|w<workspace>][|m]" */
@@ -2111,9 +2141,7 @@ parse_internal_value(const char *val, MtContext *out)
 		!parse_hex_claim(bar3 + 1, bar4 ? bar4 : bar3 + 1 + strlen(bar3 + 1),
 						 out->role, sizeof(out->role), &out->has_role))
 		return false;
-	/* mt.set_tenant() is the back office; mt.authenticate() (subject key:<id>) is not */
-	out->backoffice = !out->maintenance &&
-		!(out->has_sub && strncmp(out->sub, MT_KEY_SUBJECT_PREFIX, strlen(MT_KEY_SUBJECT_PREFIX)) == 0);
+	out->backoffice = internal_backoffice(out);
 	return true;
 }
 
@@ -2235,20 +2263,59 @@ enter_internal(const pg_uuid_t *tenant, int64 ttl_seconds,
 {
 	StringInfoData val;
 	int64		exp = unix_seconds(GetCurrentTimestamp()) + ttl_seconds;
+	char		num[MAXINT8LEN + 1];
+	char		uuid[UUID_LEN * 2 + 5];
+	MtContext	ctx;
 
+	/* mt.authenticate() enters a tenant per call: no printf here */
 	check_claim_lengths(sub, role);
 	initStringInfo(&val);
-	appendStringInfo(&val, MT_INTERNAL_PREFIX "%s|" INT64_FORMAT "|",
-					 mt_uuid_to_cstring(tenant), exp);
+	appendBinaryStringInfo(&val, MT_INTERNAL_PREFIX, strlen(MT_INTERNAL_PREFIX));
+	mt_uuid_format(tenant, uuid);
+	appendBinaryStringInfo(&val, uuid, UUID_LEN * 2 + 4);
+	appendStringInfoCharMacro(&val, '|');
+	appendBinaryStringInfo(&val, num, pg_lltoa(exp, num));
+	appendStringInfoCharMacro(&val, '|');
 	append_hex_claim(&val, sub);
-	appendStringInfoChar(&val, '|');
+	appendStringInfoCharMacro(&val, '|');
 	append_hex_claim(&val, role);
 	if (wid != NULL)
-		appendStringInfo(&val, "|w%s", mt_uuid_to_cstring(wid));
+	{
+		appendBinaryStringInfo(&val, "|w", 2);
+		mt_uuid_format(wid, uuid);
+		appendBinaryStringInfo(&val, uuid, UUID_LEN * 2 + 4);
+	}
 	if (maintenance)
 		appendStringInfoString(&val, "|m");
 
+	/* the same claims as parse_internal_value() reads from val */
+	memset(&ctx, 0, sizeof(ctx));
+	memcpy(&ctx.tenant, tenant, sizeof(pg_uuid_t));
+	ctx.exp = exp;
+	ctx.has_sub = sub != NULL && sub[0] != '\0';
+	if (ctx.has_sub)
+		strlcpy(ctx.sub, sub, sizeof(ctx.sub));
+	ctx.has_role = role != NULL && role[0] != '\0';
+	if (ctx.has_role)
+		strlcpy(ctx.role, role, sizeof(ctx.role));
+	if (wid != NULL)
+	{
+		memcpy(&ctx.wid, wid, sizeof(pg_uuid_t));
+		ctx.has_wid = true;
+	}
+	ctx.maintenance = maintenance;
+	ctx.backoffice = internal_backoffice(&ctx);
+#ifdef USE_ASSERT_CHECKING
+	{
+		MtContext	parsed;
+
+		Assert(parse_internal_value(val.data, &parsed) &&
+			   memcmp(&parsed, &ctx, sizeof(MtContext)) == 0);
+	}
+#endif
+
 	pending_internal = val.data;
+	pending_internal_ctx = &ctx;
 	PG_TRY();
 	{
 		(void) set_config_option("multitenant.token", val.data,
@@ -2259,6 +2326,7 @@ enter_internal(const pg_uuid_t *tenant, int64 ttl_seconds,
 	PG_FINALLY();
 	{
 		pending_internal = NULL;
+		pending_internal_ctx = NULL;
 	}
 	PG_END_TRY();
 	pfree(val.data);

@@ -14,6 +14,8 @@
 
 #include "postgres.h"
 
+#include <openssl/sha.h>
+
 #include "utils/guc.h"
 
 #define MT_SECRET_LEN 32
@@ -38,6 +40,16 @@ extern const char *mt_master_fingerprint(int i);
 extern int	mt_master_index(const char *fp);
 extern void mt_reload_masters(bool force);
 extern void mt_reload_masters_strict(void);
+/* a key's HMAC-SHA256 state: its pads hashed once (crypto.c); secret */
+typedef struct MtHmacKeyed
+{
+	SHA256_CTX	inner;
+	SHA256_CTX	outer;
+} MtHmacKeyed;
+
+extern void mt_hmac_keyed_init(MtHmacKeyed *k, const uint8 *key, size_t keylen);
+extern void mt_hmac_keyed(const MtHmacKeyed *k, const uint8 *msg, size_t msglen,
+						  uint8 *out);
 extern void mt_token_hmac(const uint8 *msg, size_t msglen, uint8 *out);
 extern bool mt_token_hmac_previous(const uint8 *msg, size_t msglen, uint8 *out);
 extern void mt_hmac_sha256(const uint8 *key, size_t keylen,

@@ -28,8 +28,6 @@
  */
 #include "postgres.h"
 
-#include <sodium.h>
-
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/parallel.h"
@@ -345,7 +343,7 @@ typedef struct KeyedSlot
 	MtSecretPurpose purpose;
 	int			version;
 	char		master[MT_MASTER_FP_LEN + 1];
-	crypto_auth_hmacsha256_state state;
+	MtHmacKeyed state;
 } KeyedSlot;
 
 static KeyedSlot keyed[KEYED_SLOTS];
@@ -356,7 +354,6 @@ mt_secret_hmac(MtSecretPurpose p, int version, const char *master,
 			   const uint8 *msg, size_t msglen, uint8 *out)
 {
 	KeyedSlot  *slot = NULL;
-	crypto_auth_hmacsha256_state st;
 
 	for (int i = 0; i < KEYED_SLOTS; i++)
 		if (keyed[i].used && keyed[i].purpose == p && keyed[i].version == version &&
@@ -373,17 +370,14 @@ mt_secret_hmac(MtSecretPurpose p, int version, const char *master,
 			return false;
 		slot = &keyed[keyed_next];
 		keyed_next = (keyed_next + 1) % KEYED_SLOTS;
-		crypto_auth_hmacsha256_init(&slot->state, key, sizeof(key));
+		mt_hmac_keyed_init(&slot->state, key, sizeof(key));
 		mt_wipe(key, sizeof(key));
 		slot->purpose = p;
 		slot->version = version;
 		strlcpy(slot->master, master, sizeof(slot->master));
 		slot->used = true;
 	}
-	memcpy(&st, &slot->state, sizeof(st));
-	crypto_auth_hmacsha256_update(&st, msg, msglen);
-	crypto_auth_hmacsha256_final(&st, out);
-	mt_wipe(&st, sizeof(st));
+	mt_hmac_keyed(&slot->state, msg, msglen, out);
 	return true;
 }
 

@@ -122,6 +122,8 @@ typedef struct StatusCacheEntry
 } StatusCacheEntry;
 
 static HTAB *status_cache = NULL;
+static StatusCacheEntry last_status;	/* the last one answered */
+static bool last_status_valid = false;
 
 /*
  * Relcache invalidations of the registry tables (see the header comment).
@@ -319,9 +321,19 @@ mt_tenant_status_cached(const pg_uuid_t *tenant)
 	/* read both before looking, so a racing change re-checks */
 	gen = pg_atomic_read_u64(&registry_shared->tenant_generation);
 	inval = mt_registry_inval_count();
+
+	/* the tenant asked last (a session mostly asks about one), same rules */
+	if (last_status_valid && last_status.generation == gen && last_status.inval == inval &&
+		memcmp(&last_status.tenant, tenant, sizeof(pg_uuid_t)) == 0)
+		return last_status.status;
+
 	entry = hash_search(status_cache, tenant, HASH_FIND, NULL);
 	if (entry != NULL && entry->generation == gen && entry->inval == inval)
+	{
+		last_status = *entry;
+		last_status_valid = true;
 		return entry->status;
+	}
 
 	status = tenant_status_read(tenant, &fresh);
 	if (fresh)
@@ -330,6 +342,8 @@ mt_tenant_status_cached(const pg_uuid_t *tenant)
 		entry->generation = gen;
 		entry->inval = inval;
 		entry->status = status;
+		last_status = *entry;
+		last_status_valid = true;
 	}
 	return status;
 }

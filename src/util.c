@@ -111,10 +111,30 @@ mt_relation_name(Oid relid)
 									  relname);
 }
 
+/* uuid_out's text (lowercase 8-4-4-4-12) into out[37], without fmgr or StringInfo */
+void
+mt_uuid_format(const pg_uuid_t *u, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *p = out;
+
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[u->data[i] >> 4];
+		*p++ = hex[u->data[i] & 0x0f];
+	}
+	*p = '\0';
+}
+
 char *
 mt_uuid_to_cstring(const pg_uuid_t *u)
 {
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) u)));
+	char	   *s = palloc(UUID_LEN * 2 + 5);
+
+	mt_uuid_format(u, s);
+	return s;
 }
 
 /* Canonical 8-4-4-4-12 hex form only; never raises. */

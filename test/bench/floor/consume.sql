@@ -1,0 +1,1 @@
+SELECT mt.consume('api_calls');

@@ -1,0 +1,1 @@
+SELECT left('api_calls', 1);

@@ -1,0 +1,17 @@
+-- The floor of the hot paths (issue "Performance", "The other hot paths"):
+-- one hot tenant with a huge daily api_calls quota (so mt.consume() really
+-- checks a hard limit; tokens minted in advance), and 1,000 tenants with
+-- one API key each.
+CREATE EXTENSION IF NOT EXISTS multitenant;
+SELECT mt.reset_api_key_throttle();
+CREATE TABLE bench_hot (token text NOT NULL);
+INSERT INTO bench_hot
+SELECT mt.tenant_token(t, '2 hours')
+FROM (SELECT mt.create_tenant('Hot', 'floor-hot', 'pro') AS t) s;
+SELECT mt.set_quota(t.id, 'api_calls', 1000000000000000, NULL, 'day')
+FROM mt.tenants t WHERE t.slug = 'floor-hot';
+CREATE TABLE bench_keys (i int PRIMARY KEY, tid uuid NOT NULL, k text NOT NULL);
+INSERT INTO bench_keys (i, tid, k)
+SELECT i, t, mt.create_api_key(t, 'bench')
+FROM (SELECT i, mt.create_tenant('Tenant ' || i, 'floor-' || i) AS t FROM generate_series(1, 1000) i) s;
+VACUUM ANALYZE bench_hot, bench_keys, mt.api_key_secrets, mt.tenants;

@@ -1,0 +1,1 @@
+SELECT mt.track('api_calls');
