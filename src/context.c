@@ -1992,6 +1992,24 @@ mt_context_tenant(void)
 }
 
 /*
+ * The tenant the context was entered for, not validated (no status check,
+ * nothing remembered for the transaction), or NULL; NULL too for a
+ * maintenance or a remote context.  Only for checks that refuse (fail
+ * closed) whether or not the context is still usable: isolation.c keeps a
+ * tenant placed elsewhere out of the shared tables with it, on every
+ * statement, without validating the context earlier than its first use
+ * would (a context ends in the transaction that suspends its tenant only
+ * if nothing validated it before).
+ */
+const pg_uuid_t *
+mt_context_claimed_tenant(void)
+{
+	MtContext  *ctx = active_context ? active_context : node_context;
+
+	return ctx && !ctx->maintenance && !ctx->remote ? &ctx->tenant : NULL;
+}
+
+/*
  * The tenant whose rows the current statement may see and write:
  * mt_context_tenant(), or the tenant of a maintenance context.  Serves
  * mt.current_tenant() (the generated policies and column defaults) and

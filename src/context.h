@@ -71,6 +71,7 @@ extern void mt_enter_tenant_maintenance(const pg_uuid_t *tenant);
 extern void mt_enter_tenant(const pg_uuid_t *tenant, int64 ttl_seconds,
 							const char *sub, const char *role, bool is_local);
 extern const pg_uuid_t *mt_context_tenant(void);
+extern const pg_uuid_t *mt_context_claimed_tenant(void);
 extern const pg_uuid_t *mt_context_row_tenant(void);
 extern const pg_uuid_t *mt_require_context_tenant(void);
 /* the context's subject (palloc'd), or NULL */

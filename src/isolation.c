@@ -34,11 +34,20 @@
  * mt_isolation_ensure_policy also makes the generated policies of tables
  * in tenant schemas (tenant_schema.c).
  *
+ * A tenant placed at the schema or the database level in this database's
+ * registry no longer lives in the shared isolated tables:
+ * mt_isolation_check_rtable (ExecutorCheckPerms_hook, multitenant.c)
+ * refuses any statement of its context that reads or writes a table with
+ * the generated shared policies (55000).  The level comes from
+ * tenant_status.c's cache (two counters and a hash lookup per statement
+ * with a context); relations are looked at only for such a tenant.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -57,6 +66,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "rewrite/rowsecurity.h"
 #include "utils/syscache.h"
 
 #include "authz.h"
@@ -66,6 +76,7 @@
 #include "context.h"
 #include "isolation.h"
 #include "spi_util.h"
+#include "tenant_status.h"
 #include "util.h"
 
 #define POLICY_RESTRICTIVE	"mt_tenant_isolation"
@@ -612,6 +623,75 @@ isolate_tree(Oid relid, const char *column, const AuthzOpts *opts)
  * mt.current_tenant()") back into AS RESTRICTIVE before it runs.  Nothing
  * else is touched; our own CREATE POLICY already says RESTRICTIVE.
  * --------------------------------------------------------------------- */
+
+/*
+ * ExecutorCheckPerms_hook (multitenant.c): for the verified context of a
+ * tenant placed at the schema or database level here, 55000 on any
+ * relation of the range table that carries the generated shared policies
+ * (mt.enable_isolation): its rows are not here any more, and its writes
+ * would land where it no longer lives.  Every path that reads or writes
+ * a table checks its range table here (queries, views, functions' queries,
+ * COPY, referential-integrity queries).  No context, a shared or shard
+ * tenant: one cached lookup, nothing else.
+ */
+void
+mt_isolation_check_rtable(List *rangeTable)
+{
+	const pg_uuid_t *tenant = mt_context_claimed_tenant();
+	const char *where = NULL;
+	MtPlacementLevel level;
+	ListCell   *lc;
+
+	if (tenant == NULL || rangeTable == NIL)
+		return;
+	level = mt_tenant_level_cached(tenant, &where);
+	if (level != MT_LEVEL_SCHEMA && level != MT_LEVEL_DATABASE)
+		return;
+	foreach(lc, rangeTable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		Relation	rel;
+		bool		shared = false;
+
+		if (rte->rtekind != RTE_RELATION ||
+			(rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE))
+			continue;
+		rel = relation_open(rte->relid, AccessShareLock);
+		if (rel->rd_rel->relrowsecurity && rel->rd_rsdesc != NULL)
+		{
+			ListCell   *pc;
+
+			foreach(pc, rel->rd_rsdesc->policies)
+			{
+				RowSecurityPolicy *p = lfirst(pc);
+
+				if (strcmp(p->policy_name, POLICY_RESTRICTIVE) == 0 ||
+					strcmp(p->policy_name, POLICY_PERMISSIVE) == 0)
+				{
+					shared = true;
+					break;
+				}
+			}
+		}
+		if (shared)
+		{
+			char	   *name = mt_relation_name(rte->relid);
+
+			relation_close(rel, AccessShareLock);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("tenant %s lives in %s %s, not in the shared table %s",
+							mt_uuid_to_cstring(tenant),
+							level == MT_LEVEL_SCHEMA ? "schema" : "database",
+							where && where[0] ? quote_identifier(where) : "(unnamed)", name),
+					 errdetail("A tenant placed at the %s level in this database's registry neither reads nor writes this database's shared isolated tables.",
+							   level == MT_LEVEL_SCHEMA ? "schema" : "database"),
+					 errhint("Call mt.route() to learn where the tenant lives and connect there%s.",
+							 level == MT_LEVEL_SCHEMA ? " (mt.use_tenant_schema() makes its schema the search_path)" : "")));
+		}
+		relation_close(rel, AccessShareLock);
+	}
+}
 
 /* "<column> = mt.current_tenant()" as the raw parser returns it */
 static bool

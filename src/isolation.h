@@ -29,6 +29,7 @@ extern void mt_isolation_sanction_end(bool passed);
  */
 extern void mt_isolation_run_ddl(const char *sql);
 extern bool mt_isolation_ddl_running(void);
+extern void mt_isolation_check_rtable(List *rangeTable);
 extern void mt_isolation_ensure_policy(Oid relid, const char *qname, const char *policy,
 									   bool permissive, const char *expr, bool force);
 

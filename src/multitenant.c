@@ -61,6 +61,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static planner_hook_type prev_planner = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms = NULL;
 
 /*
  * Utility statements: isolation.c may rewrite a CREATE POLICY of the
@@ -131,6 +132,17 @@ mt_executor_start(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* a tenant placed elsewhere stays out of the shared tables (isolation.c) */
+static bool
+mt_executor_check_perms(List *rangeTable, bool ereport_on_violation)
+{
+	if (prev_ExecutorCheckPerms &&
+		!prev_ExecutorCheckPerms(rangeTable, ereport_on_violation))
+		return false;
+	mt_isolation_check_rtable(rangeTable);
+	return true;
 }
 
 static Size
@@ -535,6 +547,8 @@ _PG_init(void)
 	planner_hook = mt_planner;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = mt_executor_start;
+	prev_ExecutorCheckPerms = ExecutorCheckPerms_hook;
+	ExecutorCheckPerms_hook = mt_executor_check_perms;
 	mt_citus_init();
 
 	if (!mt_preloaded)

@@ -34,7 +34,6 @@
 #include "spi_util.h"
 #include "util.h"
 
-#define SSO_SEAL_LABEL "multitenant sso client secret v1"
 #define SSO_TEXT_MAX 2000
 #define SSO_MAPPING_MAX 32
 #define SSO_DOMAINS_MAX 50
@@ -197,7 +196,7 @@ mt_add_sso_provider(PG_FUNCTION_ARGS)
 
 		if (VARSIZE_ANY_EXHDR(sec) < 1 || VARSIZE_ANY_EXHDR(sec) > 1000)
 			bad("a client secret must be 1 to 1000 bytes", NULL);
-		args[6] = PointerGetDatum(mt_seal(SSO_SEAL_LABEL, (uint8 *) VARDATA_ANY(sec),
+		args[6] = PointerGetDatum(mt_seal(MT_SEAL_LABEL_SSO, (uint8 *) VARDATA_ANY(sec),
 										  VARSIZE_ANY_EXHDR(sec), &version));
 		args[7] = Int32GetDatum(version);
 	}
@@ -289,7 +288,7 @@ mt_sso_client_secret(PG_FUNCTION_ARGS)
 		mt_spi_finish();
 		PG_RETURN_NULL();
 	}
-	len = mt_unseal(SSO_SEAL_LABEL, enc, version, buf);
+	len = mt_unseal(MT_SEAL_LABEL_SSO, enc, version, buf);
 	mt_spi_finish();
 	if (len < 0)
 		ereport(ERROR,

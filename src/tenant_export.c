@@ -4,8 +4,14 @@
  *	  Export and import of one tenant (mt.export_tenant, mt.import_tenant;
  *	  bin/mt-tenant wraps both): every isolated table's rows of the tenant
  *	  in foreign-key order, and the tenant's extension state (registry row,
- *	  a custom plan, quotas, API key hashes, consents, GDPR requests and
- *	  restrictions, usage, audit subject keys, checkpoints and chain).
+ *	  a custom plan, quotas, workspaces, custom roles, role assignments, API
+ *	  key hashes (workspace binding included), consents, GDPR requests and
+ *	  restrictions, usage, custom domains, TOTP enrolments and recovery
+ *	  codes, SSO providers with their email domains, linked identities,
+ *	  audit subject keys, checkpoints and chain).  Sealed secrets (TOTP
+ *	  secrets, SSO client secrets) travel sealed: the import opens each one
+ *	  and refuses (55000) the whole import when this cluster's audit_kek
+ *	  cannot.
  *
  * Format (doc/isolation-levels.md, "Export and import one tenant"): rows
  * (section text, name text, data text); a client reads them with COPY
@@ -70,6 +76,8 @@
 
 #include "audit.h"
 #include "catalog.h"
+#include "crypto.h"
+#include "sealed.h"
 #include "spi_util.h"
 #include "util.h"
 
@@ -80,27 +88,40 @@
 typedef struct ExtTable
 {
 	const char *name;			/* without the schema */
-	const char *tenant_column;	/* NULL: selected by plan */
+	const char *tenant_column;	/* NULL: selected by plan, or by select */
 	const char *omit;			/* column that takes a new value here (its default) */
 	const char *conflict;		/* ON CONFLICT clause, or NULL */
 	const char *sequence;		/* sequence advanced past the imported ids */
 	const char *request_id;		/* column holding a GDPR request id (renumbered) */
+	const char *select;			/* no tenant column: the rows of tenant $1 (export:
+								 * mt_row.<column>, import: (mt_r).<column>) */
 } ExtTable;
 
 static const ExtTable ext_tables[] = {
-	{"plans", NULL, NULL, "ON CONFLICT DO NOTHING", NULL, NULL},
-	{"plan_limits", NULL, NULL, "ON CONFLICT DO NOTHING", NULL, NULL},
-	{"tenants", "id", NULL, NULL, NULL, NULL},
-	{"tenant_quotas", "tenant_id", NULL, NULL, NULL, NULL},
-	{"api_key_secrets", "tenant_id", NULL, "ON CONFLICT (key_id) DO NOTHING", NULL, NULL},
-	{"consents", "tenant_id", "id", NULL, NULL, NULL},
-	{"gdpr_requests", "tenant_id", NULL, NULL, "gdpr_requests_id_seq", "id"},
-	{"gdpr_restrictions", "tenant_id", "id", NULL, NULL, "request_id"},
-	{"usage_rollup", "tenant_id", NULL, NULL, NULL, NULL},
-	{"usage_alerts", "tenant_id", NULL, NULL, NULL, NULL},
-	{"audit_subject_keys", "tenant_id", NULL, NULL, "audit_subject_keys_id_seq", NULL},
-	{"audit_checkpoints", "tenant_id", NULL, NULL, NULL, NULL},
-	{"audit_log", "tenant_id", NULL, NULL, NULL, NULL},
+	{"plans", NULL, NULL, "ON CONFLICT DO NOTHING", NULL, NULL, NULL},
+	{"plan_limits", NULL, NULL, "ON CONFLICT DO NOTHING", NULL, NULL, NULL},
+	{"tenants", "id", NULL, NULL, NULL, NULL, NULL},
+	{"tenant_quotas", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	/* authorization: workspaces keep their ids (keys and rows name them) */
+	{"workspaces", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"roles", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"role_assignments", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"api_key_secrets", "tenant_id", NULL, "ON CONFLICT (key_id) DO NOTHING", NULL, NULL, NULL},
+	{"consents", "tenant_id", "id", NULL, NULL, NULL, NULL},
+	{"gdpr_requests", "tenant_id", NULL, NULL, "gdpr_requests_id_seq", "id", NULL},
+	{"gdpr_restrictions", "tenant_id", "id", NULL, NULL, "request_id", NULL},
+	{"usage_rollup", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"usage_alerts", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	/* identity: a host or an email domain belongs to one tenant */
+	{"domains", "tenant_id", NULL, "ON CONFLICT (host) DO NOTHING", NULL, NULL, NULL},
+	{"totp_secrets", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"totp_recovery_codes", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"sso_providers", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"sso_email_domains", NULL, NULL, "ON CONFLICT (domain) DO NOTHING", NULL, NULL, "provider_id"},
+	{"sso_identities", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"audit_subject_keys", "tenant_id", NULL, NULL, "audit_subject_keys_id_seq", NULL, NULL},
+	{"audit_checkpoints", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"audit_log", "tenant_id", NULL, NULL, NULL, NULL, NULL},
 };
 
 #define N_EXT_TABLES lengthof(ext_tables)
@@ -280,8 +301,18 @@ export_open_spi(ExportCtx *x)
 		const ExtTable *et = &ext_tables[x->table];
 		MtCatalogCtx c;
 
+		/* a table of a later version than this database's extension */
+		if (!OidIsValid(mt_catalog_relid(et->name)))
+		{
+			x->table++;
+			return;
+		}
 		x->name = MemoryContextStrdup(x->mcxt, psprintf("mt.%s", et->name));
-		if (et->tenant_column)
+		if (et->select)
+			sql = psprintf("SELECT mt_row.* FROM mt.%s mt_row WHERE mt_row.%s IN "
+						   "(SELECT p.id FROM mt.sso_providers p WHERE p.tenant_id OPERATOR(pg_catalog.=) $1)",
+						   et->name, et->select);
+		else if (et->tenant_column)
 			sql = psprintf("SELECT mt_row.* FROM mt.%s mt_row "
 						   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1",
 						   et->name, et->tenant_column);
@@ -833,7 +864,7 @@ list_has(List *l, const char *s)
 static char *
 insert_sql(Oid relid, const char *target, const char *rowtype, List *cols,
 		   const char *tenant_column, const char *omit, const char *conflict,
-		   const char *request_id, const char *request_map)
+		   const char *request_id, const char *request_map, const char *select)
 {
 	StringInfoData ins;
 	StringInfoData sel;
@@ -879,7 +910,9 @@ insert_sql(Oid relid, const char *target, const char *rowtype, List *cols,
 	return psprintf("INSERT INTO %s (%s)%s SELECT %s FROM (SELECT pg_catalog.unnest($2)::%s AS mt_r) s%s%s%s",
 					target, ins.data, overriding ? " OVERRIDING SYSTEM VALUE" : "", sel.data, rowtype,
 					tenant_column ? psprintf(" WHERE (mt_r).%s OPERATOR(pg_catalog.=) $3",
-											 quote_identifier(tenant_column)) : "",
+											 quote_identifier(tenant_column)) :
+					select ? psprintf(" WHERE (mt_r).%s IN (SELECT p.id FROM mt.sso_providers p "
+									  "WHERE p.tenant_id OPERATOR(pg_catalog.=) $1)", quote_identifier(select)) : "",
 					conflict ? " " : "", conflict ? conflict : "");
 }
 
@@ -1050,6 +1083,45 @@ ext_table(const char *name)
 		if (strcmp(name + 3, ext_tables[i].name) == 0)
 			return &ext_tables[i];
 	return NULL;
+}
+
+/*
+ * 55000 unless every sealed secret of column col of the imported tenant's
+ * rows of mt.<table> opens here: a secret sealed under an audit_kek
+ * version this cluster lacks (another secret file) or has retired would
+ * be imported undecryptable.  The rows are read as the extension owner;
+ * the plaintext is wiped at once.
+ */
+static void
+check_sealed(ImportState *st, const char *table, const char *col, const char *label,
+			 const char *what)
+{
+	Oid			t[1] = {UUIDOID};
+	Datum		v[1] = {UUIDPGetDatum(&st->dst)};
+	uint8		buf[MT_SEALED_MAX];
+
+	if (!OidIsValid(mt_catalog_relid(table)))
+		return;
+	mt_catalog_execute(psprintf("SELECT kek_version, %s FROM mt.%s WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
+								"AND %s IS NOT NULL", col, table, col),
+					   1, t, v, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		ver = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		int			version = isnull ? 0 : DatumGetInt32(ver);
+		bytea	   *enc = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		int			len = mt_unseal(label, enc, version, buf);
+
+		mt_wipe(buf, sizeof(buf));
+		if (len < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the export's %s cannot be opened in this cluster", what),
+					 errdetail("They are sealed under version %d of the audit_kek key, which this cluster's secret file does not have (another secret file) or which is retired here.",
+							   version),
+					 errhint("Import into a cluster started with the source's multitenant.secret (mt.secret_fingerprints() shows the same audit_kek fingerprints); nothing was imported.")));
+	}
 }
 
 /*
@@ -1319,6 +1391,14 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 						 errmsg("cannot import audit subject keys under a new tenant id"),
 						 errdetail("A subject key is found by a keyed hash over the tenant id and the subject."),
 						 errhint("Import under the original tenant id; nothing was imported.")));
+			if (strcmp(et->name, "totp_recovery_codes") == 0 && expected > 0 &&
+				memcmp(&st.src, &st.dst, sizeof(pg_uuid_t)) != 0)
+			{
+				report(&st, names[i], expected, 0, true,
+					   "not imported under a new tenant id: a recovery code's hash binds the tenant id; "
+					   "issue new ones (mt.totp_recovery_codes)");
+				continue;
+			}
 			/* (GDPR requests always: restrictions use their id map) */
 			if (expected == 0 && strcmp(et->name, "gdpr_requests") != 0)
 			{
@@ -1331,7 +1411,7 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 				request_map(&st, rowtype);
 			n = import_rows(&st, names[i], relid, false,
 							insert_sql(relid, mt_relation_name(relid), rowtype, cols, et->tenant_column, et->omit, et->conflict,
-									   et->request_id, st.request_map));
+									   et->request_id, st.request_map, et->select));
 			if (et->sequence)
 				mt_catalog_execute(psprintf("SELECT pg_catalog.setval('mt.%s'::pg_catalog.regclass, m.v) FROM "
 											"(SELECT pg_catalog.max(id) AS v FROM mt.%s) m WHERE m.v OPERATOR(pg_catalog.>) "
@@ -1342,6 +1422,10 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 			else if (strcmp(et->name, "api_key_secrets") == 0 && n != expected)
 				detail = psprintf(INT64_FORMAT " keys not imported: their key ids exist in this database (a key belongs to one tenant)",
 								  expected - n);
+			else if ((strcmp(et->name, "domains") == 0 || strcmp(et->name, "sso_email_domains") == 0) &&
+					 n != expected)
+				detail = psprintf(INT64_FORMAT " not imported: the %s exists in this database (it belongs to one tenant)",
+								  expected - n, strcmp(et->name, "domains") == 0 ? "host" : "email domain");
 			else if (strcmp(et->name, "plans") == 0 || strcmp(et->name, "plan_limits") == 0)
 			{
 				if (n != expected)
@@ -1382,7 +1466,7 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 						 errhint("Run mt.enable_isolation on it first; nothing was imported.")));
 			rowtype = staging_type(&st, metas[i], &cols);
 			n = import_rows(&st, names[i], relid, true,
-							insert_sql(relid, mt_relation_name(relid), rowtype, cols, tc, NULL, NULL, NULL, NULL));
+							insert_sql(relid, mt_relation_name(relid), rowtype, cols, tc, NULL, NULL, NULL, NULL, NULL));
 			if (n != expected)
 				bad_export(psprintf("table %s: " INT64_FORMAT " of " INT64_FORMAT " rows imported",
 									names[i], n, expected),
@@ -1394,6 +1478,10 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 			bad_export(psprintf("table %s of the export has an unknown kind", names[i]), NULL);
 	}
 	AtEOXact_GUC(true, rnest);
+
+	/* sealed secrets that this cluster cannot open are refused, not imported */
+	check_sealed(&st, "totp_secrets", "secret_enc", MT_SEAL_LABEL_TOTP, "TOTP secrets");
+	check_sealed(&st, "sso_providers", "client_secret_enc", MT_SEAL_LABEL_SSO, "SSO client secrets");
 
 	if (log_meta == NULL)
 		bad_export("the export has no audit log section", NULL);

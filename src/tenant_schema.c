@@ -23,7 +23,12 @@
  *
  * DDL runs through SPI as the calling role (PostgreSQL's ownership and
  * CREATE checks apply), through isolation.c's mt_isolation_run_ddl, so
- * that the event triggers of both files let it through.  The placement
+ * that the event triggers of both files let it through.  That DDL
+ * evaluates the template's expressions (CHECKs validated on rows, new
+ * columns' defaults, index expressions) with the caller's rights, so a
+ * template is refused (42501, check_template_trusted) unless it and the
+ * functions and domains its expressions use belong to roles that have
+ * the caller's privileges already (SECURITY DEFINER functions excepted).  The placement
  * row is written as the extension owner (placement.c's registry) in the
  * caller's transaction: an error anywhere leaves nothing behind.  No
  * shared state, no locks of its own.
@@ -362,6 +367,85 @@ check_cloneable(Oid template_oid, const char *template)
 	}
 }
 
+/*
+ * What in template $1 runs, or could run, code of a role that does not
+ * have the privileges of role $2 (the caller) when mt.provision_schema or
+ * mt.apply_template evaluates the template's expressions with the
+ * caller's rights: the template schema and its relations (their owner
+ * writes the defaults, CHECKs, generated columns and index expressions),
+ * the functions those expressions call (directly, through an operator, or
+ * through a domain's constraints, domains of domains and arrays of
+ * domains included) and the domains themselves (their owner can add a
+ * constraint).  SECURITY DEFINER functions run as their owner whoever
+ * calls them: they are not listed.  One description per object.
+ */
+static const char *const untrusted_sql =
+"WITH RECURSIVE objs(classid, objid) AS ("
+"  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, c.oid FROM pg_catalog.pg_class c"
+"   WHERE c.relnamespace = $1"
+"  UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid, ad.oid"
+"   FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid WHERE c.relnamespace = $1"
+"  UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, k.oid"
+"   FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid WHERE c.relnamespace = $1),"
+" refs(classid, objid) AS ("
+"  SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d"
+"   JOIN objs o ON o.classid = d.classid AND o.objid = d.objid"
+"  UNION"
+"  SELECT x.classid, x.objid FROM refs r JOIN pg_catalog.pg_type t"
+"   ON r.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.oid = r.objid,"
+"   LATERAL (SELECT dd.refclassid AS classid, dd.refobjid AS objid FROM pg_catalog.pg_constraint k"
+"     JOIN pg_catalog.pg_depend dd ON dd.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND dd.objid = k.oid"
+"     WHERE k.contypid = t.oid"
+"    UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, t.typbasetype WHERE t.typbasetype <> 0"
+"    UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, t.typelem WHERE t.typelem <> 0) x),"
+" owned(o, d, owner) AS ("
+"  SELECT 1, pg_catalog.format('schema %I', n.nspname), n.nspowner FROM pg_catalog.pg_namespace n WHERE n.oid = $1"
+"  UNION ALL SELECT 2, pg_catalog.format('%s %s', CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END,"
+"    c.oid::pg_catalog.regclass), c.relowner FROM pg_catalog.pg_class c WHERE c.relnamespace = $1 AND c.relkind <> 'i'"
+"  UNION ALL SELECT 3, pg_catalog.format('function %s', p.oid::pg_catalog.regprocedure), p.proowner"
+"   FROM pg_catalog.pg_proc p WHERE NOT p.prosecdef AND p.oid IN (SELECT objid FROM refs"
+"     WHERE classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
+"    UNION ALL SELECT op.oprcode::pg_catalog.oid FROM refs r JOIN pg_catalog.pg_operator op"
+"     ON r.classid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND op.oid = r.objid)"
+"  UNION ALL SELECT 4, pg_catalog.format('type %s', t.oid::pg_catalog.regtype), t.typowner"
+"   FROM pg_catalog.pg_type t WHERE t.typtype = 'd' AND t.oid IN (SELECT objid FROM refs"
+"     WHERE classid = 'pg_catalog.pg_type'::pg_catalog.regclass))"
+"SELECT pg_catalog.format('%s (owner %I)', d, pg_catalog.pg_get_userbyid(owner)) FROM owned"
+" WHERE NOT pg_catalog.pg_has_role(owner, $2, 'USAGE') ORDER BY o, d";
+
+/*
+ * 42501 unless every object of the template whose code the copy could run
+ * with the caller's rights (untrusted_sql) belongs to a role that has the
+ * caller's privileges already (the caller, a member of it, a superuser):
+ * a migration role must not get the back office's rights by planting a
+ * function in a CHECK, a DEFAULT or an index expression.  Before anything
+ * is created or applied.  SPI connected, safe search_path.
+ */
+static void
+check_template_trusted(Oid template_oid, const char *template)
+{
+	Datum		args[2] = {ObjectIdGetDatum(template_oid), ObjectIdGetDatum(GetUserId())};
+
+	mt_spi_select(untrusted_sql, 2, (Oid[]) {OIDOID, OIDOID}, args, NULL);
+	if (SPI_processed > 0)
+	{
+		StringInfoData all;
+
+		initStringInfo(&all);
+		for (uint64 i = 0; i < SPI_processed; i++)
+			appendStringInfo(&all, "%s%s", i > 0 ? "; " : "",
+							 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("template schema \"%s\" runs code of a role that does not have the privileges of %s: %s",
+						template, GetUserNameFromId(GetUserId(), false),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errdetail("Copying a template evaluates its defaults, CHECK constraints and index expressions with the caller's rights. Not trusted: %s.",
+						   all.data),
+				 errhint("Let the template, and the functions and domains its expressions use, be owned by the calling role (or a role that is a member of it), or make such functions SECURITY DEFINER; nothing was created or applied.")));
+	}
+}
+
 /* every table of schema nsp bound to tenant (protect_table) */
 static void
 protect_schema_tables(Oid nsp, const pg_uuid_t *tenant)
@@ -487,6 +571,7 @@ mt_provision_schema(PG_FUNCTION_ARGS)
 
 	/* everything the template holds must be cloneable: else nothing is made */
 	check_cloneable(template_oid, template);
+	check_template_trusted(template_oid, template);
 
 	/* the statements first (SPI_tuptable is reused by each statement) */
 	args[0] = ObjectIdGetDatum(template_oid);
@@ -601,6 +686,7 @@ mt_apply_template(PG_FUNCTION_ARGS)
 	mt_spi_connect();
 	nest = mt_enter_safe_search_path();
 	check_cloneable(template_oid, template);
+	check_template_trusted(template_oid, template);
 
 	arg = CStringGetTextDatum(template);
 	mt_catalog_execute("SELECT tenant_id, schema_name::text FROM mt.tenant_placements "

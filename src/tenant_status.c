@@ -21,7 +21,10 @@
  *	  trigger + xact callback), so on the primary a suspension or
  *	  revocation is seen by every backend at its next call;
  *	- mt_registry_invalidations, this backend's count of relcache
- *	  invalidations of those tables (and of mt.secret_versions, whose rows
+ *	  invalidations of those tables (and of mt.tenant_placements, whose
+ *	  level per tenant is cached here the same way, for the
+ *	  check of isolation.c that keeps a tenant placed elsewhere out of the
+ *	  shared tables; and of mt.secret_versions, whose rows
  *	  secret_versions.c caches the same way).  The same statement trigger queues
  *	  a relcache invalidation of its table, which is WAL-logged with the
  *	  commit and delivered by replay too, so on a hot standby (where no
@@ -134,6 +137,7 @@ static uint64 mt_registry_invalidations = 0;
 static Oid	watched_tenants = InvalidOid;
 static Oid	watched_keys = InvalidOid;
 static Oid	watched_secrets = InvalidOid;
+static Oid	watched_placements = InvalidOid;
 static bool registry_callback_registered = false;
 
 static void
@@ -141,7 +145,8 @@ registry_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || !OidIsValid(watched_tenants) ||
 		relid == watched_tenants || relid == watched_keys ||
-		relid == watched_secrets || !OidIsValid(watched_secrets))
+		relid == watched_secrets || !OidIsValid(watched_secrets) ||
+		relid == watched_placements)
 		mt_registry_invalidations++;
 }
 
@@ -346,6 +351,145 @@ mt_tenant_status_cached(const pg_uuid_t *tenant)
 		last_status_valid = true;
 	}
 	return status;
+}
+
+/*
+ * Placement levels per tenant, cached like the statuses (bounded hash
+ * table; an entry is trusted while neither the shared generation nor this
+ * backend's registry invalidation count has moved: mt.tenant_placements
+ * has the same statement trigger as mt.tenants).  where: the schema or
+ * database name, for messages.
+ */
+typedef struct LevelCacheEntry
+{
+	pg_uuid_t	tenant;			/* hash key */
+	uint64		generation;
+	uint64		inval;
+	MtPlacementLevel level;
+	NameData	where;
+} LevelCacheEntry;
+
+static HTAB *level_cache = NULL;
+
+/* read through the primary key, as tenant_status_read; fresh as there */
+static MtPlacementLevel
+tenant_level_read(const pg_uuid_t *tenant, NameData *where, bool *fresh)
+{
+	Oid			relid;
+	Relation	rel;
+	MtPkProbe	probe;
+	HeapTuple	tup;
+	AttrNumber	level_att,
+				schema_att,
+				db_att;
+	MtPlacementLevel result = MT_LEVEL_SHARED;
+
+	*fresh = !IsInParallelMode();
+	memset(where, 0, sizeof(NameData));
+	relid = mt_catalog_relid("tenant_placements");
+	if (!OidIsValid(relid))
+		return MT_LEVEL_SHARED; /* before 0.4.0: every tenant is shared */
+	(void) mt_registry_inval_count();	/* the callback is registered */
+	watched_placements = relid;
+	if (!*fresh && !ActiveSnapshotSet())
+		return MT_LEVEL_SHARED;
+
+	rel = table_open(relid, AccessShareLock);
+	level_att = get_attnum(relid, "level");
+	schema_att = get_attnum(relid, "schema_name");
+	db_att = get_attnum(relid, "dbname");
+	tup = level_att == InvalidAttrNumber ? NULL :
+		mt_pk_probe_begin(&probe, rel, get_attnum(relid, "tenant_id"), F_UUID_EQ,
+						  UUIDPGetDatum((pg_uuid_t *) tenant), *fresh);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, level_att, RelationGetDescr(rel), &isnull);
+		char	   *s = isnull ? "shared" : TextDatumGetCString(d);
+
+		if (strcmp(s, "schema") == 0)
+		{
+			result = MT_LEVEL_SCHEMA;
+			d = heap_getattr(tup, schema_att, RelationGetDescr(rel), &isnull);
+		}
+		else if (strcmp(s, "database") == 0)
+		{
+			result = MT_LEVEL_DATABASE;
+			d = heap_getattr(tup, db_att, RelationGetDescr(rel), &isnull);
+		}
+		else
+		{
+			result = strcmp(s, "shard") == 0 ? MT_LEVEL_SHARD : MT_LEVEL_SHARED;
+			isnull = true;
+		}
+		if (!isnull)
+			namestrcpy(where, NameStr(*DatumGetName(d)));
+	}
+	if (level_att != InvalidAttrNumber)
+		mt_pk_probe_end(&probe);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * The tenant's level in this database's placement registry (shared when it
+ * has no row), through the cache above; *where (may be NULL) the
+ * schema or database name, or "" (valid until the next call).  Per
+ * statement: two counters and a hash lookup, no catalog read.
+ */
+MtPlacementLevel
+mt_tenant_level_cached(const pg_uuid_t *tenant, const char **where)
+{
+	uint64		gen;
+	uint64		inval;
+	bool		fresh;
+	bool		found;
+	NameData	name;
+	MtPlacementLevel level;
+	LevelCacheEntry *entry;
+
+	if (registry_shared == NULL)
+	{
+		level = tenant_level_read(tenant, &name, &fresh);
+		if (where)
+			*where = pstrdup(NameStr(name));
+		return level;
+	}
+	if (level_cache == NULL || hash_get_num_entries(level_cache) >= MT_STATUS_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		if (level_cache != NULL)
+			hash_destroy(level_cache);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(LevelCacheEntry);
+		ctl.hcxt = TopMemoryContext;
+		level_cache = hash_create("multitenant placement level cache", 256, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	/* read both before looking, so a racing change re-checks */
+	gen = pg_atomic_read_u64(&registry_shared->tenant_generation);
+	inval = mt_registry_inval_count();
+	entry = hash_search(level_cache, tenant, HASH_FIND, NULL);
+	if (entry == NULL || entry->generation != gen || entry->inval != inval)
+	{
+		level = tenant_level_read(tenant, &name, &fresh);
+		if (!fresh)
+		{
+			if (where)
+				*where = pstrdup(NameStr(name));
+			return level;
+		}
+		entry = hash_search(level_cache, tenant, HASH_ENTER, &found);
+		entry->generation = gen;
+		entry->inval = inval;
+		entry->level = level;
+		entry->where = name;
+	}
+	if (where)
+		*where = NameStr(entry->where);
+	return entry->level;
 }
 
 void

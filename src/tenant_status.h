@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * tenant_status.h
- *	  Tenant status lookup and cache, the registry generation and
- *	  invalidation count (tenant_status.c).
+ *	  Tenant status lookup and cache, a tenant's placement level and its
+ *	  cache, the registry generation and invalidation count
+ *	  (tenant_status.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +28,17 @@ extern void mt_tenant_status_shmem_startup(void);
 
 /* called from mt_xact_callback with the XactEvent */
 extern void mt_tenants_xact_callback(int event);
+
+/* a tenant's level in this database's placement registry (placement.c) */
+typedef enum MtPlacementLevel
+{
+	MT_LEVEL_SHARED,			/* no row, or level shared */
+	MT_LEVEL_SCHEMA,
+	MT_LEVEL_DATABASE,
+	MT_LEVEL_SHARD
+} MtPlacementLevel;
+
+extern MtPlacementLevel mt_tenant_level_cached(const pg_uuid_t *tenant, const char **where);
 
 extern MtTenantStatus mt_tenant_status(const pg_uuid_t *tenant);
 extern MtTenantStatus mt_tenant_status_cached(const pg_uuid_t *tenant);

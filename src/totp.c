@@ -173,13 +173,12 @@ mt_totp_code(PG_FUNCTION_ARGS)
  * Secrets at rest
  * --------------------------------------------------------------------- */
 
-#define TOTP_SEAL_LABEL "multitenant totp secret v1"
 
 static int
 open_secret(bytea *enc, int version, uint8 *secret)
 {
 	uint8		buf[MT_SEALED_MAX];
-	int			len = mt_unseal(TOTP_SEAL_LABEL, enc, version, buf);
+	int			len = mt_unseal(MT_SEAL_LABEL_TOTP, enc, version, buf);
 
 	if (len < 1 || len > SECRET_MAX)
 	{
@@ -372,7 +371,7 @@ mt_totp_enroll(PG_FUNCTION_ARGS)
 				 errhint("Remove it first with mt.totp_disable(subject), after checking who asks.")));
 
 	mt_random_bytes(secret, keylen);
-	enc = mt_seal(TOTP_SEAL_LABEL, secret, keylen, &version);
+	enc = mt_seal(MT_SEAL_LABEL_TOTP, secret, keylen, &version);
 	args[2] = CStringGetTextDatum(alg);
 	args[3] = Int32GetDatum(digits);
 	args[4] = Int32GetDatum(version);

@@ -77,14 +77,14 @@ ops_cleanup() {
 # mt_ops_app (an application role: no superuser, no BYPASSRLS) and
 # mt_ops_auditor, the database <db>, and in it the state an operator must
 # not lose: two tenants, API keys, a context token, an isolated table and
-# an auto_isolate schema (with a table isolated at creation), a tenant at
-# the schema level (mt.provision_schema, a row in its schema), usage
+# an auto_isolate schema (with a table isolated at creation), a third tenant
+# at the schema level (mt.provision_schema, a row in its schema), usage
 # (flushed), audit chains with a checkpoint left by mt.audit_prune and
 # details encrypted under a subject key, consents, a GDPR request, a
 # retention policy, a subject registration and a grant of an audit function.
 # Writes the ids, keys and token to $OPS_ROOT/state.env (ops_check reads it).
 ops_populate() {
-    local n=$1 db=$2 acme globex
+    local n=$1 db=$2 acme globex initech
     ops_psql "$n" -d postgres >/dev/null <<SQL
 CREATE ROLE mt_ops_app LOGIN;
 CREATE ROLE mt_ops_auditor LOGIN;
@@ -93,10 +93,13 @@ SQL
     ops_psql "$n" -d "$db" -c "CREATE EXTENSION multitenant" >/dev/null
     acme=$(ops_psql "$n" -d "$db" -c "SELECT mt.create_tenant('Acme', 'acme', 'pro')")
     globex=$(ops_psql "$n" -d "$db" -c "SELECT mt.create_tenant('Globex', 'globex')")
+    initech=$(ops_psql "$n" -d "$db" -c "SELECT mt.create_tenant('Initech', 'initech', 'pro')")
     {
         echo "db_orig=$db"
         echo "acme=$acme"
         echo "globex=$globex"
+        echo "initech=$initech"
+        echo "key_initech=$(ops_psql "$n" -d "$db" -c "SELECT mt.create_api_key('$initech', 'ci')")"
         echo "key_acme=$(ops_psql "$n" -d "$db" -c "SELECT mt.create_api_key('$acme', 'ci', '{read}')")"
         echo "key_globex=$(ops_psql "$n" -d "$db" -c "SELECT mt.create_api_key('$globex', 'ci')")"
         echo "tok_acme=$(ops_psql "$n" -d "$db" -c "SELECT mt.tenant_token('$acme', '2 hours')")"
@@ -116,16 +119,20 @@ GRANT USAGE ON SCHEMA crm TO mt_ops_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA crm GRANT SELECT, INSERT ON TABLES TO mt_ops_app;
 SELECT mt.auto_isolate('crm');
 CREATE TABLE crm.contacts (id int, tenant_id uuid, email text);
--- Acme (plan pro) at the schema level
+-- Initech (plan pro) at the schema level (a tenant placed in a schema has
+-- no rows in the shared tables: they refuse its context)
 CREATE SCHEMA app_tmpl;
 CREATE TABLE app_tmpl.docs (id serial PRIMARY KEY, body text NOT NULL);
 GRANT USAGE ON SCHEMA app_tmpl TO mt_ops_app;
 GRANT SELECT, INSERT ON app_tmpl.docs TO mt_ops_app;
 GRANT USAGE ON SEQUENCE app_tmpl.docs_id_seq TO mt_ops_app;
-SELECT mt.provision_schema('$acme', 'app_tmpl');
+SELECT mt.provision_schema('$initech', 'app_tmpl');
+BEGIN;
+SELECT mt.set_tenant('$initech');
+INSERT INTO tenant_initech.docs (body) VALUES ('initech doc');
+COMMIT;
 BEGIN;
 SELECT mt.set_tenant('$acme');
-INSERT INTO tenant_acme.docs (body) VALUES ('acme doc');
 INSERT INTO orders (id, amount, email) VALUES (1, 10, 'alice@example.com'), (2, 20, 'bob@example.com');
 INSERT INTO crm.contacts (id, email) VALUES (1, 'alice@example.com');
 SELECT mt.audit('order.created', 'order', '1', '{"amount": 10}');
@@ -189,15 +196,18 @@ ops_check() {
 BEGIN;
 SELECT 'auth_acme=' || mt.authenticate('$key_acme');
 SELECT 'orders_acme=' || coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM orders;
-SELECT 'docs_acme=' || count(*) FROM tenant_acme.docs;
-SELECT 'route_acme=' || level || '/' || schema_name FROM mt.route();
 SELECT 'consent=' || mt.has_consent('alice', 'marketing');
+COMMIT;
+BEGIN;
+SELECT 'auth_initech=' || mt.authenticate('$key_initech');
+SELECT 'docs_initech=' || count(*) FROM tenant_initech.docs;
+SELECT 'route_initech=' || level || '/' || schema_name FROM mt.route();
 COMMIT;
 BEGIN;
 SELECT 'auth_globex=' || mt.authenticate('$key_globex');
 SELECT 'orders_globex=' || coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM orders;
 SELECT 'contacts_globex=' || count(*) FROM crm.contacts;
-SELECT 'docs_globex=' || count(*) FROM tenant_acme.docs;
+SELECT 'docs_globex=' || count(*) FROM tenant_initech.docs;
 COMMIT;
 SELECT 'orders_none=' || count(*) FROM orders;
 BEGIN;
@@ -210,9 +220,10 @@ SQL
     expect orders_acme "1,2" "Acme does not see exactly its orders"
     expect auth_globex "$globex" "Globex's API key does not authenticate"
     expect orders_globex "3" "Globex does not see exactly its own orders"
-    expect docs_acme 1 "Acme does not see its row of its tenant schema"
-    expect route_acme "schema/tenant_acme" "Acme's placement (mt.route) is lost"
-    expect docs_globex 0 "Globex sees Acme's tenant schema rows"
+    expect auth_initech "$initech" "Initech's API key does not authenticate"
+    expect docs_initech 1 "Initech does not see its row of its tenant schema"
+    expect route_initech "schema/tenant_initech" "Initech's placement (mt.route) is lost"
+    expect docs_globex 0 "Globex sees Initech's tenant schema rows"
     expect contacts_globex 0 "Globex sees Acme's contacts"
     expect orders_none 0 "without a tenant context the app role sees orders"
     expect consent true "consent lost"
@@ -243,9 +254,9 @@ SELECT 'evt=' || string_agg(evtname || ':' || evtenabled::text, ',' ORDER BY evt
   FROM (SELECT evtname, evtenabled FROM pg_event_trigger WHERE evtname LIKE 'mt\_%') e;
 CREATE TABLE crm.notes (id int, tenant_id uuid, body text);
 SELECT 'notes_isolated=' || count(*) FROM mt.isolated_tables WHERE tbl = 'crm.notes'::regclass;
-CREATE TABLE tenant_acme.later (id int);
-SELECT 'later_bound=' || count(*) FROM pg_policy WHERE polrelid = 'tenant_acme.later'::regclass;
-SELECT 'docs_status=' || count(*) FROM mt.isolation_status() WHERE tbl = 'tenant_acme.docs'::regclass
+CREATE TABLE tenant_initech.later (id int);
+SELECT 'later_bound=' || count(*) FROM pg_policy WHERE polrelid = 'tenant_initech.later'::regclass;
+SELECT 'docs_status=' || count(*) FROM mt.isolation_status() WHERE tbl = 'tenant_initech.docs'::regclass
    AND isolated AND rls_forced AND policies_ok AND cardinality(issues) = 0;
 SELECT 'verify=' || (bool_and(ok) AND count(*) >= 2) FROM mt.audit_verify();
 SELECT 'checkpoints=' || (count(*) >= 1) FROM mt.audit_checkpoints WHERE tenant_id = '$acme';

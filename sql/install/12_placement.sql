@@ -25,6 +25,14 @@ ALTER TABLE mt.tenant_placements ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_own_placement ON mt.tenant_placements FOR SELECT
     USING (tenant_id = mt.current_tenant());
 SELECT pg_catalog.pg_extension_config_dump('mt.tenant_placements', '');
+-- a tenant's level is cached per backend (the shared isolated tables refuse
+-- a tenant placed elsewhere): every change invalidates the caches at commit
+CREATE TRIGGER tenant_placements_changed AFTER INSERT OR UPDATE OR DELETE ON mt.tenant_placements
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+CREATE TRIGGER tenant_placements_truncated AFTER TRUNCATE ON mt.tenant_placements
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+ALTER TABLE mt.tenant_placements ENABLE ALWAYS TRIGGER tenant_placements_changed;
+ALTER TABLE mt.tenant_placements ENABLE ALWAYS TRIGGER tenant_placements_truncated;
 
 CREATE FUNCTION mt.tenant_placement(tenant uuid DEFAULT mt.current_tenant(),
     OUT level text, OUT schema_name name, OUT host text, OUT port integer, OUT dbname name)

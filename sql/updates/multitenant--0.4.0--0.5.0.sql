@@ -102,3 +102,13 @@ COMMENT ON TABLE mt.tenant_plan_history IS 'Which plan each tenant was on since 
 COMMENT ON FUNCTION mt.invoice_preview(uuid, timestamptz) IS 'Privileged (billing role, back office): prices a tenant''s UTC month from its plans'' base prices, included amounts and overage prices, prorated by seconds across plan changes, as jsonb.';
 COMMENT ON FUNCTION mt.tenant_plan_changed() IS 'Internal: row trigger on mt.tenants that records a tenant''s plan from now on in mt.tenant_plan_history.';
 INSERT INTO mt.privileged_functions (f) VALUES ('mt.invoice_preview(uuid,timestamp with time zone)'), ('mt.tenant_plan_changed()');
+-- tenant-rest: a tenant placed at the schema or database level is refused by
+-- the shared isolated tables; its level is cached per backend and
+-- invalidated by the registry trigger (as mt.tenants)
+CREATE TRIGGER tenant_placements_changed AFTER INSERT OR UPDATE OR DELETE ON mt.tenant_placements
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+CREATE TRIGGER tenant_placements_truncated AFTER TRUNCATE ON mt.tenant_placements
+    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+ALTER TABLE mt.tenant_placements ENABLE ALWAYS TRIGGER tenant_placements_changed;
+ALTER TABLE mt.tenant_placements ENABLE ALWAYS TRIGGER tenant_placements_truncated;
+COMMENT ON FUNCTION mt.tenants_changed() IS 'Internal: statement trigger on mt.tenants, mt.api_key_secrets, mt.roles, mt.role_assignments, mt.workspaces and mt.tenant_placements that invalidates every backend''s tenant-status, placement-level, key and permission caches at commit.';

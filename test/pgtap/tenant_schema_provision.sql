@@ -154,7 +154,10 @@ DROP FUNCTION tmpl.order_count();
 DROP TRIGGER touch ON tmpl.customers;
 DROP FUNCTION tmpl.touch();
 DROP TYPE tmpl.mood;
+-- as the template's owner (the superuser would refuse to run mt_ps_owner's template: tenant_schema_untrusted_template)
+SET ROLE mt_ps_owner;
 SELECT is(mt.provision_schema(:'globex', 'tmpl', 'Globex Data')::text, 'Globex Data', 'an explicit schema name (quoted)');
+RESET ROLE;
 SELECT ok(EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = '"Globex Data".orders'::regclass AND polname = 'mt_schema_isolation'),
           'its tables are bound too');
 

@@ -129,13 +129,13 @@ drop_guard                 | trigger | trigger | SELECT mt.drop_guard() IS NOT N
 placement_isolation_issues | works   | works   | SELECT mt.placement_isolation_issues('public.orders', 'tenant_id') = '{}'
 export_tenant              | works   | works   | SELECT count(*) FILTER (WHERE section = 'header') = 1 AND count(*) FILTER (WHERE section = 'end') = 1 FROM mt.export_tenant(:'acme')
 import_tenant              | refuses | refuses | SELECT count(*) FROM mt.import_tenant('pg_catalog.pg_class')
-tenant_placement           | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND host IS NULL FROM mt.tenant_placement(:'acme')
-route                      | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_acme' AND dbname IS NULL FROM mt.route()
+tenant_placement           | works   | works   | SELECT level = 'schema' AND schema_name = 'tenant_initech' AND host IS NULL FROM mt.tenant_placement(:'initech')
+route                      | works   | works   | BEGIN; SELECT set_config('multitenant.token', mt.tenant_token(:'initech'), true) IS NOT NULL; SELECT level = 'schema' AND schema_name = 'tenant_initech' AND dbname IS NULL FROM mt.route(); COMMIT;
 provision_schema           | refuses | refuses | SELECT mt.provision_schema(:'globex', 'tmpl') IS NOT NULL
 provision_database         | refuses | refuses | SELECT mt.provision_database(:'globex', 'db1', 5432, 'x') IS NULL
 apply_template             | refuses | refuses | SELECT count(*) >= 0 FROM mt.apply_template('tmpl')
-tenant_schema              | works   | works   | SELECT mt.tenant_schema() = 'tenant_acme'
-use_tenant_schema          | works   | works   | BEGIN; SELECT mt.use_tenant_schema() = 'tenant_acme'; SELECT current_schemas(false) = '{tenant_acme,public}' AND to_regclass('docs') = 'tenant_acme.docs'::regclass; COMMIT;
+tenant_schema              | works   | works   | BEGIN; SELECT set_config('multitenant.token', mt.tenant_token(:'initech'), true) IS NOT NULL; SELECT mt.tenant_schema() = 'tenant_initech'; COMMIT;
+use_tenant_schema          | works   | works   | BEGIN; SELECT set_config('multitenant.token', mt.tenant_token(:'initech'), true) IS NOT NULL; SELECT mt.use_tenant_schema() = 'tenant_initech'; SELECT current_schemas(false) = '{tenant_initech,public}' AND to_regclass('docs') = 'tenant_initech.docs'::regclass; COMMIT;
 tenant_schema_guard        | trigger | trigger | SELECT mt.tenant_schema_guard() IS NOT NULL
 tenant_schema_protect_new  | trigger | trigger | SELECT mt.tenant_schema_protect_new() IS NOT NULL
 tenant_schema_dropped      | trigger | trigger | SELECT mt.tenant_schema_dropped() IS NOT NULL
@@ -177,6 +177,8 @@ mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/
 mt_psql -d $db -c "CREATE EXTENSION multitenant" >/dev/null
 acme=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme', 'pro')")
 globex=$(mt_psql -d $db -c "SELECT mt.create_tenant('Globex', 'globex')")
+# the schema-level tenant (a tenant placed in a schema is refused by the shared tables: Acme keeps its shared rows)
+initech=$(mt_psql -d $db -c "SELECT mt.create_tenant('Initech', 'initech', 'pro')")
 # one key for the calls on the standby, one for those on the primary
 key=$(mt_psql -d $db -c "SELECT mt.create_api_key('$acme', 'reader on the standby', '{read}')")
 key_ro=$(mt_psql -d $db -c "SELECT mt.create_api_key('$acme', 'reader on the primary', '{read}')")
@@ -208,7 +210,7 @@ SELECT mt.link_identity(mt.add_sso_provider('$acme', 'oidc', 'Acme IdP', 'https:
 RESET multitenant.token;
 CREATE SCHEMA tmpl;
 CREATE TABLE tmpl.docs (id serial PRIMARY KEY, body text NOT NULL);
-SELECT mt.provision_schema('$acme', 'tmpl');
+SELECT mt.provision_schema('$initech', 'tmpl');
 SQL
 ws=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "SELECT mt.create_role('billing', '{invoices:read}')" \
     -c "SELECT mt.grant_role('bob', 'billing')" -c "SELECT mt.create_workspace('alpha')" | tail -1)
@@ -260,7 +262,7 @@ echo "ok: doc/operations.md shows the same matrix"
 # ---------------------------------------------------------------------------
 # Running the matrix
 # ---------------------------------------------------------------------------
-psql_vars=(-v acme="$acme" -v globex="$globex" -v key2_id="$key2_id"
+psql_vars=(-v acme="$acme" -v globex="$globex" -v initech="$initech" -v key2_id="$key2_id"
            -v n_audit="$n_audit" -v acme_head="$acme_head" -v n_export="$n_export" -v n_checks="$n_checks"
            -v access_request="$access_request" -v breach="$breach" -v ws="$ws")
 

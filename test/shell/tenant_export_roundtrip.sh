@@ -11,10 +11,19 @@
 # the API key authenticates, a token minted there works and sees exactly
 # the tenant's rows, the audit chain verifies (in (b) also against the
 # digest saved at the source: same ids and hashes) and its encrypted
-# details read back.  The other tenant's rows never travel.
+# details read back; the state built since travels too and works: custom
+# roles, role assignments (a tenant-wide one and one in a workspace still
+# grant), workspaces and a workspace-bound key (authenticates into its
+# workspace), a custom domain (still resolves), a TOTP enrolment (a code
+# still verifies: the secret is sealed under the audit_kek, the same in
+# both clusters), an SSO provider (its sealed client secret reads back,
+# its email domain routes) and a linked identity (still resolves).  The
+# other tenant's rows never travel.
 # Bad input, each with its SQLSTATE and nothing imported (the tenant count
 # of the target is unchanged): an unknown tenant (42704), a tenant id that
-# exists (42710), an export from a newer extension version and one of an
+# exists (42710), sealed secrets the target's audit_kek cannot open (55000:
+# refused rather than importing undecryptable rows), an export from a
+# newer extension version and one of an
 # unknown format (0A000), a truncated file (22P04), a file with one row
 # removed (22P04), an edited audit event (XX001), a table that does not
 # exist in the target (42P01).  A role without EXECUTE (the application
@@ -87,6 +96,16 @@ SELECT 'state ' || (SELECT format('%s|%s|%s', name, slug, plan) FROM mt.tenants 
   || ' requests=' || (SELECT string_agg(format('%s|%s|%s', subject, kind, status), ',') FROM mt.gdpr_requests WHERE tenant_id = :'t')
   || ' usage=' || (SELECT sum(value) FROM mt.usage_rollup WHERE tenant_id = :'t')
   || ' plan=' || (SELECT format('%s|%s', p.price_monthly_cents, l.hard_limit) FROM mt.plans p JOIN mt.plan_limits l ON l.plan = p.name WHERE p.name = 'custom_gold' AND l.metric = 'seats');
+SELECT 'authz workspaces=' || (SELECT string_agg(format('%s|%s', id, name), ',' ORDER BY id) FROM mt.workspaces WHERE tenant_id = :'t')
+  || ' roles=' || (SELECT string_agg(format('%s|%s|%s', name, parent, permissions), ',' ORDER BY name) FROM mt.roles WHERE tenant_id = :'t')
+  || ' assignments=' || (SELECT string_agg(format('%s|%s|%s|%s|%s', id, subject, role, workspace_id, valid_until), ',' ORDER BY id) FROM mt.role_assignments WHERE tenant_id = :'t')
+  || ' key_workspaces=' || (SELECT string_agg(format('%s|%s', key_id, workspace_id), ',' ORDER BY key_id) FROM mt.api_key_secrets WHERE tenant_id = :'t');
+SELECT 'identity domains=' || (SELECT string_agg(format('%s|%s|%s', host, verification_token, verified_at IS NOT NULL), ',' ORDER BY host) FROM mt.domains WHERE tenant_id = :'t')
+  || ' totp=' || (SELECT string_agg(format('%s|%s|%s|%s|%s', subject, algorithm, digits, kek_version, md5(secret_enc)), ',' ORDER BY subject) FROM mt.totp_secrets WHERE tenant_id = :'t')
+  || ' recovery=' || (SELECT count(*) FROM mt.totp_recovery_codes WHERE tenant_id = :'t')
+  || ' sso=' || (SELECT string_agg(format('%s|%s|%s|%s|%s|%s', id, kind, name, issuer, client_id, md5(client_secret_enc)), ',' ORDER BY id) FROM mt.sso_providers WHERE tenant_id = :'t')
+  || ' sso_domains=' || (SELECT string_agg(format('%s|%s', d.domain, d.provider_id), ',' ORDER BY d.domain) FROM mt.sso_email_domains d JOIN mt.sso_providers p ON p.id = d.provider_id WHERE p.tenant_id = :'t')
+  || ' identities=' || (SELECT string_agg(format('%s|%s|%s', provider_id, external_id, subject), ',' ORDER BY external_id) FROM mt.sso_identities WHERE tenant_id = :'t');
 SQL
 }
 
@@ -129,6 +148,25 @@ SELECT mt.audit('order.created', 'order', '9', '{"amount": 5}');
 COMMIT;
 SELECT mt.flush_usage();
 SQL
+# the state built since: authorization, a custom domain, TOTP, SSO
+ws=$(mt_psql -d $src_db -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" -c "SELECT mt.create_workspace('Website')" -c "COMMIT" | sed -n 2p)
+mt_psql -d $src_db -v acme="$acme" -v ws="$ws" >/dev/null <<'SQL'
+BEGIN;
+SELECT mt.set_tenant(:'acme');
+SELECT mt.create_role('project-lead', '{projects:close}', 'member');
+SELECT mt.grant_role('bob', 'admin');
+SELECT mt.grant_role('carol', 'project-lead', :'ws');
+SELECT mt.totp_recovery_codes('dave') FROM (SELECT mt.totp_enroll('dave')) e;
+COMMIT;
+SELECT mt.add_domain(:'acme', 'app.acme.example');
+SELECT mt.verify_domain('app.acme.example');
+SQL
+wskey=$(mt_psql -d $src_db -c "SELECT mt.create_api_key('$acme', 'website ci', '{tasks:read}', workspace => '$ws')")
+totp_uri=$(mt_psql -d $src_db -c "BEGIN" -c "SELECT mt.set_tenant('$acme')" -c "SELECT mt.totp_enroll('alice')" -c "COMMIT" | sed -n 2p)
+totp_secret=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$totp_uri")
+[ -n "$totp_secret" ] || fail "no TOTP secret in the enrolment URI: $totp_uri"
+prov=$(mt_psql -d $src_db -c "SELECT mt.add_sso_provider('$acme', 'oidc', 'Okta', 'https://acme.okta.example', '{acme.example}', '{}', 'cid-1', 'client-secret-1')")
+mt_psql -d $src_db -c "SELECT mt.link_identity('$prov', 'okta|alice', 'alice')" >/dev/null
 digest=$(mt_psql -d $src_db -c "SELECT jsonb_agg(to_jsonb(d) - 'at') FROM mt.audit_digest('$acme') d")
 want=$(fingerprint mt_psql -d $src_db "$acme")
 
@@ -182,6 +220,27 @@ check() {
         -c "SELECT count(*) || '/' || count(DISTINCT tenant_id) FROM orders")
     [ "$got" = "3000/1" ] || fail "$label: a token of the tenant does not see exactly its rows ($got)"
     echo "ok: $label: rows equal, key authenticates, token works, chain verifies"
+    # authorization: assignments still grant, the workspace key enters its workspace
+    got=$("$@" -c "BEGIN" -c "SELECT mt.set_tenant_subject('$acme', 'bob') IS NULL" \
+        -c "SELECT mt.has_permission('roles:manage')" -c "COMMIT" | tail -n 1)
+    [ "$got" = t ] || fail "$label: a tenant-wide role assignment no longer grants ($got)"
+    got=$("$@" -c "BEGIN" -c "SELECT mt.set_tenant_subject('$acme', 'carol', NULL, '$ws') IS NULL" \
+        -c "SELECT mt.has_permission('projects:close') AND mt.has_permission('tasks:write')" -c "COMMIT" | tail -n 1)
+    [ "$got" = t ] || fail "$label: a custom role assigned in a workspace no longer grants ($got)"
+    got=$("$@" -c "BEGIN" -c "SELECT mt.authenticate('$wskey') = '$acme' AND mt.current_workspace() = '$ws'" -c "COMMIT" | tail -n 1)
+    [ "$got" = t ] || fail "$label: the workspace-bound key does not enter its workspace ($got)"
+    # identity: domain, TOTP, SSO provider and linked identity
+    [ "$("$@" -c "SELECT mt.tenant_by_host('APP.acme.example.')")" = "$acme" ] || fail "$label: the custom domain does not resolve"
+    got=$("$@" -c "BEGIN" -c "SELECT mt.set_tenant('$acme') IS NOT NULL" \
+        -c "SELECT mt.totp_verify('alice', '$(oathtool --totp -b "$totp_secret")')" -c "COMMIT" | tail -n 1)
+    [ "$got" = t ] || fail "$label: a TOTP code no longer verifies ($got)"
+    got=$("$@" -c "SELECT tenant_id || '|' || subject FROM mt.resolve_identity('$prov', 'okta|alice')")
+    [ "$got" = "$acme|alice" ] || fail "$label: the linked identity does not resolve ($got)"
+    got=$("$@" -c "SELECT provider_id FROM mt.sso_provider_for('eve@acme.example')")
+    [ "$got" = "$prov" ] || fail "$label: the SSO provider is not found by email domain ($got)"
+    got=$("$@" -c "SELECT mt.sso_client_secret('$prov')")
+    [ "$got" = client-secret-1 ] || fail "$label: the sealed SSO client secret does not read back ($got)"
+    echo "ok: $label: roles and assignments grant, workspace key, domain, TOTP, SSO provider and identity work"
 }
 
 # --- (a) a fresh database of the same cluster --------------------------------
@@ -212,6 +271,13 @@ refused() {   # refused <sqlstate> <label> <command...>: fails with that code, n
     echo "ok: $label refused ($code)"
 }
 imp() { PGOPTIONS="-c client_min_messages=warning" bin/mt-tenant import "$1" -d $target -v VERBOSITY=verbose "${@:2}"; }
+# a TOTP secret sealed under an audit_kek version the target does not have
+awk -F'\t' 'BEGIN { OFS = FS } $1 == "row" && $2 == "mt.totp_secrets" { sub(/,(SHA1),6,1,/, ",SHA1,6,7,", $3) } { print }' \
+    "$work/acme.mtx" >"$work/sealed.mtx"
+cmp -s "$work/acme.mtx" "$work/sealed.mtx" && fail "the test did not change the TOTP rows' KEK version"
+target=$empty_db
+refused 55000 "import of sealed secrets the target's audit_kek cannot open" imp "$work/sealed.mtx"
+target=$fresh_db
 refused 42704 "export of an unknown tenant" \
     mt_psql -d $src_db -v VERBOSITY=verbose -c "SELECT count(*) FROM mt.export_tenant(gen_random_uuid())"
 refused 42710 "import of a tenant id that exists" imp "$work/acme.mtx"
