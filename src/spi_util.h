@@ -60,6 +60,9 @@ extern void mt_spi_select_snapshot(Snapshot snap, const char *sql, int nargs, Oi
 extern int	mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
 							 int nargs, Oid *types, Datum *values, const char *nulls,
 							 bool read_only, long tcount);
+extern int	mt_role_execute(Oid role, const pg_uuid_t *tenant, const char *sql,
+							int nargs, Oid *types, Datum *values, const char *nulls,
+							bool read_only, long tcount);
 /* a cursor run as a table's owner (mt_owner_cursor_open .. _close) */
 typedef struct MtOwnerCursor
 {

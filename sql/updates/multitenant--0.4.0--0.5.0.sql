@@ -4,3 +4,11 @@
 -- that an updated 0.4.0 (and every earlier release, through the chain of
 -- scripts) has exactly the objects of a fresh 0.5.0 install.
 \echo Use "ALTER EXTENSION multitenant UPDATE" to load this file. \quit
+
+-- moving a tenant between the shared and the schema level: mt.move_tenant
+CREATE FUNCTION mt.move_tenant(tenant uuid, to_level text, target text DEFAULT NULL,
+    OUT item text, OUT rows bigint, OUT detail text) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mt_move_tenant' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.move_tenant(uuid, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION mt.move_tenant(uuid, text, text) IS 'Privileged (the migration role): moves a tenant between the shared level and its own schema (to_level schema, target = the template schema; to_level shared) in the caller''s READ COMMITTED transaction: rows of every isolated table moved with their ids, sequences advanced, placement switched, tenant.moved audited; the tenant''s transactions that start meanwhile wait for the move''s end; one row per table moved and one for the placement.';
+INSERT INTO mt.privileged_functions VALUES ('mt.move_tenant(uuid,text,text)');

@@ -130,6 +130,7 @@ route                      | works   | works   | SELECT level = 'schema' AND sch
 provision_schema           | refuses | refuses | SELECT mt.provision_schema(:'globex', 'tmpl') IS NOT NULL
 provision_database         | refuses | refuses | SELECT mt.provision_database(:'globex', 'db1', 5432, 'x') IS NULL
 apply_template             | refuses | refuses | SELECT count(*) >= 0 FROM mt.apply_template('tmpl')
+move_tenant                | refuses | refuses | SELECT count(*) >= 0 FROM mt.move_tenant(:'globex', 'schema', 'tmpl')
 tenant_schema              | works   | works   | SELECT mt.tenant_schema() = 'tenant_acme'
 use_tenant_schema          | works   | works   | BEGIN; SELECT mt.use_tenant_schema() = 'tenant_acme'; SELECT current_schemas(false) = '{tenant_acme,public}' AND to_regclass('docs') = 'tenant_acme.docs'::regclass; COMMIT;
 tenant_schema_guard        | trigger | trigger | SELECT mt.tenant_schema_guard() IS NOT NULL
