@@ -537,6 +537,9 @@ mt_move_tenant(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	AtEOXact_GUC(true, rnest);
+	foreach(lc, skipped)
+		report_row(rsinfo, mt_relation_name(((SharedTable *) lfirst(lc))->relid), 0, false,
+				   "no table of this name at the other level and no rows of the tenant: nothing to move");
 
 	if (!to_schema)
 	{
