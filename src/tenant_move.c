@@ -208,8 +208,9 @@ has_rows(Oid relid, const char *tenant_column, const pg_uuid_t *tenant)
 					   mt_relation_name(relid), quote_identifier(tenant_column));
 	else
 		sql = psprintf("SELECT 1 FROM %s LIMIT 1", mt_relation_name(relid));
+	/* not read-only: a new snapshot, after the gate's wait too */
 	mt_role_execute(GetUserId(), tenant, sql, tenant_column ? 1 : 0, (Oid[]) {UUIDOID}, &arg,
-					NULL, true, 1);
+					NULL, false, 1);
 	return SPI_processed > 0;
 }
 
