@@ -323,6 +323,172 @@ report_row(ReturnSetInfo *rsinfo, const char *item, int64 rows, bool rows_null, 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 }
 
+/* the tenant's plan allows level, or 55000 (as mt.provision_schema says it) */
+static void
+require_plan_level(const pg_uuid_t *tenant, const char *level)
+{
+	Datum		args[2];
+	bool		isnull;
+
+	args[0] = UUIDPGetDatum(tenant);
+	args[1] = CStringGetTextDatum(level);
+	mt_catalog_execute("SELECT p.name, $2 OPERATOR(pg_catalog.=) ANY (p.isolation_levels), "
+					   "  pg_catalog.array_to_string(p.isolation_levels, ', ') "
+					   "FROM mt.tenants t JOIN mt.plans p ON p.name OPERATOR(pg_catalog.=) t.plan "
+					   "WHERE t.id OPERATOR(pg_catalog.=) $1",
+					   2, (Oid[]) {UUIDOID, TEXTOID}, args, NULL);
+	if (SPI_processed != 1)
+		elog(ERROR, "plan of tenant %s not found", mt_uuid_to_cstring(tenant));
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("plan \"%s\" of tenant %s does not allow the %s level",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						mt_uuid_to_cstring(tenant), level),
+				 errdetail("The plan allows: %s.",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)),
+				 errhint("Move the tenant to a plan whose isolation_levels include %s (mt.plans).", level)));
+}
+
+/*
+ * The shard level (Citus, doc/citus.md "Giving a tenant its own shard"):
+ * isolate_tenant_to_new_shard(..., 'CASCADE') once per co-location group
+ * of the isolated tables hash-distributed by their tenant column, then,
+ * with a target node "host:port", citus_move_shard_placement of each new
+ * shard group there; both block writes to the shards they copy (Citus'
+ * locks) for their duration.  Records level shard and the node.  SPI
+ * connected, safe search_path, the tenant's row locked.
+ */
+static void
+move_to_shard(ReturnSetInfo *rsinfo, const pg_uuid_t *tenant, const char *target)
+{
+	char	   *host = NULL;
+	int			port = 0;
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	List	   *groups = NIL;
+	List	   *shards = NIL;
+	ListCell   *lc;
+	ListCell   *sc;
+	StringInfoData ids;
+	bool		isnull;
+
+	if (!mt_citus_loaded())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the shard level needs Citus"),
+				 errhint("Preload citus and distribute the isolated tables by their tenant column (doc/citus.md).")));
+	if (target != NULL)
+	{
+		const char *colon = strrchr(target, ':');
+		char	   *end;
+		long		p;
+
+		if (colon == NULL || colon == target)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("target node \"%s\" is not host:port", target)));
+		p = strtol(colon + 1, &end, 10);
+		if (*end != '\0' || p < 1 || p > 65535)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("target node \"%s\" is not host:port", target)));
+		host = pnstrdup(target, colon - target);
+		port = (int) p;
+		args[0] = CStringGetTextDatum(host);
+		args[1] = Int32GetDatum(port);
+		if (!mt_spi_exists("SELECT 1 FROM pg_catalog.pg_dist_node WHERE nodename OPERATOR(pg_catalog.=) $1 "
+						   "AND nodeport OPERATOR(pg_catalog.=) $2 AND isactive AND shouldhaveshards",
+						   2, (Oid[]) {TEXTOID, INT4OID}, args))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("node %s is not an active Citus node that may have shards", target)));
+	}
+
+	/* one table per co-location group: isolated, hash-distributed by the tenant column */
+	mt_spi_execute("SELECT pg_catalog.min(i.tbl::pg_catalog.text) FROM mt.isolated_tables i "
+				   "JOIN pg_catalog.pg_dist_partition d ON d.logicalrelid OPERATOR(pg_catalog.=) i.tbl "
+				   "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.tbl::pg_catalog.oid "
+				   "  AND a.attname OPERATOR(pg_catalog.=) i.tenant_column "
+				   "WHERE i.parent IS NULL AND d.partmethod OPERATOR(pg_catalog.=) 'h' "
+				   "AND pg_catalog.column_to_column_name(d.logicalrelid, d.partkey) OPERATOR(pg_catalog.=) i.tenant_column::pg_catalog.text "
+				   "GROUP BY d.colocationid ORDER BY 1", 0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		groups = lappend(groups, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	if (groups == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no isolated table is distributed by its tenant column"),
+				 errhint("create_distributed_table(<table>, <tenant column>) first (doc/citus.md).")));
+
+	initStringInfo(&ids);
+	foreach(lc, groups)
+	{
+		int64		shard;
+
+		args[0] = CStringGetTextDatum((char *) lfirst(lc));
+		args[1] = CStringGetTextDatum(mt_uuid_to_cstring(tenant));
+		shard = DatumGetInt64(mt_spi_value("SELECT pg_catalog.isolate_tenant_to_new_shard($1::pg_catalog.regclass, $2, 'CASCADE', "
+										   "shard_transfer_mode => 'block_writes')",
+										   2, (Oid[]) {TEXTOID, TEXTOID}, args, false, &isnull));
+		shards = lappend(shards, psprintf(INT64_FORMAT, shard));
+		appendStringInfo(&ids, "%s" INT64_FORMAT, ids.len ? "," : "", shard);
+	}
+	forboth(lc, groups, sc, shards)
+	{
+		char	   *node;
+
+		args[0] = Int64GetDatum(pg_strtoint64((char *) lfirst(sc)));
+		if (host != NULL)
+		{
+			args[1] = CStringGetTextDatum(host);
+			args[2] = Int32GetDatum(port);
+			mt_spi_execute("SELECT pg_catalog.citus_move_shard_placement($1, s.nodename, s.nodeport, $2, $3, "
+						   "shard_transfer_mode => 'block_writes') "
+						   "FROM (SELECT DISTINCT nodename, nodeport FROM pg_catalog.citus_shards "
+						   "      WHERE shardid OPERATOR(pg_catalog.=) $1) s "
+						   "WHERE (s.nodename, s.nodeport) IS DISTINCT FROM ($2, $3)",
+						   3, (Oid[]) {INT8OID, TEXTOID, INT4OID}, args, SPI_OK_SELECT);
+		}
+		node = mt_spi_text("SELECT pg_catalog.string_agg(DISTINCT nodename || ':' || nodeport, ', ') "
+						   "FROM pg_catalog.citus_shards WHERE shardid OPERATOR(pg_catalog.=) $1",
+						   1, (Oid[]) {INT8OID}, args, &isnull);
+		report_row(rsinfo, psprintf("%s (co-located tables)", (char *) lfirst(lc)), 0, true,
+				   psprintf("shard %s on %s", (char *) lfirst(sc), node ? node : "?"));
+		if (host == NULL && node != NULL && strchr(node, ',') == NULL)
+		{
+			char	   *colon = strrchr(node, ':');
+
+			host = pnstrdup(node, colon - node);
+			port = atoi(colon + 1);
+		}
+	}
+
+	args[0] = UUIDPGetDatum(tenant);
+	args[1] = host ? CStringGetTextDatum(host) : (Datum) 0;
+	nulls[1] = host ? ' ' : 'n';
+	args[2] = Int32GetDatum(port);
+	nulls[2] = host ? ' ' : 'n';
+	mt_catalog_execute("INSERT INTO mt.tenant_placements (tenant_id, level, host, port) "
+					   "VALUES ($1, 'shard', $2, $3) "
+					   "ON CONFLICT (tenant_id) DO UPDATE SET level = EXCLUDED.level, "
+					   "schema_name = NULL, template_schema = NULL, host = EXCLUDED.host, "
+					   "port = EXCLUDED.port, dbname = NULL, placed_at = pg_catalog.now()",
+					   3, (Oid[]) {UUIDOID, TEXTOID, INT4OID}, args, nulls);
+	{
+		MtCatalogCtx c;
+
+		mt_catalog_begin(&c);
+		mt_audit_record(tenant, "tenant.moved", "tenant", mt_uuid_to_cstring(tenant), 4,
+						(const char *[]) {"from", "shared", "to", "shard",
+							"shards", ids.data, "node", host ? psprintf("%s:%d", host, port) : NULL});
+		mt_catalog_end(&c);
+	}
+	report_row(rsinfo, "placement", 0, true,
+			   psprintf("shared -> shard (shards %s%s%s)", ids.data, host ? " on " : "",
+						host ? psprintf("%s:%d", host, port) : ""));
+}
+
 /*
  * mt.move_tenant(tenant uuid, to_level text, target text DEFAULT NULL)
  *   -> (item text, rows bigint, detail text): one row per table moved, one
@@ -360,14 +526,13 @@ mt_move_tenant(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		target = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
-	if (strcmp(to_level, "database") == 0 || strcmp(to_level, "shard") == 0)
+	if (strcmp(to_level, "database") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("mt.move_tenant moves a tenant between the shared and the schema level only"),
-				 errhint("%s", strcmp(to_level, "database") == 0
-						 ? "Move a tenant of the shared level to its own database with bin/mt-tenant move-to-database."
-						 : "The shard level is not built yet (doc/citus.md).")));
-	if (strcmp(to_level, "shared") != 0 && strcmp(to_level, "schema") != 0)
+				 errmsg("mt.move_tenant does not move a tenant to the database level"),
+				 errhint("Move a tenant of the shared level to its own database with bin/mt-tenant move-to-database.")));
+	if (strcmp(to_level, "shared") != 0 && strcmp(to_level, "schema") != 0 &&
+		strcmp(to_level, "shard") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown isolation level \"%s\"", to_level),
@@ -408,11 +573,24 @@ mt_move_tenant(PG_FUNCTION_ARGS)
 				 errmsg("tenant %s is already at level %s%s%s", mt_uuid_to_cstring(tenant), to_level,
 						placement.schema_name ? " in schema " : "",
 						placement.schema_name ? quote_identifier(placement.schema_name) : "")));
+	if (strcmp(to_level, "shard") == 0)
+	{
+		if (strcmp(placement.level, "shared") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("tenant %s is at level %s", mt_uuid_to_cstring(tenant), placement.level),
+					 errhint("A tenant moves to the shard level from the shared level.")));
+		require_plan_level(tenant, "shard");
+		move_to_shard(rsinfo, tenant, target);
+		mt_leave_safe_search_path(nest);
+		mt_spi_finish();
+		return (Datum) 0;
+	}
 	if (strcmp(placement.level, to_schema ? "shared" : "schema") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tenant %s is at level %s", mt_uuid_to_cstring(tenant), placement.level),
-				 errhint("mt.move_tenant moves between the shared and the schema level.")));
+				 errhint("mt.move_tenant moves between the shared and the schema level, and from shared to shard.")));
 
 	shared = shared_tables();
 	if (to_schema)
