@@ -32,7 +32,8 @@
  *	   statements would otherwise read and write the tenant's rows where
  *	   they were before the move.
  *	4. At the end of the move's transaction (commit, abort; a move cannot
- *	   be prepared) the slot is freed, before the lock is released.
+ *	   be prepared), or the abort of the subtransaction that moved, the
+ *	   slot is freed, before the lock is released.
  *
  * Shared state: MoveGate, its slots and old[] protected by the spinlock
  * mutex (old[] of a slot is written by its mover while the slot is
@@ -74,7 +75,7 @@ typedef struct MoveSlot
 	pg_uuid_t	tenant;
 	Oid			dbid;
 	BackendId	mover;
-	TransactionId xid;			/* the move's top-level xid */
+	TransactionId xid;			/* the xid of the (sub)transaction moving */
 } MoveSlot;
 
 typedef struct MoveGate
@@ -89,6 +90,8 @@ typedef struct MoveGate
 
 static MoveGate *gate = NULL;
 static int	my_slot = -1;		/* the slot of this backend's move, or -1 */
+static SubTransactionId my_subid = InvalidSubTransactionId;	/* that closed it */
+static bool subxact_callback_registered = false;
 
 Size
 mt_move_gate_shmem_size(void)
@@ -113,6 +116,9 @@ mt_move_gate_shmem_startup(void)
 		gate->nbackends = MaxBackends + 1;
 	}
 }
+
+static void gate_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								  SubTransactionId parentSubid, void *arg);
 
 static void
 gate_locktag(LOCKTAG *tag, const pg_uuid_t *tenant)
@@ -211,7 +217,17 @@ mt_move_gate_close(const pg_uuid_t *tenant)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("only one tenant can be moved per transaction"),
 				 errhint("Commit, then move the next tenant.")));
-	xid = GetTopTransactionId();
+	/*
+	 * The xid of the (sub)transaction moving: if only a subtransaction
+	 * rolls back, the rows were not moved, and waiters see it did not
+	 * commit (its slot is freed then too: gate_subxact_callback).
+	 */
+	xid = GetCurrentTransactionId();
+	if (!subxact_callback_registered)
+	{
+		RegisterSubXactCallback(gate_subxact_callback, NULL);
+		subxact_callback_registered = true;
+	}
 
 	/* 1: the gate lock, then the slot */
 	gate_locktag(&tag, tenant);
@@ -237,6 +253,7 @@ mt_move_gate_close(const pg_uuid_t *tenant)
 				 errmsg("%d tenant moves are running already", MT_MAX_MOVES),
 				 errhint("Retry when one of them has ended.")));
 	my_slot = slot;
+	my_subid = GetCurrentSubTransactionId();
 	pg_atomic_fetch_add_u32(&gate->active, 1);	/* a full barrier */
 
 	/* 2: the transactions running now, recorded, then waited for */
@@ -274,6 +291,31 @@ mt_move_gate_close(const pg_uuid_t *tenant)
 	pfree(vxids);
 }
 
+/* free this backend's slot (the gate lock goes with its resource owner) */
+static void
+gate_open(void)
+{
+	SpinLockAcquire(&gate->mutex);
+	gate->slots[my_slot].state = SLOT_FREE;
+	SpinLockRelease(&gate->mutex);
+	pg_atomic_fetch_sub_u32(&gate->active, 1);
+	my_slot = -1;
+	my_subid = InvalidSubTransactionId;
+}
+
+/* a move in a subtransaction: its abort opens the gate, its commit hands it up */
+static void
+gate_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (my_slot < 0 || mySubid != my_subid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		gate_open();
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		my_subid = parentSubid;
+}
+
 void
 mt_move_gate_xact_end(int event)
 {
@@ -292,11 +334,7 @@ mt_move_gate_xact_end(int event)
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			SpinLockAcquire(&gate->mutex);
-			gate->slots[my_slot].state = SLOT_FREE;
-			SpinLockRelease(&gate->mutex);
-			pg_atomic_fetch_sub_u32(&gate->active, 1);
-			my_slot = -1;
+			gate_open();
 			break;
 		default:
 			break;

@@ -65,7 +65,7 @@ SELECT rows_checked AS chain_before FROM mt.audit_verify(:'acme') \gset
 \o
 \set QUIET 0
 
-SELECT plan(34);
+SELECT plan(36);
 
 -- bad input: each with its SQLSTATE, nothing moved
 SET ROLE mt_mv_owner;
@@ -130,14 +130,24 @@ INSERT INTO orders (customer_id, total) VALUES (6, 60);
 COMMIT;
 RESET ROLE;
 
--- schema -> shared
+-- schema -> shared; first a move that fails after it held the tenant
+-- (an id of the tenant taken in the shared table: 23505): rolled back to
+-- the savepoint, nothing moved, and the transaction moves again
 SELECT pg_temp.rows_of(:'acme', 'tenant_acme') AS acme_schema \gset
-SET ROLE mt_mv_owner;
+INSERT INTO public.customers (tenant_id, id, email) VALUES (:'acme', 3, 'squatter');
+BEGIN;
+SET LOCAL ROLE mt_mv_owner;
+SELECT throws_ok(format('SELECT * FROM mt.move_tenant(%L, %L)', :'acme', 'shared'), '23505', NULL,
+                 'an id taken in the shared table: 23505');
+RESET ROLE;
+SELECT is((SELECT level FROM mt.tenant_placement(:'acme')), 'schema', 'still at the schema level after the failed move');
+DELETE FROM public.customers WHERE email = 'squatter';
+SET LOCAL ROLE mt_mv_owner;
 SELECT results_eq(format('SELECT item, rows FROM mt.move_tenant(%L, %L)', :'acme', 'shared'),
                   $$VALUES ('tenant_acme.customers -> public.customers', 6::bigint),
                            ('tenant_acme.orders -> public.orders', 6), ('placement', 12)$$,
-                  'moved back to the shared level');
-RESET ROLE;
+                  'moved back to the shared level (in the transaction of the failed attempt)');
+COMMIT;
 SELECT is((SELECT level FROM mt.tenant_placement(:'acme')), 'shared', 'placement back to shared (no row)');
 SELECT ok(to_regnamespace('tenant_acme') IS NULL, 'the tenant schema is dropped');
 SELECT is(pg_temp.rows_of(:'acme', 'shared'), :'acme_schema', 'same rows and ids in the shared tables');
