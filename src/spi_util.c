@@ -11,8 +11,10 @@
  *	  restricted operation (optionally inside a tenant's maintenance
  *	  context, context.c, the layer below), so that the owner's triggers,
  *	  casts, defaults and domains never run with the extension owner's
- *	  rights; mt_owner_cursor_*: the same for a query read in batches
- *	  through a cursor (mt.export_tenant).  No shared state, no locks.
+ *	  rights; mt_role_execute(): the same as a given role (mt.move_tenant
+ *	  runs as its caller); mt_owner_cursor_*: the same for a query read in
+ *	  batches through a cursor (mt.export_tenant).  No shared state, no
+ *	  locks.
  *
  *-------------------------------------------------------------------------
  */

@@ -5,7 +5,7 @@
  *	  file: parameterized statements as the caller (mt_spi_*), as the
  *	  extension owner on its own catalog tables with a safe search_path
  *	  (mt_catalog_execute, mt_catalog_begin/end), or as a user table's owner in a security-
- *	  restricted operation (mt_owner_execute).
+ *	  restricted operation (mt_owner_execute; as a given role: mt_role_execute).
  *
  *-------------------------------------------------------------------------
  */

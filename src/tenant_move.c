@@ -11,7 +11,11 @@
  *	  shared: the tenant schema's tables, sequences and schema dropped as
  *	  the extension's own DDL), and tenant.moved is appended to the
  *	  tenant's audit chain.  Tokens and API keys name the tenant, not its
- *	  level: they keep working.
+ *	  level: they keep working.  On Citus, to_level shard gives a shared
+ *	  tenant its own shard group (isolate_tenant_to_new_shard per
+ *	  co-location group, citus_move_shard_placement to a target node) and
+ *	  records the level and node; the rows stay in their tables and Citus'
+ *	  own locks block writes to the shards it copies.
  *
  * Concurrency (move_gate.c): after every check and, to shared -> schema,
  * after provisioning the schema, the move closes the tenant's gate and
