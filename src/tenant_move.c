@@ -287,14 +287,12 @@ move_rows(MovePair *p, const pg_uuid_t *tenant)
 		sql = psprintf("INSERT INTO %s (%s%s%s) OVERRIDING SYSTEM VALUE SELECT $1%s%s FROM %s",
 					   p->to_name, quote_identifier(p->tenant_column), cols.len ? ", " : "", cols.data,
 					   cols.len ? ", " : "", cols.data, p->from_name);
-	else if (cols.len > 0)
-		sql = psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s "
+	else						/* no column but the tenant's: one row of defaults each */
+		sql = psprintf("INSERT INTO %s %s%s%s OVERRIDING SYSTEM VALUE SELECT %s FROM %s "
 					   "WHERE %s OPERATOR(pg_catalog.=) $1",
-					   p->to_name, cols.data, cols.data, p->from_name, quote_identifier(p->tenant_column));
-	else
-		sql = psprintf("INSERT INTO %s DEFAULT VALUES", p->to_name);	/* never: no columns */
-	mt_role_execute(GetUserId(), tenant, sql, p->to_shared || cols.len > 0 ? 1 : 0,
-					(Oid[]) {UUIDOID}, &arg, NULL, false, 0);
+					   p->to_name, cols.len ? "(" : "", cols.data, cols.len ? ")" : "",
+					   cols.data, p->from_name, quote_identifier(p->tenant_column));
+	mt_role_execute(GetUserId(), tenant, sql, 1, (Oid[]) {UUIDOID}, &arg, NULL, false, 0);
 	copied = SPI_processed;
 
 	if (p->to_shared)
