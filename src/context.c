@@ -50,6 +50,10 @@
  * own derived key, bound to the session's gpid, and usable on a node only
  * in the transaction that received it first there; see its section).
  *
+ * While mt.move_tenant moves a tenant, the first use of that tenant's
+ * context in a transaction passes the move gate (move_gate.c): it may wait
+ * for the move's transaction; one atomic read while no move runs.
+ *
  * Shared state: the burned-token list (BurnedTokens), protected by its
  * LWLock; its n_live and latest_exp atomics are read without the lock, so
  * while nothing is burned the check costs one atomic read.  The node
@@ -93,6 +97,7 @@
 #include "context.h"
 #include "crypto.h"
 #include "jwks.h"
+#include "move_gate.h"
 #include "redact.h"
 #include "secret_versions.h"
 #include "tenant_status.h"
@@ -1971,6 +1976,9 @@ current_context(void)
 				!token_burned(ctx, now) &&
 				(ctx->key_version == 0 ||
 				 mt_secret_usable(MT_SECRET_TOKEN, ctx->key_version));
+		/* a move of the tenant holds it (move_gate.c): one atomic read */
+		if (context_usable && !ctx->remote && !IsParallelWorker())
+			mt_move_gate_check(&ctx->tenant);
 		context_checked = true;
 	}
 	return context_usable ? ctx : NULL;

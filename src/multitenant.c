@@ -40,6 +40,7 @@
 #include "flush_request.h"
 #include "isolation.h"
 #include "jwks.h"
+#include "move_gate.h"
 #include "ratelimit.h"
 #include "redact.h"
 #include "tenant_status.h"
@@ -156,6 +157,7 @@ mt_shmem_size(void)
 	size = add_size(size, mt_usage_shmem_size());
 	size = add_size(size, mt_ratelimit_shmem_size());
 	size = add_size(size, mt_flush_request_shmem_size());
+	size = add_size(size, mt_move_gate_shmem_size());
 	return size;
 }
 
@@ -195,6 +197,7 @@ mt_shmem_startup(void)
 	mt_usage_shmem_startup();
 	mt_ratelimit_shmem_startup();
 	mt_flush_request_shmem_startup();
+	mt_move_gate_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 	mt_shared_memory_attached();
 }
@@ -206,6 +209,7 @@ mt_xact_callback(XactEvent event, void *arg)
 	mt_api_keys_xact_callback((int) event);
 	mt_usage_xact_callback((int) event);
 	mt_totp_xact_callback((int) event);
+	mt_move_gate_xact_end((int) event);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:

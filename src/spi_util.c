@@ -11,8 +11,10 @@
  *	  restricted operation (optionally inside a tenant's maintenance
  *	  context, context.c, the layer below), so that the owner's triggers,
  *	  casts, defaults and domains never run with the extension owner's
- *	  rights; mt_owner_cursor_*: the same for a query read in batches
- *	  through a cursor (mt.export_tenant).  No shared state, no locks.
+ *	  rights; mt_role_execute(): the same as a given role (mt.move_tenant
+ *	  runs as its caller); mt_owner_cursor_*: the same for a query read in
+ *	  batches through a cursor (mt.export_tenant).  No shared state, no
+ *	  locks.
  *
  *-------------------------------------------------------------------------
  */
@@ -326,10 +328,23 @@ mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
 				 int nargs, Oid *types, Datum *values, const char *nulls,
 				 bool read_only, long tcount)
 {
+	return mt_role_execute(relation_owner(relid), tenant, sql, nargs, types, values,
+						   nulls, read_only, tcount);
+}
+
+/*
+ * The same as role instead of a table's owner (mt.move_tenant runs its
+ * statements, which read one table and write another, as its caller).
+ */
+int
+mt_role_execute(Oid role, const pg_uuid_t *tenant, const char *sql,
+				int nargs, Oid *types, Datum *values, const char *nulls,
+				bool read_only, long tcount)
+{
 	OwnerScope	s;
 	volatile int rc = 0;
 
-	owner_enter(&s, relation_owner(relid), tenant);
+	owner_enter(&s, role, tenant);
 	PG_TRY();
 	{
 		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, tcount);

@@ -5,7 +5,7 @@
  *	  file: parameterized statements as the caller (mt_spi_*), as the
  *	  extension owner on its own catalog tables with a safe search_path
  *	  (mt_catalog_execute, mt_catalog_begin/end), or as a user table's owner in a security-
- *	  restricted operation (mt_owner_execute).
+ *	  restricted operation (mt_owner_execute; as a given role: mt_role_execute).
  *
  *-------------------------------------------------------------------------
  */
@@ -60,6 +60,9 @@ extern void mt_spi_select_snapshot(Snapshot snap, const char *sql, int nargs, Oi
 extern int	mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
 							 int nargs, Oid *types, Datum *values, const char *nulls,
 							 bool read_only, long tcount);
+extern int	mt_role_execute(Oid role, const pg_uuid_t *tenant, const char *sql,
+							int nargs, Oid *types, Datum *values, const char *nulls,
+							bool read_only, long tcount);
 /* a cursor run as a table's owner (mt_owner_cursor_open .. _close) */
 typedef struct MtOwnerCursor
 {

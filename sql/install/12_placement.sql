@@ -92,3 +92,11 @@ COMMENT ON FUNCTION mt.tenant_schema() IS 'The schema of the verified context''s
 COMMENT ON FUNCTION mt.use_tenant_schema() IS 'Sets search_path for the rest of the transaction (as SET LOCAL) to the schema of the verified context''s tenant followed by the caller''s other schemas, without any tenant schema; returns the schema; 42501 without a context, 55000 for a tenant without a schema.';
 COMMENT ON FUNCTION mt.apply_template(name) IS 'Privileged (the migration role): brings every tenant schema provisioned from the template up to it (new tables, sequences, columns, constraints, indexes, foreign keys), each tenant in its own subtransaction; one row per tenant: applied, unchanged, skipped (differences it does not apply, nothing applied) or failed (rolled back), with the detail.';
 COMMENT ON FUNCTION mt.provision_database(uuid, text, integer, name) IS 'Privileged (the migration role): records that a tenant of the shared level lives in its own database (host, port, database name; host and port NULL = the router''s defaults; never a password); the plan must allow the database level. Creating and filling that database is the client''s part (bin/mt-tenant move-to-database).';
+
+-- Moving a tenant between the shared and the schema level (tenant_move.c,
+-- move_gate.c; doc/isolation-levels.md "Moving a tenant").
+CREATE FUNCTION mt.move_tenant(tenant uuid, to_level text, target text DEFAULT NULL,
+    OUT item text, OUT rows bigint, OUT detail text) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mt_move_tenant' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.move_tenant(uuid, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION mt.move_tenant(uuid, text, text) IS 'Privileged (the migration role): moves a tenant between the shared level and its own schema (to_level schema, target = the template schema; to_level shared) in the caller''s READ COMMITTED transaction: rows of every isolated table moved with their ids, sequences advanced, placement switched, tenant.moved audited; the tenant''s transactions that start meanwhile wait for the move''s end. On Citus, to_level shard (target = an optional node host:port) gives a shared tenant its own shard group. One row per table (or co-location group) and one for the placement.';

@@ -134,6 +134,7 @@ route                      | works   | works   | BEGIN; SELECT set_config('multi
 provision_schema           | refuses | refuses | SELECT mt.provision_schema(:'globex', 'tmpl') IS NOT NULL
 provision_database         | refuses | refuses | SELECT mt.provision_database(:'globex', 'db1', 5432, 'x') IS NULL
 apply_template             | refuses | refuses | SELECT count(*) >= 0 FROM mt.apply_template('tmpl')
+move_tenant                | refuses | refuses | SELECT count(*) >= 0 FROM mt.move_tenant(:'globex', 'schema', 'tmpl')
 tenant_schema              | works   | works   | BEGIN; SELECT set_config('multitenant.token', mt.tenant_token(:'initech'), true) IS NOT NULL; SELECT mt.tenant_schema() = 'tenant_initech'; COMMIT;
 use_tenant_schema          | works   | works   | BEGIN; SELECT set_config('multitenant.token', mt.tenant_token(:'initech'), true) IS NOT NULL; SELECT mt.use_tenant_schema() = 'tenant_initech'; SELECT current_schemas(false) = '{tenant_initech,public}' AND to_regclass('docs') = 'tenant_initech.docs'::regclass; COMMIT;
 tenant_schema_guard        | trigger | trigger | SELECT mt.tenant_schema_guard() IS NOT NULL

@@ -1,0 +1,4 @@
+BEGIN;
+SELECT mt.set_tenant(:big, true);
+SELECT bench_write();
+COMMIT;
