@@ -25,24 +25,29 @@ CREATE TABLE public.orders (tenant_id uuid NOT NULL DEFAULT mt.current_tenant(),
                             total numeric NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, id),
                             FOREIGN KEY (tenant_id, customer_id) REFERENCES public.customers);
 CREATE TABLE public.notes (tenant_id uuid NOT NULL DEFAULT mt.current_tenant(), body text);
+CREATE TABLE public.flags (tenant_id uuid NOT NULL DEFAULT mt.current_tenant());
 CREATE SCHEMA tmpl;
 CREATE TABLE tmpl.customers (id serial PRIMARY KEY, email text NOT NULL);
 CREATE TABLE tmpl.orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
                           customer_id int NOT NULL REFERENCES tmpl.customers, total numeric NOT NULL DEFAULT 0);
+CREATE TABLE tmpl.flags ();
 -- a template that lacks a column of customers, one that lacks orders
 CREATE SCHEMA tmpl_nocol;
 CREATE TABLE tmpl_nocol.customers (id serial PRIMARY KEY);
 CREATE TABLE tmpl_nocol.orders (LIKE tmpl.orders INCLUDING ALL);
 CREATE SCHEMA tmpl_noorders;
 CREATE TABLE tmpl_noorders.customers (LIKE tmpl.customers INCLUDING ALL);
+CREATE TABLE tmpl_nocol.flags ();
+CREATE TABLE tmpl_noorders.flags ();
 GRANT USAGE ON SCHEMA tmpl TO mt_mv_app;
 GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA tmpl TO mt_mv_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA tmpl TO mt_mv_app;
-GRANT SELECT, INSERT ON public.customers, public.orders, public.notes TO mt_mv_app;
+GRANT SELECT, INSERT ON public.customers, public.orders, public.notes, public.flags TO mt_mv_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mt_mv_app;
 RESET ROLE;
 SELECT mt.enable_isolation('public.customers'), mt.enable_isolation('public.orders'),
-       mt.enable_isolation('public.notes');
+       mt.enable_isolation('public.notes'), mt.enable_isolation('public.flags');
+INSERT INTO public.flags SELECT t FROM unnest(ARRAY[:'acme', :'acme', :'globex']::uuid[]) t;
 INSERT INTO public.customers (tenant_id, email) SELECT t, t || '-' || g FROM unnest(ARRAY[:'acme', :'globex']::uuid[]) t, generate_series(1, 5) g;
 INSERT INTO public.orders (tenant_id, customer_id, total) SELECT tenant_id, id, id * 10 FROM public.customers;
 SELECT mt.create_api_key(:'acme', 'app') AS key \gset
@@ -65,7 +70,7 @@ SELECT rows_checked AS chain_before FROM mt.audit_verify(:'acme') \gset
 \o
 \set QUIET 0
 
-SELECT plan(36);
+SELECT plan(37);
 
 -- bad input: each with its SQLSTATE, nothing moved
 SET ROLE mt_mv_owner;
@@ -105,7 +110,8 @@ SELECT ok(to_regnamespace('tenant_acme') IS NULL, 'and no schema left behind');
 SET ROLE mt_mv_owner;
 SELECT results_eq(format('SELECT item, rows FROM mt.move_tenant(%L, %L, %L)', :'acme', 'schema', 'tmpl'),
                   $$VALUES ('public.customers -> tenant_acme.customers', 5::bigint),
-                           ('public.orders -> tenant_acme.orders', 5), ('public.notes', 0), ('placement', 10)$$,
+                           ('public.flags -> tenant_acme.flags', 2),
+                           ('public.orders -> tenant_acme.orders', 5), ('public.notes', 0), ('placement', 12)$$,
                   'moved to the schema level: one row per table') ;
 RESET ROLE;
 SELECT is((SELECT level || ' ' || schema_name FROM mt.tenant_placement(:'acme')), 'schema tenant_acme', 'placement switched');
@@ -145,7 +151,8 @@ DELETE FROM public.customers WHERE email = 'squatter';
 SET LOCAL ROLE mt_mv_owner;
 SELECT results_eq(format('SELECT item, rows FROM mt.move_tenant(%L, %L)', :'acme', 'shared'),
                   $$VALUES ('tenant_acme.customers -> public.customers', 6::bigint),
-                           ('tenant_acme.orders -> public.orders', 6), ('placement', 12)$$,
+                           ('tenant_acme.flags -> public.flags', 2),
+                           ('tenant_acme.orders -> public.orders', 6), ('placement', 14)$$,
                   'moved back to the shared level (in the transaction of the failed attempt)');
 COMMIT;
 SELECT is((SELECT level FROM mt.tenant_placement(:'acme')), 'shared', 'placement back to shared (no row)');
@@ -157,5 +164,7 @@ SELECT is(mt.authenticate(:'key'), :'acme'::uuid, 'the API key authenticates aft
 RESET ROLE;
 SELECT ok(nextval('public.customers_id_seq') > 6, 'the shared sequence is past the moved ids');
 SELECT is(pg_temp.rows_of(:'globex', 'shared'), :'globex_before', 'another tenant still untouched');
+SELECT is((SELECT count(*) FROM public.flags WHERE tenant_id = :'acme'), 2::bigint,
+          'a table with no column but the tenant''s: every row moved there and back');
 
 SELECT * FROM finish();
