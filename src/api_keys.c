@@ -91,6 +91,7 @@
 #include "secret_versions.h"
 #include "crypto.h"
 #include "spi_util.h"
+#include "tenant_stats.h"
 #include "tenant_status.h"
 #include "usage.h"
 #include "util.h"
@@ -1373,6 +1374,7 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 		if (throttle_blocked(NULL, &until))
 			throttle_raise(until);
 		throttle_failure(NULL);
+		mt_stat_count(NULL, MT_STAT_AUTH_FAILED);
 		return false;
 	}
 	t = PG_GETARG_TEXT_PP(0);
@@ -1416,6 +1418,7 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	{
 		mt_wipe(rehash, sizeof(rehash));
 		throttle_failure(found ? key_id : NULL);
+		mt_stat_count(found ? &row.tenant : NULL, MT_STAT_AUTH_FAILED);
 		return false;
 	}
 
@@ -1481,6 +1484,7 @@ mt_authenticate(PG_FUNCTION_ARGS)
 	mt_enter_tenant(&vk.tenant, mt_default_token_ttl, sub, NULL, true);
 	auth_remember(vk.key_id, vk.scopes);
 	count_api_call(&vk.tenant);
+	mt_stat_count(&vk.tenant, MT_STAT_AUTH_OK);
 
 	res = palloc(sizeof(pg_uuid_t));
 	memcpy(res, &vk.tenant, sizeof(pg_uuid_t));

@@ -82,6 +82,7 @@
 #include "context.h"
 #include "crypto.h"
 #include "spi_util.h"
+#include "tenant_stats.h"
 #include "util.h"
 
 /* Limits on event fields (bytes); details: multitenant.audit_max_details */
@@ -888,6 +889,7 @@ mt_audit_append(const pg_uuid_t *tenant, const char *action,
 	audit_compute_hash(&r, &canon, r.hash);
 	insert_row(&r, details ? PointerGetDatum(details) : (Datum) 0, enc, client);
 	mt_spi_finish();
+	mt_stat_count(tenant, MT_STAT_AUDIT);
 	return r.id;
 }
 

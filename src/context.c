@@ -93,6 +93,7 @@
 #include "crypto.h"
 #include "redact.h"
 #include "secret_versions.h"
+#include "tenant_stats.h"
 #include "tenant_status.h"
 #include "util.h"
 
@@ -1020,6 +1021,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		}
 		if (token_burned(&parsed, now))
 			REJECT("The token was exposed in the text of a statement and has been withdrawn.");
+		mt_stat_count(&parsed.tenant, MT_STAT_TOKENS);
 	}
 
 	return context_extra(&parsed, extra);

@@ -41,6 +41,7 @@
 #include "isolation.h"
 #include "ratelimit.h"
 #include "redact.h"
+#include "tenant_stats.h"
 #include "tenant_status.h"
 #include "totp.h"
 #include "usage.h"
@@ -143,6 +144,7 @@ mt_shmem_size(void)
 	size = add_size(size, mt_usage_shmem_size());
 	size = add_size(size, mt_ratelimit_shmem_size());
 	size = add_size(size, mt_flush_request_shmem_size());
+	size = add_size(size, mt_tenant_stats_shmem_size());
 	return size;
 }
 
@@ -155,6 +157,7 @@ mt_shmem_request_locks(void)
 	mt_usage_shmem_request();
 	mt_ratelimit_shmem_request();
 	mt_flush_request_shmem_request();
+	mt_tenant_stats_shmem_request();
 }
 
 static void
@@ -182,6 +185,7 @@ mt_shmem_startup(void)
 	mt_usage_shmem_startup();
 	mt_ratelimit_shmem_startup();
 	mt_flush_request_shmem_startup();
+	mt_tenant_stats_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 	mt_shared_memory_attached();
 }
@@ -386,6 +390,15 @@ mt_define_gucs(void)
 								0,
 								NULL, NULL, NULL);
 
+		DefineCustomIntVariable("multitenant.max_tenant_stats",
+								"Tenants whose statistics shared memory holds (the least recently active are evicted).",
+								NULL,
+								&mt_max_tenant_stats,
+								10000, 100, 1000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
 		DefineCustomIntVariable("multitenant.max_rate_limits",
 								"Rate-limit buckets kept in shared memory (idle ones are evicted).",
 								NULL,
@@ -422,6 +435,15 @@ mt_define_gucs(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("multitenant.track_stats",
+							 "Counts per-tenant statistics (mt.stat_tenants) in shared memory.",
+							 NULL,
+							 &mt_track_stats,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("multitenant");
 }

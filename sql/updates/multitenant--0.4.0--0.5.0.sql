@@ -4,3 +4,26 @@
 -- that an updated 0.4.0 (and every earlier release, through the chain of
 -- scripts) has exactly the objects of a fresh 0.5.0 install.
 \echo Use "ALTER EXTENSION multitenant UPDATE" to load this file. \quit
+
+-- ---------------------------------------------------------------------
+-- Insight: per-tenant statistics (mt.stat_tenants, mt.stat_tenants_reset)
+-- ---------------------------------------------------------------------
+CREATE FUNCTION mt.stat_tenants_rows()
+    RETURNS TABLE (scope text, tenant_id uuid, auth_ok bigint, auth_failed bigint,
+                   tokens_entered bigint, metered_calls bigint, quota_refusals bigint,
+                   rate_limited bigint, audit_events bigint,
+                   since timestamptz, last_active timestamptz)
+    AS 'MODULE_PATHNAME', 'mt_stat_tenants_rows' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE VIEW mt.stat_tenants AS
+    SELECT scope, tenant_id, auth_ok, auth_failed, tokens_entered, metered_calls,
+           quota_refusals, rate_limited, audit_events, since, last_active
+    FROM mt.stat_tenants_rows();
+GRANT SELECT ON mt.stat_tenants TO PUBLIC;
+CREATE FUNCTION mt.stat_tenants_reset() RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mt_stat_tenants_reset' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.stat_tenants_reset() FROM PUBLIC;
+INSERT INTO mt.privileged_functions (f) VALUES ('mt.stat_tenants_reset()');
+
+COMMENT ON FUNCTION mt.stat_tenants_rows() IS 'The rows of mt.stat_tenants: inside a tenant context that tenant''s own row, outside one every row of the database for superusers and members of pg_read_all_stats (pg_monitor), none for anyone else.';
+COMMENT ON VIEW mt.stat_tenants IS 'Per-tenant statistics counted in shared memory (authentications, tokens entered, metered calls, quota and rate-limit refusals, audit events); scope none counts calls without a known tenant, scope evicted the sum of the tenants evicted from shared memory.';
+COMMENT ON FUNCTION mt.stat_tenants_reset() IS 'Privileged (admins): removes every statistics row of this database from shared memory; returns how many there were.';

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Issue "Insight": mt.authenticate and mt.track (with the token entry before
+# it) with per-tenant statistics on (multitenant.track_stats = on, the
+# default) vs off, over 1,000 tenants: goal ratio >= 0.97 each.  Runs
+# alternate off / on (A B A B ...); the best run of each side counts.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib.sh"
+db=bench_insight
+mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+mt_psql -d $db -f "$here/setup.sql" >/dev/null
+a=$(mt_psql -d $db -c "SELECT mt.authenticate(k) = tid FROM bench_tenants WHERE i = 7")
+[ "$a" = t ] || { echo "sanity check failed (authenticate=$a)"; exit 1; }
+
+# best_pair <script>: "on off" best tps, runs alternating off, on
+best_pair() {
+    local on=0 off=0 x y
+    for _ in $(seq "$BENCH_ROUNDS"); do
+        x=$(PGOPTIONS="-c multitenant.track_stats=off" tps $db "$1")
+        y=$(PGOPTIONS="-c multitenant.track_stats=on" tps $db "$1")
+        off=$(awk -v a="$off" -v b="$x" 'BEGIN { print (b > a) ? b : a }')
+        on=$(awk -v a="$on" -v b="$y" 'BEGIN { print (b > a) ? b : a }')
+    done
+    echo "$on $off"
+}
+read -r auth_on auth_off < <(best_pair "$here/authenticate.sql")
+read -r track_on track_off < <(best_pair "$here/track.sql")
+counted=$(mt_psql -d $db -c "SELECT sum(auth_ok) > 0 AND sum(metered_calls) > 0 FROM mt.stat_tenants")
+[ "$counted" = t ] || echo "warning: statistics were not counted during the 'on' runs"
+ratio_line "insight: mt.authenticate, statistics on vs off" "$auth_on" "$auth_off" 0.97
+ratio_line "insight: token + 4 x mt.track, statistics on vs off" "$track_on" "$track_off" 0.97
