@@ -2,13 +2,21 @@
  *
  * insight.c
  *	  The readers of the per-tenant statistics (tenant_stats.c):
- *	  mt.stat_tenants (the view over mt.stat_tenants_rows()) and
- *	  mt.stat_tenants_reset().
+ *	  mt.stat_tenants (the view over mt.stat_tenants_rows()),
+ *	  mt.stat_tenants_reset(), and the metrics: mt.metrics() (Prometheus
+ *	  text exposition format) and mt.metrics_series() (the same numbers as
+ *	  rows, for postgres_exporter's queries.yaml, contrib/prometheus).
+ *
+ * Metrics bound their label cardinality: per-tenant series only for the
+ * multitenant.metrics_top_tenants most active tenants (by the sum of their
+ * counters; ties by id), everything summed per plan.  Plans, names and
+ * statuses come from mt.tenants, read as the extension owner.
  *
  * Who sees what: inside a tenant context, that tenant's own row only
  * (whatever the role); outside one, every row of the database to
  * superusers and members of pg_read_all_stats (pg_monitor is one), and
- * nothing to anyone else.
+ * nothing to anyone else.  Metrics span every tenant: only those roles,
+ * and outside a tenant context (42501 otherwise).
  *
  * This file has no shared state of its own: it reads tenant_stats.c's
  * under that module's locks.
@@ -18,18 +26,25 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "context.h"
 #include "insight.h"
+#include "spi_util.h"
 #include "tenant_stats.h"
 #include "util.h"
+
+/* GUC variable (defined in multitenant.c) */
+int			mt_metrics_top_tenants = 20;
 
 static const char *const scope_names[] = {"tenant", "none", "evicted"};
 
@@ -105,4 +120,394 @@ mt_stat_tenants_reset(PG_FUNCTION_ARGS)
 {
 	mt_require_shared_memory("mt.stat_tenants_reset()");
 	PG_RETURN_INT64(mt_stat_reset(MyDatabaseId));
+}
+
+/* ---------------------------------------------------------------------
+ * Metrics: mt.metrics() (Prometheus text) and mt.metrics_series() (the
+ * same numbers as rows, for postgres_exporter's queries.yaml)
+ * --------------------------------------------------------------------- */
+
+/* column names of mt.stat_tenants, in MtStatKind order */
+static const char *const kind_names[MT_STAT_NKINDS] = {
+	"auth_ok", "auth_failed", "tokens_entered", "metered_calls",
+	"quota_refusals", "rate_limited", "audit_events"
+};
+static const char *const kind_help[MT_STAT_NKINDS] = {
+	"Successful mt.authenticate() calls.",
+	"API keys refused by mt.authenticate() or mt.verify_api_key().",
+	"Signed tenant tokens accepted in multitenant.token.",
+	"mt.track() and mt.consume() calls that counted.",
+	"mt.consume() calls refused by a hard limit.",
+	"mt.rate_limit() calls that answered false.",
+	"Audit events appended."
+};
+
+/* pseudo-plans of the rows not attributed to a registered tenant */
+#define MT_PLAN_NONE	"(no tenant)"
+#define MT_PLAN_EVICTED "(evicted)"
+#define MT_PLAN_DROPPED "(unregistered)"
+#define MT_LABEL_MAXLEN 200
+
+typedef struct MtTenantInfo
+{
+	pg_uuid_t	id;				/* hash key */
+	char	   *name;
+	char	   *plan;
+	char	   *status;
+} MtTenantInfo;
+
+typedef struct MtPlanAgg
+{
+	char	   *plan;
+	int64		tenants;		/* registered tenants on the plan (not deleted) */
+	int64		counts[MT_STAT_NKINDS];
+} MtPlanAgg;
+
+typedef struct MtStatusAgg
+{
+	const char *status;
+	int64		tenants;
+} MtStatusAgg;
+
+typedef struct MtMetrics
+{
+	MtStatRow  *rows;			/* the database's statistics rows */
+	int			nrows;
+	MtStatRow **top;			/* the top-N tenant rows, most active first */
+	MtTenantInfo **top_info;	/* their registry rows (NULL: unregistered) */
+	int			ntop;
+	MtPlanAgg  *plans;
+	int			nplans;
+	MtStatusAgg statuses[3];	/* active, suspended, deleted */
+	int64		tenant_rows;	/* rows of scope tenant */
+} MtMetrics;
+
+static int
+plan_find(MtMetrics *m, const char *plan, int *cap)
+{
+	for (int i = 0; i < m->nplans; i++)
+		if (strcmp(m->plans[i].plan, plan) == 0)
+			return i;
+	if (m->nplans == *cap)
+	{
+		*cap *= 2;
+		m->plans = repalloc(m->plans, sizeof(MtPlanAgg) * *cap);
+	}
+	memset(&m->plans[m->nplans], 0, sizeof(MtPlanAgg));
+	m->plans[m->nplans].plan = pstrdup(plan);
+	return m->nplans++;
+}
+
+static int64
+row_activity(const MtStatRow *r)
+{
+	int64		sum = 0;
+
+	for (int k = 0; k < MT_STAT_NKINDS; k++)
+		sum += r->counts[k];
+	return sum;
+}
+
+static int
+top_cmp(const void *a, const void *b)
+{
+	const MtStatRow *x = *(const MtStatRow *const *) a;
+	const MtStatRow *y = *(const MtStatRow *const *) b;
+	int64		ax = row_activity(x);
+	int64		ay = row_activity(y);
+
+	if (ax != ay)
+		return ax > ay ? -1 : 1;
+	return memcmp(&x->tenant, &y->tenant, sizeof(pg_uuid_t));
+}
+
+/* the registry (mt.tenants, read as the extension owner) into a hash */
+static HTAB *
+tenant_registry(void)
+{
+	HASHCTL		info;
+	HTAB	   *h;
+	MtCatalogCtx c;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(pg_uuid_t);
+	info.entrysize = sizeof(MtTenantInfo);
+	info.hcxt = CurrentMemoryContext;
+	h = hash_create("multitenant metrics tenants", 1024, &info,
+					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	mt_catalog_begin(&c);
+	mt_catalog_execute("SELECT id, name, plan, status FROM mt.tenants", 0, NULL, NULL, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		id = SPI_getbinval(tup, desc, 1, &isnull);
+		MtTenantInfo *t;
+		MemoryContext old;
+
+		if (isnull)
+			continue;
+		t = hash_search(h, DatumGetUUIDP(id), HASH_ENTER, NULL);
+		old = MemoryContextSwitchTo(c.outer);
+		t->name = SPI_getvalue(tup, desc, 2);
+		t->plan = SPI_getvalue(tup, desc, 3);
+		t->status = SPI_getvalue(tup, desc, 4);
+		MemoryContextSwitchTo(old);
+	}
+	mt_catalog_end(&c);
+	return h;
+}
+
+/* who may read metrics: a monitoring role outside any tenant context */
+static void
+require_metrics_reader(const char *what)
+{
+	mt_require_shared_memory(what);
+	if (mt_context_tenant() != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s cannot run inside a tenant context", what),
+				 errdetail("Metrics cover every tenant of the database."),
+				 errhint("Call it from a monitoring session without multitenant.token.")));
+	if (!mt_insight_monitor())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s", what),
+				 errhint("Grant pg_monitor (or pg_read_all_stats) to the monitoring role.")));
+}
+
+static void
+metrics_collect(MtMetrics *m)
+{
+	HTAB	   *reg = tenant_registry();
+	HASH_SEQ_STATUS hs;
+	MtTenantInfo *t;
+	int			cap = 8;
+	int			ntenant = 0;
+	MtStatRow **cand;
+
+	memset(m, 0, sizeof(*m));
+	m->statuses[0].status = "active";
+	m->statuses[1].status = "suspended";
+	m->statuses[2].status = "deleted";
+	m->plans = palloc(sizeof(MtPlanAgg) * cap);
+
+	/* tenants per plan and per status, from the registry */
+	hash_seq_init(&hs, reg);
+	while ((t = hash_seq_search(&hs)) != NULL)
+	{
+		for (int s = 0; s < 3; s++)
+			if (strcmp(t->status, m->statuses[s].status) == 0)
+				m->statuses[s].tenants++;
+		if (strcmp(t->status, "deleted") != 0)
+			m->plans[plan_find(m, t->plan, &cap)].tenants++;
+	}
+
+	m->rows = mt_stat_snapshot(MyDatabaseId, NULL, &m->nrows);
+	cand = palloc(sizeof(MtStatRow *) * Max(m->nrows, 1));
+	for (int i = 0; i < m->nrows; i++)
+	{
+		MtStatRow  *r = &m->rows[i];
+		const char *plan;
+		int			p;
+
+		if (r->scope == MT_STAT_SCOPE_NONE)
+			plan = MT_PLAN_NONE;
+		else if (r->scope == MT_STAT_SCOPE_EVICTED)
+			plan = MT_PLAN_EVICTED;
+		else
+		{
+			t = hash_search(reg, &r->tenant, HASH_FIND, NULL);
+			plan = t ? t->plan : MT_PLAN_DROPPED;
+			cand[ntenant++] = r;
+		}
+		p = plan_find(m, plan, &cap);
+		for (int k = 0; k < MT_STAT_NKINDS; k++)
+			m->plans[p].counts[k] += r->counts[k];
+	}
+	m->tenant_rows = ntenant;
+
+	/* the most active tenants (ties: by id, so the set is stable) */
+	qsort(cand, ntenant, sizeof(MtStatRow *), top_cmp);
+	m->ntop = Min(ntenant, mt_metrics_top_tenants);
+	m->top = cand;
+	m->top_info = palloc(sizeof(MtTenantInfo *) * Max(m->ntop, 1));
+	for (int i = 0; i < m->ntop; i++)
+		m->top_info[i] = hash_search(reg, &cand[i]->tenant, HASH_FIND, NULL);
+}
+
+/*
+ * A label value in the exposition format: UTF-8 (converted from the server
+ * encoding), at most MT_LABEL_MAXLEN bytes cut at a character boundary,
+ * backslash, double quote and newline escaped.
+ */
+static void
+append_label(StringInfo buf, const char *name, const char *value, bool first)
+{
+	int			len = strlen(value);
+	char	   *utf8;
+
+	len = pg_mbcliplen(value, len, MT_LABEL_MAXLEN);
+	utf8 = pg_server_to_any(value, len, PG_UTF8);
+	if (utf8 == value)
+		utf8 = pnstrdup(value, len);
+	appendStringInfo(buf, "%s%s=\"", first ? "" : ",", name);
+	for (const char *p = utf8; *p; p++)
+	{
+		if (*p == '\\')
+			appendStringInfoString(buf, "\\\\");
+		else if (*p == '"')
+			appendStringInfoString(buf, "\\\"");
+		else if (*p == '\n')
+			appendStringInfoString(buf, "\\n");
+		else
+			appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoChar(buf, '"');
+}
+
+static void
+append_tenant_labels(StringInfo buf, MtMetrics *m, int i)
+{
+	MtTenantInfo *t = m->top_info[i];
+
+	appendStringInfoChar(buf, '{');
+	append_label(buf, "tenant_id", mt_uuid_to_cstring(&m->top[i]->tenant), true);
+	append_label(buf, "tenant", t ? t->name : "", false);
+	append_label(buf, "plan", t ? t->plan : MT_PLAN_DROPPED, false);
+	appendStringInfoChar(buf, '}');
+}
+
+static void
+family_header(StringInfo buf, const char *name, const char *type, const char *help)
+{
+	appendStringInfo(buf, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* mt.metrics(): the Prometheus text exposition format (version 0.0.4) */
+PG_FUNCTION_INFO_V1(mt_metrics);
+Datum
+mt_metrics(PG_FUNCTION_ARGS)
+{
+	MtMetrics	m;
+	StringInfoData buf;
+	char		name[NAMEDATALEN];
+	char		help[256];
+
+	require_metrics_reader("mt.metrics()");
+	metrics_collect(&m);
+	initStringInfo(&buf);
+
+	for (int k = 0; k < MT_STAT_NKINDS; k++)
+	{
+		snprintf(name, sizeof(name), "mt_tenant_%s_total", kind_names[k]);
+		snprintf(help, sizeof(help), "%s Per tenant, for the multitenant.metrics_top_tenants most active tenants.", kind_help[k]);
+		family_header(&buf, name, "counter", help);
+		for (int i = 0; i < m.ntop; i++)
+		{
+			appendStringInfoString(&buf, name);
+			append_tenant_labels(&buf, &m, i);
+			appendStringInfo(&buf, " " INT64_FORMAT "\n", m.top[i]->counts[k]);
+		}
+	}
+	for (int k = 0; k < MT_STAT_NKINDS; k++)
+	{
+		snprintf(name, sizeof(name), "mt_plan_%s_total", kind_names[k]);
+		snprintf(help, sizeof(help), "%s Summed per plan over every tenant; plan \"" MT_PLAN_NONE "\", \"" MT_PLAN_EVICTED "\" and \"" MT_PLAN_DROPPED "\" for the rest.", kind_help[k]);
+		family_header(&buf, name, "counter", help);
+		for (int p = 0; p < m.nplans; p++)
+		{
+			appendStringInfoString(&buf, name);
+			appendStringInfoChar(&buf, '{');
+			append_label(&buf, "plan", m.plans[p].plan, true);
+			appendStringInfo(&buf, "} " INT64_FORMAT "\n", m.plans[p].counts[k]);
+		}
+	}
+	family_header(&buf, "mt_tenant_last_active_timestamp_seconds", "gauge",
+				  "Time of the tenant's last counted event (Unix seconds), for the most active tenants.");
+	for (int i = 0; i < m.ntop; i++)
+	{
+		appendStringInfoString(&buf, "mt_tenant_last_active_timestamp_seconds");
+		append_tenant_labels(&buf, &m, i);
+		appendStringInfo(&buf, " %.3f\n",
+						 (double) (m.top[i]->last_active - SetEpochTimestamp()) / USECS_PER_SEC);
+	}
+	family_header(&buf, "mt_plan_tenants", "gauge", "Registered tenants per plan (not deleted).");
+	for (int p = 0; p < m.nplans; p++)
+	{
+		if (m.plans[p].plan[0] == '(')
+			continue;			/* pseudo-plans hold no registered tenant */
+		appendStringInfoString(&buf, "mt_plan_tenants{");
+		append_label(&buf, "plan", m.plans[p].plan, true);
+		appendStringInfo(&buf, "} " INT64_FORMAT "\n", m.plans[p].tenants);
+	}
+	family_header(&buf, "mt_tenants", "gauge", "Registered tenants per status.");
+	for (int s = 0; s < 3; s++)
+		appendStringInfo(&buf, "mt_tenants{status=\"%s\"} " INT64_FORMAT "\n",
+						 m.statuses[s].status, m.statuses[s].tenants);
+	family_header(&buf, "mt_stat_tenant_rows", "gauge",
+				  "Tenant rows of this database in the statistics' shared memory.");
+	appendStringInfo(&buf, "mt_stat_tenant_rows " INT64_FORMAT "\n", m.tenant_rows);
+	family_header(&buf, "mt_stat_max_tenant_rows", "gauge",
+				  "multitenant.max_tenant_stats: tenant rows shared memory holds (all databases).");
+	appendStringInfo(&buf, "mt_stat_max_tenant_rows %d\n", mt_max_tenant_stats);
+
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/*
+ * mt.metrics_series(): the numbers of mt.metrics() as rows: series
+ * 'tenant' (the most active tenants) and 'plan' (per plan and pseudo-plan)
+ */
+PG_FUNCTION_INFO_V1(mt_metrics_series);
+Datum
+mt_metrics_series(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MtMetrics	m;
+
+	require_metrics_reader("mt.metrics_series()");
+	InitMaterializedSRF(fcinfo, 0);
+	metrics_collect(&m);
+	for (int i = 0; i < m.ntop + m.nplans; i++)
+	{
+		Datum		values[MT_STAT_NKINDS + 6];
+		bool		nulls[MT_STAT_NKINDS + 6];
+		const int64 *counts;
+		int			c = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		if (i < m.ntop)
+		{
+			MtTenantInfo *t = m.top_info[i];
+			pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+			memcpy(u, &m.top[i]->tenant, sizeof(pg_uuid_t));
+			values[c++] = CStringGetTextDatum("tenant");
+			values[c++] = UUIDPGetDatum(u);
+			values[c++] = CStringGetTextDatum(t ? t->name : "");
+			values[c++] = CStringGetTextDatum(t ? t->plan : MT_PLAN_DROPPED);
+			nulls[c++] = true;
+			values[c++] = TimestampTzGetDatum(m.top[i]->last_active);
+			counts = m.top[i]->counts;
+		}
+		else
+		{
+			MtPlanAgg  *p = &m.plans[i - m.ntop];
+
+			values[c++] = CStringGetTextDatum("plan");
+			nulls[c++] = true;
+			nulls[c++] = true;
+			values[c++] = CStringGetTextDatum(p->plan);
+			values[c++] = Int64GetDatum(p->tenants);
+			nulls[c++] = true;
+			counts = p->counts;
+		}
+		for (int k = 0; k < MT_STAT_NKINDS; k++)
+			values[c++] = Int64GetDatum(counts[k]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

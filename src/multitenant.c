@@ -38,6 +38,7 @@
 #include "crypto.h"
 #include "drop_guard.h"
 #include "flush_request.h"
+#include "insight.h"
 #include "isolation.h"
 #include "ratelimit.h"
 #include "redact.h"
@@ -444,6 +445,15 @@ mt_define_gucs(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.metrics_top_tenants",
+							"Tenants that get their own series in mt.metrics() (the most active).",
+							"Every tenant is also summed per plan; this bounds the label cardinality.",
+							&mt_metrics_top_tenants,
+							20, 0, 1000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("multitenant");
 }

@@ -19,3 +19,14 @@ REVOKE ALL ON FUNCTION mt.stat_tenants_reset() FROM PUBLIC;
 COMMENT ON FUNCTION mt.stat_tenants_rows() IS 'The rows of mt.stat_tenants: inside a tenant context that tenant''s own row, outside one every row of the database for superusers and members of pg_read_all_stats (pg_monitor), none for anyone else.';
 COMMENT ON VIEW mt.stat_tenants IS 'Per-tenant statistics counted in shared memory (authentications, tokens entered, metered calls, quota and rate-limit refusals, audit events); scope none counts calls without a known tenant, scope evicted the sum of the tenants evicted from shared memory.';
 COMMENT ON FUNCTION mt.stat_tenants_reset() IS 'Privileged (admins): removes every statistics row of this database from shared memory; returns how many there were.';
+CREATE FUNCTION mt.metrics() RETURNS text
+    AS 'MODULE_PATHNAME', 'mt_metrics' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE FUNCTION mt.metrics_series()
+    RETURNS TABLE (series text, tenant_id uuid, tenant text, plan text, tenants bigint,
+                   last_active timestamptz, auth_ok bigint, auth_failed bigint,
+                   tokens_entered bigint, metered_calls bigint, quota_refusals bigint,
+                   rate_limited bigint, audit_events bigint)
+    AS 'MODULE_PATHNAME', 'mt_metrics_series' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION mt.metrics() IS 'Prometheus text exposition of the per-tenant statistics: series for the multitenant.metrics_top_tenants most active tenants, sums per plan, tenant counts; for superusers and pg_read_all_stats (pg_monitor) outside a tenant context.';
+COMMENT ON FUNCTION mt.metrics_series() IS 'The numbers of mt.metrics() as rows (series tenant: the most active tenants; series plan: sums per plan), for postgres_exporter''s queries.yaml (contrib/prometheus).';

@@ -3,6 +3,7 @@
 # it) with per-tenant statistics on (multitenant.track_stats = on, the
 # default) vs off, over 1,000 tenants: goal ratio >= 0.97 each.  Runs
 # alternate off / on (A B A B ...); the best run of each side counts.
+# Then mt.metrics() over 10,000 tenants with statistics: goal < 50 ms.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
@@ -29,3 +30,14 @@ counted=$(mt_psql -d $db -c "SELECT sum(auth_ok) > 0 AND sum(metered_calls) > 0 
 [ "$counted" = t ] || echo "warning: statistics were not counted during the 'on' runs"
 ratio_line "insight: mt.authenticate, statistics on vs off" "$auth_on" "$auth_off" 0.97
 ratio_line "insight: token + 4 x mt.track, statistics on vs off" "$track_on" "$track_off" 0.97
+
+# mt.metrics() over 10,000 tenants with statistics: goal < 50 ms
+mdb=bench_insight_metrics
+mt_psql -d postgres -c "DROP DATABASE IF EXISTS $mdb" -c "CREATE DATABASE $mdb" >/dev/null
+mt_psql -d $mdb -f "$here/metrics_setup.sql" >/dev/null
+rows=$(mt_psql -d $mdb -c "SELECT count(*) FROM mt.stat_tenants WHERE scope = 'tenant'")
+[ "$rows" = 10000 ] || echo "warning: $rows tenant rows in the statistics, expected 10000"
+ms=$(PGOPTIONS="-c client_min_messages=warning" "$MT_PGBIN/psql" -X -q -At -d $mdb -f "$here/metrics_time.sql" 2>&1 \
+     | sed -n 's/.*metrics_ms=\([0-9.]*\).*/\1/p')
+awk -v ms="$ms" 'BEGIN { printf "%-60s %10.2f ms (best of 10, 10,000 tenants)  %s (target < 50 ms)\n",
+                        "insight: mt.metrics()", ms, (ms != "" && ms < 50) ? "PASS" : "FAIL" }'
