@@ -89,6 +89,7 @@
 #include "context.h"
 #include "secret_rotation.h"
 #include "secret_versions.h"
+#include "security_events.h"
 #include "crypto.h"
 #include "spi_util.h"
 #include "tenant_stats.h"
@@ -529,6 +530,7 @@ throttle_raise(TimestampTz until)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
+	mt_security_event(NULL, MT_SEC_THROTTLED, NULL, "API key attempts refused during a lockout");
 	ereport(ERROR,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 			 errmsg("too many failed API key attempts from this client address"),
@@ -1375,6 +1377,7 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 			throttle_raise(until);
 		throttle_failure(NULL);
 		mt_stat_count(NULL, MT_STAT_AUTH_FAILED);
+		mt_security_event(NULL, MT_SEC_AUTH_FAILED, NULL, "malformed API key");
 		return false;
 	}
 	t = PG_GETARG_TEXT_PP(0);
@@ -1419,6 +1422,9 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 		mt_wipe(rehash, sizeof(rehash));
 		throttle_failure(found ? key_id : NULL);
 		mt_stat_count(found ? &row.tenant : NULL, MT_STAT_AUTH_FAILED);
+		mt_security_event(found ? &row.tenant : NULL, MT_SEC_AUTH_FAILED,
+						  parsed ? key_id : NULL,
+						  !parsed ? "malformed API key" : !found ? "unknown API key" : "API key refused");
 		return false;
 	}
 

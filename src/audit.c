@@ -81,6 +81,7 @@
 #include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
+#include "security_events.h"
 #include "spi_util.h"
 #include "tenant_stats.h"
 #include "util.h"
@@ -1430,6 +1431,8 @@ mt_audit_verify(PG_FUNCTION_ARGS)
 			d = bsearch(&key, dig, ndig, sizeof(DigestEntry), digest_cmp);
 		}
 		verify_chain(&rels, snap, t, d, &res, rowcxt);
+		if (!res.ok)
+			mt_security_event(t, MT_SEC_AUDIT_TAMPER, NULL, res.problem);
 		values[0] = UUIDPGetDatum(t);
 		values[1] = BoolGetDatum(res.ok);
 		values[2] = Int64GetDatum(res.rows);

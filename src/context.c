@@ -93,6 +93,7 @@
 #include "crypto.h"
 #include "redact.h"
 #include "secret_versions.h"
+#include "security_events.h"
 #include "tenant_stats.h"
 #include "tenant_status.h"
 #include "util.h"
@@ -905,12 +906,18 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		}
 		mt_wipe(expected, sizeof(expected));
 		if (!good)
+		{
+			mt_security_event(NULL, MT_SEC_TOKEN_FORGED, NULL, "HS256 signature does not verify");
 			REJECT("The token signature does not verify.");
+		}
 	}
 	else if (strcmp(alg, "EdDSA") == 0)
 	{
 		if (slen < 0 || !mt_ed25519_verify(sig, slen, (const uint8 *) tok, dot2 - tok))
+		{
+			mt_security_event(NULL, MT_SEC_TOKEN_FORGED, NULL, "EdDSA signature does not verify");
 			REJECT("The token signature does not verify.");
+		}
 	}
 	else
 		REJECT("The token algorithm \"%s\" is not accepted (HS256 or EdDSA only).",
@@ -966,7 +973,11 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		const char *dbname;
 
 		if (parsed.exp <= now)
+		{
+			mt_security_event(&parsed.tenant, MT_SEC_TOKEN_EXPIRED,
+							  parsed.has_sub ? parsed.sub : NULL, "token past its exp");
 			REJECT("The token has expired.");
+		}
 		if (pj.num[F_NBF] != NULL)
 		{
 			int64		nbf;

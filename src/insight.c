@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -34,11 +35,16 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "audit.h"
 #include "context.h"
 #include "insight.h"
+#include "security_events.h"
 #include "spi_util.h"
 #include "tenant_stats.h"
 #include "util.h"
@@ -453,6 +459,20 @@ mt_metrics(PG_FUNCTION_ARGS)
 	family_header(&buf, "mt_stat_max_tenant_rows", "gauge",
 				  "multitenant.max_tenant_stats: tenant rows shared memory holds (all databases).");
 	appendStringInfo(&buf, "mt_stat_max_tenant_rows %d\n", mt_max_tenant_stats);
+	{
+		uint64		counts[MT_SEC_NKINDS];
+		uint64		lost;
+
+		mt_security_counts(counts, &lost);
+		family_header(&buf, "mt_security_events_total", "counter",
+					  "Security events this server recorded since it started (every database), per kind.");
+		for (int k = 0; k < MT_SEC_NKINDS; k++)
+			appendStringInfo(&buf, "mt_security_events_total{kind=\"%s\"} " UINT64_FORMAT "\n",
+							 mt_security_kind_name(k), counts[k]);
+		family_header(&buf, "mt_security_events_lost_total", "counter",
+					  "Security events overwritten in shared memory before the flush worker wrote them.");
+		appendStringInfo(&buf, "mt_security_events_lost_total " UINT64_FORMAT "\n", lost);
+	}
 
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
 }
@@ -510,4 +530,151 @@ mt_metrics_series(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Security events: the drain the flush worker runs (worker.c), writing
+ * the ring of security_events.c into mt.security_event_log and each
+ * event with a known tenant into that tenant's audit chain
+ * --------------------------------------------------------------------- */
+
+/* GUC variables (defined in multitenant.c) */
+int			mt_security_event_max_age = 30 * 86400;
+int			mt_security_event_max_rows = 100000;
+
+/* events taken by this worker's flush, until its transaction ends */
+static MtSecEvent *drained = NULL;
+static int	n_drained = 0;
+
+static void
+json_field(StringInfo buf, const char *key, const char *value, bool first)
+{
+	if (!first)
+		appendStringInfoChar(buf, ',');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	if (value == NULL || value[0] == '\0')
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, value);
+}
+
+static void
+write_security_events(void *arg)
+{
+	MtCatalogCtx c;
+	int64	   *ids = palloc(sizeof(int64) * Max(n_drained, 1));
+
+	mt_catalog_begin(&c);
+	for (int i = 0; i < n_drained; i++)
+	{
+		MtSecEvent *e = &drained[i];
+		Oid			types[6] = {TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[6];
+		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+		bool		isnull;
+
+		values[0] = TimestampTzGetDatum(e->at);
+		values[1] = UUIDPGetDatum(&e->tenant);
+		if (!e->has_tenant)
+			nulls[1] = 'n';
+		values[2] = CStringGetTextDatum(mt_security_kind_name(e->kind));
+		values[3] = CStringGetTextDatum(e->client);
+		if (e->client[0] == '\0')
+			nulls[3] = 'n';
+		values[4] = CStringGetTextDatum(e->subject);
+		if (e->subject[0] == '\0')
+			nulls[4] = 'n';
+		values[5] = CStringGetTextDatum(e->detail);
+		if (e->detail[0] == '\0')
+			nulls[5] = 'n';
+		mt_catalog_execute("INSERT INTO mt.security_event_log (at, tenant_id, kind, client, subject, detail) "
+						   "VALUES ($1, $2, $3, $4::pg_catalog.inet, $5, $6) RETURNING id",
+						   6, types, values, nulls);
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	/* bounded: by age, then by count (multitenant.security_event_max_*) */
+	{
+		Oid			t[1] = {INT4OID};
+		Datum		v[1] = {Int32GetDatum(mt_security_event_max_age)};
+
+		mt_catalog_execute("DELETE FROM mt.security_event_log WHERE at OPERATOR(pg_catalog.<) "
+						   "(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))",
+						   1, t, v, NULL);
+		v[0] = Int32GetDatum(mt_security_event_max_rows);
+		mt_catalog_execute("DELETE FROM mt.security_event_log WHERE id OPERATOR(pg_catalog.<=) "
+						   "((SELECT pg_catalog.max(id) FROM mt.security_event_log) OPERATOR(pg_catalog.-) $1)",
+						   1, t, v, NULL);
+	}
+	mt_catalog_end(&c);
+
+	/* the tenant's audit chain, where the tenant is known */
+	for (int i = 0; i < n_drained; i++)
+	{
+		MtSecEvent *e = &drained[i];
+		StringInfoData js;
+		char		id[32];
+		char	   *at;
+
+		if (!e->has_tenant)
+			continue;
+		snprintf(id, sizeof(id), INT64_FORMAT, ids[i]);
+		at = DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(e->at)));
+		initStringInfo(&js);
+		appendStringInfoChar(&js, '{');
+		json_field(&js, "kind", mt_security_kind_name(e->kind), true);
+		json_field(&js, "at", at, false);
+		json_field(&js, "client", e->client, false);
+		json_field(&js, "subject", e->subject, false);
+		json_field(&js, "detail", e->detail, false);
+		appendStringInfoChar(&js, '}');
+		mt_audit_append(&e->tenant, psprintf("security.%s", mt_security_kind_name(e->kind)),
+						"security_event", id,
+						DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(js.data))),
+						NULL);
+	}
+}
+
+void
+mt_insight_flush_security_events(void)
+{
+	MtSecEvent *ev;
+	ErrorData  *err;
+	int			n;
+
+	ev = mt_security_drain_take(MyDatabaseId, mt_security_event_buffer, &n);
+	if (n == 0)
+		return;
+	drained = MemoryContextAlloc(TopMemoryContext, sizeof(MtSecEvent) * n);
+	memcpy(drained, ev, sizeof(MtSecEvent) * n);
+	n_drained = n;
+	err = mt_try_in_subxact(write_security_events, NULL);
+	if (err != NULL)
+	{
+		/* the usage flush goes on; the events wait for the next flush */
+		ereport(WARNING,
+				(errmsg("could not write %d security events: %s", n, err->message)));
+		FreeErrorData(err);
+		mt_insight_flush_finish(false);
+	}
+}
+
+void
+mt_insight_flush_finish(bool committed)
+{
+	if (drained == NULL)
+		return;
+	mt_security_drain_done(drained, n_drained, committed);
+	pfree(drained);
+	drained = NULL;
+	n_drained = 0;
+}
+
+void
+mt_insight_discard_security_events(Oid dbid)
+{
+	int			n;
+	MtSecEvent *ev = mt_security_drain_take(dbid, mt_security_event_buffer, &n);
+
+	mt_security_drain_done(ev, n, true);
 }

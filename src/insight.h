@@ -13,10 +13,24 @@
 
 #include "postgres.h"
 
-/* GUC variable */
+/* GUC variables */
 extern int	mt_metrics_top_tenants;
+extern int	mt_security_event_max_age;	/* seconds */
+extern int	mt_security_event_max_rows;
 
 /* superuser or a member of pg_read_all_stats (pg_monitor) */
 extern bool mt_insight_monitor(void);
+
+/*
+ * The flush worker (worker.c), in its flush transaction: writes this
+ * database's security events (security_events.c) into
+ * mt.security_event_log and the tenants' audit chains, in a subtransaction
+ * (a failure leaves them for the next flush and fails nothing else);
+ * then, after the transaction ended, mt_insight_flush_finish.
+ */
+extern void mt_insight_flush_security_events(void);
+extern void mt_insight_flush_finish(bool committed);
+/* the extension is gone from dbid: its events have nowhere to go */
+extern void mt_insight_discard_security_events(Oid dbid);
 
 #endif							/* MT_INSIGHT_H */

@@ -42,6 +42,7 @@
 #include "isolation.h"
 #include "ratelimit.h"
 #include "redact.h"
+#include "security_events.h"
 #include "tenant_stats.h"
 #include "tenant_status.h"
 #include "totp.h"
@@ -146,6 +147,7 @@ mt_shmem_size(void)
 	size = add_size(size, mt_ratelimit_shmem_size());
 	size = add_size(size, mt_flush_request_shmem_size());
 	size = add_size(size, mt_tenant_stats_shmem_size());
+	size = add_size(size, mt_security_events_shmem_size());
 	return size;
 }
 
@@ -159,6 +161,7 @@ mt_shmem_request_locks(void)
 	mt_ratelimit_shmem_request();
 	mt_flush_request_shmem_request();
 	mt_tenant_stats_shmem_request();
+	mt_security_events_shmem_request();
 }
 
 static void
@@ -187,6 +190,7 @@ mt_shmem_startup(void)
 	mt_ratelimit_shmem_startup();
 	mt_flush_request_shmem_startup();
 	mt_tenant_stats_shmem_startup();
+	mt_security_events_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 	mt_shared_memory_attached();
 }
@@ -400,6 +404,15 @@ mt_define_gucs(void)
 								0,
 								NULL, NULL, NULL);
 
+		DefineCustomIntVariable("multitenant.security_event_buffer",
+								"Security events shared memory holds until the flush worker writes them.",
+								"A full buffer overwrites its oldest unwritten event (counted as lost).",
+								&mt_security_event_buffer,
+								1000, 100, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
 		DefineCustomIntVariable("multitenant.max_rate_limits",
 								"Rate-limit buckets kept in shared memory (idle ones are evicted).",
 								NULL,
@@ -452,6 +465,24 @@ mt_define_gucs(void)
 							&mt_metrics_top_tenants,
 							20, 0, 1000,
 							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.security_event_max_age",
+							"How long mt.security_event_log keeps an event.",
+							NULL,
+							&mt_security_event_max_age,
+							30 * 86400, 60, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.security_event_max_rows",
+							"Most events mt.security_event_log keeps (the newest).",
+							NULL,
+							&mt_security_event_max_rows,
+							100000, 100, INT_MAX,
+							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
 

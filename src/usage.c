@@ -108,6 +108,7 @@
 #include "citus_node.h"
 #include "context.h"
 #include "flush_request.h"
+#include "security_events.h"
 #include "spi_util.h"
 #include "tenant_stats.h"
 #include "tenant_status.h"
@@ -1318,6 +1319,7 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode)
 	if (status == MT_REFUSED)
 	{
 		mt_stat_count(&key->tenant, MT_STAT_QUOTA_REFUSED);
+		mt_security_event(&key->tenant, MT_SEC_QUOTA_BREACH, NULL, key->metric);
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("usage quota exceeded for metric \"%s\"", key->metric),

@@ -4,7 +4,8 @@
  *	  Background workers: the launcher (one static worker, registered in
  *	  _PG_init when the library is preloaded) and the per-database flush
  *	  workers it starts.  It serves the flush requests of flush_request.c
- *	  and calls the usage and API-key flushes; no capability calls it.
+ *	  and calls the usage, API-key and security-event flushes; no
+ *	  capability calls it.
  *
  * The launcher needs no configuration: every multitenant.flush_interval
  * (reloaded on SIGHUP) it looks at the shared counter table, and for each
@@ -68,6 +69,8 @@
 
 #include "api_keys.h"
 #include "flush_request.h"
+#include "insight.h"
+#include "security_events.h"
 #include "usage.h"
 #include "worker.h"
 
@@ -323,6 +326,10 @@ mt_launcher_main(Datum main_arg)
 			Oid			pending[MT_MAX_RUNNING];
 			int			n_pending = mt_usage_databases_with_pending(pending, MT_MAX_RUNNING);
 
+			/* and the databases with security events to write (insight.c) */
+			n_pending += mt_security_databases_pending(pending + n_pending,
+													   MT_MAX_RUNNING - n_pending);
+
 			for (int i = 0; i < n_pending && n_targets < MT_MAX_RUNNING; i++)
 			{
 				int			j;
@@ -456,6 +463,7 @@ mt_flush_worker_main(Datum main_arg)
 		{
 			/* the extension was dropped: its counts have nowhere to go */
 			mt_usage_discard_database(dbid);
+			mt_insight_discard_security_events(dbid);
 		}
 		else
 		{
@@ -467,10 +475,14 @@ mt_flush_worker_main(Datum main_arg)
 			 * launcher visits its database.
 			 */
 			mt_api_keys_flush_last_used();
+
+			/* security events, in a subtransaction of their own */
+			mt_insight_flush_security_events();
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		mt_usage_flush_finish(true);
+		mt_insight_flush_finish(true);
 	}
 	PG_CATCH();
 	{
@@ -478,6 +490,7 @@ mt_flush_worker_main(Datum main_arg)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		mt_usage_flush_finish(false);
+		mt_insight_flush_finish(false);
 		flush_report(dbid, req, false, 0);
 		proc_exit(1);
 	}

@@ -42,3 +42,34 @@ CREATE FUNCTION mt.metrics_series()
 
 COMMENT ON FUNCTION mt.metrics() IS 'Prometheus text exposition of the per-tenant statistics: series for the multitenant.metrics_top_tenants most active tenants, sums per plan, tenant counts; for superusers and pg_read_all_stats (pg_monitor) outside a tenant context.';
 COMMENT ON FUNCTION mt.metrics_series() IS 'The numbers of mt.metrics() as rows (series tenant: the most active tenants; series plan: sums per plan), for postgres_exporter''s queries.yaml (contrib/prometheus).';
+
+-- ---------------------------------------------------------------------
+-- Insight: security events (mt.security_event_log, mt.security_events)
+-- ---------------------------------------------------------------------
+CREATE TABLE mt.security_event_log (
+    id          bigserial PRIMARY KEY,
+    at          timestamptz NOT NULL,
+    tenant_id   uuid,
+    kind        text NOT NULL,
+    client      inet,
+    subject     text,
+    detail      text,
+    recorded_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX security_event_log_at ON mt.security_event_log (at);
+CREATE INDEX security_event_log_tenant ON mt.security_event_log (tenant_id, at);
+REVOKE ALL ON mt.security_event_log FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('mt.security_event_log', '');
+SELECT pg_catalog.pg_extension_config_dump('mt.security_event_log_id_seq', '');
+CREATE VIEW mt.security_events WITH (security_barrier = true) AS
+    SELECT id, at, tenant_id, kind, client, subject, detail, recorded_at
+    FROM mt.security_event_log
+    WHERE CASE WHEN mt.current_tenant() IS NOT NULL
+               THEN tenant_id OPERATOR(pg_catalog.=) mt.current_tenant()
+               ELSE pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') END;
+GRANT SELECT ON mt.security_events TO PUBLIC;
+
+COMMENT ON TABLE mt.security_event_log IS 'Security events (failed authentications, throttled clients, forged and expired tokens, quota breaches, audit chains found tampered, policy violations) written by the flush worker from shared memory; bounded by multitenant.security_event_max_age and security_event_max_rows; readable through mt.security_events.';
+COMMENT ON VIEW mt.security_events IS 'Security events: inside a tenant context that tenant''s own, outside one every event for superusers and members of pg_read_all_stats (pg_monitor), none for anyone else.';
+COMMENT ON INDEX mt.security_event_log_at IS 'Pruning by age (multitenant.security_event_max_age) and reading by time.';
+COMMENT ON INDEX mt.security_event_log_tenant IS 'A tenant''s security events by time.';
