@@ -5,7 +5,10 @@
  *	  mt.stat_tenants (the view over mt.stat_tenants_rows()),
  *	  mt.stat_tenants_reset(), and the metrics: mt.metrics() (Prometheus
  *	  text exposition format) and mt.metrics_series() (the same numbers as
- *	  rows, for postgres_exporter's queries.yaml, contrib/prometheus).
+ *	  rows, for postgres_exporter's queries.yaml, contrib/prometheus);
+ *	  the drain of security events (security_events.c) the flush worker
+ *	  runs; mt.detect_anomalies() over the security events and the usage
+ *	  rollup (findings kept in mt.anomaly_findings, NOTIFY mt_anomalies).
  *
  * Metrics bound their label cardinality: per-tenant series only for the
  * multitenant.metrics_top_tenants most active tenants (by the sum of their
@@ -31,6 +34,8 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "nodes/pg_list.h"
+#include "nodes/value.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -677,4 +682,195 @@ mt_insight_discard_security_events(Oid dbid)
 	MtSecEvent *ev = mt_security_drain_take(dbid, mt_security_event_buffer, &n);
 
 	mt_security_drain_done(ev, n, true);
+}
+
+/* ---------------------------------------------------------------------
+ * Anomalies: mt.detect_anomalies(since)
+ * --------------------------------------------------------------------- */
+
+/* GUC variables (defined in multitenant.c) */
+int			mt_anomaly_burst_window = 300;
+int			mt_anomaly_burst_threshold = 20;
+int			mt_anomaly_baseline_hours = 168;
+int			mt_anomaly_min_baseline_hours = 24;
+double		mt_anomaly_stddevs = 4.0;
+int			mt_anomaly_min_usage = 100;
+double		mt_anomaly_off_hours_share = 1.0;
+
+/*
+ * Every rule in one statement, run as the extension owner with
+ * search_path = pg_catalog, pg_temp (operands of built-in types only):
+ * failure bursts per client address, key (or token subject) and tenant
+ * in fixed windows of mt.security_event_log; usage of an hour far above
+ * the tenant's trailing hourly mean (k standard deviations); usage in an
+ * hour of the day (UTC) that held less than a share of the tenant's
+ * baseline.  New findings (by fingerprint) are inserted into
+ * mt.anomaly_findings; every finding is returned with new = true/false.
+ */
+static const char *const anomaly_sql =
+"WITH params AS (\n"
+"    SELECT $1::timestamptz AS since, $2::int AS burst_window, $3::int AS burst_threshold,\n"
+"           $4::int AS baseline_hours, $5::int AS min_baseline_hours, $6::float8 AS k,\n"
+"           $7::bigint AS min_usage, $8::float8 AS off_share,\n"
+"           pg_catalog.date_trunc('hour', $1::timestamptz, 'UTC') AS since_hour),\n"
+"ev AS (\n"
+"    SELECT e.at, e.tenant_id, e.client, e.subject,\n"
+"           pg_catalog.floor(pg_catalog.date_part('epoch', e.at) / p.burst_window)::bigint AS w\n"
+"    FROM mt.security_event_log e, params p\n"
+"    WHERE e.at >= p.since\n"
+"      AND e.kind = ANY (ARRAY['auth_failed', 'token_forged', 'token_expired', 'throttled'])),\n"
+"dims AS (\n"
+"    SELECT 'client'::text AS dim, pg_catalog.host(client) AS val, NULL::uuid AS tenant_id, client, NULL::text AS subject, w, at\n"
+"    FROM ev WHERE client IS NOT NULL\n"
+"    UNION ALL\n"
+"    SELECT 'key', subject, tenant_id, NULL::inet, subject, w, at FROM ev WHERE subject IS NOT NULL\n"
+"    UNION ALL\n"
+"    SELECT 'tenant', tenant_id::text, tenant_id, NULL::inet, NULL::text, w, at FROM ev WHERE tenant_id IS NOT NULL),\n"
+"per_window AS (\n"
+"    SELECT dim, val, tenant_id, client, subject, w, pg_catalog.count(*) AS n,\n"
+"           pg_catalog.min(at) AS f, pg_catalog.max(at) AS l\n"
+"    FROM dims GROUP BY dim, val, tenant_id, client, subject, w),\n"
+"bursts AS (\n"
+"    SELECT 'failure_burst_' || b.dim AS rule,\n"
+"           b.n::float8 / p.burst_threshold AS score,\n"
+"           b.tenant_id, b.subject, b.client, b.f AS first_seen, b.l AS last_seen,\n"
+"           pg_catalog.jsonb_build_object('dimension', b.dim, 'failures', b.n,\n"
+"               'window_seconds', p.burst_window, 'threshold', p.burst_threshold) AS evidence,\n"
+"           pg_catalog.concat_ws('|', 'burst', b.dim, b.val, b.tenant_id, b.w) AS fingerprint\n"
+"    FROM per_window b, params p\n"
+"    WHERE b.n >= p.burst_threshold),\n"
+"base AS (\n"
+"    SELECT r.tenant_id, r.metric,\n"
+"           pg_catalog.sum(r.value)::float8 AS s,\n"
+"           pg_catalog.sum(r.value::float8 * r.value::float8) AS ss,\n"
+"           pg_catalog.count(*) AS hours_with_data\n"
+"    FROM mt.usage_rollup r, params p\n"
+"    WHERE r.bucket >= p.since_hour - pg_catalog.make_interval(hours => p.baseline_hours)\n"
+"      AND r.bucket < p.since_hour\n"
+"    GROUP BY r.tenant_id, r.metric),\n"
+"stats AS (\n"
+"    SELECT b.tenant_id, b.metric, b.hours_with_data, b.s,\n"
+"           b.s / p.baseline_hours AS mean,\n"
+"           pg_catalog.sqrt(greatest(b.ss / p.baseline_hours - (b.s / p.baseline_hours) ^ 2, 0)) AS sd\n"
+"    FROM base b, params p\n"
+"    WHERE b.hours_with_data >= p.min_baseline_hours),\n"
+"cur AS (\n"
+"    SELECT r.tenant_id, r.metric, r.bucket, r.value\n"
+"    FROM mt.usage_rollup r, params p\n"
+"    WHERE r.bucket >= p.since_hour AND r.value >= p.min_usage),\n"
+"spikes AS (\n"
+"    SELECT 'usage_spike'::text AS rule,\n"
+"           (c.value - s.mean) / greatest(s.sd, 1) AS score,\n"
+"           c.tenant_id, c.metric AS subject, NULL::inet AS client,\n"
+"           c.bucket AS first_seen, c.bucket + interval '1 hour' AS last_seen,\n"
+"           pg_catalog.jsonb_build_object('metric', c.metric, 'hour', c.bucket, 'value', c.value,\n"
+"               'baseline_mean', pg_catalog.round(s.mean::numeric, 2),\n"
+"               'baseline_stddev', pg_catalog.round(s.sd::numeric, 2),\n"
+"               'stddevs', p.k, 'baseline_hours', p.baseline_hours) AS evidence,\n"
+"           pg_catalog.concat_ws('|', 'spike', c.tenant_id, c.metric, c.bucket) AS fingerprint\n"
+"    FROM cur c JOIN stats s ON s.tenant_id = c.tenant_id AND s.metric = c.metric, params p\n"
+"    WHERE c.value > s.mean + p.k * greatest(s.sd, 1)),\n"
+"profile AS (\n"
+"    SELECT r.tenant_id, r.metric,\n"
+"           pg_catalog.date_part('hour', pg_catalog.timezone('UTC', r.bucket))::int AS hod,\n"
+"           pg_catalog.sum(r.value)::float8 AS v\n"
+"    FROM mt.usage_rollup r JOIN stats s ON s.tenant_id = r.tenant_id AND s.metric = r.metric, params p\n"
+"    WHERE r.bucket >= p.since_hour - pg_catalog.make_interval(hours => p.baseline_hours)\n"
+"      AND r.bucket < p.since_hour\n"
+"    GROUP BY 1, 2, 3),\n"
+"off_hours AS (\n"
+"    SELECT 'off_hours'::text AS rule,\n"
+"           least(100, c.value / greatest(\n"
+"               coalesce(pr.v, 0) / greatest(p.baseline_hours / 24.0, 1), 1)) AS score,\n"
+"           c.tenant_id, c.metric AS subject, NULL::inet AS client,\n"
+"           c.bucket AS first_seen, c.bucket + interval '1 hour' AS last_seen,\n"
+"           pg_catalog.jsonb_build_object('metric', c.metric, 'hour', c.bucket, 'value', c.value,\n"
+"               'hour_of_day_utc', pg_catalog.date_part('hour', pg_catalog.timezone('UTC', c.bucket)),\n"
+"               'share_of_baseline_percent', pg_catalog.round((100 * coalesce(pr.v, 0) / s.s)::numeric, 3),\n"
+"               'threshold_percent', p.off_share) AS evidence,\n"
+"           pg_catalog.concat_ws('|', 'off_hours', c.tenant_id, c.metric, c.bucket) AS fingerprint\n"
+"    FROM cur c JOIN stats s ON s.tenant_id = c.tenant_id AND s.metric = c.metric\n"
+"         CROSS JOIN params p\n"
+"         LEFT JOIN profile pr ON pr.tenant_id = c.tenant_id AND pr.metric = c.metric\n"
+"              AND pr.hod = pg_catalog.date_part('hour', pg_catalog.timezone('UTC', c.bucket))::int\n"
+"    WHERE s.s > 0 AND 100 * coalesce(pr.v, 0) / s.s < p.off_share),\n"
+"found AS (\n"
+"    SELECT * FROM bursts UNION ALL SELECT * FROM spikes UNION ALL SELECT * FROM off_hours),\n"
+"ins AS (\n"
+"    INSERT INTO mt.anomaly_findings (rule, score, tenant_id, subject, client, first_seen, last_seen, evidence, fingerprint)\n"
+"    SELECT rule, score, tenant_id, subject, client, first_seen, last_seen, evidence, fingerprint FROM found\n"
+"    ON CONFLICT (fingerprint) DO NOTHING\n"
+"    RETURNING fingerprint)\n"
+"SELECT f.rule, pg_catalog.round(f.score::numeric, 2)::float8 AS score, f.tenant_id, f.subject, f.client,\n"
+"       f.first_seen, f.last_seen, f.evidence, (i.fingerprint IS NOT NULL) AS new\n"
+"FROM found f LEFT JOIN ins i ON i.fingerprint = f.fingerprint\n"
+"ORDER BY 2 DESC, 1, 6\n";
+
+PG_FUNCTION_INFO_V1(mt_detect_anomalies);
+Datum
+mt_detect_anomalies(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MtCatalogCtx c;
+	Oid			types[8] = {TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID, INT4OID,
+	FLOAT8OID, INT8OID, FLOAT8OID};
+	Datum		values[8];
+	StringInfoData payload;
+	int			nnew = 0;
+	List	   *rules = NIL;
+
+	mt_require_writable("mt.detect_anomalies()", MT_WRITES_TABLES);
+	mt_require_args(fcinfo, 1, "since");
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = Int32GetDatum(mt_anomaly_burst_window);
+	values[2] = Int32GetDatum(mt_anomaly_burst_threshold);
+	values[3] = Int32GetDatum(mt_anomaly_baseline_hours);
+	values[4] = Int32GetDatum(mt_anomaly_min_baseline_hours);
+	values[5] = Float8GetDatum(mt_anomaly_stddevs);
+	values[6] = Int64GetDatum((int64) mt_anomaly_min_usage);
+	values[7] = Float8GetDatum(mt_anomaly_off_hours_share);
+
+	mt_catalog_begin(&c);
+	mt_catalog_execute(anomaly_sql, 8, types, values, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		isnew = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 9, &isnull);
+
+		if (!isnull && DatumGetBool(isnew))
+		{
+			char	   *rule = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			MemoryContext old = MemoryContextSwitchTo(c.outer);
+
+			nnew++;
+			rules = list_append_unique(rules, makeString(pstrdup(rule)));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	mt_spi_rows_to_tuplestore(rsinfo);
+
+	/* new findings: a NOTIFY with counts only (no tenant, key or address) */
+	if (nnew > 0)
+	{
+		Oid			t[1] = {TEXTOID};
+		Datum		v[1];
+		ListCell   *lc;
+		bool		first = true;
+
+		initStringInfo(&payload);
+		appendStringInfo(&payload, "{\"new_findings\":%d,\"rules\":[", nnew);
+		foreach(lc, rules)
+		{
+			if (!first)
+				appendStringInfoChar(&payload, ',');
+			escape_json(&payload, strVal(lfirst(lc)));
+			first = false;
+		}
+		appendStringInfoString(&payload, "]}");
+		v[0] = CStringGetTextDatum(payload.data);
+		mt_catalog_execute("SELECT pg_catalog.pg_notify('mt_anomalies', $1)", 1, t, v, NULL);
+	}
+	mt_catalog_end(&c);
+	return (Datum) 0;
 }

@@ -2,7 +2,8 @@
  *
  * insight.h
  *	  The readers of per-tenant statistics (insight.c): mt.stat_tenants,
- *	  mt.stat_tenants_reset(), mt.metrics(), mt.metrics_series(); SQL
+ *	  mt.stat_tenants_reset(), mt.metrics(), mt.metrics_series(),
+ *	  mt.detect_anomalies(), the security-event drain of the flush worker; SQL
  *	  functions only, plus the one check of who may read every tenant's
  *	  statistics and the GUC variable multitenant.c defines.
  *
@@ -17,6 +18,13 @@
 extern int	mt_metrics_top_tenants;
 extern int	mt_security_event_max_age;	/* seconds */
 extern int	mt_security_event_max_rows;
+extern int	mt_anomaly_burst_window;	/* seconds */
+extern int	mt_anomaly_burst_threshold;
+extern int	mt_anomaly_baseline_hours;
+extern int	mt_anomaly_min_baseline_hours;
+extern double mt_anomaly_stddevs;
+extern int	mt_anomaly_min_usage;
+extern double mt_anomaly_off_hours_share;	/* percent */
 
 /* superuser or a member of pg_read_all_stats (pg_monitor) */
 extern bool mt_insight_monitor(void);

@@ -486,6 +486,69 @@ mt_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("multitenant.anomaly_burst_window",
+							"Window (fixed, in seconds) in which mt.detect_anomalies() counts failures per client, key and tenant.",
+							NULL,
+							&mt_anomaly_burst_window,
+							300, 10, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.anomaly_burst_threshold",
+							"Failures in one window that make a failure burst.",
+							NULL,
+							&mt_anomaly_burst_threshold,
+							20, 1, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.anomaly_baseline_hours",
+							"Hours before since that form a tenant's usage baseline.",
+							NULL,
+							&mt_anomaly_baseline_hours,
+							168, 24, 8784,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.anomaly_min_baseline_hours",
+							"Hours with usage a baseline needs before usage rules judge a tenant.",
+							NULL,
+							&mt_anomaly_min_baseline_hours,
+							24, 1, 8784,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("multitenant.anomaly_stddevs",
+							"Standard deviations above the baseline's hourly mean that make a usage spike.",
+							NULL,
+							&mt_anomaly_stddevs,
+							4.0, 0.5, 100.0,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.anomaly_min_usage",
+							"Usage of an hour below which usage rules never fire.",
+							NULL,
+							&mt_anomaly_min_usage,
+							100, 1, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("multitenant.anomaly_off_hours_share",
+							"Percent of a tenant's baseline usage below which an hour of the day counts as outside its usual hours.",
+							NULL,
+							&mt_anomaly_off_hours_share,
+							1.0, 0.0, 100.0,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("multitenant");
 }
 

@@ -57,3 +57,27 @@ COMMENT ON TABLE mt.security_event_log IS 'Security events (failed authenticatio
 COMMENT ON VIEW mt.security_events IS 'Security events: inside a tenant context that tenant''s own, outside one every event for superusers and members of pg_read_all_stats (pg_monitor), none for anyone else.';
 COMMENT ON INDEX mt.security_event_log_at IS 'Pruning by age (multitenant.security_event_max_age) and reading by time.';
 COMMENT ON INDEX mt.security_event_log_tenant IS 'A tenant''s security events by time.';
+CREATE TABLE mt.anomaly_findings (
+    id          bigserial PRIMARY KEY,
+    rule        text NOT NULL,
+    score       float8 NOT NULL,
+    tenant_id   uuid,
+    subject     text,
+    client      inet,
+    first_seen  timestamptz NOT NULL,
+    last_seen   timestamptz NOT NULL,
+    evidence    jsonb NOT NULL,
+    fingerprint text NOT NULL UNIQUE,
+    detected_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON mt.anomaly_findings FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('mt.anomaly_findings', '');
+SELECT pg_catalog.pg_extension_config_dump('mt.anomaly_findings_id_seq', '');
+CREATE FUNCTION mt.detect_anomalies(since timestamptz DEFAULT pg_catalog.now() - interval '1 hour')
+    RETURNS TABLE (rule text, score float8, tenant_id uuid, subject text, client inet,
+                   first_seen timestamptz, last_seen timestamptz, evidence jsonb, new boolean)
+    AS 'MODULE_PATHNAME', 'mt_detect_anomalies' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION mt.detect_anomalies(timestamptz) FROM PUBLIC;
+
+COMMENT ON TABLE mt.anomaly_findings IS 'Findings of mt.detect_anomalies(), one row per finding (by fingerprint), for a job to page on; readable by the extension owner and whom it grants.';
+COMMENT ON FUNCTION mt.detect_anomalies(timestamptz) IS 'Privileged (security operators): scored anomalies since a time (failure bursts per client, key and tenant; usage spikes over the tenant''s hourly baseline; usage outside its usual hours) with evidence; records new ones in mt.anomaly_findings and NOTIFYs mt_anomalies with counts only.';

@@ -167,6 +167,7 @@ stat_tenants_rows          | works   | works   | BEGIN; SELECT mt.authenticate(:
 stat_tenants_reset         | works   | works   | SELECT mt.stat_tenants_reset() >= 0
 metrics                    | works   | works   | RESET multitenant.token; SELECT mt.metrics() LIKE '%# TYPE mt_tenant_auth_ok_total counter%'
 metrics_series             | works   | works   | RESET multitenant.token; SELECT count(*) >= 1 FROM mt.metrics_series() WHERE series = 'plan'
+detect_anomalies           | refuses | refuses | SELECT count(*) >= 0 FROM mt.detect_anomalies()
 EOF
 )
 
