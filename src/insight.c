@@ -22,7 +22,12 @@
  * and outside a tenant context (42501 otherwise).
  *
  * This file has no shared state of its own: it reads tenant_stats.c's
- * under that module's locks.
+ * and security_events.c's under those modules' locks.  Backend-local: the
+ * security events a flush worker took from the ring (drained), held until
+ * its transaction ends (mt_insight_flush_finish gives them back after an
+ * abort).  mt.security_event_log and mt.anomaly_findings are written as
+ * the extension owner (spi_util), by the flush worker and by
+ * mt.detect_anomalies() respectively.
  *
  *-------------------------------------------------------------------------
  */

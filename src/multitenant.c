@@ -211,6 +211,7 @@ mt_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			mt_context_xact_reset();
 			mt_authz_xact_reset();
+			mt_stat_flush();
 			break;
 		default:
 			break;

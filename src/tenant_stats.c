@@ -37,13 +37,20 @@
  *
  * Counting is not transactional: an event is counted when it happens, also
  * when the transaction that saw it rolls back (a refused call usually
- * does).
+ * does).  A backend keeps the counts of its current row locally (no lock)
+ * and adds them to shared memory when the row changes, at the end of each
+ * transaction (commit or abort, mt_stat_flush from multitenant.c's
+ * transaction callback), outside a transaction at once, before reading
+ * (mt_stat_snapshot) and at exit; last_active is the time of that
+ * addition.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
@@ -96,6 +103,15 @@ typedef struct StatsShared
 
 static StatsShared *ss = NULL;
 static HTAB *stats_htab = NULL;
+
+/* backend-local: counts of one row not yet added to shared memory */
+static struct
+{
+	bool		used;
+	MtStatKey	key;
+	int64		counts[MT_STAT_NKINDS];
+} pending;
+static bool exit_hook = false;
 
 Size
 mt_tenant_stats_shmem_size(void)
@@ -258,43 +274,79 @@ stat_enter_locked(const MtStatKey *key, TimestampTz now)
 }
 
 static inline void
-stat_add(MtStatEntry *e, MtStatKind kind, TimestampTz now)
+stat_add(MtStatEntry *e, const int64 *counts, TimestampTz now)
 {
 	SpinLockAcquire(&e->mutex);
-	e->counts[kind]++;
+	for (int k = 0; k < MT_STAT_NKINDS; k++)
+		e->counts[k] += counts[k];
 	e->last_active = now;
 	SpinLockRelease(&e->mutex);
 }
 
+/* adds the pending counts to shared memory */
 void
-mt_stat_count(const pg_uuid_t *tenant, MtStatKind kind)
+mt_stat_flush(void)
 {
-	MtStatKey	key;
 	MtStatEntry *e;
 	TimestampTz now;
 
-	if (!mt_track_stats || ss == NULL || !OidIsValid(MyDatabaseId))
+	if (!pending.used || ss == NULL)
 		return;
-	make_key(&key, MyDatabaseId, tenant);
+	pending.used = false;
 	now = GetCurrentTimestamp();
 
 	LWLockAcquire(ss->lock, LW_SHARED);
-	e = hash_search(stats_htab, &key, HASH_FIND, NULL);
+	e = hash_search(stats_htab, &pending.key, HASH_FIND, NULL);
 	if (likely(e != NULL))
 	{
-		stat_add(e, kind, now);
+		stat_add(e, pending.counts, now);
 		LWLockRelease(ss->lock);
 		return;
 	}
 	LWLockRelease(ss->lock);
 
 	LWLockAcquire(ss->lock, LW_EXCLUSIVE);
-	e = stat_enter_locked(&key, now);
+	e = stat_enter_locked(&pending.key, now);
 	if (e != NULL)
-		stat_add(e, kind, now);
+		stat_add(e, pending.counts, now);
 	else
-		ss->lost++;
+	{
+		for (int k = 0; k < MT_STAT_NKINDS; k++)
+			ss->lost += pending.counts[k];
+	}
 	LWLockRelease(ss->lock);
+}
+
+static void
+stat_at_exit(int code, Datum arg)
+{
+	mt_stat_flush();
+}
+
+void
+mt_stat_count(const pg_uuid_t *tenant, MtStatKind kind)
+{
+	MtStatKey	key;
+
+	if (!mt_track_stats || ss == NULL || !OidIsValid(MyDatabaseId))
+		return;
+	make_key(&key, MyDatabaseId, tenant);
+	if (pending.used && memcmp(&pending.key, &key, sizeof(key)) != 0)
+		mt_stat_flush();
+	if (!pending.used)
+	{
+		memcpy(&pending.key, &key, sizeof(key));
+		memset(pending.counts, 0, sizeof(pending.counts));
+		pending.used = true;
+	}
+	pending.counts[kind]++;
+	if (!IsTransactionState())
+		mt_stat_flush();		/* no transaction end will come soon */
+	else if (unlikely(!exit_hook))
+	{
+		before_shmem_exit(stat_at_exit, (Datum) 0);
+		exit_hook = true;
+	}
 }
 
 static void
@@ -319,6 +371,7 @@ mt_stat_snapshot(Oid dbid, const pg_uuid_t *only, int *n)
 	*n = 0;
 	if (ss == NULL)
 		return NULL;
+	mt_stat_flush();			/* this backend's own counts too */
 	if (only != NULL)
 	{
 		MtStatKey	key;

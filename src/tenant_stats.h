@@ -57,11 +57,17 @@ extern void mt_tenant_stats_shmem_startup(void);
 
 /*
  * Counts one event of kind for tenant (NULL: no tenant known) in this
- * database.  Never raises an error, never allocates, never waits for
- * anything but the table's lock; does nothing when statistics are off or
- * the library was not preloaded.
+ * database, in the backend until mt_stat_flush (no lock).  Never raises an
+ * error, never allocates, never waits for anything but the table's lock;
+ * does nothing when statistics are off or the library was not preloaded.
  */
 extern void mt_stat_count(const pg_uuid_t *tenant, MtStatKind kind);
+
+/*
+ * Adds this backend's pending counts to shared memory: called at the end
+ * of every transaction (multitenant.c's callback); never raises an error.
+ */
+extern void mt_stat_flush(void);
 
 /*
  * A palloc'd copy of the rows of database dbid: every row, or with only
