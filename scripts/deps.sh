@@ -20,6 +20,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The Prometheus exporter and the Python Prometheus client for
+# test/shell/metrics_exporter_scrape.sh: optional, a failure to install
+# them only makes that test fail (it names what is missing).
+optional=()
+for p in prometheus-postgres-exporter python3-prometheus-client; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -c "install ok installed" >/dev/null || optional+=("$p")
+done
+if [ ${#optional[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+    echo "deps: installing ${optional[*]} (optional)"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null 2>&1; }; } ||
+        echo "deps: could not install ${optional[*]}; test/shell/metrics_exporter_scrape.sh will fail" >&2
+fi
+
 # Citus for the Citus suite (test/citus): built into the PostgreSQL tree the
 # tests use when ../shared/citus/citus-src.tar.gz is there.  A failed build
 # does not stop the other suites: test/run.sh tries again and reports it.

@@ -148,6 +148,8 @@ SELECT has_function_privilege('public', 'mt.set_quota(uuid, text, bigint, bigint
        has_function_privilege('public', 'mt.track(text, bigint)', 'EXECUTE') AS public_track;
 
 -- the tenants go with it: permitted (doc/operations.md, "Removing the extension")
+-- (audit events: the 2 above and the 5 quota refusals, security events the
+-- flush worker appended to the tenants' chains: doc/observability.md)
 BEGIN;
 SET LOCAL multitenant.allow_drop_extension = on;
 DROP EXTENSION multitenant;

@@ -89,8 +89,10 @@
 #include "context.h"
 #include "secret_rotation.h"
 #include "secret_versions.h"
+#include "security_events.h"
 #include "crypto.h"
 #include "spi_util.h"
+#include "tenant_stats.h"
 #include "tenant_status.h"
 #include "usage.h"
 #include "util.h"
@@ -528,6 +530,7 @@ throttle_raise(TimestampTz until)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
+	mt_security_event(NULL, MT_SEC_THROTTLED, NULL, "API key attempts refused during a lockout");
 	ereport(ERROR,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 			 errmsg("too many failed API key attempts from this client address"),
@@ -1373,6 +1376,8 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 		if (throttle_blocked(NULL, &until))
 			throttle_raise(until);
 		throttle_failure(NULL);
+		mt_stat_count(NULL, MT_STAT_AUTH_FAILED);
+		mt_security_event(NULL, MT_SEC_AUTH_FAILED, NULL, "malformed API key");
 		return false;
 	}
 	t = PG_GETARG_TEXT_PP(0);
@@ -1416,6 +1421,10 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	{
 		mt_wipe(rehash, sizeof(rehash));
 		throttle_failure(found ? key_id : NULL);
+		mt_stat_count(found ? &row.tenant : NULL, MT_STAT_AUTH_FAILED);
+		mt_security_event(found ? &row.tenant : NULL, MT_SEC_AUTH_FAILED,
+						  parsed ? key_id : NULL,
+						  !parsed ? "malformed API key" : !found ? "unknown API key" : "API key refused");
 		return false;
 	}
 
@@ -1481,6 +1490,7 @@ mt_authenticate(PG_FUNCTION_ARGS)
 	mt_enter_tenant(&vk.tenant, mt_default_token_ttl, sub, NULL, true);
 	auth_remember(vk.key_id, vk.scopes);
 	count_api_call(&vk.tenant);
+	mt_stat_count(&vk.tenant, MT_STAT_AUTH_OK);
 
 	res = palloc(sizeof(pg_uuid_t));
 	memcpy(res, &vk.tenant, sizeof(pg_uuid_t));

@@ -81,7 +81,9 @@
 #include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
+#include "security_events.h"
 #include "spi_util.h"
+#include "tenant_stats.h"
 #include "util.h"
 
 /* Limits on event fields (bytes); details: multitenant.audit_max_details */
@@ -888,6 +890,7 @@ mt_audit_append(const pg_uuid_t *tenant, const char *action,
 	audit_compute_hash(&r, &canon, r.hash);
 	insert_row(&r, details ? PointerGetDatum(details) : (Datum) 0, enc, client);
 	mt_spi_finish();
+	mt_stat_count(tenant, MT_STAT_AUDIT);
 	return r.id;
 }
 
@@ -1428,6 +1431,8 @@ mt_audit_verify(PG_FUNCTION_ARGS)
 			d = bsearch(&key, dig, ndig, sizeof(DigestEntry), digest_cmp);
 		}
 		verify_chain(&rels, snap, t, d, &res, rowcxt);
+		if (!res.ok)
+			mt_security_event(t, MT_SEC_AUDIT_TAMPER, NULL, res.problem);
 		values[0] = UUIDPGetDatum(t);
 		values[1] = BoolGetDatum(res.ok);
 		values[2] = Int64GetDatum(res.rows);

@@ -100,6 +100,8 @@
 #include "move_gate.h"
 #include "redact.h"
 #include "secret_versions.h"
+#include "security_events.h"
+#include "tenant_stats.h"
 #include "tenant_status.h"
 #include "util.h"
 
@@ -1276,7 +1278,10 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		}
 		mt_wipe(expected, sizeof(expected));
 		if (!good)
+		{
+			mt_security_event(NULL, MT_SEC_TOKEN_FORGED, NULL, "HS256 signature does not verify");
 			REJECT("The token signature does not verify.");
+		}
 	}
 	else if (mt_jwks_alg(alg))
 	{
@@ -1293,7 +1298,11 @@ mt_check_token(char **newval, void **extra, GucSource source)
 			why = mt_ed25519_verify(sig, slen, (const uint8 *) tok, dot2 - tok) ? NULL :
 				"The token signature does not verify.";
 		if (why != NULL)
+		{
+			mt_security_event(NULL, MT_SEC_TOKEN_FORGED, NULL,
+							  no_key ? "no key of multitenant.jwks fits the token" : "signature does not verify");
 			REJECT("%s", why);
+		}
 	}
 	else
 		REJECT("The token algorithm \"%s\" is not accepted (HS256, RS256, PS256, ES256 or EdDSA only).",
@@ -1371,7 +1380,11 @@ mt_check_token(char **newval, void **extra, GucSource source)
 
 		/* clock skew: exp, nbf and iat are compared with this leeway */
 		if (parsed.exp + mt_token_leeway <= now)
+		{
+			mt_security_event(&parsed.tenant, MT_SEC_TOKEN_EXPIRED,
+							  parsed.has_sub ? parsed.sub : NULL, "token past its exp");
 			REJECT("The token has expired.");
+		}
 		parsed.exp += mt_token_leeway;
 		if (pj.num[F_NBF] != NULL)
 		{
@@ -1454,6 +1467,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		}
 		if (token_burned(&parsed, now))
 			REJECT("The token was exposed in the text of a statement and has been withdrawn.");
+		mt_stat_count(&parsed.tenant, MT_STAT_TOKENS);
 	}
 
 	return context_extra(&parsed, extra);

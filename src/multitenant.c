@@ -38,11 +38,14 @@
 #include "crypto.h"
 #include "drop_guard.h"
 #include "flush_request.h"
+#include "insight.h"
 #include "isolation.h"
 #include "jwks.h"
 #include "move_gate.h"
 #include "ratelimit.h"
 #include "redact.h"
+#include "security_events.h"
+#include "tenant_stats.h"
 #include "tenant_status.h"
 #include "totp.h"
 #include "usage.h"
@@ -158,6 +161,8 @@ mt_shmem_size(void)
 	size = add_size(size, mt_ratelimit_shmem_size());
 	size = add_size(size, mt_flush_request_shmem_size());
 	size = add_size(size, mt_move_gate_shmem_size());
+	size = add_size(size, mt_tenant_stats_shmem_size());
+	size = add_size(size, mt_security_events_shmem_size());
 	return size;
 }
 
@@ -170,6 +175,8 @@ mt_shmem_request_locks(void)
 	mt_usage_shmem_request();
 	mt_ratelimit_shmem_request();
 	mt_flush_request_shmem_request();
+	mt_tenant_stats_shmem_request();
+	mt_security_events_shmem_request();
 }
 
 static void
@@ -198,6 +205,8 @@ mt_shmem_startup(void)
 	mt_ratelimit_shmem_startup();
 	mt_flush_request_shmem_startup();
 	mt_move_gate_shmem_startup();
+	mt_tenant_stats_shmem_startup();
+	mt_security_events_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 	mt_shared_memory_attached();
 }
@@ -219,6 +228,7 @@ mt_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			mt_context_xact_reset();
 			mt_authz_xact_reset();
+			mt_stat_flush();
 			break;
 		default:
 			break;
@@ -484,6 +494,24 @@ mt_define_gucs(void)
 								0,
 								NULL, NULL, NULL);
 
+		DefineCustomIntVariable("multitenant.max_tenant_stats",
+								"Tenants whose statistics shared memory holds (the least recently active are evicted).",
+								NULL,
+								&mt_max_tenant_stats,
+								10000, 100, 1000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
+		DefineCustomIntVariable("multitenant.security_event_buffer",
+								"Security events shared memory holds until the flush worker writes them.",
+								"A full buffer overwrites its oldest unwritten event (counted as lost).",
+								&mt_security_event_buffer,
+								1000, 100, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
 		DefineCustomIntVariable("multitenant.max_rate_limits",
 								"Rate-limit buckets kept in shared memory (idle ones are evicted).",
 								NULL,
@@ -518,6 +546,105 @@ mt_define_gucs(void)
 							&mt_tenant_rate_limit_share,
 							10, 1, 100,
 							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("multitenant.track_stats",
+							 "Counts per-tenant statistics (mt.stat_tenants) in shared memory.",
+							 NULL,
+							 &mt_track_stats,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.metrics_top_tenants",
+							"Tenants that get their own series in mt.metrics() (the most active).",
+							"Every tenant is also summed per plan; this bounds the label cardinality.",
+							&mt_metrics_top_tenants,
+							20, 0, 1000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.security_event_max_age",
+							"How long mt.security_event_log keeps an event.",
+							NULL,
+							&mt_security_event_max_age,
+							30 * 86400, 60, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.security_event_max_rows",
+							"Most events mt.security_event_log keeps (the newest).",
+							NULL,
+							&mt_security_event_max_rows,
+							100000, 100, INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.anomaly_burst_window",
+							"Window (fixed, in seconds) in which mt.detect_anomalies() counts failures per client, key and tenant.",
+							NULL,
+							&mt_anomaly_burst_window,
+							300, 10, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.anomaly_burst_threshold",
+							"Failures in one window that make a failure burst.",
+							NULL,
+							&mt_anomaly_burst_threshold,
+							20, 1, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.anomaly_baseline_hours",
+							"Hours before since that form a tenant's usage baseline.",
+							NULL,
+							&mt_anomaly_baseline_hours,
+							168, 24, 8784,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.anomaly_min_baseline_hours",
+							"Hours with usage a baseline needs before usage rules judge a tenant.",
+							NULL,
+							&mt_anomaly_min_baseline_hours,
+							24, 1, 8784,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("multitenant.anomaly_stddevs",
+							"Standard deviations above the baseline's hourly mean that make a usage spike.",
+							NULL,
+							&mt_anomaly_stddevs,
+							4.0, 0.5, 100.0,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("multitenant.anomaly_min_usage",
+							"Usage of an hour below which usage rules never fire.",
+							NULL,
+							&mt_anomaly_min_usage,
+							100, 1, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("multitenant.anomaly_off_hours_share",
+							"Percent of a tenant's baseline usage below which an hour of the day counts as outside its usual hours.",
+							NULL,
+							&mt_anomaly_off_hours_share,
+							1.0, 0.0, 100.0,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 

@@ -48,6 +48,7 @@
 #include "citus_node.h"
 #include "context.h"
 #include "ratelimit.h"
+#include "tenant_stats.h"
 #include "util.h"
 
 /* GUC variables (defined in multitenant.c) */
@@ -227,9 +228,22 @@ rate_evict_locked(TimestampTz now)
 	rate_shared->next_scan = next;
 }
 
+static bool rate_limit_call(FunctionCallInfo fcinfo);
+
+/* every refusal is counted in the tenant's statistics (tenant_stats.c) */
 PG_FUNCTION_INFO_V1(mt_rate_limit);
 Datum
 mt_rate_limit(PG_FUNCTION_ARGS)
+{
+	bool		allowed = rate_limit_call(fcinfo);
+
+	if (!allowed)
+		mt_stat_count(mt_context_tenant(), MT_STAT_RATE_LIMITED);
+	PG_RETURN_BOOL(allowed);
+}
+
+static bool
+rate_limit_call(FunctionCallInfo fcinfo)
 {
 	text	   *bucket;
 	int			len;
@@ -283,7 +297,7 @@ mt_rate_limit(PG_FUNCTION_ARGS)
 	{
 		allowed = gcra(e, now, interval, tolerance);
 		LWLockRelease(rate_lock);
-		PG_RETURN_BOOL(allowed);
+		return allowed;
 	}
 	LWLockRelease(rate_lock);
 
@@ -333,9 +347,9 @@ mt_rate_limit(PG_FUNCTION_ARGS)
 		allowed = gcra(e, now, interval, tolerance);
 		rate_shared->next_scan = Min(rate_shared->next_scan, e->tat);
 		LWLockRelease(rate_lock);
-		PG_RETURN_BOOL(allowed);
+		return allowed;
 	}
 	allowed = gcra(e, now, interval, tolerance);
 	LWLockRelease(rate_lock);
-	PG_RETURN_BOOL(allowed);
+	return allowed;
 }

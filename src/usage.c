@@ -109,7 +109,9 @@
 #include "citus_node.h"
 #include "context.h"
 #include "flush_request.h"
+#include "security_events.h"
 #include "spi_util.h"
+#include "tenant_stats.h"
 #include "tenant_status.h"
 #include "usage.h"
 #include "util.h"
@@ -1331,12 +1333,16 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode)
 				 errmsg("usage of metric \"%s\" would exceed the bigint range", key->metric),
 				 errdetail("Nothing was counted.")));
 	if (status == MT_REFUSED)
+	{
+		mt_stat_count(&key->tenant, MT_STAT_QUOTA_REFUSED);
+		mt_security_event(&key->tenant, MT_SEC_QUOTA_BREACH, NULL, key->metric);
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("usage quota exceeded for metric \"%s\"", key->metric),
 				 errdetail("Used " INT64_FORMAT " of " INT64_FORMAT " this %s; " INT64_FORMAT " more was requested. Nothing was counted.",
 						   total, q.hard, period_names[k], amount),
 				 errhint("Raise the limit with mt.set_quota() or upgrade the tenant's plan.")));
+	}
 
 	if (need_alert)
 		usage_alert(key, k, p.id[k], newtotal, &q);
@@ -1365,7 +1371,9 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 				 errdetail("Got " INT64_FORMAT ".", amount)));
 	tenant = mt_require_context_tenant();
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(0));
-	PG_RETURN_INT64(usage_count(&key, amount, mode));
+	amount = usage_count(&key, amount, mode);
+	mt_stat_count(tenant, MT_STAT_METERED);
+	PG_RETURN_INT64(amount);
 }
 
 PG_FUNCTION_INFO_V1(mt_track);

@@ -4,7 +4,8 @@
  *	  Background workers: the launcher (one static worker, registered in
  *	  _PG_init when the library is preloaded) and the per-database flush
  *	  workers it starts.  It serves the flush requests of flush_request.c
- *	  and calls the usage and API-key flushes; no capability calls it.
+ *	  and calls the usage, API-key and security-event flushes; no
+ *	  capability calls it.
  *
  * The launcher needs no configuration: every multitenant.flush_interval
  * (reloaded on SIGHUP) it looks at the shared counter table, and for each
@@ -70,6 +71,8 @@
 #include "api_keys.h"
 #include "billing.h"
 #include "flush_request.h"
+#include "insight.h"
+#include "security_events.h"
 #include "usage.h"
 #include "worker.h"
 
@@ -325,6 +328,10 @@ mt_launcher_main(Datum main_arg)
 			Oid			pending[MT_MAX_RUNNING];
 			int			n_pending = mt_usage_databases_with_pending(pending, MT_MAX_RUNNING);
 
+			/* and the databases with security events to write (insight.c) */
+			n_pending += mt_security_databases_pending(pending + n_pending,
+													   MT_MAX_RUNNING - n_pending);
+
 			for (int i = 0; i < n_pending && n_targets < MT_MAX_RUNNING; i++)
 			{
 				int			j;
@@ -462,6 +469,7 @@ mt_flush_worker_main(Datum main_arg)
 		{
 			/* the extension was dropped: its counts have nowhere to go */
 			mt_usage_discard_database(dbid);
+			mt_insight_discard_security_events(dbid);
 		}
 		else
 		{
@@ -476,10 +484,13 @@ mt_flush_worker_main(Datum main_arg)
 
 			/* hours that ended before this transaction: closed for billing */
 			(void) mt_billing_close();
+			/* security events, in a subtransaction of their own */
+			mt_insight_flush_security_events();
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		mt_usage_flush_finish(true);
+		mt_insight_flush_finish(true);
 	}
 	PG_CATCH();
 	{
@@ -487,6 +498,7 @@ mt_flush_worker_main(Datum main_arg)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		mt_usage_flush_finish(false);
+		mt_insight_flush_finish(false);
 		flush_report(dbid, req, false, 0);
 		proc_exit(1);
 	}
