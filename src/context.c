@@ -361,6 +361,7 @@ typedef struct JwtJson
 	bool		cseen[C_COUNT];
 	char	   *cval[C_COUNT];
 	const char *cproblem[C_COUNT];	/* claim_problem */
+	uint32		aliased;		/* own claims the same as their mapped one */
 } JwtJson;
 
 /*
@@ -458,7 +459,7 @@ jwt_field_start(void *state, char *fname, bool isnull)
 		for (int c = 0; c < C_COUNT; c++)
 		{
 			const ClaimPath *p = js->paths[c];
-			bool		match = p->nseg == d;
+			bool		match = p->nseg == d && !(js->aliased & (1u << c));
 
 			for (int i = 0; match && i < d; i++)
 				match = strcmp(p->seg[i], js->stack[i]) == 0;
@@ -753,6 +754,10 @@ jwt_parse_json(uint8 *text, int len, JwtJson *js, const char **problem, bool cla
 		{
 			js->paths[c] = claim_paths[c] ? claim_paths[c] : &own_paths[c];
 			js->paths[C_OWN_TENANT + c] = &own_paths[c];
+			/* mapped as the fixed claim (the default): matched once, copied below */
+			if (js->paths[c] == &own_paths[c] ||
+				(js->paths[c]->nseg == 1 && strcmp(js->paths[c]->seg[0], own_paths[c].seg[0]) == 0))
+				js->aliased |= 1u << (C_OWN_TENANT + c);
 		}
 	}
 	if (!pg_verify_mbstr(PG_UTF8, (const char *) text, len, true))
@@ -785,6 +790,12 @@ jwt_parse_json(uint8 *text, int len, JwtJson *js, const char **problem, bool cla
 		*problem = js->problem;
 		return false;
 	}
+	for (int c = C_OWN_TENANT; c < C_COUNT; c++)
+		if (js->aliased & (1u << c))
+		{
+			js->cval[c] = js->cval[c - C_OWN_TENANT];
+			js->cproblem[c] = js->cproblem[c - C_OWN_TENANT];
+		}
 	return true;
 }
 
