@@ -37,7 +37,8 @@
  * The management functions write as the extension owner
  * (mt_catalog_execute); they run for the current tenant only, and require
  * roles:manage (roles and assignments) or workspaces:manage (workspaces)
- * of the caller, who can grant only what it holds itself; what it holds
+ * of the caller, who can grant only what it holds itself (and change or
+ * drop only a role whose current permissions it holds); what it holds
  * only in its workspace (an assignment there, a key bound to it) manages
  * only that workspace's assignments: tenant-wide or other workspaces'
  * assignments and the tenant's roles need the permissions tenant-wide
@@ -1358,6 +1359,16 @@ define_role(FunctionCallInfo fcinfo, bool is_create)
 					 errmsg("role \"%s\" cannot have parent \"%s\": the parents would form a cycle",
 							name, parent)));
 	}
+
+	/*
+	 * Changing a role needs what it gives now (its permissions and its
+	 * parents'), as dropping it does: else an admin could strip or re-parent
+	 * a role above it (test/pgtap/authz_alter_role_covers_current.sql).
+	 */
+	if (!is_create)
+		require_covered(st, role_closure_perms(&st->key.tenant, list_make1(name),
+											   CurrentMemoryContext),
+						"change the role", true);
 
 	/* no escalation: the role's permissions and its parents' */
 	all = list_copy(perms);

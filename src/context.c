@@ -29,7 +29,9 @@
  * tokens of mt.tenant_token() carry ("backoffice": their role is trusted;
  * honoured for HS256 only), and internal values carry a workspace
  * ("|w<uuid>") and are the back office unless their subject is an API key
- * (key:<id>, mt.authenticate()).
+ * (key:<id>, mt.authenticate()).  That subject namespace is the API keys':
+ * a token, mt.tenant_token() or mt.set_tenant_subject() with a subject
+ * key:<id> is refused (it would act with the roles assigned to the key).
  *
  * On a Citus cluster the context reaches the workers as
  * multitenant.node_context (citus.c sends it with each distributed
@@ -265,6 +267,7 @@ static bool parse_internal_value(const char *val, MtContext *out);
 static bool parse_hex_claim(const char *start, const char *end, char *out, size_t outlen,
 							bool *present);
 static void append_hex_claim(StringInfo buf, const char *s);
+static bool key_subject(const char *sub);
 static MtContext *current_context(void);
 static bool parse_kid(const char *kid, int *version, char *master);
 static inline bool status_allows(MtTenantStatus status, bool maintenance);
@@ -1361,6 +1364,10 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	{
 		if (strlen(pj.cval[cl + C_SUB]) > MT_MAX_SUB_LEN)
 			REJECT("The subject claim is longer than %d bytes.", MT_MAX_SUB_LEN);
+		/* the API keys' namespace: the roles assigned to a key are not a token's */
+		if (key_subject(pj.cval[cl + C_SUB]))
+			REJECT("The subject claim cannot start with \"%s\": subjects of that form are API keys, which only mt.authenticate() enters.",
+				   MT_KEY_SUBJECT_PREFIX);
 		strlcpy(parsed.sub, pj.cval[cl + C_SUB], sizeof(parsed.sub));
 		parsed.has_sub = true;
 	}
@@ -2087,6 +2094,28 @@ check_claim_lengths(const char *sub, const char *role)
 				 errmsg("token role is longer than %d bytes", MT_MAX_ROLE_LEN)));
 }
 
+/* whether sub is of the API keys' subject namespace (key:<id>) */
+static bool
+key_subject(const char *sub)
+{
+	return sub != NULL && strncmp(sub, MT_KEY_SUBJECT_PREFIX, strlen(MT_KEY_SUBJECT_PREFIX)) == 0;
+}
+
+/*
+ * 22023 for a subject key:<id> given to fn: subjects of that form are API
+ * keys, which only mt.authenticate() enters (authz.c gives such a subject
+ * the roles assigned to the key).
+ */
+static void
+refuse_key_subject(const char *sub, const char *fn)
+{
+	if (key_subject(sub))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a subject given to %s cannot start with \"%s\"", fn, MT_KEY_SUBJECT_PREFIX),
+				 errdetail("Subjects of that form are API keys; only mt.authenticate() enters them.")));
+}
+
 static void
 append_hex_claim(StringInfo buf, const char *s)
 {
@@ -2140,8 +2169,7 @@ parse_hex_claim(const char *start, const char *end, char *out, size_t outlen, bo
 static bool
 internal_backoffice(const MtContext *ctx)
 {
-	return !ctx->maintenance &&
-		!(ctx->has_sub && strncmp(ctx->sub, MT_KEY_SUBJECT_PREFIX, strlen(MT_KEY_SUBJECT_PREFIX)) == 0);
+	return !ctx->maintenance && !(ctx->has_sub && key_subject(ctx->sub));
 }
 
 /* parses "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>[|w<workspace>][|m]" */
@@ -2248,6 +2276,7 @@ mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 	const MtSecretVersion *active = mt_secret_active(MT_SECRET_TOKEN);
 
 	check_claim_lengths(sub, role);
+	refuse_key_subject(sub, "mt.tenant_token()");
 	if (active == NULL && (mt_jwt_secret == NULL || mt_jwt_secret[0] == '\0'))
 		token_key_missing(NULL);
 
@@ -2587,12 +2616,7 @@ mt_set_tenant_as(PG_FUNCTION_ARGS)
 	mt_require_args(fcinfo, 1, "tenant");
 	tenant = PG_GETARG_UUID_P(0);
 	mt_require_active_tenant(tenant);
-	if (subs != NULL && strncmp(subs, MT_KEY_SUBJECT_PREFIX, strlen(MT_KEY_SUBJECT_PREFIX)) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a subject entered by mt.set_tenant_subject() cannot start with \"%s\"",
-						MT_KEY_SUBJECT_PREFIX),
-				 errdetail("Subjects of that form are API keys; only mt.authenticate() enters them.")));
+	refuse_key_subject(subs, "mt.set_tenant_subject()");
 	enter_internal(tenant, mt_default_token_ttl, subs,
 				   role ? text_to_cstring(role) : NULL, wid, is_local, false);
 	PG_RETURN_UUID_P(tenant);

@@ -1252,6 +1252,8 @@ mt_import_tenant(PG_FUNCTION_ARGS)
 	memset(&st, 0, sizeof(st));
 	st.source = mt_relation_name(PG_GETARG_OID(0));
 	st.new_slug = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
+	if (st.new_slug != NULL)
+		mt_refuse_uuid_slug(text_to_cstring(st.new_slug));
 	InitMaterializedSRF(fcinfo, 0);
 	st.ts = rsinfo->setResult;
 	st.desc = rsinfo->setDesc;

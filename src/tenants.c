@@ -64,6 +64,7 @@ mt_create_tenant(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid tenant slug"),
 				 errdetail("A slug is 1 to 63 lowercase letters, digits and inner hyphens.")));
+	mt_refuse_uuid_slug(slug);
 
 	mt_spi_connect();
 	args[0] = CStringGetTextDatum(plan);

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * util.c
- *	  The bottom layer: NULL-argument checks (22004), uuid text helpers,
- *	  relation names, the check that the library was preloaded, and the
+ *	  The bottom layer: NULL-argument checks (22004), uuid text helpers
+ *	  (and the refusal of a tenant slug of uuid form, 22023), relation
+ *	  names, the check that the library was preloaded, and the
  *	  refusal of writes on a hot standby or in a read-only transaction
  *	  (25006).  Calls nothing else of the extension.  Per-process state only
  *	  (a flag set when shared memory is attached); no locks.
@@ -171,6 +172,24 @@ mt_parse_uuid(const char *s, pg_uuid_t *out)
 		j++;
 	}
 	return true;
+}
+
+/*
+ * 22023 for a tenant slug in the form of a uuid: a token's tenant claim of
+ * that form is a tenant id (context.c), so such a slug would name another
+ * tenant (or none) in the tokens of an identity provider that carries
+ * slugs (mt.create_tenant, mt.import_tenant's new_slug).
+ */
+void
+mt_refuse_uuid_slug(const char *slug)
+{
+	pg_uuid_t	u;
+
+	if (mt_parse_uuid(slug, &u))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid tenant slug"),
+				 errdetail("A slug cannot have the form of a uuid: a token's tenant claim of that form names the tenant of that id.")));
 }
 
 /*

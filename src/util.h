@@ -72,5 +72,6 @@ extern char *mt_relation_name(Oid relid);
 extern void mt_uuid_format(const pg_uuid_t *u, char *out);
 extern char *mt_uuid_to_cstring(const pg_uuid_t *u);
 extern bool mt_parse_uuid(const char *s, pg_uuid_t *out);
+extern void mt_refuse_uuid_slug(const char *slug);
 
 #endif							/* MT_UTIL_H */
