@@ -7,11 +7,12 @@
 
 -- tenant-rest: a tenant placed at the schema or database level is refused by
 -- the shared isolated tables; its level is cached per backend and
--- invalidated by the registry trigger (as mt.tenants)
+-- invalidated by the registry trigger (as mt.tenants; per row, so that the
+-- empty DELETE of the sql_drop event trigger marks nothing)
 CREATE TRIGGER tenant_placements_changed AFTER INSERT OR UPDATE OR DELETE ON mt.tenant_placements
-    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+    FOR EACH ROW EXECUTE FUNCTION mt.tenants_changed();
 CREATE TRIGGER tenant_placements_truncated AFTER TRUNCATE ON mt.tenant_placements
     FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
 ALTER TABLE mt.tenant_placements ENABLE ALWAYS TRIGGER tenant_placements_changed;
 ALTER TABLE mt.tenant_placements ENABLE ALWAYS TRIGGER tenant_placements_truncated;
-COMMENT ON FUNCTION mt.tenants_changed() IS 'Internal: statement trigger on mt.tenants, mt.api_key_secrets, mt.roles, mt.role_assignments, mt.workspaces and mt.tenant_placements that invalidates every backend''s tenant-status, placement-level, key and permission caches at commit.';
+COMMENT ON FUNCTION mt.tenants_changed() IS 'Internal: statement trigger on mt.tenants, mt.api_key_secrets, mt.roles, mt.role_assignments and mt.workspaces (row trigger on mt.tenant_placements) that invalidates every backend''s tenant-status, placement-level, key and permission caches at commit.';
