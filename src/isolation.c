@@ -61,12 +61,12 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "rewrite/rowsecurity.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "rewrite/rowsecurity.h"
 #include "utils/syscache.h"
 
 #include "authz.h"

@@ -93,8 +93,8 @@ typedef struct ExtTable
 	const char *conflict;		/* ON CONFLICT clause, or NULL */
 	const char *sequence;		/* sequence advanced past the imported ids */
 	const char *request_id;		/* column holding a GDPR request id (renumbered) */
-	const char *select;			/* no tenant column: the rows of tenant $1 (export:
-								 * mt_row.<column>, import: (mt_r).<column>) */
+	const char *select;			/* no tenant column: the column naming an SSO
+								 * provider; the rows of the tenant's providers */
 } ExtTable;
 
 static const ExtTable ext_tables[] = {

@@ -371,6 +371,56 @@ typedef struct LevelCacheEntry
 
 static HTAB *level_cache = NULL;
 
+/*
+ * Whether any tenant is placed at the schema or database level at all,
+ * cached per backend like the levels (generation, invalidation count): a
+ * database without such a tenant (the usual case) never reads the
+ * registry per tenant.  One scan of mt.tenant_placements, stopped at the
+ * first such row; fresh as in tenant_status_read.
+ */
+static bool placed_known = false;
+static uint64 placed_generation;
+static uint64 placed_inval;
+static bool any_placed;
+
+static bool
+placements_exist(bool *fresh)
+{
+	Oid			relid;
+	Relation	rel;
+	AttrNumber	level_att;
+	SysScanDesc scan;
+	Snapshot	snap;
+	HeapTuple	tup;
+	bool		found = false;
+
+	*fresh = !IsInParallelMode();
+	relid = mt_catalog_relid("tenant_placements");
+	if (!OidIsValid(relid))
+		return false;
+	if (!*fresh && !ActiveSnapshotSet())
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	level_att = get_attnum(relid, "level");
+	if (level_att != InvalidAttrNumber)
+	{
+		snap = RegisterSnapshot(*fresh ? GetLatestSnapshot() : GetActiveSnapshot());
+		scan = systable_beginscan(rel, InvalidOid, false, snap, 0, NULL);
+		while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tup, level_att, RelationGetDescr(rel), &isnull);
+			char	   *s = isnull ? "" : TextDatumGetCString(d);
+
+			found = strcmp(s, "schema") == 0 || strcmp(s, "database") == 0;
+		}
+		systable_endscan(scan);
+		UnregisterSnapshot(snap);
+	}
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 /* read through the primary key, as tenant_status_read; fresh as there */
 static MtPlacementLevel
 tenant_level_read(const pg_uuid_t *tenant, NameData *where, bool *fresh)
@@ -435,7 +485,8 @@ tenant_level_read(const pg_uuid_t *tenant, NameData *where, bool *fresh)
  * The tenant's level in this database's placement registry (shared when it
  * has no row), through the cache above; *where (may be NULL) the
  * schema or database name, or "" (valid until the next call).  Per
- * statement: two counters and a hash lookup, no catalog read.
+ * statement: two counters, and a hash lookup when some tenant is placed at
+ * the schema or database level here; no catalog read.
  */
 MtPlacementLevel
 mt_tenant_level_cached(const pg_uuid_t *tenant, const char **where)
@@ -471,6 +522,30 @@ mt_tenant_level_cached(const pg_uuid_t *tenant, const char **where)
 	/* read both before looking, so a racing change re-checks */
 	gen = pg_atomic_read_u64(&registry_shared->tenant_generation);
 	inval = mt_registry_inval_count();
+	if (!placed_known || placed_generation != gen || placed_inval != inval)
+	{
+		bool		exist = placements_exist(&fresh);
+
+		if (fresh)
+		{
+			placed_known = true;
+			placed_generation = gen;
+			placed_inval = inval;
+			any_placed = exist;
+		}
+		else if (!exist)
+		{
+			if (where)
+				*where = "";
+			return MT_LEVEL_SHARED;
+		}
+	}
+	if (placed_known && placed_generation == gen && placed_inval == inval && !any_placed)
+	{
+		if (where)
+			*where = "";
+		return MT_LEVEL_SHARED;
+	}
 	entry = hash_search(level_cache, tenant, HASH_FIND, NULL);
 	if (entry == NULL || entry->generation != gen || entry->inval != inval)
 	{

@@ -165,4 +165,4 @@ COMMENT ON FUNCTION mt.create_tenant(text, text, text) IS 'Privileged (tenant ad
 COMMENT ON FUNCTION mt.suspend_tenant(uuid) IS 'Privileged (tenant administrators): suspends a tenant; its tokens, contexts and keys stop working at every session''s next transaction.';
 COMMENT ON FUNCTION mt.resume_tenant(uuid) IS 'Privileged (tenant administrators): makes a suspended tenant active again.';
 COMMENT ON FUNCTION mt.drop_tenant(uuid) IS 'Privileged (tenant administrators): soft-deletes a tenant for good (status deleted); its data stays until purged explicitly.';
-COMMENT ON FUNCTION mt.tenants_changed() IS 'Internal: statement trigger on mt.tenants, mt.api_key_secrets, mt.roles, mt.role_assignments, mt.workspaces and mt.tenant_placements that invalidates every backend''s tenant-status, placement-level, key and permission caches at commit.';
+COMMENT ON FUNCTION mt.tenants_changed() IS 'Internal: statement trigger on mt.tenants, mt.api_key_secrets, mt.roles, mt.role_assignments and mt.workspaces (row trigger on mt.tenant_placements) that invalidates every backend''s tenant-status, placement-level, key and permission caches at commit.';

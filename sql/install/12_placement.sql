@@ -26,9 +26,12 @@ CREATE POLICY tenant_own_placement ON mt.tenant_placements FOR SELECT
     USING (tenant_id = mt.current_tenant());
 SELECT pg_catalog.pg_extension_config_dump('mt.tenant_placements', '');
 -- a tenant's level is cached per backend (the shared isolated tables refuse
--- a tenant placed elsewhere): every change invalidates the caches at commit
+-- a tenant placed elsewhere): every change invalidates the caches at commit.
+-- Per row: the sql_drop event trigger runs a DELETE on every DROP, and a
+-- statement trigger would mark each such transaction (Citus' 2PC included)
+-- as having changed the registry, which PREPARE refuses
 CREATE TRIGGER tenant_placements_changed AFTER INSERT OR UPDATE OR DELETE ON mt.tenant_placements
-    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+    FOR EACH ROW EXECUTE FUNCTION mt.tenants_changed();
 CREATE TRIGGER tenant_placements_truncated AFTER TRUNCATE ON mt.tenant_placements
     FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
 ALTER TABLE mt.tenant_placements ENABLE ALWAYS TRIGGER tenant_placements_changed;

@@ -104,9 +104,10 @@ COMMENT ON FUNCTION mt.tenant_plan_changed() IS 'Internal: row trigger on mt.ten
 INSERT INTO mt.privileged_functions (f) VALUES ('mt.invoice_preview(uuid,timestamp with time zone)'), ('mt.tenant_plan_changed()');
 -- tenant-rest: a tenant placed at the schema or database level is refused by
 -- the shared isolated tables; its level is cached per backend and
--- invalidated by the registry trigger (as mt.tenants)
+-- invalidated by the registry trigger (as mt.tenants; per row, so that the
+-- empty DELETE of the sql_drop event trigger marks nothing)
 CREATE TRIGGER tenant_placements_changed AFTER INSERT OR UPDATE OR DELETE ON mt.tenant_placements
-    FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
+    FOR EACH ROW EXECUTE FUNCTION mt.tenants_changed();
 CREATE TRIGGER tenant_placements_truncated AFTER TRUNCATE ON mt.tenant_placements
     FOR EACH STATEMENT EXECUTE FUNCTION mt.tenants_changed();
 ALTER TABLE mt.tenant_placements ENABLE ALWAYS TRIGGER tenant_placements_changed;
@@ -215,3 +216,4 @@ REVOKE ALL ON FUNCTION mt.detect_anomalies(timestamptz) FROM PUBLIC;
 COMMENT ON TABLE mt.anomaly_findings IS 'Findings of mt.detect_anomalies(), one row per finding (by fingerprint), for a job to page on; readable by the extension owner and whom it grants.';
 COMMENT ON FUNCTION mt.detect_anomalies(timestamptz) IS 'Privileged (security operators): scored anomalies since a time (failure bursts per client, key and tenant; usage spikes over the tenant''s hourly baseline; usage outside its usual hours) with evidence; records new ones in mt.anomaly_findings and NOTIFYs mt_anomalies with counts only.';
 INSERT INTO mt.privileged_functions (f) VALUES ('mt.detect_anomalies(timestamp with time zone)');
+COMMENT ON FUNCTION mt.tenants_changed() IS 'Internal: statement trigger on mt.tenants, mt.api_key_secrets, mt.roles, mt.role_assignments and mt.workspaces (row trigger on mt.tenant_placements) that invalidates every backend''s tenant-status, placement-level, key and permission caches at commit.';

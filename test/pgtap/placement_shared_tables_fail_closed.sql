@@ -36,6 +36,10 @@ DO $$ DECLARE t uuid; BEGIN
   END LOOP;
 END $$;
 RESET multitenant.token;
+-- a lookup while no tenant is placed anywhere (cached), then the first placements
+SELECT mt.set_tenant(:'globex') IS NOT NULL AS ok \gset
+SELECT count(*) = 1 AS ok FROM notes \gset
+RESET multitenant.token;
 SELECT mt.provision_schema(:'globex', 'pf_tmpl') IS NOT NULL AS ok \gset
 SELECT mt.provision_database(:'initech', 'db2.internal', 5432, 'initech') IS NULL AS ok \gset
 INSERT INTO mt.tenant_placements (tenant_id, level) VALUES (:'hooli', 'shard');
