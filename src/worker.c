@@ -12,7 +12,9 @@
  * connected to that database (pg_partman's pattern: one short-lived
  * worker per database and round).  A flush worker checks that recovery is
  * over and that the extension exists, flushes in one transaction, reports
- * its statistics and exits.  Short-lived workers never hold a database
+ * its statistics, seals the database's committed audit events (audit.c;
+ * databases flagged by mt_flush_request_audit() are visited at most every
+ * multitenant.audit_seal_interval) and exits.  Short-lived workers never hold a database
  * open, so DROP DATABASE and CREATE DATABASE ... TEMPLATE keep working.
  * The launcher restarts after a failure (bgw_restart_time); a failed
  * flush leaves the counts pending for the next round.  Databases that no
@@ -67,9 +69,12 @@
 #include "utils/timestamp.h"
 
 #include "api_keys.h"
+#include "audit.h"
 #include "flush_request.h"
 #include "usage.h"
 #include "worker.h"
+
+int			mt_audit_seal_interval_ms = 200;
 
 PGDLLEXPORT void mt_launcher_main(Datum main_arg);
 PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
@@ -155,6 +160,16 @@ is_running(Oid dbid)
 	reserved = (mt_worker_shared->reserved_dbid == dbid);
 	LWLockRelease(mt_worker_shared->lock);
 	return reserved;
+}
+
+/* is_running() for a caller that holds the worker lock */
+static bool
+is_running_locked(Oid dbid)
+{
+	for (int i = 0; i < n_running; i++)
+		if (running[i].dbid == dbid)
+			return true;
+	return mt_worker_shared->reserved_dbid == dbid;
 }
 
 /* no free slot: give the database to the reserved flush worker if it waits */
@@ -266,6 +281,7 @@ mt_launcher_main(Datum main_arg)
 {
 	TimestampTz next_round = 0;
 	TimestampTz last_round = 0;
+	TimestampTz last_seal = 0;
 	bool		again = false;	/* a database's flush could not start yet */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -286,8 +302,11 @@ mt_launcher_main(Datum main_arg)
 		bool		round;
 		bool		flush_all;
 		Oid			targets[MT_MAX_RUNNING];
+		bool		seal[MT_MAX_RUNNING];
 		int			n_targets = 0;
 		long		timeout;
+		bool		seal_round;
+		bool		seal_waiting = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ShutdownRequestPending)
@@ -304,19 +323,40 @@ mt_launcher_main(Datum main_arg)
 		reap_workers();
 		now = GetCurrentTimestamp();
 		round = now >= next_round;
+		seal_round = TimestampDifferenceExceeds(last_seal, now, mt_audit_seal_interval_ms);
 
+		/*
+		 * Audit events to seal: at most one worker start per database and
+		 * multitenant.audit_seal_interval.  The flag is cleared before the
+		 * worker starts (see mt_flush_request_audit) and put back when it
+		 * cannot start.
+		 */
 		LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
 		flush_all = mt_worker_shared->flush_all;
 		mt_worker_shared->flush_all = false;
 		for (int i = 0; i < MT_MAX_FLUSH_REQUESTS && n_targets < MT_MAX_RUNNING; i++)
 		{
 			MtFlushRequest *r = &mt_worker_shared->requests[i];
+			bool		want_flush;
+			bool		want_seal;
 
-			if (r->dbid != InvalidOid && r->requested > r->completed &&
-				r->requested > r->failed)
+			if (r->dbid == InvalidOid)
+				continue;
+			want_flush = r->requested > r->completed && r->requested > r->failed;
+			want_seal = r->audit_unsealed && seal_round && !is_running_locked(r->dbid);
+			if (r->audit_unsealed && !want_seal)
+				seal_waiting = true;
+			if (want_flush || want_seal)
+			{
+				seal[n_targets] = want_seal;
+				if (want_seal)
+					r->audit_unsealed = false;
 				targets[n_targets++] = r->dbid;
+			}
 		}
 		LWLockRelease(mt_worker_shared->lock);
+		if (seal_round)
+			last_seal = now;
 
 		if ((round || flush_all || again) && !RecoveryInProgress())
 		{
@@ -331,7 +371,10 @@ mt_launcher_main(Datum main_arg)
 					if (targets[j] == pending[i])
 						break;
 				if (j == n_targets)
+				{
+					seal[n_targets] = false;
 					targets[n_targets++] = pending[i];
+				}
 			}
 			if (round)
 			{
@@ -367,7 +410,11 @@ mt_launcher_main(Datum main_arg)
 						forget_database(targets[i]);	/* dropped */
 				}
 				else if (allow[j] && !start_flush_worker(targets[i]))
+				{
 					again = true;
+					if (seal[i])
+						mt_flush_request_audit(targets[i]);
+				}
 			}
 			pfree(oids);
 			pfree(allow);
@@ -375,6 +422,8 @@ mt_launcher_main(Datum main_arg)
 
 		timeout = Max(10, Min((long) (again ? 100 : mt_flush_interval_ms),
 							  (long) ((next_round - GetCurrentTimestamp()) / 1000)));
+		if (seal_waiting)
+			timeout = Max(10, Min(timeout, (long) mt_audit_seal_interval_ms));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -483,9 +532,36 @@ mt_flush_worker_main(Datum main_arg)
 	}
 	PG_END_TRY();
 
+	flush_report(dbid, req, true, rows);
+
+	/*
+	 * Seal the database's committed audit events, in a transaction of its
+	 * own (a failure leaves them for the next round; it does not undo the
+	 * flush).  Chains locked by someone else are skipped and the database
+	 * is flagged again.
+	 */
+	pgstat_report_activity(STATE_RUNNING, "sealing audit events");
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (OidIsValid(get_extension_oid("multitenant", true)) &&
+			mt_audit_seal_database())
+			mt_flush_request_audit(dbid);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+
 	pgstat_report_stat(true);
 	pgstat_report_activity(STATE_IDLE, NULL);
-	flush_report(dbid, req, true, rows);
 	proc_exit(flush_is_reserved ? 1 : 0);
 }
 

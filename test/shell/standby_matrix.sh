@@ -87,6 +87,7 @@ audit                      | refuses | refuses | SELECT mt.audit('standby.event'
 audit_verify               | works   | works   | SELECT ok AND rows_checked = :n_audit FROM mt.audit_verify(:'acme')
 audit_digest               | works   | works   | SELECT seq = :n_audit AND hash = :'acme_head' FROM mt.audit_digest(:'acme')
 audit_prune                | refuses | refuses | SELECT mt.audit_prune('400 days') >= 0
+audit_seal                 | refuses | refuses | SELECT mt.audit_seal() >= 0
 audit_row_change           | trigger | trigger | SELECT mt.audit_row_change() IS NOT NULL
 audit_table                | refuses | refuses | SELECT mt.audit_table('public.orders') IS NOT NULL
 audit_untable              | refuses | refuses | SELECT mt.audit_untable('public.orders')
