@@ -79,6 +79,7 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -795,41 +796,89 @@ flagged_execute(AuditWriteMode mode, const char *sql, SPIPlanPtr plan, int nargs
 	return rc;
 }
 
-static SPIPlanPtr insert_plan = NULL;
+/*
+ * Rows are written by this file's C code through the table AM and the
+ * executor's index insertion, not by SQL: no parse, plan or trigger per
+ * row (the append-only guard is for SQL statements; CHECK constraints are
+ * met by construction).  One inserter serves a whole batch.
+ */
+typedef struct AuditInserter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+} AuditInserter;
 
 static void
-insert_row(const AuditRow *r, Datum details, Datum enc, Datum client)
+inserter_open(AuditInserter *ins, Oid relid)
 {
-	Datum		v[A_NATTS];
-	char		nulls[A_NATTS];
-	bytea	   *prev = palloc(VARHDRSZ + MT_SHA256_LEN);
-	bytea	   *hash = palloc(VARHDRSZ + MT_SHA256_LEN);
-	int			rc;
+	ins->rel = table_open(relid, RowExclusiveLock);
+	check_log_layout(ins->rel);
+	ins->estate = CreateExecutorState();
+	ins->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ins->rri, ins->rel, 1, NULL, 0);
+	ExecOpenIndices(ins->rri, false);
+	ins->slot = MakeSingleTupleTableSlot(RelationGetDescr(ins->rel), &TTSOpsVirtual);
+	ins->slot->tts_tableOid = RelationGetRelid(ins->rel);
+}
 
-	if (insert_plan == NULL)
+static void
+inserter_close(AuditInserter *ins)
+{
+	ExecDropSingleTupleTableSlot(ins->slot);
+	ExecCloseIndices(ins->rri);
+	FreeExecutorState(ins->estate);
+	table_close(ins->rel, NoLock);	/* RowExclusiveLock kept to commit */
+}
+
+/* the slot holds the new version: insert it (update_tid NULL) or update */
+static void
+inserter_write(AuditInserter *ins, ItemPointer update_tid, Snapshot snap)
+{
+	bool		update_indexes = true;
+
+	ExecStoreVirtualTuple(ins->slot);
+	if (update_tid == NULL)
+		table_tuple_insert(ins->rel, ins->slot, GetCurrentCommandId(true), 0, NULL);
+	else
 	{
-		Oid			types[A_NATTS] = {INT8OID, UUIDOID, INT8OID, TIMESTAMPTZOID, TEXTOID,
-			TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID, BYTEAOID, INETOID, TEXTOID,
-		BYTEAOID, BYTEAOID};
-		SPIPlanPtr	p = SPI_prepare("INSERT INTO mt.audit_log (id, tenant_id, seq, at, actor, action, "
-									"resource_type, resource_id, details, details_key_id, details_enc, "
-									"client_addr, db_user, prev_hash, hash) "
-									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-									A_NATTS, types);
+#if PG_VERSION_NUM >= 160000
+		TU_UpdateIndexes upd;
 
-		if (p == NULL)
-			elog(ERROR, "multitenant: could not prepare the audit insert: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		insert_plan = p;
+		simple_table_tuple_update(ins->rel, update_tid, ins->slot, snap, &upd);
+		update_indexes = upd != TU_None;
+#else
+		simple_table_tuple_update(ins->rel, update_tid, ins->slot, snap, &update_indexes);
+#endif
 	}
+	if (update_indexes)
+#if PG_VERSION_NUM >= 160000
+		(void) ExecInsertIndexTuples(ins->rri, ins->slot, ins->estate, false, false, NULL, NIL, false);
+#else
+		(void) ExecInsertIndexTuples(ins->rri, ins->slot, ins->estate, false, false, NULL, NIL);
+#endif
+	ResetPerTupleExprContext(ins->estate);
+}
 
-	SET_VARSIZE(prev, VARHDRSZ + MT_SHA256_LEN);
-	memcpy(VARDATA(prev), r->prev_hash, MT_SHA256_LEN);
-	SET_VARSIZE(hash, VARHDRSZ + MT_SHA256_LEN);
-	memcpy(VARDATA(hash), r->hash, MT_SHA256_LEN);
-	memset(nulls, ' ', sizeof(nulls));
+static bytea *
+hash_bytea(const uint8 *h)
+{
+	bytea	   *b = palloc(VARHDRSZ + MT_SHA256_LEN);
 
+	SET_VARSIZE(b, VARHDRSZ + MT_SHA256_LEN);
+	memcpy(VARDATA(b), h, MT_SHA256_LEN);
+	return b;
+}
+
+static void
+insert_row(AuditInserter *ins, const AuditRow *r, Datum details, Datum enc, Datum client)
+{
+	Datum	   *v = ins->slot->tts_values;
+	bool	   *nulls = ins->slot->tts_isnull;
+
+	ExecClearTuple(ins->slot);
+	memset(nulls, 0, sizeof(bool) * A_NATTS);
 	v[A_ID - 1] = Int64GetDatum(r->id);
 	v[A_TENANT - 1] = UUIDPGetDatum((pg_uuid_t *) &r->tenant);
 	v[A_SEQ - 1] = Int64GetDatum(r->seq);
@@ -838,57 +887,72 @@ insert_row(const AuditRow *r, Datum details, Datum enc, Datum client)
 	v[A_ACTION - 1] = PointerGetDatum(cstring_to_text_with_len(r->action.p, r->action.len));
 #define OPT_TEXT(att, f) \
 	if ((f).p) v[(att) - 1] = PointerGetDatum(cstring_to_text_with_len((f).p, (f).len)); \
-	else nulls[(att) - 1] = 'n'
+	else nulls[(att) - 1] = true
 	OPT_TEXT(A_RTYPE, r->resource_type);
 	OPT_TEXT(A_RID, r->resource_id);
 #undef OPT_TEXT
 	if (r->details.p)
 		v[A_DETAILS - 1] = details;
 	else
-		nulls[A_DETAILS - 1] = 'n';
+		nulls[A_DETAILS - 1] = true;
 	if (r->has_key_id)
 	{
 		v[A_KEY_ID - 1] = Int64GetDatum(r->details_key_id);
 		v[A_ENC - 1] = enc;
 	}
 	else
-		nulls[A_KEY_ID - 1] = nulls[A_ENC - 1] = 'n';
+		nulls[A_KEY_ID - 1] = nulls[A_ENC - 1] = true;
 	if (r->client_addr.p)
 		v[A_CLIENT - 1] = client;
 	else
-		nulls[A_CLIENT - 1] = 'n';
+		nulls[A_CLIENT - 1] = true;
 	v[A_DB_USER - 1] = PointerGetDatum(cstring_to_text_with_len(r->db_user.p, r->db_user.len));
-	v[A_PREV - 1] = PointerGetDatum(prev);
-	v[A_HASH - 1] = PointerGetDatum(hash);
+	v[A_PREV - 1] = PointerGetDatum(hash_bytea(r->prev_hash));
+	v[A_HASH - 1] = PointerGetDatum(hash_bytea(r->hash));
 	if (!r->sealed)
-		nulls[A_SEQ - 1] = nulls[A_PREV - 1] = 'n';
-
-	rc = flagged_execute(AUDIT_WRITE_LOG_INSERT, NULL, insert_plan, 0, NULL, v, nulls);
-	if (rc != SPI_OK_INSERT)
-		mt_spi_failed("audit insert", rc);
+		nulls[A_SEQ - 1] = nulls[A_PREV - 1] = true;
+	inserter_write(ins, NULL, NULL);
 }
 
-int64
-mt_audit_append(const pg_uuid_t *tenant, const char *action,
-				const char *resource_type, const char *resource_id,
-				Jsonb *details, const char *subject)
+/* one event of a batch; details NULL: none */
+typedef struct AuditEvent
+{
+	const char *action;
+	const char *resource_type;
+	const char *resource_id;
+	Jsonb	   *details;
+} AuditEvent;
+
+/*
+ * Appends n events to one chain (tenant NULL: the no-tenant chain), all
+ * with the same actor, session and subject; returns the id of the last.
+ */
+static int64
+audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const char *subject)
 {
 	AuditRels	rels;
+	AuditInserter ins;
 	AuditRow	r;
 	ChainHead	head;
 	StringInfoData dtext;
 	StringInfoData canon;
 	Datum		client = (Datum) 0;
 	char	   *client_txt;
-	Datum		enc = (Datum) 0;
 	char	   *actor;
+	char	   *user;
 	bool		legacy;
+	bool		spi = false;
+	MemoryContext rowcxt = NULL;
+	MemoryContext outer = CurrentMemoryContext;
 
 	/* mt.audit() itself, and the appends of functions that refused already */
 	mt_require_writable("mt.audit()", MT_WRITES_TABLES);
-	check_length("action", action, MT_AUDIT_MAX_ACTION, true);
-	check_length("resource_type", resource_type, MT_AUDIT_MAX_RTYPE, false);
-	check_length("resource_id", resource_id, MT_AUDIT_MAX_RID, false);
+	for (int i = 0; i < n; i++)
+	{
+		check_length("action", ev[i].action, MT_AUDIT_MAX_ACTION, true);
+		check_length("resource_type", ev[i].resource_type, MT_AUDIT_MAX_RTYPE, false);
+		check_length("resource_id", ev[i].resource_id, MT_AUDIT_MAX_RID, false);
+	}
 	check_length("subject", subject, MT_AUDIT_MAX_SUBJECT, false);
 	if (subject != NULL && subject[0] == '\0')
 		ereport(ERROR,
@@ -898,79 +962,135 @@ mt_audit_append(const pg_uuid_t *tenant, const char *action,
 
 	memset(&r, 0, sizeof(r));
 	r.tenant = tenant ? *tenant : mt_audit_nil_tenant;
-	r.action = afield(action);
-	r.resource_type = afield(resource_type);
-	r.resource_id = afield(resource_id);
-	if (details != NULL)
-	{
-		initStringInfo(&dtext);
-		JsonbToCString(&dtext, &details->root, VARSIZE(details));
-		if (dtext.len > mt_audit_max_details)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("audit details are too large (%d bytes)", dtext.len),
-					 errdetail("The limit is multitenant.audit_max_details = %d bytes.",
-							   mt_audit_max_details)));
-		r.details.p = dtext.data;
-		r.details.len = dtext.len;
-	}
 	actor = mt_context_subject();
-	r.actor = afield(actor ? actor : session_user_name());
-	r.db_user = afield(session_user_name());
+	user = session_user_name();
+	r.actor = afield(actor ? actor : user);
+	r.db_user = afield(user);
 	client_address(&client, &client_txt);
 	r.client_addr = afield(client_txt);
 
 	audit_rels(&rels);
-	mt_spi_connect();
 
 	/*
 	 * Before the 0.5.0 update (no index audit_log_unsealed): chained at
 	 * once under the chain lock, as 0.4.0 did.  Otherwise no chain lock:
-	 * the row goes in unsealed and the sealer links it later.  The
+	 * the rows go in unsealed and the sealer links them later.  The
 	 * subject-key lock (or the chain lock) comes first, so that key
 	 * creation never waits on a transaction that waits for this lock.
 	 */
 	legacy = !OidIsValid(rels.unsealed_idx);
 	if (legacy)
-		lock_chain(&r.tenant);
-	else if (details != NULL && subject != NULL)
-		lock_subject_keys(&r.tenant);
-
-	if (details != NULL && subject != NULL)
 	{
-		uint8		key[MT_AUDIT_KEY_LEN];
-		bytea	   *e;
+		lock_chain(&r.tenant);
+		chain_head(&rels, SnapshotSelf, &r.tenant, &head);
+	}
+	else if (subject != NULL)
+	{
+		for (int i = 0; i < n; i++)
+			if (ev[i].details != NULL)
+			{
+				lock_subject_keys(&r.tenant);
+				break;
+			}
+	}
 
-		r.details_key_id = mt_audit_subject_key(&r.tenant, subject, true, key);
-		r.has_key_id = true;
-		e = mt_audit_encrypt(key, dtext.data, dtext.len);
-		mt_wipe(key, sizeof(key));
-		mt_wipe(dtext.data, dtext.len);
-		enc = PointerGetDatum(e);
-		r.details_enc.p = VARDATA(e);
-		r.details_enc.len = VARSIZE(e) - VARHDRSZ;
+	initStringInfo(&dtext);
+	initStringInfo(&canon);
+	if (n > 1)
+		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit append rows", ALLOCSET_DEFAULT_SIZES);
+	inserter_open(&ins, rels.log);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		enc = (Datum) 0;
+		Jsonb	   *details = ev[i].details;
+
+		CHECK_FOR_INTERRUPTS();
+		if (rowcxt)
+		{
+			MemoryContextReset(rowcxt);
+			MemoryContextSwitchTo(rowcxt);
+		}
+		r.action = afield(ev[i].action);
+		r.resource_type = afield(ev[i].resource_type);
+		r.resource_id = afield(ev[i].resource_id);
 		r.details.p = NULL;
 		r.details.len = 0;
-	}
+		r.has_key_id = false;
+		r.details_enc.p = NULL;
+		r.details_enc.len = 0;
+		if (details != NULL)
+		{
+			resetStringInfo(&dtext);
+			JsonbToCString(&dtext, &details->root, VARSIZE(details));
+			if (dtext.len > mt_audit_max_details)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("audit details are too large (%d bytes)", dtext.len),
+						 errdetail("The limit is multitenant.audit_max_details = %d bytes.",
+								   mt_audit_max_details)));
+			r.details.p = dtext.data;
+			r.details.len = dtext.len;
+		}
+		if (details != NULL && subject != NULL)
+		{
+			uint8		key[MT_AUDIT_KEY_LEN];
+			bytea	   *e;
 
-	if (legacy)
-	{
-		/* the head as committed (or written by this transaction) */
-		chain_head(&rels, SnapshotSelf, &r.tenant, &head);
-		r.seq = head.seq + 1;
-		r.sealed = true;
-		memcpy(r.prev_hash, head.hash, MT_SHA256_LEN);
-	}
-	r.id = nextval_internal(rels.id_seq, false);
-	r.at = GetCurrentTimestamp();
+			if (!spi)
+			{
+				MemoryContext c = MemoryContextSwitchTo(outer);
 
-	initStringInfo(&canon);
-	audit_compute_hash(&r, &canon, r.hash);
-	insert_row(&r, details ? PointerGetDatum(details) : (Datum) 0, enc, client);
-	if (!legacy)
+				mt_spi_connect();
+				MemoryContextSwitchTo(c);
+				spi = true;
+			}
+			r.details_key_id = mt_audit_subject_key(&r.tenant, subject, true, key);
+			r.has_key_id = true;
+			e = mt_audit_encrypt(key, dtext.data, dtext.len);
+			mt_wipe(key, sizeof(key));
+			mt_wipe(dtext.data, dtext.len);
+			enc = PointerGetDatum(e);
+			r.details_enc.p = VARDATA(e);
+			r.details_enc.len = VARSIZE(e) - VARHDRSZ;
+			r.details.p = NULL;
+			r.details.len = 0;
+		}
+		if (legacy)
+		{
+			r.sealed = true;
+			r.seq = ++head.seq;
+			memcpy(r.prev_hash, head.hash, MT_SHA256_LEN);
+		}
+		r.id = nextval_internal(rels.id_seq, false);
+		r.at = GetCurrentTimestamp();
+		audit_compute_hash(&r, &canon, r.hash);
+		if (legacy)
+			memcpy(head.hash, r.hash, MT_SHA256_LEN);
+		insert_row(&ins, &r, details ? PointerGetDatum(details) : (Datum) 0, enc, client);
+	}
+	MemoryContextSwitchTo(outer);
+	inserter_close(&ins);
+	if (rowcxt)
+		MemoryContextDelete(rowcxt);
+	if (spi)
+		mt_spi_finish();
+	if (!legacy && n > 0)
 		mt_audit_note_unsealed();
-	mt_spi_finish();
 	return r.id;
+}
+
+int64
+mt_audit_append(const pg_uuid_t *tenant, const char *action,
+				const char *resource_type, const char *resource_id,
+				Jsonb *details, const char *subject)
+{
+	AuditEvent	ev;
+
+	ev.action = action;
+	ev.resource_type = resource_type;
+	ev.resource_id = resource_id;
+	ev.details = details;
+	return audit_append_events(tenant, 1, &ev, subject);
 }
 
 static Jsonb *
@@ -1035,10 +1155,12 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 	int64		n = 0;
 	bool		same_tenant = memcmp(src, dst, sizeof(pg_uuid_t)) == 0;
 	bool		unsealed_seen = false;
+	AuditInserter ins;
 
 	mt_require_writable("mt.import_tenant()", MT_WRITES_TABLES);
 	audit_rels(&rels);
 	lock_chain(dst);
+	inserter_open(&ins, rels.log);
 	memcpy(src_prev, base_hash, MT_SHA256_LEN);
 	if (rechain)
 	{
@@ -1119,7 +1241,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 				}
 				else if (r.id > max_id)
 					max_id = r.id;
-				insert_row(&r, nl[A_DETAILS - 1] ? (Datum) 0 : v[A_DETAILS - 1],
+				insert_row(&ins, &r, nl[A_DETAILS - 1] ? (Datum) 0 : v[A_DETAILS - 1],
 						   nl[A_ENC - 1] ? (Datum) 0 : v[A_ENC - 1],
 						   nl[A_CLIENT - 1] ? (Datum) 0 : v[A_CLIENT - 1]);
 				n++;
@@ -1159,7 +1281,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 			}
 			else if (r.id > max_id)
 				max_id = r.id;
-			insert_row(&r, nl[A_DETAILS - 1] ? (Datum) 0 : v[A_DETAILS - 1],
+			insert_row(&ins, &r, nl[A_DETAILS - 1] ? (Datum) 0 : v[A_DETAILS - 1],
 					   nl[A_ENC - 1] ? (Datum) 0 : v[A_ENC - 1],
 					   nl[A_CLIENT - 1] ? (Datum) 0 : v[A_CLIENT - 1]);
 			n++;
@@ -1167,6 +1289,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 		ExecDropSingleTupleTableSlot(slot);
 		SPI_freetuptable(batch);
 	}
+	inserter_close(&ins);
 
 	/* ids kept: later appends must take larger ones */
 	if (max_id > 0)
@@ -1220,6 +1343,94 @@ mt_audit(PG_FUNCTION_ARGS)
 									opt_text(fcinfo, 1), opt_text(fcinfo, 2),
 									PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
 									opt_text(fcinfo, 4)));
+}
+
+/* text[] argument n as C strings (NULL array: *len -1) */
+static char **
+text_array_arg(FunctionCallInfo fcinfo, int n, int *len)
+{
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	*len = -1;
+	if (PG_ARGISNULL(n))
+		return NULL;
+	a = PG_GETARG_ARRAYTYPE_P(n);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("mt.audit_many() takes one-dimensional arrays")));
+	deconstruct_array(a, ARR_ELEMTYPE(a), -1, false, TYPALIGN_INT, &elems, &nulls, len);
+	out = palloc(sizeof(char *) * Max(*len, 1));
+	for (int i = 0; i < *len; i++)
+		out[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return out;
+}
+
+static void
+check_many_length(int len, int n, const char *what)
+{
+	if (len >= 0 && len != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mt.audit_many(): %s has %d elements, actions has %d", what, len, n),
+				 errhint("Pass arrays of the same length, or NULL for none.")));
+}
+
+/*
+ * mt.audit_many(actions text[], resource_types text[], resource_ids text[],
+ * details jsonb[]): appends one event per element of actions to the current
+ * tenant's chain in one pass (the other arrays NULL or of the same length)
+ * and returns how many.  No subject: details are stored as they are.
+ */
+PG_FUNCTION_INFO_V1(mt_audit_many);
+Datum
+mt_audit_many(PG_FUNCTION_ARGS)
+{
+	char	  **actions;
+	char	  **rtypes;
+	char	  **rids;
+	int			n,
+				nt,
+				nr,
+				nd = -1;
+	Datum	   *dvals = NULL;
+	bool	   *dnulls = NULL;
+	AuditEvent *ev;
+
+	mt_require_writable("mt.audit_many()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.audit_many()");
+	mt_require_args(fcinfo, 1, "audit actions");
+	actions = text_array_arg(fcinfo, 0, &n);
+	rtypes = text_array_arg(fcinfo, 1, &nt);
+	rids = text_array_arg(fcinfo, 2, &nr);
+	check_many_length(nt, n, "resource_types");
+	check_many_length(nr, n, "resource_ids");
+	if (!PG_ARGISNULL(3))
+	{
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(3);
+
+		if (ARR_NDIM(a) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("mt.audit_many() takes one-dimensional arrays")));
+		deconstruct_array(a, JSONBOID, -1, false, TYPALIGN_INT, &dvals, &dnulls, &nd);
+		check_many_length(nd, n, "details");
+	}
+	if (n == 0)
+		PG_RETURN_INT64(0);
+	ev = palloc(sizeof(AuditEvent) * n);
+	for (int i = 0; i < n; i++)
+	{
+		ev[i].action = actions[i];
+		ev[i].resource_type = rtypes ? rtypes[i] : NULL;
+		ev[i].resource_id = rids ? rids[i] : NULL;
+		ev[i].details = (nd >= 0 && !dnulls[i]) ? DatumGetJsonbP(dvals[i]) : NULL;
+	}
+	(void) audit_append_events(mt_context_tenant(), n, ev, NULL);
+	PG_RETURN_INT64(n);
 }
 
 /* ---------------------------------------------------------------------
@@ -1297,10 +1508,9 @@ mt_audit_guard(PG_FUNCTION_ARGS)
  */
 typedef struct SealState
 {
-	Relation	heap;
-	ResultRelInfo *rri;
-	EState	   *estate;
-	TupleTableSlot *newslot;
+	AuditInserter ins;
+	Relation	heap;			/* ins.rel */
+	TupleTableSlot *newslot;	/* ins.slot */
 	MemoryContext rowcxt;
 	StringInfoData canon;
 	StringInfoData dbuf;
@@ -1311,13 +1521,9 @@ static void
 seal_begin(SealState *ss, const AuditRels *rels)
 {
 	memset(ss, 0, sizeof(*ss));
-	ss->heap = table_open(rels->log, RowExclusiveLock);
-	check_log_layout(ss->heap);
-	ss->estate = CreateExecutorState();
-	ss->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(ss->rri, ss->heap, 1, NULL, 0);
-	ExecOpenIndices(ss->rri, false);
-	ss->newslot = MakeSingleTupleTableSlot(RelationGetDescr(ss->heap), &TTSOpsVirtual);
+	inserter_open(&ss->ins, rels->log);
+	ss->heap = ss->ins.rel;
+	ss->newslot = ss->ins.slot;
 	ss->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit seal rows", ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&ss->canon);
 	initStringInfo(&ss->dbuf);
@@ -1326,23 +1532,10 @@ seal_begin(SealState *ss, const AuditRels *rels)
 static void
 seal_end(SealState *ss)
 {
-	ExecDropSingleTupleTableSlot(ss->newslot);
-	ExecCloseIndices(ss->rri);
-	FreeExecutorState(ss->estate);
+	inserter_close(&ss->ins);
 	MemoryContextDelete(ss->rowcxt);
-	table_close(ss->heap, NoLock);	/* RowExclusiveLock kept to commit */
 	/* later scans of this transaction see the sealed versions */
 	CommandCounterIncrement();
-}
-
-static bytea *
-hash_bytea(const uint8 *h)
-{
-	bytea	   *b = palloc(VARHDRSZ + MT_SHA256_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + MT_SHA256_LEN);
-	memcpy(VARDATA(b), h, MT_SHA256_LEN);
-	return b;
 }
 
 /* returns the rows sealed; wait false: skip the chain when its lock is taken */
@@ -1378,11 +1571,9 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 		AuditRow	r;
 		uint8		h[MT_SHA256_LEN];
 		MemoryContext old;
-		bool		update_indexes;
 
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(ss->rowcxt);
-		ResetPerTupleExprContext(ss->estate);
 		old = MemoryContextSwitchTo(ss->rowcxt);
 		audit_row_from_slot(slot, &r, &ss->dbuf);
 		if (r.sealed)
@@ -1420,24 +1611,7 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 		ss->newslot->tts_isnull[A_PREV - 1] = false;
 		ss->newslot->tts_values[A_HASH - 1] = PointerGetDatum(hash_bytea(r.hash));
 		ss->newslot->tts_isnull[A_HASH - 1] = false;
-		ExecStoreVirtualTuple(ss->newslot);
-		ss->newslot->tts_tableOid = RelationGetRelid(ss->heap);
-#if PG_VERSION_NUM >= 160000
-		{
-			TU_UpdateIndexes upd;
-
-			simple_table_tuple_update(ss->heap, &slot->tts_tid, ss->newslot, snap, &upd);
-			update_indexes = upd != TU_None;
-		}
-#else
-		simple_table_tuple_update(ss->heap, &slot->tts_tid, ss->newslot, snap, &update_indexes);
-#endif
-		if (update_indexes)
-#if PG_VERSION_NUM >= 160000
-			(void) ExecInsertIndexTuples(ss->rri, ss->newslot, ss->estate, false, false, NULL, NIL, false);
-#else
-			(void) ExecInsertIndexTuples(ss->rri, ss->newslot, ss->estate, false, false, NULL, NIL);
-#endif
+		inserter_write(&ss->ins, &slot->tts_tid, snap);
 		head.seq = r.seq;
 		memcpy(head.hash, r.hash, MT_SHA256_LEN);
 		n++;
@@ -2306,7 +2480,8 @@ append_as_owner(const pg_uuid_t *tenant, const char *action, const char *resourc
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(mt_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	nest = mt_enter_safe_search_path();
+	/* SQL runs only for subject keys; the rest is C (audit_append_events) */
+	nest = (subject != NULL && details != NULL) ? mt_enter_safe_search_path() : -1;
 	PG_TRY();
 	{
 		(void) mt_audit_append(tenant, action, resource_type, resource_id, details, subject);
@@ -2318,7 +2493,8 @@ append_as_owner(const pg_uuid_t *tenant, const char *action, const char *resourc
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	mt_leave_safe_search_path(nest);
+	if (nest >= 0)
+		mt_leave_safe_search_path(nest);
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
 

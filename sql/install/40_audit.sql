@@ -96,6 +96,13 @@ CREATE FUNCTION mt.audit(action text, resource_type text DEFAULT NULL,
     AS 'MODULE_PATHNAME', 'mt_audit' LANGUAGE C VOLATILE PARALLEL UNSAFE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- many events in one call: one pass, no SQL per event
+CREATE FUNCTION mt.audit_many(actions text[], resource_types text[] DEFAULT NULL,
+                              resource_ids text[] DEFAULT NULL, details jsonb[] DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mt_audit_many' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION mt.audit_verify(tenant uuid DEFAULT NULL, digest jsonb DEFAULT NULL)
     RETURNS TABLE (tenant_id uuid, ok boolean, rows_checked bigint, first_bad_id bigint,
                    head_seq bigint, problem text, unsealed bigint, oldest_unsealed timestamptz)
@@ -185,7 +192,7 @@ REVOKE ALL ON FUNCTION mt.audit_search_tenant(uuid, timestamptz, timestamptz, te
                                               text, bigint, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_export_tenant(uuid, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_forget_subject(text, uuid) FROM PUBLIC;
--- mt.audit(), mt.audit_search() and mt.audit_export() stay executable by
+-- mt.audit(), mt.audit_many(), mt.audit_search() and mt.audit_export() stay executable by
 -- PUBLIC: they act on the caller's own tenant context only.
 
 REVOKE ALL ON mt.audit_log, mt.audit_checkpoints, mt.audit_subject_keys FROM PUBLIC;
@@ -224,6 +231,7 @@ COMMENT ON TABLE mt.audit_digests IS 'When audit chain heads were taken out with
 COMMENT ON FUNCTION mt.audit_guard() IS 'Internal: append-only trigger that refuses INSERT, UPDATE, DELETE and TRUNCATE on the audit tables except from the extension''s own code.';
 COMMENT ON FUNCTION mt.audit(text, text, text, jsonb, text) IS 'Appends an event to the current tenant''s audit chain (the no-tenant chain without a context) and returns its id; for applications.';
 COMMENT ON FUNCTION mt.audit_verify(uuid, jsonb) IS 'Privileged (auditors): seals, then recomputes one or every audit chain, optionally against an earlier digest, and reports the first bad row and the unsealed tail.';
+COMMENT ON FUNCTION mt.audit_many(text[], text[], text[], jsonb[]) IS 'Appends one event per element of actions (with the resource types, ids and details at the same positions) to the current tenant''s audit chain and returns how many; for applications.';
 COMMENT ON FUNCTION mt.audit_seal() IS 'Privileged (auditors, admins): links every committed, not yet sealed audit event into its chain now (the background worker does it every multitenant.audit_seal_interval).';
 COMMENT ON INDEX mt.audit_log_unsealed IS 'The audit events not yet linked into their chain, per tenant in id order (the sealer''s work list).';
 COMMENT ON FUNCTION mt.audit_digest(uuid) IS 'Privileged (auditors, a scheduled job): the head (position, hash, time) of one or every audit chain, to store outside the database.';

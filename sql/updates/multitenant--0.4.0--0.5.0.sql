@@ -43,3 +43,10 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION mt.audit_verify(uuid, jsonb) IS 'Privileged (auditors): seals, then recomputes one or every audit chain, optionally against an earlier digest, and reports the first bad row and the unsealed tail.';
+-- audit sealing (issue 18), bulk appends: mt.audit_many
+CREATE FUNCTION mt.audit_many(actions text[], resource_types text[] DEFAULT NULL,
+                              resource_ids text[] DEFAULT NULL, details jsonb[] DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mt_audit_many' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION mt.audit_many(text[], text[], text[], jsonb[]) IS 'Appends one event per element of actions (with the resource types, ids and details at the same positions) to the current tenant''s audit chain and returns how many; for applications.';

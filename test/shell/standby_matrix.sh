@@ -84,6 +84,7 @@ flush_usage                | refuses | works   | SELECT mt.flush_usage() >= 0
 usage_quota_changed        | trigger | trigger | SELECT mt.usage_quota_changed() IS NOT NULL
 audit_guard                | trigger | trigger | SELECT mt.audit_guard() IS NOT NULL
 audit                      | refuses | refuses | SELECT mt.audit('standby.event') > 0
+audit_many                 | refuses | refuses | SELECT mt.audit_many(ARRAY['standby.event']) > 0
 audit_verify               | works   | works   | SELECT ok AND rows_checked = :n_audit FROM mt.audit_verify(:'acme')
 audit_digest               | works   | works   | SELECT seq = :n_audit AND hash = :'acme_head' FROM mt.audit_digest(:'acme')
 audit_prune                | refuses | refuses | SELECT mt.audit_prune('400 days') >= 0
