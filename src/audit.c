@@ -78,6 +78,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -89,6 +90,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -721,7 +723,24 @@ lock_subject_keys(const pg_uuid_t *tenant)
 static char *
 session_user_name(void)
 {
-	return GetUserNameFromId(GetSessionUserId(), false);
+	static Oid	cached_id = InvalidOid;
+	static char *cached_name = NULL;
+	Oid			id = GetSessionUserId();
+
+	/* a role rename changes the name: looked up again per transaction */
+	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
+
+	if (id != cached_id || cached_name == NULL || cached_lxid != MyProc->lxid)
+	{
+		char	   *name = GetUserNameFromId(id, false);
+
+		if (cached_name)
+			pfree(cached_name);
+		cached_name = MemoryContextStrdup(TopMemoryContext, name);
+		cached_id = id;
+		cached_lxid = MyProc->lxid;
+	}
+	return pstrdup(cached_name);
 }
 
 /* the client's address, computed once per backend; NULL for local sockets */
@@ -914,6 +933,67 @@ insert_row(AuditInserter *ins, const AuditRow *r, Datum details, Datum enc, Datu
 	inserter_write(ins, NULL, NULL);
 }
 
+/*
+ * The appends of one transaction share one inserter (and the catalog
+ * lookups): opened on first use under the transaction's resource owner,
+ * closed before commit or prepare (mt_audit_xact_callback) and before every
+ * utility statement (mt_audit_release_cache, from the ProcessUtility hook:
+ * ALTER, DROP or TRUNCATE of mt.audit_log must not find it still open); an
+ * abort releases it with the transaction.  A row-change trigger firing for
+ * 250,000 rows opens the table and its indexes once.
+ */
+typedef struct AuditCache
+{
+	LocalTransactionId lxid;
+	AuditRels	rels;
+	AuditInserter ins;
+} AuditCache;
+
+static AuditCache *audit_cache = NULL;
+
+static AuditInserter *
+cached_inserter(AuditRels *rels)
+{
+	if (audit_cache == NULL || audit_cache->lxid != MyProc->lxid)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		ResourceOwner owner = CurrentResourceOwner;
+		AuditCache *c = palloc0(sizeof(AuditCache));
+
+		audit_cache = NULL;
+		audit_rels(&c->rels);
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		PG_TRY();
+		{
+			inserter_open(&c->ins, c->rels.log);
+		}
+		PG_FINALLY();
+		{
+			CurrentResourceOwner = owner;
+			MemoryContextSwitchTo(old);
+		}
+		PG_END_TRY();
+		c->lxid = MyProc->lxid;
+		audit_cache = c;
+	}
+	*rels = audit_cache->rels;
+	return &audit_cache->ins;
+}
+
+void
+mt_audit_release_cache(void)
+{
+	if (audit_cache != NULL && audit_cache->lxid == MyProc->lxid)
+	{
+		ResourceOwner owner = CurrentResourceOwner;
+
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		inserter_close(&audit_cache->ins);
+		CurrentResourceOwner = owner;
+	}
+	audit_cache = NULL;
+}
+
 /* one event of a batch; details NULL: none */
 typedef struct AuditEvent
 {
@@ -931,7 +1011,7 @@ static int64
 audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const char *subject)
 {
 	AuditRels	rels;
-	AuditInserter ins;
+	AuditInserter *ins;
 	AuditRow	r;
 	ChainHead	head;
 	StringInfoData dtext;
@@ -969,7 +1049,7 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 	client_address(&client, &client_txt);
 	r.client_addr = afield(client_txt);
 
-	audit_rels(&rels);
+	ins = cached_inserter(&rels);
 
 	/*
 	 * Before the 0.5.0 update (no index audit_log_unsealed): chained at
@@ -998,7 +1078,6 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 	initStringInfo(&canon);
 	if (n > 1)
 		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit append rows", ALLOCSET_DEFAULT_SIZES);
-	inserter_open(&ins, rels.log);
 	for (int i = 0; i < n; i++)
 	{
 		Datum		enc = (Datum) 0;
@@ -1066,10 +1145,9 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 		audit_compute_hash(&r, &canon, r.hash);
 		if (legacy)
 			memcpy(head.hash, r.hash, MT_SHA256_LEN);
-		insert_row(&ins, &r, details ? PointerGetDatum(details) : (Datum) 0, enc, client);
+		insert_row(ins, &r, details ? PointerGetDatum(details) : (Datum) 0, enc, client);
 	}
 	MemoryContextSwitchTo(outer);
-	inserter_close(&ins);
 	if (rowcxt)
 		MemoryContextDelete(rowcxt);
 	if (spi)
@@ -1667,15 +1745,13 @@ seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *inco
 	return n;
 }
 
-bool
-mt_audit_seal_database(void)
+int64
+mt_audit_seal_database(bool *incomplete)
 {
 	AuditRels	rels;
-	bool		incomplete;
 
 	audit_rels(&rels);
-	(void) seal_tenants(&rels, NULL, false, &incomplete);
-	return incomplete;
+	return seal_tenants(&rels, NULL, false, incomplete);
 }
 
 /* this transaction appended unsealed events: tell the worker at commit */
@@ -1690,6 +1766,20 @@ mt_audit_note_unsealed(void)
 void
 mt_audit_xact_callback(int event)
 {
+	switch ((XactEvent) event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			mt_audit_release_cache();
+			return;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PREPARE:
+			audit_cache = NULL; /* released with the transaction */
+			break;
+		default:
+			break;
+	}
 	if (!seal_note_pending)
 		return;
 	switch ((XactEvent) event)

@@ -72,11 +72,18 @@ extern int64 mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg
 /*
  * The background worker's sealing pass over the current database: links
  * every committed unsealed event into its chain, skipping chains whose lock
- * another transaction holds.  Returns true when some chain was skipped (or
- * stopped at a tampered row), so that the database is visited again.
+ * another transaction holds.  Returns the events sealed; *incomplete: some
+ * chain was skipped (or stopped at a tampered row), so that the database
+ * is visited again.
  * Needs a transaction with an active snapshot.
  */
-extern bool mt_audit_seal_database(void);
+extern int64 mt_audit_seal_database(bool *incomplete);
+
+/*
+ * Closes the inserter the transaction's appends share (multitenant.c's
+ * ProcessUtility hook, before every utility statement).
+ */
+extern void mt_audit_release_cache(void);
 
 /* multitenant.c's transaction callback: tells the worker about commits */
 extern void mt_audit_xact_callback(int event);

@@ -78,6 +78,7 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	int			nest;
 	bool		approved;
 
+	mt_audit_release_cache();
 	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
 	nest = mt_citus_suppress_set_propagation(pstmt->utilityStmt);
 	mt_citus_pass_context_utility(pstmt->utilityStmt);

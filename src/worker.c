@@ -76,6 +76,9 @@
 
 int			mt_audit_seal_interval_ms = 200;
 
+/* how long a worker stays for further sealing passes while they find work */
+#define MT_SEAL_STAY_MS 1000
+
 PGDLLEXPORT void mt_launcher_main(Datum main_arg);
 PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
 PGDLLEXPORT void mt_reserved_flush_main(Datum main_arg);
@@ -535,30 +538,54 @@ mt_flush_worker_main(Datum main_arg)
 	flush_report(dbid, req, true, rows);
 
 	/*
-	 * Seal the database's committed audit events, in a transaction of its
-	 * own (a failure leaves them for the next round; it does not undo the
-	 * flush).  Chains locked by someone else are skipped and the database
-	 * is flagged again.
+	 * Seal the database's committed audit events, each pass in a
+	 * transaction of its own (a failure leaves them for the next round; it
+	 * does not undo the flush).  Chains locked by someone else are skipped
+	 * and the database is flagged again.  While passes find events, the
+	 * worker stays for further passes every audit_seal_interval, for at
+	 * most MT_SEAL_STAY_MS (short: DROP DATABASE waits for connected
+	 * workers), which saves a process start per pass under steady load;
+	 * commits meanwhile keep the flag up for the launcher (it does not
+	 * start a second worker for the database while this one runs).
 	 */
 	pgstat_report_activity(STATE_RUNNING, "sealing audit events");
-	PG_TRY();
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (OidIsValid(get_extension_oid("multitenant", true)) &&
-			mt_audit_seal_database())
-			mt_flush_request_audit(dbid);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		TimestampTz stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MT_SEAL_STAY_MS);
+
+		for (;;)
+		{
+			volatile int64 sealed = 0;
+
+			PG_TRY();
+			{
+				bool		incomplete = false;
+
+				SetCurrentStatementStartTimestamp();
+				StartTransactionCommand();
+				PushActiveSnapshot(GetTransactionSnapshot());
+				if (OidIsValid(get_extension_oid("multitenant", true)))
+					sealed = mt_audit_seal_database(&incomplete);
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+				if (incomplete)
+					mt_flush_request_audit(dbid);
+			}
+			PG_CATCH();
+			{
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+			}
+			PG_END_TRY();
+			if (sealed == 0 || ShutdownRequestPending ||
+				GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 mt_audit_seal_interval_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
 	}
-	PG_CATCH();
-	{
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
 
 	pgstat_report_stat(true);
 	pgstat_report_activity(STATE_IDLE, NULL);

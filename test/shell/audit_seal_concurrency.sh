@@ -77,6 +77,12 @@ check() {   # check <label>
     echo "ok: $1: every committed event sealed once, no aborted one, chains verify, session order kept"
 }
 
+# the background worker alone seals a committed event (nobody calls the sealer)
+id=$(mt_psql -d $db -c "SELECT mt.set_tenant(tid, false) FROM bench_tenants WHERE i = 1" -c "SELECT mt.audit('worker.only')" | tail -1)
+wait_for 20 mt_true $db "SELECT seq IS NOT NULL FROM mt.audit_log WHERE id = $id" ||
+    fail "the worker did not seal a committed event within 20 s (audit_seal_interval 200ms)"
+echo "ok: the background worker seals a committed event by itself"
+
 run_load 1 2
 check "2 tenants"
 run_load 2 100
