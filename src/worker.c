@@ -12,9 +12,11 @@
  * connected to that database (pg_partman's pattern: one short-lived
  * worker per database and round).  A flush worker checks that recovery is
  * over and that the extension exists, flushes in one transaction, reports
- * its statistics, seals the database's committed audit events (audit.c;
- * databases flagged by mt_flush_request_audit() are visited at most every
- * multitenant.audit_seal_interval) and exits.  Short-lived workers never hold a database
+ * its statistics, seals the database's committed audit events (audit.c)
+ * and exits.  Databases flagged by mt_flush_request_audit() get a worker at
+ * most every multitenant.audit_seal_interval; when no flush is due there,
+ * it is a seal-only worker (bgw_extra 's'), which leaves the usage and
+ * API-key flushes to their own rounds.  Short-lived workers never hold a database
  * open, so DROP DATABASE and CREATE DATABASE ... TEMPLATE keep working.
  * The launcher restarts after a failure (bgw_restart_time); a failed
  * flush leaves the counts pending for the next round.  Databases that no
@@ -195,7 +197,7 @@ start_reserved_flush(Oid dbid)
 
 /* false when the database's flush must be tried again later */
 static bool
-start_flush_worker(Oid dbid)
+start_flush_worker(Oid dbid, bool seal_only)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
@@ -214,6 +216,8 @@ start_flush_worker(Oid dbid)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "multitenant flush");
 	worker.bgw_main_arg = ObjectIdGetDatum(dbid);
 	worker.bgw_notify_pid = MyProcPid;
+	/* 's': only audit events to seal; the usage flush keeps its rounds */
+	worker.bgw_extra[0] = seal_only ? 's' : 'f';
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
@@ -306,6 +310,7 @@ mt_launcher_main(Datum main_arg)
 		bool		flush_all;
 		Oid			targets[MT_MAX_RUNNING];
 		bool		seal[MT_MAX_RUNNING];
+		bool		flush[MT_MAX_RUNNING];
 		int			n_targets = 0;
 		long		timeout;
 		bool		seal_round;
@@ -352,6 +357,7 @@ mt_launcher_main(Datum main_arg)
 			if (want_flush || want_seal)
 			{
 				seal[n_targets] = want_seal;
+				flush[n_targets] = want_flush;
 				if (want_seal)
 					r->audit_unsealed = false;
 				targets[n_targets++] = r->dbid;
@@ -376,8 +382,11 @@ mt_launcher_main(Datum main_arg)
 				if (j == n_targets)
 				{
 					seal[n_targets] = false;
+					flush[n_targets] = true;
 					targets[n_targets++] = pending[i];
 				}
+				else
+					flush[j] = true;
 			}
 			if (round)
 			{
@@ -412,7 +421,7 @@ mt_launcher_main(Datum main_arg)
 					if (n_db < MT_MAX_DATABASES)
 						forget_database(targets[i]);	/* dropped */
 				}
-				else if (allow[j] && !start_flush_worker(targets[i]))
+				else if (allow[j] && !start_flush_worker(targets[i], !flush[i]))
 				{
 					again = true;
 					if (seal[i])
@@ -436,6 +445,60 @@ mt_launcher_main(Datum main_arg)
 /* ---------------------------------------------------------------------
  * Flush worker (one database, one flush, then exit)
  * --------------------------------------------------------------------- */
+
+/*
+ * Seal the database's committed audit events, each pass in a transaction of
+ * its own (a failure leaves them for the next round; it does not undo the
+ * flush).  Chains locked by someone else are skipped and the database is
+ * flagged again.  While passes find events, the worker stays for further
+ * passes every audit_seal_interval, for at most MT_SEAL_STAY_MS (short:
+ * DROP DATABASE waits for connected workers), which saves a process start
+ * per pass under steady load; commits meanwhile keep the flag up for the
+ * launcher (it does not start a second worker for the database while this
+ * one runs).
+ */
+static void
+audit_seal_passes(Oid dbid)
+{
+	pgstat_report_activity(STATE_RUNNING, "sealing audit events");
+	{
+		TimestampTz stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MT_SEAL_STAY_MS);
+
+		for (;;)
+		{
+			volatile int64 sealed = 0;
+
+			PG_TRY();
+			{
+				bool		incomplete = false;
+
+				SetCurrentStatementStartTimestamp();
+				StartTransactionCommand();
+				PushActiveSnapshot(GetTransactionSnapshot());
+				if (OidIsValid(get_extension_oid("multitenant", true)))
+					sealed = mt_audit_seal_database(&incomplete);
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+				if (incomplete)
+					mt_flush_request_audit(dbid);
+			}
+			PG_CATCH();
+			{
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+			}
+			PG_END_TRY();
+			if (sealed == 0 || ShutdownRequestPending ||
+				GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 mt_audit_seal_interval_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+}
 
 /* a flush ended: publish it to the mt.flush_usage() callers it covers */
 static void
@@ -488,6 +551,18 @@ mt_flush_worker_main(Datum main_arg)
 	if (RecoveryInProgress())
 		proc_exit(0);
 
+	/*
+	 * Started only to seal audit events: the usage and API-key flushes keep
+	 * their own rounds (multitenant.flush_interval) and requests.
+	 */
+	if (!flush_is_reserved && MyBgworkerEntry != NULL && MyBgworkerEntry->bgw_extra[0] == 's')
+	{
+		audit_seal_passes(dbid);
+		pgstat_report_stat(true);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		proc_exit(0);
+	}
+
 	/* requests made up to now are covered by this flush */
 	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
 	r = mt_flush_request_slot(dbid, false);
@@ -537,55 +612,7 @@ mt_flush_worker_main(Datum main_arg)
 
 	flush_report(dbid, req, true, rows);
 
-	/*
-	 * Seal the database's committed audit events, each pass in a
-	 * transaction of its own (a failure leaves them for the next round; it
-	 * does not undo the flush).  Chains locked by someone else are skipped
-	 * and the database is flagged again.  While passes find events, the
-	 * worker stays for further passes every audit_seal_interval, for at
-	 * most MT_SEAL_STAY_MS (short: DROP DATABASE waits for connected
-	 * workers), which saves a process start per pass under steady load;
-	 * commits meanwhile keep the flag up for the launcher (it does not
-	 * start a second worker for the database while this one runs).
-	 */
-	pgstat_report_activity(STATE_RUNNING, "sealing audit events");
-	{
-		TimestampTz stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MT_SEAL_STAY_MS);
-
-		for (;;)
-		{
-			volatile int64 sealed = 0;
-
-			PG_TRY();
-			{
-				bool		incomplete = false;
-
-				SetCurrentStatementStartTimestamp();
-				StartTransactionCommand();
-				PushActiveSnapshot(GetTransactionSnapshot());
-				if (OidIsValid(get_extension_oid("multitenant", true)))
-					sealed = mt_audit_seal_database(&incomplete);
-				PopActiveSnapshot();
-				CommitTransactionCommand();
-				if (incomplete)
-					mt_flush_request_audit(dbid);
-			}
-			PG_CATCH();
-			{
-				EmitErrorReport();
-				FlushErrorState();
-				AbortCurrentTransaction();
-			}
-			PG_END_TRY();
-			if (sealed == 0 || ShutdownRequestPending ||
-				GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until)
-				break;
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 mt_audit_seal_interval_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
+	audit_seal_passes(dbid);
 
 	pgstat_report_stat(true);
 	pgstat_report_activity(STATE_IDLE, NULL);
