@@ -9,6 +9,8 @@ SELECT set_config('test.tok_globex', mt.tenant_token(:'globex', '1 hour'), false
 CREATE FUNCTION pg_temp.chain(t uuid) RETURNS TABLE (seq bigint, actor text, action text,
     resource_type text, resource_id text, details text, linked boolean)
 LANGUAGE sql AS $$
+    -- appends are linked by the sealer (doc/audit.md, "Sealing"): seal first
+    SELECT mt.audit_seal();
     SELECT l.seq, l.actor, l.action, l.resource_type,
            regexp_replace(l.resource_id, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>', 'g'),
            regexp_replace(l.details::text, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>', 'g'),
@@ -224,6 +226,8 @@ SELECT mt.audit_prune('1 day') AS nothing_that_old;
 SELECT max(seq) AS acme_head FROM mt.audit_log WHERE tenant_id = :'acme' \gset
 SELECT mt.audit_prune('0 s', :'acme') = :acme_head AS pruned_whole_acme_chain;
 SELECT seq = :acme_head AS ckpt_at_head, rows_pruned = :acme_head AS all_rows, pruned_by FROM mt.audit_checkpoints WHERE tenant_id = :'acme';
+-- the audit.prune event is linked by the next seal
+SELECT mt.audit_seal() >= 0 AS sealed;  -- (or the worker did)
 SELECT seq = :acme_head + 1 AS continues, action, details->'through_seq' = to_jsonb(:acme_head) AS through
 FROM mt.audit_log WHERE tenant_id = :'acme';
 BEGIN;

@@ -6,7 +6,8 @@
  *	  against a saved digest); mt.audit_digest() returns chain heads;
  *	  mt.audit_prune() removes old rows behind a checkpoint; the C row-change
  *	  trigger behind mt.audit_table(); search and JSON-lines export; the
- *	  append-only guard trigger; mt.audit_forget_subject(); importing a
+ *	  append-only guard trigger; sealing (mt.audit_seal() and the worker's
+ *	  pass); mt.audit_forget_subject(); importing a
  *	  tenant's chain (mt.import_tenant, verbatim or re-chained under the
  *	  chain lock of the new tenant).  Subject keys
  *	  and details encryption live in audit_keys.c.
@@ -19,23 +20,38 @@
  * audit_compute_hash() and doc/audit.md, which an external verifier
  * follows).
  *
- * Locks.  An append takes a transaction-scoped lock on its chain (an
- * advisory-type heavyweight lock with locktag_field4 = MT_AUDIT_LOCK_SPACE,
- * keyed by the tenant uuid, never colliding with user advisory locks), held
- * to commit or abort.  Under that lock it reads the chain head with
- * SnapshotSelf (committed rows plus this transaction's own, whatever the
- * isolation level), takes the next id from mt.audit_log_id_seq and inserts.
- * So appends to one chain are serialized in commit order, an aborted
- * append leaves no gap (its row is invisible to the next appender), and
- * appends to different chains never wait on each other.  The unique index
- * (tenant_id, seq) is the backstop against forks.  mt.audit_prune() takes
- * the same per-chain lock.  Nothing is shared between backends otherwise.
+ * Appending and sealing.  mt.audit() takes no chain lock: it inserts the
+ * event unsealed (seq and prev_hash NULL, hash = its content hash: the same
+ * message with seq NULL and a zero prev_hash), with an id from
+ * mt.audit_log_id_seq, and at commit flags the database for the worker
+ * (flush_request.c).  The sealer (seal_chain: the worker every
+ * multitenant.audit_seal_interval, mt.audit_seal(), and mt.audit_verify(),
+ * mt.audit_digest(), mt.audit_prune() before they read) takes the chain's
+ * lock, reads the head with SnapshotSelf, and links every unsealed row
+ * visible to a snapshot taken after the lock (committed ones and its own
+ * transaction's) in id order, checking each content hash first; see
+ * seal_chain() for why that order is consistent with commit order.  The
+ * partial index audit_log_unsealed (tenant_id, id) WHERE seq IS NULL is its
+ * work list.  Before the 0.5.0 update (no such index) appends chain at once
+ * under the chain lock, as 0.4.0 did.
+ *
+ * Locks.  The chain lock is a transaction-scoped heavyweight lock (an
+ * advisory-type tag with locktag_field4 = MT_AUDIT_LOCK_SPACE, keyed by the
+ * tenant uuid, never colliding with user advisory locks), held to commit or
+ * abort by sealers, mt.audit_prune() and the chain import; the worker's
+ * sealer skips chains whose lock is taken.  Sealers take several chain
+ * locks in uuid order.  Appends with encrypted details take the tenant's
+ * subject-key lock (MT_AUDIT_KEYS_LOCK_SPACE), as mt.audit_forget_subject()
+ * does.  The unique index (tenant_id, seq) is the backstop against forks.
+ * Nothing is shared between backends otherwise.
  *
  * Append-only.  Statement triggers (mt.audit_guard, ENABLE ALWAYS) refuse
  * INSERT/UPDATE/DELETE/TRUNCATE on mt.audit_log and mt.audit_checkpoints
  * unless the backend-local audit_write_mode was set by this file's own C
  * code for exactly that statement (insert by mt.audit, delete and
  * checkpoint insert by mt.audit_prune).  The flag is reset in PG_FINALLY.
+ * Sealing updates rows through the table AM directly (no trigger fires),
+ * so no SQL statement can link, relink or rewrite a row.
  *
  *-------------------------------------------------------------------------
  */
@@ -62,7 +78,9 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -72,12 +90,14 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "audit.h"
 #include "audit_keys.h"
 #include "catalog.h"
+#include "flush_request.h"
 #include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
@@ -95,6 +115,7 @@
 #define MT_AUDIT_MAX_VALUE		4096	/* row-change trigger: larger values are hashed */
 
 #define MT_AUDIT_LOCK_SPACE		0x6175	/* locktag_field4 of chain locks ("au") */
+#define MT_AUDIT_KEYS_LOCK_SPACE	0x616b	/* ... of subject-key locks ("ak") */
 
 /* domain tag that starts every hashed message: "mt.audit.v1" and a NUL */
 #define MT_AUDIT_DOMAIN			"mt.audit.v1"
@@ -124,6 +145,8 @@ typedef enum AuditWriteMode
 
 static AuditWriteMode audit_write_mode = AUDIT_WRITE_NONE;
 
+static void mt_audit_note_unsealed(void);
+
 /* mt.audit_log column numbers; checked against the catalog on open */
 enum
 {
@@ -149,6 +172,8 @@ typedef struct AuditRels
 	Oid			ckpt;
 	Oid			ckpt_idx;		/* audit_checkpoints_pkey (tenant_id, seq) */
 	Oid			id_seq;
+	Oid			unsealed_idx;	/* audit_log_unsealed (tenant_id, id) WHERE seq
+								 * IS NULL; InvalidOid before the 0.5.0 update */
 } AuditRels;
 
 /*
@@ -182,6 +207,8 @@ audit_rels(AuditRels *r)
 	r->ckpt = audit_relid(r->nsp, "audit_checkpoints", true);
 	r->ckpt_idx = audit_relid(r->nsp, "audit_checkpoints_pkey", false);
 	r->id_seq = audit_relid(r->nsp, "audit_log_id_seq", false);
+	/* absent in a database not yet updated to 0.5.0: appends chain at once */
+	r->unsealed_idx = get_relname_relid("audit_log_unsealed", r->nsp);
 }
 
 static void
@@ -221,6 +248,8 @@ typedef struct AuditRow
 	int64		id;
 	pg_uuid_t	tenant;
 	int64		seq;
+	bool		sealed;			/* seq and prev_hash set (else hash is the
+								 * content hash) */
 	TimestampTz at;
 	AField		actor;
 	AField		action;
@@ -333,6 +362,10 @@ hex_text(const uint8 *b, int len)
  * F(NULL) = FF FF FF FF; F(v) = 4-byte big-endian length || bytes of v.
  * Integers in decimal, at as µs since the Unix epoch, tenant_id as the
  * lowercase 36-character uuid, details as PostgreSQL's jsonb text.
+ *
+ * The content hash of an unsealed row is the same message with seq NULL
+ * (FF FF FF FF) and prev_hash 32 zero bytes: it cannot equal the chain
+ * hash of any sealed row, whose seq is never NULL.
  */
 static void
 audit_compute_hash(const AuditRow *r, StringInfo b, uint8 *out)
@@ -351,7 +384,10 @@ audit_compute_hash(const AuditRow *r, StringInfo b, uint8 *out)
 	put_int(b, r->id);
 	uuid_text(&r->tenant, u);
 	put_field(b, u, 36);
-	put_int(b, r->seq);
+	if (r->sealed)
+		put_int(b, r->seq);
+	else
+		put_field(b, NULL, 0);
 	put_int(b, r->at + MT_UNIX_EPOCH_OFFSET);
 	put_field(b, r->actor.p, r->actor.len);
 	put_field(b, r->action.p, r->action.len);
@@ -400,7 +436,8 @@ audit_row_from_slot(TupleTableSlot *slot, AuditRow *r, StringInfo dbuf)
 	memset(r, 0, sizeof(*r));
 	r->id = DatumGetInt64(v[A_ID - 1]);
 	memcpy(&r->tenant, DatumGetUUIDP(v[A_TENANT - 1]), sizeof(pg_uuid_t));
-	r->seq = DatumGetInt64(v[A_SEQ - 1]);
+	r->sealed = !n[A_SEQ - 1];
+	r->seq = r->sealed ? DatumGetInt64(v[A_SEQ - 1]) : 0;
 	r->at = DatumGetTimestampTz(v[A_AT - 1]);
 	r->actor = text_field(v[A_ACTOR - 1], n[A_ACTOR - 1]);
 	r->action = text_field(v[A_ACTION - 1], n[A_ACTION - 1]);
@@ -426,7 +463,8 @@ audit_row_from_slot(TupleTableSlot *slot, AuditRow *r, StringInfo dbuf)
 		AField		ph = text_field(v[A_PREV - 1], n[A_PREV - 1]);
 		AField		h = text_field(v[A_HASH - 1], n[A_HASH - 1]);
 
-		r->hash_lengths_ok = ph.len == MT_SHA256_LEN && h.len == MT_SHA256_LEN;
+		r->hash_lengths_ok = (r->sealed ? ph.len == MT_SHA256_LEN : ph.p == NULL) &&
+			h.len == MT_SHA256_LEN;
 		if (ph.p && ph.len == MT_SHA256_LEN)
 			memcpy(r->prev_hash, ph.p, MT_SHA256_LEN);
 		if (h.p && h.len == MT_SHA256_LEN)
@@ -454,7 +492,7 @@ chain_scan_begin(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant,
 				 int64 after_seq, ScanDirection dir)
 {
 	ChainScan  *cs = palloc0(sizeof(ChainScan));
-	int			nkeys = 1;
+	int			nkeys;
 
 	cs->heap = table_open(rels->log, AccessShareLock);
 	check_log_layout(cs->heap);
@@ -463,10 +501,14 @@ chain_scan_begin(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant,
 	cs->dir = dir;
 	ScanKeyInit(&cs->keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&cs->tenant));
 	if (after_seq > 0)
-	{
 		ScanKeyInit(&cs->keys[1], 2, BTGreaterStrategyNumber, F_INT8GT, Int64GetDatum(after_seq));
-		nkeys = 2;
+	else
+	{
+		/* sealed rows only: unsealed ones (seq NULL) are not in the chain yet */
+		ScanKeyEntryInitialize(&cs->keys[1], SK_ISNULL | SK_SEARCHNOTNULL, 2,
+							   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
 	}
+	nkeys = 2;
 	cs->scan = mt_index_beginscan(cs->heap, cs->index, snap, nkeys);
 	index_rescan(cs->scan, cs->keys, nkeys, NULL, 0);
 	cs->slot = table_slot_create(cs->heap, NULL);
@@ -489,12 +531,16 @@ chain_scan_end(ChainScan *cs)
 	pfree(cs);
 }
 
-/* the first tenant with a visible row after *after (all when NULL) */
+/*
+ * The first tenant with a visible row after *after (all when NULL) in an
+ * index led by tenant_id: audit_log_chain (every row) or audit_log_unsealed.
+ */
 static bool
-next_chain_tenant(const AuditRels *rels, Snapshot snap, const pg_uuid_t *after, pg_uuid_t *out)
+next_chain_tenant(const AuditRels *rels, Oid indexoid, Snapshot snap, const pg_uuid_t *after,
+				  pg_uuid_t *out)
 {
 	Relation	heap = table_open(rels->log, AccessShareLock);
-	Relation	index = index_open(rels->chain_idx, AccessShareLock);
+	Relation	index = index_open(indexoid, AccessShareLock);
 	ScanKeyData key;
 	IndexScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(heap, NULL);
@@ -522,21 +568,28 @@ next_chain_tenant(const AuditRels *rels, Snapshot snap, const pg_uuid_t *after, 
 	return found;
 }
 
-/* every tenant with a chain, in uuid order */
+/* every tenant with a row in the index, in uuid order */
 static List *
-chain_tenants(const AuditRels *rels, Snapshot snap)
+index_tenants(const AuditRels *rels, Oid indexoid, Snapshot snap)
 {
 	List	   *result = NIL;
 	pg_uuid_t	cur;
 	pg_uuid_t  *prev = NULL;
 
-	while (next_chain_tenant(rels, snap, prev, &cur))
+	while (next_chain_tenant(rels, indexoid, snap, prev, &cur))
 	{
 		prev = palloc(sizeof(pg_uuid_t));
 		*prev = cur;
 		result = lappend(result, prev);
 	}
 	return result;
+}
+
+/* every tenant with a chain (sealed or unsealed rows), in uuid order */
+static List *
+chain_tenants(const AuditRels *rels, Snapshot snap)
+{
+	return index_tenants(rels, rels->chain_idx, snap);
 }
 
 /* the newest checkpoint of a chain; false when it was never pruned */
@@ -637,15 +690,32 @@ chain_head(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant, ChainH
  * the tenant uuid folded to 64 bits; locktag_field4 keeps it apart from
  * pg_advisory_xact_lock() keys (which use 1 and 2).
  */
-static void
-lock_chain(const pg_uuid_t *tenant)
+static bool
+lock_tenant_space(const pg_uuid_t *tenant, uint16 space, bool dont_wait)
 {
 	LOCKTAG		tag;
 	uint32		w[4];
 
 	memcpy(w, tenant->data, sizeof(w));
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, w[0] ^ w[2], w[1] ^ w[3], MT_AUDIT_LOCK_SPACE);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, w[0] ^ w[2], w[1] ^ w[3], space);
+	return LockAcquire(&tag, ExclusiveLock, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+static void
+lock_chain(const pg_uuid_t *tenant)
+{
+	(void) lock_tenant_space(tenant, MT_AUDIT_LOCK_SPACE, false);
+}
+
+/*
+ * The lock under which a tenant's subject keys are created (an append with
+ * a subject) and destroyed (mt.audit_forget_subject), held to commit: the
+ * chain lock no longer covers appends.
+ */
+static void
+lock_subject_keys(const pg_uuid_t *tenant)
+{
+	(void) lock_tenant_space(tenant, MT_AUDIT_KEYS_LOCK_SPACE, false);
 }
 
 /* ---------------------------------------------------------------------
@@ -655,7 +725,24 @@ lock_chain(const pg_uuid_t *tenant)
 static char *
 session_user_name(void)
 {
-	return GetUserNameFromId(GetSessionUserId(), false);
+	static Oid	cached_id = InvalidOid;
+	static char *cached_name = NULL;
+	Oid			id = GetSessionUserId();
+
+	/* a role rename changes the name: looked up again per transaction */
+	static LocalTransactionId cached_lxid = InvalidLocalTransactionId;
+
+	if (id != cached_id || cached_name == NULL || cached_lxid != MyProc->lxid)
+	{
+		char	   *name = GetUserNameFromId(id, false);
+
+		if (cached_name)
+			pfree(cached_name);
+		cached_name = MemoryContextStrdup(TopMemoryContext, name);
+		cached_id = id;
+		cached_lxid = MyProc->lxid;
+	}
+	return pstrdup(cached_name);
 }
 
 /* the client's address, computed once per backend; NULL for local sockets */
@@ -730,41 +817,89 @@ flagged_execute(AuditWriteMode mode, const char *sql, SPIPlanPtr plan, int nargs
 	return rc;
 }
 
-static SPIPlanPtr insert_plan = NULL;
+/*
+ * Rows are written by this file's C code through the table AM and the
+ * executor's index insertion, not by SQL: no parse, plan or trigger per
+ * row (the append-only guard is for SQL statements; CHECK constraints are
+ * met by construction).  One inserter serves a whole batch.
+ */
+typedef struct AuditInserter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+} AuditInserter;
 
 static void
-insert_row(const AuditRow *r, Datum details, Datum enc, Datum client)
+inserter_open(AuditInserter *ins, Oid relid)
 {
-	Datum		v[A_NATTS];
-	char		nulls[A_NATTS];
-	bytea	   *prev = palloc(VARHDRSZ + MT_SHA256_LEN);
-	bytea	   *hash = palloc(VARHDRSZ + MT_SHA256_LEN);
-	int			rc;
+	ins->rel = table_open(relid, RowExclusiveLock);
+	check_log_layout(ins->rel);
+	ins->estate = CreateExecutorState();
+	ins->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ins->rri, ins->rel, 1, NULL, 0);
+	ExecOpenIndices(ins->rri, false);
+	ins->slot = MakeSingleTupleTableSlot(RelationGetDescr(ins->rel), &TTSOpsVirtual);
+	ins->slot->tts_tableOid = RelationGetRelid(ins->rel);
+}
 
-	if (insert_plan == NULL)
+static void
+inserter_close(AuditInserter *ins)
+{
+	ExecDropSingleTupleTableSlot(ins->slot);
+	ExecCloseIndices(ins->rri);
+	FreeExecutorState(ins->estate);
+	table_close(ins->rel, NoLock);	/* RowExclusiveLock kept to commit */
+}
+
+/* the slot holds the new version: insert it (update_tid NULL) or update */
+static void
+inserter_write(AuditInserter *ins, ItemPointer update_tid, Snapshot snap)
+{
+	bool		update_indexes = true;
+
+	ExecStoreVirtualTuple(ins->slot);
+	if (update_tid == NULL)
+		table_tuple_insert(ins->rel, ins->slot, GetCurrentCommandId(true), 0, NULL);
+	else
 	{
-		Oid			types[A_NATTS] = {INT8OID, UUIDOID, INT8OID, TIMESTAMPTZOID, TEXTOID,
-			TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID, BYTEAOID, INETOID, TEXTOID,
-		BYTEAOID, BYTEAOID};
-		SPIPlanPtr	p = SPI_prepare("INSERT INTO mt.audit_log (id, tenant_id, seq, at, actor, action, "
-									"resource_type, resource_id, details, details_key_id, details_enc, "
-									"client_addr, db_user, prev_hash, hash) "
-									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-									A_NATTS, types);
+#if PG_VERSION_NUM >= 160000
+		TU_UpdateIndexes upd;
 
-		if (p == NULL)
-			elog(ERROR, "multitenant: could not prepare the audit insert: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		insert_plan = p;
+		simple_table_tuple_update(ins->rel, update_tid, ins->slot, snap, &upd);
+		update_indexes = upd != TU_None;
+#else
+		simple_table_tuple_update(ins->rel, update_tid, ins->slot, snap, &update_indexes);
+#endif
 	}
+	if (update_indexes)
+#if PG_VERSION_NUM >= 160000
+		(void) ExecInsertIndexTuples(ins->rri, ins->slot, ins->estate, false, false, NULL, NIL, false);
+#else
+		(void) ExecInsertIndexTuples(ins->rri, ins->slot, ins->estate, false, false, NULL, NIL);
+#endif
+	ResetPerTupleExprContext(ins->estate);
+}
 
-	SET_VARSIZE(prev, VARHDRSZ + MT_SHA256_LEN);
-	memcpy(VARDATA(prev), r->prev_hash, MT_SHA256_LEN);
-	SET_VARSIZE(hash, VARHDRSZ + MT_SHA256_LEN);
-	memcpy(VARDATA(hash), r->hash, MT_SHA256_LEN);
-	memset(nulls, ' ', sizeof(nulls));
+static bytea *
+hash_bytea(const uint8 *h)
+{
+	bytea	   *b = palloc(VARHDRSZ + MT_SHA256_LEN);
 
+	SET_VARSIZE(b, VARHDRSZ + MT_SHA256_LEN);
+	memcpy(VARDATA(b), h, MT_SHA256_LEN);
+	return b;
+}
+
+static void
+insert_row(AuditInserter *ins, const AuditRow *r, Datum details, Datum enc, Datum client)
+{
+	Datum	   *v = ins->slot->tts_values;
+	bool	   *nulls = ins->slot->tts_isnull;
+
+	ExecClearTuple(ins->slot);
+	memset(nulls, 0, sizeof(bool) * A_NATTS);
 	v[A_ID - 1] = Int64GetDatum(r->id);
 	v[A_TENANT - 1] = UUIDPGetDatum((pg_uuid_t *) &r->tenant);
 	v[A_SEQ - 1] = Int64GetDatum(r->seq);
@@ -773,54 +908,133 @@ insert_row(const AuditRow *r, Datum details, Datum enc, Datum client)
 	v[A_ACTION - 1] = PointerGetDatum(cstring_to_text_with_len(r->action.p, r->action.len));
 #define OPT_TEXT(att, f) \
 	if ((f).p) v[(att) - 1] = PointerGetDatum(cstring_to_text_with_len((f).p, (f).len)); \
-	else nulls[(att) - 1] = 'n'
+	else nulls[(att) - 1] = true
 	OPT_TEXT(A_RTYPE, r->resource_type);
 	OPT_TEXT(A_RID, r->resource_id);
 #undef OPT_TEXT
 	if (r->details.p)
 		v[A_DETAILS - 1] = details;
 	else
-		nulls[A_DETAILS - 1] = 'n';
+		nulls[A_DETAILS - 1] = true;
 	if (r->has_key_id)
 	{
 		v[A_KEY_ID - 1] = Int64GetDatum(r->details_key_id);
 		v[A_ENC - 1] = enc;
 	}
 	else
-		nulls[A_KEY_ID - 1] = nulls[A_ENC - 1] = 'n';
+		nulls[A_KEY_ID - 1] = nulls[A_ENC - 1] = true;
 	if (r->client_addr.p)
 		v[A_CLIENT - 1] = client;
 	else
-		nulls[A_CLIENT - 1] = 'n';
+		nulls[A_CLIENT - 1] = true;
 	v[A_DB_USER - 1] = PointerGetDatum(cstring_to_text_with_len(r->db_user.p, r->db_user.len));
-	v[A_PREV - 1] = PointerGetDatum(prev);
-	v[A_HASH - 1] = PointerGetDatum(hash);
-
-	rc = flagged_execute(AUDIT_WRITE_LOG_INSERT, NULL, insert_plan, 0, NULL, v, nulls);
-	if (rc != SPI_OK_INSERT)
-		mt_spi_failed("audit insert", rc);
+	v[A_PREV - 1] = PointerGetDatum(hash_bytea(r->prev_hash));
+	v[A_HASH - 1] = PointerGetDatum(hash_bytea(r->hash));
+	if (!r->sealed)
+		nulls[A_SEQ - 1] = nulls[A_PREV - 1] = true;
+	inserter_write(ins, NULL, NULL);
 }
 
-int64
-mt_audit_append(const pg_uuid_t *tenant, const char *action,
-				const char *resource_type, const char *resource_id,
-				Jsonb *details, const char *subject)
+/*
+ * The appends of one transaction share one inserter (and the catalog
+ * lookups): opened on first use under the transaction's resource owner,
+ * closed before commit or prepare (mt_audit_xact_callback) and before every
+ * utility statement (mt_audit_release_cache, from the ProcessUtility hook:
+ * ALTER, DROP or TRUNCATE of mt.audit_log must not find it still open); an
+ * abort releases it with the transaction.  A row-change trigger firing for
+ * 250,000 rows opens the table and its indexes once.
+ */
+typedef struct AuditCache
+{
+	LocalTransactionId lxid;
+	AuditRels	rels;
+	AuditInserter ins;
+} AuditCache;
+
+static AuditCache *audit_cache = NULL;
+
+static AuditInserter *
+cached_inserter(AuditRels *rels)
+{
+	if (audit_cache == NULL || audit_cache->lxid != MyProc->lxid)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		ResourceOwner owner = CurrentResourceOwner;
+		AuditCache *c = palloc0(sizeof(AuditCache));
+
+		audit_cache = NULL;
+		audit_rels(&c->rels);
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		PG_TRY();
+		{
+			inserter_open(&c->ins, c->rels.log);
+		}
+		PG_FINALLY();
+		{
+			CurrentResourceOwner = owner;
+			MemoryContextSwitchTo(old);
+		}
+		PG_END_TRY();
+		c->lxid = MyProc->lxid;
+		audit_cache = c;
+	}
+	*rels = audit_cache->rels;
+	return &audit_cache->ins;
+}
+
+void
+mt_audit_release_cache(void)
+{
+	if (audit_cache != NULL && audit_cache->lxid == MyProc->lxid)
+	{
+		ResourceOwner owner = CurrentResourceOwner;
+
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		inserter_close(&audit_cache->ins);
+		CurrentResourceOwner = owner;
+	}
+	audit_cache = NULL;
+}
+
+/* one event of a batch; details NULL: none */
+typedef struct AuditEvent
+{
+	const char *action;
+	const char *resource_type;
+	const char *resource_id;
+	Jsonb	   *details;
+} AuditEvent;
+
+/*
+ * Appends n events to one chain (tenant NULL: the no-tenant chain), all
+ * with the same actor, session and subject; returns the id of the last.
+ */
+static int64
+audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const char *subject)
 {
 	AuditRels	rels;
+	AuditInserter *ins;
 	AuditRow	r;
 	ChainHead	head;
 	StringInfoData dtext;
 	StringInfoData canon;
 	Datum		client = (Datum) 0;
 	char	   *client_txt;
-	Datum		enc = (Datum) 0;
 	char	   *actor;
+	char	   *user;
+	bool		legacy;
+	bool		spi = false;
+	MemoryContext rowcxt = NULL;
+	MemoryContext outer = CurrentMemoryContext;
 
 	/* mt.audit() itself, and the appends of functions that refused already */
 	mt_require_writable("mt.audit()", MT_WRITES_TABLES);
-	check_length("action", action, MT_AUDIT_MAX_ACTION, true);
-	check_length("resource_type", resource_type, MT_AUDIT_MAX_RTYPE, false);
-	check_length("resource_id", resource_id, MT_AUDIT_MAX_RID, false);
+	for (int i = 0; i < n; i++)
+	{
+		check_length("action", ev[i].action, MT_AUDIT_MAX_ACTION, true);
+		check_length("resource_type", ev[i].resource_type, MT_AUDIT_MAX_RTYPE, false);
+		check_length("resource_id", ev[i].resource_id, MT_AUDIT_MAX_RID, false);
+	}
 	check_length("subject", subject, MT_AUDIT_MAX_SUBJECT, false);
 	if (subject != NULL && subject[0] == '\0')
 		ereport(ERROR,
@@ -830,68 +1044,135 @@ mt_audit_append(const pg_uuid_t *tenant, const char *action,
 
 	memset(&r, 0, sizeof(r));
 	r.tenant = tenant ? *tenant : mt_audit_nil_tenant;
-	r.action = afield(action);
-	r.resource_type = afield(resource_type);
-	r.resource_id = afield(resource_id);
-	if (details != NULL)
-	{
-		initStringInfo(&dtext);
-		JsonbToCString(&dtext, &details->root, VARSIZE(details));
-		if (dtext.len > mt_audit_max_details)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("audit details are too large (%d bytes)", dtext.len),
-					 errdetail("The limit is multitenant.audit_max_details = %d bytes.",
-							   mt_audit_max_details)));
-		r.details.p = dtext.data;
-		r.details.len = dtext.len;
-	}
 	actor = mt_context_subject();
-	r.actor = afield(actor ? actor : session_user_name());
-	r.db_user = afield(session_user_name());
+	user = session_user_name();
+	r.actor = afield(actor ? actor : user);
+	r.db_user = afield(user);
 	client_address(&client, &client_txt);
 	r.client_addr = afield(client_txt);
 
-	audit_rels(&rels);
-	mt_spi_connect();
+	ins = cached_inserter(&rels);
 
 	/*
-	 * The chain lock first: subject keys of a tenant are then created and
-	 * destroyed under it too, so key creation never waits on a transaction
-	 * that waits for this chain.
+	 * Before the 0.5.0 update (no index audit_log_unsealed): chained at
+	 * once under the chain lock, as 0.4.0 did.  Otherwise no chain lock:
+	 * the rows go in unsealed and the sealer links them later.  The
+	 * subject-key lock (or the chain lock) comes first, so that key
+	 * creation never waits on a transaction that waits for this lock.
 	 */
-	lock_chain(&r.tenant);
-
-	if (details != NULL && subject != NULL)
+	legacy = !OidIsValid(rels.unsealed_idx);
+	if (legacy)
 	{
-		uint8		key[MT_AUDIT_KEY_LEN];
-		bytea	   *e;
-
-		r.details_key_id = mt_audit_subject_key(&r.tenant, subject, true, key);
-		r.has_key_id = true;
-		e = mt_audit_encrypt(key, dtext.data, dtext.len);
-		mt_wipe(key, sizeof(key));
-		mt_wipe(dtext.data, dtext.len);
-		enc = PointerGetDatum(e);
-		r.details_enc.p = VARDATA(e);
-		r.details_enc.len = VARSIZE(e) - VARHDRSZ;
-		r.details.p = NULL;
-		r.details.len = 0;
+		lock_chain(&r.tenant);
+		chain_head(&rels, SnapshotSelf, &r.tenant, &head);
+	}
+	else if (subject != NULL)
+	{
+		for (int i = 0; i < n; i++)
+			if (ev[i].details != NULL)
+			{
+				lock_subject_keys(&r.tenant);
+				break;
+			}
 	}
 
-	/* the head as committed (or written by this transaction) */
-	chain_head(&rels, SnapshotSelf, &r.tenant, &head);
-	r.id = nextval_internal(rels.id_seq, false);
-	r.seq = head.seq + 1;
-	memcpy(r.prev_hash, head.hash, MT_SHA256_LEN);
-	r.at = GetCurrentTimestamp();
-
+	initStringInfo(&dtext);
 	initStringInfo(&canon);
-	audit_compute_hash(&r, &canon, r.hash);
-	insert_row(&r, details ? PointerGetDatum(details) : (Datum) 0, enc, client);
-	mt_spi_finish();
-	mt_stat_count(tenant, MT_STAT_AUDIT);
+	if (n > 1)
+		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit append rows", ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		enc = (Datum) 0;
+		Jsonb	   *details = ev[i].details;
+
+		CHECK_FOR_INTERRUPTS();
+		if (rowcxt)
+		{
+			MemoryContextReset(rowcxt);
+			MemoryContextSwitchTo(rowcxt);
+		}
+		r.action = afield(ev[i].action);
+		r.resource_type = afield(ev[i].resource_type);
+		r.resource_id = afield(ev[i].resource_id);
+		r.details.p = NULL;
+		r.details.len = 0;
+		r.has_key_id = false;
+		r.details_enc.p = NULL;
+		r.details_enc.len = 0;
+		if (details != NULL)
+		{
+			resetStringInfo(&dtext);
+			JsonbToCString(&dtext, &details->root, VARSIZE(details));
+			if (dtext.len > mt_audit_max_details)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("audit details are too large (%d bytes)", dtext.len),
+						 errdetail("The limit is multitenant.audit_max_details = %d bytes.",
+								   mt_audit_max_details)));
+			r.details.p = dtext.data;
+			r.details.len = dtext.len;
+		}
+		if (details != NULL && subject != NULL)
+		{
+			uint8		key[MT_AUDIT_KEY_LEN];
+			bytea	   *e;
+
+			if (!spi)
+			{
+				MemoryContext c = MemoryContextSwitchTo(outer);
+
+				mt_spi_connect();
+				MemoryContextSwitchTo(c);
+				spi = true;
+			}
+			r.details_key_id = mt_audit_subject_key(&r.tenant, subject, true, key);
+			r.has_key_id = true;
+			e = mt_audit_encrypt(key, dtext.data, dtext.len);
+			mt_wipe(key, sizeof(key));
+			mt_wipe(dtext.data, dtext.len);
+			enc = PointerGetDatum(e);
+			r.details_enc.p = VARDATA(e);
+			r.details_enc.len = VARSIZE(e) - VARHDRSZ;
+			r.details.p = NULL;
+			r.details.len = 0;
+		}
+		if (legacy)
+		{
+			r.sealed = true;
+			r.seq = ++head.seq;
+			memcpy(r.prev_hash, head.hash, MT_SHA256_LEN);
+		}
+		r.id = nextval_internal(rels.id_seq, false);
+		r.at = GetCurrentTimestamp();
+		audit_compute_hash(&r, &canon, r.hash);
+		if (legacy)
+			memcpy(head.hash, r.hash, MT_SHA256_LEN);
+		insert_row(ins, &r, details ? PointerGetDatum(details) : (Datum) 0, enc, client);
+	}
+	MemoryContextSwitchTo(outer);
+	if (rowcxt)
+		MemoryContextDelete(rowcxt);
+	if (spi)
+		mt_spi_finish();
+	if (!legacy && n > 0)
+		mt_audit_note_unsealed();
+	for (int i = 0; i < n; i++)
+		mt_stat_count(tenant, MT_STAT_AUDIT);
 	return r.id;
+}
+
+int64
+mt_audit_append(const pg_uuid_t *tenant, const char *action,
+				const char *resource_type, const char *resource_id,
+				Jsonb *details, const char *subject)
+{
+	AuditEvent	ev;
+
+	ev.action = action;
+	ev.resource_type = resource_type;
+	ev.resource_id = resource_id;
+	ev.details = details;
+	return audit_append_events(tenant, 1, &ev, subject);
 }
 
 static Jsonb *
@@ -955,10 +1236,13 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 	int64		max_id = 0;
 	int64		n = 0;
 	bool		same_tenant = memcmp(src, dst, sizeof(pg_uuid_t)) == 0;
+	bool		unsealed_seen = false;
+	AuditInserter ins;
 
 	mt_require_writable("mt.import_tenant()", MT_WRITES_TABLES);
 	audit_rels(&rels);
 	lock_chain(dst);
+	inserter_open(&ins, rels.log);
 	memcpy(src_prev, base_hash, MT_SHA256_LEN);
 	if (rechain)
 	{
@@ -996,6 +1280,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 			for (int a = 0; a < A_NATTS; a++)
 				if (a + 1 != A_RTYPE && a + 1 != A_RID && a + 1 != A_DETAILS &&
 					a + 1 != A_KEY_ID && a + 1 != A_ENC && a + 1 != A_CLIENT &&
+					a + 1 != A_SEQ && a + 1 != A_PREV &&
 					slot_attisnull(slot, a + 1))
 					ereport(ERROR,
 							(errcode(ERRCODE_DATA_CORRUPTED),
@@ -1006,6 +1291,49 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 			nl = slot->tts_isnull;
 			if (r.hash_lengths_ok)
 				audit_compute_hash(&r, &canon, h);
+
+			/*
+			 * The unsealed tail of the export (after every sealed row):
+			 * checked against its content hash and written unsealed, to be
+			 * sealed here.
+			 */
+			if (!r.sealed)
+			{
+				if (!OidIsValid(rels.unsealed_idx) ||
+					memcmp(&r.tenant, src, sizeof(pg_uuid_t)) != 0 ||
+					!r.hash_lengths_ok || memcmp(h, r.hash, MT_SHA256_LEN) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("the audit chain in the export does not verify"),
+							 errdetail("The unsealed row (id " INT64_FORMAT ") belongs to another chain or does not match its content hash.",
+									   r.id),
+							 errhint("Export the tenant again; an export file must not be edited.")));
+				unsealed_seen = true;
+				if (rechain)
+				{
+					if (r.has_key_id && !same_tenant)
+						ereport(ERROR,
+								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								 errmsg("cannot import audit events with encrypted details under a new tenant id"),
+								 errdetail("Their subject keys are found by a keyed hash over the tenant id."),
+								 errhint("Import under the original tenant id.")));
+					r.id = nextval_internal(rels.id_seq, false);
+					r.tenant = *dst;
+					audit_compute_hash(&r, &canon, r.hash);
+				}
+				else if (r.id > max_id)
+					max_id = r.id;
+				insert_row(&ins, &r, nl[A_DETAILS - 1] ? (Datum) 0 : v[A_DETAILS - 1],
+						   nl[A_ENC - 1] ? (Datum) 0 : v[A_ENC - 1],
+						   nl[A_CLIENT - 1] ? (Datum) 0 : v[A_CLIENT - 1]);
+				n++;
+				continue;
+			}
+			if (unsealed_seen)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the audit chain in the export does not verify"),
+						 errdetail("A sealed row (id " INT64_FORMAT ") follows an unsealed one.", r.id)));
 			if (memcmp(&r.tenant, src, sizeof(pg_uuid_t)) != 0 || r.seq != expect_seq ||
 				!r.hash_lengths_ok || memcmp(r.prev_hash, src_prev, MT_SHA256_LEN) != 0 ||
 				memcmp(h, r.hash, MT_SHA256_LEN) != 0)
@@ -1035,7 +1363,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 			}
 			else if (r.id > max_id)
 				max_id = r.id;
-			insert_row(&r, nl[A_DETAILS - 1] ? (Datum) 0 : v[A_DETAILS - 1],
+			insert_row(&ins, &r, nl[A_DETAILS - 1] ? (Datum) 0 : v[A_DETAILS - 1],
 					   nl[A_ENC - 1] ? (Datum) 0 : v[A_ENC - 1],
 					   nl[A_CLIENT - 1] ? (Datum) 0 : v[A_CLIENT - 1]);
 			n++;
@@ -1043,6 +1371,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 		ExecDropSingleTupleTableSlot(slot);
 		SPI_freetuptable(batch);
 	}
+	inserter_close(&ins);
 
 	/* ids kept: later appends must take larger ones */
 	if (max_id > 0)
@@ -1098,6 +1427,94 @@ mt_audit(PG_FUNCTION_ARGS)
 									opt_text(fcinfo, 4)));
 }
 
+/* text[] argument n as C strings (NULL array: *len -1) */
+static char **
+text_array_arg(FunctionCallInfo fcinfo, int n, int *len)
+{
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	*len = -1;
+	if (PG_ARGISNULL(n))
+		return NULL;
+	a = PG_GETARG_ARRAYTYPE_P(n);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("mt.audit_many() takes one-dimensional arrays")));
+	deconstruct_array(a, ARR_ELEMTYPE(a), -1, false, TYPALIGN_INT, &elems, &nulls, len);
+	out = palloc(sizeof(char *) * Max(*len, 1));
+	for (int i = 0; i < *len; i++)
+		out[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return out;
+}
+
+static void
+check_many_length(int len, int n, const char *what)
+{
+	if (len >= 0 && len != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mt.audit_many(): %s has %d elements, actions has %d", what, len, n),
+				 errhint("Pass arrays of the same length, or NULL for none.")));
+}
+
+/*
+ * mt.audit_many(actions text[], resource_types text[], resource_ids text[],
+ * details jsonb[]): appends one event per element of actions to the current
+ * tenant's chain in one pass (the other arrays NULL or of the same length)
+ * and returns how many.  No subject: details are stored as they are.
+ */
+PG_FUNCTION_INFO_V1(mt_audit_many);
+Datum
+mt_audit_many(PG_FUNCTION_ARGS)
+{
+	char	  **actions;
+	char	  **rtypes;
+	char	  **rids;
+	int			n,
+				nt,
+				nr,
+				nd = -1;
+	Datum	   *dvals = NULL;
+	bool	   *dnulls = NULL;
+	AuditEvent *ev;
+
+	mt_require_writable("mt.audit_many()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.audit_many()");
+	mt_require_args(fcinfo, 1, "audit actions");
+	actions = text_array_arg(fcinfo, 0, &n);
+	rtypes = text_array_arg(fcinfo, 1, &nt);
+	rids = text_array_arg(fcinfo, 2, &nr);
+	check_many_length(nt, n, "resource_types");
+	check_many_length(nr, n, "resource_ids");
+	if (!PG_ARGISNULL(3))
+	{
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(3);
+
+		if (ARR_NDIM(a) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("mt.audit_many() takes one-dimensional arrays")));
+		deconstruct_array(a, JSONBOID, -1, false, TYPALIGN_INT, &dvals, &dnulls, &nd);
+		check_many_length(nd, n, "details");
+	}
+	if (n == 0)
+		PG_RETURN_INT64(0);
+	ev = palloc(sizeof(AuditEvent) * n);
+	for (int i = 0; i < n; i++)
+	{
+		ev[i].action = actions[i];
+		ev[i].resource_type = rtypes ? rtypes[i] : NULL;
+		ev[i].resource_id = rids ? rids[i] : NULL;
+		ev[i].details = (nd >= 0 && !dnulls[i]) ? DatumGetJsonbP(dvals[i]) : NULL;
+	}
+	(void) audit_append_events(mt_context_tenant(), n, ev, NULL);
+	PG_RETURN_INT64(n);
+}
+
 /* ---------------------------------------------------------------------
  * Append-only guard (statement trigger on mt.audit_log, mt.audit_checkpoints)
  * --------------------------------------------------------------------- */
@@ -1145,6 +1562,256 @@ mt_audit_guard(PG_FUNCTION_ARGS)
 				 errmsg("mt.%s is append-only: %s is not allowed", rel, op),
 				 errdetail("Rows are added only by mt.audit() (or by a superuser restoring a dump) and removed only by mt.audit_prune(); this applies to the owner and superusers too.")));
 	return PointerGetDatum(NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Sealing: linking committed events into their chains
+ * --------------------------------------------------------------------- */
+
+/*
+ * One sealing pass over a chain, under its lock: every unsealed row visible
+ * to a snapshot taken after the lock was granted (committed rows, and this
+ * transaction's own), in id order, gets seq = head + 1, + 2, ..., prev_hash
+ * and its chain hash, after its content hash was checked.  The update is
+ * made here, in C, through the table AM (no trigger fires: the append-only
+ * guard refuses UPDATE to SQL), and the indexes get the new version.
+ *
+ * Why this order is consistent with commit order: every row of a pass
+ * committed before the pass's snapshot; a row first seen by a later pass
+ * (the next pass on this chain takes the lock, so starts after this one
+ * committed) committed after that snapshot, so after every row of this
+ * pass.  Within one pass rows are ordered by id: when an event's
+ * transaction committed before another event was appended, the first has
+ * the smaller id (mt.audit_log_id_seq only grows) and it is sealed in the
+ * same or an earlier pass.  Only events of transactions that overlapped
+ * may appear in either order.  Events of an aborted transaction are never
+ * visible, so never sealed; events this transaction sealed itself commit
+ * or abort together with their seal.
+ */
+typedef struct SealState
+{
+	AuditInserter ins;
+	Relation	heap;			/* ins.rel */
+	TupleTableSlot *newslot;	/* ins.slot */
+	MemoryContext rowcxt;
+	StringInfoData canon;
+	StringInfoData dbuf;
+	bool		incomplete;		/* a chain was skipped or stopped */
+} SealState;
+
+static void
+seal_begin(SealState *ss, const AuditRels *rels)
+{
+	memset(ss, 0, sizeof(*ss));
+	inserter_open(&ss->ins, rels->log);
+	ss->heap = ss->ins.rel;
+	ss->newslot = ss->ins.slot;
+	ss->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit seal rows", ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&ss->canon);
+	initStringInfo(&ss->dbuf);
+}
+
+static void
+seal_end(SealState *ss)
+{
+	inserter_close(&ss->ins);
+	MemoryContextDelete(ss->rowcxt);
+	/* later scans of this transaction see the sealed versions */
+	CommandCounterIncrement();
+}
+
+/* returns the rows sealed; wait false: skip the chain when its lock is taken */
+static int64
+seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool wait)
+{
+	ChainHead	head;
+	Snapshot	snap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	pg_uuid_t	t = *tenant;
+	int			natts = RelationGetDescr(ss->heap)->natts;
+	int64		n = 0;
+
+	if (!lock_tenant_space(tenant, MT_AUDIT_LOCK_SPACE, !wait))
+	{
+		ss->incomplete = true;
+		return 0;
+	}
+	/* taken under the lock: every earlier pass over this chain has committed */
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	chain_head(rels, SnapshotSelf, tenant, &head);
+
+	index = index_open(rels->unsealed_idx, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&t));
+	scan = mt_index_beginscan(ss->heap, index, snap, 1);
+	index_rescan(scan, &key, 1, NULL, 0);
+	slot = table_slot_create(ss->heap, NULL);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		AuditRow	r;
+		uint8		h[MT_SHA256_LEN];
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(ss->rowcxt);
+		old = MemoryContextSwitchTo(ss->rowcxt);
+		audit_row_from_slot(slot, &r, &ss->dbuf);
+		if (r.sealed)
+		{
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		if (r.hash_lengths_ok)
+			audit_compute_hash(&r, &ss->canon, h);
+		if (!r.hash_lengths_ok || memcmp(h, r.hash, MT_SHA256_LEN) != 0)
+		{
+			MemoryContextSwitchTo(old);
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("unsealed audit row " INT64_FORMAT " of chain %s does not match its content hash",
+							r.id, mt_uuid_to_cstring(tenant)),
+					 errdetail("The row was modified after it was appended; it and the later events of this chain stay unsealed."),
+					 errhint("Investigate with mt.audit_verify().")));
+			ss->incomplete = true;
+			break;
+		}
+		r.sealed = true;
+		r.seq = head.seq + 1;
+		memcpy(r.prev_hash, head.hash, MT_SHA256_LEN);
+		audit_compute_hash(&r, &ss->canon, r.hash);
+
+		/* the new version: the same values with seq, prev_hash and hash */
+		slot_getallattrs(slot);
+		ExecClearTuple(ss->newslot);
+		memcpy(ss->newslot->tts_values, slot->tts_values, natts * sizeof(Datum));
+		memcpy(ss->newslot->tts_isnull, slot->tts_isnull, natts * sizeof(bool));
+		ss->newslot->tts_values[A_SEQ - 1] = Int64GetDatum(r.seq);
+		ss->newslot->tts_isnull[A_SEQ - 1] = false;
+		ss->newslot->tts_values[A_PREV - 1] = PointerGetDatum(hash_bytea(r.prev_hash));
+		ss->newslot->tts_isnull[A_PREV - 1] = false;
+		ss->newslot->tts_values[A_HASH - 1] = PointerGetDatum(hash_bytea(r.hash));
+		ss->newslot->tts_isnull[A_HASH - 1] = false;
+		inserter_write(&ss->ins, &slot->tts_tid, snap);
+		head.seq = r.seq;
+		memcpy(head.hash, r.hash, MT_SHA256_LEN);
+		n++;
+		MemoryContextSwitchTo(old);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	index_close(index, AccessShareLock);
+	UnregisterSnapshot(snap);
+	return n;
+}
+
+/*
+ * Seals one tenant's chain (only != NULL) or every chain with unsealed
+ * rows, in uuid order (so concurrent sealers take chain locks in the same
+ * order).  No-op before the 0.5.0 update.  *incomplete (may be NULL):
+ * whether a chain was skipped or stopped at a tampered row.
+ */
+static int64
+seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *incomplete)
+{
+	SealState	ss;
+	List	   *tenants;
+	ListCell   *lc;
+	int64		n = 0;
+
+	if (incomplete)
+		*incomplete = false;
+	if (!OidIsValid(rels->unsealed_idx))
+		return 0;
+	if (only != NULL)
+	{
+		pg_uuid_t  *t = palloc(sizeof(pg_uuid_t));
+
+		*t = *only;
+		tenants = list_make1(t);
+	}
+	else
+	{
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+
+		tenants = index_tenants(rels, rels->unsealed_idx, snap);
+		UnregisterSnapshot(snap);
+		if (tenants == NIL)
+			return 0;
+	}
+	seal_begin(&ss, rels);
+	foreach(lc, tenants)
+		n += seal_chain(&ss, rels, lfirst(lc), wait);
+	if (incomplete)
+		*incomplete = ss.incomplete;
+	seal_end(&ss);
+	return n;
+}
+
+int64
+mt_audit_seal_database(bool *incomplete)
+{
+	AuditRels	rels;
+
+	audit_rels(&rels);
+	return seal_tenants(&rels, NULL, false, incomplete);
+}
+
+/* this transaction appended unsealed events: tell the worker at commit */
+static bool seal_note_pending = false;
+
+static void
+mt_audit_note_unsealed(void)
+{
+	seal_note_pending = true;
+}
+
+void
+mt_audit_xact_callback(int event)
+{
+	switch ((XactEvent) event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			mt_audit_release_cache();
+			return;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PREPARE:
+			audit_cache = NULL; /* released with the transaction */
+			break;
+		default:
+			break;
+	}
+	if (!seal_note_pending)
+		return;
+	switch ((XactEvent) event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PREPARE:
+			mt_flush_request_audit(MyDatabaseId);
+			seal_note_pending = false;
+			break;
+		case XACT_EVENT_ABORT:
+			seal_note_pending = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* mt.audit_seal(): seal every chain now; returns the events sealed */
+PG_FUNCTION_INFO_V1(mt_audit_seal);
+Datum
+mt_audit_seal(PG_FUNCTION_ARGS)
+{
+	AuditRels	rels;
+
+	mt_require_writable("mt.audit_seal()", MT_WRITES_TABLES);
+	mt_require_coordinator("mt.audit_seal()");
+	audit_rels(&rels);
+	PG_RETURN_INT64(seal_tenants(&rels, NULL, true, NULL));
 }
 
 /* ---------------------------------------------------------------------
@@ -1196,6 +1863,8 @@ typedef struct VerifyResult
 	int64		first_bad_id;	/* 0 = none */
 	int64		head_seq;
 	char	   *problem;
+	int64		unsealed;		/* rows not linked yet */
+	TimestampTz oldest_unsealed;
 } VerifyResult;
 
 static void
@@ -1248,6 +1917,58 @@ verify_chain(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant,
 		MemoryContextSwitchTo(old);
 	}
 	chain_scan_end(cs);
+
+	/*
+	 * The unsealed tail: counted, its age reported, and each row checked
+	 * against its content hash (a change made before sealing shows here,
+	 * and stops the sealer at that row).
+	 */
+	if (OidIsValid(rels->unsealed_idx))
+	{
+		Relation	heap = table_open(rels->log, AccessShareLock);
+		Relation	index = index_open(rels->unsealed_idx, AccessShareLock);
+		ScanKeyData key;
+		IndexScanDesc scan;
+		TupleTableSlot *slot = table_slot_create(heap, NULL);
+		pg_uuid_t	t = *tenant;
+
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&t));
+		scan = mt_index_beginscan(heap, index, snap, 1);
+		index_rescan(scan, &key, 1, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			AuditRow	r;
+			uint8		h[MT_SHA256_LEN];
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(rowcxt);
+			old = MemoryContextSwitchTo(rowcxt);
+			audit_row_from_slot(slot, &r, &dbuf);
+			if (r.sealed)
+			{
+				MemoryContextSwitchTo(old);
+				continue;
+			}
+			if (res->unsealed == 0 || r.at < res->oldest_unsealed)
+				res->oldest_unsealed = r.at;
+			res->unsealed++;
+			if (r.hash_lengths_ok)
+				audit_compute_hash(&r, &canon, h);
+			if ((!r.hash_lengths_ok || memcmp(h, r.hash, MT_SHA256_LEN) != 0) && res->ok)
+			{
+				res->ok = false;
+				res->first_bad_id = r.id;
+				res->problem = MemoryContextStrdup(old, psprintf("unsealed row " INT64_FORMAT
+																 ": row content does not match its content hash (modified before sealing)",
+																 r.id));
+			}
+			MemoryContextSwitchTo(old);
+		}
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		index_close(index, AccessShareLock);
+		table_close(heap, AccessShareLock);
+	}
 
 	if (dig != NULL && !digest_seen && res->ok)
 	{
@@ -1379,6 +2100,23 @@ target_tenants(const AuditRels *rels, Snapshot snap, FunctionCallInfo fcinfo, in
 	return tenants;
 }
 
+/*
+ * mt.audit_verify() and mt.audit_digest() seal first where this
+ * transaction can write (one tenant, argument argno, or every chain), then
+ * read through a snapshot that sees the seals.  On a hot standby or in a
+ * read-only transaction they read as they are: the unsealed tail is
+ * reported (verify) or not part of the heads (digest).  The caller
+ * unregisters the snapshot.
+ */
+static Snapshot
+seal_first(const AuditRels *rels, FunctionCallInfo fcinfo, int argno)
+{
+	if (!OidIsValid(rels->unsealed_idx) || !mt_can_write_tables())
+		return RegisterSnapshot(GetActiveSnapshot());
+	(void) seal_tenants(rels, PG_ARGISNULL(argno) ? NULL : PG_GETARG_UUID_P(argno), true, NULL);
+	return RegisterSnapshot(GetLatestSnapshot());
+}
+
 /* mt.audit_verify(tenant uuid DEFAULT NULL, digest jsonb DEFAULT NULL) */
 PG_FUNCTION_INFO_V1(mt_audit_verify);
 Datum
@@ -1412,7 +2150,7 @@ mt_audit_verify(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("the digest lists tenant %s twice", mt_uuid_to_cstring(&dig[i].tenant))));
 	}
-	snap = GetActiveSnapshot();
+	snap = seal_first(&rels, fcinfo, 0);
 	tenants = target_tenants(&rels, snap, fcinfo, 0, dig, ndig);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit verify rows", ALLOCSET_DEFAULT_SIZES);
 
@@ -1422,8 +2160,8 @@ mt_audit_verify(PG_FUNCTION_ARGS)
 		DigestEntry key;
 		DigestEntry *d = NULL;
 		VerifyResult res;
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		Datum		values[8];
+		bool		nulls[8] = {0};
 
 		if (ndig > 0)
 		{
@@ -1443,9 +2181,14 @@ mt_audit_verify(PG_FUNCTION_ARGS)
 			values[5] = CStringGetTextDatum(res.problem);
 		else
 			nulls[5] = true;
+		values[6] = Int64GetDatum(res.unsealed);
+		values[7] = TimestampTzGetDatum(res.oldest_unsealed);
+		nulls[7] = res.unsealed == 0;
+		/* the 0.4.0 definition (6 columns) takes the first ones only */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	MemoryContextDelete(rowcxt);
+	UnregisterSnapshot(snap);
 	return (Datum) 0;
 }
 
@@ -1466,7 +2209,7 @@ mt_audit_digest(PG_FUNCTION_ARGS)
 	mt_require_coordinator("mt.audit_digest()");
 	InitMaterializedSRF(fcinfo, 0);
 	audit_rels(&rels);
-	snap = GetActiveSnapshot();
+	snap = seal_first(&rels, fcinfo, 0);
 	tenants = target_tenants(&rels, snap, fcinfo, 0, NULL, 0);
 	foreach(lc, tenants)
 	{
@@ -1486,6 +2229,7 @@ mt_audit_digest(PG_FUNCTION_ARGS)
 		nulls[3] = h.id == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	UnregisterSnapshot(snap);
 
 	/*
 	 * Compliance (MT-AUD-002) asks when chain heads were last taken out.
@@ -1530,6 +2274,7 @@ prune_chain(const AuditRels *rels, const pg_uuid_t *tenant, TimestampTz cutoff,
 	int			rc;
 
 	lock_chain(tenant);
+	(void) seal_tenants(rels, tenant, true, NULL);
 	chain_base(rels, SnapshotSelf, tenant, &base_seq, st.expect_prev);
 	st.expect_seq = base_seq + 1;
 	last_seq = base_seq;
@@ -1831,7 +2576,8 @@ append_as_owner(const pg_uuid_t *tenant, const char *action, const char *resourc
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(mt_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	nest = mt_enter_safe_search_path();
+	/* SQL runs only for subject keys; the rest is C (audit_append_events) */
+	nest = (subject != NULL && details != NULL) ? mt_enter_safe_search_path() : -1;
 	PG_TRY();
 	{
 		(void) mt_audit_append(tenant, action, resource_type, resource_id, details, subject);
@@ -1843,7 +2589,8 @@ append_as_owner(const pg_uuid_t *tenant, const char *action, const char *resourc
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	mt_leave_safe_search_path(nest);
+	if (nest >= 0)
+		mt_leave_safe_search_path(nest);
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
 
@@ -2157,10 +2904,10 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 	bool		newest_first = PG_ARGISNULL(a + 9) ? false : PG_GETARG_BOOL(a + 9);
 	int32		max_rows = PG_ARGISNULL(a + 8) ? 100 : PG_GETARG_INT32(a + 8);
 	char	   *subject = opt_text(fcinfo, a + 6);
-	Datum		v[10];
-	char		nulls[10];
-	Oid			types[10] = {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID};
+	Datum		v[11];
+	char		nulls[11];
+	Oid			types[11] = {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID, INT8OID};
 	StringInfoData q;
 	KeyCache	kc;
 	int64		key_id = -1;
@@ -2219,8 +2966,13 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 		nulls[7] = 'n';
 	v[9] = Int32GetDatum(max_rows);
 
-	/* the cursor: after_id, turned into a chain position for one tenant */
+	/*
+	 * The cursor: after_id, turned into a chain position for one tenant
+	 * ($9), or kept as an id ($11) when that row is not sealed yet (the
+	 * unsealed rows come after the sealed ones, in id order).
+	 */
 	nulls[8] = 'n';
+	nulls[10] = 'n';
 	if (!PG_ARGISNULL(a + 7))
 	{
 		int64		after_id = PG_GETARG_INT64(a + 7);
@@ -2236,9 +2988,17 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 			bool		isnull;
 			Datum		s;
 
+			bool		found;
+
 			s = mt_spi_value("SELECT seq FROM mt.audit_log WHERE id = $1 AND tenant_id = $2",
 							 2, (Oid[]) {INT8OID, UUIDOID}, cargs, true, &isnull);
-			if (isnull)
+			found = SPI_processed > 0;
+			if (found && isnull)
+			{
+				v[10] = Int64GetDatum(after_id);
+				nulls[10] = ' ';
+			}
+			else if (isnull)
 			{
 				/* the cursor row was pruned: ids grow with seq in a chain */
 				s = mt_spi_value("SELECT coalesce(max(seq), 0) FROM mt.audit_log "
@@ -2247,8 +3007,11 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 				if (newest_first)
 					s = Int64GetDatum(DatumGetInt64(s) + 1);
 			}
-			v[8] = s;
-			nulls[8] = ' ';
+			if (nulls[10] == 'n')
+			{
+				v[8] = s;
+				nulls[8] = ' ';
+			}
 		}
 	}
 
@@ -2264,14 +3027,19 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 						   "AND ($6::text IS NULL OR resource_type = $6) "
 						   "AND ($7::text IS NULL OR resource_id = $7) "
 						   "AND ($8::bigint IS NULL OR details_key_id = $8) ");
-	if (tenant)
-		appendStringInfo(&q, "AND ($9::bigint IS NULL OR seq %s $9) ORDER BY seq %s LIMIT $10",
-						 newest_first ? "<" : ">", newest_first ? "DESC" : "");
+	if (tenant && newest_first)
+		appendStringInfoString(&q, "AND ($9::bigint IS NULL OR seq < $9) "
+							   "AND ($11::bigint IS NULL OR seq IS NOT NULL OR id < $11) "
+							   "ORDER BY seq DESC NULLS FIRST, id DESC LIMIT $10");
+	else if (tenant)
+		appendStringInfoString(&q, "AND ($9::bigint IS NULL OR seq > $9 OR seq IS NULL) "
+							   "AND ($11::bigint IS NULL OR (seq IS NULL AND id > $11)) "
+							   "ORDER BY seq NULLS LAST, id LIMIT $10");
 	else
 		appendStringInfo(&q, "AND ($9::bigint IS NULL OR id %s $9) ORDER BY id %s LIMIT $10",
 						 newest_first ? "<" : ">", newest_first ? "DESC" : "");
 
-	if (SPI_execute_with_args(q.data, 10, types, v, nulls, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(q.data, 11, types, v, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "multitenant: audit search failed");
 	nrows = SPI_processed;
 	{
@@ -2583,7 +3351,7 @@ mt_audit_forget_subject_keys(const pg_uuid_t *tenant, const char *subject)
 	check_length("subject", subject, MT_AUDIT_MAX_SUBJECT, true);
 	if (tenant == NULL)
 		tenant = &mt_audit_nil_tenant;
-	lock_chain(tenant);
+	lock_subject_keys(tenant);
 	mt_spi_connect();
 	n = mt_audit_delete_subject_keys(tenant, subject);
 	mt_spi_finish();

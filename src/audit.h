@@ -27,7 +27,10 @@ extern const pg_uuid_t mt_audit_nil_tenant;
  * Append one event to a tenant's chain (NULL tenant: the no-tenant chain)
  * and return its id.  details may be NULL; when subject is given and
  * details are not NULL, the details are stored encrypted with the
- * subject's key.  Takes the chain's lock until the end of the transaction.
+ * subject's key.  The event goes in unsealed (no chain position yet, its
+ * content hash in hash); the sealer links it once the transaction has
+ * committed.  Takes no chain lock (the subject-key lock of the tenant when
+ * details are encrypted).
  * Runs with the privileges of the caller's C code: callers must already
  * be running as the extension owner (SECURITY DEFINER).
  */
@@ -65,6 +68,25 @@ extern int64 mt_audit_forget_subject_keys(const pg_uuid_t *tenant, const char *s
  */
 extern int64 mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 								   int64 base_seq, const uint8 *base_hash, bool rechain);
+
+/*
+ * The background worker's sealing pass over the current database: links
+ * every committed unsealed event into its chain, skipping chains whose lock
+ * another transaction holds.  Returns the events sealed; *incomplete: some
+ * chain was skipped (or stopped at a tampered row), so that the database
+ * is visited again.
+ * Needs a transaction with an active snapshot.
+ */
+extern int64 mt_audit_seal_database(bool *incomplete);
+
+/*
+ * Closes the inserter the transaction's appends share (multitenant.c's
+ * ProcessUtility hook, before every utility statement).
+ */
+extern void mt_audit_release_cache(void);
+
+/* multitenant.c's transaction callback: tells the worker about commits */
+extern void mt_audit_xact_callback(int event);
 
 /* mt.import_tenant: one checkpoint of an imported chain, unchanged */
 extern void mt_audit_import_checkpoint(const pg_uuid_t *tenant, int64 seq, bytea *hash,

@@ -5,7 +5,8 @@
  *	  workers: the shared MtWorkerShared struct (the launcher's and the
  *	  reserved flush worker's PGPROCs, flush_all and the per-database flush
  *	  request slots), its shared memory and its lock, and the requests
- *	  usage.c makes (flush every database; flush this database and wait).
+ *	  usage.c makes (flush every database; flush this database and wait)
+ *	  and audit.c makes (seal this database's committed audit events).
  *	  worker.c, above, serves the requests; usage.c asks through this file
  *	  and never calls the worker.
  *
@@ -18,6 +19,7 @@
 
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -82,6 +84,42 @@ mt_flush_request_all(void)
 	mt_flush_wake_launcher();
 }
 
+/*
+ * See flush_request.h.  The slot index is remembered per backend; the
+ * unlocked read can only see a stale "set" while the launcher clears the
+ * flag, and the launcher clears it before it starts the worker, whose
+ * snapshot therefore includes every commit that saw the flag set.
+ */
+void
+mt_flush_request_audit(Oid dbid)
+{
+	static int	slot = -1;
+	MtFlushRequest *r;
+	bool		wake = false;
+
+	if (mt_worker_shared == NULL)
+		return;
+	pg_memory_barrier();		/* our commit before the read below */
+	if (slot >= 0)
+	{
+		volatile MtFlushRequest *v = &mt_worker_shared->requests[slot];
+
+		if (v->dbid == dbid && v->audit_unsealed)
+			return;
+	}
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	r = mt_flush_request_slot(dbid, true);
+	if (r != NULL)
+	{
+		slot = r - mt_worker_shared->requests;
+		wake = !r->audit_unsealed;
+		r->audit_unsealed = true;
+	}
+	LWLockRelease(mt_worker_shared->lock);
+	if (wake)
+		mt_flush_wake_launcher();
+}
+
 /* request slot of a database; worker lock held exclusively */
 MtFlushRequest *
 mt_flush_request_slot(Oid dbid, bool create)
@@ -96,7 +134,8 @@ mt_flush_request_slot(Oid dbid, bool create)
 			return r;
 		if (free_slot == NULL &&
 			(r->dbid == InvalidOid ||
-			 (r->requested <= r->completed && r->running_pid == 0)))
+			 (r->requested <= r->completed && r->running_pid == 0 &&
+			  !r->audit_unsealed)))
 			free_slot = r;
 	}
 	if (create && free_slot != NULL)

@@ -24,6 +24,7 @@ typedef struct MtFlushRequest
 	uint64		failed;			/* highest request a failed flush covered */
 	int64		last_rows;		/* rollup rows written by the last flush */
 	int			running_pid;	/* flush worker running for this db, or 0 */
+	bool		audit_unsealed; /* committed audit events wait for the sealer */
 } MtFlushRequest;
 
 #define MT_MAX_FLUSH_REQUESTS 64
@@ -53,6 +54,13 @@ extern void mt_flush_request_all(void);
  * request number, *rows the rollup rows that flush wrote.
  */
 extern uint64 mt_flush_request_wait(Oid dbid, int64 *rows);
+
+/*
+ * A transaction that appended audit events committed in database dbid: the
+ * launcher starts a worker there within multitenant.audit_seal_interval.
+ * Cheap when the flag is already up (one unlocked read).
+ */
+extern void mt_flush_request_audit(Oid dbid);
 
 /* set the launcher's latch (if one runs) */
 extern void mt_flush_wake_launcher(void);

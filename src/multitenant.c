@@ -84,6 +84,7 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	int			nest;
 	bool		approved;
 
+	mt_audit_release_cache();
 	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
 	nest = mt_citus_suppress_set_propagation(pstmt->utilityStmt);
 	mt_citus_pass_context_utility(pstmt->utilityStmt);
@@ -219,6 +220,7 @@ mt_xact_callback(XactEvent event, void *arg)
 	mt_usage_xact_callback((int) event);
 	mt_totp_xact_callback((int) event);
 	mt_move_gate_xact_end((int) event);
+	mt_audit_xact_callback((int) event);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -521,6 +523,15 @@ mt_define_gucs(void)
 								0,
 								NULL, NULL, NULL);
 	}
+
+	DefineCustomIntVariable("multitenant.audit_seal_interval",
+							"How often committed audit events are linked into their chains.",
+							"The background worker seals at most this often per database; mt.audit_seal() seals at once.",
+							&mt_audit_seal_interval_ms,
+							200, 10, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("multitenant.flush_interval",
 							"How often usage counters are flushed into mt.usage_rollup.",

@@ -1181,7 +1181,7 @@ import_audit(ImportState *st, const char *log_meta, char **mode)
 								  psprintf("SELECT (r).* FROM (SELECT data::mt.audit_log AS r FROM %s "
 										   "WHERE section OPERATOR(pg_catalog.=) 'row' "
 										   "AND name OPERATOR(pg_catalog.=) 'mt.audit_log' OFFSET 0) s "
-										   "ORDER BY (r).seq", st->meta),
+										   "ORDER BY (r).seq, (r).id", st->meta),
 								  0, NULL, NULL, NULL, false, 0);
 	if (p == NULL)
 		mt_spi_failed("cursor open", SPI_result);

@@ -13,8 +13,12 @@
  * connected to that database (pg_partman's pattern: one short-lived
  * worker per database and round).  A flush worker checks that recovery is
  * over and that the extension exists, flushes in one transaction, reports
- * its statistics and exits (the same transaction closes the usage periods
- * that ended, billing.c).  Short-lived workers never hold a database
+ * its statistics, seals the database's committed audit events (audit.c)
+ * and exits (the same transaction closes the usage periods that ended,
+ * billing.c).  Databases flagged by mt_flush_request_audit() get a worker at
+ * most every multitenant.audit_seal_interval; when no flush is due there,
+ * it is a seal-only worker (bgw_extra 's'), which leaves the usage and
+ * API-key flushes to their own rounds.  Short-lived workers never hold a database
  * open, so DROP DATABASE and CREATE DATABASE ... TEMPLATE keep working.
  * The launcher restarts after a failure (bgw_restart_time); a failed
  * flush leaves the counts pending for the next round.  Databases that no
@@ -69,12 +73,18 @@
 #include "utils/timestamp.h"
 
 #include "api_keys.h"
+#include "audit.h"
 #include "billing.h"
 #include "flush_request.h"
 #include "insight.h"
 #include "security_events.h"
 #include "usage.h"
 #include "worker.h"
+
+int			mt_audit_seal_interval_ms = 200;
+
+/* how long a worker stays for further sealing passes while they find work */
+#define MT_SEAL_STAY_MS 1000
 
 PGDLLEXPORT void mt_launcher_main(Datum main_arg);
 PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
@@ -162,6 +172,16 @@ is_running(Oid dbid)
 	return reserved;
 }
 
+/* is_running() for a caller that holds the worker lock */
+static bool
+is_running_locked(Oid dbid)
+{
+	for (int i = 0; i < n_running; i++)
+		if (running[i].dbid == dbid)
+			return true;
+	return mt_worker_shared->reserved_dbid == dbid;
+}
+
 /* no free slot: give the database to the reserved flush worker if it waits */
 static bool
 start_reserved_flush(Oid dbid)
@@ -182,7 +202,7 @@ start_reserved_flush(Oid dbid)
 
 /* false when the database's flush must be tried again later */
 static bool
-start_flush_worker(Oid dbid)
+start_flush_worker(Oid dbid, bool seal_only)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
@@ -201,6 +221,8 @@ start_flush_worker(Oid dbid)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "multitenant flush");
 	worker.bgw_main_arg = ObjectIdGetDatum(dbid);
 	worker.bgw_notify_pid = MyProcPid;
+	/* 's': only audit events to seal; the usage flush keeps its rounds */
+	worker.bgw_extra[0] = seal_only ? 's' : 'f';
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
@@ -271,6 +293,7 @@ mt_launcher_main(Datum main_arg)
 {
 	TimestampTz next_round = 0;
 	TimestampTz last_round = 0;
+	TimestampTz last_seal = 0;
 	bool		again = false;	/* a database's flush could not start yet */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -291,8 +314,12 @@ mt_launcher_main(Datum main_arg)
 		bool		round;
 		bool		flush_all;
 		Oid			targets[MT_MAX_RUNNING];
+		bool		seal[MT_MAX_RUNNING];
+		bool		flush[MT_MAX_RUNNING];
 		int			n_targets = 0;
 		long		timeout;
+		bool		seal_round;
+		bool		seal_waiting = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ShutdownRequestPending)
@@ -309,19 +336,41 @@ mt_launcher_main(Datum main_arg)
 		reap_workers();
 		now = GetCurrentTimestamp();
 		round = now >= next_round;
+		seal_round = TimestampDifferenceExceeds(last_seal, now, mt_audit_seal_interval_ms);
 
+		/*
+		 * Audit events to seal: at most one worker start per database and
+		 * multitenant.audit_seal_interval.  The flag is cleared before the
+		 * worker starts (see mt_flush_request_audit) and put back when it
+		 * cannot start.
+		 */
 		LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
 		flush_all = mt_worker_shared->flush_all;
 		mt_worker_shared->flush_all = false;
 		for (int i = 0; i < MT_MAX_FLUSH_REQUESTS && n_targets < MT_MAX_RUNNING; i++)
 		{
 			MtFlushRequest *r = &mt_worker_shared->requests[i];
+			bool		want_flush;
+			bool		want_seal;
 
-			if (r->dbid != InvalidOid && r->requested > r->completed &&
-				r->requested > r->failed)
+			if (r->dbid == InvalidOid)
+				continue;
+			want_flush = r->requested > r->completed && r->requested > r->failed;
+			want_seal = r->audit_unsealed && seal_round && !is_running_locked(r->dbid);
+			if (r->audit_unsealed && !want_seal)
+				seal_waiting = true;
+			if (want_flush || want_seal)
+			{
+				seal[n_targets] = want_seal;
+				flush[n_targets] = want_flush;
+				if (want_seal)
+					r->audit_unsealed = false;
 				targets[n_targets++] = r->dbid;
+			}
 		}
 		LWLockRelease(mt_worker_shared->lock);
+		if (seal_round)
+			last_seal = now;
 
 		if ((round || flush_all || again) && !RecoveryInProgress())
 		{
@@ -340,7 +389,13 @@ mt_launcher_main(Datum main_arg)
 					if (targets[j] == pending[i])
 						break;
 				if (j == n_targets)
+				{
+					seal[n_targets] = false;
+					flush[n_targets] = true;
 					targets[n_targets++] = pending[i];
+				}
+				else
+					flush[j] = true;
 			}
 			if (round)
 			{
@@ -375,8 +430,12 @@ mt_launcher_main(Datum main_arg)
 					if (n_db < MT_MAX_DATABASES)
 						forget_database(targets[i]);	/* dropped */
 				}
-				else if (allow[j] && !start_flush_worker(targets[i]))
+				else if (allow[j] && !start_flush_worker(targets[i], !flush[i]))
+				{
 					again = true;
+					if (seal[i])
+						mt_flush_request_audit(targets[i]);
+				}
 			}
 			pfree(oids);
 			pfree(allow);
@@ -384,6 +443,8 @@ mt_launcher_main(Datum main_arg)
 
 		timeout = Max(10, Min((long) (again ? 100 : mt_flush_interval_ms),
 							  (long) ((next_round - GetCurrentTimestamp()) / 1000)));
+		if (seal_waiting)
+			timeout = Max(10, Min(timeout, (long) mt_audit_seal_interval_ms));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -393,6 +454,60 @@ mt_launcher_main(Datum main_arg)
 /* ---------------------------------------------------------------------
  * Flush worker (one database, one flush, then exit)
  * --------------------------------------------------------------------- */
+
+/*
+ * Seal the database's committed audit events, each pass in a transaction of
+ * its own (a failure leaves them for the next round; it does not undo the
+ * flush).  Chains locked by someone else are skipped and the database is
+ * flagged again.  While passes find events, the worker stays for further
+ * passes every audit_seal_interval, for at most MT_SEAL_STAY_MS (short:
+ * DROP DATABASE waits for connected workers), which saves a process start
+ * per pass under steady load; commits meanwhile keep the flag up for the
+ * launcher (it does not start a second worker for the database while this
+ * one runs).
+ */
+static void
+audit_seal_passes(Oid dbid)
+{
+	pgstat_report_activity(STATE_RUNNING, "sealing audit events");
+	{
+		TimestampTz stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MT_SEAL_STAY_MS);
+
+		for (;;)
+		{
+			volatile int64 sealed = 0;
+
+			PG_TRY();
+			{
+				bool		incomplete = false;
+
+				SetCurrentStatementStartTimestamp();
+				StartTransactionCommand();
+				PushActiveSnapshot(GetTransactionSnapshot());
+				if (OidIsValid(get_extension_oid("multitenant", true)))
+					sealed = mt_audit_seal_database(&incomplete);
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+				if (incomplete)
+					mt_flush_request_audit(dbid);
+			}
+			PG_CATCH();
+			{
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+			}
+			PG_END_TRY();
+			if (sealed == 0 || ShutdownRequestPending ||
+				GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 mt_audit_seal_interval_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+}
 
 /* a flush ended: publish it to the mt.flush_usage() callers it covers */
 static void
@@ -449,6 +564,18 @@ mt_flush_worker_main(Datum main_arg)
 	if (RecoveryInProgress())
 		proc_exit(0);
 
+	/*
+	 * Started only to seal audit events: the usage and API-key flushes keep
+	 * their own rounds (multitenant.flush_interval) and requests.
+	 */
+	if (!flush_is_reserved && MyBgworkerEntry != NULL && MyBgworkerEntry->bgw_extra[0] == 's')
+	{
+		audit_seal_passes(dbid);
+		pgstat_report_stat(true);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		proc_exit(0);
+	}
+
 	/* requests made up to now are covered by this flush */
 	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
 	r = mt_flush_request_slot(dbid, false);
@@ -504,9 +631,12 @@ mt_flush_worker_main(Datum main_arg)
 	}
 	PG_END_TRY();
 
+	flush_report(dbid, req, true, rows);
+
+	audit_seal_passes(dbid);
+
 	pgstat_report_stat(true);
 	pgstat_report_activity(STATE_IDLE, NULL);
-	flush_report(dbid, req, true, rows);
 	proc_exit(flush_is_reserved ? 1 : 0);
 }
 

@@ -13,4 +13,7 @@
 
 extern void mt_worker_register_launcher(void);
 
+/* GUC multitenant.audit_seal_interval (ms): how often the sealer runs */
+extern int	mt_audit_seal_interval_ms;
+
 #endif							/* MT_WORKER_H */

@@ -5,14 +5,15 @@
 -- Everything is implemented in C (src/audit.c, src/audit_keys.c).
 -- ---------------------------------------------------------------------
 
--- ids are taken after the chain lock, so within one chain id order is seq
--- order.  CACHE 1 (the default) keeps ids monotonic across backends.
+-- ids are taken at append, without a lock; the sealer links a chain's
+-- committed events in id order (doc/audit.md, "Sealing").  CACHE 1 (the
+-- default) keeps ids monotonic across backends.
 CREATE SEQUENCE mt.audit_log_id_seq AS bigint;
 
 CREATE TABLE mt.audit_log (
     id              bigint NOT NULL,
     tenant_id       uuid NOT NULL,
-    seq             bigint NOT NULL CHECK (seq > 0),
+    seq             bigint CHECK (seq > 0),   -- NULL until sealed
     at              timestamptz NOT NULL,
     actor           text NOT NULL,
     action          text NOT NULL,
@@ -23,14 +24,16 @@ CREATE TABLE mt.audit_log (
     details_enc     bytea,          -- nonce || crypto_secretbox(details text)
     client_addr     inet,
     db_user         text NOT NULL,  -- session_user of the appending session
-    prev_hash       bytea NOT NULL CHECK (length(prev_hash) = 32),
-    hash            bytea NOT NULL CHECK (length(hash) = 32),
+    prev_hash       bytea CHECK (length(prev_hash) = 32),   -- NULL until sealed
+    hash            bytea NOT NULL CHECK (length(hash) = 32),  -- content hash until sealed
     CONSTRAINT audit_log_pkey PRIMARY KEY (id),
     CONSTRAINT audit_log_chain UNIQUE (tenant_id, seq),
     CHECK ((details_key_id IS NULL) = (details_enc IS NULL)),
     CHECK (details IS NULL OR details_enc IS NULL)
 );
 ALTER SEQUENCE mt.audit_log_id_seq OWNED BY mt.audit_log.id;
+-- the events the sealer has not linked yet, per chain in id order
+CREATE INDEX audit_log_unsealed ON mt.audit_log (tenant_id, id) WHERE seq IS NULL;
 
 -- What mt.audit_prune() removed: the last pruned position of a chain and
 -- its hash, from which the remaining rows still verify.
@@ -93,15 +96,27 @@ CREATE FUNCTION mt.audit(action text, resource_type text DEFAULT NULL,
     AS 'MODULE_PATHNAME', 'mt_audit' LANGUAGE C VOLATILE PARALLEL UNSAFE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- many events in one call: one pass, no SQL per event
+CREATE FUNCTION mt.audit_many(actions text[], resource_types text[] DEFAULT NULL,
+                              resource_ids text[] DEFAULT NULL, details jsonb[] DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mt_audit_many' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION mt.audit_verify(tenant uuid DEFAULT NULL, digest jsonb DEFAULT NULL)
     RETURNS TABLE (tenant_id uuid, ok boolean, rows_checked bigint, first_bad_id bigint,
-                   head_seq bigint, problem text)
+                   head_seq bigint, problem text, unsealed bigint, oldest_unsealed timestamptz)
     AS 'MODULE_PATHNAME', 'mt_audit_verify' LANGUAGE C VOLATILE PARALLEL UNSAFE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION mt.audit_digest(tenant uuid DEFAULT NULL)
     RETURNS TABLE (tenant_id uuid, seq bigint, hash text, at timestamptz)
     AS 'MODULE_PATHNAME', 'mt_audit_digest' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- link every committed, not yet sealed event into its chain now
+CREATE FUNCTION mt.audit_seal() RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mt_audit_seal' LANGUAGE C VOLATILE PARALLEL UNSAFE
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION mt.audit_prune(older_than interval, tenant uuid DEFAULT NULL) RETURNS bigint
@@ -169,6 +184,7 @@ REVOKE ALL ON FUNCTION mt.audit_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_verify(uuid, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_digest(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_prune(interval, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mt.audit_seal() FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_row_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_table(regclass, name, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_untable(regclass) FROM PUBLIC;
@@ -176,7 +192,7 @@ REVOKE ALL ON FUNCTION mt.audit_search_tenant(uuid, timestamptz, timestamptz, te
                                               text, bigint, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_export_tenant(uuid, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION mt.audit_forget_subject(text, uuid) FROM PUBLIC;
--- mt.audit(), mt.audit_search() and mt.audit_export() stay executable by
+-- mt.audit(), mt.audit_many(), mt.audit_search() and mt.audit_export() stay executable by
 -- PUBLIC: they act on the caller's own tenant context only.
 
 REVOKE ALL ON mt.audit_log, mt.audit_checkpoints, mt.audit_subject_keys FROM PUBLIC;
@@ -214,7 +230,10 @@ COMMENT ON TABLE mt.audit_subject_keys IS 'Per (tenant, subject) keys that encry
 COMMENT ON TABLE mt.audit_digests IS 'When audit chain heads were taken out with mt.audit_digest(), for compliance check MT-AUD-002.';
 COMMENT ON FUNCTION mt.audit_guard() IS 'Internal: append-only trigger that refuses INSERT, UPDATE, DELETE and TRUNCATE on the audit tables except from the extension''s own code.';
 COMMENT ON FUNCTION mt.audit(text, text, text, jsonb, text) IS 'Appends an event to the current tenant''s audit chain (the no-tenant chain without a context) and returns its id; for applications.';
-COMMENT ON FUNCTION mt.audit_verify(uuid, jsonb) IS 'Privileged (auditors): recomputes one or every audit chain, optionally against an earlier digest, and reports the first bad row.';
+COMMENT ON FUNCTION mt.audit_verify(uuid, jsonb) IS 'Privileged (auditors): seals, then recomputes one or every audit chain, optionally against an earlier digest, and reports the first bad row and the unsealed tail.';
+COMMENT ON FUNCTION mt.audit_many(text[], text[], text[], jsonb[]) IS 'Appends one event per element of actions (with the resource types, ids and details at the same positions) to the current tenant''s audit chain and returns how many; for applications.';
+COMMENT ON FUNCTION mt.audit_seal() IS 'Privileged (auditors, admins): links every committed, not yet sealed audit event into its chain now (the background worker does it every multitenant.audit_seal_interval).';
+COMMENT ON INDEX mt.audit_log_unsealed IS 'The audit events not yet linked into their chain, per tenant in id order (the sealer''s work list).';
 COMMENT ON FUNCTION mt.audit_digest(uuid) IS 'Privileged (auditors, a scheduled job): the head (position, hash, time) of one or every audit chain, to store outside the database.';
 COMMENT ON FUNCTION mt.audit_prune(interval, uuid) IS 'Privileged (admins): removes verified audit rows older than the interval and leaves a checkpoint from which the rest still verifies.';
 COMMENT ON FUNCTION mt.audit_row_change() IS 'Internal: row and TRUNCATE trigger installed by mt.audit_table() that appends each change to the row''s tenant chain.';

@@ -11,6 +11,8 @@ SELECT mt.audit('invoice.sent') > 0 AS appended \gset
 SELECT mt.audit('invoice.paid') > 0 AS appended \gset
 RESET multitenant.token;
 SELECT mt.audit('maintenance.started') > 0 AS appended \gset
+-- a digest covers sealed events (a replica cannot seal): link them all
+SELECT mt.audit_seal() >= 0 AS sealed \gset
 SELECT hash AS acme_head FROM mt.audit_digest(:'acme') \gset
 DELETE FROM mt.audit_digests;
 \set QUIET 0

@@ -35,6 +35,10 @@ SELECT is((SELECT db_user FROM mt.audit_log WHERE action = 'doc.view'), 'postgre
 SELECT is((SELECT count(*)::int FROM mt.audit_log WHERE tenant_id <> :'acme'), 0, 'RLS: no row of another chain is visible');
 SELECT is((SELECT count(*)::int FROM mt.audit_log), 3, 'RLS: acme sees its 3 rows');
 SELECT is((SELECT details FROM mt.audit_search(subject => 'eve')), '{"with": "eve@example.com"}'::jsonb, 'search decrypts the tenant''s own subject details');
+-- the export holds sealed events (the worker seals within audit_seal_interval; here at once)
+RESET ROLE;
+SELECT mt.audit_seal() >= 0 AS sealed \gset
+SET ROLE mt_audit_app;
 SELECT is((SELECT count(*)::int FROM mt.audit_export()), 4, 'export of the own chain: header + 3 rows');
 
 SELECT throws_ok($$UPDATE mt.audit_log SET action = 'x'$$, '42501', NULL, 'app cannot update the log');

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Audit chains across a crash and a clean restart, and the external check:
+# Audit chains across a crash and a clean restart (also a crash between
+# the commit of events and their sealing: none is lost, none uncommitted is
+# ever sealed), and the external check:
 # the JSON-lines export verifies with test/audit_verify_export.py (Python
 # standard library only), which also finds an edited line, a deleted line
 # and, against a saved digest, a cut tail.  Appends over TCP record the
@@ -10,7 +12,11 @@ cd "$(dirname "$0")/../.."
 
 db=mt_restart_audit
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+restore_interval() {
+    mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.audit_seal_interval" >/dev/null 2>&1 &&
+        cluster_reload_wait >/dev/null 2>&1 || true
+}
+trap 'restore_interval; rm -rf "$tmp"' EXIT
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mt_psql -d $db -c "CREATE EXTENSION multitenant"
 acme=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
@@ -40,9 +46,41 @@ wait || true
 verify_ok "after crash"
 [ "$(mt_psql -d $db -c "SELECT count(*) FROM mt.audit_log WHERE action = 'in.flight'")" = 0 ] || fail "uncommitted append survived the crash"
 append "$acme" 10 after_crash
+mt_psql -d $db -c "SELECT mt.audit_seal()" >/dev/null
 seqs=$(mt_psql -d $db -c "SELECT max(seq) = count(*) FROM mt.audit_log WHERE tenant_id = '$acme'")
 [ "$seqs" = t ] || fail "gap in acme's chain after the crash"
 echo "ok: chain continues without a gap after the crash"
+
+# A crash between commit and sealing.  The worker seals only once an hour
+# here, so the committed events are still unsealed when the server dies;
+# an open transaction's events are in flight.
+mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.audit_seal_interval = '1h'" >/dev/null
+cluster_reload_wait
+mt_psql -d $db -c "SELECT mt.audit_seal()" >/dev/null   # a clean start: the next pass of the worker is an hour away
+before_sealed=$(mt_psql -d $db -c "SELECT count(*) FROM mt.audit_log WHERE tenant_id = '$acme'")
+append "$acme" 30 unsealed
+mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "BEGIN" -c "SELECT mt.audit('in.flight.unsealed')" \
+    -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+wait_for 10 mt_true $db "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = '$db' AND query = 'SELECT pg_sleep(30)')" ||
+    fail "the in-flight append did not start"
+# read-only: verify reports the unsealed tail without sealing it
+unsealed=$(mt_psql -d $db -c "SET default_transaction_read_only = on" -c "SELECT unsealed FROM mt.audit_verify('$acme')")
+[ "$unsealed" = 31 ] || fail "expected 31 committed unsealed events before the crash, got $unsealed"
+cluster_crash_restart
+wait || true
+[ "$(mt_psql -d $db -c "SELECT count(*) FROM mt.audit_log WHERE tenant_id = '$acme'")" = $((before_sealed + 31)) ] ||
+    fail "committed unsealed events were lost in the crash"
+[ "$(mt_psql -d $db -c "SELECT count(*) FROM mt.audit_log WHERE action = 'in.flight.unsealed'")" = 0 ] ||
+    fail "the uncommitted append survived the crash"
+[ "$(mt_psql -d $db -c "SELECT count(*) FROM mt.audit_log WHERE tenant_id = '$acme' AND seq IS NULL")" = 31 ] ||
+    fail "the committed events are not waiting unsealed after the crash"
+sealed=$(mt_psql -d $db -c "SELECT mt.audit_seal()")
+[ "$sealed" = 31 ] || fail "mt.audit_seal() sealed $sealed events after the crash, expected 31"
+seqs=$(mt_psql -d $db -c "SELECT max(seq) = count(*) AND count(*) = $((before_sealed + 31)) AND bool_and(seq IS NOT NULL) FROM mt.audit_log WHERE tenant_id = '$acme'")
+[ "$seqs" = t ] || fail "acme's chain after sealing has a gap or unsealed rows"
+verify_ok "after a crash between commit and sealing"
+echo "ok: a crash between commit and sealing loses no committed event and seals no uncommitted one"
+restore_interval
 cluster_restart
 append "$globex" 5 after_restart
 verify_ok "after clean restart"

@@ -88,9 +88,11 @@ invoice_preview            | works   | works   | SELECT (mt.invoice_preview(:'ac
 tenant_plan_changed        | trigger | trigger | SELECT mt.tenant_plan_changed() IS NOT NULL
 audit_guard                | trigger | trigger | SELECT mt.audit_guard() IS NOT NULL
 audit                      | refuses | refuses | SELECT mt.audit('standby.event') > 0
+audit_many                 | refuses | refuses | SELECT mt.audit_many(ARRAY['standby.event']) > 0
 audit_verify               | works   | works   | SELECT ok AND rows_checked = :n_audit FROM mt.audit_verify(:'acme')
 audit_digest               | works   | works   | SELECT seq = :n_audit AND hash = :'acme_head' FROM mt.audit_digest(:'acme')
 audit_prune                | refuses | refuses | SELECT mt.audit_prune('400 days') >= 0
+audit_seal                 | refuses | refuses | SELECT mt.audit_seal() >= 0
 audit_row_change           | trigger | trigger | SELECT mt.audit_row_change() IS NOT NULL
 audit_table                | refuses | refuses | SELECT mt.audit_table('public.orders') IS NOT NULL
 audit_untable              | refuses | refuses | SELECT mt.audit_untable('public.orders')
