@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib
       libsodium-dev libssl-dev postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-      postgresql-15-cron postgresql-15-pgaudit pgbouncer openssl oathtool python3 make gcc)
+      postgresql-15-cron postgresql-15-pgaudit pgbouncer openssl oathtool python3 python3-jwt make gcc)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -c "install ok installed" >/dev/null || missing+=("$p")

@@ -156,6 +156,7 @@ totp_verify                | refuses | refuses | SELECT mt.totp_verify('erin', '
 totp_recovery_codes        | refuses | refuses | SELECT count(*) > 0 FROM mt.totp_recovery_codes('erin')
 totp_disable               | refuses | refuses | SELECT mt.totp_disable('erin')
 current_mfa                | works   | works   | SELECT NOT mt.current_mfa()
+enter_from_request         | works   | works   | BEGIN; SELECT set_config('request.headers', json_build_object('authorization', 'Bearer ' || mt.tenant_token(:'globex'))::text, true) IS NOT NULL; SELECT mt.enter_from_request() = :'globex' AND mt.current_tenant() = :'globex'; SELECT set_config('request.headers', '{}', true) IS NOT NULL; SELECT mt.enter_from_request() IS NULL AND mt.current_tenant() IS NULL; COMMIT;
 add_sso_provider           | refuses | refuses | SELECT mt.add_sso_provider(:'globex', 'oidc', 'G', 'https://g.example', ARRAY['globex.example']) IS NOT NULL
 remove_sso_provider        | refuses | refuses | SELECT mt.remove_sso_provider(provider_id) FROM mt.sso_provider_for('a@acme.example')
 sso_client_secret          | works   | works   | SELECT mt.sso_client_secret(provider_id) = 'client-secret' FROM mt.sso_provider_for('a@acme.example')
