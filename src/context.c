@@ -93,6 +93,7 @@
 #include "crypto.h"
 #include "redact.h"
 #include "secret_versions.h"
+#include "security_policy.h"
 #include "tenant_status.h"
 #include "util.h"
 
@@ -134,6 +135,8 @@ typedef struct MtContext
 	pg_uuid_t	wid;
 	bool		backoffice;		/* minted by this server (mt.tenant_token,
 								 * mt.set_tenant): its role claim is trusted */
+	bool		policy_unchecked;	/* a token set outside a transaction: the
+									 * tenant's security policy was not read */
 } MtContext;
 
 static MtContext *active_context = NULL;
@@ -1020,6 +1023,18 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		}
 		if (token_burned(&parsed, now))
 			REJECT("The token was exposed in the text of a statement and has been withdrawn.");
+
+		/* the tenant's security policy (security_policy.c records the refusal) */
+		if (IsTransactionState())
+		{
+			const char *why = mt_policy_check_token(&parsed.tenant, payload, plen,
+													parsed.exp, parsed.backoffice);
+
+			if (why != NULL)
+				REJECT("Refused by the tenant's security policy: %s.", why);
+		}
+		else
+			parsed.policy_unchecked = true;
 	}
 
 	return context_extra(&parsed, extra);
@@ -1541,7 +1556,8 @@ current_context(void)
 							  ctx->maintenance) &&
 				!token_burned(ctx, now) &&
 				(ctx->key_version == 0 ||
-				 mt_secret_usable(MT_SECRET_TOKEN, ctx->key_version));
+				 mt_secret_usable(MT_SECRET_TOKEN, ctx->key_version)) &&
+				!(ctx->policy_unchecked && mt_policy_has_token_rules(&ctx->tenant));
 		context_checked = true;
 	}
 	return context_usable ? ctx : NULL;

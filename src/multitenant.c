@@ -41,6 +41,7 @@
 #include "isolation.h"
 #include "ratelimit.h"
 #include "redact.h"
+#include "security_policy.h"
 #include "tenant_status.h"
 #include "totp.h"
 #include "usage.h"
@@ -143,6 +144,7 @@ mt_shmem_size(void)
 	size = add_size(size, mt_usage_shmem_size());
 	size = add_size(size, mt_ratelimit_shmem_size());
 	size = add_size(size, mt_flush_request_shmem_size());
+	size = add_size(size, mt_security_events_shmem_size());
 	return size;
 }
 
@@ -155,6 +157,7 @@ mt_shmem_request_locks(void)
 	mt_usage_shmem_request();
 	mt_ratelimit_shmem_request();
 	mt_flush_request_shmem_request();
+	mt_security_events_shmem_request();
 }
 
 static void
@@ -182,6 +185,7 @@ mt_shmem_startup(void)
 	mt_usage_shmem_startup();
 	mt_ratelimit_shmem_startup();
 	mt_flush_request_shmem_startup();
+	mt_security_events_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 	mt_shared_memory_attached();
 }
@@ -238,6 +242,15 @@ mt_define_gucs(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   mt_check_jwt_public_key, mt_assign_jwt_public_key, NULL);
+
+	DefineCustomStringVariable("multitenant.client_addr",
+							   "Client address the tenants' security policies check (client_cidrs) instead of the connection's.",
+							   "Set per request (SET LOCAL) by a trusted gateway: superusers, or roles given GRANT SET ON PARAMETER multitenant.client_addr.",
+							   &mt_client_addr_string,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   mt_check_client_addr, mt_assign_client_addr, NULL);
 
 	DefineCustomStringVariable("multitenant.token",
 							   "Signed tenant token (JWT) that sets the tenant context; verified when set.",

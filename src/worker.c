@@ -4,11 +4,14 @@
  *	  Background workers: the launcher (one static worker, registered in
  *	  _PG_init when the library is preloaded) and the per-database flush
  *	  workers it starts.  It serves the flush requests of flush_request.c
- *	  and calls the usage and API-key flushes; no capability calls it.
+ *	  and calls the usage and API-key flushes, and writes the security
+ *	  events queued by security_policy.c into their tenants' audit chains
+ *	  (each in a subtransaction: a failed one is logged and skipped); no
+ *	  capability calls it.
  *
  * The launcher needs no configuration: every multitenant.flush_interval
  * (reloaded on SIGHUP) it looks at the shared counter table, and for each
- * database that has counts to flush it starts a dynamic flush worker
+ * database that has counts to flush (or security events to write) it starts a dynamic flush worker
  * connected to that database (pg_partman's pattern: one short-lived
  * worker per database and round).  A flush worker checks that recovery is
  * over and that the extension exists, flushes in one transaction, reports
@@ -67,9 +70,44 @@
 #include "utils/timestamp.h"
 
 #include "api_keys.h"
+#include "audit.h"
 #include "flush_request.h"
+#include "security_policy.h"
+#include "spi_util.h"
 #include "usage.h"
 #include "worker.h"
+
+/* one security event into its tenant's audit chain; a failure skips that event only */
+typedef struct SecurityEventArgs
+{
+	const pg_uuid_t *tenant;
+	const char *kind;
+	int			npairs;
+	const char *const *pairs;
+} SecurityEventArgs;
+
+static void
+append_security_event(void *arg)
+{
+	SecurityEventArgs *a = (SecurityEventArgs *) arg;
+
+	(void) mt_audit_record(a->tenant, a->kind, "security_policy", NULL, a->npairs, a->pairs);
+}
+
+static void
+write_security_event(const pg_uuid_t *tenant, const char *kind, int npairs,
+					 const char *const *pairs)
+{
+	SecurityEventArgs a = {tenant, kind, npairs, pairs};
+	ErrorData  *edata = mt_try_in_subxact(append_security_event, &a);
+
+	if (edata != NULL)
+	{
+		ereport(WARNING,
+				(errmsg("multitenant: could not record security event %s: %s", kind, edata->message)));
+		FreeErrorData(edata);
+	}
+}
 
 PGDLLEXPORT void mt_launcher_main(Datum main_arg);
 PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
@@ -323,6 +361,10 @@ mt_launcher_main(Datum main_arg)
 			Oid			pending[MT_MAX_RUNNING];
 			int			n_pending = mt_usage_databases_with_pending(pending, MT_MAX_RUNNING);
 
+			/* and the databases with security events to write */
+			n_pending += mt_security_events_databases(pending + n_pending,
+													  MT_MAX_RUNNING - n_pending);
+
 			for (int i = 0; i < n_pending && n_targets < MT_MAX_RUNNING; i++)
 			{
 				int			j;
@@ -467,10 +509,17 @@ mt_flush_worker_main(Datum main_arg)
 			 * launcher visits its database.
 			 */
 			mt_api_keys_flush_last_used();
+
+			/*
+			 * Security events of refused requests (security_policy.c), into
+			 * their tenants' audit chains.
+			 */
+			(void) mt_security_events_flush(write_security_event);
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		mt_usage_flush_finish(true);
+		mt_security_events_flush_finish(true);
 	}
 	PG_CATCH();
 	{
@@ -478,6 +527,7 @@ mt_flush_worker_main(Datum main_arg)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		mt_usage_flush_finish(false);
+		mt_security_events_flush_finish(false);
 		flush_report(dbid, req, false, 0);
 		proc_exit(1);
 	}

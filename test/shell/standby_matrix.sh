@@ -150,6 +150,8 @@ add_domain                 | refuses | refuses | SELECT mt.add_domain(:'globex',
 verify_domain              | refuses | refuses | SELECT mt.verify_domain('pending.acme.example') IS NOT NULL
 set_branding               | refuses | refuses | SELECT mt.set_branding(:'acme', '{"name": "Made on a standby"}') IS NOT NULL
 branding_for_host          | works   | works   | SELECT mt.branding_for_host('App.Acme.Example.') ->> 'name' = 'Acme' AND mt.branding_for_host('pending.acme.example') IS NULL
+set_security_policy        | refuses | refuses | SELECT mt.set_security_policy(:'acme', '{}') IS NOT NULL
+security_policy            | works   | works   | SELECT mt.security_policy() = '{"api_key_max_lifetime": 86400}' AND mt.security_policy(:'acme') = mt.security_policy()
 remove_domain              | refuses | refuses | SELECT mt.remove_domain('app.acme.example')
 tenant_by_host             | works   | works   | SELECT mt.tenant_by_host('App.Acme.Example.') = :'acme' AND mt.tenant_by_host('pending.acme.example') IS NULL
 totp_code                  | works   | works   | SELECT mt.totp_code(convert_to('12345678901234567890', 'UTF8'), to_timestamp(59), 'SHA1', 8) = '94287082'
@@ -203,6 +205,7 @@ SELECT mt.track('exports', 5);
 SELECT mt.add_domain('$acme', 'app.acme.example'), mt.verify_domain('app.acme.example');
 SELECT mt.add_domain('$acme', 'pending.acme.example');
 SELECT mt.set_branding('$acme', '{"name": "Acme"}');
+SELECT mt.set_security_policy('$acme', '{"api_key_max_lifetime": 86400}');
 SELECT mt.totp_enroll('erin') IS NOT NULL;
 SELECT mt.link_identity(mt.add_sso_provider('$acme', 'oidc', 'Acme IdP', 'https://idp.acme.example', ARRAY['acme.example'], '{}', 'client', 'client-secret'), 'ext-1', 'alice');
 RESET multitenant.token;

@@ -1,0 +1,55 @@
+/*-------------------------------------------------------------------------
+ *
+ * security_policy.h
+ *	  Per-tenant security policies (mt.security_policies): the validated
+ *	  document, its per-backend cache, the checks the context, API keys
+ *	  call, and the security events that outlive a refused transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MT_SECURITY_POLICY_H
+#define MT_SECURITY_POLICY_H
+
+#include "postgres.h"
+
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+/* GUC multitenant.client_addr (superuser, or GRANT SET ON PARAMETER) */
+extern char *mt_client_addr_string;
+extern bool mt_check_client_addr(char **newval, void **extra, GucSource source);
+extern void mt_assign_client_addr(const char *newval, void *extra);
+
+/* shared memory: the queue of security events */
+extern Size mt_security_events_shmem_size(void);
+extern void mt_security_events_shmem_request(void);
+extern void mt_security_events_shmem_startup(void);
+
+/* validate a policy document (22023 naming the path); the normalized copy */
+extern Jsonb *mt_security_policy_validate(Jsonb *doc);
+
+/*
+ * Checks.  Each returns NULL when the policy of the tenant admits the
+ * request, else the reason (palloc'd); the caller refuses, and the event
+ * is already queued (kind security.*), so it is written to the tenant's
+ * audit chain even though the refusal rolls the transaction back.
+ * A tenant without a policy costs one per-backend hash lookup.
+ */
+extern const char *mt_policy_check_token(const pg_uuid_t *tenant,
+										 const uint8 *payload, int plen,
+										 int64 exp, bool backoffice);
+extern const char *mt_policy_check_client(const pg_uuid_t *tenant, const char *what);
+extern const char *mt_policy_check_new_key(const pg_uuid_t *tenant, Datum scopes,
+										   bool has_expires, TimestampTz expires_at);
+/* does the tenant have a policy with token rules? (tokens set outside a transaction) */
+extern bool mt_policy_has_token_rules(const pg_uuid_t *tenant);
+
+/* the flush worker: write this database's queued events (worker.c) */
+extern int	mt_security_events_databases(Oid *dbids, int max);
+typedef void (*MtSecurityEventWriter) (const pg_uuid_t *tenant, const char *kind,
+									   int npairs, const char *const *pairs);
+extern int	mt_security_events_flush(MtSecurityEventWriter writer);
+extern void mt_security_events_flush_finish(bool committed);
+
+#endif							/* MT_SECURITY_POLICY_H */
