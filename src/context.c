@@ -137,6 +137,7 @@ typedef struct MtContext
 								 * mt.set_tenant): its role claim is trusted */
 	bool		policy_unchecked;	/* a token set outside a transaction: the
 									 * tenant's security policy was not read */
+	bool		idle_expired;	/* dropped by the tenant's session_idle_limit */
 } MtContext;
 
 static MtContext *active_context = NULL;
@@ -1513,9 +1514,24 @@ mt_node_ddl_approval_value(uint64 gpid)
 	return val.data;
 }
 
+/*
+ * The end of this backend's last transaction and the context generation
+ * then: a context still in place at the next transaction start was held
+ * idle in between (security_policy.c, session_idle_limit).
+ */
+static TimestampTz last_xact_end = 0;
+static uint64 last_xact_end_generation = 0;
+
 void
 mt_context_xact_reset(void)
 {
+	if (active_context != NULL && !IsParallelWorker())
+	{
+		last_xact_end = GetCurrentTimestamp();
+		last_xact_end_generation = context_generation;
+	}
+	else
+		last_xact_end = 0;
 	context_checked = false;
 	passed_clear();
 }
@@ -1558,6 +1574,20 @@ current_context(void)
 				(ctx->key_version == 0 ||
 				 mt_secret_usable(MT_SECRET_TOKEN, ctx->key_version)) &&
 				!(ctx->policy_unchecked && mt_policy_has_token_rules(&ctx->tenant));
+
+		/* a session context held idle longer than the tenant allows: dropped */
+		if (context_usable && !ctx->idle_expired && ctx == active_context &&
+			!ctx->remote && !ctx->maintenance &&
+			last_xact_end != 0 && last_xact_end_generation == context_generation &&
+			!IsParallelWorker())
+		{
+			int64		idle = unix_seconds(GetCurrentTransactionStartTimestamp()) -
+				unix_seconds(last_xact_end);
+
+			if (mt_policy_check_idle(&ctx->tenant, idle) != NULL)
+				ctx->idle_expired = true;
+		}
+		context_usable = context_usable && !ctx->idle_expired;
 		context_checked = true;
 	}
 	return context_usable ? ctx : NULL;

@@ -88,6 +88,7 @@ typedef struct MtPolicy
 	char	  **scopes;
 	int			n_cidrs;
 	MtCidr	   *cidrs;
+	int64		session_idle_limit; /* seconds; 0: no rule */
 } MtPolicy;
 
 /* ---------------------------------------------------------------------
@@ -101,7 +102,7 @@ bad_policy(const char *path, const char *problem)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid security policy"),
 			 errdetail("%s: %s", path, problem),
-			 errhint("Keys: max_token_lifetime, allowed_issuers, api_key_max_lifetime, api_key_allowed_scopes, client_cidrs (doc/identity.md, \"Security policies\").")));
+			 errhint("Keys: max_token_lifetime, allowed_issuers, api_key_max_lifetime, api_key_allowed_scopes, client_cidrs, session_idle_limit (doc/identity.md, \"Security policies\").")));
 }
 
 static bool
@@ -237,6 +238,8 @@ policy_parse(Jsonb *doc)
 			p->max_token_lifetime = policy_seconds(path, &v, 60, 31536000);
 		else if (strcmp(key, "api_key_max_lifetime") == 0)
 			p->api_key_max_lifetime = policy_seconds(path, &v, 3600, 315360000);
+		else if (strcmp(key, "session_idle_limit") == 0)
+			p->session_idle_limit = policy_seconds(path, &v, 1, 31536000);
 		else if (strcmp(key, "allowed_issuers") == 0)
 			p->issuers = policy_strings(path, &v, 1, &p->n_issuers);
 		else if (strcmp(key, "api_key_allowed_scopes") == 0)
@@ -767,6 +770,18 @@ mt_policy_check_new_key(const pg_uuid_t *tenant, Datum scopes, bool has_expires,
 		}
 	}
 	return NULL;
+}
+
+const char *
+mt_policy_check_idle(const pg_uuid_t *tenant, int64 idle_seconds)
+{
+	const MtPolicy *p = policy_for(tenant);
+
+	if (p == NULL || p->session_idle_limit <= 0 || idle_seconds <= p->session_idle_limit)
+		return NULL;
+	return refuse(tenant, "security.session_idle",
+				  psprintf("the session was idle for " INT64_FORMAT " s, longer than the tenant's session_idle_limit (" INT64_FORMAT " s); its context was dropped",
+						   idle_seconds, p->session_idle_limit));
 }
 
 /* ---------------------------------------------------------------------

@@ -42,6 +42,8 @@ extern const char *mt_policy_check_token(const pg_uuid_t *tenant,
 extern const char *mt_policy_check_client(const pg_uuid_t *tenant, const char *what);
 extern const char *mt_policy_check_new_key(const pg_uuid_t *tenant, Datum scopes,
 										   bool has_expires, TimestampTz expires_at);
+/* a session context unused for idle_seconds: NULL, or the reason (the context is dropped) */
+extern const char *mt_policy_check_idle(const pg_uuid_t *tenant, int64 idle_seconds);
 /* does the tenant have a policy with token rules? (tokens set outside a transaction) */
 extern bool mt_policy_has_token_rules(const pg_uuid_t *tenant);
 

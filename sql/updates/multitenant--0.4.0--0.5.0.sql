@@ -54,7 +54,7 @@ GRANT SELECT ON mt.security_policies TO PUBLIC;
 ALTER TABLE mt.security_policies ENABLE ROW LEVEL SECURITY;
 CREATE POLICY security_policies_tenant_self ON mt.security_policies FOR SELECT USING (tenant_id = mt.current_tenant());
 SELECT pg_catalog.pg_extension_config_dump('mt.security_policies', '');
-COMMENT ON TABLE mt.security_policies IS 'Per-tenant security policies (a validated jsonb document: token lifetime and issuers, API-key lifetime and scopes, client address allowlist), enforced at context entry, mt.authenticate and mt.create_api_key; a role sees only its current tenant''s row, only the extension owner writes it.';
+COMMENT ON TABLE mt.security_policies IS 'Per-tenant security policies (a validated jsonb document: token lifetime and issuers, API-key lifetime and scopes, client address allowlist, session idle limit), enforced at context entry, mt.authenticate, mt.create_api_key and per transaction; a role sees only its current tenant''s row, only the extension owner writes it.';
 COMMENT ON TRIGGER security_policies_changed ON mt.security_policies IS 'Publishes a policy change to every backend''s policy cache (registry generation; relcache invalidation on standbys).';
 COMMENT ON TRIGGER security_policies_truncated ON mt.security_policies IS 'As security_policies_changed, for TRUNCATE.';
 COMMENT ON FUNCTION mt.set_security_policy(uuid, jsonb) IS 'In the tenant''s own context, with security:manage (the back office after mt.set_tenant, the tenant''s owner or admin): validates and replaces the tenant''s security policy (22023 naming the path, nothing half-applied); ''{}'' removes every rule. Audited (security.policy_set).';

@@ -8,6 +8,8 @@
 #     startup packet (the connection is refused);
 #   - mt.authenticate: client_cidrs (28000);
 #   - mt.create_api_key: api_key_max_lifetime, api_key_allowed_scopes (42501);
+#   - session_idle_limit: a session context unused between transactions for
+#     longer is dropped until entered again;
 #   - the client address is the connection's, or multitenant.client_addr,
 #     which only a superuser or a role granted SET on it can set.
 # Every refusal rolls its transaction back, yet reaches the tenant's audit
@@ -170,13 +172,44 @@ out=$(mt_psql -d $db -v VERBOSITY=verbose -c "SET multitenant.client_addr = '10.
 grep -q "22023" <<<"$out" || fail "a network accepted as multitenant.client_addr: $out"
 echo "ok: client_cidrs refuse tokens and API keys from other addresses (28000); multitenant.client_addr only from a trusted role"
 
+# --- session_idle_limit ------------------------------------------------------------
+as_acme -c "SELECT mt.set_security_policy('$acme', '{\"session_idle_limit\": 2}')" >/dev/null
+out=$(PGOPTIONS="-c test.tok=$good" mt_psql -d $db 2>&1 <<'SQL' || true
+SELECT set_config('multitenant.token', current_setting('test.tok'), false) IS NOT NULL AS entered \gset
+SELECT 'busy:' || coalesce(mt.current_tenant()::text, 'none');
+SELECT pg_sleep(2.5);
+SELECT 'after a long statement:' || coalesce(mt.current_tenant()::text, 'none');
+\! sleep 3
+SELECT 'after idling:' || coalesce(mt.current_tenant()::text, 'none');
+SELECT 'still:' || coalesce(mt.current_tenant()::text, 'none');
+SELECT set_config('multitenant.token', current_setting('test.tok'), false) IS NOT NULL AS entered \gset
+SELECT 'entered again:' || coalesce(mt.current_tenant()::text, 'none');
+BEGIN;
+SELECT set_config('multitenant.token', current_setting('test.tok'), true) IS NOT NULL AS entered \gset
+COMMIT;
+\! sleep 3
+BEGIN;
+SELECT set_config('multitenant.token', current_setting('test.tok'), true) IS NOT NULL AS entered \gset
+SELECT 'per transaction:' || coalesce(mt.current_tenant()::text, 'none');
+COMMIT;
+SQL
+)
+[ "$out" = "busy:$acme
+
+after a long statement:$acme
+after idling:none
+still:none
+entered again:$acme
+per transaction:$acme" ] || fail "session_idle_limit not enforced as expected: $out"
+echo "ok: session_idle_limit drops a session context held idle too long (until entered again); SET LOCAL per transaction is unaffected"
+
 # --- the events outlive the refused transactions ---------------------------------
 mt_psql -d $db -c "SELECT mt.flush_usage()" >/dev/null
 events() {
     mt_psql -d $db -c "SELECT string_agg(action || '=' || n, ',' ORDER BY action) FROM (SELECT action, count(*) n
-        FROM mt.audit_search_tenant('$acme') WHERE action LIKE 'security.%refused' GROUP BY action) s"
+        FROM mt.audit_search_tenant('$acme') WHERE action LIKE 'security.%refused' OR action = 'security.session_idle' GROUP BY action) s"
 }
-want="security.api_key_create_refused=3,security.api_key_refused=1,security.token_refused=7"
+want="security.api_key_create_refused=3,security.api_key_refused=1,security.session_idle=1,security.token_refused=7"
 events_recorded() { mt_psql -d $db -c "SELECT mt.flush_usage()" >/dev/null; [ "$(events)" = "$want" ]; }
 wait_for 20 events_recorded || fail "the refusals are not in Acme's audit chain as security events: $(events) (want $want)"
 detail=$(mt_psql -d $db -c "SELECT details->>'reason' FROM mt.audit_search_tenant('$acme') WHERE action = 'security.api_key_refused'")
