@@ -90,6 +90,7 @@
 #include "secret_rotation.h"
 #include "secret_versions.h"
 #include "security_events.h"
+#include "security_policy.h"
 #include "crypto.h"
 #include "spi_util.h"
 #include "tenant_stats.h"
@@ -1478,12 +1479,21 @@ mt_authenticate(PG_FUNCTION_ARGS)
 	VerifiedKey vk;
 	char		sub[KEY_ID_LEN + 8];
 	pg_uuid_t  *res;
+	const char *why;
 
 	mt_require_shared_memory("mt.authenticate()");
 	if (!verify_key_arg(fcinfo, &vk))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("invalid API key"),
+				 errhidestmt(true)));
+
+	/* the tenant's security policy (security_policy.c records the refusal) */
+	if ((why = mt_policy_check_client(&vk.tenant, "api_key")) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("API key refused by the tenant's security policy"),
+				 errdetail("%s.", why),
 				 errhidestmt(true)));
 
 	snprintf(sub, sizeof(sub), "key:%s", vk.key_id);
@@ -1754,6 +1764,17 @@ create_api_key(FunctionCallInfo fcinfo, const pg_uuid_t *workspace)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expires_at must be in the future")));
 	mt_require_active_tenant(tenant);
+	{
+		/* the tenant's security policy (security_policy.c records the refusal) */
+		const char *why = mt_policy_check_new_key(tenant, PointerGetDatum(scopes),
+												  has_expires, expires_at);
+
+		if (why != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("API key refused by the tenant's security policy"),
+					 errdetail("%s.", why)));
+	}
 
 	mt_spi_connect();
 	if (workspace != NULL &&

@@ -1161,6 +1161,12 @@ require_manager(const char *what, const char *perm, bool wide)
 	return st;
 }
 
+void
+mt_require_context_permission(const char *what, const char *perm)
+{
+	(void) require_manager(what, perm, true);
+}
+
 /*
  * 42501 unless the caller holds every pattern of perms (no escalation);
  * tenant-wide when `wide` (require_held)

@@ -18,4 +18,11 @@ extern void mt_authz_xact_reset(void);
 /* whether a string is a permission (pattern) of the documented grammar */
 extern bool mt_permission_valid(const char *perm);
 
+/*
+ * For functions of other modules that manage the current tenant: 25006 on
+ * a standby or in a read-only transaction, 42501 without a tenant context
+ * or unless the context holds perm tenant-wide.
+ */
+extern void mt_require_context_permission(const char *what, const char *perm);
+
 #endif							/* MT_AUTHZ_H */

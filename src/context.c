@@ -104,6 +104,7 @@
 #include "secret_versions.h"
 #include "security_events.h"
 #include "tenant_stats.h"
+#include "security_policy.h"
 #include "tenant_status.h"
 #include "util.h"
 
@@ -153,6 +154,9 @@ typedef struct MtContext
 	pg_uuid_t	wid;
 	bool		backoffice;		/* minted by this server (mt.tenant_token,
 								 * mt.set_tenant): its role claim is trusted */
+	bool		policy_unchecked;	/* a token set outside a transaction: the
+									 * tenant's security policy was not read */
+	bool		idle_expired;	/* dropped by the tenant's session_idle_limit */
 } MtContext;
 
 static MtContext *active_context = NULL;
@@ -1485,6 +1489,18 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		}
 		if (token_burned(&parsed, now))
 			REJECT("The token was exposed in the text of a statement and has been withdrawn.");
+
+		/* the tenant's security policy (security_policy.c records the refusal) */
+		if (IsTransactionState())
+		{
+			const char *why = mt_policy_check_token(&parsed.tenant, payload, plen,
+													parsed.exp, parsed.backoffice);
+
+			if (why != NULL)
+				REJECT("Refused by the tenant's security policy: %s.", why);
+		}
+		else
+			parsed.policy_unchecked = true;
 		mt_stat_count(&parsed.tenant, MT_STAT_TOKENS);
 	}
 
@@ -1964,9 +1980,24 @@ mt_node_ddl_approval_value(uint64 gpid)
 	return val.data;
 }
 
+/*
+ * The end of this backend's last transaction and the context generation
+ * then: a context still in place at the next transaction start was held
+ * idle in between (security_policy.c, session_idle_limit).
+ */
+static TimestampTz last_xact_end = 0;
+static uint64 last_xact_end_generation = 0;
+
 void
 mt_context_xact_reset(void)
 {
+	if (active_context != NULL && !IsParallelWorker())
+	{
+		last_xact_end = GetCurrentTimestamp();
+		last_xact_end_generation = context_generation;
+	}
+	else
+		last_xact_end = 0;
 	context_checked = false;
 	passed_clear();
 }
@@ -2007,7 +2038,22 @@ current_context(void)
 							  ctx->maintenance) &&
 				!token_burned(ctx, now) &&
 				(ctx->key_version == 0 ||
-				 mt_secret_usable(MT_SECRET_TOKEN, ctx->key_version));
+				 mt_secret_usable(MT_SECRET_TOKEN, ctx->key_version)) &&
+				!(ctx->policy_unchecked && mt_policy_has_token_rules(&ctx->tenant));
+
+		/* a session context held idle longer than the tenant allows: dropped */
+		if (context_usable && !ctx->idle_expired && ctx == active_context &&
+			!ctx->remote && !ctx->maintenance &&
+			last_xact_end != 0 && last_xact_end_generation == context_generation &&
+			!IsParallelWorker())
+		{
+			int64		idle = unix_seconds(GetCurrentTransactionStartTimestamp()) -
+				unix_seconds(last_xact_end);
+
+			if (mt_policy_check_idle(&ctx->tenant, idle) != NULL)
+				ctx->idle_expired = true;
+		}
+		context_usable = context_usable && !ctx->idle_expired;
 		/* a move of the tenant holds it (move_gate.c): one atomic read */
 		if (context_usable && !ctx->remote && !IsParallelWorker())
 			mt_move_gate_check(&ctx->tenant);

@@ -46,6 +46,7 @@
 #include "redact.h"
 #include "security_events.h"
 #include "tenant_stats.h"
+#include "security_policy.h"
 #include "tenant_status.h"
 #include "totp.h"
 #include "usage.h"
@@ -285,6 +286,14 @@ mt_define_gucs(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
 							   mt_check_jwks_file, mt_assign_jwks_file, NULL);
+	DefineCustomStringVariable("multitenant.client_addr",
+							   "Client address the tenants' security policies check (client_cidrs) instead of the connection's.",
+							   "Set per request (SET LOCAL) by a trusted gateway: superusers, or roles given GRANT SET ON PARAMETER multitenant.client_addr.",
+							   &mt_client_addr_string,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   mt_check_client_addr, mt_assign_client_addr, NULL);
 
 	DefineCustomStringVariable("multitenant.token",
 							   "Signed tenant token (JWT) that sets the tenant context; verified when set.",

@@ -48,7 +48,8 @@ int			mt_security_event_buffer = 1000;
 
 static const char *const kind_names[MT_SEC_NKINDS] = {
 	"auth_failed", "throttled", "token_forged", "token_expired",
-	"quota_breach", "audit_tamper", "policy_violation"
+	"quota_breach", "audit_tamper", "policy_violation",
+	"token_refused", "api_key_refused", "api_key_create_refused", "session_idle"
 };
 
 typedef struct SecShared

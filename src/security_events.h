@@ -27,6 +27,10 @@ typedef enum MtSecKind
 	MT_SEC_QUOTA_BREACH,		/* mt.consume refused by a hard limit */
 	MT_SEC_AUDIT_TAMPER,		/* mt.audit_verify found a broken chain */
 	MT_SEC_POLICY_VIOLATION,	/* a security policy refused (other modules) */
+	MT_SEC_POLICY_TOKEN,		/* security_policy.c: a token refused */
+	MT_SEC_POLICY_API_KEY,		/* ... an API key refused (client_cidrs) */
+	MT_SEC_POLICY_KEY_CREATE,	/* ... mt.create_api_key refused */
+	MT_SEC_POLICY_IDLE,			/* ... a session context dropped as idle */
 	MT_SEC_NKINDS
 } MtSecKind;
 

@@ -9,7 +9,7 @@
  *
  * The launcher needs no configuration: every multitenant.flush_interval
  * (reloaded on SIGHUP) it looks at the shared counter table, and for each
- * database that has counts to flush it starts a dynamic flush worker
+ * database that has counts to flush (or security events to write) it starts a dynamic flush worker
  * connected to that database (pg_partman's pattern: one short-lived
  * worker per database and round).  A flush worker checks that recovery is
  * over and that the extension exists, flushes in one transaction, reports

@@ -50,7 +50,7 @@ CREATE INDEX role_assignments_subject_idx ON mt.role_assignments (tenant_id, sub
 -- CREATE EXTENSION, so pg_dump keeps only the tenants' own
 INSERT INTO mt.roles (tenant_id, name, parent, permissions, builtin) VALUES
     (NULL, 'owner',   NULL, '{*}', true),
-    (NULL, 'admin',   NULL, '{*:read,*:write,roles:manage,workspaces:manage}', true),
+    (NULL, 'admin',   NULL, '{*:read,*:write,roles:manage,workspaces:manage,security:manage}', true),
     (NULL, 'member',  NULL, '{*:read,*:write}', true),
     (NULL, 'viewer',  NULL, '{*:read}', true),
     (NULL, 'auditor', NULL, '{*:read,audit:export}', true);

@@ -155,6 +155,10 @@ revoke_role                | refuses | refuses | SELECT mt.revoke_role('bob', 'b
 create_workspace           | refuses | refuses | SELECT mt.create_workspace('made on a standby') IS NOT NULL
 add_domain                 | refuses | refuses | SELECT mt.add_domain(:'globex', 'app.globex.example') IS NOT NULL
 verify_domain              | refuses | refuses | SELECT mt.verify_domain('pending.acme.example') IS NOT NULL
+set_branding               | refuses | refuses | SELECT mt.set_branding(:'acme', '{"name": "Made on a standby"}') IS NOT NULL
+branding_for_host          | works   | works   | SELECT mt.branding_for_host('App.Acme.Example.') ->> 'name' = 'Acme' AND mt.branding_for_host('pending.acme.example') IS NULL
+set_security_policy        | refuses | refuses | SELECT mt.set_security_policy(:'acme', '{}') IS NOT NULL
+security_policy            | works   | works   | SELECT mt.security_policy() = '{"api_key_max_lifetime": 86400}' AND mt.security_policy(:'acme') = mt.security_policy()
 remove_domain              | refuses | refuses | SELECT mt.remove_domain('app.acme.example')
 tenant_by_host             | works   | works   | SELECT mt.tenant_by_host('App.Acme.Example.') = :'acme' AND mt.tenant_by_host('pending.acme.example') IS NULL
 totp_code                  | works   | works   | SELECT mt.totp_code(convert_to('12345678901234567890', 'UTF8'), to_timestamp(59), 'SHA1', 8) = '94287082'
@@ -163,6 +167,7 @@ totp_verify                | refuses | refuses | SELECT mt.totp_verify('erin', '
 totp_recovery_codes        | refuses | refuses | SELECT count(*) > 0 FROM mt.totp_recovery_codes('erin')
 totp_disable               | refuses | refuses | SELECT mt.totp_disable('erin')
 current_mfa                | works   | works   | SELECT NOT mt.current_mfa()
+enter_from_request         | works   | works   | BEGIN; SELECT set_config('request.headers', json_build_object('authorization', 'Bearer ' || mt.tenant_token(:'globex'))::text, true) IS NOT NULL; SELECT mt.enter_from_request() = :'globex' AND mt.current_tenant() = :'globex'; SELECT set_config('request.headers', '{}', true) IS NOT NULL; SELECT mt.enter_from_request() IS NULL AND mt.current_tenant() IS NULL; COMMIT;
 add_sso_provider           | refuses | refuses | SELECT mt.add_sso_provider(:'globex', 'oidc', 'G', 'https://g.example', ARRAY['globex.example']) IS NOT NULL
 remove_sso_provider        | refuses | refuses | SELECT mt.remove_sso_provider(provider_id) FROM mt.sso_provider_for('a@acme.example')
 sso_client_secret          | works   | works   | SELECT mt.sso_client_secret(provider_id) = 'client-secret' FROM mt.sso_provider_for('a@acme.example')
@@ -213,6 +218,8 @@ SELECT mt.gdpr_process(mt.gdpr_request('carol', 'restriction'));
 SELECT mt.track('exports', 5);
 SELECT mt.add_domain('$acme', 'app.acme.example'), mt.verify_domain('app.acme.example');
 SELECT mt.add_domain('$acme', 'pending.acme.example');
+SELECT mt.set_branding('$acme', '{"name": "Acme"}');
+SELECT mt.set_security_policy('$acme', '{"api_key_max_lifetime": 86400}');
 SELECT mt.totp_enroll('erin') IS NOT NULL;
 SELECT mt.link_identity(mt.add_sso_provider('$acme', 'oidc', 'Acme IdP', 'https://idp.acme.example', ARRAY['acme.example'], '{}', 'client', 'client-secret'), 'ext-1', 'alice');
 RESET multitenant.token;
