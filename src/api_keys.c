@@ -1161,7 +1161,7 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
 		return false;			/* fail closed */
 	if (!relcache_callback_registered)
 	{
-		CacheRegisterRelcacheCallback(keys_relcache_callback, (Datum) 0);
+		mt_register_relcache_callback(keys_relcache_callback);
 		relcache_callback_registered = true;
 	}
 

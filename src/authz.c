@@ -175,7 +175,7 @@ authz_inval_count(void)
 {
 	if (!authz_callback_registered)
 	{
-		CacheRegisterRelcacheCallback(authz_relcache_callback, (Datum) 0);
+		mt_register_relcache_callback(authz_relcache_callback);
 		authz_callback_registered = true;
 	}
 	return authz_invalidations;

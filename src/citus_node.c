@@ -42,6 +42,7 @@
 #include "utils/rel.h"
 
 #include "citus_node.h"
+#include "util.h"
 
 /* Citus's catalog: pg_dist_local_group (groupid int4) and pg_dist_partition */
 #define CITUS_COORDINATOR_GROUP			0
@@ -115,7 +116,7 @@ register_callback(void)
 {
 	if (callback_registered)
 		return;
-	CacheRegisterRelcacheCallback(citus_relcache_callback, (Datum) 0);
+	mt_register_relcache_callback(citus_relcache_callback);
 	callback_registered = true;
 }
 

@@ -369,7 +369,7 @@ policy_for(const pg_uuid_t *tenant)
 
 	if (!policy_callback_registered)
 	{
-		CacheRegisterRelcacheCallback(policy_relcache_callback, (Datum) 0);
+		mt_register_relcache_callback(policy_relcache_callback);
 		policy_callback_registered = true;
 	}
 	if (policy_cache != NULL &&

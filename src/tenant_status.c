@@ -156,7 +156,7 @@ mt_registry_inval_count(void)
 {
 	if (!registry_callback_registered)
 	{
-		CacheRegisterRelcacheCallback(registry_relcache_callback, (Datum) 0);
+		mt_register_relcache_callback(registry_relcache_callback);
 		registry_callback_registered = true;
 	}
 	return mt_registry_invalidations;

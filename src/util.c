@@ -5,8 +5,10 @@
  *	  (and the refusal of a tenant slug of uuid form, 22023), relation
  *	  names, the check that the library was preloaded, and the
  *	  refusal of writes on a hot standby or in a read-only transaction
- *	  (25006).  Calls nothing else of the extension.  Per-process state only
- *	  (a flag set when shared memory is attached); no locks.
+ *	  (25006), and the one relcache invalidation callback that serves every
+ *	  module.  Calls nothing else of the extension.  Per-process state only
+ *	  (a flag set when shared memory is attached, the modules' relcache
+ *	  callbacks); no locks.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,6 +18,7 @@
 #include "access/xlog.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
@@ -208,4 +211,30 @@ mt_batch_arg(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch must be at least 1")));
 	return batch;
+}
+
+/* the modules' relcache callbacks (mt_register_relcache_callback) */
+#define MT_MAX_RELCACHE_CALLBACKS 8
+static RelcacheCallbackFunction relcache_callbacks[MT_MAX_RELCACHE_CALLBACKS];
+static int	n_relcache_callbacks = 0;
+
+static void
+relcache_dispatch(Datum arg, Oid relid)
+{
+	for (int i = 0; i < n_relcache_callbacks; i++)
+		relcache_callbacks[i] (arg, relid);
+}
+
+void
+mt_register_relcache_callback(RelcacheCallbackFunction func)
+{
+	for (int i = 0; i < n_relcache_callbacks; i++)
+		if (relcache_callbacks[i] == func)
+			return;
+	if (n_relcache_callbacks >= MT_MAX_RELCACHE_CALLBACKS)
+		elog(FATAL, "out of multitenant relcache callback slots");
+	/* the one PostgreSQL slot, taken with the first module's callback */
+	if (n_relcache_callbacks == 0)
+		CacheRegisterRelcacheCallback(relcache_dispatch, (Datum) 0);
+	relcache_callbacks[n_relcache_callbacks++] = func;
 }

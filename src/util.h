@@ -15,6 +15,7 @@
 
 #include "fmgr.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/uuid.h"
 
 /*
@@ -73,5 +74,13 @@ extern void mt_uuid_format(const pg_uuid_t *u, char *out);
 extern char *mt_uuid_to_cstring(const pg_uuid_t *u);
 extern bool mt_parse_uuid(const char *s, pg_uuid_t *out);
 extern void mt_refuse_uuid_slug(const char *slug);
+
+/*
+ * Relcache invalidation callbacks of the extension's modules, all behind
+ * one PostgreSQL callback slot: a backend has only ten
+ * (MAX_RELCACHE_CALLBACKS) for every library together, and Citus takes
+ * several.  Registering the same function twice is a no-op.
+ */
+extern void mt_register_relcache_callback(RelcacheCallbackFunction func);
 
 #endif							/* MT_UTIL_H */

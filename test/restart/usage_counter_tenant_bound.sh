@@ -31,6 +31,13 @@ b=$(mt_psql -d $db -c "SELECT mt.create_tenant('Victim', 'victim', 'enterprise')
 kb=$(mt_psql -d $db -c "SELECT mt.create_api_key('$b', 'app')")
 mt_psql -d $db -c "SELECT mt.set_quota('$b', 'exports', 100)" >/dev/null
 
+# the audit events written so far sealed, and no flush or sealing worker of
+# this database left running: it would hold one of the slots taken next
+mt_psql -d $db -c "SELECT mt.audit_seal()" >/dev/null
+no_db_worker() {
+    [ "$(mt_psql -d $db -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'multitenant flush' AND datname = '$db'")" = 0 ]
+}
+wait_for 20 no_db_worker || fail "a flush worker of $db keeps running"
 # occupy every free background-worker slot with parallel workers that sleep
 for i in 1 2 3 4; do
     PGOPTIONS="-c force_parallel_mode=on -c max_parallel_workers=8" \
