@@ -30,8 +30,17 @@
  * the tables it moves from, INSERT on those it moves to) in a
  * security-restricted operation inside the tenant's maintenance context
  * (spi_util.c mt_role_execute), with session_replication_role = replica
- * (no user or foreign-key triggers fire, as in mt.import_tenant); the
- * registry and the audit chain are written as the extension owner.
+ * (no foreign-key triggers and no user triggers enabled the default way
+ * fire, as in mt.import_tenant); the registry and the audit chain are
+ * written as the extension owner.  What those statements still run with
+ * the caller's rights (the defaults, CHECK constraints, index expressions
+ * and policies of the tables, their triggers enabled ALWAYS or REPLICA,
+ * the functions and domains these use) must belong to roles that have
+ * the caller's privileges (SECURITY DEFINER functions excepted): before
+ * any row is read, every isolated table and every table of the template
+ * or tenant schema is checked by tenant_schema.c's mt_require_trusted_code
+ * (42501 naming the objects), so a table owner cannot run code as the
+ * back office.
  *
  * Locks: the tenant's mt.tenants row (FOR NO KEY UPDATE: moves and
  * placements of one tenant serialize, foreign keys to mt.tenants do not
@@ -62,6 +71,7 @@
 #include "move_gate.h"
 #include "placement.h"
 #include "spi_util.h"
+#include "tenant_schema.h"
 #include "tenant_status.h"
 #include "util.h"
 
@@ -311,6 +321,27 @@ move_rows(MovePair *p, const pg_uuid_t *tenant)
 				 errhint("Retry; nothing was moved.")));
 	advance_sequences(p->to, p->to_shared ? p->tenant_column : NULL, tenant);
 	return (int64) copied;
+}
+
+/*
+ * 42501 unless the code the move's statements run with the caller's
+ * rights belongs to roles that have the caller's privileges: the isolated
+ * tables shared (all of them: each is at least read) and the tables of the
+ * other level, rels (tenant_schema.c mt_require_trusted_code).  Before any
+ * row is read.
+ */
+static void
+require_trusted_tables(const pg_uuid_t *tenant, List *shared, List *rels)
+{
+	List	   *relids = list_copy(rels);
+	ListCell   *lc;
+
+	foreach(lc, shared)
+		relids = lappend_oid(relids, ((SharedTable *) lfirst(lc))->relid);
+	mt_require_trusted_code(InvalidOid, relids,
+							psprintf("mt.move_tenant of tenant %s", mt_uuid_to_cstring(tenant)),
+							"Moving rows runs, with the caller's rights and session_replication_role = replica, the defaults, CHECK constraints, index expressions and row-level security policies of the tables it reads and writes, and their triggers enabled ALWAYS or REPLICA.",
+							"Let the tables, and the functions and domains they use, be owned by the calling role (or a role that is a member of it), or make such functions SECURITY DEFINER, or move the tenant as the tables' owner; nothing was moved.");
 }
 
 static void
@@ -602,6 +633,8 @@ mt_move_tenant(PG_FUNCTION_ARGS)
 		List	   *rels = schema_tables(template_oid, &names);
 		bool		isnull;
 
+		require_trusted_tables(tenant, shared, rels);
+
 		/* every shared table maps to the template table of its name */
 		foreach(lc, shared)
 		{
@@ -662,6 +695,7 @@ mt_move_tenant(PG_FUNCTION_ARGS)
 		schema = placement.schema_name;
 		nsp = get_namespace_oid(schema, false);
 		rels = schema_tables(nsp, &names);
+		require_trusted_tables(tenant, shared, rels);
 		forboth(lc, rels, nc, names)
 		{
 			SharedTable *match = NULL;

@@ -28,7 +28,9 @@
  * columns' defaults, index expressions) with the caller's rights, so a
  * template is refused (42501, check_template_trusted) unless it and the
  * functions and domains its expressions use belong to roles that have
- * the caller's privileges already (SECURITY DEFINER functions excepted).  The placement
+ * the caller's privileges already (SECURITY DEFINER functions excepted);
+ * the same check (mt_require_trusted_code, exported) guards the tables
+ * mt.move_tenant (tenant_move.c) copies rows into and out of.  The placement
  * row is written as the extension owner (placement.c's registry) in the
  * caller's transaction: an error anywhere leaves nothing behind.  No
  * shared state, no locks of its own.
@@ -49,6 +51,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -58,6 +61,7 @@
 #include "isolation.h"
 #include "placement.h"
 #include "spi_util.h"
+#include "tenant_schema.h"
 #include "tenant_status.h"
 #include "util.h"
 
@@ -368,25 +372,43 @@ check_cloneable(Oid template_oid, const char *template)
 }
 
 /*
- * What in template $1 runs, or could run, code of a role that does not
- * have the privileges of role $2 (the caller) when mt.provision_schema or
- * mt.apply_template evaluates the template's expressions with the
- * caller's rights: the template schema and its relations (their owner
- * writes the defaults, CHECKs, generated columns and index expressions),
- * the functions those expressions call (directly, through an operator, or
- * through a domain's constraints, domains of domains and arrays of
- * domains included) and the domains themselves (their owner can add a
+ * What runs, or could run, code of a role that does not have the
+ * privileges of role $2 (the caller) when rows are copied into or out of
+ * the relations of namespace $1 (0: none) and the relations $3 (oid[]),
+ * with their partitions and inheritance children, with the caller's
+ * rights: mt.provision_schema and mt.apply_template evaluating a
+ * template's expressions, mt.move_tenant inserting and deleting a
+ * tenant's rows with session_replication_role = replica.  Listed: the
+ * namespace and the relations (their owner writes the defaults, CHECKs,
+ * generated columns, index expressions, policies and triggers), their
+ * triggers that fire under replica (enabled ALWAYS or REPLICA; not the
+ * internal foreign-key triggers, which do not), the functions all these
+ * call (directly, through an operator, or through a domain's constraints,
+ * domains of domains and arrays of domains included; trigger functions
+ * and their WHEN clauses, row-level security policies, rules enabled
+ * ALWAYS or REPLICA) and the domains themselves (their owner can add a
  * constraint).  SECURITY DEFINER functions run as their owner whoever
  * calls them: they are not listed.  One description per object.
  */
 static const char *const untrusted_sql =
-"WITH RECURSIVE objs(classid, objid) AS ("
-"  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, c.oid FROM pg_catalog.pg_class c"
-"   WHERE c.relnamespace = $1"
+"WITH RECURSIVE rels(relid) AS ("
+"  SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace = $1"
+"  UNION SELECT r FROM pg_catalog.unnest($3::pg_catalog.oid[]) r"
+"  UNION SELECT i.inhrelid FROM rels JOIN pg_catalog.pg_inherits i ON i.inhparent = rels.relid),"
+" objs(classid, objid) AS ("
+"  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, r.relid FROM rels r"
+"  UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, x.indexrelid"
+"   FROM pg_catalog.pg_index x WHERE x.indrelid IN (SELECT relid FROM rels)"
 "  UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid, ad.oid"
-"   FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid WHERE c.relnamespace = $1"
+"   FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid IN (SELECT relid FROM rels)"
 "  UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, k.oid"
-"   FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid WHERE c.relnamespace = $1),"
+"   FROM pg_catalog.pg_constraint k WHERE k.conrelid IN (SELECT relid FROM rels)"
+"  UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid, g.oid"
+"   FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT relid FROM rels) AND g.tgenabled IN ('A', 'R')"
+"  UNION ALL SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid, p.oid"
+"   FROM pg_catalog.pg_policy p WHERE p.polrelid IN (SELECT relid FROM rels)"
+"  UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid, w.oid"
+"   FROM pg_catalog.pg_rewrite w WHERE w.ev_class IN (SELECT relid FROM rels) AND w.ev_enabled IN ('A', 'R')),"
 " refs(classid, objid) AS ("
 "  SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d"
 "   JOIN objs o ON o.classid = d.classid AND o.objid = d.objid"
@@ -401,32 +423,50 @@ static const char *const untrusted_sql =
 " owned(o, d, owner) AS ("
 "  SELECT 1, pg_catalog.format('schema %I', n.nspname), n.nspowner FROM pg_catalog.pg_namespace n WHERE n.oid = $1"
 "  UNION ALL SELECT 2, pg_catalog.format('%s %s', CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END,"
-"    c.oid::pg_catalog.regclass), c.relowner FROM pg_catalog.pg_class c WHERE c.relnamespace = $1 AND c.relkind <> 'i'"
-"  UNION ALL SELECT 3, pg_catalog.format('function %s', p.oid::pg_catalog.regprocedure), p.proowner"
+"    c.oid::pg_catalog.regclass), c.relowner FROM pg_catalog.pg_class c"
+"   WHERE c.oid IN (SELECT relid FROM rels) AND c.relkind <> 'i'"
+"  UNION ALL SELECT 3, pg_catalog.format('trigger %I on %s (enabled %s)', g.tgname, c.oid::pg_catalog.regclass,"
+"    CASE g.tgenabled WHEN 'A' THEN 'ALWAYS' ELSE 'REPLICA' END), c.relowner"
+"   FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid"
+"   WHERE g.tgrelid IN (SELECT relid FROM rels) AND g.tgenabled IN ('A', 'R')"
+"  UNION ALL SELECT 4, pg_catalog.format('function %s', p.oid::pg_catalog.regprocedure), p.proowner"
 "   FROM pg_catalog.pg_proc p WHERE NOT p.prosecdef AND p.oid IN (SELECT objid FROM refs"
 "     WHERE classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
 "    UNION ALL SELECT op.oprcode::pg_catalog.oid FROM refs r JOIN pg_catalog.pg_operator op"
 "     ON r.classid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND op.oid = r.objid)"
-"  UNION ALL SELECT 4, pg_catalog.format('type %s', t.oid::pg_catalog.regtype), t.typowner"
+"  UNION ALL SELECT 5, pg_catalog.format('type %s', t.oid::pg_catalog.regtype), t.typowner"
 "   FROM pg_catalog.pg_type t WHERE t.typtype = 'd' AND t.oid IN (SELECT objid FROM refs"
 "     WHERE classid = 'pg_catalog.pg_type'::pg_catalog.regclass))"
 "SELECT pg_catalog.format('%s (owner %I)', d, pg_catalog.pg_get_userbyid(owner)) FROM owned"
 " WHERE NOT pg_catalog.pg_has_role(owner, $2, 'USAGE') ORDER BY o, d";
 
 /*
- * 42501 unless every object of the template whose code the copy could run
- * with the caller's rights (untrusted_sql) belongs to a role that has the
- * caller's privileges already (the caller, a member of it, a superuser):
- * a migration role must not get the back office's rights by planting a
- * function in a CHECK, a DEFAULT or an index expression.  Before anything
- * is created or applied.  SPI connected, safe search_path.
+ * 42501 unless every object whose code a copy into or out of namespace nsp
+ * and the relations relids could run with the caller's rights
+ * (untrusted_sql) belongs to a role that has the caller's privileges
+ * already (the caller, a member of it, a superuser): a migration role or a
+ * table owner must not get the back office's rights by planting a
+ * function in a CHECK, a DEFAULT, an index expression or a trigger that
+ * fires under replica.  The one check of mt.provision_schema,
+ * mt.apply_template (the template) and mt.move_tenant (the tables it
+ * reads and writes), before anything is created, applied or moved.  SPI
+ * connected, safe search_path.
  */
-static void
-check_template_trusted(Oid template_oid, const char *template)
+void
+mt_require_trusted_code(Oid nsp, List *relids, const char *subject,
+						const char *evaluates, const char *hint)
 {
-	Datum		args[2] = {ObjectIdGetDatum(template_oid), ObjectIdGetDatum(GetUserId())};
+	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(relids), 1));
+	Datum		args[3];
+	ListCell   *lc;
+	int			n = 0;
 
-	mt_spi_select(untrusted_sql, 2, (Oid[]) {OIDOID, OIDOID}, args, NULL);
+	foreach(lc, relids)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	args[0] = ObjectIdGetDatum(nsp);
+	args[1] = ObjectIdGetDatum(GetUserId());
+	args[2] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	mt_spi_select(untrusted_sql, 3, (Oid[]) {OIDOID, OIDOID, OIDARRAYOID}, args, NULL);
 	if (SPI_processed > 0)
 	{
 		StringInfoData all;
@@ -437,13 +477,22 @@ check_template_trusted(Oid template_oid, const char *template)
 							 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("template schema \"%s\" runs code of a role that does not have the privileges of %s: %s",
-						template, GetUserNameFromId(GetUserId(), false),
+				 errmsg("%s runs code of a role that does not have the privileges of %s: %s",
+						subject, GetUserNameFromId(GetUserId(), false),
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-				 errdetail("Copying a template evaluates its defaults, CHECK constraints and index expressions with the caller's rights. Not trusted: %s.",
-						   all.data),
-				 errhint("Let the template, and the functions and domains its expressions use, be owned by the calling role (or a role that is a member of it), or make such functions SECURITY DEFINER; nothing was created or applied.")));
+				 errdetail("%s Not trusted: %s.", evaluates, all.data),
+				 errhint("%s", hint)));
 	}
+}
+
+/* the template's check (mt_require_trusted_code) */
+static void
+check_template_trusted(Oid template_oid, const char *template)
+{
+	mt_require_trusted_code(template_oid, NIL,
+							psprintf("template schema \"%s\"", template),
+							"Copying a template evaluates its defaults, CHECK constraints and index expressions with the caller's rights.",
+							"Let the template, and the functions and domains its expressions use, be owned by the calling role (or a role that is a member of it), or make such functions SECURITY DEFINER; nothing was created or applied.");
 }
 
 /* every table of schema nsp bound to tenant (protect_table) */
