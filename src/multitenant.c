@@ -41,6 +41,7 @@
 #include "insight.h"
 #include "isolation.h"
 #include "jwks.h"
+#include "mfa.h"
 #include "move_gate.h"
 #include "ratelimit.h"
 #include "redact.h"
@@ -48,7 +49,6 @@
 #include "tenant_stats.h"
 #include "security_policy.h"
 #include "tenant_status.h"
-#include "totp.h"
 #include "usage.h"
 #include "util.h"
 #include "worker.h"
@@ -219,7 +219,7 @@ mt_xact_callback(XactEvent event, void *arg)
 	mt_tenants_xact_callback((int) event);
 	mt_api_keys_xact_callback((int) event);
 	mt_usage_xact_callback((int) event);
-	mt_totp_xact_callback((int) event);
+	mt_mfa_xact_callback((int) event);
 	mt_move_gate_xact_end((int) event);
 	mt_audit_xact_callback((int) event);
 	switch (event)
