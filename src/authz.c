@@ -77,12 +77,13 @@
 #include "authz.h"
 #include "catalog.h"
 #include "context.h"
+#include "mfa.h"
+#include "permission.h"
+#include "security_policy.h"
 #include "spi_util.h"
 #include "tenant_status.h"
 #include "util.h"
 
-#define MT_MAX_PERM_LEN		127
-#define MT_MAX_SEGMENT_LEN	63
 #define MT_MAX_ROLE_NAME	63
 #define MT_MAX_SUBJECT_LEN	255
 #define MT_MAX_ROLE_PERMS	100
@@ -150,7 +151,9 @@ typedef struct MemoSlot
 {
 	int			len;
 	char		perm[MT_MAX_PERM_LEN + 1];
-	bool		answer;
+	bool		answer;			/* held (by the roles, before the MFA rule) */
+	bool		mfa;			/* held, and the tenant's mfa_required_for
+								 * covers it: only with mt_mfa_current() */
 } MemoSlot;
 
 static MemoSlot memo[MT_MEMO_SLOTS];
@@ -194,79 +197,11 @@ mt_authz_xact_reset(void)
 	xact_ok = false;
 }
 
-/* ---------------------------------------------------------------------
- * Permission grammar: "*", or "<resource>:<action>" where each part is
- * "*" or 1..63 of [A-Za-z0-9_.-] (doc/authorization.md).
- * --------------------------------------------------------------------- */
-static bool
-segment_valid(const char *s, size_t len)
-{
-	if (len == 1 && s[0] == '*')
-		return true;
-	if (len == 0 || len > MT_MAX_SEGMENT_LEN)
-		return false;
-	for (size_t i = 0; i < len; i++)
-	{
-		char		c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-bool
-mt_permission_valid(const char *perm)
-{
-	const char *colon;
-	size_t		len = strlen(perm);
-
-	if (len > MT_MAX_PERM_LEN)
-		return false;
-	if (strcmp(perm, "*") == 0)
-		return true;
-	colon = strchr(perm, ':');
-	if (colon == NULL || strchr(colon + 1, ':') != NULL)
-		return false;
-	return segment_valid(perm, colon - perm) &&
-		segment_valid(colon + 1, len - (colon + 1 - perm));
-}
-
-static bool
-segment_covers(const char *p, size_t plen, const char *q, size_t qlen)
-{
-	if (plen == 1 && p[0] == '*')
-		return true;
-	return plen == qlen && memcmp(p, q, plen) == 0;
-}
-
-/*
- * Whether the pattern p grants q (both valid): "*" grants everything; a
- * part "*" grants any value of that part, including "*" itself; otherwise
- * the parts must be equal.
- */
-static bool
-permission_covers(const char *p, const char *q)
-{
-	const char *pc,
-			   *qc;
-
-	if (p[0] == '*' && p[1] == '\0')
-		return true;
-	if (q[0] == '*' && q[1] == '\0')
-		return false;
-	pc = strchr(p, ':');
-	qc = strchr(q, ':');
-	return segment_covers(p, pc - p, q, qc - q) &&
-		segment_covers(pc + 1, strlen(pc + 1), qc + 1, strlen(qc + 1));
-}
-
 static bool
 state_holds(const AuthzState *st, const char *perm)
 {
 	for (int i = 0; i < st->nperms; i++)
-		if (permission_covers(st->perms[i], perm))
+		if (mt_permission_covers(st->perms[i], perm))
 			return true;
 	return false;
 }
@@ -276,7 +211,7 @@ static bool
 state_holds_wide(const AuthzState *st, const char *perm)
 {
 	for (int i = 0; i < st->nwide; i++)
-		if (permission_covers(st->wide[i], perm))
+		if (mt_permission_covers(st->wide[i], perm))
 			return true;
 	return false;
 }
@@ -1017,35 +952,58 @@ raise_deferred(const AuthzState *st)
 				 st->err_detail ? errdetail("%s", st->err_detail) : 0));
 }
 
-/* whether the current subject holds perm (text argument, any length) */
+/*
+ * Whether the current subject holds perm (text argument, any length).  A
+ * permission the tenant's security policy lists in mfa_required_for is held
+ * only while mt_mfa_current() is true (*needs_mfa set when that alone
+ * denies it); the memo keeps the answer of the roles and whether the rule
+ * applies, and the marker is read at every call, so an mt.totp_verify()
+ * later in the transaction counts at once.
+ */
 static bool
-holds_text(text *t, AuthzState **st_out)
+holds_text(text *t, AuthzState **st_out, bool *needs_mfa)
 {
 	AuthzState *st = current_state();
 	int			len = VARSIZE_ANY_EXHDR(t);
 	const char *data = VARDATA_ANY(t);
 	char		perm[MT_MAX_PERM_LEN + 1];
 	bool		answer;
+	bool		mfa;
 	MemoSlot   *slot;
 
 	*st_out = st;
+	*needs_mfa = false;
 	if (st != NULL)
 		raise_deferred(st);
 	for (int i = 0; i < MT_MEMO_SLOTS; i++)
 		if (memo[i].len == len && memcmp(memo[i].perm, data, len) == 0)
+		{
+			if (memo[i].mfa && !mt_mfa_current())
+			{
+				*needs_mfa = true;
+				return false;
+			}
 			return memo[i].answer;
+		}
 	if (len > MT_MAX_PERM_LEN)
 		check_permission_arg(text_to_cstring(t));
 	memcpy(perm, data, len);
 	perm[len] = '\0';
 	check_permission_arg(perm);
 	answer = st != NULL && state_holds(st, perm);
+	mfa = answer && mt_policy_mfa_required(&st->key.tenant, perm);
 
 	slot = &memo[memo_next];
 	memo_next = (memo_next + 1) % MT_MEMO_SLOTS;
 	memcpy(slot->perm, perm, len + 1);
 	slot->len = len;
 	slot->answer = answer;
+	slot->mfa = mfa;
+	if (mfa && !mt_mfa_current())
+	{
+		*needs_mfa = true;
+		return false;
+	}
 	return answer;
 }
 
@@ -1054,9 +1012,10 @@ Datum
 mt_has_permission(PG_FUNCTION_ARGS)
 {
 	AuthzState *st;
+	bool		needs_mfa;
 
 	mt_require_args(fcinfo, 1, "permission");
-	PG_RETURN_BOOL(holds_text(PG_GETARG_TEXT_PP(0), &st));
+	PG_RETURN_BOOL(holds_text(PG_GETARG_TEXT_PP(0), &st, &needs_mfa));
 }
 
 PG_FUNCTION_INFO_V1(mt_require_permission);
@@ -1065,17 +1024,27 @@ mt_require_permission(PG_FUNCTION_ARGS)
 {
 	AuthzState *st;
 	text	   *t;
+	bool		needs_mfa;
 
 	mt_require_args(fcinfo, 1, "permission");
 	t = PG_GETARG_TEXT_PP(0);
-	if (!holds_text(t, &st))
+	if (holds_text(t, &st, &needs_mfa))
+		PG_RETURN_VOID();
+	if (needs_mfa)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission \"%s\" denied", text_to_cstring(t)),
-				 st == NULL ? errdetail("No tenant context is set.") :
-				 errdetail("Subject %s holds no role or scope in tenant %s that grants \"%s\".",
-						   st->key.has_sub ? quote_literal_cstr(st->key.sub) : "(none)",
-						   mt_uuid_to_cstring(&st->key.tenant), text_to_cstring(t))));
+				 errmsg("permission \"%s\" requires a second factor", text_to_cstring(t)),
+				 errdetail("The security policy of tenant %s lists it in mfa_required_for, and subject %s has not passed a second factor in this context.",
+						   mt_uuid_to_cstring(&st->key.tenant),
+						   st->key.has_sub ? quote_literal_cstr(st->key.sub) : "(none)"),
+				 errhint("Verify a second factor with mt.totp_verify() in this context.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission \"%s\" denied", text_to_cstring(t)),
+			 st == NULL ? errdetail("No tenant context is set.") :
+			 errdetail("Subject %s holds no role or scope in tenant %s that grants \"%s\".",
+					   st->key.has_sub ? quote_literal_cstr(st->key.sub) : "(none)",
+					   mt_uuid_to_cstring(&st->key.tenant), text_to_cstring(t))));
 	PG_RETURN_VOID();
 }
 

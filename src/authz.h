@@ -15,9 +15,6 @@
 /* called from mt_xact_callback at the end of every transaction */
 extern void mt_authz_xact_reset(void);
 
-/* whether a string is a permission (pattern) of the documented grammar */
-extern bool mt_permission_valid(const char *perm);
-
 /*
  * For functions of other modules that manage the current tenant: 25006 on
  * a standby or in a read-only transaction, 42501 without a tenant context

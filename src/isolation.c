@@ -75,6 +75,7 @@
 #include "citus_node.h"
 #include "context.h"
 #include "isolation.h"
+#include "permission.h"
 #include "spi_util.h"
 #include "tenant_status.h"
 #include "util.h"

@@ -41,6 +41,7 @@
 #include "insight.h"
 #include "isolation.h"
 #include "jwks.h"
+#include "mfa.h"
 #include "move_gate.h"
 #include "ratelimit.h"
 #include "redact.h"
@@ -48,7 +49,6 @@
 #include "tenant_stats.h"
 #include "security_policy.h"
 #include "tenant_status.h"
-#include "totp.h"
 #include "usage.h"
 #include "util.h"
 #include "worker.h"
@@ -127,13 +127,15 @@ mt_planner(Query *parse, const char *query_string, int cursorOptions,
 
 /*
  * Every statement: on Citus, the workers get the tenant context (citus.c)
- * and a routed plan gets the tenant as its parameter (citus_route.c).
+ * and a routed plan gets the tenant as its parameter (citus_route.c); the
+ * parallel workers of a plan get the MFA marker (mfa.c).
  */
 static void
 mt_executor_start(QueryDesc *queryDesc, int eflags)
 {
 	mt_citus_pass_context();
 	mt_citus_route_params(queryDesc);
+	mt_mfa_executor_start(queryDesc->plannedstmt->parallelModeNeeded);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
@@ -219,7 +221,7 @@ mt_xact_callback(XactEvent event, void *arg)
 	mt_tenants_xact_callback((int) event);
 	mt_api_keys_xact_callback((int) event);
 	mt_usage_xact_callback((int) event);
-	mt_totp_xact_callback((int) event);
+	mt_mfa_xact_callback((int) event);
 	mt_move_gate_xact_end((int) event);
 	mt_audit_xact_callback((int) event);
 	switch (event)
@@ -312,6 +314,15 @@ mt_define_gucs(void)
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   mt_check_node_context, mt_assign_node_context, NULL);
+
+	DefineCustomStringVariable("multitenant.mfa_marker",
+							   "Internal: the second factor of the current context, passed to parallel workers.",
+							   "Set only by multitenant (doc/identity.md, \"Security policies\"); setting it otherwise fails with 42501.",
+							   &mt_mfa_marker_string,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   mt_check_mfa_marker, NULL, NULL);
 
 	DefineCustomStringVariable("multitenant.node_ddl_approval",
 							   "Internal: a Citus coordinator's approval of DDL that weakens tenant isolation on the workers of a distributed transaction.",

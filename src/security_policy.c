@@ -5,8 +5,10 @@
  *	  mt.security_policies, its per-backend cache, the checks made where
  *	  the database holds the lever (entering a token's context, entering
  *	  an API key's, creating an API key); each refusal is reported as a
- *	  security event (security_events.c).  The SQL functions that set and read a
- *	  policy are in security_policy_sql.c (they need SPI and the audit).
+ *	  security event (security_events.c).  The rule mfa_required_for is
+ *	  answered here (mt_policy_mfa_required) and enforced by authz.c.
+ *	  The SQL functions that set and read a policy are in
+ *	  security_policy_sql.c (they need SPI and the audit).
  *
  * Cache: each backend keeps the parsed policies it looked up (tenant ->
  * policy or "none"; or, when the table was empty, "none" for every
@@ -60,6 +62,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "permission.h"
 #include "security_events.h"
 #include "security_policy.h"
 #include "util.h"
@@ -88,6 +91,8 @@ typedef struct MtPolicy
 	int			n_cidrs;
 	MtCidr	   *cidrs;
 	int64		session_idle_limit; /* seconds; 0: no rule */
+	int			n_mfa;
+	char	  **mfa;			/* mfa_required_for: permission patterns */
 } MtPolicy;
 
 /* ---------------------------------------------------------------------
@@ -101,7 +106,7 @@ bad_policy(const char *path, const char *problem)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid security policy"),
 			 errdetail("%s: %s", path, problem),
-			 errhint("Keys: max_token_lifetime, allowed_issuers, api_key_max_lifetime, api_key_allowed_scopes, client_cidrs, session_idle_limit (doc/identity.md, \"Security policies\").")));
+			 errhint("Keys: max_token_lifetime, allowed_issuers, api_key_max_lifetime, api_key_allowed_scopes, client_cidrs, session_idle_limit, mfa_required_for (doc/identity.md, \"Security policies\").")));
 }
 
 static bool
@@ -256,6 +261,14 @@ policy_parse(Jsonb *doc)
 				if (!parse_cidr(s[i], &p->cidrs[i]))
 					bad_policy(psprintf("%s[%d]", path, i), "not an IPv4 or IPv6 address or CIDR network");
 			p->n_cidrs = n;
+		}
+		else if (strcmp(key, "mfa_required_for") == 0)
+		{
+			p->mfa = policy_strings(path, &v, 1, &p->n_mfa);
+			for (int i = 0; i < p->n_mfa; i++)
+				if (!mt_permission_valid(p->mfa[i]))
+					bad_policy(psprintf("%s[%d]", path, i),
+							   "not a permission pattern (\"*\" or \"<resource>:<action>\", each part \"*\" or 1 to 63 of A-Z a-z 0-9 _ . -)");
 		}
 		else
 			bad_policy(path, "unknown key");
@@ -609,6 +622,19 @@ mt_policy_check_idle(const pg_uuid_t *tenant, int64 idle_seconds)
 	return refuse(tenant, MT_SEC_POLICY_IDLE,
 				  psprintf("the session was idle for " INT64_FORMAT " s, longer than the tenant's session_idle_limit (" INT64_FORMAT " s); its context was dropped",
 						   idle_seconds, p->session_idle_limit));
+}
+
+bool
+mt_policy_mfa_required(const pg_uuid_t *tenant, const char *perm)
+{
+	const MtPolicy *p = policy_for(tenant);
+
+	if (p == NULL)
+		return false;
+	for (int i = 0; i < p->n_mfa; i++)
+		if (mt_permission_overlaps(p->mfa[i], perm))
+			return true;
+	return false;
 }
 
 /* ---------------------------------------------------------------------

@@ -39,6 +39,12 @@ extern const char *mt_policy_check_new_key(const pg_uuid_t *tenant, Datum scopes
 										   bool has_expires, TimestampTz expires_at);
 /* a session context unused for idle_seconds: NULL, or the reason (the context is dropped) */
 extern const char *mt_policy_check_idle(const pg_uuid_t *tenant, int64 idle_seconds);
+/*
+ * Does the tenant's policy (mfa_required_for) require a second factor for
+ * perm (a valid permission; any of its patterns overlapping it)?  Not a
+ * refusal by itself: authz.c answers has_permission false without one.
+ */
+extern bool mt_policy_mfa_required(const pg_uuid_t *tenant, const char *perm);
 /* does the tenant have a policy with token rules? (tokens set outside a transaction) */
 extern bool mt_policy_has_token_rules(const pg_uuid_t *tenant);
 

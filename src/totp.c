@@ -17,11 +17,11 @@
  * Plaintext secrets live in local buffers for one call and are wiped.
  *
  * Locks: verification and enrolment lock the subject's row (SELECT ... FOR
- * UPDATE), so two sessions cannot accept the same code.  The MFA marker is
- * backend-local: set by a successful verification of the context's own
- * subject, valid while the context (mt_context_generation) is the one it
- * was set in, dropped when the verifying transaction aborts
- * (mt_totp_xact_callback).
+ * UPDATE), so two sessions cannot accept the same code.  The MFA marker
+ * (mfa.c, below authz.c, which reads it for the security policy rule
+ * mfa_required_for) is set by a successful verification of the context's
+ * own subject, valid while the context (mt_context_generation) is the one
+ * it was set in, dropped when the verifying transaction aborts.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,9 +43,9 @@
 #include "audit.h"
 #include "context.h"
 #include "crypto.h"
+#include "mfa.h"
 #include "sealed.h"
 #include "spi_util.h"
-#include "totp.h"
 #include "util.h"
 
 #define TOTP_PERIOD 30
@@ -270,57 +270,11 @@ recovery_hash(const pg_uuid_t *tenant, const char *subject, const char *code)
  * The MFA marker of the current context
  * --------------------------------------------------------------------- */
 
-static bool mfa_set = false;
-static bool mfa_this_xact = false;
-static uint64 mfa_generation;
-static pg_uuid_t mfa_tenant;
-static char mfa_subject[TOTP_SUBJECT_MAX + 1];
-
-/* called from mt_xact_callback at the end of every transaction */
-void
-mt_totp_xact_callback(int event)
-{
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		if (mfa_this_xact)
-			mfa_set = false;
-		mfa_this_xact = false;
-	}
-	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-			 event == XACT_EVENT_PREPARE)
-		mfa_this_xact = false;
-}
-
-static void
-mfa_mark(const pg_uuid_t *tenant, const char *subject)
-{
-	const pg_uuid_t *ct = mt_context_tenant();
-	char	   *cs = mt_context_subject();
-
-	if (ct == NULL || cs == NULL || memcmp(ct, tenant, sizeof(pg_uuid_t)) != 0 ||
-		strcmp(cs, subject) != 0)
-		return;
-	mfa_generation = mt_context_generation();
-	memcpy(&mfa_tenant, tenant, sizeof(pg_uuid_t));
-	strlcpy(mfa_subject, subject, sizeof(mfa_subject));
-	mfa_set = true;
-	mfa_this_xact = true;
-}
-
 PG_FUNCTION_INFO_V1(mt_current_mfa);
 Datum
 mt_current_mfa(PG_FUNCTION_ARGS)
 {
-	const pg_uuid_t *ct;
-	char	   *cs;
-
-	if (!mfa_set || mfa_generation != mt_context_generation())
-		PG_RETURN_BOOL(false);
-	ct = mt_context_tenant();
-	cs = mt_context_subject();
-	PG_RETURN_BOOL(ct != NULL && cs != NULL &&
-				   memcmp(ct, &mfa_tenant, sizeof(pg_uuid_t)) == 0 &&
-				   strcmp(cs, mfa_subject) == 0);
+	PG_RETURN_BOOL(mt_mfa_current());
 }
 
 /* ---------------------------------------------------------------------
@@ -628,7 +582,7 @@ mt_totp_verify(PG_FUNCTION_ARGS)
 					   2, (Oid[]) {UUIDOID, TEXTOID}, args, SPI_OK_UPDATE);
 	mt_spi_finish();
 	if (ok)
-		mfa_mark(tenant, subject);
+		mt_mfa_mark(tenant, subject);
 	if (ok && recovery[0] != '\0')
 		mt_audit_record(tenant, "totp.recovery_code_used", "totp", subject, 0, NULL);
 	PG_RETURN_BOOL(ok);
