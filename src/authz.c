@@ -44,6 +44,9 @@
  * assignments and the tenant's roles need the permissions tenant-wide
  * (AuthzState.wide).
  *
+ * The OIDs of those four tables are looked up once per backend and again
+ * after a relcache invalidation of any of them (or of everything).
+ *
  * Locks: none of its own.  All state here is per backend.
  *
  *-------------------------------------------------------------------------
@@ -164,9 +167,19 @@ static uint64 authz_invalidations = 0;
 static Oid	watched[4] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid};
 static bool authz_callback_registered = false;
 
+/*
+ * whether watched[] holds the four tables' current OIDs: cleared by a
+ * relcache invalidation of any of them or of everything (the extension
+ * dropped and re-created), so they are looked up once, not per resolution
+ */
+static bool watched_current = false;
+
 static void
 authz_relcache_callback(Datum arg, Oid relid)
 {
+	if (relid == InvalidOid || relid == watched[0] || relid == watched[1] ||
+		relid == watched[2] || relid == watched[3])
+		watched_current = false;
 	if (relid == InvalidOid || !OidIsValid(watched[0]) || !OidIsValid(watched[1]) ||
 		relid == watched[0] || relid == watched[1] || relid == watched[2] ||
 		relid == watched[3])
@@ -713,11 +726,20 @@ resolve(AuthzState *st)
 
 	is_key = !st->key.bearer && st->key.has_sub && is_key_subject(st->key.sub);
 
-	/* looked up each time: the extension may have been dropped and re-created */
-	watched[0] = mt_catalog_relid("roles");
-	watched[1] = mt_catalog_relid("role_assignments");
-	watched[2] = mt_catalog_relid("workspaces");
-	watched[3] = mt_catalog_relid("api_key_secrets");
+	/*
+	 * looked up again after an invalidation of any of them (the extension
+	 * may have been dropped and re-created; authz_inval_count registered
+	 * the callback above), and while one is missing (an older SQL)
+	 */
+	if (!watched_current)
+	{
+		watched[0] = mt_catalog_relid("roles");
+		watched[1] = mt_catalog_relid("role_assignments");
+		watched[2] = mt_catalog_relid("workspaces");
+		watched[3] = mt_catalog_relid("api_key_secrets");
+		watched_current = OidIsValid(watched[0]) && OidIsValid(watched[1]) &&
+			OidIsValid(watched[2]) && OidIsValid(watched[3]);
+	}
 	if (!OidIsValid(watched[0]) || !OidIsValid(watched[1]) || !OidIsValid(watched[2]))
 	{
 		/* the extension's SQL is older than 0.4.0: nobody holds anything */

@@ -409,7 +409,8 @@ permission_resource(Oid relid)
  * narrows the tenant policies and never widens them).
  */
 static void
-ensure_authz_policies(Oid relid, const char *qname, const AuthzOpts *opts)
+ensure_authz_policies(Oid relid, const char *qname, const char *column,
+					  const AuthzOpts *opts)
 {
 	StringInfoData sql;
 	const char *names[] = {POLICY_WORKSPACE, POLICY_PERM_READ, POLICY_PERM_INSERT,
@@ -449,14 +450,23 @@ ensure_authz_policies(Oid relid, const char *qname, const AuthzOpts *opts)
 		char	   *res = permission_resource(relid);
 		char	   *read = quote_literal_cstr(psprintf("%s:read", res));
 		char	   *write = quote_literal_cstr(psprintf("%s:write", res));
+		const char *col = quote_identifier(column);
 
-		resetStringInfo(&sql);
 		/*
-		 * (SELECT ...): an InitPlan, evaluated once per statement (and
-		 * passed to parallel workers), not once per row
+		 * The check gates the tenant key instead of filtering rows:
+		 * "<tenant column> = CASE WHEN (SELECT mt.has_permission(...))
+		 * THEN mt.current_tenant() END" compares with NULL (no row) without
+		 * the permission.  The (SELECT ...) is an InitPlan, evaluated once
+		 * per statement (and passed to parallel workers), and the
+		 * comparison is an index condition on the tenant index, evaluated
+		 * once per scan, not a filter tested on every row (PostgreSQL does
+		 * not turn a security qual without columns into a one-time filter).
+		 * WITH CHECK tests each written row anyway: the plain check there.
 		 */
+		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE POLICY %s ON %s AS RESTRICTIVE FOR SELECT TO PUBLIC "
-						 "USING ((SELECT mt.has_permission(%s)))", POLICY_PERM_READ, qname, read);
+						 "USING (%s = CASE WHEN (SELECT mt.has_permission(%s)) THEN mt.current_tenant() END)",
+						 POLICY_PERM_READ, qname, col, read);
 		run_ddl(sql.data);
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE POLICY %s ON %s AS RESTRICTIVE FOR INSERT TO PUBLIC "
@@ -464,12 +474,14 @@ ensure_authz_policies(Oid relid, const char *qname, const AuthzOpts *opts)
 		run_ddl(sql.data);
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE POLICY %s ON %s AS RESTRICTIVE FOR UPDATE TO PUBLIC "
-						 "USING ((SELECT mt.has_permission(%s))) WITH CHECK ((SELECT mt.has_permission(%s)))",
-						 POLICY_PERM_UPDATE, qname, write, write);
+						 "USING (%s = CASE WHEN (SELECT mt.has_permission(%s)) THEN mt.current_tenant() END) "
+						 "WITH CHECK ((SELECT mt.has_permission(%s)))",
+						 POLICY_PERM_UPDATE, qname, col, write, write);
 		run_ddl(sql.data);
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "CREATE POLICY %s ON %s AS RESTRICTIVE FOR DELETE TO PUBLIC "
-						 "USING ((SELECT mt.has_permission(%s)))", POLICY_PERM_DELETE, qname, write);
+						 "USING (%s = CASE WHEN (SELECT mt.has_permission(%s)) THEN mt.current_tenant() END)",
+						 POLICY_PERM_DELETE, qname, col, write);
 		run_ddl(sql.data);
 	}
 }
@@ -549,7 +561,7 @@ isolate_one(Oid relid, const char *column, Oid parent, const AuthzOpts *opts)
 	ensure_policy(relid, qname, POLICY_RESTRICTIVE, false, column,
 				  citus_table(relid, NULL));
 	ensure_policy(relid, qname, POLICY_PERMISSIVE, true, column, false);
-	ensure_authz_policies(relid, qname, opts);
+	ensure_authz_policies(relid, qname, column, opts);
 
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = CStringGetTextDatum(column);
@@ -851,7 +863,7 @@ mt_disable_isolation(PG_FUNCTION_ARGS)
 		{
 			AuthzOpts	none = {NULL, false};
 
-			ensure_authz_policies(child, qname, &none);
+			ensure_authz_policies(child, qname, NULL, &none);
 		}
 		resetStringInfo(&sql);
 		appendStringInfo(&sql, "ALTER TABLE %s NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY",

@@ -319,3 +319,16 @@ COMMENT ON FUNCTION mt.security_policy(uuid) IS 'The security policy of the curr
 -- the built-in admin role manages its tenant's security policy
 UPDATE mt.roles SET permissions = permissions || '{security:manage}'::text[]
  WHERE tenant_id IS NULL AND name = 'admin' AND builtin AND NOT 'security:manage' = ANY (permissions);
+-- Permission policies gate the tenant key (issue 16 benchmark; src/isolation.c ensure_authz_policies):
+-- mt_permission_read/update/delete become "<tenant column> = CASE WHEN (SELECT
+-- mt.has_permission(...)) THEN mt.current_tenant() END", an index condition
+-- evaluated once per scan instead of a filter on every row; regenerate them
+-- on the tables isolated with permissions => true (roots: partitions follow).
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT t.tbl, t.tenant_column, t.workspace_column FROM mt.isolated_tables t
+             WHERE t.permissions AND t.parent IS NULL ORDER BY t.tbl::oid LOOP
+        PERFORM mt.enable_isolation(r.tbl, r.tenant_column, r.workspace_column, true);
+    END LOOP;
+END $$;

@@ -3,7 +3,8 @@
 --                mt.enable_isolation (the tenant policy alone)
 --   orders_perm  the same rows, isolated with permissions => true: every
 --                read also checks (SELECT mt.has_permission('orders_perm:read'))
---                (the generated policy: once per statement)
+--                (the generated policy: once per statement, gating the
+--                tenant key, so nothing is tested per row)
 --   orders_hand  the same rows and tenant policy, plus a hand-written
 --                restrictive policy calling mt.has_permission('orders:read')
 --                directly (evaluated for every row it filters)
