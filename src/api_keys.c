@@ -4,8 +4,10 @@
  *	  API keys: the key format (prefix, public key id, secret, CRC32),
  *	  generation, keyed-hash storage, verification, mt.authenticate(),
  *	  revocation and rotation, scopes of the authenticated key, last-use
- *	  times kept in shared memory and flushed in batches (not noted on a
- *	  hot standby, which keeps nothing of a verification but its own
+ *	  times and client networks (IPv4 /24, IPv6 /48 of multitenant.client_addr
+ *	  or the connection's address) kept in shared memory and flushed in
+ *	  batches into mt.api_key_secrets and mt.api_key_networks (not noted on
+ *	  a hot standby, which keeps nothing of a verification but its own
  *	  throttle), the brute-force throttle, and the log hook that keeps
  *	  plaintext keys out of the server log.
  *
@@ -35,7 +37,9 @@
  *	- usage_lock (LWLock) protects the last-use hash: insertions, removals,
  *	  the "flushed" field and a waiting re-hash (rehash_*) take it
  *	  exclusively; the per-entry last_used atomic is advanced under the
- *	  shared lock (CAS max).
+ *	  shared lock (CAS max), and so are the network slots (claimed by CAS
+ *	  from 0, times by CAS max); the flush's commit frees the network slots
+ *	  it wrote under the exclusive lock.
  *	- throttle_lock (LWLock) protects the throttle hash: lookups under the
  *	  shared lock, failures and resets under the exclusive lock.  A bucket
  *	  is (client address, key id) for a well-formed key whose key id exists,
@@ -130,6 +134,10 @@ typedef struct UsageKey
 	char		key_id[KEY_ID_LEN + 1];
 } UsageKey;
 
+#define NET_SLOTS		8		/* networks per key between two flushes */
+#define NETWORKS_PER_KEY 32		/* rows per key in mt.api_key_networks */
+#define NETWORKS_TABLE	"api_key_networks"
+
 typedef struct UsageEntry
 {
 	UsageKey	key;			/* hash key: zeroed, then filled */
@@ -139,6 +147,16 @@ typedef struct UsageEntry
 	int32		rehash_from;	/* the pepper version the row holds */
 	int32		rehash_to;		/* the active version; 0: none waiting */
 	uint8		rehash_hash[MT_SHA256_LEN]; /* HMAC under rehash_to */
+
+	/*
+	 * Client networks of the key's uses since the last flush (packed by
+	 * client_network(); 0: a free slot).  A slot is claimed (CAS from 0) and
+	 * its times advanced under the shared lock; the flush's commit frees the
+	 * slots it wrote under the exclusive lock.
+	 */
+	pg_atomic_uint64 net[NET_SLOTS];
+	pg_atomic_uint64 net_first[NET_SLOTS];	/* TimestampTz; 0 while claiming */
+	pg_atomic_uint64 net_last[NET_SLOTS];	/* TimestampTz; CAS max */
 } UsageEntry;
 
 #define BUCKET_LOCAL	0		/* Unix socket or no client address */
@@ -165,6 +183,7 @@ typedef struct ApiKeysShared
 	LWLock	   *usage_lock;
 	LWLock	   *throttle_lock;
 	pg_atomic_uint64 usage_dropped; /* last-use updates lost to a full hash */
+	pg_atomic_uint64 net_dropped;	/* networks lost to full slots */
 	pg_atomic_uint64 blocked_until_max; /* latest end of any cool-down: a
 										 * lock-free "nobody is blocked" test */
 } ApiKeysShared;
@@ -193,6 +212,8 @@ typedef struct PendingMark
 	TimestampTz ts;
 	int32		rehash_from;	/* rehash_to 0: no re-hash written */
 	int32		rehash_to;
+	uint64		nets[NET_SLOTS];	/* the slots written (0: none) */
+	TimestampTz nets_last[NET_SLOTS];	/* with the last use written */
 	int			nest_level;
 } PendingMark;
 
@@ -470,8 +491,8 @@ atomic_advance(pg_atomic_uint64 *v, uint64 ts)
  * usable here); NULL there (Unix socket, background process) means the
  * shared local address.
  */
-static const ThrottleKey *
-client_bucket(const char *key_id)
+static void
+connection_address(void)
 {
 	if (!my_bucket_known)
 	{
@@ -493,6 +514,12 @@ client_bucket(const char *key_id)
 		}
 		my_bucket_known = true;
 	}
+}
+
+static const ThrottleKey *
+client_bucket(const char *key_id)
+{
+	connection_address();
 	memset(my_bucket.key_id, 0, sizeof(my_bucket.key_id));
 	if (key_id != NULL)
 		memcpy(my_bucket.key_id, key_id, KEY_ID_LEN);
@@ -634,6 +661,16 @@ throttle_failure(const char *key_id)
  * Last-use times in shared memory
  * --------------------------------------------------------------------- */
 
+/* whether an entry holds networks the flush has not written (lock held) */
+static bool
+usage_nets_pending(UsageEntry *e)
+{
+	for (int i = 0; i < NET_SLOTS; i++)
+		if (pg_atomic_read_u64(&e->net[i]) != 0)
+			return true;
+	return false;
+}
+
 /*
  * Makes room (exclusive lock held): removes the entries whose last use has
  * been written; if there are none (say, entries of a database nobody
@@ -653,7 +690,7 @@ usage_evict(void)
 	{
 		uint64		ts = pg_atomic_read_u64(&e->last_used);
 
-		if ((TimestampTz) ts <= e->flushed && e->rehash_to == 0)
+		if ((TimestampTz) ts <= e->flushed && e->rehash_to == 0 && !usage_nets_pending(e))
 			hash_search(usage_hash, &e->key, HASH_REMOVE, NULL);
 		else if (ts < oldest_ts)
 		{
@@ -694,8 +731,112 @@ usage_entry(const UsageKey *k)
 		e->flushed = 0;
 		e->rehash_from = 0;
 		e->rehash_to = 0;
+		for (int i = 0; i < NET_SLOTS; i++)
+		{
+			pg_atomic_init_u64(&e->net[i], 0);
+			pg_atomic_init_u64(&e->net_first[i], 0);
+			pg_atomic_init_u64(&e->net_last[i], 0);
+		}
 	}
 	return e;
+}
+
+/*
+ * The client network of this use, packed into 64 bits (0: none, i.e. a
+ * Unix socket or a background process): byte 0 the family (4 or 6), then
+ * the IPv4 /24 (3 bytes) or the IPv6 /48 (6 bytes).  The address is
+ * multitenant.client_addr when the request set it, else the connection's
+ * (read once per backend).
+ */
+static uint64
+client_network(void)
+{
+	unsigned char addr[16];
+	int			family = mt_client_addr_override(addr);
+	uint8		packed[8] = {0};
+	uint64		v;
+
+	if (family == 0)
+	{
+		connection_address();
+		if (my_bucket.family == BUCKET_LOCAL)
+			return 0;
+		family = my_bucket.family == BUCKET_IPV4 ? PGSQL_AF_INET : PGSQL_AF_INET6;
+		memcpy(addr, my_bucket.addr, sizeof(addr));
+	}
+	if (family == PGSQL_AF_INET)
+	{
+		packed[0] = 4;
+		memcpy(packed + 1, addr, 3);
+	}
+	else
+	{
+		packed[0] = 6;
+		memcpy(packed + 1, addr, 6);
+	}
+	memcpy(&v, packed, sizeof(v));
+	return v;
+}
+
+/* the network of a packed value as a cidr datum */
+static Datum
+network_datum(uint64 v)
+{
+	uint8		packed[8];
+	inet	   *ip = palloc0(sizeof(inet));
+
+	memcpy(packed, &v, sizeof(packed));
+	if (packed[0] == 4)
+	{
+		ip_family(ip) = PGSQL_AF_INET;
+		ip_bits(ip) = 24;
+		memcpy(ip_addr(ip), packed + 1, 3);
+	}
+	else
+	{
+		ip_family(ip) = PGSQL_AF_INET6;
+		ip_bits(ip) = 48;
+		memcpy(ip_addr(ip), packed + 1, 6);
+	}
+	SET_INET_VARSIZE(ip);
+	return InetPGetDatum(ip);
+}
+
+/*
+ * Records network net used at now in the entry (usage_lock held, shared
+ * or exclusive): advances its slot, or claims a free one; with every slot
+ * taken the network is counted as dropped.
+ */
+static void
+note_network(UsageEntry *e, uint64 net, uint64 now)
+{
+	for (int i = 0; i < NET_SLOTS; i++)
+	{
+		uint64		v = pg_atomic_read_u64(&e->net[i]);
+
+		if (v == net)
+		{
+			atomic_advance(&e->net_last[i], now);
+			return;
+		}
+		if (v == 0)
+		{
+			uint64		expected = 0;
+
+			if (pg_atomic_compare_exchange_u64(&e->net[i], &expected, net))
+			{
+				pg_atomic_write_u64(&e->net_first[i], now);
+				atomic_advance(&e->net_last[i], now);
+				return;
+			}
+			if (expected == net)
+			{
+				atomic_advance(&e->net_last[i], now);
+				return;
+			}
+		}
+	}
+	pg_atomic_fetch_add_u64(&keys_shared->net_dropped, 1);
 }
 
 static void
@@ -704,6 +845,7 @@ note_last_used(const char *key_id)
 	UsageKey	k;
 	UsageEntry *e;
 	uint64		now;
+	uint64		net;
 
 	/*
 	 * Not on a hot standby: no flush could ever write it there, and one
@@ -714,6 +856,7 @@ note_last_used(const char *key_id)
 	if (RecoveryInProgress())
 		return;
 	now = (uint64) GetCurrentStatementStartTimestamp();
+	net = client_network();
 	memset(&k, 0, sizeof(k));
 	k.dbid = MyDatabaseId;
 	memcpy(k.key_id, key_id, KEY_ID_LEN);
@@ -723,6 +866,8 @@ note_last_used(const char *key_id)
 	if (e != NULL)
 	{
 		atomic_advance(&e->last_used, now);
+		if (net != 0)
+			note_network(e, net, now);
 		LWLockRelease(keys_shared->usage_lock);
 		return;
 	}
@@ -732,7 +877,11 @@ note_last_used(const char *key_id)
 	LWLockAcquire(keys_shared->usage_lock, LW_EXCLUSIVE);
 	e = usage_entry(&k);
 	if (e != NULL)
+	{
 		atomic_advance(&e->last_used, now);
+		if (net != 0)
+			note_network(e, net, now);
+	}
 	LWLockRelease(keys_shared->usage_lock);
 }
 
@@ -779,14 +928,30 @@ flush_last_used(void)
 	int			n = 0;
 	int			nts = 0;
 	int			nre = 0;
+	int			nnet = 0;
+	int			netcap = 64;
 	int			cap = 64;
 	PendingMark *marks;
+	Datum	   *net_ids;
+	Datum	   *net_vals;
+	Datum	   *net_first;
+	Datum	   *net_last;
 	uint64		dropped;
 	int64		updated = 0;
 	MemoryContext oldcxt;
+	bool		have_networks;
 
 	if (keys_shared == NULL || !OidIsValid(keys_table_oid()))
 		return 0;
+	/* mt.api_key_networks is 0.5.0's: older scripts keep no networks */
+	have_networks = OidIsValid(mt_catalog_relid(NETWORKS_TABLE));
+
+	dropped = pg_atomic_exchange_u64(&keys_shared->net_dropped, 0);
+	if (dropped > 0)
+		ereport(LOG,
+				(errmsg("multitenant: " UINT64_FORMAT " API key client networks were dropped because a key was used from more than %d networks between two flushes",
+						dropped, NET_SLOTS),
+				 errhint("Flush more often (multitenant.flush_interval).")));
 
 	dropped = pg_atomic_exchange_u64(&keys_shared->usage_dropped, 0);
 	if (dropped > 0)
@@ -796,6 +961,10 @@ flush_last_used(void)
 				 errhint("Raise multitenant.api_key_usage_slots or flush more often.")));
 
 	marks = palloc(cap * sizeof(PendingMark));
+	net_ids = palloc(netcap * sizeof(Datum));
+	net_vals = palloc(netcap * sizeof(Datum));
+	net_first = palloc(netcap * sizeof(Datum));
+	net_last = palloc(netcap * sizeof(Datum));
 	{
 		uint8	   *hashes = NULL;
 
@@ -805,7 +974,8 @@ flush_last_used(void)
 		{
 			TimestampTz ts = (TimestampTz) pg_atomic_read_u64(&e->last_used);
 
-			if (e->key.dbid != MyDatabaseId || (ts <= e->flushed && e->rehash_to == 0))
+			if (e->key.dbid != MyDatabaseId ||
+				(ts <= e->flushed && e->rehash_to == 0 && !usage_nets_pending(e)))
 				continue;
 			if (n == cap)
 			{
@@ -821,6 +991,31 @@ flush_last_used(void)
 				hashes = hashes ? repalloc(hashes, (nre + 1) * MT_SHA256_LEN) : palloc(MT_SHA256_LEN);
 				memcpy(hashes + nre * MT_SHA256_LEN, e->rehash_hash, MT_SHA256_LEN);
 				nre++;
+			}
+			for (int i = 0; i < NET_SLOTS; i++)
+			{
+				uint64		v = pg_atomic_read_u64(&e->net[i]);
+				TimestampTz last = (TimestampTz) pg_atomic_read_u64(&e->net_last[i]);
+				TimestampTz first = (TimestampTz) pg_atomic_read_u64(&e->net_first[i]);
+
+				/* a slot being claimed right now (no time yet) waits */
+				marks[n].nets[i] = (v != 0 && last != 0) ? v : 0;
+				marks[n].nets_last[i] = last;
+				if (marks[n].nets[i] == 0 || !have_networks)
+					continue;
+				if (nnet == netcap)
+				{
+					netcap *= 2;
+					net_ids = repalloc(net_ids, netcap * sizeof(Datum));
+					net_vals = repalloc(net_vals, netcap * sizeof(Datum));
+					net_first = repalloc(net_first, netcap * sizeof(Datum));
+					net_last = repalloc(net_last, netcap * sizeof(Datum));
+				}
+				net_ids[nnet] = CStringGetTextDatum(e->key.key_id);
+				net_vals[nnet] = network_datum(v);
+				net_first[nnet] = TimestampTzGetDatum(first != 0 && first < last ? first : last);
+				net_last[nnet] = TimestampTzGetDatum(last);
+				nnet++;
 			}
 			nts += marks[n].ts != 0;
 			n++;
@@ -893,6 +1088,43 @@ flush_last_used(void)
 							   4, (Oid[]) {TEXTARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, INT4ARRAYOID}, args, NULL);
 			mt_wipe(hashes, nre * MT_SHA256_LEN);
 		}
+		if (nnet > 0)
+		{
+			Datum		args[5];
+
+			args[0] = PointerGetDatum(construct_array(net_ids, nnet, TEXTOID, -1, false, TYPALIGN_INT));
+			args[1] = PointerGetDatum(construct_array(net_vals, nnet, CIDROID, -1, false, TYPALIGN_INT));
+			args[2] = PointerGetDatum(construct_array(net_first, nnet, TIMESTAMPTZOID, sizeof(TimestampTz),
+													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			args[3] = PointerGetDatum(construct_array(net_last, nnet, TIMESTAMPTZOID, sizeof(TimestampTz),
+													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			args[4] = Int32GetDatum(NETWORKS_PER_KEY);
+
+			/*
+			 * Known networks per key: first and last use, then only the
+			 * NETWORKS_PER_KEY most recently used are kept.  The keys' rows
+			 * are locked FOR KEY SHARE: a key deleted meanwhile is skipped
+			 * rather than failing the foreign key (and the worker's batch).
+			 */
+			mt_catalog_execute("WITH u AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.cidr[]), "
+							   "pg_catalog.unnest($3::pg_catalog.timestamptz[]), pg_catalog.unnest($4::pg_catalog.timestamptz[])) AS u (key_id, net, f, l)), "
+							   "k AS (SELECT s.key_id FROM mt.api_key_secrets s "
+							   "WHERE s.key_id OPERATOR(pg_catalog.=) ANY (SELECT u.key_id FROM u) FOR KEY SHARE OF s), "
+							   "ins AS (INSERT INTO mt.api_key_networks AS n (key_id, network, first_seen, last_seen) "
+							   "SELECT u.key_id, u.net, u.f, u.l FROM u JOIN k ON k.key_id OPERATOR(pg_catalog.=) u.key_id "
+							   "ON CONFLICT (key_id, network) DO UPDATE "
+							   "SET first_seen = LEAST(n.first_seen, excluded.first_seen), last_seen = GREATEST(n.last_seen, excluded.last_seen) "
+							   "RETURNING n.key_id) "
+							   "SELECT pg_catalog.count(*) FROM ins",
+							   4, (Oid[]) {TEXTARRAYOID, CIDRARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID}, args, NULL);
+			mt_catalog_execute("DELETE FROM mt.api_key_networks AS d USING ("
+							   "SELECT n.key_id, n.network, pg_catalog.row_number() OVER (PARTITION BY n.key_id "
+							   "ORDER BY n.last_seen DESC, n.first_seen DESC) AS r "
+							   "FROM mt.api_key_networks n WHERE n.key_id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])) AS x "
+							   "WHERE d.key_id OPERATOR(pg_catalog.=) x.key_id AND d.network OPERATOR(pg_catalog.=) x.network "
+							   "AND x.r OPERATOR(pg_catalog.>) $2",
+							   2, (Oid[]) {TEXTARRAYOID, INT4OID}, (Datum[]) {args[0], args[4]}, NULL);
+		}
 		mt_spi_finish();
 	}
 
@@ -933,6 +1165,15 @@ apply_pending_marks(void)
 			continue;
 		if (e->flushed < m->ts)
 			e->flushed = m->ts;
+		/* the networks written, unless used again since */
+		for (int i = 0; i < NET_SLOTS; i++)
+			if (m->nets[i] != 0 && pg_atomic_read_u64(&e->net[i]) == m->nets[i] &&
+				(TimestampTz) pg_atomic_read_u64(&e->net_last[i]) <= m->nets_last[i])
+			{
+				pg_atomic_write_u64(&e->net[i], 0);
+				pg_atomic_write_u64(&e->net_first[i], 0);
+				pg_atomic_write_u64(&e->net_last[i], 0);
+			}
 		/* the re-hash written, unless a newer one replaced it meanwhile */
 		if (m->rehash_to != 0 && e->rehash_to == m->rehash_to &&
 			e->rehash_from == m->rehash_from)

@@ -7,8 +7,9 @@
  *	  text exposition format) and mt.metrics_series() (the same numbers as
  *	  rows, for postgres_exporter's queries.yaml, contrib/prometheus);
  *	  the drain of security events (security_events.c) the flush worker
- *	  runs; mt.detect_anomalies() over the security events and the usage
- *	  rollup (findings kept in mt.anomaly_findings, NOTIFY mt_anomalies).
+ *	  runs; mt.detect_anomalies() over the security events, the usage
+ *	  rollup and the API keys' known networks (mt.api_key_networks)
+ *	  (findings kept in mt.anomaly_findings, NOTIFY mt_anomalies).
  *
  * Metrics bound their label cardinality: per-tenant series only for the
  * multitenant.metrics_top_tenants most active tenants (by the sum of their
@@ -709,7 +710,10 @@ double		mt_anomaly_off_hours_share = 1.0;
  * in fixed windows of mt.security_event_log; usage of an hour far above
  * the tenant's trailing hourly mean (k standard deviations); usage in an
  * hour of the day (UTC) that held less than a share of the tenant's
- * baseline.  New findings (by fingerprint) are inserted into
+ * baseline; an API key used from a client network (mt.api_key_networks,
+ * written by the last-use flush of api_keys.c) first seen in the window
+ * while the key had networks known before it (a key's first networks are
+ * never a finding).  New findings (by fingerprint) are inserted into
  * mt.anomaly_findings; every finding is returned with new = true/false.
  */
 static const char *const anomaly_sql =
@@ -799,8 +803,23 @@ static const char *const anomaly_sql =
 "         LEFT JOIN profile pr ON pr.tenant_id = c.tenant_id AND pr.metric = c.metric\n"
 "              AND pr.hod = pg_catalog.date_part('hour', pg_catalog.timezone('UTC', c.bucket))::int\n"
 "    WHERE s.s > 0 AND 100 * coalesce(pr.v, 0) / s.s < p.off_share),\n"
+"new_networks AS (\n"
+"    SELECT 'new_network'::text AS rule, 1::float8 AS score,\n"
+"           s.tenant_id, n.key_id AS subject, n.network::inet AS client,\n"
+"           n.first_seen, n.last_seen,\n"
+"           pg_catalog.jsonb_build_object('key_id', n.key_id, 'network', n.network::text,\n"
+"               'first_seen', n.first_seen, 'known_networks', k.known,\n"
+"               'known_since', k.earliest) AS evidence,\n"
+"           pg_catalog.concat_ws('|', 'new_network', n.key_id, n.network) AS fingerprint\n"
+"    FROM mt.api_key_networks n JOIN mt.api_key_secrets s ON s.key_id = n.key_id\n"
+"         CROSS JOIN params p\n"
+"         CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS known, pg_catalog.min(o.first_seen) AS earliest\n"
+"                             FROM mt.api_key_networks o\n"
+"                             WHERE o.key_id = n.key_id AND o.first_seen < p.since) k\n"
+"    WHERE n.first_seen >= p.since AND k.known > 0),\n"
 "found AS (\n"
-"    SELECT * FROM bursts UNION ALL SELECT * FROM spikes UNION ALL SELECT * FROM off_hours),\n"
+"    SELECT * FROM bursts UNION ALL SELECT * FROM spikes UNION ALL SELECT * FROM off_hours\n"
+"    UNION ALL SELECT * FROM new_networks),\n"
 "ins AS (\n"
 "    INSERT INTO mt.anomaly_findings (rule, score, tenant_id, subject, client, first_seen, last_seen, evidence, fingerprint)\n"
 "    SELECT rule, score, tenant_id, subject, client, first_seen, last_seen, evidence, fingerprint FROM found\n"

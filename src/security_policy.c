@@ -657,7 +657,29 @@ mt_check_client_addr(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/*
+ * The parsed value, kept by the assign hook so that readers on the hot
+ * path (api_keys.c: the network of a key's use) copy it without parsing.
+ */
+static MtCidr client_addr_parsed;
+static bool client_addr_valid = false;
+
 void
 mt_assign_client_addr(const char *newval, void *extra)
 {
+	client_addr_valid = newval != NULL && newval[0] != '\0' &&
+		parse_cidr(newval, &client_addr_parsed);
+}
+
+/*
+ * multitenant.client_addr as bytes: its family (PGSQL_AF_INET or
+ * PGSQL_AF_INET6) with the address copied into addr[16], or 0 when unset.
+ */
+int
+mt_client_addr_override(unsigned char *addr)
+{
+	if (!client_addr_valid)
+		return 0;
+	memcpy(addr, client_addr_parsed.addr, sizeof(client_addr_parsed.addr));
+	return client_addr_parsed.family;
 }

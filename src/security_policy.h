@@ -20,6 +20,7 @@
 extern char *mt_client_addr_string;
 extern bool mt_check_client_addr(char **newval, void **extra, GucSource source);
 extern void mt_assign_client_addr(const char *newval, void *extra);
+extern int	mt_client_addr_override(unsigned char *addr);
 
 /* validate a policy document (22023 naming the path); the normalized copy */
 extern Jsonb *mt_security_policy_validate(Jsonb *doc);

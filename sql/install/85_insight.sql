@@ -80,4 +80,17 @@ CREATE FUNCTION mt.detect_anomalies(since timestamptz DEFAULT pg_catalog.now() -
 REVOKE ALL ON FUNCTION mt.detect_anomalies(timestamptz) FROM PUBLIC;
 
 COMMENT ON TABLE mt.anomaly_findings IS 'Findings of mt.detect_anomalies(), one row per finding (by fingerprint), for a job to page on; readable by the extension owner and whom it grants.';
-COMMENT ON FUNCTION mt.detect_anomalies(timestamptz) IS 'Privileged (security operators): scored anomalies since a time (failure bursts per client, key and tenant; usage spikes over the tenant''s hourly baseline; usage outside its usual hours) with evidence; records new ones in mt.anomaly_findings and NOTIFYs mt_anomalies with counts only.';
+-- Known client networks per API key (src/api_keys.c flush; rule new_network of mt.detect_anomalies)
+CREATE TABLE mt.api_key_networks (
+    key_id     text COLLATE "C" NOT NULL REFERENCES mt.api_key_secrets (key_id) ON DELETE CASCADE,
+    network    cidr NOT NULL,
+    first_seen timestamptz NOT NULL,
+    last_seen  timestamptz NOT NULL,
+    PRIMARY KEY (key_id, network)
+);
+CREATE INDEX api_key_networks_first_seen ON mt.api_key_networks (first_seen);
+REVOKE ALL ON mt.api_key_networks FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('mt.api_key_networks', '');
+COMMENT ON TABLE mt.api_key_networks IS 'Client networks (IPv4 /24, IPv6 /48) each API key was used from, with first and last use, written by the last-use flush from shared memory; the 32 most recently used per key; readable by the extension owner only; read by the new_network rule of mt.detect_anomalies().';
+COMMENT ON INDEX mt.api_key_networks_first_seen IS 'The networks first seen since a time (rule new_network of mt.detect_anomalies()).';
+COMMENT ON FUNCTION mt.detect_anomalies(timestamptz) IS 'Privileged (security operators): scored anomalies since a time (failure bursts per client, key and tenant; usage spikes over the tenant''s hourly baseline; usage outside its usual hours; an API key used from a network it was not used from before) with evidence; records new ones in mt.anomaly_findings and NOTIFYs mt_anomalies with counts only.';
