@@ -2174,19 +2174,6 @@ append_hex_claim(StringInfo buf, const char *s)
 	}
 }
 
-/* 0..15 for a hex digit (either case), -1 for anything else */
-static inline int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* the hex form append_hex_claim() wrote, into out (size outlen); NULL claim if empty */
 static bool
 parse_hex_claim(const char *start, const char *end, char *out, size_t outlen, bool *present)
@@ -2198,8 +2185,8 @@ parse_hex_claim(const char *start, const char *end, char *out, size_t outlen, bo
 		return false;
 	for (size_t i = 0; i < n; i++)
 	{
-		int			hi = hex_value(start[2 * i]);
-		int			lo = hex_value(start[2 * i + 1]);
+		int			hi = mt_hex_value(start[2 * i]);
+		int			lo = mt_hex_value(start[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

@@ -67,18 +67,6 @@ static bool ed25519_configured = false;
 static int	token_key_version = 0;	/* bumped when multitenant.jwt_secret changes */
 static int	previous_key_version = 0;	/* ... and jwt_secret_previous */
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* decodes exactly outlen bytes of hex; false on any other input */
 bool
 mt_hex_decode(const char *src, uint8 *out, size_t outlen)
@@ -87,8 +75,8 @@ mt_hex_decode(const char *src, uint8 *out, size_t outlen)
 		return false;
 	for (size_t i = 0; i < outlen; i++)
 	{
-		int			hi = hex_value(src[2 * i]);
-		int			lo = hex_value(src[2 * i + 1]);
+		int			hi = mt_hex_value(src[2 * i]);
+		int			lo = mt_hex_value(src[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

@@ -82,6 +82,19 @@ extern int	mt_base64url_decode(const char *src, size_t srclen,
 								uint8 *dst, size_t dstlen);
 extern bool mt_hex_decode(const char *src, uint8 *out, size_t outlen);
 
+/* 0..15 for a hex digit (either case), -1 for anything else */
+static inline int
+mt_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 extern bool mt_check_jwt_secret(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwt_secret(const char *newval, void *extra);
 extern bool mt_check_jwt_secret_previous(char **newval, void **extra, GucSource source);
