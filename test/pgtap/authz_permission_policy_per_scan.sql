@@ -13,16 +13,16 @@ SELECT mt.set_tenant(:'acme', false);
 SELECT mt.grant_role('vic', 'viewer');
 SELECT mt.grant_role('meg', 'member');
 RESET multitenant.token;
-DROP ROLE IF EXISTS mt_azp_app;
-CREATE ROLE mt_azp_app;
-GRANT EXECUTE ON FUNCTION mt.set_tenant_subject(uuid, text, text, uuid, boolean) TO mt_azp_app;
+DROP ROLE IF EXISTS mt_azps_app;
+CREATE ROLE mt_azps_app;
+GRANT EXECUTE ON FUNCTION mt.set_tenant_subject(uuid, text, text, uuid, boolean) TO mt_azps_app;
 CREATE TABLE public.azp_orders (id int NOT NULL, tenant_id uuid NOT NULL, amount numeric NOT NULL,
                                 PRIMARY KEY (tenant_id, id));
 INSERT INTO public.azp_orders
 SELECT g, CASE WHEN g % 2 = 0 THEN :'acme'::uuid ELSE :'globex'::uuid END, g FROM generate_series(1, 4000) g;
 SELECT mt.enable_isolation('public.azp_orders', permissions => true);
 ANALYZE public.azp_orders;
-GRANT SELECT, INSERT, UPDATE, DELETE ON public.azp_orders TO mt_azp_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.azp_orders TO mt_azps_app;
 CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE l text; r text := '';
 BEGIN
@@ -37,7 +37,7 @@ SELECT is((SELECT regexp_replace(pg_get_expr(polqual, polrelid), '\s+', ' ', 'g'
           '(tenant_id = CASE WHEN ( SELECT mt.has_permission(''azp_orders:read''::text) AS has_permission) THEN mt.current_tenant() ELSE NULL::uuid END)',
           'the read policy gates the tenant key with the permission');
 
-SET ROLE mt_azp_app;
+SET ROLE mt_azps_app;
 SET enable_seqscan = off;
 SELECT mt.set_tenant_subject(:'acme', 'vic', is_local => false);
 SELECT pg_temp.plan_of('SELECT count(*), sum(amount) FROM public.azp_orders') AS agg_plan \gset
