@@ -201,15 +201,13 @@ mt_placement_schema_tenant(Oid nspid, pg_uuid_t *tenant)
  * directory, never a connection string or a password).
  */
 /*
- * The tenant exists, is not dropped and lives at the shared level (where
- * every placement function starts from), or an error naming fn: 42704,
- * 55000.  SPI connected.
+ * The tenant exists and is not dropped (42704, 55000); its placement into
+ * *placement.  SPI connected.
  */
 void
-mt_placement_require_shared(const pg_uuid_t *tenant, const char *fn)
+mt_placement_require_live(const pg_uuid_t *tenant, MtPlacement *placement)
 {
 	MtTenantStatus status = mt_tenant_status(tenant);
-	MtPlacement placement;
 
 	if (status == MT_TENANT_UNKNOWN)
 		ereport(ERROR,
@@ -219,8 +217,20 @@ mt_placement_require_shared(const pg_uuid_t *tenant, const char *fn)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tenant %s is dropped", mt_uuid_to_cstring(tenant))));
+	mt_placement_of(tenant, placement);
+}
 
-	mt_placement_of(tenant, &placement);
+/*
+ * The tenant exists, is not dropped and lives at the shared level (where
+ * every placement function starts from), or an error naming fn: 42704,
+ * 55000.  SPI connected.
+ */
+void
+mt_placement_require_shared(const pg_uuid_t *tenant, const char *fn)
+{
+	MtPlacement placement;
+
+	mt_placement_require_live(tenant, &placement);
 	if (strcmp(placement.level, "shared") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

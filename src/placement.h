@@ -24,6 +24,7 @@ typedef struct MtPlacement
 /* SPI must be connected; both read every row, whatever the context */
 extern void mt_placement_of(const pg_uuid_t *tenant, MtPlacement *out);
 extern bool mt_placement_schema_tenant(Oid nspid, pg_uuid_t *tenant);
+extern void mt_placement_require_live(const pg_uuid_t *tenant, MtPlacement *placement);
 extern void mt_placement_require_shared(const pg_uuid_t *tenant, const char *fn);
 
 #endif							/* MT_PLACEMENT_H */

@@ -536,7 +536,6 @@ mt_move_tenant(PG_FUNCTION_ARGS)
 	char	   *to_level;
 	char	   *target = NULL;
 	char	   *schema;
-	MtTenantStatus status;
 	MtPlacement placement;
 	Datum		args[3];
 	int			nest;
@@ -590,16 +589,7 @@ mt_move_tenant(PG_FUNCTION_ARGS)
 	args[0] = UUIDPGetDatum(tenant);
 	mt_catalog_execute("SELECT 1 FROM mt.tenants WHERE id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 					   1, (Oid[]) {UUIDOID}, args, NULL);
-	status = mt_tenant_status(tenant);
-	if (status == MT_TENANT_UNKNOWN)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("tenant %s does not exist", mt_uuid_to_cstring(tenant))));
-	if (status == MT_TENANT_DELETED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tenant %s is dropped", mt_uuid_to_cstring(tenant))));
-	mt_placement_of(tenant, &placement);
+	mt_placement_require_live(tenant, &placement);
 	if (strcmp(placement.level, to_level) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
