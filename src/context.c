@@ -106,6 +106,7 @@
 #include "tenant_stats.h"
 #include "security_policy.h"
 #include "tenant_status.h"
+#include "token_cache.h"
 #include "util.h"
 
 /* GUC variables (defined in multitenant.c) */
@@ -345,6 +346,9 @@ static const ClaimPath own_paths[4] = {
 
 /* the mapped claims (GUC extras; NULL: the default, as own_paths) */
 static const ClaimPath *claim_paths[4] = {NULL, NULL, NULL, NULL};
+
+/* moves when a claim, issuer or audience setting is assigned (token cache) */
+static uint64 claim_settings_generation = 0;
 
 typedef struct JwtJson
 {
@@ -654,24 +658,35 @@ void
 mt_assign_tenant_claim(const char *newval, void *extra)
 {
 	claim_paths[C_TENANT] = extra;
+	claim_settings_generation++;
 }
 
 void
 mt_assign_subject_claim(const char *newval, void *extra)
 {
 	claim_paths[C_SUB] = extra;
+	claim_settings_generation++;
 }
 
 void
 mt_assign_roles_claim(const char *newval, void *extra)
 {
 	claim_paths[C_ROLE] = extra;
+	claim_settings_generation++;
 }
 
 void
 mt_assign_workspace_claim(const char *newval, void *extra)
 {
 	claim_paths[C_WID] = extra;
+	claim_settings_generation++;
+}
+
+/* assign hook of multitenant.token_issuer and token_audience */
+void
+mt_assign_claim_values(const char *newval, void *extra)
+{
+	claim_settings_generation++;
 }
 
 /* for error details: the setting's text (bounded), or dflt */
@@ -1138,15 +1153,89 @@ context_extra(const MtContext *verified, void **extra)
 	return true;
 }
 
-bool
-mt_check_token(char **newval, void **extra, GucSource source)
+/*
+ * The issuer and audience checks of a token's payload: NULL when they
+ * pass, else the reason (multitenant.token_issuer / token_audience; an aud
+ * claim without token_audience must name the database).
+ */
+static const char *
+token_claims_problem(JwtJson *pj, bool backoffice)
 {
-	const char *tok = *newval;
-	size_t		toklen;
+	const char *dbname;
+
+	if (pj->seen[F_ISS] && pj->str[F_ISS] == NULL)
+		return "The token's \"iss\" claim is not a string.";
+	if (!backoffice && mt_token_issuer != NULL && mt_token_issuer[0] != '\0' &&
+		(pj->str[F_ISS] == NULL || !setting_list_contains(mt_token_issuer, pj->str[F_ISS])))
+		return "The token's issuer is not one of multitenant.token_issuer.";
+	if (!backoffice && mt_token_audience != NULL && mt_token_audience[0] != '\0')
+	{
+		/* the audiences the operator configured, required */
+		bool		match = false;
+
+		if (pj->aud_is_array)
+		{
+			ListCell   *lc;
+
+			foreach(lc, pj->aud_list)
+				match |= setting_list_contains(mt_token_audience, (char *) lfirst(lc));
+		}
+		else
+			match = pj->str[F_AUD] != NULL && setting_list_contains(mt_token_audience, pj->str[F_AUD]);
+		if (!match)
+			return "The token audience does not include one of multitenant.token_audience.";
+	}
+	else if (pj->seen[F_AUD])
+	{
+		bool		match = false;
+
+		dbname = session_database_name();
+		if (dbname == NULL)
+			return "The token audience cannot be checked outside a transaction.";
+
+		if (pj->aud_is_array)
+		{
+			ListCell   *lc;
+
+			foreach(lc, pj->aud_list)
+				match |= (strcmp((char *) lfirst(lc), dbname) == 0);
+		}
+		else
+			match = (pj->str[F_AUD] != NULL && strcmp(pj->str[F_AUD], dbname) == 0);
+		if (!match)
+			return "The token audience does not include this database.";
+	}
+	return NULL;
+}
+
+/*
+ * The part of a token's check that depends only on the token's bytes and
+ * the server's configuration (keys, key sets, claim, issuer and audience
+ * settings, key versions): token_cache.c remembers it for the tokens that
+ * pass.  What it finds wrong with the nbf / iat claims, the issuer or the
+ * audience is recorded in *vt and refused by check_token_now() at the
+ * point of the check it always had (after expiry).
+ */
+typedef struct VerifiedToken
+{
+	MtContext	parsed;			/* the claims; exp as the token says */
+	bool		has_nbf;
+	bool		nbf_bad;		/* present, not a NumericDate */
+	int64		nbf;
+	bool		has_iat;
+	bool		iat_bad;
+	int64		iat;
+	const char *claims_problem; /* issuer or audience refused (NULL: none) */
+	bool		cacheable;
+} VerifiedToken;
+
+static bool
+verify_token(const char *tok, size_t toklen, bool in_worker, VerifiedToken *vt,
+			 uint8 *payload, int *plen_out)
+{
 	const char *dot1;
 	const char *dot2;
 	uint8		header[MT_MAX_HEADER_LEN];
-	uint8		payload[MT_MAX_PAYLOAD_LEN];
 	uint8		sig[MT_MAX_SIG_LEN];
 	int			hlen,
 				plen,
@@ -1155,77 +1244,8 @@ mt_check_token(char **newval, void **extra, GucSource source)
 				pj;
 	const char *problem = NULL;
 	const char *alg;
-	MtContext	parsed;
 	int			key_version;
-	bool		in_worker = InitializingParallelWorker;
-	bool		in_statement;
-	const char *lastdot;
 	int			cl;
-
-	*extra = NULL;
-	if (tok == NULL || tok[0] == '\0')
-		return true;			/* no context */
-
-	/*
-	 * Is the token's text in the statement that sets it?  Then other
-	 * sessions of the role have been able to read it in pg_stat_activity:
-	 * take it out of there (and out of this statement's error reports),
-	 * and refuse the token below once it is known to be valid.  Any 8
-	 * consecutive characters of the signature count, so a token split
-	 * into concatenated literals, even inside its signature, is caught
-	 * too.
-	 */
-	lastdot = strrchr(tok, '.');
-	if (lastdot != NULL && strlen(lastdot + 1) >= 16)
-		in_statement = mt_redact_signature_fragments(tok, lastdot + 1);
-	else
-		in_statement = mt_redact_statement(tok);
-
-	/*
-	 * A token is a per-connection credential: only the client (startup
-	 * packet, SET, set_config) may supply one.  Stored defaults (ALTER ROLE
-	 * / ALTER DATABASE ... SET, whose validation runs as PGC_S_TEST,
-	 * postgresql.conf, ALTER SYSTEM, function SET clauses) would put every
-	 * later session of that role into one tenant and would store the bearer
-	 * token in a world-readable catalog.
-	 */
-	if (source != PGC_S_CLIENT && source != PGC_S_OVERRIDE &&
-		source != PGC_S_INTERACTIVE && source != PGC_S_SESSION)
-	{
-		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
-		GUC_check_errmsg("invalid tenant token");
-		GUC_check_errdetail("multitenant.token can only be set by the client for a session or transaction, not stored as a default.");
-		return false;
-	}
-
-	/*
-	 * A context entered by mt_enter_tenant() (mt.authenticate, mt.set_tenant)
-	 * is not a bearer token: the value is accepted only while that call sets
-	 * it, or when a parallel worker restores its leader's setting.  Copied
-	 * into another session or a later SET it is refused, so nothing read
-	 * from current_setting() outlives a revoked key or a suspended tenant.
-	 */
-	if (strncmp(tok, MT_INTERNAL_PREFIX, strlen(MT_INTERNAL_PREFIX)) == 0)
-	{
-		MtContext	internal;
-		bool		pending = pending_internal != NULL && strcmp(tok, pending_internal) == 0;
-
-		if (!pending && !in_worker)
-			REJECT("This context value was set by mt.authenticate() or mt.set_tenant() and cannot be set directly.");
-		/* the claims enter_internal() wrote are at hand: no need to read them back */
-		if (pending && pending_internal_ctx != NULL)
-			memcpy(&internal, pending_internal_ctx, sizeof(MtContext));
-		else if (!parse_internal_value(tok, &internal))
-			REJECT("The token is malformed.");
-		if (!in_worker && IsTransactionState() &&
-			!status_allows(mt_tenant_status_cached(&internal.tenant), internal.maintenance))
-			REJECT("The tenant is not active.");
-		return context_extra(&internal, extra);
-	}
-
-	toklen = strlen(tok);
-	if (toklen > MT_MAX_TOKEN_LEN)
-		REJECT("The token is longer than %d bytes.", MT_MAX_TOKEN_LEN);
 
 	dot1 = strchr(tok, '.');
 	dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
@@ -1327,42 +1347,46 @@ mt_check_token(char **newval, void **extra, GucSource source)
 			   strlen(alg) > 16 ? "?" : alg);
 
 	/* only now, with the signature verified, look at the claims */
-	plen = mt_base64url_decode(dot1 + 1, dot2 - (dot1 + 1), payload, sizeof(payload));
+	plen = mt_base64url_decode(dot1 + 1, dot2 - (dot1 + 1), payload, MT_MAX_PAYLOAD_LEN);
 	if (plen <= 0)
 		REJECT("The token payload is not valid base64url or is too long.");
 	if (!jwt_parse_json(payload, plen, &pj, &problem, true))
 		REJECT("The token payload is %s.", problem);
+	*plen_out = plen;
 
-	memset(&parsed, 0, sizeof(parsed));
-	parsed.key_version = key_version;
-	parsed.has_fp = true;		/* slen >= 32 once a signature verified */
-	memcpy(parsed.fp, sig, MT_FP_LEN);
+	memset(vt, 0, sizeof(*vt));
+	vt->cacheable = true;
+	vt->parsed.key_version = key_version;
+	vt->parsed.has_fp = true;		/* slen >= 32 once a signature verified */
+	memcpy(vt->parsed.fp, sig, MT_FP_LEN);
 
 	/*
 	 * This server's own tokens (mt.tenant_token: HS256, mt_trust
 	 * "backoffice") carry the fixed claims; every other token the claims
 	 * the settings map (doc/identity.md, "Claim mapping").
 	 */
-	parsed.backoffice = strcmp(alg, "HS256") == 0 && pj.str[F_TRUST] != NULL &&
+	vt->parsed.backoffice = strcmp(alg, "HS256") == 0 && pj.str[F_TRUST] != NULL &&
 		strcmp(pj.str[F_TRUST], MT_TRUST_BACKOFFICE) == 0;
-	cl = parsed.backoffice ? C_OWN_TENANT : C_TENANT;
+	cl = vt->parsed.backoffice ? C_OWN_TENANT : C_TENANT;
 	for (int c = cl; c < cl + 4; c++)
 		if (pj.cproblem[c] != NULL)
 			REJECT("%s", pj.cproblem[c]);
 	if (pj.cval[cl + C_TENANT] == NULL)
 		REJECT("The token has no tenant claim (\"%s\").",
-			   parsed.backoffice ? "tid" : claim_setting_text(mt_tenant_claim, "tid"));
-	if (!mt_parse_uuid(pj.cval[cl + C_TENANT], &parsed.tenant))
+			   vt->parsed.backoffice ? "tid" : claim_setting_text(mt_tenant_claim, "tid"));
+	if (!mt_parse_uuid(pj.cval[cl + C_TENANT], &vt->parsed.tenant))
 	{
 		/* the tenant's slug (its external key) */
 		if (strlen(pj.cval[cl + C_TENANT]) > 63)
 			REJECT("The token's tenant claim is neither a tenant uuid nor a tenant slug.");
 		if (!IsTransactionState())
 			REJECT("A token naming its tenant by slug can be checked only inside a transaction.");
-		if (!mt_tenant_by_slug(pj.cval[cl + C_TENANT], &parsed.tenant))
+		if (!mt_tenant_by_slug(pj.cval[cl + C_TENANT], &vt->parsed.tenant))
 			REJECT("The tenant does not exist.");
+		/* the registry may give the slug to another tenant: not cached */
+		vt->cacheable = false;
 	}
-	if (pj.num[F_EXP] == NULL || !jwt_numeric_date(pj.num[F_EXP], &parsed.exp))
+	if (pj.num[F_EXP] == NULL || !jwt_numeric_date(pj.num[F_EXP], &vt->parsed.exp))
 		REJECT("The token has no valid \"exp\" claim.");
 	if (pj.cval[cl + C_SUB] != NULL)
 	{
@@ -1372,33 +1396,53 @@ mt_check_token(char **newval, void **extra, GucSource source)
 		if (key_subject(pj.cval[cl + C_SUB]))
 			REJECT("The subject claim cannot start with \"%s\": subjects of that form are API keys, which only mt.authenticate() enters.",
 				   MT_KEY_SUBJECT_PREFIX);
-		strlcpy(parsed.sub, pj.cval[cl + C_SUB], sizeof(parsed.sub));
-		parsed.has_sub = true;
+		strlcpy(vt->parsed.sub, pj.cval[cl + C_SUB], sizeof(vt->parsed.sub));
+		vt->parsed.has_sub = true;
 	}
 	if (pj.cval[cl + C_ROLE] != NULL)
 	{
 		if (strlen(pj.cval[cl + C_ROLE]) > MT_MAX_ROLE_LEN)
 			REJECT("The role claim is longer than %d bytes.", MT_MAX_ROLE_LEN);
-		strlcpy(parsed.role, pj.cval[cl + C_ROLE], sizeof(parsed.role));
-		parsed.has_role = true;
+		strlcpy(vt->parsed.role, pj.cval[cl + C_ROLE], sizeof(vt->parsed.role));
+		vt->parsed.has_role = true;
 	}
 	if (pj.cval[cl + C_WID] != NULL)
 	{
-		if (!mt_parse_uuid(pj.cval[cl + C_WID], &parsed.wid))
+		if (!mt_parse_uuid(pj.cval[cl + C_WID], &vt->parsed.wid))
 			REJECT("The workspace claim is not a workspace uuid.");
-		parsed.has_wid = true;
+		vt->parsed.has_wid = true;
 	}
 
-	/*
-	 * A parallel worker restores the leader's already-verified setting; the
-	 * leader checked time, audience and status, and the worker could see a
-	 * later clock.
-	 */
+	vt->has_nbf = pj.num[F_NBF] != NULL;
+	vt->nbf_bad = vt->has_nbf && !jwt_numeric_date(pj.num[F_NBF], &vt->nbf);
+	vt->has_iat = pj.num[F_IAT] != NULL;
+	vt->iat_bad = vt->has_iat && !jwt_numeric_date(pj.num[F_IAT], &vt->iat);
+
+	/* issuer and audience (a parallel worker's leader checked them) */
+	if (!in_worker)
+		vt->claims_problem = token_claims_problem(&pj, vt->parsed.backoffice);
+	if (vt->nbf_bad || vt->iat_bad || vt->claims_problem != NULL || in_worker)
+		vt->cacheable = false;
+	return true;
+}
+
+/*
+ * The part of a token's check that is made at every use, cached or not:
+ * time, the issuer and audience verdict, the tenant's status, retired key
+ * versions, burned tokens, the security policy.  A parallel worker
+ * restores the leader's already-verified setting; the leader checked
+ * time, audience and status, and the worker could see a later clock.
+ */
+static bool
+check_token_now(const VerifiedToken *vt, const uint8 *payload, int plen,
+				bool in_worker, bool in_statement, void **extra)
+{
+	MtContext	parsed;
+
+	memcpy(&parsed, &vt->parsed, sizeof(MtContext));
 	if (!in_worker)
 	{
 		int64		now = unix_seconds(GetCurrentTimestamp());
-		const char *dbname;
-		int64		t;
 
 		/* clock skew: exp, nbf and iat are compared with this leeway */
 		if (parsed.exp + mt_token_leeway <= now)
@@ -1408,67 +1452,21 @@ mt_check_token(char **newval, void **extra, GucSource source)
 			REJECT("The token has expired.");
 		}
 		parsed.exp += mt_token_leeway;
-		if (pj.num[F_NBF] != NULL)
-		{
-			if (!jwt_numeric_date(pj.num[F_NBF], &t))
-				REJECT("The token has an invalid \"nbf\" claim.");
-			if (t - mt_token_leeway > now)
-				REJECT("The token is not valid yet.");
-		}
-		if (pj.num[F_IAT] != NULL)
-		{
-			if (!jwt_numeric_date(pj.num[F_IAT], &t))
-				REJECT("The token has an invalid \"iat\" claim.");
-			if (t - mt_token_leeway > now)
-				REJECT("The token was issued in the future.");
-		}
-		if (pj.seen[F_ISS] && pj.str[F_ISS] == NULL)
-			REJECT("The token's \"iss\" claim is not a string.");
-		if (!parsed.backoffice && mt_token_issuer != NULL && mt_token_issuer[0] != '\0' &&
-			(pj.str[F_ISS] == NULL || !setting_list_contains(mt_token_issuer, pj.str[F_ISS])))
-			REJECT("The token's issuer is not one of multitenant.token_issuer.");
-		if (!parsed.backoffice && mt_token_audience != NULL && mt_token_audience[0] != '\0')
-		{
-			/* the audiences the operator configured, required */
-			bool		match = false;
-
-			if (pj.aud_is_array)
-			{
-				ListCell   *lc;
-
-				foreach(lc, pj.aud_list)
-					match |= setting_list_contains(mt_token_audience, (char *) lfirst(lc));
-			}
-			else
-				match = pj.str[F_AUD] != NULL && setting_list_contains(mt_token_audience, pj.str[F_AUD]);
-			if (!match)
-				REJECT("The token audience does not include one of multitenant.token_audience.");
-		}
-		else if (pj.seen[F_AUD])
-		{
-			bool		match = false;
-
-			dbname = session_database_name();
-			if (dbname == NULL)
-				REJECT("The token audience cannot be checked outside a transaction.");
-
-			if (pj.aud_is_array)
-			{
-				ListCell   *lc;
-
-				foreach(lc, pj.aud_list)
-					match |= (strcmp((char *) lfirst(lc), dbname) == 0);
-			}
-			else
-				match = (pj.str[F_AUD] != NULL && strcmp(pj.str[F_AUD], dbname) == 0);
-			if (!match)
-				REJECT("The token audience does not include this database.");
-		}
+		if (vt->nbf_bad)
+			REJECT("The token has an invalid \"nbf\" claim.");
+		if (vt->has_nbf && vt->nbf - mt_token_leeway > now)
+			REJECT("The token is not valid yet.");
+		if (vt->iat_bad)
+			REJECT("The token has an invalid \"iat\" claim.");
+		if (vt->has_iat && vt->iat - mt_token_leeway > now)
+			REJECT("The token was issued in the future.");
+		if (vt->claims_problem != NULL)
+			REJECT("%s", vt->claims_problem);
 		if (IsTransactionState())
 		{
 			MtTenantStatus status = mt_tenant_status_cached(&parsed.tenant);
 
-			if (key_version > 0 && !mt_secret_usable(MT_SECRET_TOKEN, key_version))
+			if (parsed.key_version > 0 && !mt_secret_usable(MT_SECRET_TOKEN, parsed.key_version))
 				REJECT("The token was signed with a retired key.");
 
 			if (status == MT_TENANT_SUSPENDED || status == MT_TENANT_DELETED)
@@ -1505,6 +1503,120 @@ mt_check_token(char **newval, void **extra, GucSource source)
 	}
 
 	return context_extra(&parsed, extra);
+}
+
+/*
+ * What a verified token's cached part depends on (token_cache.c): false
+ * when there is no cache (off, or no shared registry generation).
+ */
+static bool
+token_stamp(MtTokenStamp *stamp)
+{
+	uint64		gen;
+
+	if (mt_token_cache_size <= 0 || !mt_registry_generation(&gen))
+		return false;
+	stamp->w[0] = mt_token_keys_generation();
+	stamp->w[1] = mt_jwks_generation();
+	stamp->w[2] = claim_settings_generation;
+	stamp->w[3] = gen;
+	stamp->w[4] = mt_registry_inval_count();
+	return true;
+}
+
+bool
+mt_check_token(char **newval, void **extra, GucSource source)
+{
+	const char *tok = *newval;
+	size_t		toklen;
+	uint8		payload[MT_MAX_PAYLOAD_LEN];
+	const uint8 *cached_payload;
+	int			plen;
+	VerifiedToken vt;
+	MtTokenStamp stamp;
+	bool		use_cache;
+	bool		in_worker = InitializingParallelWorker;
+	bool		in_statement;
+	const char *lastdot;
+
+	*extra = NULL;
+	if (tok == NULL || tok[0] == '\0')
+		return true;			/* no context */
+
+	/*
+	 * Is the token's text in the statement that sets it?  Then other
+	 * sessions of the role have been able to read it in pg_stat_activity:
+	 * take it out of there (and out of this statement's error reports),
+	 * and refuse the token below once it is known to be valid.  Any 8
+	 * consecutive characters of the signature count, so a token split
+	 * into concatenated literals, even inside its signature, is caught
+	 * too.
+	 */
+	lastdot = strrchr(tok, '.');
+	if (lastdot != NULL && strlen(lastdot + 1) >= 16)
+		in_statement = mt_redact_signature_fragments(tok, lastdot + 1);
+	else
+		in_statement = mt_redact_statement(tok);
+
+	/*
+	 * A token is a per-connection credential: only the client (startup
+	 * packet, SET, set_config) may supply one.  Stored defaults (ALTER ROLE
+	 * / ALTER DATABASE ... SET, whose validation runs as PGC_S_TEST,
+	 * postgresql.conf, ALTER SYSTEM, function SET clauses) would put every
+	 * later session of that role into one tenant and would store the bearer
+	 * token in a world-readable catalog.
+	 */
+	if (source != PGC_S_CLIENT && source != PGC_S_OVERRIDE &&
+		source != PGC_S_INTERACTIVE && source != PGC_S_SESSION)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
+		GUC_check_errmsg("invalid tenant token");
+		GUC_check_errdetail("multitenant.token can only be set by the client for a session or transaction, not stored as a default.");
+		return false;
+	}
+
+	/*
+	 * A context entered by mt_enter_tenant() (mt.authenticate, mt.set_tenant)
+	 * is not a bearer token: the value is accepted only while that call sets
+	 * it, or when a parallel worker restores its leader's setting.  Copied
+	 * into another session or a later SET it is refused, so nothing read
+	 * from current_setting() outlives a revoked key or a suspended tenant.
+	 */
+	if (strncmp(tok, MT_INTERNAL_PREFIX, strlen(MT_INTERNAL_PREFIX)) == 0)
+	{
+		MtContext	internal;
+		bool		pending = pending_internal != NULL && strcmp(tok, pending_internal) == 0;
+
+		if (!pending && !in_worker)
+			REJECT("This context value was set by mt.authenticate() or mt.set_tenant() and cannot be set directly.");
+		/* the claims enter_internal() wrote are at hand: no need to read them back */
+		if (pending && pending_internal_ctx != NULL)
+			memcpy(&internal, pending_internal_ctx, sizeof(MtContext));
+		else if (!parse_internal_value(tok, &internal))
+			REJECT("The token is malformed.");
+		if (!in_worker && IsTransactionState() &&
+			!status_allows(mt_tenant_status_cached(&internal.tenant), internal.maintenance))
+			REJECT("The tenant is not active.");
+		return context_extra(&internal, extra);
+	}
+
+	toklen = strlen(tok);
+	if (toklen > MT_MAX_TOKEN_LEN)
+		REJECT("The token is longer than %d bytes.", MT_MAX_TOKEN_LEN);
+
+	/* verified before under the same keys and settings? */
+	use_cache = !in_worker && token_stamp(&stamp);
+	if (use_cache &&
+		mt_token_cache_get(tok, toklen, &stamp, &vt, sizeof(vt), &cached_payload, &plen))
+		return check_token_now(&vt, cached_payload, plen, in_worker, in_statement, extra);
+
+	if (!verify_token(tok, toklen, in_worker, &vt, payload, &plen))
+		return false;
+	if (!check_token_now(&vt, payload, plen, in_worker, in_statement, extra))
+		return false;
+	if (use_cache && vt.cacheable)
+		mt_token_cache_put(tok, toklen, &stamp, &vt, sizeof(vt), payload, plen);
+	return true;
 }
 
 void

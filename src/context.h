@@ -50,6 +50,7 @@ extern void mt_assign_tenant_claim(const char *newval, void *extra);
 extern void mt_assign_subject_claim(const char *newval, void *extra);
 extern void mt_assign_roles_claim(const char *newval, void *extra);
 extern void mt_assign_workspace_claim(const char *newval, void *extra);
+extern void mt_assign_claim_values(const char *newval, void *extra);
 extern bool mt_check_claim_values(char **newval, void **extra, GucSource source);
 extern bool mt_check_node_context(char **newval, void **extra, GucSource source);
 extern void mt_assign_node_context(const char *newval, void *extra);

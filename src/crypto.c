@@ -66,6 +66,7 @@ static uint8 ed25519_public_key[crypto_sign_PUBLICKEYBYTES];
 static bool ed25519_configured = false;
 static int	token_key_version = 0;	/* bumped when multitenant.jwt_secret changes */
 static int	previous_key_version = 0;	/* ... and jwt_secret_previous */
+static uint64 public_key_version = 0;	/* ... and jwt_public_key */
 
 /* decodes exactly outlen bytes of hex; false on any other input */
 bool
@@ -638,6 +639,16 @@ mt_assign_jwt_secret(const char *newval, void *extra)
 }
 
 /*
+ * Moves whenever multitenant.jwt_secret, jwt_secret_previous or
+ * jwt_public_key is assigned (token_cache.c's stamp).
+ */
+uint64
+mt_token_keys_generation(void)
+{
+	return (uint64) token_key_version + (uint64) previous_key_version + public_key_version;
+}
+
+/*
  * SHOW hook of jwt_secret and jwt_secret_previous: GUC_SUPERUSER_ONLY still
  * lets members of pg_read_all_settings (pg_monitor) read a setting, and
  * either secret mints tokens.  Nobody reads them back through SQL: a mask
@@ -709,6 +720,7 @@ mt_check_jwt_public_key(char **newval, void **extra, GucSource source)
 void
 mt_assign_jwt_public_key(const char *newval, void *extra)
 {
+	public_key_version++;
 	if (extra == NULL)
 	{
 		ed25519_configured = false;

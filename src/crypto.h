@@ -52,6 +52,7 @@ extern void mt_hmac_keyed(const MtHmacKeyed *k, const uint8 *msg, size_t msglen,
 						  uint8 *out);
 extern void mt_token_hmac(const uint8 *msg, size_t msglen, uint8 *out);
 extern bool mt_token_hmac_previous(const uint8 *msg, size_t msglen, uint8 *out);
+extern uint64 mt_token_keys_generation(void);
 extern void mt_hmac_sha256(const uint8 *key, size_t keylen,
 						   const uint8 *msg, size_t msglen, uint8 *out);
 extern bool mt_ed25519_verify(const uint8 *sig, size_t siglen,

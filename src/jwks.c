@@ -733,6 +733,12 @@ verify_with(const MtJwk *k, const char *alg, const uint8 *msg, size_t msglen,
 	return ok;
 }
 
+uint64
+mt_jwks_generation(void)
+{
+	return jwks_generation;
+}
+
 const char *
 mt_jwks_verify(const char *alg, const char *kid, const char *token, size_t toklen,
 			   size_t msglen, const uint8 *sig, size_t siglen, bool *no_key)

@@ -38,6 +38,9 @@ extern const char *mt_jwks_verify(const char *alg, const char *kid,
 								  size_t msglen, const uint8 *sig, size_t siglen,
 								  bool *no_key);
 
+/* moves at every assignment of multitenant.jwks or multitenant.jwks_file */
+extern uint64 mt_jwks_generation(void);
+
 extern bool mt_check_jwks(char **newval, void **extra, GucSource source);
 extern void mt_assign_jwks(const char *newval, void *extra);
 extern bool mt_check_jwks_file(char **newval, void **extra, GucSource source);

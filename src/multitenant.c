@@ -49,6 +49,7 @@
 #include "tenant_stats.h"
 #include "security_policy.h"
 #include "tenant_status.h"
+#include "token_cache.h"
 #include "usage.h"
 #include "util.h"
 #include "worker.h"
@@ -340,7 +341,7 @@ mt_define_gucs(void)
 							   "",
 							   PGC_SIGHUP,
 							   GUC_NOT_IN_SAMPLE,
-							   mt_check_claim_values, NULL, NULL);
+							   mt_check_claim_values, mt_assign_claim_values, NULL);
 
 	DefineCustomStringVariable("multitenant.token_audience",
 							   "Audiences (aud) of which a token must name one, comma-separated; empty: aud, when present, must name the database.",
@@ -349,7 +350,7 @@ mt_define_gucs(void)
 							   "",
 							   PGC_SIGHUP,
 							   GUC_NOT_IN_SAMPLE,
-							   mt_check_claim_values, NULL, NULL);
+							   mt_check_claim_values, mt_assign_claim_values, NULL);
 
 	DefineCustomIntVariable("multitenant.token_leeway",
 							"Clock skew allowed when checking a token's exp, nbf and iat.",
@@ -395,6 +396,15 @@ mt_define_gucs(void)
 							   PGC_SIGHUP,
 							   GUC_NOT_IN_SAMPLE,
 							   mt_check_claim_setting, mt_assign_workspace_claim, NULL);
+
+	DefineCustomIntVariable("multitenant.token_cache_size",
+							"Memory each backend may use to remember verified tenant tokens, so that setting the same token again skips its signature and JSON.",
+							"0 turns the cache off. Expiry, the tenant's status, key versions and security policies are checked at every use.",
+							&mt_token_cache_size,
+							2048, 0, 65536,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, mt_assign_token_cache_size, NULL);
 
 	DefineCustomIntVariable("multitenant.token_max_ttl",
 							"Longest lifetime mt.tenant_token() and mt.set_tenant() will mint.",
