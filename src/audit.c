@@ -2412,8 +2412,9 @@ mt_audit_prune(PG_FUNCTION_ARGS)
  * keys already in jsonb's order (no text, no escaping, no parse, no sort):
  * the same jsonb, byte for byte, that JSON text of the row parsed by
  * jsonb_in gave before 0.6.0 (test audit_table_row_images); the details
- * text that is hashed is printed from that tree (jsonb_value_text), not
- * by serializing the jsonb and printing it again.  What does not change
+ * text that is hashed (what JsonbToCString prints for that jsonb) is
+ * written beside the tree in the same pass, not by serializing the jsonb
+ * and printing it again; every sealing and verification checks it.  What does not change
  * from row to row (column names in key order, kinds and output functions,
  * the tenant, subject and primary-key columns, the table's qualified name,
  * the extension owner) is looked up once per transaction and trigger: see
@@ -2658,6 +2659,28 @@ trig_rel(Relation rel, Trigger *tg)
 	return t;
 }
 
+/* escape_json()'s output for s: the bytes quoted when none needs escaping */
+static void
+json_string_text(StringInfo out, const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char ch = (unsigned char) s[i];
+
+		if (ch < ' ' || ch == '"' || ch == '\\')
+		{
+			escape_json(out, pnstrdup(s, len));
+			return;
+		}
+	}
+	enlargeStringInfo(out, len + 2);
+	out->data[out->len++] = '"';
+	memcpy(out->data + out->len, s, len);
+	out->len += len;
+	out->data[out->len++] = '"';
+	out->data[out->len] = '\0';
+}
+
 static inline void
 jv_string(JsonbValue *jv, const char *s, int len)
 {
@@ -2734,12 +2757,21 @@ int_value(Oid base, Datum v)
 	}
 }
 
+static void
+append_int_text(StringInfo txt, int64 v)
+{
+	enlargeStringInfo(txt, MAXINT8LEN + 1);
+	txt->len += pg_lltoa(v, txt->data + txt->len);
+}
+
 /*
- * One column value: numbers, booleans and json stay typed; values whose
- * text exceeds MT_AUDIT_MAX_VALUE bytes become {"sha256": hex, "bytes": n}.
+ * One column value, as a jsonb value (jv) and as the text JsonbToCString()
+ * prints for it (appended to txt): numbers, booleans and json stay typed;
+ * values whose text exceeds MT_AUDIT_MAX_VALUE bytes become
+ * {"sha256": hex, "bytes": n}.
  */
 static void
-row_value(JsonbValue *jv, const TrigColumn *c, Datum v, bool isnull)
+row_value(JsonbValue *jv, StringInfo txt, const TrigColumn *c, Datum v, bool isnull)
 {
 	char	   *out;
 	size_t		len;
@@ -2747,6 +2779,7 @@ row_value(JsonbValue *jv, const TrigColumn *c, Datum v, bool isnull)
 	if (isnull)
 	{
 		jv->type = jbvNull;
+		appendBinaryStringInfo(txt, "null", 4);
 		return;
 	}
 	switch (c->kind)
@@ -2754,9 +2787,19 @@ row_value(JsonbValue *jv, const TrigColumn *c, Datum v, bool isnull)
 		case VK_BOOL:
 			jv->type = jbvBool;
 			jv->val.boolean = DatumGetBool(v);
+			if (jv->val.boolean)
+				appendBinaryStringInfo(txt, "true", 4);
+			else
+				appendBinaryStringInfo(txt, "false", 5);
 			return;
 		case VK_INT:
-			jv_numeric(jv, int64_to_numeric(int_value(c->base, v)));
+			{
+				int64		i = int_value(c->base, v);
+
+				/* numeric_out of an integral numeric: its decimal digits */
+				jv_numeric(jv, int64_to_numeric(i));
+				append_int_text(txt, i);
+			}
 			return;
 		case VK_STRING:
 			{
@@ -2779,27 +2822,50 @@ row_value(JsonbValue *jv, const TrigColumn *c, Datum v, bool isnull)
 	{
 		uint8		h[MT_SHA256_LEN];
 
+		char	   *hex;
+
 		sha256(out, len, h);
+		hex = hex_text(h, MT_SHA256_LEN);
 		jv_object(jv, 2);
 		jv_numeric(jv_add_key(jv, "bytes", 5), int64_to_numeric((int64) len));
-		jv_string(jv_add_key(jv, "sha256", 6), hex_text(h, MT_SHA256_LEN), MT_SHA256_LEN * 2);
+		jv_string(jv_add_key(jv, "sha256", 6), hex, MT_SHA256_LEN * 2);
+		appendBinaryStringInfo(txt, "{\"bytes\": ", 10);
+		append_int_text(txt, (int64) len);
+		appendStringInfo(txt, ", \"sha256\": \"%s\"}", hex);
 	}
 	else if (c->kind == VK_NUMBER && looks_like_json_number(out))
-		jv_numeric(jv, DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(out),
-														   ObjectIdGetDatum(InvalidOid),
-														   Int32GetDatum(-1))));
+	{
+		Datum		num = DirectFunctionCall3(numeric_in, CStringGetDatum(out),
+											  ObjectIdGetDatum(InvalidOid),
+											  Int32GetDatum(-1));
+
+		jv_numeric(jv, DatumGetNumeric(num));
+		appendStringInfoString(txt, DatumGetCString(DirectFunctionCall1(numeric_out, num)));
+	}
 	else if (c->kind == VK_JSON)
-		jv_from_jsonb(jv, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out))));
+	{
+		Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out)));
+
+		jv_from_jsonb(jv, jb);
+		(void) JsonbToCString(txt, &jb->root, VARSIZE(jb));
+	}
 	else
+	{
 		jv_string(jv, out, (int) len);
+		json_string_text(txt, out, (int) len);
+	}
 }
 
-/* {"col": value, ...} of a row image; only changed columns when ov != NULL */
+/*
+ * {"col": value, ...} of a row image, as a jsonb value and as its text;
+ * only changed columns when ov != NULL
+ */
 static void
-row_image(JsonbValue *obj, const TrigRel *t, const Datum *v, const bool *n,
+row_image(JsonbValue *obj, StringInfo txt, const TrigRel *t, const Datum *v, const bool *n,
 		  const Datum *ov, const bool *on)
 {
 	jv_object(obj, t->nkeys);
+	appendStringInfoChar(txt, '{');
 	for (int k = 0; k < t->nkeys; k++)
 	{
 		int			i = t->keys[k];
@@ -2812,91 +2878,13 @@ row_image(JsonbValue *obj, const TrigRel *t, const Datum *v, const bool *n,
 			if (!n[i] && !on[i] && datum_image_eq(v[i], ov[i], c->byval, c->len))
 				continue;
 		}
-		row_value(jv_add_key(obj, c->name, c->namelen), c, v[i], n[i]);
+		if (obj->val.object.nPairs > 0)
+			appendBinaryStringInfo(txt, ", ", 2);
+		json_string_text(txt, c->name, c->namelen);
+		appendBinaryStringInfo(txt, ": ", 2);
+		row_value(jv_add_key(obj, c->name, c->namelen), txt, c, v[i], n[i]);
 	}
-}
-
-/*
- * Appends the text JsonbToCString() prints for the jsonb this value tree
- * (keys sorted and unique, as row_image builds it) serializes to, without
- * serializing and iterating it first: {"k": v, "k2": v2}, [a, b], strings
- * escaped by escape_json, numerics by numeric_out.  The details hash is
- * computed over this text and checked against JsonbToCString of the stored
- * jsonb by every verification (test audit_table_row_images).
- */
-static void
-json_string_text(StringInfo out, const char *s, int len)
-{
-	/* escape_json()'s output: the bytes quoted when none needs escaping */
-	for (int i = 0; i < len; i++)
-	{
-		unsigned char ch = (unsigned char) s[i];
-
-		if (ch < ' ' || ch == '"' || ch == '\\')
-		{
-			escape_json(out, pnstrdup(s, len));
-			return;
-		}
-	}
-	enlargeStringInfo(out, len + 2);
-	out->data[out->len++] = '"';
-	memcpy(out->data + out->len, s, len);
-	out->len += len;
-	out->data[out->len++] = '"';
-	out->data[out->len] = '\0';
-}
-
-static void
-jsonb_value_text(StringInfo out, const JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			appendBinaryStringInfo(out, "null", 4);
-			break;
-		case jbvBool:
-			if (v->val.boolean)
-				appendBinaryStringInfo(out, "true", 4);
-			else
-				appendBinaryStringInfo(out, "false", 5);
-			break;
-		case jbvString:
-			json_string_text(out, v->val.string.val, v->val.string.len);
-			break;
-		case jbvNumeric:
-			appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
-																			NumericGetDatum(v->val.numeric))));
-			break;
-		case jbvArray:
-			if (!v->val.array.rawScalar)
-				appendStringInfoChar(out, '[');
-			for (int i = 0; i < v->val.array.nElems; i++)
-			{
-				if (i > 0)
-					appendBinaryStringInfo(out, ", ", 2);
-				jsonb_value_text(out, &v->val.array.elems[i]);
-			}
-			if (!v->val.array.rawScalar)
-				appendStringInfoChar(out, ']');
-			break;
-		case jbvObject:
-			appendStringInfoChar(out, '{');
-			for (int i = 0; i < v->val.object.nPairs; i++)
-			{
-				if (i > 0)
-					appendBinaryStringInfo(out, ", ", 2);
-				jsonb_value_text(out, &v->val.object.pairs[i].key);
-				appendBinaryStringInfo(out, ": ", 2);
-				jsonb_value_text(out, &v->val.object.pairs[i].value);
-			}
-			appendStringInfoChar(out, '}');
-			break;
-		case jbvBinary:
-			(void) JsonbToCString(out, v->val.binary.data, v->val.binary.len);
-			break;
-		default:
-			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
-	}
+	appendStringInfoChar(txt, '}');
 }
 
 /* primary-key values joined by ',' (NULL without a primary key) */
@@ -3106,14 +3094,24 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 			subject = NULL;
 	}
 
-	/* {"new": ..., "old": ...}: in jsonb key order */
+	/*
+	 * {"new": ..., "old": ...}, keys in jsonb's order; dtext gets the text
+	 * JsonbToCString() prints for it, which is what is hashed
+	 */
 	jv_object(&details, 2);
-	if (newt != NULL)
-		row_image(jv_add_key(&details, "new", 3), t, nv, nn, ov, on);
-	if (oldt != NULL)
-		row_image(jv_add_key(&details, "old", 3), t, ov, on, nv, nn);
 	initStringInfo(&dtext);
-	jsonb_value_text(&dtext, &details);
+	appendStringInfoChar(&dtext, '{');
+	if (newt != NULL)
+	{
+		appendBinaryStringInfo(&dtext, "\"new\": ", 7);
+		row_image(jv_add_key(&details, "new", 3), &dtext, t, nv, nn, ov, on);
+	}
+	if (oldt != NULL)
+	{
+		appendBinaryStringInfo(&dtext, newt != NULL ? ", \"old\": " : "\"old\": ", newt != NULL ? 9 : 7);
+		row_image(jv_add_key(&details, "old", 3), &dtext, t, ov, on, nv, nn);
+	}
+	appendStringInfoChar(&dtext, '}');
 
 	append_as_owner(t->owner, tenant, action, t->qname, primary_key_text(t, rv, rn),
 					JsonbValueToJsonb(&details), &dtext, subject);

@@ -24,7 +24,7 @@ ALTER TABLE public.img DROP COLUMN gone;
 SELECT mt.audit_table('public.img', NULL);
 \set QUIET 0
 
-SELECT plan(12);
+SELECT plan(13);
 
 INSERT INTO public.img VALUES (1, 'a', true, false, 2, 4, 8, 16, 1.5, 2.25, 3.125, 'q"b\s' || chr(9) || chr(1) || 'é€😀', 'vc', 'x',
     '00000000-0000-0000-0000-0000000000aa', '2020-01-02 03:04:05.123456+00', '1 day 2 hours', '\x00ff', '{1,NULL,3}', '(5,"z y")',
@@ -36,6 +36,8 @@ INSERT INTO public.img (k1, k2, r4, r8, n) VALUES (5, 'e', '3.4e38', '1.79769313
 UPDATE public.img SET b = NULL, t = 'changed', jb = jb, i4 = i4 + 1 WHERE k1 = 1;
 UPDATE public.img SET j = '{"x": 3}' WHERE k1 = 2;
 DELETE FROM public.img WHERE k1 = 2;
+-- (added in 0.6.0: empty containers inside json values)
+INSERT INTO public.img (k1, k2, j) VALUES (6, 'f', '{"e": {}, "a": [], "n": [[], {"x": []}]}');
 CREATE TEMP VIEW ev AS
     SELECT row_number() OVER (ORDER BY id) AS n, * FROM mt.audit_log WHERE resource_type = 'public.img';
 
@@ -63,7 +65,10 @@ SELECT is((SELECT action || ' ' || resource_id || ' ' || details::text FROM pg_t
 SELECT is((SELECT action || ' ' || resource_id || ' ' || details::text FROM pg_temp.ev WHERE n = 8),
           $exp$DELETE 2,b {"old": {"b": null, "d": {"n": 0.0}, "f": null, "j": {"x": 3}, "n": "NaN", "o": null, "p": null, "t": null, "u": null, "bp": null, "by": null, "i4": null, "i8": null, "iv": null, "jb": 100, "k1": 2, "k2": "b", "r4": "NaN", "r8": "-Infinity", "s2": null, "ts": null, "vc": null, "arr": null}}$exp$,
           'event 8: DELETE of 2,b');
-SELECT is((SELECT count(*)::int FROM pg_temp.ev), 8, 'one event per row change, no more');
+SELECT is((SELECT action || ' ' || resource_id || ' ' || details::text FROM pg_temp.ev WHERE n = 9),
+          $exp$INSERT 6,f {"new": {"b": null, "d": null, "f": null, "j": {"a": [], "e": {}, "n": [[], {"x": []}]}, "n": null, "o": null, "p": null, "t": null, "u": null, "bp": null, "by": null, "i4": null, "i8": null, "iv": null, "jb": null, "k1": 6, "k2": "f", "r4": null, "r8": null, "s2": null, "ts": null, "vc": null, "arr": null}}$exp$,
+          'event 9: INSERT of 6,f (empty containers)');
+SELECT is((SELECT count(*)::int FROM pg_temp.ev), 9, 'one event per row change, no more');
 SELECT ok((SELECT resource_type = 'public.img' AND tenant_id = '00000000-0000-0000-0000-000000000000' FROM pg_temp.ev WHERE n = 1),
           'resource_type is the qualified table name; no tenant column: the no-tenant chain');
 SELECT is((SELECT bool_and(ok) FROM mt.audit_verify()), true, 'every chain verifies (the details text is what was hashed)');
