@@ -45,6 +45,12 @@
  * does.  The unique index (tenant_id, seq) is the backstop against forks.
  * Nothing is shared between backends otherwise.
  *
+ * Row-change trigger.  mt.audit_row_change builds each row image as jsonb
+ * and its hashed text directly and appends through the transaction's
+ * inserter; what it knows of an audited table (TrigRel) is backend-local,
+ * kept for one transaction and flagged stale by relcache and pg_namespace
+ * invalidation callbacks (no locks: see TrigRel).
+ *
  * Append-only.  Statement triggers (mt.audit_guard, ENABLE ALWAYS) refuse
  * INSERT/UPDATE/DELETE/TRUNCATE on mt.audit_log and mt.audit_checkpoints
  * unless the backend-local audit_write_mode was set by this file's own C
