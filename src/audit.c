@@ -1088,7 +1088,14 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 			}
 	}
 
-	initStringInfo(&dtext);
+	/* details printed here unless the caller has the text (the row trigger) */
+	memset(&dtext, 0, sizeof(dtext));
+	for (int i = 0; i < n; i++)
+		if (ev[i].details != NULL && ev[i].details_text == NULL)
+		{
+			initStringInfo(&dtext);
+			break;
+		}
 	initStringInfo(&canon);
 	if (n > 1)
 		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit append rows", ALLOCSET_DEFAULT_SIZES);
@@ -2908,8 +2915,29 @@ primary_key_text(const TrigRel *t, const Datum *v, const bool *n)
 
 		if (i > 0)
 			appendStringInfoChar(&s, ',');
-		if (!n[a])
-			appendStringInfoString(&s, OutputFunctionCall((FmgrInfo *) &t->cols[a].out, v[a]));
+		if (n[a])
+			continue;
+		/* what int2/4/8out, oidout, uuid_out and textout print, without a call */
+		switch (t->cols[a].kind)
+		{
+			case VK_INT:
+				append_int_text(&s, int_value(t->cols[a].base, v[a]));
+				break;
+			case VK_UUID:
+				enlargeStringInfo(&s, UUID_LEN * 2 + 5);
+				uuid_text(DatumGetUUIDP(v[a]), s.data + s.len);
+				s.len += UUID_LEN * 2 + 4;
+				break;
+			case VK_STRING:
+				{
+					text	   *txt = DatumGetTextPP(v[a]);
+
+					appendBinaryStringInfo(&s, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
+				}
+				break;
+			default:
+				appendStringInfoString(&s, OutputFunctionCall((FmgrInfo *) &t->cols[a].out, v[a]));
+		}
 	}
 	return s.data;
 }

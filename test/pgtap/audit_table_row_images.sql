@@ -24,7 +24,7 @@ ALTER TABLE public.img DROP COLUMN gone;
 SELECT mt.audit_table('public.img', NULL);
 \set QUIET 0
 
-SELECT plan(13);
+SELECT plan(14);
 
 INSERT INTO public.img VALUES (1, 'a', true, false, 2, 4, 8, 16, 1.5, 2.25, 3.125, 'q"b\s' || chr(9) || chr(1) || 'é€😀', 'vc', 'x',
     '00000000-0000-0000-0000-0000000000aa', '2020-01-02 03:04:05.123456+00', '1 day 2 hours', '\x00ff', '{1,NULL,3}', '(5,"z y")',
@@ -38,6 +38,10 @@ UPDATE public.img SET j = '{"x": 3}' WHERE k1 = 2;
 DELETE FROM public.img WHERE k1 = 2;
 -- (added in 0.6.0: empty containers inside json values)
 INSERT INTO public.img (k1, k2, j) VALUES (6, 'f', '{"e": {}, "a": [], "n": [[], {"x": []}]}');
+-- (added in 0.6.0: primary keys of uuid and oid, an oid above 2^31)
+CREATE TABLE public.img2 (u uuid, o oid, s smallint, PRIMARY KEY (u, o, s));
+SELECT mt.audit_table('public.img2', NULL) \gset
+INSERT INTO public.img2 VALUES ('0aa00000-0000-4000-8000-0000000000ff', 4294967295, -32768);
 CREATE TEMP VIEW ev AS
     SELECT row_number() OVER (ORDER BY id) AS n, * FROM mt.audit_log WHERE resource_type = 'public.img';
 
@@ -68,6 +72,9 @@ SELECT is((SELECT action || ' ' || resource_id || ' ' || details::text FROM pg_t
 SELECT is((SELECT action || ' ' || resource_id || ' ' || details::text FROM pg_temp.ev WHERE n = 9),
           $exp$INSERT 6,f {"new": {"b": null, "d": null, "f": null, "j": {"a": [], "e": {}, "n": [[], {"x": []}]}, "n": null, "o": null, "p": null, "t": null, "u": null, "bp": null, "by": null, "i4": null, "i8": null, "iv": null, "jb": null, "k1": 6, "k2": "f", "r4": null, "r8": null, "s2": null, "ts": null, "vc": null, "arr": null}}$exp$,
           'event 9: INSERT of 6,f (empty containers)');
+SELECT is((SELECT resource_id || ' ' || details::text FROM mt.audit_log WHERE resource_type = 'public.img2'),
+          $exp$0aa00000-0000-4000-8000-0000000000ff,4294967295,-32768 {"new": {"o": 4294967295, "s": -32768, "u": "0aa00000-0000-4000-8000-0000000000ff"}}$exp$,
+          'uuid, oid and smallint primary-key columns print as their output functions do');
 SELECT is((SELECT count(*)::int FROM pg_temp.ev), 9, 'one event per row change, no more');
 SELECT ok((SELECT resource_type = 'public.img' AND tenant_id = '00000000-0000-0000-0000-000000000000' FROM pg_temp.ev WHERE n = 1),
           'resource_type is the qualified table name; no tenant column: the no-tenant chain');
