@@ -45,6 +45,12 @@
  * does.  The unique index (tenant_id, seq) is the backstop against forks.
  * Nothing is shared between backends otherwise.
  *
+ * Row-change trigger.  mt.audit_row_change builds each row image as jsonb
+ * and its hashed text directly and appends through the transaction's
+ * inserter; what it knows of an audited table (TrigRel) is backend-local,
+ * kept for one transaction and flagged stale by relcache and pg_namespace
+ * invalidation callbacks (no locks: see TrigRel).
+ *
  * Append-only.  Statement triggers (mt.audit_guard, ENABLE ALWAYS) refuse
  * INSERT/UPDATE/DELETE/TRUNCATE on mt.audit_log and mt.audit_checkpoints
  * unless the backend-local audit_write_mode was set by this file's own C
@@ -87,11 +93,14 @@
 #include "utils/inet.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "audit.h"
@@ -1003,6 +1012,9 @@ typedef struct AuditEvent
 	const char *resource_type;
 	const char *resource_id;
 	Jsonb	   *details;
+	StringInfo	details_text;	/* details as JsonbToCString() prints them,
+								 * when the caller has that text already
+								 * (the row trigger); else NULL */
 } AuditEvent;
 
 /*
@@ -1076,7 +1088,14 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 			}
 	}
 
-	initStringInfo(&dtext);
+	/* details printed here unless the caller has the text (the row trigger) */
+	memset(&dtext, 0, sizeof(dtext));
+	for (int i = 0; i < n; i++)
+		if (ev[i].details != NULL && ev[i].details_text == NULL)
+		{
+			initStringInfo(&dtext);
+			break;
+		}
 	initStringInfo(&canon);
 	if (n > 1)
 		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit append rows", ALLOCSET_DEFAULT_SIZES);
@@ -1084,6 +1103,7 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 	{
 		Datum		enc = (Datum) 0;
 		Jsonb	   *details = ev[i].details;
+		StringInfo	dt;
 
 		CHECK_FOR_INTERRUPTS();
 		if (rowcxt)
@@ -1099,18 +1119,22 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 		r.has_key_id = false;
 		r.details_enc.p = NULL;
 		r.details_enc.len = 0;
+		dt = ev[i].details_text ? ev[i].details_text : &dtext;
 		if (details != NULL)
 		{
-			resetStringInfo(&dtext);
-			JsonbToCString(&dtext, &details->root, VARSIZE(details));
-			if (dtext.len > mt_audit_max_details)
+			if (ev[i].details_text == NULL)
+			{
+				resetStringInfo(&dtext);
+				JsonbToCString(&dtext, &details->root, VARSIZE(details));
+			}
+			if (dt->len > mt_audit_max_details)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("audit details are too large (%d bytes)", dtext.len),
+						 errmsg("audit details are too large (%d bytes)", dt->len),
 						 errdetail("The limit is multitenant.audit_max_details = %d bytes.",
 								   mt_audit_max_details)));
-			r.details.p = dtext.data;
-			r.details.len = dtext.len;
+			r.details.p = dt->data;
+			r.details.len = dt->len;
 		}
 		if (details != NULL && subject != NULL)
 		{
@@ -1127,9 +1151,9 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 			}
 			r.details_key_id = mt_audit_subject_key(&r.tenant, subject, true, key);
 			r.has_key_id = true;
-			e = mt_audit_encrypt(key, dtext.data, dtext.len);
+			e = mt_audit_encrypt(key, dt->data, dt->len);
 			mt_wipe(key, sizeof(key));
-			mt_wipe(dtext.data, dtext.len);
+			mt_wipe(dt->data, dt->len);
 			enc = PointerGetDatum(e);
 			r.details_enc.p = VARDATA(e);
 			r.details_enc.len = VARSIZE(e) - VARHDRSZ;
@@ -1172,6 +1196,7 @@ mt_audit_append(const pg_uuid_t *tenant, const char *action,
 	ev.resource_type = resource_type;
 	ev.resource_id = resource_id;
 	ev.details = details;
+	ev.details_text = NULL;
 	return audit_append_events(tenant, 1, &ev, subject);
 }
 
@@ -1510,6 +1535,7 @@ mt_audit_many(PG_FUNCTION_ARGS)
 		ev[i].resource_type = rtypes ? rtypes[i] : NULL;
 		ev[i].resource_id = rids ? rids[i] : NULL;
 		ev[i].details = (nd >= 0 && !dnulls[i]) ? DatumGetJsonbP(dvals[i]) : NULL;
+		ev[i].details_text = NULL;
 	}
 	(void) audit_append_events(mt_context_tenant(), n, ev, NULL);
 	PG_RETURN_INT64(n);
@@ -2394,6 +2420,18 @@ mt_audit_prune(PG_FUNCTION_ARGS)
 
 /* ---------------------------------------------------------------------
  * Row-change trigger and mt.audit_table()
+ *
+ * The trigger builds each row image as a jsonb value tree directly, its
+ * keys already in jsonb's order (no text, no escaping, no parse, no sort):
+ * the same jsonb, byte for byte, that JSON text of the row parsed by
+ * jsonb_in gave before 0.6.0 (test audit_table_row_images); the details
+ * text that is hashed (what JsonbToCString prints for that jsonb) is
+ * written beside the tree in the same pass, not by serializing the jsonb
+ * and printing it again; every sealing and verification checks it.  What does not change
+ * from row to row (column names in key order, kinds and output functions,
+ * the tenant, subject and primary-key columns, the table's qualified name,
+ * the extension owner) is looked up once per transaction and trigger: see
+ * TrigRel.
  * --------------------------------------------------------------------- */
 static bool
 looks_like_json_number(const char *s)
@@ -2411,107 +2449,84 @@ looks_like_json_number(const char *s)
 	return true;
 }
 
-/* one column value as JSON: numbers, booleans and json stay typed */
-static void
-append_json_value(StringInfo s, Datum v, bool isnull, Oid typid)
+/* how a column's values appear in a row image (by base type) */
+typedef enum ValueKind
 {
-	Oid			outfn;
-	bool		isvarlena;
-	Oid			base;
-	char	   *out;
-	size_t		len;
+	VK_TEXT,					/* the output text, as a JSON string */
+	VK_STRING,					/* text, varchar: the bytes (textout's
+								 * output) as a JSON string */
+	VK_BOOL,					/* boolean: true / false */
+	VK_INT,						/* int2, int4, int8, oid: a JSON number */
+	VK_NUMBER,					/* float4, float8, numeric: a JSON number
+								 * when the output text is one (not NaN,
+								 * Infinity), else a string */
+	VK_JSON,					/* json, jsonb: the value itself */
+	VK_UUID						/* uuid: uuid_out's text, as a JSON string */
+} ValueKind;
 
-	if (isnull)
-	{
-		appendStringInfoString(s, "null");
-		return;
-	}
-	base = getBaseType(typid);
-	if (base == BOOLOID)
-	{
-		appendStringInfoString(s, DatumGetBool(v) ? "true" : "false");
-		return;
-	}
-	getTypeOutputInfo(typid, &outfn, &isvarlena);
-	out = OidOutputFunctionCall(outfn, v);
-	len = strlen(out);
-	if (len > MT_AUDIT_MAX_VALUE)
-	{
-		uint8		h[MT_SHA256_LEN];
+typedef struct TrigColumn
+{
+	bool		dropped;
+	ValueKind	kind;
+	Oid			base;			/* base type (domains resolved) */
+	bool		byval;
+	int16		len;
+	int			namelen;
+	char	   *name;
+	FmgrInfo	out;			/* the column type's output function */
+} TrigColumn;
 
-		sha256(out, len, h);
-		appendStringInfo(s, "{\"sha256\": \"%s\", \"bytes\": %zu}", hex_text(h, MT_SHA256_LEN), len);
-	}
-	else if ((base == INT2OID || base == INT4OID || base == INT8OID || base == OIDOID ||
-			  base == FLOAT4OID || base == FLOAT8OID || base == NUMERICOID) &&
-			 looks_like_json_number(out))
-		appendStringInfoString(s, out);
-	else if (base == JSONOID || base == JSONBOID)
-		appendStringInfoString(s, out);
-	else
-		escape_json(s, out);
-	pfree(out);
+/*
+ * What the trigger needs of one audited table, per trigger (its arguments
+ * name the tenant and subject columns).  Built on the first row change of
+ * a transaction, in trig_cxt (under CacheMemoryContext, reset when a new
+ * transaction first uses it), and marked invalid by any relcache
+ * invalidation of the table (ALTER TABLE, a new primary key, CREATE or
+ * DROP TRIGGER, a rolled-back subtransaction that changed it) and any
+ * pg_namespace change (a schema rename changes the qualified name) or of
+ * mt.isolated_tables (whose owner is the extension owner); an invalid
+ * entry is rebuilt at the next row.  The callbacks only flag
+ * entries (the memory stays until the next transaction), so an
+ * invalidation arriving while a row is being built (an output function
+ * that reads the catalog) frees nothing in use.  Output functions run as
+ * the writer, as the trigger function does: caching their FmgrInfo
+ * changes nothing about who runs them.
+ */
+typedef struct TrigRel
+{
+	struct TrigRel *next;
+	Oid			tgoid;
+	Oid			relid;
+	bool		valid;
+	int			natts;
+	AttrNumber	tenant_att;		/* uuid tenant column; 0: none */
+	AttrNumber	subject_att;	/* 0: none */
+	int			npk;
+	AttrNumber *pk;				/* primary-key columns in column order */
+	char	   *qname;			/* schema-qualified, quoted table name */
+	Oid			owner;			/* mt_extension_owner() */
+	Oid			owner_relid;	/* the table it is read from */
+	TrigColumn *cols;
+	int			nkeys;
+	int		   *keys;			/* live columns in jsonb key order */
+} TrigRel;
+
+static MemoryContext trig_cxt = NULL;
+static TrigRel *trig_rels = NULL;
+static LocalTransactionId trig_lxid = InvalidLocalTransactionId;
+
+static void
+trig_rels_invalidate(Datum arg, Oid relid)
+{
+	for (TrigRel *t = trig_rels; t != NULL; t = t->next)
+		if (relid == InvalidOid || t->relid == relid || t->owner_relid == relid)
+			t->valid = false;
 }
 
-/* {"col": value, ...} of the given tuple; only changed columns when other != NULL */
 static void
-append_row_json(StringInfo s, TupleDesc desc, HeapTuple tup, HeapTuple other)
+trig_rels_namespace_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	bool		first = true;
-
-	appendStringInfoChar(s, '{');
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		bool		isnull;
-		Datum		v;
-
-		if (att->attisdropped)
-			continue;
-		v = heap_getattr(tup, i + 1, desc, &isnull);
-		if (other != NULL)
-		{
-			bool		onull;
-			Datum		ov = heap_getattr(other, i + 1, desc, &onull);
-
-			if (isnull && onull)
-				continue;
-			if (!isnull && !onull && datum_image_eq(v, ov, att->attbyval, att->attlen))
-				continue;
-		}
-		if (!first)
-			appendStringInfoString(s, ", ");
-		first = false;
-		escape_json(s, NameStr(att->attname));
-		appendStringInfoString(s, ": ");
-		append_json_value(s, v, isnull, att->atttypid);
-	}
-	appendStringInfoChar(s, '}');
-}
-
-/* primary-key values joined by ',' (NULL without a primary key) */
-static char *
-primary_key_text(Relation rel, HeapTuple tup)
-{
-	Bitmapset  *pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
-	StringInfoData s;
-	int			x = -1;
-	bool		first = true;
-
-	if (pk == NULL)
-		return NULL;
-	initStringInfo(&s);
-	while ((x = bms_next_member(pk, x)) >= 0)
-	{
-		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
-		char	   *v = SPI_getvalue(tup, RelationGetDescr(rel), attno);
-
-		if (!first)
-			appendStringInfoChar(&s, ',');
-		first = false;
-		appendStringInfoString(&s, v ? v : "");
-	}
-	return s.data;
+	trig_rels_invalidate(arg, InvalidOid);
 }
 
 static char *
@@ -2521,16 +2536,419 @@ qualified_relname(Relation rel)
 									  RelationGetRelationName(rel));
 }
 
-/* the uuid in column attno of tup; false when NULL */
-static bool
-row_tenant_of(HeapTuple tup, TupleDesc desc, int attno, pg_uuid_t *out)
+/* jsonb's key order: shorter first, then bytewise */
+static int
+trig_key_cmp(const void *a, const void *b, void *arg)
 {
-	bool		isnull;
-	Datum		v = heap_getattr(tup, attno, desc, &isnull);
+	const TrigColumn *cols = arg;
+	const TrigColumn *x = &cols[*(const int *) a];
+	const TrigColumn *y = &cols[*(const int *) b];
+
+	if (x->namelen != y->namelen)
+		return x->namelen < y->namelen ? -1 : 1;
+	return memcmp(x->name, y->name, x->namelen);
+}
+
+static TrigRel *
+trig_rel_build(Relation rel, Trigger *tg)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext old = MemoryContextSwitchTo(trig_cxt);
+	TrigRel    *t = palloc0(sizeof(TrigRel));
+	Bitmapset  *pk;
+	int			x = -1;
+
+	t->tgoid = tg->tgoid;
+	t->relid = RelationGetRelid(rel);
+	t->natts = desc->natts;
+	t->cols = palloc0(sizeof(TrigColumn) * Max(desc->natts, 1));
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		TrigColumn *c = &t->cols[i];
+		Oid			outfn;
+		bool		isvarlena;
+
+		c->dropped = att->attisdropped;
+		if (c->dropped)
+			continue;
+		c->name = pstrdup(NameStr(att->attname));
+		c->namelen = strlen(c->name);
+		c->byval = att->attbyval;
+		c->len = att->attlen;
+		c->base = getBaseType(att->atttypid);
+		switch (c->base)
+		{
+			case BOOLOID:
+				c->kind = VK_BOOL;
+				break;
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+			case OIDOID:
+				c->kind = VK_INT;
+				break;
+			case FLOAT4OID:
+			case FLOAT8OID:
+			case NUMERICOID:
+				c->kind = VK_NUMBER;
+				break;
+			case JSONOID:
+			case JSONBOID:
+				c->kind = VK_JSON;
+				break;
+			case TEXTOID:
+			case VARCHAROID:
+				c->kind = VK_STRING;
+				break;
+			case UUIDOID:
+				c->kind = VK_UUID;
+				break;
+			default:
+				c->kind = VK_TEXT;
+		}
+		getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &c->out, trig_cxt);
+	}
+	t->keys = palloc(sizeof(int) * Max(desc->natts, 1));
+	for (int i = 0; i < desc->natts; i++)
+		if (!t->cols[i].dropped)
+			t->keys[t->nkeys++] = i;
+	qsort_arg(t->keys, t->nkeys, sizeof(int), trig_key_cmp, t->cols);
+	if (tg->tgnargs > 0 && tg->tgargs[0][0] != '\0')
+	{
+		int			attno = SPI_fnumber(desc, tg->tgargs[0]);
+
+		if (attno > 0 && TupleDescAttr(desc, attno - 1)->atttypid == UUIDOID)
+			t->tenant_att = attno;
+	}
+	if (tg->tgnargs > 1 && tg->tgargs[1][0] != '\0')
+	{
+		int			attno = SPI_fnumber(desc, tg->tgargs[1]);
+
+		if (attno > 0)
+			t->subject_att = attno;
+	}
+	pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	if (pk != NULL)
+	{
+		t->pk = palloc(sizeof(AttrNumber) * bms_num_members(pk));
+		while ((x = bms_next_member(pk, x)) >= 0)
+			t->pk[t->npk++] = x + FirstLowInvalidHeapAttributeNumber;
+	}
+	t->qname = qualified_relname(rel);
+	t->owner = mt_extension_owner();
+	t->owner_relid = mt_catalog_relid("isolated_tables");
+	MemoryContextSwitchTo(old);
+	t->valid = true;
+	return t;
+}
+
+static TrigRel *
+trig_rel(Relation rel, Trigger *tg)
+{
+	TrigRel    *t;
+
+	if (trig_cxt == NULL)
+	{
+		trig_cxt = AllocSetContextCreate(CacheMemoryContext, "multitenant audit trigger cache",
+										 ALLOCSET_DEFAULT_SIZES);
+		mt_register_relcache_callback(trig_rels_invalidate);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, trig_rels_namespace_invalidate, (Datum) 0);
+	}
+	if (trig_lxid != MyProc->lxid)
+	{
+		trig_rels = NULL;
+		MemoryContextReset(trig_cxt);
+		trig_lxid = MyProc->lxid;
+	}
+	for (t = trig_rels; t != NULL; t = t->next)
+		if (t->valid && t->tgoid == tg->tgoid && t->relid == RelationGetRelid(rel) &&
+			t->natts == RelationGetDescr(rel)->natts)
+			return t;
+	t = trig_rel_build(rel, tg);
+	t->next = trig_rels;
+	trig_rels = t;
+	return t;
+}
+
+/* escape_json()'s output for s: the bytes quoted when none needs escaping */
+static void
+json_string_text(StringInfo out, const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char ch = (unsigned char) s[i];
+
+		if (ch < ' ' || ch == '"' || ch == '\\')
+		{
+			escape_json(out, pnstrdup(s, len));
+			return;
+		}
+	}
+	enlargeStringInfo(out, len + 2);
+	out->data[out->len++] = '"';
+	memcpy(out->data + out->len, s, len);
+	out->len += len;
+	out->data[out->len++] = '"';
+	out->data[out->len] = '\0';
+}
+
+static inline void
+jv_string(JsonbValue *jv, const char *s, int len)
+{
+	jv->type = jbvString;
+	jv->val.string.val = (char *) s;
+	jv->val.string.len = len;
+}
+
+static inline void
+jv_numeric(JsonbValue *jv, Numeric n)
+{
+	jv->type = jbvNumeric;
+	jv->val.numeric = n;
+}
+
+/*
+ * An empty object for up to n pairs.  Pairs must be added in jsonb's key
+ * order (shorter keys first, then bytewise) with unique keys: the order
+ * pushJsonbValue would sort them into, which JsonbValueToJsonb expects.
+ */
+static void
+jv_object(JsonbValue *jv, int n)
+{
+	jv->type = jbvObject;
+	jv->val.object.nPairs = 0;
+	jv->val.object.pairs = palloc(sizeof(JsonbPair) * Max(n, 1));
+}
+
+static JsonbValue *
+jv_add_key(JsonbValue *obj, const char *key, int len)
+{
+	JsonbPair  *p = &obj->val.object.pairs[obj->val.object.nPairs];
+
+	jv_string(&p->key, key, len);
+	p->order = obj->val.object.nPairs++;
+	return &p->value;
+}
+
+/* the value tree of a jsonb datum (what pushJsonbValue makes of it) */
+static void
+jv_from_jsonb(JsonbValue *jv, Jsonb *jb)
+{
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	JsonbValue *res = NULL;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		if (!JsonbExtractScalar(&jb->root, jv))
+			elog(ERROR, "could not extract a jsonb scalar");
+		return;
+	}
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+		res = pushJsonbValue(&ps, tok, tok < WJB_BEGIN_ARRAY ? &v : NULL);
+	*jv = *res;
+}
+
+static int64
+int_value(Oid base, Datum v)
+{
+	switch (base)
+	{
+		case INT2OID:
+			return DatumGetInt16(v);
+		case INT4OID:
+			return DatumGetInt32(v);
+		case OIDOID:
+			return DatumGetObjectId(v);
+		default:
+			return DatumGetInt64(v);
+	}
+}
+
+static void
+append_int_text(StringInfo txt, int64 v)
+{
+	enlargeStringInfo(txt, MAXINT8LEN + 1);
+	txt->len += pg_lltoa(v, txt->data + txt->len);
+}
+
+/*
+ * One column value, as a jsonb value (jv) and as the text JsonbToCString()
+ * prints for it (appended to txt): numbers, booleans and json stay typed;
+ * values whose text exceeds MT_AUDIT_MAX_VALUE bytes become
+ * {"sha256": hex, "bytes": n}.
+ */
+static void
+row_value(JsonbValue *jv, StringInfo txt, const TrigColumn *c, Datum v, bool isnull)
+{
+	char	   *out;
+	size_t		len;
 
 	if (isnull)
+	{
+		jv->type = jbvNull;
+		appendBinaryStringInfo(txt, "null", 4);
+		return;
+	}
+	switch (c->kind)
+	{
+		case VK_BOOL:
+			jv->type = jbvBool;
+			jv->val.boolean = DatumGetBool(v);
+			if (jv->val.boolean)
+				appendBinaryStringInfo(txt, "true", 4);
+			else
+				appendBinaryStringInfo(txt, "false", 5);
+			return;
+		case VK_INT:
+			{
+				int64		i = int_value(c->base, v);
+
+				/* numeric_out of an integral numeric: its decimal digits */
+				jv_numeric(jv, int64_to_numeric(i));
+				append_int_text(txt, i);
+			}
+			return;
+		case VK_STRING:
+			{
+				text	   *t = DatumGetTextPP(v);
+
+				out = VARDATA_ANY(t);
+				len = VARSIZE_ANY_EXHDR(t);
+			}
+			break;
+		case VK_UUID:
+			out = palloc(UUID_LEN * 2 + 5);
+			uuid_text(DatumGetUUIDP(v), out);
+			len = UUID_LEN * 2 + 4;
+			break;
+		default:
+			out = OutputFunctionCall((FmgrInfo *) &c->out, v);
+			len = strlen(out);
+	}
+	if (len > MT_AUDIT_MAX_VALUE)
+	{
+		uint8		h[MT_SHA256_LEN];
+
+		char	   *hex;
+
+		sha256(out, len, h);
+		hex = hex_text(h, MT_SHA256_LEN);
+		jv_object(jv, 2);
+		jv_numeric(jv_add_key(jv, "bytes", 5), int64_to_numeric((int64) len));
+		jv_string(jv_add_key(jv, "sha256", 6), hex, MT_SHA256_LEN * 2);
+		appendBinaryStringInfo(txt, "{\"bytes\": ", 10);
+		append_int_text(txt, (int64) len);
+		appendStringInfo(txt, ", \"sha256\": \"%s\"}", hex);
+	}
+	else if (c->kind == VK_NUMBER && looks_like_json_number(out))
+	{
+		Datum		num = DirectFunctionCall3(numeric_in, CStringGetDatum(out),
+											  ObjectIdGetDatum(InvalidOid),
+											  Int32GetDatum(-1));
+
+		jv_numeric(jv, DatumGetNumeric(num));
+		appendStringInfoString(txt, DatumGetCString(DirectFunctionCall1(numeric_out, num)));
+	}
+	else if (c->kind == VK_JSON)
+	{
+		Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out)));
+
+		jv_from_jsonb(jv, jb);
+		(void) JsonbToCString(txt, &jb->root, VARSIZE(jb));
+	}
+	else
+	{
+		jv_string(jv, out, (int) len);
+		json_string_text(txt, out, (int) len);
+	}
+}
+
+/*
+ * {"col": value, ...} of a row image, as a jsonb value and as its text;
+ * only changed columns when ov != NULL
+ */
+static void
+row_image(JsonbValue *obj, StringInfo txt, const TrigRel *t, const Datum *v, const bool *n,
+		  const Datum *ov, const bool *on)
+{
+	jv_object(obj, t->nkeys);
+	appendStringInfoChar(txt, '{');
+	for (int k = 0; k < t->nkeys; k++)
+	{
+		int			i = t->keys[k];
+		const TrigColumn *c = &t->cols[i];
+
+		if (ov != NULL)
+		{
+			if (n[i] && on[i])
+				continue;
+			if (!n[i] && !on[i] && datum_image_eq(v[i], ov[i], c->byval, c->len))
+				continue;
+		}
+		if (obj->val.object.nPairs > 0)
+			appendBinaryStringInfo(txt, ", ", 2);
+		json_string_text(txt, c->name, c->namelen);
+		appendBinaryStringInfo(txt, ": ", 2);
+		row_value(jv_add_key(obj, c->name, c->namelen), txt, c, v[i], n[i]);
+	}
+	appendStringInfoChar(txt, '}');
+}
+
+/* primary-key values joined by ',' (NULL without a primary key) */
+static char *
+primary_key_text(const TrigRel *t, const Datum *v, const bool *n)
+{
+	StringInfoData s;
+
+	if (t->npk == 0)
+		return NULL;
+	initStringInfo(&s);
+	for (int i = 0; i < t->npk; i++)
+	{
+		int			a = t->pk[i] - 1;
+
+		if (i > 0)
+			appendStringInfoChar(&s, ',');
+		if (n[a])
+			continue;
+		/* what int2/4/8out, oidout, uuid_out and textout print, without a call */
+		switch (t->cols[a].kind)
+		{
+			case VK_INT:
+				append_int_text(&s, int_value(t->cols[a].base, v[a]));
+				break;
+			case VK_UUID:
+				enlargeStringInfo(&s, UUID_LEN * 2 + 5);
+				uuid_text(DatumGetUUIDP(v[a]), s.data + s.len);
+				s.len += UUID_LEN * 2 + 4;
+				break;
+			case VK_STRING:
+				{
+					text	   *txt = DatumGetTextPP(v[a]);
+
+					appendBinaryStringInfo(&s, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt));
+				}
+				break;
+			default:
+				appendStringInfoString(&s, OutputFunctionCall((FmgrInfo *) &t->cols[a].out, v[a]));
+		}
+	}
+	return s.data;
+}
+
+/* the uuid of a tenant column value; false when NULL */
+static bool
+row_tenant_of(const Datum *v, const bool *n, int attno, pg_uuid_t *out)
+{
+	if (n[attno - 1])
 		return false;
-	memcpy(out, DatumGetUUIDP(v), sizeof(pg_uuid_t));
+	memcpy(out, DatumGetUUIDP(v[attno - 1]), sizeof(pg_uuid_t));
 	return true;
 }
 
@@ -2562,25 +2980,34 @@ require_writer_tenant(const pg_uuid_t *row_tenant, Relation rel)
 }
 
 /*
- * mt_audit_append as the extension owner (the trigger function runs as the
- * writer, so that require_writer_tenant sees who wrote), with search_path
- * = pg_catalog, pg_temp; restored afterwards and on error.
+ * Appends one event as the extension owner (owner: mt_extension_owner();
+ * the trigger function runs as the writer, so that require_writer_tenant
+ * sees who wrote), with search_path = pg_catalog, pg_temp; restored
+ * afterwards and on error.  details_text: the details as JsonbToCString()
+ * prints them, or NULL.
  */
 static void
-append_as_owner(const pg_uuid_t *tenant, const char *action, const char *resource_type,
-				const char *resource_id, Jsonb *details, const char *subject)
+append_as_owner(Oid owner, const pg_uuid_t *tenant, const char *action, const char *resource_type,
+				const char *resource_id, Jsonb *details, StringInfo details_text,
+				const char *subject)
 {
 	Oid			save_userid;
 	int			save_sec;
 	int			nest;
+	AuditEvent	ev;
 
+	ev.action = action;
+	ev.resource_type = resource_type;
+	ev.resource_id = resource_id;
+	ev.details = details;
+	ev.details_text = details_text;
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(mt_extension_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	/* SQL runs only for subject keys; the rest is C (audit_append_events) */
 	nest = (subject != NULL && details != NULL) ? mt_enter_safe_search_path() : -1;
 	PG_TRY();
 	{
-		(void) mt_audit_append(tenant, action, resource_type, resource_id, details, subject);
+		(void) audit_append_events(tenant, 1, &ev, subject);
 	}
 	PG_CATCH();
 	{
@@ -2608,36 +3035,34 @@ Datum
 mt_audit_row_change(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	Trigger    *tg;
 	Relation	rel;
-	TupleDesc	desc;
-	const char *tenant_col = NULL;
-	const char *subject_col = NULL;
+	TrigRel    *t;
 	HeapTuple	oldt = NULL;
 	HeapTuple	newt = NULL;
-	HeapTuple	row;
+	Datum	   *ov = NULL;
+	Datum	   *nv = NULL;
+	bool	   *on = NULL;
+	bool	   *nn = NULL;
+	Datum	   *rv;
+	bool	   *rn;
 	const char *action;
 	const pg_uuid_t *tenant = NULL;
 	pg_uuid_t	row_tenant;
 	char	   *subject = NULL;
-	StringInfoData d;
+	JsonbValue	details;
+	StringInfoData dtext;
 
 	mt_require_coordinator("mt.audit_row_change()");
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mt.audit_row_change() must be called as a trigger")));
-	tg = td->tg_trigger;
 	rel = td->tg_relation;
-	desc = RelationGetDescr(rel);
-	if (tg->tgnargs > 0 && tg->tgargs[0][0] != '\0')
-		tenant_col = tg->tgargs[0];
-	if (tg->tgnargs > 1 && tg->tgargs[1][0] != '\0')
-		subject_col = tg->tgargs[1];
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
-		append_as_owner(mt_context_row_tenant(), "TRUNCATE", qualified_relname(rel), NULL, NULL, NULL);
+		append_as_owner(mt_extension_owner(), mt_context_row_tenant(), "TRUNCATE",
+						qualified_relname(rel), NULL, NULL, NULL, NULL);
 		return PointerGetDatum(NULL);
 	}
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
@@ -2662,58 +3087,68 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 		oldt = td->tg_trigtuple;
 		newt = td->tg_newtuple;
 	}
-	row = newt ? newt : oldt;
 
-	if (tenant_col != NULL)
+	t = trig_rel(rel, td->tg_trigger);
+	if (oldt != NULL)
 	{
-		int			attno = SPI_fnumber(desc, tenant_col);
+		ov = palloc(sizeof(Datum) * t->natts);
+		on = palloc(sizeof(bool) * t->natts);
+		heap_deform_tuple(oldt, RelationGetDescr(rel), ov, on);
+	}
+	if (newt != NULL)
+	{
+		nv = palloc(sizeof(Datum) * t->natts);
+		nn = palloc(sizeof(bool) * t->natts);
+		heap_deform_tuple(newt, RelationGetDescr(rel), nv, nn);
+	}
+	rv = nv ? nv : ov;
+	rn = nv ? nn : on;
 
-		if (attno > 0 && TupleDescAttr(desc, attno - 1)->atttypid == UUIDOID)
+	if (t->tenant_att > 0)
+	{
+		if (row_tenant_of(rv, rn, t->tenant_att, &row_tenant))
+			tenant = &row_tenant;
+		/* the old image of an UPDATE must belong to the same writer */
+		if (oldt != NULL && newt != NULL)
 		{
-			if (row_tenant_of(row, desc, attno, &row_tenant))
-				tenant = &row_tenant;
-			/* the old image of an UPDATE must belong to the same writer */
-			if (oldt != NULL && newt != NULL)
-			{
-				pg_uuid_t	old_tenant;
+			pg_uuid_t	old_tenant;
 
-				if (row_tenant_of(oldt, desc, attno, &old_tenant))
-					require_writer_tenant(&old_tenant, rel);
-			}
+			if (row_tenant_of(ov, on, t->tenant_att, &old_tenant))
+				require_writer_tenant(&old_tenant, rel);
 		}
 	}
 	if (tenant != NULL)
 		require_writer_tenant(tenant, rel);
 	else
 		tenant = mt_context_row_tenant();
-	if (subject_col != NULL)
+	if (t->subject_att > 0 && !rn[t->subject_att - 1])
 	{
-		int			attno = SPI_fnumber(desc, subject_col);
-
-		if (attno > 0)
-			subject = SPI_getvalue(row, desc, attno);
-		if (subject != NULL && subject[0] == '\0')
+		subject = OutputFunctionCall(&t->cols[t->subject_att - 1].out, rv[t->subject_att - 1]);
+		if (subject[0] == '\0')
 			subject = NULL;
 	}
 
-	initStringInfo(&d);
-	appendStringInfoChar(&d, '{');
-	if (oldt != NULL)
-	{
-		appendStringInfoString(&d, "\"old\": ");
-		append_row_json(&d, desc, oldt, newt);
-	}
+	/*
+	 * {"new": ..., "old": ...}, keys in jsonb's order; dtext gets the text
+	 * JsonbToCString() prints for it, which is what is hashed
+	 */
+	jv_object(&details, 2);
+	initStringInfo(&dtext);
+	appendStringInfoChar(&dtext, '{');
 	if (newt != NULL)
 	{
-		if (oldt != NULL)
-			appendStringInfoString(&d, ", ");
-		appendStringInfoString(&d, "\"new\": ");
-		append_row_json(&d, desc, newt, oldt);
+		appendBinaryStringInfo(&dtext, "\"new\": ", 7);
+		row_image(jv_add_key(&details, "new", 3), &dtext, t, nv, nn, ov, on);
 	}
-	appendStringInfoChar(&d, '}');
+	if (oldt != NULL)
+	{
+		appendBinaryStringInfo(&dtext, newt != NULL ? ", \"old\": " : "\"old\": ", newt != NULL ? 9 : 7);
+		row_image(jv_add_key(&details, "old", 3), &dtext, t, ov, on, nv, nn);
+	}
+	appendStringInfoChar(&dtext, '}');
 
-	append_as_owner(tenant, action, qualified_relname(rel), primary_key_text(rel, row),
-					jsonb_from_text(d.data), subject);
+	append_as_owner(t->owner, tenant, action, t->qname, primary_key_text(t, rv, rn),
+					JsonbValueToJsonb(&details), &dtext, subject);
 	return PointerGetDatum(NULL);
 }
 
