@@ -3,9 +3,10 @@
  * catalog.c
  *	  The extension's own tables: mt_catalog_relid() (a relation mt.<name>
  *	  is trusted only when it belongs to the extension), the extension
- *	  owner (and the owner and schema of its pg_extension row), and the
- *	  primary-key probe of such a table without SPI.  Uses nothing of the
- *	  extension but util.  Per-backend state only (the
+ *	  owner (and the owner and schema of its pg_extension row), the
+ *	  primary-key probe of such a table without SPI, and the snapshot of a
+ *	  read of them that must see the latest commits (mt_fresh_snapshot).
+ *	  Uses nothing of the extension but util.  Per-backend state only (the
  *	  verified oids); no locks.
  *
  *-------------------------------------------------------------------------
@@ -14,6 +15,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/dependency.h"
@@ -144,9 +146,29 @@ mt_pk_probe_begin(MtPkProbe *probe, Relation rel, AttrNumber keyatt,
 	if (!OidIsValid(rel->rd_pkindex) || keyatt == InvalidAttrNumber)
 		return NULL;
 	ScanKeyInit(&skey, keyatt, BTEqualStrategyNumber, eqproc, key);
-	probe->snap = RegisterSnapshot(fresh ? GetLatestSnapshot() : GetActiveSnapshot());
+	probe->snap = fresh ? mt_fresh_snapshot(RelationGetRelid(rel)) :
+		RegisterSnapshot(GetActiveSnapshot());
 	probe->scan = systable_beginscan(rel, rel->rd_pkindex, true, probe->snap, 1, &skey);
 	return systable_getnext(probe->scan);
+}
+
+/*
+ * A registered snapshot that sees every commit so far, for a read of the
+ * extension's table relid outside parallel mode: the latest snapshot, or
+ * while a parallel worker restores its leader's settings
+ * (InitializingParallelWorker: the check hook of multitenant.token reads
+ * key versions and tenant slugs there) a catalog snapshot, as fresh but not
+ * the transaction's first snapshot.  Taking that one would make PostgreSQL
+ * refuse the leader's transaction_deferrable, restored after it (25001
+ * "SET TRANSACTION [NOT] DEFERRABLE must be called before any query"),
+ * and the worker, hence the parallel query, would fail.
+ */
+Snapshot
+mt_fresh_snapshot(Oid relid)
+{
+	if (InitializingParallelWorker)
+		return RegisterSnapshot(GetCatalogSnapshot(relid));
+	return RegisterSnapshot(GetLatestSnapshot());
 }
 
 void

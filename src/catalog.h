@@ -33,4 +33,7 @@ extern HeapTuple mt_pk_probe_begin(MtPkProbe *probe, Relation rel, AttrNumber ke
 								   RegProcedure eqproc, Datum key, bool fresh);
 extern void mt_pk_probe_end(MtPkProbe *probe);
 
+/* the latest snapshot, registered (a catalog one in a parallel worker's setup) */
+extern Snapshot mt_fresh_snapshot(Oid relid);
+
 #endif							/* MT_CATALOG_H */

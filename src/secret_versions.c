@@ -177,7 +177,7 @@ read_versions(PurposeVersions *out, bool fresh)
 		a_created = mt_catalog_attnum(relid, "secret_versions", "created_at");
 		a_retired = mt_catalog_attnum(relid, "secret_versions", "retired_at");
 
-		snap = fresh ? RegisterSnapshot(GetLatestSnapshot()) : GetActiveSnapshot();
+		snap = fresh ? mt_fresh_snapshot(relid) : GetActiveSnapshot();
 		scan = table_beginscan(rel, snap, 0, NULL);
 		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 		{

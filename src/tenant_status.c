@@ -251,7 +251,8 @@ mt_tenant_by_slug(const char *slug, pg_uuid_t *out)
 			RelationGetIndexPredicate(idx) == NIL)
 		{
 			ScanKeyData skey;
-			Snapshot	snap = RegisterSnapshot(fresh ? GetLatestSnapshot() : GetActiveSnapshot());
+			Snapshot	snap = fresh ? mt_fresh_snapshot(relid) :
+				RegisterSnapshot(GetActiveSnapshot());
 			SysScanDesc scan;
 			HeapTuple	tup;
 
@@ -404,7 +405,7 @@ placements_exist(bool *fresh)
 	level_att = get_attnum(relid, "level");
 	if (level_att != InvalidAttrNumber)
 	{
-		snap = RegisterSnapshot(*fresh ? GetLatestSnapshot() : GetActiveSnapshot());
+		snap = *fresh ? mt_fresh_snapshot(relid) : RegisterSnapshot(GetActiveSnapshot());
 		scan = systable_beginscan(rel, InvalidOid, false, snap, 0, NULL);
 		while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 		{
