@@ -920,6 +920,30 @@ keys_table_oid(void)
  * (and only if) this transaction commits.  Returns the number of keys
  * whose last use was updated.
  */
+/*
+ * The last-use times (args: key ids, times) written as the extension
+ * owner.  They are in no cache: the write does not move the registry
+ * generation (mt_registry_quiet), so backends keep their caches.
+ */
+static void
+write_last_used(Datum *args)
+{
+	mt_registry_quiet(true);
+	PG_TRY();
+	{
+		mt_catalog_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
+						   "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.timestamptz[])) AS u (key_id, ts) "
+						   "WHERE s.key_id OPERATOR(pg_catalog.=) u.key_id "
+						   "AND (s.last_used_at IS NULL OR s.last_used_at OPERATOR(pg_catalog.<) u.ts)",
+						   2, (Oid[]) {TEXTARRAYOID, TIMESTAMPTZARRAYOID}, args, NULL);
+	}
+	PG_FINALLY();
+	{
+		mt_registry_quiet(false);
+	}
+	PG_END_TRY();
+}
+
 static int64
 flush_last_used(void)
 {
@@ -1047,11 +1071,7 @@ flush_last_used(void)
 			 * and qualified operators: the flush worker (a superuser) runs
 			 * this with the database's default search_path otherwise.
 			 */
-			mt_catalog_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
-							   "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.timestamptz[])) AS u (key_id, ts) "
-							   "WHERE s.key_id OPERATOR(pg_catalog.=) u.key_id "
-							   "AND (s.last_used_at IS NULL OR s.last_used_at OPERATOR(pg_catalog.<) u.ts)",
-							   2, (Oid[]) {TEXTARRAYOID, TIMESTAMPTZARRAYOID}, args, NULL);
+			write_last_used(args);
 			updated = (int64) SPI_processed;
 		}
 		if (nre > 0)

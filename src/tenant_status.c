@@ -112,6 +112,7 @@ mt_registry_generation(uint64 *gen)
 
 /* set by the mt.tenants statement trigger; published at commit */
 static bool tenants_changed_in_xact = false;
+static bool registry_quiet = false;	/* mt_registry_quiet() */
 
 /* per-backend status cache (see header comment), bounded */
 #define MT_STATUS_CACHE_MAX 4096
@@ -630,7 +631,23 @@ mt_tenants_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mt.tenants_changed() must be called as a trigger")));
+	if (registry_quiet)
+		return PointerGetDatum(NULL);
 	tenants_changed_in_xact = true;
 	CacheInvalidateRelcache(((TriggerData *) fcinfo->context)->tg_relation);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * While on, this backend's writes to the registry tables do not move the
+ * registry generation (nor queue the relcache invalidation standbys
+ * replay): for the API keys' last-use flush, whose column no cache holds.
+ * Without it every backend's caches keyed by the generation (tenant
+ * status, API keys, key versions, policies, verified tokens) would empty
+ * at every flush interval while keys are in use.
+ */
+void
+mt_registry_quiet(bool on)
+{
+	registry_quiet = on;
 }

@@ -53,4 +53,7 @@ extern bool mt_tenant_by_slug(const char *slug, pg_uuid_t *out);
 extern bool mt_registry_generation(uint64 *gen);
 extern uint64 mt_registry_inval_count(void);
 
+/* writes that change nothing a cache holds (API-key last-use times) */
+extern void mt_registry_quiet(bool on);
+
 #endif							/* MT_TENANT_STATUS_H */

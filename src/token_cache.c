@@ -148,13 +148,7 @@ mt_token_cache_put(const char *tok, size_t toklen, const MtTokenStamp *stamp,
 		memcpy(&cache_stamp, stamp, sizeof(MtTokenStamp));
 	}
 
-	data = MemoryContextAllocExtended(cache_cxt, need, MCXT_ALLOC_NO_OOM);
-	if (data == NULL)
-		return;
-	memcpy(data, tok, toklen);
-	memcpy(data + toklen, payload, plen);
-	memcpy(data + toklen + plen, claims, claims_len);
-
+	/* the entry first: the token is copied only where forget_all finds it */
 	h = hash_bytes_extended((const unsigned char *) tok, (int) toklen, 0);
 	e = hash_search(cache, &h, HASH_ENTER, &found);
 	if (found)
@@ -164,6 +158,15 @@ mt_token_cache_put(const char *tok, size_t toklen, const MtTokenStamp *stamp,
 		pfree(e->data);
 		cache_bytes -= e->bytes;
 	}
+	data = MemoryContextAllocExtended(cache_cxt, need, MCXT_ALLOC_NO_OOM);
+	if (data == NULL)
+	{
+		(void) hash_search(cache, &h, HASH_REMOVE, NULL);
+		return;
+	}
+	memcpy(data, tok, toklen);
+	memcpy(data + toklen, payload, plen);
+	memcpy(data + toklen + plen, claims, claims_len);
 	e->data = data;
 	e->toklen = (uint32) toklen;
 	e->plen = plen;

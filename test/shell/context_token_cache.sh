@@ -12,7 +12,8 @@
 # configuration files, so each reload here starts a new generation of the
 # keys in them: the test shows that a change empties the cache, not which
 # of the stamp's members caught it.  With the stamp made constant, the
-# first check after the secret changes fails.)
+# first check after the secret changes fails.)  The session polls
+# pg_conf_load_time(), which moves when it has processed the reload.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -51,12 +52,21 @@ SELECT 'context ' || coalesce(mt.current_tenant()::text, '-') || ' ' || coalesce
 SELECT set_config('multitenant.token', '', false) IS NOT NULL AS cleared \\gset
 SQL
 }
-reload() {   # ALTER SYSTEM in the session, and wait for its own reload
+reload() {   # ALTER SYSTEM in the session, and wait (up to 10 s) for its own reload
     cat <<SQL
+SELECT pg_conf_load_time() AS loaded_before \\gset
 ALTER SYSTEM SET $1 = '$2';
 SELECT pg_reload_conf() \\gset
-SELECT pg_sleep(1) \\gset
 SQL
+    for _ in $(seq 100); do
+        cat <<'SQL'
+SELECT pg_conf_load_time() > :'loaded_before' AS reloaded \gset
+\if :reloaded
+\else
+SELECT pg_sleep(0.1) \gset
+\endif
+SQL
+    done
 }
 # the same session changes the registry (without a context of its own)
 as_admin() { echo "$1 \\gset"; }
