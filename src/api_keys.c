@@ -1981,6 +1981,25 @@ parse_mode(const char *mode)
  */
 static Datum create_api_key(FunctionCallInfo fcinfo, const pg_uuid_t *workspace);
 
+/*
+ * A new key (mt.create_api_key, or the successor mt.rotate_api_key makes)
+ * under the tenant's security policy: 42501 with the reason when it breaks
+ * api_key_max_lifetime or api_key_allowed_scopes (security_policy.c
+ * records the refusal as a security event).
+ */
+static void
+require_key_policy(const pg_uuid_t *tenant, Datum scopes, bool has_expires,
+				   TimestampTz expires_at)
+{
+	const char *why = mt_policy_check_new_key(tenant, scopes, has_expires, expires_at);
+
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("API key refused by the tenant's security policy"),
+				 errdetail("%s.", why)));
+}
+
 PG_FUNCTION_INFO_V1(mt_create_api_key);
 Datum
 mt_create_api_key(PG_FUNCTION_ARGS)
@@ -2025,17 +2044,7 @@ create_api_key(FunctionCallInfo fcinfo, const pg_uuid_t *workspace)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expires_at must be in the future")));
 	mt_require_active_tenant(tenant);
-	{
-		/* the tenant's security policy (security_policy.c records the refusal) */
-		const char *why = mt_policy_check_new_key(tenant, PointerGetDatum(scopes),
-												  has_expires, expires_at);
-
-		if (why != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("API key refused by the tenant's security policy"),
-					 errdetail("%s.", why)));
-	}
+	require_key_policy(tenant, PointerGetDatum(scopes), has_expires, expires_at);
 
 	mt_spi_connect();
 	if (workspace != NULL &&
@@ -2169,6 +2178,8 @@ mt_rotate_api_key(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("API key \"%s\" has expired", old_id_str)));
 	mt_require_active_tenant(&tenant);
+	/* the successor is a new key: held to the policy in force now */
+	require_key_policy(&tenant, scopes, has_expires, expires_at);
 
 	insert_new_key(key, &tenant, name, test_mode, scopes, has_expires, expires_at, old_id_str, NULL);
 

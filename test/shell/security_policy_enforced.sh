@@ -93,6 +93,16 @@ done
 as_acme -c "SELECT mt.create_api_key('$acme', 'k', '{read}', now() + interval '1 hour') IS NOT NULL" | grep -c '^t$' >/dev/null \
     || fail "a key within the policy was refused"
 echo "ok: mt.create_api_key enforces api_key_max_lifetime and api_key_allowed_scopes (42501)"
+# the successor mt.rotate_api_key makes is a new key: held to the policy
+# (the key made before the policy has no expiry, which it now requires)
+old_id=$(mt_psql -d $db -c "SELECT key_id FROM mt.api_key_secrets WHERE name = 'before the policy'")
+out=$(as_acme -c "SELECT mt.rotate_api_key('$old_id', '1 hour')" || true)
+grep -c "ERROR:  42501: API key refused by the tenant's security policy" <<<"$out" >/dev/null ||
+    fail "mt.rotate_api_key made a successor the policy forbids: $out"
+grep -cF "requires an expires_at" <<<"$out" >/dev/null || fail "rotate_api_key: wrong reason: $out"
+[ "$(mt_psql -d $db -c "SELECT rotated_to IS NULL FROM mt.api_key_secrets WHERE key_id = '$old_id'")" = t ] ||
+    fail "a refused rotation changed the old key"
+echo "ok: mt.rotate_api_key holds the successor to the policy (42501), the old key unchanged"
 
 # --- tokens --------------------------------------------------------------------
 mint() {   # mint <json claims; iat/exp relative seconds, "iat": null drops it>
@@ -209,7 +219,8 @@ events() {
     mt_psql -d $db -c "SELECT string_agg(action || '=' || n, ',' ORDER BY action) FROM (SELECT action, count(*) n
         FROM mt.audit_search_tenant('$acme') WHERE action LIKE 'security.%refused' OR action = 'security.session_idle' GROUP BY action) s"
 }
-want="security.api_key_create_refused=3,security.api_key_refused=1,security.session_idle=1,security.token_refused=7"
+# (api_key_create_refused: the three refused mt.create_api_key calls and the refused rotation)
+want="security.api_key_create_refused=4,security.api_key_refused=1,security.session_idle=1,security.token_refused=7"
 events_recorded() { mt_psql -d $db -c "SELECT mt.flush_usage()" >/dev/null; [ "$(events)" = "$want" ]; }
 wait_for 20 events_recorded || fail "the refusals are not in Acme's audit chain as security events: $(events) (want $want)"
 detail=$(mt_psql -d $db -c "SELECT details->>'detail' FROM mt.audit_search_tenant('$acme') WHERE action = 'security.api_key_refused'")
