@@ -47,6 +47,7 @@
 #include "audit_keys.h"
 #include "catalog.h"
 #include "crypto.h"
+#include "sealed.h"
 #include "secret_rotation.h"
 #include "secret_versions.h"
 #include "spi_util.h"
@@ -396,6 +397,66 @@ mt_audit_delete_subject_keys(const pg_uuid_t *tenant, const char *subject)
  * does not unwrap (its version's master is missing here, or it is damaged)
  * is left as it is and reported in a WARNING.
  */
+/*
+ * Re-seals, under the active audit_kek version, up to limit secrets of one
+ * of the sealed-secret tables (TOTP secrets, SSO client secrets: sealed.c)
+ * that another version seals.  Returns how many; *failed counts those that
+ * do not open (left as they are).  table, column and label are constants
+ * of this file.  A database not yet updated to 0.4.0 has no such tables.
+ */
+static int64
+reseal_table(const char *table, const char *column, const char *label,
+			 int active, int limit, int64 *failed)
+{
+	char	   *sql;
+	Datum		args[2];
+	int			rc;
+	int64		done = 0;
+	SPITupleTable *tt;
+	uint64		n;
+
+	if (limit <= 0 || !OidIsValid(mt_catalog_relid(table)))
+		return 0;
+	sql = psprintf("SELECT ctid, %s, kek_version FROM mt.%s "
+				   "WHERE kek_version OPERATOR(pg_catalog.<>) $1 AND %s IS NOT NULL LIMIT $2 "
+				   "FOR UPDATE SKIP LOCKED", column, table, column);
+	args[0] = Int32GetDatum(active);
+	args[1] = Int32GetDatum(limit);
+	rc = SPI_execute_with_args(sql, 2, (Oid[]) {INT4OID, INT4OID}, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("sealed secret rewrap scan", rc);
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	sql = psprintf("UPDATE mt.%s SET %s = $1, kek_version = $2 WHERE ctid OPERATOR(pg_catalog.=) $3",
+				   table, column);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		ctid = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+		bytea	   *sealed = DatumGetByteaPP(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		int			ver = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+		uint8		plain[MT_SEALED_MAX];
+		int			len = mt_unseal(label, sealed, ver, plain);
+		Datum		uargs[3];
+		int			newver;
+
+		if (len < 0)
+		{
+			(*failed)++;
+			continue;
+		}
+		uargs[0] = PointerGetDatum(mt_seal(label, plain, len, &newver));
+		mt_wipe(plain, sizeof(plain));
+		uargs[1] = Int32GetDatum(newver);
+		uargs[2] = ctid;
+		rc = SPI_execute_with_args(sql, 3, (Oid[]) {BYTEAOID, INT4OID, TIDOID}, uargs, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			mt_spi_failed("sealed secret rewrap", rc);
+		done++;
+	}
+	return done;
+}
+
 PG_FUNCTION_INFO_V1(mt_rewrap_audit_keys);
 Datum
 mt_rewrap_audit_keys(PG_FUNCTION_ARGS)
@@ -455,11 +516,16 @@ mt_rewrap_audit_keys(PG_FUNCTION_ARGS)
 			done++;
 		}
 	}
+	/* then the sealed secrets of TOTP and SSO, within the same batch size */
+	done += reseal_table("totp_secrets", "secret_enc", MT_SEAL_LABEL_TOTP,
+						 active->version, batch - (int) done, &failed);
+	done += reseal_table("sso_providers", "client_secret_enc", MT_SEAL_LABEL_SSO,
+						 active->version, batch - (int) done, &failed);
 	mt_spi_finish();
 	if (failed > 0)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("%lld audit subject keys could not be unwrapped and were left as they are",
+				 errmsg("%lld audit subject keys or sealed secrets could not be opened and were left as they are",
 						(long long) failed),
 				 errhint("See mt.secret_fingerprints(): the master secret of their audit_kek version may be missing from multitenant.secret.")));
 	PG_RETURN_INT64(done);

@@ -274,7 +274,7 @@ mt_retire_secret(PG_FUNCTION_ARGS)
 				 errdetail("%lld API keys were hashed with it and have not been used since the rotation.",
 						   (long long) users),
 				 p == MT_SECRET_AUDIT_KEK ?
-				 errhint("Run SELECT mt.rewrap_audit_keys() until it returns 0, and re-enrol TOTP subjects and re-register SSO providers still on the version (kek_version of mt.totp_secrets, mt.sso_providers), then retire.") :
+				 errhint("Run SELECT mt.rewrap_audit_keys() until it returns 0 (it re-wraps the audit subject keys and re-seals TOTP and SSO secrets), then retire.") :
 				 errhint("Wait until the keys have been used (they are re-hashed then; SELECT mt.flush_api_key_usage() writes waiting re-hashes), or pass force => true: those keys stop working.")));
 	args[0] = CStringGetTextDatum(mt_secret_purpose_name(p));
 	args[1] = Int32GetDatum(version);

@@ -65,6 +65,18 @@ details_alice() {
     || fail "version 1 not recorded once in use: $(q "SELECT * FROM mt.secret_versions")"
 echo "ok: before rotation every purpose is at version 1, recorded once in use"
 
+# a TOTP secret and an SSO client secret, sealed under audit_kek 1
+otpauth=$(mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false) IS NOT NULL" \
+    -c "SELECT mt.totp_enroll('carol')" | tail -1)
+totp_key=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' <<<"$otpauth" |
+    /usr/bin/python3 -c 'import base64, sys; s = sys.stdin.read().strip(); print(base64.b32decode(s + "=" * (-len(s) % 8)).hex())')
+[ -n "$totp_key" ] || fail "no TOTP secret in the enrolment URI: $otpauth"
+sso=$(q "SELECT mt.add_sso_provider('$acme', 'oidc', 'corp', 'https://login.example.com', '{example.com}', '{}', 'client-1', 'sso-client-secret-1')")
+totp_ok() {
+    mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false) IS NOT NULL" \
+        -c "SELECT mt.totp_verify('carol', mt.totp_code('\\x$totp_key'::bytea, now()))" | tail -1
+}
+
 # --- rotate every purpose ----------------------------------------------
 [ "$(q "SELECT mt.rotate_secret('token')")" = 2 ] || fail "token rotation"
 [ "$(q "SELECT mt.rotate_secret('api_key')")" = 2 ] || fail "api_key rotation"
@@ -117,11 +129,21 @@ echo "ok: audit details readable during the overlap; new subject keys wrapped wi
 [ "$(sqlstate "SELECT mt.retire_secret('token', 2)")" = 55000 ] || fail "the active version was retired"
 [ "$(sqlstate "SELECT mt.retire_secret('audit_kek', 1)")" = 55000 ] || fail "audit_kek retired while subject keys use it"
 [ "$(sqlstate "SELECT mt.retire_secret('audit_kek', 1, force => true)")" = 55000 ] || fail "audit_kek retired by force while in use"
-[ "$(q "SELECT mt.rewrap_audit_keys(1)")" = 1 ] || fail "rewrap did not move one key"
-[ "$(q "SELECT mt.rewrap_audit_keys(1)")" = 0 ] || fail "rewrap is not done after the only old key"
+# version 1 seals one subject key, one TOTP secret, one SSO client secret
+[ "$(q "SELECT in_use FROM mt.secret_fingerprints() WHERE purpose = 'audit_kek' AND version = 1")" = 3 ] \
+    || fail "audit_kek 1 not reported in use by the key and the two sealed secrets"
+for i in 1 2 3; do
+    [ "$(q "SELECT mt.rewrap_audit_keys(1)")" = 1 ] || fail "rewrap did not move one key or sealed secret (batch $i)"
+done
+[ "$(q "SELECT mt.rewrap_audit_keys(1)")" = 0 ] || fail "rewrap is not done after the three old ones"
+[ "$(q "SELECT string_agg(kek_version::text, ',') FROM (SELECT kek_version FROM mt.totp_secrets
+        UNION ALL SELECT kek_version FROM mt.sso_providers) s")" = "2,2" ] || fail "sealed secrets not under version 2"
 q "SELECT mt.retire_secret('audit_kek', 1)" >/dev/null
 [ "$(details_alice)" = "alice@example.com" ] || fail "details unreadable after the KEK was rewrapped and retired"
-echo "ok: rewrap is resumable batch by batch; audit_kek 1 retires once unused; details stay readable"
+[ "$(totp_ok)" = t ] || fail "TOTP does not verify after its secret was re-sealed and version 1 retired"
+[ "$(q "SELECT mt.sso_client_secret('$sso')")" = sso-client-secret-1 ] \
+    || fail "SSO client secret unreadable after it was re-sealed and version 1 retired"
+echo "ok: rewrap is resumable batch by batch, TOTP and SSO secrets included; audit_kek 1 retires once unused; details, TOTP and the SSO secret stay usable"
 
 [ "$(sqlstate "SELECT mt.retire_secret('api_key', 1)")" = 55000 ] || fail "api_key retired while a key still uses it"
 q "SELECT mt.retire_secret('api_key', 1, force => true)" >/dev/null
