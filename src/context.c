@@ -1413,10 +1413,13 @@ verify_token(const char *tok, size_t toklen, bool in_worker, VerifiedToken *vt,
 		vt->parsed.has_wid = true;
 	}
 
+	/* a NumericDate is a JSON number: a string or null is malformed, not absent */
 	vt->has_nbf = pj.num[F_NBF] != NULL;
-	vt->nbf_bad = vt->has_nbf && !jwt_numeric_date(pj.num[F_NBF], &vt->nbf);
+	vt->nbf_bad = (pj.seen[F_NBF] && !vt->has_nbf) ||
+		(vt->has_nbf && !jwt_numeric_date(pj.num[F_NBF], &vt->nbf));
 	vt->has_iat = pj.num[F_IAT] != NULL;
-	vt->iat_bad = vt->has_iat && !jwt_numeric_date(pj.num[F_IAT], &vt->iat);
+	vt->iat_bad = (pj.seen[F_IAT] && !vt->has_iat) ||
+		(vt->has_iat && !jwt_numeric_date(pj.num[F_IAT], &vt->iat));
 
 	/* issuer and audience (a parallel worker's leader checked them) */
 	if (!in_worker)
@@ -1491,8 +1494,9 @@ check_token_now(const VerifiedToken *vt, const uint8 *payload, int plen,
 		/* the tenant's security policy (security_policy.c records the refusal) */
 		if (IsTransactionState())
 		{
+			/* the token's own exp: the lifetime rule is exp - iat, no leeway */
 			const char *why = mt_policy_check_token(&parsed.tenant, payload, plen,
-													parsed.exp, parsed.backoffice);
+													vt->parsed.exp, parsed.backoffice);
 
 			if (why != NULL)
 				REJECT("Refused by the tenant's security policy: %s.", why);

@@ -43,7 +43,7 @@ SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
 \set hdr '{"alg":"HS256","typ":"JWT"}'
 \set QUIET 0
 
-SELECT plan(36);
+SELECT plan(38);
 
 -- a correctly signed external token works (any JWT library can mint one)
 SELECT lives_ok(format('SELECT pg_temp.set_token(%L)', pg_temp.jwt(:'hdr', pg_temp.claims(:'acme'))),
@@ -91,6 +91,11 @@ SELECT throws_ok(format('SELECT pg_temp.set_token(%L)', pg_temp.jwt(:'hdr', pg_t
                  '28000', 'invalid tenant token', 'expired token is refused');
 SELECT throws_ok(format('SELECT pg_temp.set_token(%L)', pg_temp.jwt(:'hdr', pg_temp.claims(:'acme', 3600, ',"nbf":' || (extract(epoch FROM now())::bigint + 600)))),
                  '28000', 'invalid tenant token', 'not-yet-valid token is refused');
+-- a NumericDate is a JSON number: nbf / iat as a string or null are malformed, not absent
+SELECT throws_ok(format('SELECT pg_temp.set_token(%L)', pg_temp.jwt(:'hdr', pg_temp.claims(:'acme', 3600, ',"nbf":"' || (extract(epoch FROM now())::bigint + 600) || '"'))),
+                 '28000', 'invalid tenant token', 'nbf given as a string is refused');
+SELECT throws_ok(format('SELECT pg_temp.set_token(%L)', pg_temp.jwt(:'hdr', pg_temp.claims(:'acme', 3600, ',"iat":null'))),
+                 '28000', 'invalid tenant token', 'iat given as null is refused');
 SELECT throws_ok(format('SELECT pg_temp.set_token(%L)', pg_temp.jwt(:'hdr', pg_temp.claims(:'acme', 3600, ',"aud":"otherdb"'))),
                  '28000', 'invalid tenant token', 'wrong audience is refused');
 SELECT throws_ok(format('SELECT pg_temp.set_token(%L)', pg_temp.jwt(:'hdr', pg_temp.claims(:'acme', 3600, ',"aud":["a","b"]'))),

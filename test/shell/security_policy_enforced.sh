@@ -139,6 +139,14 @@ for case in "{\"tid\": \"$acme\", $iss, \"iat\": -4000, \"exp\": 600}|exceeds th
     grep -qF "Refused by the tenant's security policy: " <<<"$out" || fail "token $claims: not the policy's refusal: $out"
     grep -qF "$want" <<<"$out" || fail "token $claims: wrong reason ($want): $out"
 done
+# the lifetime is exp - iat as the token says: multitenant.token_leeway does not add to it
+mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.token_leeway = 300" >/dev/null
+cluster_reload_wait
+out=$(enter "$(mint "{\"tid\": \"$acme\", $iss, \"iat\": -3000, \"exp\": 600}")")
+[ "$out" = "$acme" ] || fail "a token of exactly max_token_lifetime was refused under a token_leeway: $out"
+mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.token_leeway" >/dev/null
+cluster_reload_wait
+echo "ok: max_token_lifetime compares exp - iat, without the leeway"
 out=$(enter "$(mint "{\"tid\": \"$globex\", \"iat\": -4000, \"exp\": 600}")")
 [ "$out" = "$globex" ] || fail "Acme's policy applied to Globex: $out"
 tok=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '10 min')")
