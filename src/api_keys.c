@@ -1224,7 +1224,7 @@ auth_remember(const char *key_id, ArrayType *scopes)
 	if (auth_cxt == NULL)
 		auth_cxt = AllocSetContextCreate(TopMemoryContext, "multitenant api key auth",
 										 ALLOCSET_SMALL_SIZES);
-	auth_entry = mt_context_entry_id();
+	auth_entry = mt_context_entered_id();	/* mt_enter_tenant() just entered it */
 	if (auth_entry == 0)
 		return;
 	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);

@@ -2719,8 +2719,16 @@ mt_show_token(void)
 /*
  * The number enter_internal() gave the context in effect (0: none, or a
  * context it did not enter): mt.authenticate's scopes hold while it is the
- * same (api_keys.c).
+ * same (api_keys.c).  mt_context_entered_id(): the number of the last
+ * context entered, right after mt_enter_tenant() returned (not validated:
+ * the first use of the context in the transaction does that).
  */
+uint64
+mt_context_entered_id(void)
+{
+	return entry_counter;
+}
+
 uint64
 mt_context_entry_id(void)
 {

@@ -52,6 +52,7 @@ extern const char *mt_context_setting(void);
 extern void mt_context_materialize(void);
 extern void mt_context_utility(Node *stmt);
 extern uint64 mt_context_entry_id(void);
+extern uint64 mt_context_entered_id(void);
 extern bool mt_check_claim_setting(char **newval, void **extra, GucSource source);
 extern void mt_assign_tenant_claim(const char *newval, void *extra);
 extern void mt_assign_subject_claim(const char *newval, void *extra);
