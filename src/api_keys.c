@@ -928,6 +928,29 @@ keys_table_oid(void)
 }
 
 /*
+ * The UPDATE of last_used_at (key ids, times): no cache holds that column,
+ * so this statement invalidates none (tenant_status.c)
+ */
+static void
+write_last_used(Datum *args)
+{
+	mt_registry_last_use_only(true);
+	PG_TRY();
+	{
+		mt_catalog_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
+						   "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.timestamptz[])) AS u (key_id, ts) "
+						   "WHERE s.key_id OPERATOR(pg_catalog.=) u.key_id "
+						   "AND (s.last_used_at IS NULL OR s.last_used_at OPERATOR(pg_catalog.<) u.ts)",
+						   2, (Oid[]) {TEXTARRAYOID, TIMESTAMPTZARRAYOID}, args, NULL);
+	}
+	PG_FINALLY();
+	{
+		mt_registry_last_use_only(false);
+	}
+	PG_END_TRY();
+}
+
+/*
  * Writes this database's last-use times and waiting re-hashes held in
  * shared memory (one statement each); the entries are marked written when
  * (and only if) this transaction commits.  Returns the number of keys
@@ -1060,11 +1083,7 @@ flush_last_used(void)
 			 * and qualified operators: the flush worker (a superuser) runs
 			 * this with the database's default search_path otherwise.
 			 */
-			mt_catalog_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
-							   "FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.timestamptz[])) AS u (key_id, ts) "
-							   "WHERE s.key_id OPERATOR(pg_catalog.=) u.key_id "
-							   "AND (s.last_used_at IS NULL OR s.last_used_at OPERATOR(pg_catalog.<) u.ts)",
-							   2, (Oid[]) {TEXTARRAYOID, TIMESTAMPTZARRAYOID}, args, NULL);
+			write_last_used(args);
 			updated = (int64) SPI_processed;
 		}
 		if (nre > 0)
@@ -1502,7 +1521,8 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
  * Per-backend cache of key rows (found or not), valid while the shared
  * registry generation and this backend's registry invalidation count do
  * not move.  Every statement that changes mt.api_key_secrets (create,
- * revoke, rotate, the last-use flush) or mt.tenants bumps the generation
+ * revoke, rotate, a re-hash; not the last-use flush's UPDATE of
+ * last_used_at, which no cache holds) or mt.tenants bumps the generation
  * before and after its commit (tenant_status.c), so on the primary a revocation
  * is seen by every session's next call once the revoking COMMIT has
  * returned: no cache window.  The same statements queue a relcache
