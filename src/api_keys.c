@@ -47,8 +47,9 @@
  *	  ids, so failures on one key id never refuse another key id.
  *
  * Backend-local state: the key authenticated in the current transaction
- * (id, scopes, and the token mt.authenticate() set), cleared at
- * transaction end and ignored once multitenant.token holds another token;
+ * (id, scopes, and the number of the context mt.authenticate() entered:
+ * mt_context_entry_id), cleared at
+ * transaction end and ignored once another context is in effect;
  * and the list of last-use flushes to mark as written if the transaction
  * commits.
  *
@@ -197,7 +198,7 @@ static HTAB *throttle_hash = NULL;
 /* the key mt.authenticate() verified in this transaction */
 static MemoryContext auth_cxt = NULL;
 static bool auth_valid = false;
-static char *auth_token = NULL; /* the multitenant.token it set */
+static uint64 auth_entry = 0;	/* the context it entered (mt_context_entry_id) */
 static char auth_key_id[KEY_ID_LEN + 1];
 static int	auth_nscopes = 0;
 static char **auth_scopes = NULL;
@@ -245,10 +246,24 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
  * Format: base62, CRC-32, parsing, generation, keyed hash
  * --------------------------------------------------------------------- */
 
+/* base62 characters, by table: parse_key runs on every mt.authenticate */
+static const bool base62_char[256] = {
+	['0'] = 1,['1'] = 1,['2'] = 1,['3'] = 1,['4'] = 1,['5'] = 1,['6'] = 1,['7'] = 1,
+	['8'] = 1,['9'] = 1,
+	['A'] = 1,['B'] = 1,['C'] = 1,['D'] = 1,['E'] = 1,['F'] = 1,['G'] = 1,['H'] = 1,
+	['I'] = 1,['J'] = 1,['K'] = 1,['L'] = 1,['M'] = 1,['N'] = 1,['O'] = 1,['P'] = 1,
+	['Q'] = 1,['R'] = 1,['S'] = 1,['T'] = 1,['U'] = 1,['V'] = 1,['W'] = 1,['X'] = 1,
+	['Y'] = 1,['Z'] = 1,
+	['a'] = 1,['b'] = 1,['c'] = 1,['d'] = 1,['e'] = 1,['f'] = 1,['g'] = 1,['h'] = 1,
+	['i'] = 1,['j'] = 1,['k'] = 1,['l'] = 1,['m'] = 1,['n'] = 1,['o'] = 1,['p'] = 1,
+	['q'] = 1,['r'] = 1,['s'] = 1,['t'] = 1,['u'] = 1,['v'] = 1,['w'] = 1,['x'] = 1,
+	['y'] = 1,['z'] = 1,
+};
+
 static inline bool
 is_base62(unsigned char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+	return base62_char[c];
 }
 
 /* CRC-32/ISO-HDLC (zlib crc32, polynomial 0xEDB88320 reflected), by table */
@@ -302,16 +317,14 @@ parse_key(const char *key, size_t len, char *key_id)
 	if (memcmp(key, "mt_live_", KEY_PREFIX_LEN) != 0 &&
 		memcmp(key, "mt_test_", KEY_PREFIX_LEN) != 0)
 		return false;
-	for (int i = KEY_PREFIX_LEN; i < KEY_LEN; i++)
-	{
-		if (i == KEY_PREFIX_LEN + KEY_ID_LEN)
-		{
-			if (key[i] != '_')
-				return false;
-		}
-		else if (!is_base62((unsigned char) key[i]))
+	if (key[KEY_PREFIX_LEN + KEY_ID_LEN] != '_')
+		return false;
+	for (int i = KEY_PREFIX_LEN; i < KEY_PREFIX_LEN + KEY_ID_LEN; i++)
+		if (!is_base62((unsigned char) key[i]))
 			return false;
-	}
+	for (int i = KEY_PREFIX_LEN + KEY_ID_LEN + 1; i < KEY_LEN; i++)
+		if (!is_base62((unsigned char) key[i]))
+			return false;
 	encode_crc(key_crc32(key, KEY_BODY_LEN), crc);
 	if (memcmp(crc, key + KEY_BODY_LEN, KEY_CRC_LEN) != 0)
 		return false;
@@ -915,20 +928,13 @@ keys_table_oid(void)
 }
 
 /*
- * Writes this database's last-use times and waiting re-hashes held in
- * shared memory (one statement each); the entries are marked written when
- * (and only if) this transaction commits.  Returns the number of keys
- * whose last use was updated.
- */
-/*
- * The last-use times (args: key ids, times) written as the extension
- * owner.  They are in no cache: the write does not move the registry
- * generation (mt_registry_quiet), so backends keep their caches.
+ * The UPDATE of last_used_at (key ids, times): no cache holds that column,
+ * so this statement invalidates none (tenant_status.c)
  */
 static void
 write_last_used(Datum *args)
 {
-	mt_registry_quiet(true);
+	mt_registry_last_use_only(true);
 	PG_TRY();
 	{
 		mt_catalog_execute("UPDATE mt.api_key_secrets AS s SET last_used_at = u.ts "
@@ -939,11 +945,17 @@ write_last_used(Datum *args)
 	}
 	PG_FINALLY();
 	{
-		mt_registry_quiet(false);
+		mt_registry_last_use_only(false);
 	}
 	PG_END_TRY();
 }
 
+/*
+ * Writes this database's last-use times and waiting re-hashes held in
+ * shared memory (one statement each); the entries are marked written when
+ * (and only if) this transaction commits.  Returns the number of keys
+ * whose last use was updated.
+ */
 static int64
 flush_last_used(void)
 {
@@ -1212,9 +1224,7 @@ apply_pending_marks(void)
 static void
 auth_clear(void)
 {
-	if (auth_token != NULL)
-		mt_wipe(auth_token, strlen(auth_token));
-	auth_token = NULL;
+	auth_entry = 0;
 	auth_scopes = NULL;
 	auth_nscopes = 0;
 	auth_valid = false;
@@ -1233,10 +1243,10 @@ auth_remember(const char *key_id, ArrayType *scopes)
 	if (auth_cxt == NULL)
 		auth_cxt = AllocSetContextCreate(TopMemoryContext, "multitenant api key auth",
 										 ALLOCSET_SMALL_SIZES);
-	if (mt_token_string == NULL)
+	auth_entry = mt_context_entered_id();	/* mt_enter_tenant() just entered it */
+	if (auth_entry == 0)
 		return;
 	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	auth_token = MemoryContextStrdup(auth_cxt, mt_token_string);
 	auth_scopes = MemoryContextAlloc(auth_cxt, sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
@@ -1252,8 +1262,8 @@ auth_remember(const char *key_id, ArrayType *scopes)
 static bool
 auth_current(void)
 {
-	return auth_valid && mt_token_string != NULL &&
-		strcmp(mt_token_string, auth_token) == 0 &&
+	return auth_valid && auth_entry != 0 &&
+		mt_context_entry_id() == auth_entry &&
 		mt_context_tenant() != NULL;
 }
 
@@ -1511,7 +1521,8 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
  * Per-backend cache of key rows (found or not), valid while the shared
  * registry generation and this backend's registry invalidation count do
  * not move.  Every statement that changes mt.api_key_secrets (create,
- * revoke, rotate, the last-use flush) or mt.tenants bumps the generation
+ * revoke, rotate, a re-hash; not the last-use flush's UPDATE of
+ * last_used_at, which no cache holds) or mt.tenants bumps the generation
  * before and after its commit (tenant_status.c), so on the primary a revocation
  * is seen by every session's next call once the revoking COMMIT has
  * returned: no cache window.  The same statements queue a relcache

@@ -56,6 +56,12 @@
  * context in a transaction passes the move gate (move_gate.c): it may wait
  * for the move's transaction; one atomic read while no move runs.
  *
+ * A context entered for the transaction (mt.authenticate, mt.set_tenant)
+ * is kept in backend memory rather than SET LOCAL on multitenant.token,
+ * and behaves as that SET LOCAL would ("the transaction context", below
+ * the check hook's helpers): savepoints, changes of the setting, SHOW,
+ * parallel workers (the setting is written before a parallel query).
+ *
  * Shared state: the burned-token list (BurnedTokens), protected by its
  * LWLock; its n_live and latest_exp atomics are read without the lock, so
  * while nothing is burned the check costs one atomic read.  The node
@@ -63,7 +69,8 @@
  * written by their backend only, read by any, atomics and no lock.  The
  * DDL approvals this node has seen (SeenApprovals), protected by their
  * own LWLock (the owner's PGPROC is read after releasing it).  Everything
- * else here is per backend.
+ * else here is per backend (the transaction context: in
+ * TopTransactionContext, dropped at the transaction's end).
  *
  *-------------------------------------------------------------------------
  */
@@ -81,6 +88,7 @@
 #include "libpq/libpq-be.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -93,6 +101,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "citus_node.h"
@@ -158,6 +167,9 @@ typedef struct MtContext
 	bool		policy_unchecked;	/* a token set outside a transaction: the
 									 * tenant's security policy was not read */
 	bool		idle_expired;	/* dropped by the tenant's session_idle_limit */
+	uint64		entry_id;		/* entered by enter_internal(): its number in
+								 * this backend (mt_context_entry_id); 0:
+								 * anything else */
 } MtContext;
 
 static MtContext *active_context = NULL;
@@ -267,6 +279,60 @@ static SeenApprovals *approvals = NULL;
  */
 static const char *pending_internal = NULL;
 static const MtContext *pending_internal_ctx = NULL;	/* its claims */
+
+/*
+ * The transaction context (issue "Performance", mt.authenticate at its
+ * floor): a context entered with is_local (mt.authenticate, mt.set_tenant,
+ * mt.set_tenant_subject) is kept here, in backend memory, for the rest of
+ * the transaction instead of being SET LOCAL on multitenant.token: a SET
+ * LOCAL costs set_config_option and, at commit, PostgreSQL 15's walk of
+ * every GUC (AtEOXact_GUC), about as much as the rest of mt.authenticate.
+ * It behaves as that SET LOCAL would:
+ *	- it is the context (current_context) until the setting changes: any
+ *	  assignment of multitenant.token inside the transaction (SET, RESET,
+ *	  set_config, another context) replaces it, recorded as a "replaced"
+ *	  entry so that a rollback to a savepoint taken before brings it back;
+ *	- entries belong to the subtransaction level they were made at: an
+ *	  aborted subtransaction drops its entries (the context of its start
+ *	  comes back, exactly as guc.c restores the setting), a committed one
+ *	  hands them to its parent; the transaction's end drops everything;
+ *	- SHOW / current_setting('multitenant.token') show its internal value
+ *	  (show hook), the value the SET LOCAL would have set;
+ *	- it is written into the setting for real ("materialized", SET LOCAL at
+ *	  the current GUC nest level) where the setting itself is needed:
+ *	  before a parallel query starts (workers restore the leader's
+ *	  settings), before RESET ALL / DISCARD (which skip a setting at its
+ *	  default), and before a table owner's code runs in a nest level that
+ *	  is rolled back (spi_util.c owner scope);
+ *	- it is used only where the GUC nest level is the transaction's own
+ *	  (not inside a function with SET clauses or an owner scope): there a
+ *	  real SET LOCAL is made, as before.
+ * A function whose own SET clause names multitenant.token restores the
+ * setting at its exit; a context kept here and replaced inside such a
+ * function is not restored then (fail closed: no context).  Entries live
+ * in TopTransactionContext; at most one per subtransaction level.
+ */
+typedef struct XactContext
+{
+	struct XactContext *prev;	/* the entry it replaced (an abort of its
+								 * level goes back to it) */
+	int			level;			/* transaction nest level it belongs to */
+	bool		live;			/* false: replaced by a change of the setting */
+	MtContext	ctx;
+	char	   *value;			/* its internal value, built when needed */
+} XactContext;
+
+static XactContext *xact_ctx = NULL;
+static bool xact_ctx_callback = false;
+static bool materializing = false;	/* mt_context_materialize() sets it */
+static uint64 entry_counter = 0;
+
+static inline MtContext *
+xact_context_live(void)
+{
+	return xact_ctx != NULL && xact_ctx->live ? &xact_ctx->ctx : NULL;
+}
+static void xact_context_replaced(void);
 
 static bool parse_internal_value(const char *val, MtContext *out);
 static bool parse_hex_claim(const char *start, const char *end, char *out, size_t outlen,
@@ -1598,7 +1664,7 @@ mt_check_token(char **newval, void **extra, GucSource source)
 			memcpy(&internal, pending_internal_ctx, sizeof(MtContext));
 		else if (!parse_internal_value(tok, &internal))
 			REJECT("The token is malformed.");
-		if (!in_worker && IsTransactionState() &&
+		if (!in_worker && !materializing && IsTransactionState() &&
 			!status_allows(mt_tenant_status_cached(&internal.tenant), internal.maintenance))
 			REJECT("The tenant is not active.");
 		return context_extra(&internal, extra);
@@ -1627,6 +1693,12 @@ void
 mt_assign_token(const char *newval, void *extra)
 {
 	active_context = (MtContext *) extra;
+	/* a change of the setting replaces the transaction context */
+	if (xact_ctx != NULL && xact_ctx->live && IsTransactionState())
+		xact_context_replaced();
+	/* materializing writes the very context in effect: nothing changed */
+	if (materializing)
+		return;
 	context_checked = false;
 	context_generation++;
 }
@@ -2107,13 +2179,19 @@ static uint64 last_xact_end_generation = 0;
 void
 mt_context_xact_reset(void)
 {
-	if (active_context != NULL && !IsParallelWorker())
+	if ((active_context != NULL || xact_context_live() != NULL) && !IsParallelWorker())
 	{
 		last_xact_end = GetCurrentTimestamp();
 		last_xact_end_generation = context_generation;
 	}
 	else
 		last_xact_end = 0;
+	/* the transaction context ends with the transaction (its memory too) */
+	if (xact_ctx != NULL)
+	{
+		xact_ctx = NULL;
+		context_generation++;
+	}
 	context_checked = false;
 	passed_clear();
 }
@@ -2133,7 +2211,10 @@ status_allows(MtTenantStatus status, bool maintenance)
 static MtContext *
 current_context(void)
 {
-	MtContext  *ctx = active_context ? active_context : node_context;
+	MtContext  *ctx = xact_context_live();
+
+	if (ctx == NULL)
+		ctx = active_context ? active_context : node_context;
 
 	if (ctx == NULL)
 		return NULL;
@@ -2206,7 +2287,10 @@ mt_context_tenant(void)
 const pg_uuid_t *
 mt_context_claimed_tenant(void)
 {
-	MtContext  *ctx = active_context ? active_context : node_context;
+	MtContext  *ctx = xact_context_live();
+
+	if (ctx == NULL)
+		ctx = active_context ? active_context : node_context;
 
 	return ctx && !ctx->maintenance && !ctx->remote ? &ctx->tenant : NULL;
 }
@@ -2484,43 +2568,165 @@ mt_mint_token(const pg_uuid_t *tenant, int64 ttl_seconds,
 	return mint_token(tenant, ttl_seconds, sub, role, NULL);
 }
 
-/* Store an internal context value and SET (or SET LOCAL) it, so every path shares the check hook. */
+/* "mt-internal|<tenant>|<exp>|<hex sub>|<hex role>[|w<workspace>][|m]" of claims */
+static char *
+internal_value(const MtContext *ctx)
+{
+	StringInfoData val;
+	char		num[MAXINT8LEN + 1];
+	char		uuid[UUID_LEN * 2 + 5];
+
+	/* mt.authenticate() enters a tenant per call: no printf here */
+	initStringInfo(&val);
+	appendBinaryStringInfo(&val, MT_INTERNAL_PREFIX, strlen(MT_INTERNAL_PREFIX));
+	mt_uuid_format(&ctx->tenant, uuid);
+	appendBinaryStringInfo(&val, uuid, UUID_LEN * 2 + 4);
+	appendStringInfoCharMacro(&val, '|');
+	appendBinaryStringInfo(&val, num, pg_lltoa(ctx->exp, num));
+	appendStringInfoCharMacro(&val, '|');
+	append_hex_claim(&val, ctx->has_sub ? ctx->sub : NULL);
+	appendStringInfoCharMacro(&val, '|');
+	append_hex_claim(&val, ctx->has_role ? ctx->role : NULL);
+	if (ctx->has_wid)
+	{
+		appendBinaryStringInfo(&val, "|w", 2);
+		mt_uuid_format(&ctx->wid, uuid);
+		appendBinaryStringInfo(&val, uuid, UUID_LEN * 2 + 4);
+	}
+	if (ctx->maintenance)
+		appendStringInfoString(&val, "|m");
+#ifdef USE_ASSERT_CHECKING
+	{
+		MtContext	parsed;
+		MtContext	want = *ctx;
+
+		want.entry_id = 0;
+		Assert(parse_internal_value(val.data, &parsed) &&
+			   memcmp(&parsed, &want, sizeof(MtContext)) == 0);
+	}
+#endif
+	return val.data;
+}
+
+/* SET (LOCAL) multitenant.token to the internal value of ctx (the check hook takes ctx) */
+static void
+set_internal(const MtContext *ctx, bool is_local)
+{
+	char	   *val = internal_value(ctx);
+
+	pending_internal = val;
+	pending_internal_ctx = ctx;
+	PG_TRY();
+	{
+		(void) set_config_option("multitenant.token", val,
+								 PGC_USERSET, PGC_S_SESSION,
+								 is_local ? GUC_ACTION_LOCAL : GUC_ACTION_SET,
+								 true, ERROR, false);
+	}
+	PG_FINALLY();
+	{
+		pending_internal = NULL;
+		pending_internal_ctx = NULL;
+	}
+	PG_END_TRY();
+	pfree(val);
+}
+
+/* an abort of a subtransaction drops its entries; a commit hands them to the parent */
+static void
+xact_context_subxact(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (xact_ctx == NULL)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		XactContext *was = xact_ctx;
+
+		while (xact_ctx != NULL && xact_ctx->level >= level)
+			xact_ctx = xact_ctx->prev;
+		if (xact_ctx != was)
+		{
+			context_checked = false;
+			context_generation++;
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (XactContext *x = xact_ctx; x != NULL && x->level >= level; x = x->prev)
+			x->level = level - 1;
+	}
+}
+
+/* a new entry at the current level (the top one is reused if it is of this level) */
+static XactContext *
+xact_context_push(bool live)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	XactContext *x;
+
+	if (xact_ctx != NULL && xact_ctx->level == level)
+		x = xact_ctx;
+	else
+	{
+		x = MemoryContextAlloc(TopTransactionContext, sizeof(XactContext));
+		x->prev = xact_ctx;
+		x->level = level;
+	}
+	x->live = live;
+	x->value = NULL;
+	xact_ctx = x;
+	return x;
+}
+
+/* multitenant.token changed in this transaction: the entry in effect is replaced */
+static void
+xact_context_replaced(void)
+{
+	XactContext *top = xact_ctx;
+
+	if (top->level == GetCurrentTransactionNestLevel())
+		top->live = false;		/* its level ends as the change's does */
+	else
+		(void) xact_context_push(false);
+}
+
+/*
+ * Whether the GUC nest level is the transaction's own: not inside a
+ * function with SET clauses or another nest level (an owner scope), whose
+ * end may roll back what was set in it.  The level is not exported: open
+ * one and close it at once (nothing set in it; when no setting changed in
+ * the transaction this costs a few instructions).
+ */
+static bool
+guc_level_is_transactions(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	AtEOXact_GUC(true, nest);
+	return nest - 1 == GetCurrentTransactionNestLevel();
+}
+
+/*
+ * Enter a context: the claims, as the check hook of multitenant.token
+ * would have them.  is_local: for this transaction (the transaction
+ * context above where it can be used, else SET LOCAL), else SET.
+ */
 static void
 enter_internal(const pg_uuid_t *tenant, int64 ttl_seconds,
 			   const char *sub, const char *role, const pg_uuid_t *wid,
 			   bool is_local, bool maintenance)
 {
-	StringInfoData val;
-	int64		exp = unix_seconds(GetCurrentTimestamp()) + ttl_seconds;
-	char		num[MAXINT8LEN + 1];
-	char		uuid[UUID_LEN * 2 + 5];
 	MtContext	ctx;
 
-	/* mt.authenticate() enters a tenant per call: no printf here */
 	check_claim_lengths(sub, role);
-	initStringInfo(&val);
-	appendBinaryStringInfo(&val, MT_INTERNAL_PREFIX, strlen(MT_INTERNAL_PREFIX));
-	mt_uuid_format(tenant, uuid);
-	appendBinaryStringInfo(&val, uuid, UUID_LEN * 2 + 4);
-	appendStringInfoCharMacro(&val, '|');
-	appendBinaryStringInfo(&val, num, pg_lltoa(exp, num));
-	appendStringInfoCharMacro(&val, '|');
-	append_hex_claim(&val, sub);
-	appendStringInfoCharMacro(&val, '|');
-	append_hex_claim(&val, role);
-	if (wid != NULL)
-	{
-		appendBinaryStringInfo(&val, "|w", 2);
-		mt_uuid_format(wid, uuid);
-		appendBinaryStringInfo(&val, uuid, UUID_LEN * 2 + 4);
-	}
-	if (maintenance)
-		appendStringInfoString(&val, "|m");
 
-	/* the same claims as parse_internal_value() reads from val */
+	/* the same claims as parse_internal_value() reads from the value */
 	memset(&ctx, 0, sizeof(ctx));
 	memcpy(&ctx.tenant, tenant, sizeof(pg_uuid_t));
-	ctx.exp = exp;
+	ctx.exp = unix_seconds(GetCurrentTimestamp()) + ttl_seconds;
 	ctx.has_sub = sub != NULL && sub[0] != '\0';
 	if (ctx.has_sub)
 		strlcpy(ctx.sub, sub, sizeof(ctx.sub));
@@ -2534,31 +2740,117 @@ enter_internal(const pg_uuid_t *tenant, int64 ttl_seconds,
 	}
 	ctx.maintenance = maintenance;
 	ctx.backoffice = internal_backoffice(&ctx);
-#ifdef USE_ASSERT_CHECKING
+	ctx.entry_id = ++entry_counter;
+
+	if (is_local && !maintenance && IsTransactionState() && !IsInParallelMode() &&
+		guc_level_is_transactions())
 	{
-		MtContext	parsed;
+		XactContext *x;
 
-		Assert(parse_internal_value(val.data, &parsed) &&
-			   memcmp(&parsed, &ctx, sizeof(MtContext)) == 0);
+		/* what the check hook checks of an internal value it is handed */
+		if (!status_allows(mt_tenant_status_cached(&ctx.tenant), false))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("invalid tenant token"),
+					 errdetail("The tenant is not active.")));
+		if (!xact_ctx_callback)
+		{
+			RegisterSubXactCallback(xact_context_subxact, NULL);
+			xact_ctx_callback = true;
+		}
+		x = xact_context_push(true);
+		x->ctx = ctx;
+		/* as the assign hook does */
+		context_checked = false;
+		context_generation++;
+		return;
 	}
-#endif
+	set_internal(&ctx, is_local);
+}
 
-	pending_internal = val.data;
-	pending_internal_ctx = &ctx;
+/*
+ * Writes the transaction context into multitenant.token (SET LOCAL at the
+ * current nest level), where the setting itself is needed (see above).
+ * Nothing when there is none or the setting cannot change now.
+ */
+void
+mt_context_materialize(void)
+{
+	MtContext	ctx;
+
+	if (xact_context_live() == NULL || IsInParallelMode() || !IsTransactionState())
+		return;
+	ctx = xact_ctx->ctx;
+	materializing = true;
 	PG_TRY();
 	{
-		(void) set_config_option("multitenant.token", val.data,
-								 PGC_USERSET, PGC_S_SESSION,
-								 is_local ? GUC_ACTION_LOCAL : GUC_ACTION_SET,
-								 true, ERROR, false);
+		set_internal(&ctx, true);
 	}
 	PG_FINALLY();
 	{
-		pending_internal = NULL;
-		pending_internal_ctx = NULL;
+		materializing = false;
 	}
 	PG_END_TRY();
-	pfree(val.data);
+}
+
+/* RESET ALL and DISCARD skip a setting at its default: materialize first */
+void
+mt_context_utility(Node *stmt)
+{
+	if (xact_ctx == NULL || stmt == NULL)
+		return;
+	if ((IsA(stmt, VariableSetStmt) && ((VariableSetStmt *) stmt)->kind == VAR_RESET_ALL) ||
+		(IsA(stmt, DiscardStmt) && ((DiscardStmt *) stmt)->target == DISCARD_ALL))
+		mt_context_materialize();
+}
+
+/*
+ * The setting as it reads: the transaction context's internal value, or
+ * multitenant.token.  Show hook of multitenant.token (SHOW,
+ * current_setting, pg_settings) and the MFA marker's (mfa.c).
+ */
+const char *
+mt_context_setting(void)
+{
+	if (xact_context_live() != NULL)
+	{
+		if (xact_ctx->value == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			xact_ctx->value = internal_value(&xact_ctx->ctx);
+			MemoryContextSwitchTo(old);
+		}
+		return xact_ctx->value;
+	}
+	return mt_token_string != NULL ? mt_token_string : "";
+}
+
+const char *
+mt_show_token(void)
+{
+	return mt_context_setting();
+}
+
+/*
+ * The number enter_internal() gave the context in effect (0: none, or a
+ * context it did not enter): mt.authenticate's scopes hold while it is the
+ * same (api_keys.c).  mt_context_entered_id(): the number of the last
+ * context entered, right after mt_enter_tenant() returned (not validated:
+ * the first use of the context in the transaction does that).
+ */
+uint64
+mt_context_entered_id(void)
+{
+	return entry_counter;
+}
+
+uint64
+mt_context_entry_id(void)
+{
+	MtContext  *ctx = current_context();
+
+	return ctx != NULL ? ctx->entry_id : 0;
 }
 
 void

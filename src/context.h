@@ -15,6 +15,7 @@
 
 #include "postgres.h"
 
+#include "nodes/nodes.h"
 #include "utils/guc.h"
 #include "utils/uuid.h"
 
@@ -45,6 +46,13 @@ extern void mt_node_context_shmem_startup(void);
 
 extern bool mt_check_token(char **newval, void **extra, GucSource source);
 extern void mt_assign_token(const char *newval, void *extra);
+extern const char *mt_show_token(void);
+/* the transaction context (context.c): the setting as it reads, materializing */
+extern const char *mt_context_setting(void);
+extern void mt_context_materialize(void);
+extern void mt_context_utility(Node *stmt);
+extern uint64 mt_context_entry_id(void);
+extern uint64 mt_context_entered_id(void);
 extern bool mt_check_claim_setting(char **newval, void **extra, GucSource source);
 extern void mt_assign_tenant_claim(const char *newval, void *extra);
 extern void mt_assign_subject_claim(const char *newval, void *extra);

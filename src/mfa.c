@@ -80,7 +80,7 @@ mt_mfa_xact_callback(int event)
 static void
 marker_value(char *out, size_t outlen, const pg_uuid_t *tenant, const char *subject)
 {
-	const char *tok = GetConfigOption("multitenant.token", true, false);
+	const char *tok = mt_context_setting();	/* the transaction context's too */
 	uint64		h = tok == NULL ? 0 :
 		hash_bytes_extended((const unsigned char *) tok, strlen(tok), 0x6d6661);
 

@@ -87,6 +87,7 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	bool		approved;
 
 	mt_audit_release_cache();
+	mt_context_utility(pstmt->utilityStmt);
 	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
 	nest = mt_citus_suppress_set_propagation(pstmt->utilityStmt);
 	mt_citus_pass_context_utility(pstmt->utilityStmt);
@@ -134,6 +135,9 @@ mt_planner(Query *parse, const char *query_string, int cursorOptions,
 static void
 mt_executor_start(QueryDesc *queryDesc, int eflags)
 {
+	/* parallel workers restore the leader's settings: the context must be one */
+	if (queryDesc->plannedstmt->parallelModeNeeded)
+		mt_context_materialize();
 	mt_citus_pass_context();
 	mt_citus_route_params(queryDesc);
 	mt_mfa_executor_start(queryDesc->plannedstmt->parallelModeNeeded);
@@ -305,7 +309,7 @@ mt_define_gucs(void)
 							   "",
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   mt_check_token, mt_assign_token, NULL);
+							   mt_check_token, mt_assign_token, mt_show_token);
 
 	DefineCustomStringVariable("multitenant.node_context",
 							   "Internal: the tenant context a Citus coordinator passes to the workers of a distributed transaction.",

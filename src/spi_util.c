@@ -308,6 +308,8 @@ static void
 owner_enter(OwnerScope *s, Oid owner, const pg_uuid_t *tenant)
 {
 	GetUserIdAndSecContext(&s->save_userid, &s->save_sec);
+	/* the level is rolled back at the end: the caller's context must survive that */
+	mt_context_materialize();
 	s->nestlevel = mt_enter_safe_search_path();
 	if (tenant != NULL)
 		mt_enter_tenant_maintenance(tenant);

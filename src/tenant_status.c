@@ -19,7 +19,9 @@
  *	  mt.tenants (or mt.api_key_secrets, whose rows api_keys.c caches the
  *	  same way) bumps that atomic before and after it commits (statement
  *	  trigger + xact callback), so on the primary a suspension or
- *	  revocation is seen by every backend at its next call;
+ *	  revocation is seen by every backend at its next call (not the
+ *	  last-use flush's UPDATE of last_used_at alone, which no cache
+ *	  holds: mt_registry_last_use_only);
  *	- mt_registry_invalidations, this backend's count of relcache
  *	  invalidations of those tables (and of mt.tenant_placements, whose
  *	  level per tenant is cached here the same way, for the
@@ -112,7 +114,6 @@ mt_registry_generation(uint64 *gen)
 
 /* set by the mt.tenants statement trigger; published at commit */
 static bool tenants_changed_in_xact = false;
-static bool registry_quiet = false;	/* mt_registry_quiet() */
 
 /* per-backend status cache (see header comment), bounded */
 #define MT_STATUS_CACHE_MAX 4096
@@ -623,31 +624,37 @@ mt_tenants_xact_callback(int event)
  * publish a new generation, and queue a relcache invalidation of the table,
  * which is sent at commit and replayed on hot standbys (header comment).
  */
+/*
+ * Set by api_keys.c around the one statement of the last-use flush that
+ * writes only mt.api_key_secrets.last_used_at, which no cache holds: that
+ * UPDATE does not empty every backend's caches (the flush runs every
+ * multitenant.flush_interval).  Any other statement, and that one's
+ * re-hash companion, invalidates as always.
+ */
+static bool last_use_only = false;
+
+void
+mt_registry_last_use_only(bool on)
+{
+	last_use_only = on;
+}
+
 PG_FUNCTION_INFO_V1(mt_tenants_changed);
 Datum
 mt_tenants_changed(PG_FUNCTION_ARGS)
 {
+	TriggerData *td;
+
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mt.tenants_changed() must be called as a trigger")));
-	if (registry_quiet)
+	td = (TriggerData *) fcinfo->context;
+	if (last_use_only && TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		RelationGetRelid(td->tg_relation) == mt_catalog_relid("api_key_secrets"))
 		return PointerGetDatum(NULL);
 	tenants_changed_in_xact = true;
 	CacheInvalidateRelcache(((TriggerData *) fcinfo->context)->tg_relation);
 	return PointerGetDatum(NULL);
 }
 
-/*
- * While on, this backend's writes to the registry tables do not move the
- * registry generation (nor queue the relcache invalidation standbys
- * replay): for the API keys' last-use flush, whose column no cache holds.
- * Without it every backend's caches keyed by the generation (tenant
- * status, API keys, key versions, policies, verified tokens) would empty
- * at every flush interval while keys are in use.
- */
-void
-mt_registry_quiet(bool on)
-{
-	registry_quiet = on;
-}

@@ -52,8 +52,8 @@ extern bool mt_tenant_by_slug(const char *slug, pg_uuid_t *out);
  */
 extern bool mt_registry_generation(uint64 *gen);
 extern uint64 mt_registry_inval_count(void);
+/* the last-use flush's UPDATE of last_used_at only (api_keys.c) */
+extern void mt_registry_last_use_only(bool on);
 
-/* writes that change nothing a cache holds (API-key last-use times) */
-extern void mt_registry_quiet(bool on);
 
 #endif							/* MT_TENANT_STATUS_H */
