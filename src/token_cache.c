@@ -132,9 +132,10 @@ mt_token_cache_put(const char *tok, size_t toklen, const MtTokenStamp *stamp,
 	if (cache != NULL && (!same_stamp(stamp) ||
 						  cache_bytes + need + ENTRY_OVERHEAD > budget))
 		forget_all();
+	/* a generation context: entries take their exact size (no power of 2) */
 	if (cache_cxt == NULL)
-		cache_cxt = AllocSetContextCreate(TopMemoryContext, "multitenant token cache",
-										  ALLOCSET_DEFAULT_SIZES);
+		cache_cxt = GenerationContextCreate(TopMemoryContext, "multitenant token cache",
+											0, 8 * 1024, 64 * 1024);
 	if (cache == NULL)
 	{
 		HASHCTL		ctl;
