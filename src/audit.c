@@ -1246,6 +1246,24 @@ mt_audit_record(const pg_uuid_t *tenant, const char *action,
  * recorded).  Rows whose details are encrypted cannot be re-chained under
  * another tenant: their subject key is found by a hash over the tenant.
  */
+/*
+ * An imported row given to the importing tenant (dst) under a new id, for
+ * sealed and unsealed rows alike; one with encrypted details only under
+ * its own tenant id (feature not supported otherwise).
+ */
+static void
+rechain_row(AuditRow *r, const pg_uuid_t *dst, bool same_tenant, Oid id_seq)
+{
+	if (r->has_key_id && !same_tenant)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot import audit events with encrypted details under a new tenant id"),
+				 errdetail("Their subject keys are found by a keyed hash over the tenant id."),
+				 errhint("Import under the original tenant id.")));
+	r->id = nextval_internal(id_seq, false);
+	r->tenant = *dst;
+}
+
 int64
 mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 					  int64 base_seq, const uint8 *base_hash, bool rechain)
@@ -1336,14 +1354,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 				unsealed_seen = true;
 				if (rechain)
 				{
-					if (r.has_key_id && !same_tenant)
-						ereport(ERROR,
-								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-								 errmsg("cannot import audit events with encrypted details under a new tenant id"),
-								 errdetail("Their subject keys are found by a keyed hash over the tenant id."),
-								 errhint("Import under the original tenant id.")));
-					r.id = nextval_internal(rels.id_seq, false);
-					r.tenant = *dst;
+					rechain_row(&r, dst, same_tenant, rels.id_seq);
 					audit_compute_hash(&r, &canon, r.hash);
 				}
 				else if (r.id > max_id)
@@ -1373,14 +1384,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 
 			if (rechain)
 			{
-				if (r.has_key_id && !same_tenant)
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("cannot import audit events with encrypted details under a new tenant id"),
-							 errdetail("Their subject keys are found by a keyed hash over the tenant id."),
-							 errhint("Import under the original tenant id.")));
-				r.id = nextval_internal(rels.id_seq, false);
-				r.tenant = *dst;
+				rechain_row(&r, dst, same_tenant, rels.id_seq);
 				r.seq = ++dst_seq;
 				memcpy(r.prev_hash, dst_prev, MT_SHA256_LEN);
 				audit_compute_hash(&r, &canon, r.hash);

@@ -1220,6 +1220,29 @@ context_extra(const MtContext *verified, void **extra)
 }
 
 /*
+ * Does the token's aud (a string, or an array of strings) name one of the
+ * values of setting, or (setting NULL) the database dbname?
+ */
+static bool
+aud_names(JwtJson *pj, const char *setting, const char *dbname)
+{
+	ListCell   *lc;
+
+	if (!pj->aud_is_array)
+		return pj->str[F_AUD] != NULL &&
+			(setting ? setting_list_contains(setting, pj->str[F_AUD]) :
+			 strcmp(pj->str[F_AUD], dbname) == 0);
+	foreach(lc, pj->aud_list)
+	{
+		const char *v = (const char *) lfirst(lc);
+
+		if (setting ? setting_list_contains(setting, v) : strcmp(v, dbname) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The issuer and audience checks of a token's payload: NULL when they
  * pass, else the reason (multitenant.token_issuer / token_audience; an aud
  * claim without token_audience must name the database).
@@ -1237,38 +1260,15 @@ token_claims_problem(JwtJson *pj, bool backoffice)
 	if (!backoffice && mt_token_audience != NULL && mt_token_audience[0] != '\0')
 	{
 		/* the audiences the operator configured, required */
-		bool		match = false;
-
-		if (pj->aud_is_array)
-		{
-			ListCell   *lc;
-
-			foreach(lc, pj->aud_list)
-				match |= setting_list_contains(mt_token_audience, (char *) lfirst(lc));
-		}
-		else
-			match = pj->str[F_AUD] != NULL && setting_list_contains(mt_token_audience, pj->str[F_AUD]);
-		if (!match)
+		if (!aud_names(pj, mt_token_audience, NULL))
 			return "The token audience does not include one of multitenant.token_audience.";
 	}
 	else if (pj->seen[F_AUD])
 	{
-		bool		match = false;
-
 		dbname = session_database_name();
 		if (dbname == NULL)
 			return "The token audience cannot be checked outside a transaction.";
-
-		if (pj->aud_is_array)
-		{
-			ListCell   *lc;
-
-			foreach(lc, pj->aud_list)
-				match |= (strcmp((char *) lfirst(lc), dbname) == 0);
-		}
-		else
-			match = (pj->str[F_AUD] != NULL && strcmp(pj->str[F_AUD], dbname) == 0);
-		if (!match)
+		if (!aud_names(pj, NULL, dbname))
 			return "The token audience does not include this database.";
 	}
 	return NULL;
