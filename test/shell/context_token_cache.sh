@@ -41,6 +41,10 @@ cluster_reload_wait
 exp=$(( $(date +%s) + 600 ))
 # names acme by tid and globex by org: the claim mapping decides
 idp=$(mint token "$work" idp RS256 k1 "{\"tid\":\"$acme\",\"org\":\"$globex\",\"sub\":\"carol\",\"exp\":$exp,\"iat\":$(( $(date +%s) - 3600 ))}")
+# over the 4 kB the cache keeps: checked in full at every set
+pad=$(printf 'x%.0s' $(seq 3500))
+big=$(mint token "$work" idp RS256 k1 "{\"tid\":\"$acme\",\"sub\":\"dave\",\"exp\":$exp,\"pad\":\"$pad\"}")
+[ "${#big}" -gt 4096 ] || fail "the big token is only ${#big} bytes"
 
 # One session, the tokens passed as settings (never in a statement's text).
 # A step prints "== name" and then the context or the refusal.
@@ -97,6 +101,8 @@ short=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '5 seconds', 'bob', N
     step "own token of the resumed tenant" own
     step "provider token" idp
     step "provider token again" idp
+    step "big token" big
+    step "big token again" big
     reload multitenant.tenant_claim org
     step "provider token under tenant_claim org" idp
     reload multitenant.tenant_claim tid
@@ -120,7 +126,7 @@ short=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '5 seconds', 'bob', N
     step "provider token with the cache off, again" idp
 } >"$work/session.sql"
 
-PGOPTIONS="-c test.own=$own -c test.short=$short -c test.idp=$idp" \
+PGOPTIONS="-c test.own=$own -c test.short=$short -c test.idp=$idp -c test.big=$big" \
     mt_psql -d $db -f "$work/session.sql" >"$work/out.txt" 2>&1 || true
 
 # what a step printed (its context line, or its refusal detail)
@@ -144,6 +150,8 @@ expect "short token again" "context $acme bob"
 expect "short token after its exp" "The token has expired."
 expect "provider token" "context $acme carol"
 expect "provider token again" "context $acme carol"
+expect "big token" "context $acme dave"
+expect "big token again" "context $acme dave"
 expect "provider token under tenant_claim org" "context $globex carol"
 expect "provider token under tenant_claim tid" "context $acme carol"
 expect "provider token after its key left the key set" "invalid tenant token"
@@ -162,5 +170,10 @@ mt_psql -d postgres -c "DROP ROLE IF EXISTS mt_cache_user" -c "CREATE ROLE mt_ca
 out=$(mt_psql -d $db -U mt_cache_user -c "SET multitenant.token_cache_size = 65536" 2>&1 || true)
 grep -c "permission denied to set parameter" <<<"$out" >/dev/null || fail "a plain role resized the token cache: $out"
 echo "ok: only superusers set multitenant.token_cache_size"
+for v in -1 65537 2GB; do
+    out=$(mt_psql -d $db -v VERBOSITY=verbose -c "SET multitenant.token_cache_size = '$v'" 2>&1 || true)
+    grep -c "ERROR:  22023" <<<"$out" >/dev/null || fail "token_cache_size = $v not refused with 22023: $out"
+done
+echo "ok: token_cache_size out of 0..64MB is refused (22023)"
 mt_psql -d postgres -c "DROP ROLE mt_cache_user" >/dev/null
 mt_psql -d postgres -c "DROP DATABASE $db" >/dev/null
