@@ -28,10 +28,15 @@
  * row.  A key stops working when its version is retired.
  *
  * Verification reads mt.api_key_secrets through its primary key directly
- * (one index probe, no SPI) with the latest snapshot, so a revocation is
- * seen by every session as soon as it commits, even inside a transaction
- * that started earlier (in parallel mode, where no new snapshot may be
- * taken, with the query's snapshot, uncached).  Nothing positive is cached across calls.
+ * (one index probe, no SPI) with the latest snapshot, into a per-backend
+ * key cache trusted only under the registry stamp (tenant_status.c), so a
+ * revocation is seen by every session as soon as it commits, even inside a
+ * transaction that started earlier (in parallel mode, where no new
+ * snapshot may be taken, with the query's snapshot, uncached).  A cache
+ * entry also holds the tenant's status, the parsed scopes, handles on the
+ * tenant's api_calls counter and statistics row, and the key's last use
+ * not yet noted in shared memory (at most once per
+ * multitenant.api_key_last_use_interval per client network).
  *
  * Shared state (requested by multitenant.c in shmem_request_hook):
  *	- usage_lock (LWLock) protects the last-use hash: insertions, removals,
@@ -46,12 +51,11 @@
  *	  and (client address, no key id) for malformed keys and unknown key
  *	  ids, so failures on one key id never refuse another key id.
  *
- * Backend-local state: the key authenticated in the current transaction
- * (id, scopes, and the number of the context mt.authenticate() entered:
- * mt_context_entry_id), cleared at
- * transaction end and ignored once another context is in effect;
- * and the list of last-use flushes to mark as written if the transaction
- * commits.
+ * Backend-local state: the key cache (above); the key authenticated in
+ * the current transaction (id, scopes, and the number of the context
+ * mt.authenticate() entered: mt_context_entry_id), cleared at transaction
+ * end and ignored once another context is in effect; and the list of
+ * last-use flushes to mark as written if the transaction commits.
  *
  *-------------------------------------------------------------------------
  */
@@ -69,11 +73,13 @@
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
@@ -126,6 +132,7 @@ static const char base62[] =
 int			mt_api_key_max_failures = 20;
 int			mt_api_key_failure_window = 60;
 int			mt_api_key_lockout = 300;
+int			mt_api_key_last_use_interval = 1000;
 int			mt_api_key_usage_slots = 10000;
 
 /* ---- shared memory ---- */
@@ -195,13 +202,18 @@ static HTAB *throttle_hash = NULL;
 
 /* ---- backend-local state ---- */
 
-/* the key mt.authenticate() verified in this transaction */
-static MemoryContext auth_cxt = NULL;
+/*
+ * the key mt.authenticate() verified in this transaction; its scopes are
+ * copied into auth_scope_buf (kept, grown when a key has more)
+ */
 static bool auth_valid = false;
 static uint64 auth_entry = 0;	/* the context it entered (mt_context_entry_id) */
 static char auth_key_id[KEY_ID_LEN + 1];
 static int	auth_nscopes = 0;
 static char **auth_scopes = NULL;
+static int	auth_scopes_cap = 0;
+static char *auth_scope_buf = NULL;
+static int	auth_scope_buf_cap = 0;
 
 /*
  * last-use values and re-hashes written by this transaction, marked
@@ -219,6 +231,8 @@ typedef struct PendingMark
 } PendingMark;
 
 static List *pending_marks = NIL;
+
+static void note_unnoted_uses(void);
 
 /* the client's throttle bucket, computed once per backend */
 static ThrottleKey my_bucket;
@@ -246,24 +260,22 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
  * Format: base62, CRC-32, parsing, generation, keyed hash
  * --------------------------------------------------------------------- */
 
-/* base62 characters, by table: parse_key runs on every mt.authenticate */
-static const bool base62_char[256] = {
-	['0'] = 1,['1'] = 1,['2'] = 1,['3'] = 1,['4'] = 1,['5'] = 1,['6'] = 1,['7'] = 1,
-	['8'] = 1,['9'] = 1,
-	['A'] = 1,['B'] = 1,['C'] = 1,['D'] = 1,['E'] = 1,['F'] = 1,['G'] = 1,['H'] = 1,
-	['I'] = 1,['J'] = 1,['K'] = 1,['L'] = 1,['M'] = 1,['N'] = 1,['O'] = 1,['P'] = 1,
-	['Q'] = 1,['R'] = 1,['S'] = 1,['T'] = 1,['U'] = 1,['V'] = 1,['W'] = 1,['X'] = 1,
-	['Y'] = 1,['Z'] = 1,
-	['a'] = 1,['b'] = 1,['c'] = 1,['d'] = 1,['e'] = 1,['f'] = 1,['g'] = 1,['h'] = 1,
-	['i'] = 1,['j'] = 1,['k'] = 1,['l'] = 1,['m'] = 1,['n'] = 1,['o'] = 1,['p'] = 1,
-	['q'] = 1,['r'] = 1,['s'] = 1,['t'] = 1,['u'] = 1,['v'] = 1,['w'] = 1,['x'] = 1,
-	['y'] = 1,['z'] = 1,
-};
+/*
+ * base62 characters, as a bitmap of the 128 ASCII codes held in two
+ * constants (parse_key_format runs on every mt.authenticate: no table to
+ * load)
+ */
+#define BASE62_MASK_LO	UINT64CONST(0x03FF000000000000)	/* '0'..'9' */
+#define BASE62_MASK_HI	UINT64CONST(0x07FFFFFE07FFFFFE)	/* 'A'..'Z', 'a'..'z' */
 
 static inline bool
 is_base62(unsigned char c)
 {
-	return base62_char[c];
+	if (c < 64)
+		return (BASE62_MASK_LO >> c) & 1;
+	if (c < 128)
+		return (BASE62_MASK_HI >> (c - 64)) & 1;
+	return false;
 }
 
 /* CRC-32/ISO-HDLC (zlib crc32, polynomial 0xEDB88320 reflected), by table */
@@ -304,16 +316,12 @@ encode_crc(uint32 crc, char *out)
 }
 
 /*
- * Checks the format and checksum of a KEY_LEN-byte candidate and copies
- * out its key id.  Touches no table.
+ * Checks the format of a KEY_LEN-byte candidate (prefix, separator, base62
+ * characters; not the checksum) and copies out its key id.
  */
 static bool
-parse_key(const char *key, size_t len, char *key_id)
+parse_key_format(const char *key, char *key_id)
 {
-	char		crc[KEY_CRC_LEN];
-
-	if (len != KEY_LEN)
-		return false;
 	if (memcmp(key, "mt_live_", KEY_PREFIX_LEN) != 0 &&
 		memcmp(key, "mt_test_", KEY_PREFIX_LEN) != 0)
 		return false;
@@ -325,12 +333,29 @@ parse_key(const char *key, size_t len, char *key_id)
 	for (int i = KEY_PREFIX_LEN + KEY_ID_LEN + 1; i < KEY_LEN; i++)
 		if (!is_base62((unsigned char) key[i]))
 			return false;
-	encode_crc(key_crc32(key, KEY_BODY_LEN), crc);
-	if (memcmp(crc, key + KEY_BODY_LEN, KEY_CRC_LEN) != 0)
-		return false;
 	memcpy(key_id, key + KEY_PREFIX_LEN, KEY_ID_LEN);
 	key_id[KEY_ID_LEN] = '\0';
 	return true;
+}
+
+/* whether the checksum of a KEY_LEN-byte candidate holds */
+static bool
+key_checksum_ok(const char *key)
+{
+	char		crc[KEY_CRC_LEN];
+
+	encode_crc(key_crc32(key, KEY_BODY_LEN), crc);
+	return memcmp(crc, key + KEY_BODY_LEN, KEY_CRC_LEN) == 0;
+}
+
+/*
+ * Checks the format and checksum of a candidate and copies out its key id.
+ * Touches no table.
+ */
+static bool
+parse_key(const char *key, size_t len, char *key_id)
+{
+	return len == KEY_LEN && parse_key_format(key, key_id) && key_checksum_ok(key);
 }
 
 /* uniform base62 characters from libsodium's randombytes (rejection sampling) */
@@ -537,6 +562,19 @@ client_bucket(const char *key_id)
 	if (key_id != NULL)
 		memcpy(my_bucket.key_id, key_id, KEY_ID_LEN);
 	return &my_bucket;
+}
+
+/*
+ * Whether any bucket may be cooling down, without reading the clock: the
+ * latest end of a cool-down is compared with the statement's start (the
+ * clock reads later).  False: throttle_blocked() would answer false.
+ */
+static inline bool
+throttle_may_block(void)
+{
+	return mt_api_key_max_failures > 0 &&
+		pg_atomic_read_u64(&keys_shared->blocked_until_max) >
+		(uint64) GetCurrentStatementStartTimestamp();
 }
 
 /*
@@ -852,24 +890,17 @@ note_network(UsageEntry *e, uint64 net, uint64 now)
 	pg_atomic_fetch_add_u64(&keys_shared->net_dropped, 1);
 }
 
+/*
+ * Notes a use of key_id at ts from network net (0: none) in shared memory
+ * (note_use decides when; never on a hot standby)
+ */
 static void
-note_last_used(const char *key_id)
+note_last_used(const char *key_id, TimestampTz ts, uint64 net)
 {
 	UsageKey	k;
 	UsageEntry *e;
-	uint64		now;
-	uint64		net;
+	uint64		now = (uint64) ts;
 
-	/*
-	 * Not on a hot standby: no flush could ever write it there, and one
-	 * written after a promotion would be a use the primary never saw.  A
-	 * standby records nothing of mt.authenticate() (no api_calls either);
-	 * its throttle is its own (doc/operations.md, "Hot standby").
-	 */
-	if (RecoveryInProgress())
-		return;
-	now = (uint64) GetCurrentStatementStartTimestamp();
-	net = client_network();
 	memset(&k, 0, sizeof(k));
 	k.dbid = MyDatabaseId;
 	memcpy(k.key_id, key_id, KEY_ID_LEN);
@@ -979,6 +1010,8 @@ flush_last_used(void)
 
 	if (keys_shared == NULL || !OidIsValid(keys_table_oid()))
 		return 0;
+	/* this backend's own uses waiting in its key cache (note_use) first */
+	note_unnoted_uses();
 	/* mt.api_key_networks is 0.5.0's: older scripts keep no networks */
 	have_networks = OidIsValid(mt_catalog_relid(NETWORKS_TABLE));
 
@@ -1225,35 +1258,46 @@ static void
 auth_clear(void)
 {
 	auth_entry = 0;
-	auth_scopes = NULL;
 	auth_nscopes = 0;
 	auth_valid = false;
-	if (auth_cxt != NULL)
-		MemoryContextReset(auth_cxt);
 }
 
+/*
+ * Remembers the key just authenticated with its scopes: n strings, each
+ * NUL-terminated, one after the other in blob (bytes long)
+ */
 static void
-auth_remember(const char *key_id, ArrayType *scopes)
+auth_remember(const char *key_id, int n, const char *blob, int bytes)
 {
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
+	const char *p;
 
 	auth_clear();
-	if (auth_cxt == NULL)
-		auth_cxt = AllocSetContextCreate(TopMemoryContext, "multitenant api key auth",
-										 ALLOCSET_SMALL_SIZES);
 	auth_entry = mt_context_entered_id();	/* mt_enter_tenant() just entered it */
 	if (auth_entry == 0)
 		return;
-	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	auth_scopes = MemoryContextAlloc(auth_cxt, sizeof(char *) * Max(n, 1));
+	if (bytes > auth_scope_buf_cap)
+	{
+		auth_scope_buf_cap = Max(bytes, 1024);
+		auth_scope_buf = auth_scope_buf == NULL ?
+			MemoryContextAlloc(TopMemoryContext, auth_scope_buf_cap) :
+			repalloc(auth_scope_buf, auth_scope_buf_cap);
+	}
+	if (n > auth_scopes_cap)
+	{
+		auth_scopes_cap = Max(n, MAX_SCOPES);
+		auth_scopes = auth_scopes == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(char *) * auth_scopes_cap) :
+			repalloc(auth_scopes, sizeof(char *) * auth_scopes_cap);
+	}
+	if (bytes > 0)
+		memcpy(auth_scope_buf, blob, bytes);
+	p = auth_scope_buf;
 	for (int i = 0; i < n; i++)
 	{
-		if (nulls[i])
-			continue;
-		auth_scopes[auth_nscopes++] = MemoryContextStrdup(auth_cxt, TextDatumGetCString(elems[i]));
+		auth_scopes[i] = (char *) p;
+		p += strlen(p) + 1;
 	}
+	auth_nscopes = n;
 	strlcpy(auth_key_id, key_id, sizeof(auth_key_id));
 	auth_valid = true;
 }
@@ -1394,14 +1438,14 @@ mt_api_keys_init(void)
 
 typedef struct KeyRow
 {
-	pg_uuid_t	tenant;
 	uint8		hash[MT_SHA256_LEN];
-	bool		hash_ok;
-	ArrayType  *scopes;
-	bool		has_expires;
+	pg_uuid_t	tenant;
 	TimestampTz expires_at;
-	bool		revoked;
+	ArrayType  *scopes;
 	int			pepper_version;
+	bool		hash_ok;
+	bool		has_expires;
+	bool		revoked;
 } KeyRow;
 
 static void
@@ -1532,91 +1576,300 @@ lookup_key_uncached(const char *key_id, KeyRow *row, bool *fresh)
  */
 #define KEY_CACHE_MAX 4096
 
+/*
+ * The cache is an open-addressing table (simplehash) whose elements are
+ * the entries themselves: a lookup reads the slot it lands on, and that is
+ * the entry.  A found entry also keeps, under the same stamp, what each
+ * use of the key needs besides its row: the tenant's status (read at the
+ * key's first successful use), its scopes parsed, this backend's handles
+ * on the tenant's api_calls counter (usage.c) and statistics row
+ * (tenant_stats.c), and the key's last use not yet noted in shared memory
+ * (note_use).
+ */
+typedef struct KeyIdKey
+{
+	char		id[KEY_ID_LEN];	/* not NUL-terminated */
+} KeyIdKey;
+
 typedef struct KeyCacheEntry
 {
-	char		key_id[KEY_ID_LEN + 1];	/* hash key, zero padded */
+	KeyIdKey	key;			/* the key id: simplehash's key */
+	uint32		hash;			/* simplehash's */
+	char		status;			/* simplehash's */
+	/* the rest is zeroed when the entry is filled */
 	bool		found;
+	bool		cached;			/* in the cache (not a one-call copy) */
+	int8		tenant_status;	/* MtTenantStatus; -1: not read yet */
 	KeyRow		row;			/* row.scopes lives in key_cache_cxt */
+	MtRowHandle usage;
+	MtRowHandle stats;
+	TimestampTz noted_at;		/* the last use noted in shared memory */
+	uint64		noted_net;		/* with its client network */
+	TimestampTz unnoted_at;		/* a later use of the same network, not
+								 * noted yet; 0: none */
+	int			nscopes;		/* -1: not parsed yet */
+	int			scope_bytes;
+	char	   *scope_blob;		/* the scopes, each NUL-terminated */
 } KeyCacheEntry;
 
-static HTAB *key_cache = NULL;
+static inline uint32
+key_id_hash(KeyIdKey k)
+{
+	uint32		w[3];
+
+	memcpy(w, k.id, sizeof(w));
+	return murmurhash32(w[0] ^ murmurhash32(w[1] ^ murmurhash32(w[2])));
+}
+
+#define SH_PREFIX		keyslots
+#define SH_ELEMENT_TYPE	KeyCacheEntry
+#define SH_KEY_TYPE		KeyIdKey
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k)	key_id_hash(k)
+#define SH_EQUAL(tb, a, b)	(memcmp((a).id, (b).id, KEY_ID_LEN) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a)	((a)->hash)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+static keyslots_hash *key_cache = NULL;
 static MemoryContext key_cache_cxt = NULL;
 static uint64 key_cache_generation = 0;
 static uint64 key_cache_inval = 0;
+static int	key_cache_unnoted = 0;	/* entries with unnoted_at set */
+static bool unnoted_exit_hook = false;
 
-static bool
-lookup_key(const char *key_id, KeyRow *row)
+/*
+ * Last-use times: a backend notes a key's use in shared memory (the
+ * usage_lock and the key's entry, which the other backends write too) at
+ * most once per multitenant.api_key_last_use_interval for the same client
+ * network.  A later use within that time waits in the backend's cache
+ * entry and is noted by the key's next use after it, by this backend's own
+ * flush (mt.flush_api_key_usage()), before its key cache is emptied and
+ * when it exits: the last use the flush writes is at most that much older
+ * than the true one.  A use from another network is noted at once.
+ */
+
+/* notes every use waiting in the key cache */
+static void
+note_unnoted_uses(void)
 {
-	char		k[KEY_ID_LEN + 1] = {0};
+	keyslots_iterator it;
 	KeyCacheEntry *e;
+
+	if (key_cache_unnoted == 0 || key_cache == NULL)
+		return;
+	keyslots_start_iterate(key_cache, &it);
+	while ((e = keyslots_iterate(key_cache, &it)) != NULL)
+	{
+		if (e->unnoted_at != 0)
+		{
+			note_last_used(e->key.id, e->unnoted_at, e->noted_net);
+			e->noted_at = e->unnoted_at;
+			e->unnoted_at = 0;
+		}
+	}
+	key_cache_unnoted = 0;
+}
+
+static void
+unnoted_at_exit(int code, Datum arg)
+{
+	if (!RecoveryInProgress())
+		note_unnoted_uses();
+}
+
+/* a successful use of the key of entry e (not on a hot standby) */
+static void
+note_use(KeyCacheEntry *e)
+{
+	TimestampTz now;
+	uint64		net;
+
+	/*
+	 * Not on a hot standby: no flush could ever write it there, and one
+	 * written after a promotion would be a use the primary never saw.  A
+	 * standby records nothing of mt.authenticate() (no api_calls either);
+	 * its throttle is its own (doc/operations.md, "Hot standby").
+	 */
+	if (RecoveryInProgress())
+		return;
+	now = GetCurrentStatementStartTimestamp();
+	net = client_network();
+	if (e->cached && e->noted_at != 0 && net == e->noted_net &&
+		now >= e->noted_at &&
+		now - e->noted_at < (TimestampTz) mt_api_key_last_use_interval * 1000)
+	{
+		if (now > e->noted_at && now > e->unnoted_at)
+		{
+			if (e->unnoted_at == 0)
+				key_cache_unnoted++;
+			e->unnoted_at = now;
+			if (unlikely(!unnoted_exit_hook))
+			{
+				before_shmem_exit(unnoted_at_exit, (Datum) 0);
+				unnoted_exit_hook = true;
+			}
+		}
+		return;
+	}
+	if (e->unnoted_at != 0)
+	{
+		/* this use supersedes a waiting one of its network */
+		if (net != e->noted_net)
+			note_last_used(e->key.id, e->unnoted_at, e->noted_net);
+		e->unnoted_at = 0;
+		key_cache_unnoted--;
+	}
+	note_last_used(e->key.id, now, net);
+	e->noted_at = now;
+	e->noted_net = net;
+}
+
+/*
+ * The cache entry of key_id, or NULL when this backend has not looked it
+ * up under the current stamp; empties the cache when the stamp moved (or
+ * it is full).  NULL without shared memory.
+ */
+static KeyCacheEntry *
+key_cache_find(const char *key_id)
+{
+	KeyIdKey	k;
 	uint64		gen;
 	uint64		inval;
-	bool		found;
-	bool		fresh;
 
 	if (!mt_registry_generation(&gen))
-		return lookup_key_uncached(key_id, row, &fresh);
+		return NULL;
 	inval = mt_registry_inval_count();
 	if (key_cache == NULL || gen != key_cache_generation ||
-		inval != key_cache_inval ||
-		hash_get_num_entries(key_cache) >= KEY_CACHE_MAX)
+		inval != key_cache_inval || key_cache->members >= KEY_CACHE_MAX)
 	{
-		HASHCTL		ctl;
-
+		if (!RecoveryInProgress())
+			note_unnoted_uses();
+		key_cache_unnoted = 0;
 		if (key_cache_cxt == NULL)
 			key_cache_cxt = AllocSetContextCreate(TopMemoryContext, "multitenant key cache",
 												  ALLOCSET_SMALL_SIZES);
 		else
 			MemoryContextReset(key_cache_cxt);
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = KEY_ID_LEN + 1;
-		ctl.entrysize = sizeof(KeyCacheEntry);
-		ctl.hcxt = key_cache_cxt;
-		key_cache = hash_create("multitenant key cache", 256, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		key_cache = keyslots_create(key_cache_cxt, 256, NULL);
 		key_cache_generation = gen;	/* read before the lookups below */
 		key_cache_inval = inval;
+		return NULL;
 	}
+	memcpy(k.id, key_id, KEY_ID_LEN);
+	return keyslots_lookup(key_cache, k);
+}
 
-	strlcpy(k, key_id, sizeof(k));
-	e = hash_search(key_cache, k, HASH_FIND, NULL);
-	if (e == NULL)
+/*
+ * Reads key_id's row (key_cache_find found no entry) into a new cache
+ * entry, or into *once when the read may not be cached (parallel mode, no
+ * shared memory): the entry to use either way.
+ */
+static KeyCacheEntry *
+key_cache_fill(const char *key_id, KeyCacheEntry *once)
+{
+	KeyCacheEntry *e = once;
+	KeyRow		row;
+	bool		fresh;
+	bool		hit = lookup_key_uncached(key_id, &row, &fresh);
+
+	if (fresh && key_cache != NULL)
 	{
-		KeyRow		fresh_row;
-		bool		hit = lookup_key_uncached(key_id, &fresh_row, &fresh);
-		MemoryContext old;
+		KeyIdKey	k;
+		bool		found;
 
-		if (!fresh)
+		memcpy(k.id, key_id, KEY_ID_LEN);
+		e = keyslots_insert(key_cache, k, &found);
+	}
+	else
+		memcpy(e->key.id, key_id, KEY_ID_LEN);
+	/* everything after simplehash's fields */
+	memset(&e->found, 0, sizeof(KeyCacheEntry) - offsetof(KeyCacheEntry, found));
+	e->cached = e != once;
+	e->found = hit;
+	e->tenant_status = -1;
+	e->nscopes = -1;
+	if (hit)
+	{
+		e->row = row;
+		if (e->cached)
 		{
-			/* read with an older snapshot: use, do not cache */
-			if (hit)
-				*row = fresh_row;
-			return hit;
-		}
+			MemoryContext old = MemoryContextSwitchTo(key_cache_cxt);
 
-		e = hash_search(key_cache, k, HASH_ENTER, &found);
-		e->found = hit;
-		memset(&e->row, 0, sizeof(KeyRow));
-		if (hit)
-		{
-			e->row = fresh_row;
-			old = MemoryContextSwitchTo(key_cache_cxt);
-			e->row.scopes = DatumGetArrayTypePCopy(PointerGetDatum(fresh_row.scopes));
+			e->row.scopes = DatumGetArrayTypePCopy(PointerGetDatum(row.scopes));
 			MemoryContextSwitchTo(old);
 		}
 	}
-	if (!e->found)
-		return false;
-	*row = e->row;
-	row->scopes = DatumGetArrayTypePCopy(PointerGetDatum(e->row.scopes));
-	return true;
+	return e;
+}
+
+/* the scopes of a found entry, parsed once (in the entry's memory) */
+static void
+key_scopes(KeyCacheEntry *e)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			bytes = 0;
+	char	   *p;
+	MemoryContext old;
+
+	if (e->nscopes >= 0)
+		return;
+	old = MemoryContextSwitchTo(e->cached ? key_cache_cxt : CurrentMemoryContext);
+	deconstruct_array(e->row.scopes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			bytes += VARSIZE_ANY_EXHDR(DatumGetPointer(elems[i])) + 1;
+	p = e->scope_blob = palloc(Max(bytes, 1));
+	e->nscopes = 0;
+	for (int i = 0; i < n; i++)
+	{
+		text	   *t;
+
+		if (nulls[i])
+			continue;
+		t = DatumGetTextPP(elems[i]);
+		memcpy(p, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		p += VARSIZE_ANY_EXHDR(t);
+		*p++ = '\0';
+		e->nscopes++;
+	}
+	e->scope_bytes = bytes;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The status of a found entry's tenant, read once per entry; handed back to
+ * tenant_status.c under the cache's stamp, so that entering the tenant
+ * (context.c checks the status again) finds it without a lookup.
+ */
+static MtTenantStatus
+key_tenant_status(KeyCacheEntry *e)
+{
+	MtTenantStatus st;
+
+	if (e->tenant_status >= 0)
+	{
+		st = (MtTenantStatus) e->tenant_status;
+		mt_tenant_status_prime(&e->row.tenant, st, key_cache_generation, key_cache_inval);
+		return st;
+	}
+	st = mt_tenant_status_cached(&e->row.tenant);
+	if (e->cached)
+		e->tenant_status = (int8) st;
+	return st;
 }
 
 typedef struct VerifiedKey
 {
 	pg_uuid_t	tenant;
 	char		key_id[KEY_ID_LEN + 1];
-	ArrayType  *scopes;
+	KeyCacheEntry *entry;		/* the cache's, or &once */
+	KeyCacheEntry once;			/* a read that is not cached */
 } VerifiedKey;
 
 /*
@@ -1624,6 +1877,13 @@ typedef struct VerifiedKey
  * whose bucket (client address and key id, or the address's bucket for
  * malformed keys and unknown key ids) is cooling down, before checking the
  * secret; counts every invalid non-NULL key against that bucket.
+ *
+ * The checksum keeps malformed and mistyped keys away from the table: a
+ * key id this backend has not looked up yet is read only when it holds.
+ * For a key id in the cache it is checked only when the key fails or a
+ * bucket may be cooling down (a key whose hash matches is an issued key,
+ * so its checksum holds), and the failure is classified exactly as if it
+ * had been checked first.
  */
 static bool
 verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
@@ -1631,9 +1891,11 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	char		key[KEY_LEN + 1];
 	char		key_id[KEY_ID_LEN + 1];
 	uint8		digest[MT_SHA256_LEN];
-	KeyRow		row = {0};
-	bool		parsed;
-	bool		found = false;
+	KeyCacheEntry *e = NULL;
+	bool		format_ok;
+	bool		crc_checked = false;
+	bool		parsed = false;
+	bool		found;
 	bool		ok = false;
 	uint8		rehash[MT_SHA256_LEN];
 	int32		rehash_to = 0;
@@ -1657,21 +1919,40 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	memcpy(key, VARDATA_ANY(t), KEY_LEN);
 	key[KEY_LEN] = '\0';
 
-	parsed = parse_key(key, KEY_LEN, key_id);
-	if (parsed)
-		found = lookup_key(key_id, &row);
-	if (throttle_blocked(found ? key_id : NULL, &until))
+	format_ok = parse_key_format(key, key_id);
+	if (format_ok)
 	{
-		mt_wipe(key, sizeof(key));
-		throttle_raise(until);
+		e = key_cache_find(key_id);
+		if (e == NULL)
+		{
+			crc_checked = true;
+			parsed = key_checksum_ok(key);
+			if (parsed)
+				e = key_cache_fill(key_id, &out->once);
+		}
 	}
-	if (parsed)
+	if (throttle_may_block())
+	{
+		if (!crc_checked)
+		{
+			crc_checked = true;
+			parsed = format_ok && key_checksum_ok(key);
+		}
+		found = parsed && e != NULL && e->found;
+		if (throttle_blocked(found ? key_id : NULL, &until))
+		{
+			mt_wipe(key, sizeof(key));
+			throttle_raise(until);
+		}
+	}
+	if (format_ok && (parsed || !crc_checked))
 	{
 		/* hash whether or not the id exists: same work either way */
-		bool		usable = key_hash_version(key, found ? row.pepper_version : 1, digest);
+		bool		known = e != NULL && e->found;
+		bool		usable = key_hash_version(key, known ? e->row.pepper_version : 1, digest);
 
-		if (found && row.hash_ok)
-			ok = mt_ct_equal(digest, row.hash, MT_SHA256_LEN) && usable;
+		if (known && e->row.hash_ok)
+			ok = mt_ct_equal(digest, e->row.hash, MT_SHA256_LEN) && usable;
 		else
 		{
 			uint8		dummy[MT_SHA256_LEN] = {0};
@@ -1679,43 +1960,41 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 			(void) mt_ct_equal(digest, dummy, MT_SHA256_LEN);
 		}
 		mt_wipe(digest, sizeof(digest));
-		if (ok && !row.revoked && !rehash_due(key, row.pepper_version, rehash, &rehash_to))
+		if (ok && !e->row.revoked && !rehash_due(key, e->row.pepper_version, rehash, &rehash_to))
 			rehash_to = 0;
 	}
+	if (ok)
+		parsed = true;			/* an issued key: its checksum holds */
+	else if (!crc_checked)
+		parsed = format_ok && key_checksum_ok(key);
 	mt_wipe(key, sizeof(key));
+	found = parsed && e != NULL && e->found;
 
-	if (ok && row.revoked)
+	if (ok && e->row.revoked)
 		ok = false;
-	if (ok && row.has_expires && row.expires_at <= GetCurrentTimestamp())
+	if (ok && e->row.has_expires && e->row.expires_at <= GetCurrentTimestamp())
 		ok = false;
-	if (ok && mt_tenant_status_cached(&row.tenant) != MT_TENANT_ACTIVE)
+	if (ok && key_tenant_status(e) != MT_TENANT_ACTIVE)
 		ok = false;
 	if (!ok)
 	{
 		mt_wipe(rehash, sizeof(rehash));
 		throttle_failure(found ? key_id : NULL);
-		mt_stat_count(found ? &row.tenant : NULL, MT_STAT_AUTH_FAILED);
-		mt_security_event(found ? &row.tenant : NULL, MT_SEC_AUTH_FAILED,
+		mt_stat_count(found ? &e->row.tenant : NULL, MT_STAT_AUTH_FAILED);
+		mt_security_event(found ? &e->row.tenant : NULL, MT_SEC_AUTH_FAILED,
 						  parsed ? key_id : NULL,
 						  !parsed ? "malformed API key" : !found ? "unknown API key" : "API key refused");
 		return false;
 	}
 
 	if (rehash_to != 0)
-		note_rehash(key_id, row.pepper_version, rehash_to, rehash);
+		note_rehash(key_id, e->row.pepper_version, rehash_to, rehash);
 	mt_wipe(rehash, sizeof(rehash));
-	memcpy(&out->tenant, &row.tenant, sizeof(pg_uuid_t));
+	memcpy(&out->tenant, &e->row.tenant, sizeof(pg_uuid_t));
 	memcpy(out->key_id, key_id, sizeof(out->key_id));
-	out->scopes = row.scopes;
-	note_last_used(key_id);
+	out->entry = e;
+	note_use(e);
 	return true;
-}
-
-/* every successful mt.authenticate() counts one api_calls event (usage.c) */
-static void
-count_api_call(const pg_uuid_t *tenant)
-{
-	mt_usage_count_api_call(tenant);
 }
 
 /* ---------------------------------------------------------------------
@@ -1738,7 +2017,7 @@ mt_verify_api_key(PG_FUNCTION_ARGS)
 
 		values[0] = UUIDPGetDatum(&vk.tenant);
 		values[1] = CStringGetTextDatum(vk.key_id);
-		values[2] = PointerGetDatum(vk.scopes);
+		values[2] = PointerGetDatum(vk.entry->row.scopes);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -1749,7 +2028,7 @@ Datum
 mt_authenticate(PG_FUNCTION_ARGS)
 {
 	VerifiedKey vk;
-	char		sub[KEY_ID_LEN + 8];
+	char		sub[4 + KEY_ID_LEN + 1];
 	pg_uuid_t  *res;
 	const char *why;
 
@@ -1768,11 +2047,14 @@ mt_authenticate(PG_FUNCTION_ARGS)
 				 errdetail("%s.", why),
 				 errhidestmt(true)));
 
-	snprintf(sub, sizeof(sub), "key:%s", vk.key_id);
+	memcpy(sub, "key:", 4);
+	memcpy(sub + 4, vk.key_id, KEY_ID_LEN + 1);
 	mt_enter_tenant(&vk.tenant, mt_default_token_ttl, sub, NULL, true);
-	auth_remember(vk.key_id, vk.scopes);
-	count_api_call(&vk.tenant);
-	mt_stat_count(&vk.tenant, MT_STAT_AUTH_OK);
+	key_scopes(vk.entry);
+	auth_remember(vk.key_id, vk.entry->nscopes, vk.entry->scope_blob, vk.entry->scope_bytes);
+	/* every successful mt.authenticate() counts one api_calls event */
+	mt_usage_count_api_call(&vk.tenant, &vk.entry->usage);
+	mt_stat_count_at(&vk.tenant, MT_STAT_AUTH_OK, &vk.entry->stats);
 
 	res = palloc(sizeof(pg_uuid_t));
 	memcpy(res, &vk.tenant, sizeof(pg_uuid_t));

@@ -17,6 +17,7 @@
 extern int	mt_api_key_max_failures;
 extern int	mt_api_key_failure_window;
 extern int	mt_api_key_lockout;
+extern int	mt_api_key_last_use_interval;	/* ms */
 extern int	mt_api_key_usage_slots;
 
 /* shared memory: size, LWLock tranche request, creation */

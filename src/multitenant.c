@@ -509,6 +509,15 @@ mt_define_gucs(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("multitenant.api_key_last_use_interval",
+							"How often a backend notes the use of one API key from one client network in shared memory.",
+							"A later use within this time is noted by the key's next use after it, by the backend's own flush or when it exits; 0 notes every use.",
+							&mt_api_key_last_use_interval,
+							1000, 0, 3600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	/* sizes of shared memory exist only when it does (postmaster GUCs) */
 	if (mt_preloaded)
 	{

@@ -34,6 +34,10 @@
  *   row; held for a few instructions (no palloc, no ereport).
  * - evict_buf (shared, size max_tenant_stats) is scratch space of the
  *   eviction, used under the EXCLUSIVE lock only.
+ * - MtStatEntry->incarnation and incarnations: a row's incarnation is given
+ *   when it is inserted and zeroed when it is removed, under the EXCLUSIVE
+ *   lock; a caller's handle on a row (MtRowHandle, util.h: mt.authenticate
+ *   keeps one per key) is trusted under the SHARED lock while they match.
  *
  * Counting is not transactional: an event is counted when it happens, also
  * when the transaction that saw it rolls back (a refused call usually
@@ -41,8 +45,9 @@
  * and adds them to shared memory when the row changes, at the end of each
  * transaction (commit or abort, mt_stat_flush from multitenant.c's
  * transaction callback), outside a transaction at once, before reading
- * (mt_stat_snapshot) and at exit; last_active is the time of that
- * addition.
+ * (mt_stat_snapshot) and at exit; last_active is the start of the
+ * statement that counted the last of them (the clock's time when counted
+ * outside a transaction).
  *
  *-------------------------------------------------------------------------
  */
@@ -78,6 +83,8 @@ typedef struct MtStatKey
 typedef struct MtStatEntry
 {
 	MtStatKey	key;
+	uint64		incarnation;	/* given at insertion, 0 once removed
+								 * (EXCLUSIVE lock): MtRowHandle */
 	slock_t		mutex;			/* protects everything below */
 	int64		counts[MT_STAT_NKINDS];
 	TimestampTz since;
@@ -97,6 +104,7 @@ typedef struct StatsShared
 	LWLock	   *lock;
 	int			ntenants;		/* rows of scope tenant */
 	int64		lost;			/* events not counted: no room for a row */
+	uint64		incarnations;	/* the last incarnation given */
 	MtStatEvicted evicted[MT_STAT_MAX_DBS];
 	TimestampTz evict_buf[FLEXIBLE_ARRAY_MEMBER];	/* max_tenant_stats */
 } StatsShared;
@@ -110,6 +118,8 @@ static struct
 	bool		used;
 	MtStatKey	key;
 	int64		counts[MT_STAT_NKINDS];
+	MtRowHandle handle;			/* the caller's handle on the row, if any */
+	TimestampTz at;				/* when the last of them was counted */
 } pending;
 static bool exit_hook = false;
 
@@ -241,6 +251,7 @@ stat_evict_locked(TimestampTz now)
 		for (int k = 0; k < MT_STAT_NKINDS; k++)
 			ev->counts[k] += e->counts[k];
 		/* removing the element just returned is allowed during a scan */
+		e->incarnation = 0;
 		hash_search(stats_htab, &e->key, HASH_REMOVE, NULL);
 		ss->ntenants--;
 	}
@@ -263,6 +274,7 @@ stat_enter_locked(const MtStatKey *key, TimestampTz now)
 		return NULL;
 	if (!found)
 	{
+		e->incarnation = ++ss->incarnations;
 		SpinLockInit(&e->mutex);
 		memset(e->counts, 0, sizeof(e->counts));
 		e->since = now;
@@ -279,8 +291,18 @@ stat_add(MtStatEntry *e, const int64 *counts, TimestampTz now)
 	SpinLockAcquire(&e->mutex);
 	for (int k = 0; k < MT_STAT_NKINDS; k++)
 		e->counts[k] += counts[k];
-	e->last_active = now;
+	if (now > e->last_active)
+		e->last_active = now;
 	SpinLockRelease(&e->mutex);
+}
+
+/* the row a handle names, if it is still that row (lock held), else NULL */
+static inline MtStatEntry *
+entry_of_handle(const MtRowHandle *h)
+{
+	MtStatEntry *e = (MtStatEntry *) h->row;
+
+	return (e != NULL && e->incarnation == h->incarnation) ? e : NULL;
 }
 
 /* adds the pending counts to shared memory */
@@ -293,10 +315,12 @@ mt_stat_flush(void)
 	if (!pending.used || ss == NULL)
 		return;
 	pending.used = false;
-	now = GetCurrentTimestamp();
+	now = pending.at;
 
 	LWLockAcquire(ss->lock, LW_SHARED);
-	e = hash_search(stats_htab, &pending.key, HASH_FIND, NULL);
+	e = entry_of_handle(&pending.handle);
+	if (e == NULL)
+		e = hash_search(stats_htab, &pending.key, HASH_FIND, NULL);
 	if (likely(e != NULL))
 	{
 		stat_add(e, pending.counts, now);
@@ -323,6 +347,36 @@ stat_at_exit(int code, Datum arg)
 	mt_stat_flush();
 }
 
+static void
+count_key(const MtStatKey *key, MtStatKind kind, const MtRowHandle *h)
+{
+	if (pending.used && memcmp(&pending.key, key, sizeof(*key)) != 0)
+		mt_stat_flush();
+	if (!pending.used)
+	{
+		memcpy(&pending.key, key, sizeof(*key));
+		memset(pending.counts, 0, sizeof(pending.counts));
+		memset(&pending.handle, 0, sizeof(pending.handle));
+		pending.used = true;
+	}
+	if (h != NULL && h->row != NULL)
+		pending.handle = *h;
+	pending.counts[kind]++;
+	if (!IsTransactionState())
+	{
+		pending.at = GetCurrentTimestamp();
+		mt_stat_flush();		/* no transaction end will come soon */
+		return;
+	}
+	/* in a statement: its start, without reading the clock */
+	pending.at = GetCurrentStatementStartTimestamp();
+	if (unlikely(!exit_hook))
+	{
+		before_shmem_exit(stat_at_exit, (Datum) 0);
+		exit_hook = true;
+	}
+}
+
 void
 mt_stat_count(const pg_uuid_t *tenant, MtStatKind kind)
 {
@@ -331,22 +385,32 @@ mt_stat_count(const pg_uuid_t *tenant, MtStatKind kind)
 	if (!mt_track_stats || ss == NULL || !OidIsValid(MyDatabaseId))
 		return;
 	make_key(&key, MyDatabaseId, tenant);
-	if (pending.used && memcmp(&pending.key, &key, sizeof(key)) != 0)
-		mt_stat_flush();
-	if (!pending.used)
+	count_key(&key, kind, NULL);
+}
+
+void
+mt_stat_count_at(const pg_uuid_t *tenant, MtStatKind kind, MtRowHandle *h)
+{
+	MtStatKey	key;
+
+	if (!mt_track_stats || ss == NULL || !OidIsValid(MyDatabaseId))
+		return;
+	make_key(&key, MyDatabaseId, tenant);
+	if (h->row == NULL)
 	{
-		memcpy(&pending.key, &key, sizeof(key));
-		memset(pending.counts, 0, sizeof(pending.counts));
-		pending.used = true;
+		/* once per handle: the row exists after this tenant's first flush */
+		MtStatEntry *e;
+
+		LWLockAcquire(ss->lock, LW_SHARED);
+		e = hash_search(stats_htab, &key, HASH_FIND, NULL);
+		if (e != NULL)
+		{
+			h->row = e;
+			h->incarnation = e->incarnation;
+		}
+		LWLockRelease(ss->lock);
 	}
-	pending.counts[kind]++;
-	if (!IsTransactionState())
-		mt_stat_flush();		/* no transaction end will come soon */
-	else if (unlikely(!exit_hook))
-	{
-		before_shmem_exit(stat_at_exit, (Datum) 0);
-		exit_hook = true;
-	}
+	count_key(&key, kind, h);
 }
 
 static void
@@ -441,6 +505,7 @@ mt_stat_reset(Oid dbid)
 			continue;
 		if (e->key.scope == MT_STAT_SCOPE_TENANT)
 			ss->ntenants--;
+		e->incarnation = 0;
 		hash_search(stats_htab, &e->key, HASH_REMOVE, NULL);
 		removed++;
 	}

@@ -16,6 +16,8 @@
 #include "datatype/timestamp.h"
 #include "utils/uuid.h"
 
+#include "util.h"
+
 /* what is counted; the order is the order of mt.stat_tenants' columns */
 typedef enum MtStatKind
 {
@@ -62,6 +64,13 @@ extern void mt_tenant_stats_shmem_startup(void);
  * does nothing when statistics are off or the library was not preloaded.
  */
 extern void mt_stat_count(const pg_uuid_t *tenant, MtStatKind kind);
+
+/*
+ * The same for a tenant, through the caller's handle on its row (zeroed at
+ * first; filled here once the row exists), which spares the flush its hash
+ * lookup while the row stays.
+ */
+extern void mt_stat_count_at(const pg_uuid_t *tenant, MtStatKind kind, MtRowHandle *h);
 
 /*
  * Adds this backend's pending counts to shared memory: called at the end

@@ -356,6 +356,17 @@ mt_tenant_status_cached(const pg_uuid_t *tenant)
 	return status;
 }
 
+void
+mt_tenant_status_prime(const pg_uuid_t *tenant, MtTenantStatus status,
+					   uint64 generation, uint64 inval)
+{
+	memcpy(&last_status.tenant, tenant, sizeof(pg_uuid_t));
+	last_status.generation = generation;
+	last_status.inval = inval;
+	last_status.status = status;
+	last_status_valid = true;
+}
+
 /*
  * Placement levels per tenant, cached like the statuses (bounded hash
  * table; an entry is trusted while neither the shared generation nor this

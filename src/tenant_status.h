@@ -42,6 +42,15 @@ extern MtPlacementLevel mt_tenant_level_cached(const pg_uuid_t *tenant, const ch
 
 extern MtTenantStatus mt_tenant_status(const pg_uuid_t *tenant);
 extern MtTenantStatus mt_tenant_status_cached(const pg_uuid_t *tenant);
+
+/*
+ * A caller that keeps a status under the registry stamp (generation and
+ * invalidation count: see below) hands it back before a check it knows
+ * will follow: the next mt_tenant_status_cached() of that tenant answers
+ * it without a lookup while the stamp has not moved.
+ */
+extern void mt_tenant_status_prime(const pg_uuid_t *tenant, MtTenantStatus status,
+								   uint64 generation, uint64 inval);
 extern void mt_require_active_tenant(const pg_uuid_t *tenant);
 extern bool mt_tenant_by_slug(const char *slug, pg_uuid_t *out);
 

@@ -28,6 +28,11 @@
  *   that found none is not repeated before the next bump (fruitless_gen,
  *   per tenant and for the whole table; exclusive lock), so a full table
  *   or a tenant at its share costs one scan per flush, not one per call.
+ * - MtUsageEntry->incarnation and incarnations: an entry's incarnation is
+ *   given when it is inserted and zeroed when it is removed, under the lock
+ *   held EXCLUSIVE; a caller's handle on an entry (MtRowHandle, util.h:
+ *   mt.authenticate keeps one per key for its api_calls counter) is trusted
+ *   under the SHARED lock while they match, and spares the hash lookup.
  * - quota_generation (atomic) is bumped after any transaction that changed
  *   mt.plan_limits, mt.tenant_quotas or mt.tenants; an entry's cached quota
  *   is trusted only while its stamp equals the generation.
@@ -169,6 +174,8 @@ typedef struct MtQuota
 typedef struct MtUsageEntry
 {
 	MtUsageKey	key;
+	uint64		incarnation;	/* given at insertion, 0 once removed (lock
+								 * held EXCLUSIVE): MtRowHandle */
 	slock_t		mutex;
 	/* everything below is protected by mutex */
 	bool		loaded;			/* base[] read from the rollup */
@@ -190,6 +197,7 @@ typedef struct MtUsageShared
 	pg_atomic_uint64 flush_generation;	/* bumped when entries may turn idle */
 	uint64		fruitless_gen;	/* a scan of the whole table found no idle
 								 * entry at this flush_generation (lock) */
+	uint64		incarnations;	/* the last incarnation given (lock EXCLUSIVE) */
 } MtUsageShared;
 
 /* live entries of one (database, tenant); lock, see header comment */
@@ -385,6 +393,7 @@ mt_usage_shmem_startup(void)
 		pg_atomic_init_u64(&us->quota_generation, 1);
 		pg_atomic_init_u64(&us->flush_generation, 1);
 		us->fruitless_gen = 0;
+		us->incarnations = 0;
 	}
 
 	memset(&info, 0, sizeof(info));
@@ -414,6 +423,7 @@ static void
 entry_init(MtUsageEntry *e, TimestampTz now)
 {
 	memset(((char *) e) + sizeof(MtUsageKey), 0, sizeof(MtUsageEntry) - sizeof(MtUsageKey));
+	e->incarnation = ++us->incarnations;
 	SpinLockInit(&e->mutex);
 	e->loaded = false;
 	e->alerted_kind = -1;
@@ -462,6 +472,32 @@ tenant_add(const MtUsageKey *key, int delta)
 	t->n += delta;
 	if (t->n <= 0)
 		hash_search(usage_tenants, &tk, HASH_REMOVE, NULL);
+}
+
+/* removes an entry (lock held EXCLUSIVE); handles on it no longer match */
+static void
+entry_remove(MtUsageEntry *e)
+{
+	MtUsageKey	key = e->key;
+
+	e->incarnation = 0;
+	hash_search(usage_htab, &key, HASH_REMOVE, NULL);
+	tenant_add(&key, -1);
+}
+
+/*
+ * The entry a caller's handle names, if it is still that entry (lock held,
+ * SHARED or EXCLUSIVE), else NULL
+ */
+static inline MtUsageEntry *
+entry_of_handle(const MtRowHandle *h)
+{
+	MtUsageEntry *e;
+
+	if (h == NULL || h->row == NULL)
+		return NULL;
+	e = (MtUsageEntry *) h->row;
+	return e->incarnation == h->incarnation ? e : NULL;
 }
 
 /* the most entries one tenant may hold */
@@ -823,12 +859,7 @@ entry_evict_locked(const MtUsageKey *tenant, int want)
 		nidle = want;
 	}
 	for (int i = 0; i < nidle; i++)
-	{
-		MtUsageKey	key = idle[i]->key;
-
-		hash_search(usage_htab, &key, HASH_REMOVE, NULL);
-		tenant_add(&key, -1);
-	}
+		entry_remove(idle[i]);
 	pfree(idle);
 	return nidle;
 }
@@ -1224,7 +1255,7 @@ typedef enum MtCountStatus
 } MtCountStatus;
 
 static int64
-usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode)
+usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *h)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	MtPeriods	p;
@@ -1261,14 +1292,24 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode)
 		}
 
 		LWLockAcquire(us->lock, LW_SHARED);
-		e = hash_search(usage_htab, key, HASH_FIND, NULL);
+		e = entry_of_handle(h);
 		if (e == NULL)
 		{
-			LWLockRelease(us->lock);
-			if (!entry_create(key, mode != MT_COUNT_API, mode != MT_COUNT_API))
-				return -1;		/* api_calls without room: the caller keeps it */
-			continue;
+			e = hash_search(usage_htab, key, HASH_FIND, NULL);
+			if (e == NULL)
+			{
+				LWLockRelease(us->lock);
+				if (!entry_create(key, mode != MT_COUNT_API, mode != MT_COUNT_API))
+					return -1;	/* api_calls without room: the caller keeps it */
+				continue;
+			}
+			if (h != NULL)
+			{
+				h->row = e;
+				h->incarnation = e->incarnation;
+			}
 		}
+		Assert(memcmp(&e->key, key, sizeof(MtUsageKey)) == 0);
 
 		SpinLockAcquire(&e->mutex);
 		if (!e->loaded)
@@ -1371,7 +1412,7 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 				 errdetail("Got " INT64_FORMAT ".", amount)));
 	tenant = mt_require_context_tenant();
 	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(0));
-	amount = usage_count(&key, amount, mode);
+	amount = usage_count(&key, amount, mode, NULL);
 	mt_stat_count(tenant, MT_STAT_METERED);
 	PG_RETURN_INT64(amount);
 }
@@ -1513,7 +1554,7 @@ deferred_keep(const MtUsageKey *key, int64 amount)
  * the counter table is full (the count is then kept in the session).
  */
 void
-mt_usage_count_api_call(const pg_uuid_t *tenant)
+mt_usage_count_api_call(const pg_uuid_t *tenant, MtRowHandle *h)
 {
 	MtUsageKey	key;
 
@@ -1522,7 +1563,7 @@ mt_usage_count_api_call(const pg_uuid_t *tenant)
 	if (unlikely(n_deferred > 0))
 		deferred_drain();
 	api_calls_key(&key, MyDatabaseId, tenant);
-	if (usage_count(&key, 1, MT_COUNT_API) < 0)
+	if (usage_count(&key, 1, MT_COUNT_API, h) < 0)
 		deferred_keep(&key, 1);
 }
 
@@ -2159,12 +2200,7 @@ mt_usage_discard_database(Oid dbid)
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
 		if (e->key.dbid == dbid)
-		{
-			MtUsageKey	key = e->key;
-
-			hash_search(usage_htab, &key, HASH_REMOVE, NULL);
-			tenant_add(&key, -1);
-		}
+			entry_remove(e);
 	LWLockRelease(us->lock);
 	pg_atomic_fetch_add_u64(&us->flush_generation, 1);
 }

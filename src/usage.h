@@ -14,6 +14,8 @@
 
 #include "utils/uuid.h"
 
+#include "util.h"
+
 /* GUC variables */
 extern int	mt_max_counters;
 extern int	mt_flush_interval_ms;
@@ -22,9 +24,11 @@ extern int	mt_tenant_counter_share;	/* percent of max_counters */
 /*
  * Count one 'api_calls' for a tenant in the current database, without SQL
  * and without quota refusal (mt.authenticate calls this).  A no-op when the
- * library is not preloaded or during recovery.
+ * library is not preloaded or during recovery.  h (may be NULL) is the
+ * caller's handle on the tenant's counter, zeroed at first (util.h): it
+ * skips the hash lookup while the counter stays in the table.
  */
-extern void mt_usage_count_api_call(const pg_uuid_t *tenant);
+extern void mt_usage_count_api_call(const pg_uuid_t *tenant, MtRowHandle *h);
 
 /* pending amounts of (this database, tenant) as text[], timestamptz[] (hour), bigint[] (billing.c) */
 extern void mt_usage_pending_arrays(const pg_uuid_t *tenant, Datum *metrics, Datum *hours,

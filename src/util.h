@@ -30,6 +30,22 @@
 #define mt_guc_extra_free(ptr)		free(ptr)
 #endif
 
+/*
+ * A backend's handle on a row of a shared hash table (usage counters,
+ * tenant statistics): the row's address and the incarnation it had.  The
+ * module owning the table gives a row a new incarnation when it inserts it
+ * and zero when it removes it (its lock held EXCLUSIVE), so a handle whose
+ * incarnation still matches under the lock held SHARED is that row and the
+ * hash lookup is skipped.  Rows of a shared hash table are reused, never
+ * freed: a stale handle reads a row that no longer matches, never freed
+ * memory.  Zeroed: no row yet.
+ */
+typedef struct MtRowHandle
+{
+	void	   *row;
+	uint64		incarnation;
+} MtRowHandle;
+
 /* bit of argument i for mt_require_arg_set() */
 #define MT_ARG(i)	(((uint32) 1) << (i))
 
