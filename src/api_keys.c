@@ -271,11 +271,9 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 static inline bool
 is_base62(unsigned char c)
 {
-	if (c < 64)
-		return (BASE62_MASK_LO >> c) & 1;
-	if (c < 128)
-		return (BASE62_MASK_HI >> (c - 64)) & 1;
-	return false;
+	uint64		mask = (c & 64) ? BASE62_MASK_HI : BASE62_MASK_LO;
+
+	return c < 128 && ((mask >> (c & 63)) & 1) != 0;
 }
 
 /* CRC-32/ISO-HDLC (zlib crc32, polynomial 0xEDB88320 reflected), by table */

@@ -387,7 +387,7 @@ policy_for(const pg_uuid_t *tenant)
 	}
 	if (policy_cache != NULL &&
 		(policy_invalidations != cache_own_inval ||
-		 hash_get_num_entries(policy_cache) >= POLICY_CACHE_MAX))
+		 (!cache_all_none && hash_get_num_entries(policy_cache) >= POLICY_CACHE_MAX)))
 	{
 		hash_destroy(policy_cache);
 		policy_cache = NULL;

@@ -312,6 +312,15 @@ mt_tenant_status_cached(const pg_uuid_t *tenant)
 	if (registry_shared == NULL)
 		return mt_tenant_status(tenant);
 
+	/* read both before looking, so a racing change re-checks */
+	gen = pg_atomic_read_u64(&registry_shared->tenant_generation);
+	inval = mt_registry_inval_count();
+
+	/* the tenant asked last (a session mostly asks about one), same rules */
+	if (last_status_valid && last_status.generation == gen && last_status.inval == inval &&
+		memcmp(&last_status.tenant, tenant, sizeof(pg_uuid_t)) == 0)
+		return last_status.status;
+
 	if (status_cache == NULL || hash_get_num_entries(status_cache) >= MT_STATUS_CACHE_MAX)
 	{
 		HASHCTL		ctl;
@@ -325,15 +334,6 @@ mt_tenant_status_cached(const pg_uuid_t *tenant)
 		status_cache = hash_create("multitenant tenant status cache", 256, &ctl,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-
-	/* read both before looking, so a racing change re-checks */
-	gen = pg_atomic_read_u64(&registry_shared->tenant_generation);
-	inval = mt_registry_inval_count();
-
-	/* the tenant asked last (a session mostly asks about one), same rules */
-	if (last_status_valid && last_status.generation == gen && last_status.inval == inval &&
-		memcmp(&last_status.tenant, tenant, sizeof(pg_uuid_t)) == 0)
-		return last_status.status;
 
 	entry = hash_search(status_cache, tenant, HASH_FIND, NULL);
 	if (entry != NULL && entry->generation == gen && entry->inval == inval)
