@@ -1843,7 +1843,10 @@ key_scopes(KeyCacheEntry *e)
 /*
  * The status of a found entry's tenant, read once per entry; handed back to
  * tenant_status.c under the cache's stamp, so that entering the tenant
- * (context.c checks the status again) finds it without a lookup.
+ * (context.c checks the status again) finds it without a lookup.  Kept only
+ * when read with the latest snapshot: in parallel mode the status comes
+ * from the query's snapshot (tenant_status.c uses it but does not cache
+ * it), which may predate a suspension that already moved the stamp.
  */
 static MtTenantStatus
 key_tenant_status(KeyCacheEntry *e)
@@ -1857,7 +1860,7 @@ key_tenant_status(KeyCacheEntry *e)
 		return st;
 	}
 	st = mt_tenant_status_cached(&e->row.tenant);
-	if (e->cached)
+	if (e->cached && !IsInParallelMode())
 		e->tenant_status = (int8) st;
 	return st;
 }
