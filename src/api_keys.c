@@ -1747,6 +1747,8 @@ key_cache_find(const char *key_id)
 		if (!RecoveryInProgress())
 			note_unnoted_uses();
 		key_cache_unnoted = 0;
+		key_cache = NULL;		/* nothing points into freed memory if the
+								 * allocation below fails */
 		if (key_cache_cxt == NULL)
 			key_cache_cxt = AllocSetContextCreate(TopMemoryContext, "multitenant key cache",
 												  ALLOCSET_SMALL_SIZES);
@@ -1779,6 +1781,14 @@ key_cache_fill(const char *key_id, KeyCacheEntry *once)
 		KeyIdKey	k;
 		bool		found;
 
+		/* allocate first: an entry is never left pointing at freed memory */
+		if (hit)
+		{
+			MemoryContext old = MemoryContextSwitchTo(key_cache_cxt);
+
+			row.scopes = DatumGetArrayTypePCopy(PointerGetDatum(row.scopes));
+			MemoryContextSwitchTo(old);
+		}
 		memcpy(k.id, key_id, KEY_ID_LEN);
 		e = keyslots_insert(key_cache, k, &found);
 	}
@@ -1791,16 +1801,7 @@ key_cache_fill(const char *key_id, KeyCacheEntry *once)
 	e->tenant_status = -1;
 	e->nscopes = -1;
 	if (hit)
-	{
 		e->row = row;
-		if (e->cached)
-		{
-			MemoryContext old = MemoryContextSwitchTo(key_cache_cxt);
-
-			e->row.scopes = DatumGetArrayTypePCopy(PointerGetDatum(row.scopes));
-			MemoryContextSwitchTo(old);
-		}
-	}
 	return e;
 }
 

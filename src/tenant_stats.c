@@ -123,6 +123,13 @@ static struct
 } pending;
 static bool exit_hook = false;
 
+/*
+ * the row a flush found for a key whose handle no longer matched (evicted
+ * and entered again): handed to the next mt_stat_count_at of that key
+ */
+static MtStatKey refreshed_key;
+static MtRowHandle refreshed;
+
 Size
 mt_tenant_stats_shmem_size(void)
 {
@@ -305,6 +312,17 @@ entry_of_handle(const MtRowHandle *h)
 	return (e != NULL && e->incarnation == h->incarnation) ? e : NULL;
 }
 
+/* a flush found row e for a pending handle that no longer matched (lock held) */
+static void
+remember_refreshed(MtStatEntry *e)
+{
+	if (pending.handle.row == NULL)
+		return;
+	refreshed_key = pending.key;
+	refreshed.row = e;
+	refreshed.incarnation = e->incarnation;
+}
+
 /* adds the pending counts to shared memory */
 void
 mt_stat_flush(void)
@@ -319,11 +337,17 @@ mt_stat_flush(void)
 
 	LWLockAcquire(ss->lock, LW_SHARED);
 	e = entry_of_handle(&pending.handle);
-	if (e == NULL)
-		e = hash_search(stats_htab, &pending.key, HASH_FIND, NULL);
 	if (likely(e != NULL))
 	{
 		stat_add(e, pending.counts, now);
+		LWLockRelease(ss->lock);
+		return;
+	}
+	e = hash_search(stats_htab, &pending.key, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		stat_add(e, pending.counts, now);
+		remember_refreshed(e);
 		LWLockRelease(ss->lock);
 		return;
 	}
@@ -332,7 +356,10 @@ mt_stat_flush(void)
 	LWLockAcquire(ss->lock, LW_EXCLUSIVE);
 	e = stat_enter_locked(&pending.key, now);
 	if (e != NULL)
+	{
 		stat_add(e, pending.counts, now);
+		remember_refreshed(e);
+	}
 	else
 	{
 		for (int k = 0; k < MT_STAT_NKINDS; k++)
@@ -396,6 +423,12 @@ mt_stat_count_at(const pg_uuid_t *tenant, MtStatKind kind, MtRowHandle *h)
 	if (!mt_track_stats || ss == NULL || !OidIsValid(MyDatabaseId))
 		return;
 	make_key(&key, MyDatabaseId, tenant);
+	if (unlikely(refreshed.row != NULL) && memcmp(&refreshed_key, &key, sizeof(key)) == 0)
+	{
+		/* its row was evicted and entered again: the new one */
+		*h = refreshed;
+		refreshed.row = NULL;
+	}
 	if (h->row == NULL)
 	{
 		/* once per handle: the row exists after this tenant's first flush */
