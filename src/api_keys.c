@@ -346,6 +346,15 @@ key_checksum_ok(const char *key)
 	return memcmp(crc, key + KEY_BODY_LEN, KEY_CRC_LEN) == 0;
 }
 
+/* the checksum's verdict on a candidate, computed once (*verdict -1: not yet) */
+static inline bool
+checksum_holds(const char *key, int *verdict)
+{
+	if (*verdict < 0)
+		*verdict = key_checksum_ok(key) ? 1 : 0;
+	return *verdict == 1;
+}
+
 /*
  * Checks the format and checksum of a candidate and copies out its key id.
  * Touches no table.
@@ -1895,8 +1904,8 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	uint8		digest[MT_SHA256_LEN];
 	KeyCacheEntry *e = NULL;
 	bool		format_ok;
-	bool		crc_checked = false;
-	bool		parsed = false;
+	int			crc = -1;		/* the checksum's verdict, -1: not checked */
+	bool		parsed;
 	bool		found;
 	bool		ok = false;
 	uint8		rehash[MT_SHA256_LEN];
@@ -1925,29 +1934,19 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 	if (format_ok)
 	{
 		e = key_cache_find(key_id);
-		if (e == NULL)
-		{
-			crc_checked = true;
-			parsed = key_checksum_ok(key);
-			if (parsed)
-				e = key_cache_fill(key_id, &out->once);
-		}
+		if (e == NULL && checksum_holds(key, &crc))
+			e = key_cache_fill(key_id, &out->once);
 	}
 	if (throttle_may_block())
 	{
-		if (!crc_checked)
-		{
-			crc_checked = true;
-			parsed = format_ok && key_checksum_ok(key);
-		}
-		found = parsed && e != NULL && e->found;
+		found = format_ok && checksum_holds(key, &crc) && e != NULL && e->found;
 		if (throttle_blocked(found ? key_id : NULL, &until))
 		{
 			mt_wipe(key, sizeof(key));
 			throttle_raise(until);
 		}
 	}
-	if (format_ok && (parsed || !crc_checked))
+	if (format_ok && crc != 0)
 	{
 		/* hash whether or not the id exists: same work either way */
 		bool		known = e != NULL && e->found;
@@ -1965,10 +1964,8 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 		if (ok && !e->row.revoked && !rehash_due(key, e->row.pepper_version, rehash, &rehash_to))
 			rehash_to = 0;
 	}
-	if (ok)
-		parsed = true;			/* an issued key: its checksum holds */
-	else if (!crc_checked)
-		parsed = format_ok && key_checksum_ok(key);
+	/* an issued key's checksum holds; any other is checked now if not yet */
+	parsed = ok || (format_ok && checksum_holds(key, &crc));
 	mt_wipe(key, sizeof(key));
 	found = parsed && e != NULL && e->found;
 

@@ -303,15 +303,6 @@ stat_add(MtStatEntry *e, const int64 *counts, TimestampTz now)
 	SpinLockRelease(&e->mutex);
 }
 
-/* the row a handle names, if it is still that row (lock held), else NULL */
-static inline MtStatEntry *
-entry_of_handle(const MtRowHandle *h)
-{
-	MtStatEntry *e = (MtStatEntry *) h->row;
-
-	return (e != NULL && e->incarnation == h->incarnation) ? e : NULL;
-}
-
 /* a flush found row e for a pending handle that no longer matched (lock held) */
 static void
 remember_refreshed(MtStatEntry *e)
@@ -319,8 +310,7 @@ remember_refreshed(MtStatEntry *e)
 	if (pending.handle.row == NULL)
 		return;
 	refreshed_key = pending.key;
-	refreshed.row = e;
-	refreshed.incarnation = e->incarnation;
+	MT_HANDLE_SET(&refreshed, e);
 }
 
 /* adds the pending counts to shared memory */
@@ -336,7 +326,7 @@ mt_stat_flush(void)
 	now = pending.at;
 
 	LWLockAcquire(ss->lock, LW_SHARED);
-	e = entry_of_handle(&pending.handle);
+	e = MT_HANDLE_ROW(&pending.handle, MtStatEntry);
 	if (likely(e != NULL))
 	{
 		stat_add(e, pending.counts, now);
@@ -437,10 +427,7 @@ mt_stat_count_at(const pg_uuid_t *tenant, MtStatKind kind, MtRowHandle *h)
 		LWLockAcquire(ss->lock, LW_SHARED);
 		e = hash_search(stats_htab, &key, HASH_FIND, NULL);
 		if (e != NULL)
-		{
-			h->row = e;
-			h->incarnation = e->incarnation;
-		}
+			MT_HANDLE_SET(h, e);
 		LWLockRelease(ss->lock);
 	}
 	count_key(&key, kind, h);

@@ -485,21 +485,6 @@ entry_remove(MtUsageEntry *e)
 	tenant_add(&key, -1);
 }
 
-/*
- * The entry a caller's handle names, if it is still that entry (lock held,
- * SHARED or EXCLUSIVE), else NULL
- */
-static inline MtUsageEntry *
-entry_of_handle(const MtRowHandle *h)
-{
-	MtUsageEntry *e;
-
-	if (h == NULL || h->row == NULL)
-		return NULL;
-	e = (MtUsageEntry *) h->row;
-	return e->incarnation == h->incarnation ? e : NULL;
-}
-
 /* the most entries one tenant may hold */
 static int
 tenant_share(void)
@@ -1292,7 +1277,7 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 		}
 
 		LWLockAcquire(us->lock, LW_SHARED);
-		e = entry_of_handle(h);
+		e = MT_HANDLE_ROW(h, MtUsageEntry);
 		if (e == NULL)
 		{
 			e = hash_search(usage_htab, key, HASH_FIND, NULL);
@@ -1304,10 +1289,7 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 				continue;
 			}
 			if (h != NULL)
-			{
-				h->row = e;
-				h->incarnation = e->incarnation;
-			}
+				MT_HANDLE_SET(h, e);
 		}
 		Assert(memcmp(&e->key, key, sizeof(MtUsageKey)) == 0);
 

@@ -46,6 +46,17 @@ typedef struct MtRowHandle
 	uint64		incarnation;
 } MtRowHandle;
 
+/*
+ * The row of type `type` (with a uint64 field `incarnation`) that handle h
+ * (may be NULL) names, if it is still that row, else NULL; and h pointed at
+ * row e.  Both with the table's lock held.
+ */
+#define MT_HANDLE_ROW(h, type) \
+	((h) != NULL && (h)->row != NULL && \
+	 ((type *) (h)->row)->incarnation == (h)->incarnation ? (type *) (h)->row : NULL)
+#define MT_HANDLE_SET(h, e) \
+	((h)->row = (e), (h)->incarnation = (e)->incarnation)
+
 /* bit of argument i for mt_require_arg_set() */
 #define MT_ARG(i)	(((uint32) 1) << (i))
 

@@ -27,12 +27,7 @@ FROM generate_series(1, 200000) g;
 ANALYZE public.azp_invoices;
 GRANT SELECT ON public.azp_invoices TO mt_azp_app;
 GRANT EXECUTE ON FUNCTION mt.tenant_token(uuid, interval, text, text) TO mt_azp_app;
-CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS int LANGUAGE plpgsql AS $$
-DECLARE plan json;
-BEGIN
-    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || q INTO plan;
-    RETURN coalesce((SELECT sum((m[1])::int) FROM regexp_matches(plan::text, '"Workers Launched": ([0-9]+)', 'g') m), 0);
-END $$;
+\i sql/include/workers_launched.psql
 CREATE FUNCTION pg_temp.enter(sub text) RETURNS void LANGUAGE sql AS
 $$ SELECT set_config('multitenant.token', mt.tenant_token(current_setting('test.acme')::uuid, '1 hour', sub), false) $$;
 SELECT set_config('test.acme', :'acme', false) IS NOT NULL AS ok \gset

@@ -22,12 +22,7 @@ FROM generate_series(1, 4000) g;
 ANALYZE public.cpw_items;
 GRANT SELECT ON public.cpw_items TO mt_cpw_app;
 -- workers launched by EXPLAIN ANALYZE of q (0 when the plan has no Gather)
-CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS int LANGUAGE plpgsql AS $$
-DECLARE plan json;
-BEGIN
-    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || q INTO plan;
-    RETURN coalesce((SELECT sum((m[1])::int) FROM regexp_matches(plan::text, '"Workers Launched": ([0-9]+)', 'g') m), 0);
-END $$;
+\i sql/include/workers_launched.psql
 GRANT EXECUTE ON FUNCTION pg_temp.workers_launched(text) TO mt_cpw_app;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;

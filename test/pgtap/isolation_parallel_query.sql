@@ -22,12 +22,7 @@ GRANT SELECT ON public.pq_items TO mt_pq_app;
 SELECT count(*) FILTER (WHERE payload LIKE 'row 1%') AS want_like
 FROM public.pq_items WHERE tenant_id = :'acme' \gset
 -- workers launched by the last EXPLAIN ANALYZE of q (0 when the plan has no Gather)
-CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS int LANGUAGE plpgsql AS $$
-DECLARE plan json;
-BEGIN
-    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || q INTO plan;
-    RETURN coalesce((SELECT sum((m[1])::int) FROM regexp_matches(plan::text, '"Workers Launched": ([0-9]+)', 'g') m), 0);
-END $$;
+\i sql/include/workers_launched.psql
 CREATE FUNCTION pg_temp.enter_acme() RETURNS void LANGUAGE sql AS
 $$ SELECT set_config('multitenant.token', current_setting('test.tok_acme'), false) $$;
 \set QUIET 0

@@ -24,12 +24,7 @@ CREATE POLICY write_invoices ON public.mfa_invoices FOR SELECT
 INSERT INTO public.mfa_invoices SELECT g, :'acme'::uuid FROM generate_series(1, 200000) g;
 ANALYZE public.mfa_invoices;
 GRANT SELECT ON public.mfa_invoices TO mt_mfa_app;
-CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS int LANGUAGE plpgsql AS $$
-DECLARE plan json;
-BEGIN
-    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || q INTO plan;
-    RETURN coalesce((SELECT sum((m[1])::int) FROM regexp_matches(plan::text, '"Workers Launched": ([0-9]+)', 'g') m), 0);
-END $$;
+\i sql/include/workers_launched.psql
 \set QUIET 0
 
 SELECT plan(34);

@@ -47,12 +47,7 @@ SET LOCAL ROLE mt_sa_app;
 INSERT INTO tenant_globex.secrets (secret) SELECT 'globex-' || g FROM generate_series(1, 1000) g;
 COMMIT;
 ANALYZE tenant_acme.secrets, tenant_globex.secrets;
-CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS int LANGUAGE plpgsql AS $$
-DECLARE plan json;
-BEGIN
-    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || q INTO plan;
-    RETURN coalesce((SELECT sum((m[1])::int) FROM regexp_matches(plan::text, '"Workers Launched": ([0-9]+)', 'g') m), 0);
-END $$;
+\i sql/include/workers_launched.psql
 CREATE FUNCTION pg_temp.enter(tok text) RETURNS void LANGUAGE sql AS
 $$ SELECT set_config('multitenant.token', current_setting(tok), false) $$;
 \set QUIET 0

@@ -44,12 +44,7 @@ SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
-CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS int LANGUAGE plpgsql AS $$
-DECLARE plan json;
-BEGIN
-    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || q INTO plan;
-    RETURN coalesce((SELECT sum((m[1])::int) FROM regexp_matches(plan::text, '"Workers Launched": ([0-9]+)', 'g') m), 0);
-END $$;
+\i sql/include/workers_launched.psql
 SELECT set_config('multitenant.token', current_setting('test.tok'), false) IS NOT NULL AS e \gset
 SET ROLE mt_par_app;
 SELECT pg_temp.workers_launched('SELECT count(*) FROM public.par_items') || ' ' ||
