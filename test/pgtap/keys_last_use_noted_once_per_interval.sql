@@ -2,7 +2,8 @@
 -- multitenant.api_key_last_use_interval for one client network: a later
 -- use within that time waits in the backend, and is written by the
 -- backend's own flush, or when the backend exits; a use from another
--- network is noted at once (its network too); 0 notes every use.  Uses
+-- network is noted at once (its network too); 0 notes every use.  The
+-- setting is a superuser's (42501 for others) within 0 .. 1 h (22023).  Uses
 -- come from a second backend (dblink over TCP, network 127.0.0.0/24); the
 -- flushes that read shared memory run here.
 \set ON_ERROR_STOP 1
@@ -32,7 +33,7 @@ SELECT pg_temp.use_key('a', :'key') AS t2 \gset
 SELECT mt.flush_api_key_usage() AS n \gset
 \set QUIET 0
 
-SELECT plan(10);
+SELECT plan(14);
 
 SELECT ok(:'t2'::timestamptz > :'t1'::timestamptz, 'two uses of the key from one backend');
 SELECT is(pg_temp.last_used(:'kid'), :'t1'::timestamptz,
@@ -63,5 +64,17 @@ SELECT pg_temp.use_key('b', :'key') AS t6 \gset
 SELECT mt.flush_api_key_usage() AS n \gset
 SELECT is(pg_temp.last_used(:'kid'), :'t6'::timestamptz, 'with an interval of 0 every use is noted');
 SELECT dblink_disconnect('b') AS ok \gset
+
+SELECT throws_ok('SET multitenant.api_key_last_use_interval = -1', '22023', NULL, 'a negative interval is refused');
+SELECT throws_ok($$SET multitenant.api_key_last_use_interval = '2h'$$, '22023', NULL, 'an interval over an hour is refused');
+DROP ROLE IF EXISTS mt_lastuse_app;
+CREATE ROLE mt_lastuse_app;
+SET ROLE mt_lastuse_app;
+SELECT throws_ok($$SET multitenant.api_key_last_use_interval = '1h'$$, '42501', NULL,
+                 'a role that is not a superuser cannot set the interval');
+SELECT throws_ok($$SELECT set_config('multitenant.api_key_last_use_interval', '0', false)$$, '42501', NULL,
+                 'nor through set_config');
+RESET ROLE;
+DROP ROLE mt_lastuse_app;
 
 SELECT * FROM finish();
