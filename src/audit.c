@@ -1017,6 +1017,20 @@ typedef struct AuditEvent
 								 * (the row trigger); else NULL */
 } AuditEvent;
 
+static AuditEvent
+audit_event(const char *action, const char *resource_type, const char *resource_id,
+			Jsonb *details, StringInfo details_text)
+{
+	AuditEvent	ev;
+
+	ev.action = action;
+	ev.resource_type = resource_type;
+	ev.resource_id = resource_id;
+	ev.details = details;
+	ev.details_text = details_text;
+	return ev;
+}
+
 /*
  * Appends n events to one chain (tenant NULL: the no-tenant chain), all
  * with the same actor, session and subject; returns the id of the last.
@@ -1185,18 +1199,55 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 	return r.id;
 }
 
+/*
+ * Appends n events as the extension owner (owner: mt_extension_owner()),
+ * for every SQL-callable append: mt.audit() and mt.audit_many() run as the
+ * caller (no SECURITY DEFINER: its per-call GUC switch was a sixth of an
+ * append) and the row trigger runs as the writer, so that
+ * require_writer_tenant sees who wrote.  The rows go in through the table
+ * AM (audit_append_events), which checks no privilege; SQL runs only for
+ * subject keys, under search_path = pg_catalog, pg_temp.  The user and the
+ * search_path are restored afterwards and on error.
+ */
+static int64
+append_events_as_owner(Oid owner, const pg_uuid_t *tenant, int n, const AuditEvent *ev,
+					   const char *subject)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nest = -1;
+	int64		id;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (subject != NULL)
+		for (int i = 0; i < n && nest < 0; i++)
+			if (ev[i].details != NULL)
+				nest = mt_enter_safe_search_path();
+	PG_TRY();
+	{
+		id = audit_append_events(tenant, n, ev, subject);
+	}
+	PG_CATCH();
+	{
+		/* the (sub)transaction abort unwinds the GUC nest level */
+		SetUserIdAndSecContext(save_userid, save_sec);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (nest >= 0)
+		mt_leave_safe_search_path(nest);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return id;
+}
+
 int64
 mt_audit_append(const pg_uuid_t *tenant, const char *action,
 				const char *resource_type, const char *resource_id,
 				Jsonb *details, const char *subject)
 {
-	AuditEvent	ev;
+	AuditEvent	ev = audit_event(action, resource_type, resource_id, details, NULL);
 
-	ev.action = action;
-	ev.resource_type = resource_type;
-	ev.resource_id = resource_id;
-	ev.details = details;
-	ev.details_text = NULL;
 	return audit_append_events(tenant, 1, &ev, subject);
 }
 
@@ -1447,13 +1498,14 @@ PG_FUNCTION_INFO_V1(mt_audit);
 Datum
 mt_audit(PG_FUNCTION_ARGS)
 {
+	AuditEvent	ev;
+
 	mt_require_coordinator("mt.audit()");
 	mt_require_args(fcinfo, 1, "audit action");
-	PG_RETURN_INT64(mt_audit_append(mt_context_tenant(),
-									text_to_cstring(PG_GETARG_TEXT_PP(0)),
-									opt_text(fcinfo, 1), opt_text(fcinfo, 2),
-									PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
-									opt_text(fcinfo, 4)));
+	ev = audit_event(text_to_cstring(PG_GETARG_TEXT_PP(0)), opt_text(fcinfo, 1), opt_text(fcinfo, 2),
+					 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), NULL);
+	PG_RETURN_INT64(append_events_as_owner(mt_extension_owner(), mt_context_tenant(), 1, &ev,
+										   opt_text(fcinfo, 4)));
 }
 
 /* text[] argument n as C strings (NULL array: *len -1) */
@@ -1541,7 +1593,7 @@ mt_audit_many(PG_FUNCTION_ARGS)
 		ev[i].details = (nd >= 0 && !dnulls[i]) ? DatumGetJsonbP(dvals[i]) : NULL;
 		ev[i].details_text = NULL;
 	}
-	(void) audit_append_events(mt_context_tenant(), n, ev, NULL);
+	(void) append_events_as_owner(mt_extension_owner(), mt_context_tenant(), n, ev, NULL);
 	PG_RETURN_INT64(n);
 }
 
@@ -2984,55 +3036,13 @@ require_writer_tenant(const pg_uuid_t *row_tenant, Relation rel)
 }
 
 /*
- * Appends one event as the extension owner (owner: mt_extension_owner();
- * the trigger function runs as the writer, so that require_writer_tenant
- * sees who wrote), with search_path = pg_catalog, pg_temp; restored
- * afterwards and on error.  details_text: the details as JsonbToCString()
- * prints them, or NULL.
- */
-static void
-append_as_owner(Oid owner, const pg_uuid_t *tenant, const char *action, const char *resource_type,
-				const char *resource_id, Jsonb *details, StringInfo details_text,
-				const char *subject)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			nest;
-	AuditEvent	ev;
-
-	ev.action = action;
-	ev.resource_type = resource_type;
-	ev.resource_id = resource_id;
-	ev.details = details;
-	ev.details_text = details_text;
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	/* SQL runs only for subject keys; the rest is C (audit_append_events) */
-	nest = (subject != NULL && details != NULL) ? mt_enter_safe_search_path() : -1;
-	PG_TRY();
-	{
-		(void) audit_append_events(tenant, 1, &ev, subject);
-	}
-	PG_CATCH();
-	{
-		/* the (sub)transaction abort unwinds the GUC nest level */
-		SetUserIdAndSecContext(save_userid, save_sec);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	if (nest >= 0)
-		mt_leave_safe_search_path(nest);
-	SetUserIdAndSecContext(save_userid, save_sec);
-}
-
-/*
  * mt.audit_row_change(tenant_column, subject_column): AFTER ROW trigger
  * (INSERT/UPDATE/DELETE) and AFTER STATEMENT trigger (TRUNCATE) that
  * records the change in the row's tenant chain.  Empty arguments: no such
  * column (the context's tenant; no subject encryption).  Runs as the
  * writer (not SECURITY DEFINER): the row's tenant must be the writer's
  * verified context (require_writer_tenant); the append itself runs as the
- * extension owner (append_as_owner).
+ * extension owner (append_events_as_owner).
  */
 PG_FUNCTION_INFO_V1(mt_audit_row_change);
 Datum
@@ -3054,6 +3064,7 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 	pg_uuid_t	row_tenant;
 	char	   *subject = NULL;
 	JsonbValue	details;
+	AuditEvent	ev;
 	StringInfoData dtext;
 
 	mt_require_coordinator("mt.audit_row_change()");
@@ -3065,8 +3076,9 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
-		append_as_owner(mt_extension_owner(), mt_context_row_tenant(), "TRUNCATE",
-						qualified_relname(rel), NULL, NULL, NULL, NULL);
+		AuditEvent	ev = audit_event("TRUNCATE", qualified_relname(rel), NULL, NULL, NULL);
+
+		(void) append_events_as_owner(mt_extension_owner(), mt_context_row_tenant(), 1, &ev, NULL);
 		return PointerGetDatum(NULL);
 	}
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
@@ -3151,8 +3163,8 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 	}
 	appendStringInfoChar(&dtext, '}');
 
-	append_as_owner(t->owner, tenant, action, t->qname, primary_key_text(t, rv, rn),
-					JsonbValueToJsonb(&details), &dtext, subject);
+	ev = audit_event(action, t->qname, primary_key_text(t, rv, rn), JsonbValueToJsonb(&details), &dtext);
+	(void) append_events_as_owner(t->owner, tenant, 1, &ev, subject);
 	return PointerGetDatum(NULL);
 }
 

@@ -28,7 +28,7 @@ lines AS (
       ON m.classid = 'pg_catalog.pg_proc'::regclass AND m.objid = p.oid
   UNION ALL
     SELECT 'relation ' || c.oid::regclass::text || ' kind=' || c.relkind::text
-        || ' rls=' || c.relrowsecurity || '/' || c.relforcerowsecurity
+        || ' rls=' || c.relrowsecurity || '/' || c.relforcerowsecurity || ' replident=' || c.relreplident::text
         || ' acl=' || coalesce(c.relacl::text, '')
         || ' options=' || coalesce(c.reloptions::text, '')
         || ' comment=' || coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '')
