@@ -33,10 +33,9 @@ CREATE TABLE mt.audit_log (
 ALTER SEQUENCE mt.audit_log_id_seq OWNED BY mt.audit_log.id;
 -- the events the sealer has not linked yet, per chain in id order
 CREATE INDEX audit_log_unsealed ON mt.audit_log (tenant_id, id) WHERE seq IS NULL;
--- ids by range (ids are unique by construction: mt.audit_log_id_seq, and
--- imports only into a free range).  No btree primary key: sealing rewrites
--- every row once, and each btree costs an index entry per rewrite.
-CREATE INDEX audit_log_id ON mt.audit_log USING brin (id);
+-- No index on id alone (ids are unique by construction: mt.audit_log_id_seq,
+-- and imports only into a free range): sealing rewrites every row once, and
+-- an index on id cost an entry per append and per rewrite (doc/audit.md).
 -- sealing updates rows: publications carry the whole old row
 ALTER TABLE mt.audit_log REPLICA IDENTITY FULL;
 
@@ -240,7 +239,6 @@ COMMENT ON FUNCTION mt.audit(text, text, text, jsonb, text) IS 'Appends an event
 COMMENT ON FUNCTION mt.audit_verify(uuid, jsonb) IS 'Privileged (auditors): seals, then recomputes one or every audit chain, optionally against an earlier digest, and reports the first bad row and the unsealed tail.';
 COMMENT ON FUNCTION mt.audit_many(text[], text[], text[], jsonb[]) IS 'Appends one event per element of actions (with the resource types, ids and details at the same positions) to the current tenant''s audit chain and returns how many; for applications.';
 COMMENT ON FUNCTION mt.audit_seal() IS 'Privileged (auditors, admins): links every committed, not yet sealed audit event into its chain now (the background worker does it every multitenant.audit_seal_interval).';
-COMMENT ON INDEX mt.audit_log_id IS 'Audit events by id range (BRIN: ids grow with the table; they are unique by construction).';
 COMMENT ON INDEX mt.audit_log_unsealed IS 'The audit events not yet linked into their chain, per tenant in id order (the sealer''s work list).';
 COMMENT ON FUNCTION mt.audit_digest(uuid) IS 'Privileged (auditors, a scheduled job): the head (position, hash, time) of one or every audit chain, to store outside the database.';
 COMMENT ON FUNCTION mt.audit_prune(interval, uuid) IS 'Privileged (admins): removes verified audit rows older than the interval and leaves a checkpoint from which the rest still verifies.';

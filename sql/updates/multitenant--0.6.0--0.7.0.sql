@@ -7,10 +7,10 @@
 
 -- ---------------------------------------------------------------------
 -- Audit appends at the cost of a plain INSERT (issue 18).
--- mt.audit_log loses its btree primary key: the sealer rewrites every row
--- once, and a btree on id took an entry per append and per rewrite.  Ids
--- stay unique by construction (mt.audit_log_id_seq; imports write only
--- into a free range) and are found by range through a BRIN index.  The
+-- mt.audit_log loses its primary key: the sealer rewrites every row once,
+-- and the index on id took an entry per append and per rewrite.  Ids stay
+-- unique by construction (mt.audit_log_id_seq; imports write only into a
+-- free range); events are found by tenant (audit_log_chain).  The
 -- table's replica identity becomes FULL, so that publications carrying it
 -- still identify the rows the sealer updates.  mt.audit() and
 -- mt.audit_many() run as the caller: their C code appends as the extension
@@ -18,8 +18,6 @@
 -- a sixth of an append.
 -- ---------------------------------------------------------------------
 ALTER TABLE mt.audit_log DROP CONSTRAINT audit_log_pkey;
-CREATE INDEX audit_log_id ON mt.audit_log USING brin (id);
-COMMENT ON INDEX mt.audit_log_id IS 'Audit events by id range (BRIN: ids grow with the table; they are unique by construction).';
 ALTER TABLE mt.audit_log REPLICA IDENTITY FULL;
 ALTER FUNCTION mt.audit(text, text, text, jsonb, text) SECURITY INVOKER RESET search_path;
 ALTER FUNCTION mt.audit_many(text[], text[], text[], jsonb[]) SECURITY INVOKER RESET search_path;

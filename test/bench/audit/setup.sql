@@ -1,8 +1,8 @@
 -- 100 tenants with tokens (1 hour), and an unchained table with the same
 -- columns as mt.audit_log and the indexes an audit table written by hand
 -- has: a primary key and one per tenant (an append to mt.audit_log takes
--- two btree entries, its chain index with seq NULL and the sealer's work
--- list, and a BRIN index on id; sealing takes one more btree entry).
+-- two btree entries too, its chain index with seq NULL and the sealer's
+-- work list; sealing takes one more).
 CREATE EXTENSION IF NOT EXISTS multitenant;
 CREATE TABLE bench_tenants (i int PRIMARY KEY, tid uuid NOT NULL, token text NOT NULL);
 INSERT INTO bench_tenants
