@@ -43,7 +43,12 @@
  * locks in uuid order.  Appends with encrypted details take the tenant's
  * subject-key lock (MT_AUDIT_KEYS_LOCK_SPACE), as mt.audit_forget_subject()
  * does.  The unique index (tenant_id, seq) is the backstop against forks.
- * Nothing is shared between backends otherwise.
+ * Ids have no index (0.7.0): a verbatim chain import keeps exported ids
+ * only after waiting for every transaction that took ids from
+ * mt.audit_log_id_seq (nextval holds RowExclusiveLock on it to commit) and
+ * moving the sequence past them under a brief ShareLock on it
+ * (mt_audit_import_ids_free).  Nothing is shared between backends
+ * otherwise.
  *
  * Row-change trigger.  mt.audit_row_change builds each row image as jsonb
  * and its hashed text directly and appends through the transaction's
@@ -1464,6 +1469,47 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 					   1, t, a, SPI_OK_SELECT);
 	}
 	return n;
+}
+
+/*
+ * mt.import_tenant, before it keeps the exported ids lo..hi (verbatim):
+ * whether no event has an id in that range, none of a transaction still
+ * open either.  mt.audit_log has no unique index on id, so this check is
+ * what keeps ids unique.  First waits (no lock queued, as CREATE INDEX
+ * CONCURRENTLY does) for the transactions that took ids from
+ * mt.audit_log_id_seq (nextval keeps RowExclusiveLock on the sequence to
+ * commit), then takes ShareLock on the sequence for a moment (no nextval
+ * meanwhile; an append that took an id since the wait ends first), moves
+ * the sequence past hi (later appends take larger ids; the ids skipped
+ * when the import re-chains after all are never used) and releases the
+ * lock.  The range is then read with a fresh snapshot, in which every
+ * append that took an id up to hi has committed or aborted.  A verbatim
+ * import holds RowExclusiveLock on the sequence from its move on, so a
+ * second one waits for it and sees its rows.  SPI connected.
+ */
+bool
+mt_audit_import_ids_free(int64 lo, int64 hi)
+{
+	AuditRels	rels;
+	LOCKTAG		tag;
+	Datum		a[2] = {Int64GetDatum(lo), Int64GetDatum(hi)};
+	bool		none;
+
+	audit_rels(&rels);
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, rels.id_seq);
+	WaitForLockers(tag, ShareLock, false);
+	LockRelationOid(rels.id_seq, ShareLock);
+	mt_spi_execute("SELECT pg_catalog.setval('mt.audit_log_id_seq'::pg_catalog.regclass, $1) "
+				   "FROM mt.audit_log_id_seq WHERE NOT is_called OR last_value OPERATOR(pg_catalog.<) $1",
+				   1, (Oid[]) {INT8OID}, &a[1], SPI_OK_SELECT);
+	UnlockRelationOid(rels.id_seq, ShareLock);
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	(void) mt_spi_value("SELECT 1 FROM mt.audit_log WHERE id OPERATOR(pg_catalog.>=) $1 "
+						"AND id OPERATOR(pg_catalog.<=) $2 LIMIT 1",
+						2, (Oid[]) {INT8OID, INT8OID}, a, true, &none);
+	PopActiveSnapshot();
+	return none;
 }
 
 void

@@ -70,6 +70,13 @@ extern int64 mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg
 								   int64 base_seq, const uint8 *base_hash, bool rechain);
 
 /*
+ * mt.import_tenant: are the ids lo..hi free for a verbatim import, also of
+ * transactions still open?  Waits for the transactions that took ids and
+ * moves mt.audit_log_id_seq past hi first.  SPI connected.
+ */
+extern bool mt_audit_import_ids_free(int64 lo, int64 hi);
+
+/*
  * The background worker's sealing pass over the current database: links
  * every committed unsealed event into its chain, skipping chains whose lock
  * another transaction holds.  Returns the events sealed; *incomplete: some

@@ -1198,10 +1198,9 @@ import_audit(ImportState *st, const char *log_meta, char **mode)
 	v[2] = hi;
 	verbatim = same &&
 		!mt_spi_exists("SELECT 1 FROM mt.audit_log WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
-					   "UNION ALL SELECT 1 FROM mt.audit_checkpoints WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
-					   "UNION ALL SELECT 1 FROM mt.audit_log WHERE id OPERATOR(pg_catalog.>=) $2 "
-					   "AND id OPERATOR(pg_catalog.<=) $3",
-					   3, t, v);
+					   "UNION ALL SELECT 1 FROM mt.audit_checkpoints WHERE tenant_id OPERATOR(pg_catalog.=) $1",
+					   1, t, v) &&
+		(DatumGetInt64(hi) == 0 || mt_audit_import_ids_free(DatumGetInt64(lo), DatumGetInt64(hi)));
 	for (uint64 i = 0; i < nck; i++)
 	{
 		bytea	   *hb = DatumGetByteaPP(SPI_getbinval(ck->vals[i], ck->tupdesc, 2, &isnull));
