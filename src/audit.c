@@ -3394,6 +3394,84 @@ typedef struct KeyCache
  * Shared body of mt.audit_search() and mt.audit_search_tenant().  tenant
  * NULL: every chain.  a points at the first filter argument.
  */
+/*
+ * The chain position (seq) of event id of tenant's chain, for the search
+ * cursor: *found false when the chain has no such event, *isnull when it
+ * is not sealed yet.  mt.audit_log has no index on id (0.7.0), and
+ * "id = $1 AND tenant_id = $2" read the whole chain through the chain
+ * index on every page.  An unsealed event is found through
+ * audit_log_unsealed (tenant_id, id); a sealed one by a binary search over
+ * the chain index (ids grow with seq in a chain), a few probes.  Only
+ * events of overlapping transactions may be sealed out of id order: when
+ * the search misses (that, a pruned row, an id of another chain), the
+ * chain is read as before.  SPI connected; the statement's snapshot.
+ */
+static Datum
+cursor_position(const pg_uuid_t *tenant, int64 id, bool *found, bool *isnull)
+{
+	Datum		args[2] = {Int64GetDatum(id), UUIDPGetDatum((pg_uuid_t *) tenant)};
+	SPIPlanPtr	probe;
+	Datum		s;
+	bool		null;
+	int64		lo,
+				hi;
+
+	/* unsealed: the sealer's work list has (tenant_id, id) */
+	(void) mt_spi_value("SELECT 1 FROM mt.audit_log WHERE tenant_id = $2 AND id = $1 AND seq IS NULL",
+						2, (Oid[]) {INT8OID, UUIDOID}, args, true, &null);
+	if (!null)
+	{
+		*found = true;
+		*isnull = true;
+		return (Datum) 0;
+	}
+
+	/* sealed: the largest position whose id is at most id */
+	if (SPI_execute_with_args("SELECT min(seq), max(seq) FROM mt.audit_log WHERE tenant_id = $1",
+							  1, (Oid[]) {UUIDOID}, &args[1], NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "multitenant: audit cursor lookup failed");
+	lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null));
+	if (!null)
+	{
+		hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null));
+		probe = SPI_prepare("SELECT id FROM mt.audit_log WHERE tenant_id = $1 AND seq = $2",
+							2, (Oid[]) {UUIDOID, INT8OID});
+		if (probe == NULL)
+			elog(ERROR, "multitenant: audit cursor lookup failed");
+		while (lo <= hi)
+		{
+			int64		mid = lo + (hi - lo) / 2;
+			Datum		pargs[2] = {args[1], Int64GetDatum(mid)};
+			int64		mid_id;
+
+			CHECK_FOR_INTERRUPTS();
+			if (SPI_execute_plan(probe, pargs, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "multitenant: audit cursor lookup failed");
+			if (SPI_processed == 0)
+				break;			/* a gap: read the chain below */
+			mid_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null));
+			if (mid_id == id)
+			{
+				SPI_freeplan(probe);
+				*found = true;
+				*isnull = false;
+				return Int64GetDatum(mid);
+			}
+			if (mid_id < id)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+		SPI_freeplan(probe);
+	}
+
+	/* not where the ids say: read the chain */
+	s = mt_spi_value("SELECT seq FROM mt.audit_log WHERE id = $1 AND tenant_id = $2",
+					 2, (Oid[]) {INT8OID, UUIDOID}, args, true, isnull);
+	*found = SPI_processed > 0;
+	return s;
+}
+
 static void
 audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 {
@@ -3487,9 +3565,7 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 
 			bool		found;
 
-			s = mt_spi_value("SELECT seq FROM mt.audit_log WHERE id = $1 AND tenant_id = $2",
-							 2, (Oid[]) {INT8OID, UUIDOID}, cargs, true, &isnull);
-			found = SPI_processed > 0;
+			s = cursor_position(tenant, after_id, &found, &isnull);
 			if (found && isnull)
 			{
 				v[10] = Int64GetDatum(after_id);
