@@ -3391,10 +3391,6 @@ typedef struct KeyCache
 } KeyCache;
 
 /*
- * Shared body of mt.audit_search() and mt.audit_search_tenant().  tenant
- * NULL: every chain.  a points at the first filter argument.
- */
-/*
  * The chain position (seq) of event id of tenant's chain, for the search
  * cursor: *found false when the chain has no such event, *isnull when it
  * is not sealed yet.  mt.audit_log has no index on id (0.7.0), and
@@ -3472,6 +3468,10 @@ cursor_position(const pg_uuid_t *tenant, int64 id, bool *found, bool *isnull)
 	return s;
 }
 
+/*
+ * Shared body of mt.audit_search() and mt.audit_search_tenant().  tenant
+ * NULL: every chain.  a points at the first filter argument.
+ */
 static void
 audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 {
