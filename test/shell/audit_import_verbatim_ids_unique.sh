@@ -10,7 +10,8 @@
 # the same id.  The import now moves the sequence past the range first,
 # waits for the transactions appending to mt.audit_log and checks the
 # range with a fresh snapshot: the event of the open append is seen and
-# the tenant is re-chained under new ids; no id appears twice.
+# the tenant is re-chained under new ids; no id appears twice.  While it
+# waits, statement_timeout ends it (57014) with nothing imported.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -72,6 +73,16 @@ writer=$!; pids+=("$writer")
 wait_for 20 grep -q '^id:' "$work/writer.out" || fail "the writer did not append: $(cat "$work/writer.out")"
 wid=$(sed -n 's/^id://p' "$work/writer.out")
 [ "$wid" -ge "$lo" ] && [ "$wid" -le "$hi" ] || fail "the test's open append ($wid) is not inside the exported range $lo..$hi"
+
+# while the append stays open, an import with a statement timeout ends with
+# 57014 and leaves nothing behind
+if PGOPTIONS="-c statement_timeout=1s -c client_min_messages=warning" \
+    bin/mt-tenant import "$work/acme.mtx" -d $dst_db -At >"$work/timeout.out" 2>&1; then
+    fail "an import waiting for an open append was not ended by statement_timeout: $(cat "$work/timeout.out")"
+fi
+grep -q 'statement timeout' "$work/timeout.out" || fail "the import ended otherwise than by its timeout: $(cat "$work/timeout.out")"
+[ "$(mt_psql -d $dst_db -c "SELECT count(*) FROM mt.audit_log WHERE tenant_id = '$acme'")" = 0 ] \
+    || fail "an import ended by its timeout left events behind"
 
 # the import, in the background: it either finishes or waits for the writer
 PGOPTIONS="-c statement_timeout=60s -c client_min_messages=warning" \
