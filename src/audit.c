@@ -1205,15 +1205,31 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 }
 
 /*
- * Appends n events as the extension owner (owner: mt_extension_owner()),
+ * Appends n events as the extension owner (owner: audit_owner() or the
+ * row trigger's cached mt_extension_owner()),
  * for every SQL-callable append: mt.audit() and mt.audit_many() run as the
- * caller (no SECURITY DEFINER: its per-call GUC switch was a sixth of an
- * append) and the row trigger runs as the writer, so that
+ * caller (no SECURITY DEFINER: its per-call GUC switch cost about 8,000
+ * instructions per append) and the row trigger runs as the writer, so that
  * require_writer_tenant sees who wrote.  The rows go in through the table
  * AM (audit_append_events), which checks no privilege; SQL runs only for
  * subject keys, under search_path = pg_catalog, pg_temp.  The user and the
  * search_path are restored afterwards and on error.
  */
+/* the extension owner, looked up once per transaction (mt.audit() per call) */
+static Oid
+audit_owner(void)
+{
+	static LocalTransactionId lxid = InvalidLocalTransactionId;
+	static Oid	owner = InvalidOid;
+
+	if (lxid != MyProc->lxid || !OidIsValid(owner))
+	{
+		owner = mt_extension_owner();
+		lxid = MyProc->lxid;
+	}
+	return owner;
+}
+
 static int64
 append_events_as_owner(Oid owner, const pg_uuid_t *tenant, int n, const AuditEvent *ev,
 					   const char *subject)
@@ -1550,7 +1566,7 @@ mt_audit(PG_FUNCTION_ARGS)
 	mt_require_args(fcinfo, 1, "audit action");
 	ev = audit_event(text_to_cstring(PG_GETARG_TEXT_PP(0)), opt_text(fcinfo, 1), opt_text(fcinfo, 2),
 					 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), NULL);
-	PG_RETURN_INT64(append_events_as_owner(mt_extension_owner(), mt_context_tenant(), 1, &ev,
+	PG_RETURN_INT64(append_events_as_owner(audit_owner(), mt_context_tenant(), 1, &ev,
 										   opt_text(fcinfo, 4)));
 }
 
@@ -1639,7 +1655,7 @@ mt_audit_many(PG_FUNCTION_ARGS)
 		ev[i].details = (nd >= 0 && !dnulls[i]) ? DatumGetJsonbP(dvals[i]) : NULL;
 		ev[i].details_text = NULL;
 	}
-	(void) append_events_as_owner(mt_extension_owner(), mt_context_tenant(), n, ev, NULL);
+	(void) append_events_as_owner(audit_owner(), mt_context_tenant(), n, ev, NULL);
 	PG_RETURN_INT64(n);
 }
 
@@ -3124,7 +3140,7 @@ mt_audit_row_change(PG_FUNCTION_ARGS)
 	{
 		AuditEvent	ev = audit_event("TRUNCATE", qualified_relname(rel), NULL, NULL, NULL);
 
-		(void) append_events_as_owner(mt_extension_owner(), mt_context_row_tenant(), 1, &ev, NULL);
+		(void) append_events_as_owner(audit_owner(), mt_context_row_tenant(), 1, &ev, NULL);
 		return PointerGetDatum(NULL);
 	}
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_AFTER(td->tg_event))
@@ -3411,6 +3427,7 @@ cursor_position(const pg_uuid_t *tenant, int64 id, bool *found, bool *isnull)
 	bool		null;
 	int64		lo,
 				hi;
+	int			rc;
 
 	/* unsealed: the sealer's work list has (tenant_id, id) */
 	(void) mt_spi_value("SELECT 1 FROM mt.audit_log WHERE tenant_id = $2 AND id = $1 AND seq IS NULL",
@@ -3423,9 +3440,10 @@ cursor_position(const pg_uuid_t *tenant, int64 id, bool *found, bool *isnull)
 	}
 
 	/* sealed: the largest position whose id is at most id */
-	if (SPI_execute_with_args("SELECT min(seq), max(seq) FROM mt.audit_log WHERE tenant_id = $1",
-							  1, (Oid[]) {UUIDOID}, &args[1], NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "multitenant: audit cursor lookup failed");
+	rc = SPI_execute_with_args("SELECT min(seq), max(seq) FROM mt.audit_log WHERE tenant_id = $1",
+							   1, (Oid[]) {UUIDOID}, &args[1], NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("audit cursor lookup", rc);
 	lo = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null));
 	if (!null)
 	{
@@ -3433,7 +3451,7 @@ cursor_position(const pg_uuid_t *tenant, int64 id, bool *found, bool *isnull)
 		probe = SPI_prepare("SELECT id FROM mt.audit_log WHERE tenant_id = $1 AND seq = $2",
 							2, (Oid[]) {UUIDOID, INT8OID});
 		if (probe == NULL)
-			elog(ERROR, "multitenant: audit cursor lookup failed");
+			mt_spi_failed("audit cursor lookup", SPI_result);
 		while (lo <= hi)
 		{
 			int64		mid = lo + (hi - lo) / 2;
@@ -3441,8 +3459,9 @@ cursor_position(const pg_uuid_t *tenant, int64 id, bool *found, bool *isnull)
 			int64		mid_id;
 
 			CHECK_FOR_INTERRUPTS();
-			if (SPI_execute_plan(probe, pargs, NULL, true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "multitenant: audit cursor lookup failed");
+			rc = SPI_execute_plan(probe, pargs, NULL, true, 1);
+			if (rc != SPI_OK_SELECT)
+				mt_spi_failed("audit cursor lookup", rc);
 			if (SPI_processed == 0)
 				break;			/* a gap: read the chain below */
 			mid_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null));
