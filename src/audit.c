@@ -32,8 +32,10 @@
  * transaction's) in id order, checking each content hash first; see
  * seal_chain() for why that order is consistent with commit order.  The
  * partial index audit_log_unsealed (tenant_id, id) WHERE seq IS NULL is its
- * work list.  Before the 0.5.0 update (no such index) appends chain at once
- * under the chain lock, as 0.4.0 did.
+ * work list; the chain index audit_log_chain (tenant_id, seq) holds sealed
+ * rows only (WHERE seq IS NOT NULL, 0.8.0), so each event has one index
+ * entry in each state.  Before the 0.5.0 update (no such index) appends
+ * chain at once under the chain lock, as 0.4.0 did.
  *
  * Locks.  The chain lock is a transaction-scoped heavyweight lock (an
  * advisory-type tag with locktag_field4 = MT_AUDIT_LOCK_SPACE, keyed by the
@@ -158,6 +160,7 @@ typedef enum AuditWriteMode
 } AuditWriteMode;
 
 static AuditWriteMode audit_write_mode = AUDIT_WRITE_NONE;
+static int	mt_uuid_cmp(const void *a, const void *b);
 
 static void mt_audit_note_unsealed(void);
 
@@ -182,7 +185,8 @@ typedef struct AuditRels
 {
 	Oid			nsp;
 	Oid			log;
-	Oid			chain_idx;		/* audit_log_chain (tenant_id, seq) */
+	Oid			chain_idx;		/* audit_log_chain (tenant_id, seq), sealed rows
+								 * (WHERE seq IS NOT NULL from 0.8.0) */
 	Oid			ckpt;
 	Oid			ckpt_idx;		/* audit_checkpoints_pkey (tenant_id, seq) */
 	Oid			id_seq;
@@ -547,7 +551,8 @@ chain_scan_end(ChainScan *cs)
 
 /*
  * The first tenant with a visible row after *after (all when NULL) in an
- * index led by tenant_id: audit_log_chain (every row) or audit_log_unsealed.
+ * index led by tenant_id: audit_log_chain (sealed rows; every row before
+ * 0.8.0) or audit_log_unsealed.
  */
 static bool
 next_chain_tenant(const AuditRels *rels, Oid indexoid, Snapshot snap, const pg_uuid_t *after,
@@ -599,11 +604,36 @@ index_tenants(const AuditRels *rels, Oid indexoid, Snapshot snap)
 	return result;
 }
 
-/* every tenant with a chain (sealed or unsealed rows), in uuid order */
+/*
+ * every tenant with a chain (sealed or unsealed rows), in uuid order: the
+ * chain index holds sealed rows only (0.8.0), so a chain whose events are
+ * all unsealed is found in the work list
+ */
 static List *
 chain_tenants(const AuditRels *rels, Snapshot snap)
 {
-	return index_tenants(rels, rels->chain_idx, snap);
+	List	   *sealed = index_tenants(rels, rels->chain_idx, snap);
+	List	   *unsealed;
+	List	   *result = NIL;
+	ListCell   *a,
+			   *b;
+
+	if (!OidIsValid(rels->unsealed_idx))
+		return sealed;
+	unsealed = index_tenants(rels, rels->unsealed_idx, snap);
+	a = list_head(sealed);
+	b = list_head(unsealed);
+	while (a || b)
+	{
+		int			c = !a ? 1 : !b ? -1 : mt_uuid_cmp(lfirst(a), lfirst(b));
+
+		result = lappend(result, c <= 0 ? lfirst(a) : lfirst(b));
+		if (c <= 0)
+			a = lnext(sealed, a);
+		if (c >= 0)
+			b = lnext(unsealed, b);
+	}
+	return result;
 }
 
 /* the newest checkpoint of a chain; false when it was never pruned */
@@ -3481,10 +3511,98 @@ cursor_position(const pg_uuid_t *tenant, int64 id, bool *found, bool *isnull)
 	}
 
 	/* not where the ids say: read the chain */
-	s = mt_spi_value("SELECT seq FROM mt.audit_log WHERE id = $1 AND tenant_id = $2",
+	s = mt_spi_value("SELECT seq FROM mt.audit_log WHERE id = $1 AND tenant_id = $2 AND seq IS NOT NULL",
 					 2, (Oid[]) {INT8OID, UUIDOID}, args, true, isnull);
 	*found = SPI_processed > 0;
 	return s;
+}
+
+/*
+ * One query of audit_search(): the filters ($1..$8) plus tail (cursor,
+ * order, LIMIT $10); the rows go to the result with their details
+ * decrypted where the key still exists.  Returns the rows added.
+ */
+static uint64
+search_part(ReturnSetInfo *rsinfo, KeyCache *kc, const char *tail, Oid *types,
+			Datum *v, char *nulls)
+{
+	StringInfoData q;
+	uint64		nrows;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q,
+						   "SELECT id, tenant_id, seq, at, actor, action, resource_type, resource_id, "
+						   "details, details_key_id, details_enc, client_addr, db_user "
+						   "FROM mt.audit_log WHERE ($1::uuid IS NULL OR tenant_id = $1) "
+						   "AND ($2::timestamptz IS NULL OR at >= $2) "
+						   "AND ($3::timestamptz IS NULL OR at < $3) "
+						   "AND ($4::text IS NULL OR action = $4) "
+						   "AND ($5::text IS NULL OR actor = $5) "
+						   "AND ($6::text IS NULL OR resource_type = $6) "
+						   "AND ($7::text IS NULL OR resource_id = $7) "
+						   "AND ($8::bigint IS NULL OR details_key_id = $8) ");
+	appendStringInfoString(&q, tail);
+	if (SPI_execute_with_args(q.data, 11, types, v, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "multitenant: audit search failed");
+	nrows = SPI_processed;
+	{
+		SPITupleTable *tt = SPI_tuptable;
+
+		for (uint64 i = 0; i < nrows; i++)
+		{
+			HeapTuple	tup = tt->vals[i];
+			Datum		out[12];
+			bool		onull[12];
+			bool		isnull;
+			int			c;
+
+			for (c = 0; c < 8; c++)
+				out[c] = SPI_getbinval(tup, tt->tupdesc, c + 1, &onull[c]);
+			out[8] = SPI_getbinval(tup, tt->tupdesc, 9, &onull[8]);
+			onull[9] = false;
+			if (!onull[8])
+				out[9] = CStringGetTextDatum("plain");
+			else
+			{
+				Datum		kid = SPI_getbinval(tup, tt->tupdesc, 10, &isnull);
+
+				if (isnull)
+					onull[9] = true;
+				else
+				{
+					int64		id = DatumGetInt64(kid);
+					bytea	   *enc = DatumGetByteaPP(SPI_getbinval(tup, tt->tupdesc, 11, &isnull));
+					char	   *plain;
+					int			plen;
+
+					if (kc->key_id != id)
+					{
+						kc->key_id = id;
+						kc->state = mt_audit_key_by_id(id, kc->key);
+					}
+					if (kc->state == MT_AUDIT_KEY_DESTROYED)
+						out[9] = CStringGetTextDatum("shredded");
+					else if (kc->state == MT_AUDIT_KEY_SEALED)
+						out[9] = CStringGetTextDatum("undecryptable");
+					else if ((plain = mt_audit_decrypt(kc->key, (uint8 *) VARDATA_ANY(enc),
+													   VARSIZE_ANY_EXHDR(enc), &plen)) == NULL)
+						out[9] = CStringGetTextDatum("undecryptable");
+					else
+					{
+						out[8] = PointerGetDatum(jsonb_from_text(plain));
+						onull[8] = false;
+						mt_wipe(plain, plen);
+						out[9] = CStringGetTextDatum("decrypted");
+					}
+				}
+			}
+			out[10] = SPI_getbinval(tup, tt->tupdesc, 12, &onull[10]);
+			out[11] = SPI_getbinval(tup, tt->tupdesc, 13, &onull[11]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, onull);
+		}
+	}
+	pfree(q.data);
+	return nrows;
 }
 
 /*
@@ -3502,10 +3620,9 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 	char		nulls[11];
 	Oid			types[11] = {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID, INT8OID};
-	StringInfoData q;
 	KeyCache	kc;
 	int64		key_id = -1;
-	uint64		nrows;
+	uint64		emitted;
 
 	if (max_rows < 1 || max_rows > MT_AUDIT_MAX_ROWS)
 		ereport(ERROR,
@@ -3594,7 +3711,7 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 			{
 				/* the cursor row was pruned: ids grow with seq in a chain */
 				s = mt_spi_value("SELECT coalesce(max(seq), 0) FROM mt.audit_log "
-								 "WHERE tenant_id = $2 AND id < $1",
+								 "WHERE tenant_id = $2 AND id < $1 AND seq IS NOT NULL",
 								 2, (Oid[]) {INT8OID, UUIDOID}, cargs, true, &isnull);
 				if (newest_first)
 					s = Int64GetDatum(DatumGetInt64(s) + 1);
@@ -3607,89 +3724,39 @@ audit_search(FunctionCallInfo fcinfo, const pg_uuid_t *tenant, int a)
 		}
 	}
 
-	initStringInfo(&q);
-	appendStringInfoString(&q,
-						   "SELECT id, tenant_id, seq, at, actor, action, resource_type, resource_id, "
-						   "details, details_key_id, details_enc, client_addr, db_user "
-						   "FROM mt.audit_log WHERE ($1::uuid IS NULL OR tenant_id = $1) "
-						   "AND ($2::timestamptz IS NULL OR at >= $2) "
-						   "AND ($3::timestamptz IS NULL OR at < $3) "
-						   "AND ($4::text IS NULL OR action = $4) "
-						   "AND ($5::text IS NULL OR actor = $5) "
-						   "AND ($6::text IS NULL OR resource_type = $6) "
-						   "AND ($7::text IS NULL OR resource_id = $7) "
-						   "AND ($8::bigint IS NULL OR details_key_id = $8) ");
-	if (tenant && newest_first)
-		appendStringInfoString(&q, "AND ($9::bigint IS NULL OR seq < $9) "
-							   "AND ($11::bigint IS NULL OR seq IS NOT NULL OR id < $11) "
-							   "ORDER BY seq DESC NULLS FIRST, id DESC LIMIT $10");
-	else if (tenant)
-		appendStringInfoString(&q, "AND ($9::bigint IS NULL OR seq > $9 OR seq IS NULL) "
-							   "AND ($11::bigint IS NULL OR (seq IS NULL AND id > $11)) "
-							   "ORDER BY seq NULLS LAST, id LIMIT $10");
-	else
-		appendStringInfo(&q, "AND ($9::bigint IS NULL OR id %s $9) ORDER BY id %s LIMIT $10",
-						 newest_first ? "<" : ">", newest_first ? "DESC" : "");
-
-	if (SPI_execute_with_args(q.data, 11, types, v, nulls, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "multitenant: audit search failed");
-	nrows = SPI_processed;
+	/*
+	 * One tenant: its sealed rows in chain order through audit_log_chain,
+	 * then its unsealed ones in id order through audit_log_unsealed (both
+	 * partial indexes, 0.8.0), reversed for newest_first; two queries, one
+	 * snapshot (the statement's).  A cursor on a sealed row ($9) leaves
+	 * every unsealed row after it (none before it, newest first); on an
+	 * unsealed row ($11), no sealed row after it (all, newest first).
+	 * Every chain: in id order.
+	 */
+	if (tenant)
 	{
-		SPITupleTable *tt = SPI_tuptable;
+		const char *sealed = newest_first
+			? "AND seq IS NOT NULL AND ($9::bigint IS NULL OR seq < $9) "
+			"ORDER BY seq DESC LIMIT $10"
+			: "AND seq IS NOT NULL AND ($9::bigint IS NULL OR seq > $9) "
+			"AND $11::bigint IS NULL ORDER BY seq LIMIT $10";
+		const char *unsealed = newest_first
+			? "AND seq IS NULL AND $9::bigint IS NULL AND ($11::bigint IS NULL OR id < $11) "
+			"ORDER BY id DESC LIMIT $10"
+			: "AND seq IS NULL AND ($11::bigint IS NULL OR id > $11) ORDER BY id LIMIT $10";
 
-		for (uint64 i = 0; i < nrows; i++)
+		emitted = search_part(rsinfo, &kc, newest_first ? unsealed : sealed, types, v, nulls);
+		if (emitted < max_rows)
 		{
-			HeapTuple	tup = tt->vals[i];
-			Datum		out[12];
-			bool		onull[12];
-			bool		isnull;
-			int			c;
-
-			for (c = 0; c < 8; c++)
-				out[c] = SPI_getbinval(tup, tt->tupdesc, c + 1, &onull[c]);
-			out[8] = SPI_getbinval(tup, tt->tupdesc, 9, &onull[8]);
-			onull[9] = false;
-			if (!onull[8])
-				out[9] = CStringGetTextDatum("plain");
-			else
-			{
-				Datum		kid = SPI_getbinval(tup, tt->tupdesc, 10, &isnull);
-
-				if (isnull)
-					onull[9] = true;
-				else
-				{
-					int64		id = DatumGetInt64(kid);
-					bytea	   *enc = DatumGetByteaPP(SPI_getbinval(tup, tt->tupdesc, 11, &isnull));
-					char	   *plain;
-					int			plen;
-
-					if (kc.key_id != id)
-					{
-						kc.key_id = id;
-						kc.state = mt_audit_key_by_id(id, kc.key);
-					}
-					if (kc.state == MT_AUDIT_KEY_DESTROYED)
-						out[9] = CStringGetTextDatum("shredded");
-					else if (kc.state == MT_AUDIT_KEY_SEALED)
-						out[9] = CStringGetTextDatum("undecryptable");
-					else if ((plain = mt_audit_decrypt(kc.key, (uint8 *) VARDATA_ANY(enc),
-													   VARSIZE_ANY_EXHDR(enc), &plen)) == NULL)
-						out[9] = CStringGetTextDatum("undecryptable");
-					else
-					{
-						out[8] = PointerGetDatum(jsonb_from_text(plain));
-						onull[8] = false;
-						mt_wipe(plain, plen);
-						out[9] = CStringGetTextDatum("decrypted");
-					}
-				}
-			}
-			out[10] = SPI_getbinval(tup, tt->tupdesc, 12, &onull[10]);
-			out[11] = SPI_getbinval(tup, tt->tupdesc, 13, &onull[11]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, onull);
+			v[9] = Int32GetDatum(max_rows - (int32) emitted);
+			(void) search_part(rsinfo, &kc, newest_first ? sealed : unsealed, types, v, nulls);
 		}
 	}
+	else
+		(void) search_part(rsinfo, &kc, newest_first
+						   ? "AND ($9::bigint IS NULL OR id < $9) ORDER BY id DESC LIMIT $10"
+						   : "AND ($9::bigint IS NULL OR id > $9) ORDER BY id LIMIT $10",
+						   types, v, nulls);
 	mt_wipe(kc.key, sizeof(kc.key));
 	mt_spi_finish();
 }

@@ -26,11 +26,15 @@ CREATE TABLE mt.audit_log (
     db_user         text NOT NULL,  -- session_user of the appending session
     prev_hash       bytea CHECK (length(prev_hash) = 32),   -- NULL until sealed
     hash            bytea NOT NULL CHECK (length(hash) = 32),  -- content hash until sealed
-    CONSTRAINT audit_log_chain UNIQUE (tenant_id, seq),
     CHECK ((details_key_id IS NULL) = (details_enc IS NULL)),
     CHECK (details IS NULL OR details_enc IS NULL)
 );
 ALTER SEQUENCE mt.audit_log_id_seq OWNED BY mt.audit_log.id;
+-- Two partial indexes, one entry per row in each state: an append enters
+-- the work list only, sealing enters the chain only (doc/audit.md,
+-- "Indexes and replica identity").
+-- the chains: sealed events by position, one per position
+CREATE UNIQUE INDEX audit_log_chain ON mt.audit_log (tenant_id, seq) WHERE seq IS NOT NULL;
 -- the events the sealer has not linked yet, per chain in id order
 CREATE INDEX audit_log_unsealed ON mt.audit_log (tenant_id, id) WHERE seq IS NULL;
 -- No index on id alone (ids are unique by construction: mt.audit_log_id_seq,
@@ -239,6 +243,7 @@ COMMENT ON FUNCTION mt.audit(text, text, text, jsonb, text) IS 'Appends an event
 COMMENT ON FUNCTION mt.audit_verify(uuid, jsonb) IS 'Privileged (auditors): seals, then recomputes one or every audit chain, optionally against an earlier digest, and reports the first bad row and the unsealed tail.';
 COMMENT ON FUNCTION mt.audit_many(text[], text[], text[], jsonb[]) IS 'Appends one event per element of actions (with the resource types, ids and details at the same positions) to the current tenant''s audit chain and returns how many; for applications.';
 COMMENT ON FUNCTION mt.audit_seal() IS 'Privileged (auditors, admins): links every committed, not yet sealed audit event into its chain now (the background worker does it every multitenant.audit_seal_interval).';
+COMMENT ON INDEX mt.audit_log_chain IS 'The sealed audit events, one per chain position (tenant, seq); unsealed events are in audit_log_unsealed only.';
 COMMENT ON INDEX mt.audit_log_unsealed IS 'The audit events not yet linked into their chain, per tenant in id order (the sealer''s work list).';
 COMMENT ON FUNCTION mt.audit_digest(uuid) IS 'Privileged (auditors, a scheduled job): the head (position, hash, time) of one or every audit chain, to store outside the database.';
 COMMENT ON FUNCTION mt.audit_prune(interval, uuid) IS 'Privileged (admins): removes verified audit rows older than the interval and leaves a checkpoint from which the rest still verifies.';

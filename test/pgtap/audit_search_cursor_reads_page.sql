@@ -28,19 +28,10 @@ SELECT id AS cur FROM mt.audit_log WHERE tenant_id = :'acme' AND seq = :head - 1
 SELECT plan(8);
 
 -- events of mt.audit_log read by one call, in this transaction's statistics
-CREATE FUNCTION pg_temp.reads(q text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    before bigint;
-BEGIN
-    before := pg_stat_get_xact_tuples_returned('mt.audit_log'::regclass)
-              + pg_stat_get_xact_tuples_fetched('mt.audit_log'::regclass);
-    EXECUTE q;
-    RETURN pg_stat_get_xact_tuples_returned('mt.audit_log'::regclass)
-           + pg_stat_get_xact_tuples_fetched('mt.audit_log'::regclass) - before;
-END $$;
+\i sql/include/audit_log_reads.psql
 
 BEGIN;
-SELECT cmp_ok(pg_temp.reads(format($$SELECT count(*) FROM mt.audit_search_tenant(%L, after_id => %s, max_rows => 50)$$,
+SELECT cmp_ok(pg_temp.audit_log_reads(format($$SELECT count(*) FROM mt.audit_search_tenant(%L, after_id => %s, max_rows => 50)$$,
                                    :'acme', :cur)), '<', 2000::bigint,
               'a page after a sealed cursor row reads about its own rows, not the whole chain of 20,000');
 COMMIT;

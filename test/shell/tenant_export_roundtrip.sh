@@ -175,7 +175,7 @@ want=$(fingerprint mt_psql -d $src_db "$acme")
 mt_psql -d $src_db -c "DROP TABLE only_here" >/dev/null
 bin/mt-tenant export "$acme" "$work/acme.mtx" -d $src_db
 [ -s "$work/acme.mtx" ] || fail "the export wrote nothing"
-head -1 "$work/acme.mtx" | grep -c '"format": 1, "extension": "multitenant", "extension_version": "0.7.0"' >/dev/null \
+head -1 "$work/acme.mtx" | grep -c '"format": 1, "extension": "multitenant", "extension_version": "0.8.0"' >/dev/null \
     || fail "the export has no header with format and extension version: $(head -c 200 "$work/acme.mtx")"
 grep -q "$globex" "$work/acme.mtx" && fail "the export holds rows of another tenant"
 grep -qF "$key" "$work/acme.mtx" && fail "the export holds a plaintext API key"
@@ -281,7 +281,7 @@ target=$fresh_db
 refused 42704 "export of an unknown tenant" \
     mt_psql -d $src_db -v VERBOSITY=verbose -c "SELECT count(*) FROM mt.export_tenant(gen_random_uuid())"
 refused 42710 "import of a tenant id that exists" imp "$work/acme.mtx"
-sed '1s/"extension_version": "0.7.0"/"extension_version": "0.10.0"/' "$work/acme.mtx" >"$work/newer.mtx"
+sed '1s/"extension_version": "0.8.0"/"extension_version": "0.10.0"/' "$work/acme.mtx" >"$work/newer.mtx"
 refused 0A000 "import of an export from a newer version" imp "$work/newer.mtx" --new-tenant "$(mt_psql -d postgres -c 'SELECT gen_random_uuid()')" --new-slug newer
 sed '1s/"format": 1/"format": 2/' "$work/acme.mtx" >"$work/format2.mtx"
 refused 0A000 "import of an unknown export format" imp "$work/format2.mtx"

@@ -20,6 +20,12 @@ BEGIN
         PERFORM mt.audit_many(array_agg('bulk.event'::text), array_agg('document'::text), array_agg(g::text),
                               array_agg(jsonb_build_object('field', 'title', 'n', g)))
         FROM generate_series(1, n) g;
+    ELSIF kind = 'many_sealed' THEN
+        -- a transaction's sealer links its own events too (doc/audit.md, "Sealing")
+        PERFORM mt.audit_many(array_agg('bulk.event'::text), array_agg('document'::text), array_agg(g::text),
+                              array_agg(jsonb_build_object('field', 'title', 'n', g)))
+        FROM generate_series(1, n) g;
+        PERFORM mt.audit_seal();
     ELSIF kind = 'trigger' THEN
         INSERT INTO bulk_docs (id, body) SELECT g, 'title ' || g FROM generate_series(1, n) g;
     ELSIF kind = 'table' THEN
