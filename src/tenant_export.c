@@ -95,33 +95,37 @@ typedef struct ExtTable
 	const char *request_id;		/* column holding a GDPR request id (renumbered) */
 	const char *select;			/* no tenant column: the column naming an SSO
 								 * provider; the rows of the tenant's providers */
+	const char *split;			/* a column whose NULL and non-NULL rows are
+								 * in different partial indexes led by the
+								 * tenant column (audit_log.seq, 0.8.0): read
+								 * as two parts, each through its index */
 } ExtTable;
 
 static const ExtTable ext_tables[] = {
-	{"plans", NULL, NULL, "ON CONFLICT DO NOTHING", NULL, NULL, NULL},
-	{"plan_limits", NULL, NULL, "ON CONFLICT DO NOTHING", NULL, NULL, NULL},
-	{"tenants", "id", NULL, NULL, NULL, NULL, NULL},
-	{"tenant_quotas", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"plans", NULL, NULL, "ON CONFLICT DO NOTHING", NULL, NULL, NULL, NULL},
+	{"plan_limits", NULL, NULL, "ON CONFLICT DO NOTHING", NULL, NULL, NULL, NULL},
+	{"tenants", "id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"tenant_quotas", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
 	/* authorization: workspaces keep their ids (keys and rows name them) */
-	{"workspaces", "tenant_id", NULL, NULL, NULL, NULL, NULL},
-	{"roles", "tenant_id", NULL, NULL, NULL, NULL, NULL},
-	{"role_assignments", "tenant_id", NULL, NULL, NULL, NULL, NULL},
-	{"api_key_secrets", "tenant_id", NULL, "ON CONFLICT (key_id) DO NOTHING", NULL, NULL, NULL},
-	{"consents", "tenant_id", "id", NULL, NULL, NULL, NULL},
-	{"gdpr_requests", "tenant_id", NULL, NULL, "gdpr_requests_id_seq", "id", NULL},
-	{"gdpr_restrictions", "tenant_id", "id", NULL, NULL, "request_id", NULL},
-	{"usage_rollup", "tenant_id", NULL, NULL, NULL, NULL, NULL},
-	{"usage_alerts", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"workspaces", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"roles", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"role_assignments", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"api_key_secrets", "tenant_id", NULL, "ON CONFLICT (key_id) DO NOTHING", NULL, NULL, NULL, NULL},
+	{"consents", "tenant_id", "id", NULL, NULL, NULL, NULL, NULL},
+	{"gdpr_requests", "tenant_id", NULL, NULL, "gdpr_requests_id_seq", "id", NULL, NULL},
+	{"gdpr_restrictions", "tenant_id", "id", NULL, NULL, "request_id", NULL, NULL},
+	{"usage_rollup", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"usage_alerts", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
 	/* identity: a host or an email domain belongs to one tenant */
-	{"domains", "tenant_id", NULL, "ON CONFLICT (host) DO NOTHING", NULL, NULL, NULL},
-	{"totp_secrets", "tenant_id", NULL, NULL, NULL, NULL, NULL},
-	{"totp_recovery_codes", "tenant_id", NULL, NULL, NULL, NULL, NULL},
-	{"sso_providers", "tenant_id", NULL, NULL, NULL, NULL, NULL},
-	{"sso_email_domains", NULL, NULL, "ON CONFLICT (domain) DO NOTHING", NULL, NULL, "provider_id"},
-	{"sso_identities", "tenant_id", NULL, NULL, NULL, NULL, NULL},
-	{"audit_subject_keys", "tenant_id", NULL, NULL, "audit_subject_keys_id_seq", NULL, NULL},
-	{"audit_checkpoints", "tenant_id", NULL, NULL, NULL, NULL, NULL},
-	{"audit_log", "tenant_id", NULL, NULL, NULL, NULL, NULL},
+	{"domains", "tenant_id", NULL, "ON CONFLICT (host) DO NOTHING", NULL, NULL, NULL, NULL},
+	{"totp_secrets", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"totp_recovery_codes", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"sso_providers", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"sso_email_domains", NULL, NULL, "ON CONFLICT (domain) DO NOTHING", NULL, NULL, "provider_id", NULL},
+	{"sso_identities", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"audit_subject_keys", "tenant_id", NULL, NULL, "audit_subject_keys_id_seq", NULL, NULL, NULL},
+	{"audit_checkpoints", "tenant_id", NULL, NULL, NULL, NULL, NULL, NULL},
+	{"audit_log", "tenant_id", NULL, NULL, NULL, NULL, NULL, "seq"},
 };
 
 #define N_EXT_TABLES lengthof(ext_tables)
@@ -312,6 +316,13 @@ export_open_spi(ExportCtx *x)
 			sql = psprintf("SELECT mt_row.* FROM mt.%s mt_row WHERE mt_row.%s IN "
 						   "(SELECT p.id FROM mt.sso_providers p WHERE p.tenant_id OPERATOR(pg_catalog.=) $1)",
 						   et->name, et->select);
+		else if (et->tenant_column && et->split)
+			sql = psprintf("SELECT mt_row.* FROM mt.%s mt_row "
+						   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1 AND mt_row.%s IS NOT NULL "
+						   "UNION ALL SELECT mt_row.* FROM mt.%s mt_row "
+						   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1 AND mt_row.%s IS NULL",
+						   et->name, et->tenant_column, et->split,
+						   et->name, et->tenant_column, et->split);
 		else if (et->tenant_column)
 			sql = psprintf("SELECT mt_row.* FROM mt.%s mt_row "
 						   "WHERE mt_row.%s OPERATOR(pg_catalog.=) $1",
