@@ -328,7 +328,9 @@ typedef bool (*SecretCondition) (StringInfo evidence, StringInfo offenders, int 
  * creation time, so a restore without the secret file makes the older
  * ones fail, and a secret put back later the newer ones).  Exact where it
  * is not: every key of a tenant whose sample failed is tried, and the
- * events encrypted under the failing ones are counted.
+ * events encrypted under the failing ones are counted (the tenant's sealed
+ * events and its unsealed tail, each through its partial index: no index
+ * of mt.audit_log holds all of a tenant's events since 0.8.0).
  */
 static bool
 secret_opens_audit_keys(StringInfo evidence, StringInfo offenders, int *noffenders)
@@ -383,8 +385,11 @@ secret_opens_audit_keys(StringInfo evidence, StringInfo offenders, int *noffende
 
 		portal = SPI_cursor_open_with_args(NULL,
 										   "SELECT k.wrapped_key, coalesce(e.n, 0), k.kek_version FROM mt.audit_subject_keys k"
-										   " LEFT JOIN (SELECT details_key_id, pg_catalog.count(*) AS n FROM mt.audit_log"
-										   "   WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND details_key_id IS NOT NULL"
+										   " LEFT JOIN (SELECT details_key_id, pg_catalog.count(*) AS n FROM ("
+										   "   SELECT details_key_id FROM mt.audit_log WHERE tenant_id OPERATOR(pg_catalog.=) $1"
+										   "   AND seq IS NOT NULL AND details_key_id IS NOT NULL"
+										   "   UNION ALL SELECT details_key_id FROM mt.audit_log WHERE tenant_id OPERATOR(pg_catalog.=) $1"
+										   "   AND seq IS NULL AND details_key_id IS NOT NULL) l"
 										   "   GROUP BY details_key_id) e ON e.details_key_id OPERATOR(pg_catalog.=) k.id"
 										   " WHERE k.tenant_id OPERATOR(pg_catalog.=) $1",
 										   1, (Oid[]) {UUIDOID}, &arg, NULL, true, 0);
