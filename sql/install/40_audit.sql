@@ -211,7 +211,13 @@ GRANT SELECT ON mt.audit_log, mt.audit_checkpoints TO PUBLIC;
 ALTER TABLE mt.audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mt.audit_checkpoints ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mt.audit_subject_keys ENABLE ROW LEVEL SECURITY;   -- no policy: owner only
-CREATE POLICY tenant_read ON mt.audit_log FOR SELECT USING (tenant_id = mt.current_tenant());
+-- tenant_id = mt.current_tenant(), spelled per partial index (no index of
+-- mt.audit_log holds all of a tenant's events): a tenant's SELECT reads its
+-- sealed events through audit_log_chain and its unsealed ones through
+-- audit_log_unsealed (a BitmapOr), not the whole table
+CREATE POLICY tenant_read ON mt.audit_log FOR SELECT
+    USING ((tenant_id = mt.current_tenant() AND seq IS NOT NULL)
+           OR (tenant_id = mt.current_tenant() AND seq IS NULL));
 CREATE POLICY tenant_read ON mt.audit_checkpoints FOR SELECT USING (tenant_id = mt.current_tenant());
 
 SELECT pg_catalog.pg_extension_config_dump('mt.audit_log', '');

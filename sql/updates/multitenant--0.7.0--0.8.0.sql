@@ -18,3 +18,12 @@
 ALTER TABLE mt.audit_log DROP CONSTRAINT audit_log_chain;
 CREATE UNIQUE INDEX audit_log_chain ON mt.audit_log (tenant_id, seq) WHERE seq IS NOT NULL;
 COMMENT ON INDEX mt.audit_log_chain IS 'The sealed audit events, one per chain position (tenant, seq); unsealed events are in audit_log_unsealed only.';
+
+-- ---------------------------------------------------------------------
+-- The tenants' read policy on mt.audit_log spelled per partial index: the
+-- same rows (tenant_id = mt.current_tenant()), read through audit_log_chain
+-- and audit_log_unsealed instead of a scan of the whole table.
+-- ---------------------------------------------------------------------
+ALTER POLICY tenant_read ON mt.audit_log
+    USING ((tenant_id = mt.current_tenant() AND seq IS NOT NULL)
+           OR (tenant_id = mt.current_tenant() AND seq IS NULL));
