@@ -13,6 +13,9 @@
 # - mt.audit_verify() over BENCH_VERIFY_ROWS rows: >= 1,000,000 rows/s;
 # - the same ratios with the appends' rate counted over the run plus the
 #   time it then takes to seal what the run left unsealed (information);
+# - the server's CPU time per transaction (every server process, sealing
+#   included, pgbench not), mt.audit() vs INSERT (information: less
+#   disturbed by other load on the machine than throughput);
 # - the sealing lag under the 100-tenant load: the age of the oldest
 #   committed unsealed event, sampled every 20 ms (p50, p99, max).
 set -euo pipefail
@@ -53,20 +56,57 @@ sustained() {
     t0=$(date +%s.%N); settle; t1=$(date +%s.%N)
     awk -v t="$1" -v s="$BENCH_SECONDS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", t * s / (s + b - a) }'
 }
-pl=0; au=0; plh=0; auh=0; aus=0; auhs=0
+# The CPU time of every server process (clock ticks): the postmaster's
+# reaped children (the run's backends once they exit) and the live ones
+# (the sealing worker, autovacuum).  pgbench itself is not counted.
+server_ticks() {
+    local pm
+    pm=$(head -1 "$MT_PGDATA/postmaster.pid")
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" '
+        $1 == pm { s += $14 + $15 + $16 + $17 }
+        $4 == pm { s += $14 + $15 }
+        END { print s }'
+}
+# measured <script> <audit|plain>: one run; prints "<tps> <tps sustained>
+# <server CPU µs per transaction>", the CPU counted from the run's start
+# until the events it left unsealed are sealed (settle after either kind)
+measured() {
+    local c0 c1 out t n s
+    c0=$(server_ticks)
+    out=$("$MT_PGBIN/pgbench" -n -M prepared -c "$BENCH_CLIENTS" -j "$BENCH_CLIENTS" -T "$BENCH_SECONDS" \
+          -f "$1" "$db" 2>&1)
+    t=$(awk '/^tps = / { print $3; exit }' <<<"$out")
+    n=$(awk '/actually processed:/ { print $NF; exit }' <<<"$out")
+    if [ "$2" = audit ]; then s=$(sustained "$t"); else settle; s=$t; fi
+    c1=$(server_ticks)
+    awk -v t="$t" -v s="$s" -v n="$n" -v d="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%s %s %.2f\n", t, s, (n > 0) ? d * 1e6 / hz / n : 0 }'
+}
+least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == 0 || b < a) ? b : a }'; }
+pl=0; au=0; plh=0; auh=0; aus=0; auhs=0; plc=0; auc=0; plhc=0; auhc=0
 for _ in $(seq "$BENCH_ROUNDS"); do
-    settle; pl=$(best "$pl" "$(tps $db "$here/plain.sql")")
-    settle; t=$(tps $db "$here/audit.sql"); au=$(best "$au" "$t"); aus=$(best "$aus" "$(sustained "$t")")
+    settle; read -r t _ c <<<"$(measured "$here/plain.sql" plain)"; pl=$(best "$pl" "$t"); plc=$(least "$plc" "$c")
+    settle; read -r t s c <<<"$(measured "$here/audit.sql" audit)"
+    au=$(best "$au" "$t"); aus=$(best "$aus" "$s"); auc=$(least "$auc" "$c")
 done
 for _ in $(seq "$BENCH_ROUNDS"); do
-    settle; plh=$(best "$plh" "$(tps $db "$here/plain_hot.sql")")
-    settle; t=$(tps $db "$here/audit_hot.sql"); auh=$(best "$auh" "$t"); auhs=$(best "$auhs" "$(sustained "$t")")
+    settle; read -r t _ c <<<"$(measured "$here/plain_hot.sql" plain)"; plh=$(best "$plh" "$t"); plhc=$(least "$plhc" "$c")
+    settle; read -r t s c <<<"$(measured "$here/audit_hot.sql" audit)"
+    auh=$(best "$auh" "$t"); auhs=$(best "$auhs" "$s"); auhc=$(least "$auhc" "$c")
 done
 settle
 ratio_line "audit: mt.audit() 100 tenants vs unchained INSERT" "$au" "$pl" 0.95
 ratio_line "audit: mt.audit() one hot tenant vs unchained INSERT" "$auh" "$plh" 0.90
 ratio_line "audit: same, 100 tenants, sustained incl. sealing the run's tail (info)" "$aus" "$pl" -
 ratio_line "audit: same, one hot tenant, sustained incl. sealing the tail (info)" "$auhs" "$plh" -
+# server CPU per transaction, sealing included (least of rounds); the ratio
+# is INSERT's over mt.audit()'s, so that 1 means the same cost
+cpu_line() {
+    awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {
+        printf "%-60s %7.1f us vs %7.1f us  ratio %.3f\n", l, a, b, (a > 0) ? b / a : 0 }'
+}
+cpu_line "audit: server CPU per transaction incl. sealing, 100 tenants (info)" "$auc" "$plc"
+cpu_line "audit: the same, one hot tenant (info)" "$auhc" "$plhc"
 # the sealing lag, in a run of its own (the sampler's psql would weigh on the ratios)
 : >"$MT_BENCH_ROOT/audit_lag.txt"
 lag_sampler >>"$MT_BENCH_ROOT/audit_lag.txt" &
