@@ -53,6 +53,15 @@ def main(argv):
                 jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(pub))
             elif isinstance(pub, ec.EllipticCurvePublicKey):
                 jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(pub))
+                # RFC 7518 6.2.1.2: x and y are the full length of the
+                # curve's coordinates; PyJWT 2.6 drops leading zero bytes
+                # (about one key in 160 for P-256), which the server rightly
+                # refuses: pad them here
+                import base64
+                size = (pub.curve.key_size + 7) // 8
+                nums = pub.public_numbers()
+                for c, v in (("x", nums.x), ("y", nums.y)):
+                    jwk[c] = base64.urlsafe_b64encode(v.to_bytes(size, "big")).rstrip(b"=").decode()
             else:
                 jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(pub))
             if len(parts) > 1 and parts[1]:
