@@ -9,13 +9,7 @@
 -- indexes, and still counts both.
 \set ON_ERROR_STOP 1
 \set QUIET 1
-SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
-SELECT mt.create_tenant('Globex', 'globex') AS globex \gset
-BEGIN;
-SELECT mt.set_tenant(:'globex');
-SELECT mt.audit_many(array_agg('doc.view'::text), array_agg('doc'::text), array_agg(i::text)) AS n
-FROM generate_series(1, 20000) i \gset
-COMMIT;
+\i sql/include/audit_big_neighbour.psql
 BEGIN;
 SELECT mt.set_tenant(:'acme');
 SELECT mt.audit('profile.update', 'user', 'u1', '{"email": "finn@example.com"}', 'finn') AS sec1 \gset
