@@ -34,8 +34,12 @@
  * partial index audit_log_unsealed (tenant_id, id) WHERE seq IS NULL is its
  * work list; the chain index audit_log_chain (tenant_id, seq) holds sealed
  * rows only (WHERE seq IS NOT NULL, 0.8.0), so each event has one index
- * entry in each state.  Before the 0.5.0 update (no such index) appends
- * chain at once under the chain lock, as 0.4.0 did.
+ * entry in each state.  A sealed event leaves a dead entry in the work
+ * list until VACUUM; sealers read it from the floor of seal_floor.c on
+ * (every committed event below it is sealed), which the worker's full
+ * passes raise: an append takes its xid before its id for that.  Before
+ * the 0.5.0 update (no such index) appends chain at once under the chain
+ * lock, as 0.4.0 did.
  *
  * Locks.  The chain lock is a transaction-scoped heavyweight lock (an
  * advisory-type tag with locktag_field4 = MT_AUDIT_LOCK_SPACE, keyed by the
@@ -76,11 +80,13 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -117,6 +123,7 @@
 #include "citus_node.h"
 #include "context.h"
 #include "crypto.h"
+#include "seal_floor.h"
 #include "security_events.h"
 #include "spi_util.h"
 #include "tenant_stats.h"
@@ -585,6 +592,105 @@ next_chain_tenant(const AuditRels *rels, Oid indexoid, Snapshot snap, const pg_u
 	index_close(index, AccessShareLock);
 	table_close(heap, AccessShareLock);
 	return found;
+}
+
+/*
+ * The scan keys of one tenant's part of the work list from id floor on
+ * (seal_floor.c): the sealed events below it left dead entries only.
+ */
+static void
+worklist_keys(ScanKeyData *key, const pg_uuid_t *tenant, int64 floor)
+{
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(tenant));
+	ScanKeyInit(&key[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(floor));
+}
+
+/*
+ * Every tenant with an unsealed row visible to snap at or above floor, in
+ * uuid order.  Each next tenant is the key of the first index entry past
+ * the previous one, dead or not (entries marked dead are not skipped, no
+ * heap visit), then one look at that tenant's entries from the floor: the
+ * dead entries below it are never read.
+ */
+static List *
+worklist_tenants(const AuditRels *rels, Snapshot snap, int64 floor)
+{
+	Relation	heap = table_open(rels->log, AccessShareLock);
+	Relation	index = index_open(rels->unsealed_idx, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(heap, NULL);
+	List	   *result = NIL;
+	pg_uuid_t  *prev = NULL;
+
+	for (;;)
+	{
+		IndexScanDesc probe;
+		IndexScanDesc scan;
+		ScanKeyData key[2];
+		pg_uuid_t	cur;
+		bool		isnull;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		if (prev)
+			ScanKeyInit(&key[0], 1, BTGreaterStrategyNumber, F_UUID_GT, UUIDPGetDatum(prev));
+		probe = mt_index_beginscan(heap, index, snap, prev ? 1 : 0);
+		probe->xs_want_itup = true;
+		probe->ignore_killed_tuples = false;
+		index_rescan(probe, prev ? key : NULL, prev ? 1 : 0, NULL, 0);
+		found = index_getnext_tid(probe, ForwardScanDirection) != NULL;
+		if (found)
+			memcpy(&cur, DatumGetUUIDP(index_getattr(probe->xs_itup, 1, probe->xs_itupdesc, &isnull)),
+				   sizeof(pg_uuid_t));
+		index_endscan(probe);
+		if (!found)
+			break;
+
+		worklist_keys(key, &cur, floor);
+		scan = mt_index_beginscan(heap, index, snap, 2);
+		index_rescan(scan, key, 2, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, slot);
+		index_endscan(scan);
+		prev = palloc(sizeof(pg_uuid_t));
+		*prev = cur;
+		if (found)
+			result = lappend(result, prev);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+	return result;
+}
+
+/*
+ * Whether mt.audit_log_id_seq hands its ids out one at a time (CACHE 1, as
+ * created): with a cache, a backend hands out ids of a range it took
+ * earlier, and the premise of a rising floor (seal_floor.c) does not hold.
+ */
+static bool
+seq_uncached(const AuditRels *rels)
+{
+	HeapTuple	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(rels->id_seq));
+	bool		uncached;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for sequence %u", rels->id_seq);
+	uncached = ((Form_pg_sequence) GETSTRUCT(tup))->seqcache <= 1;
+	ReleaseSysCache(tup);
+	return uncached;
+}
+
+/* the last id mt.audit_log_id_seq handed out, 0 if none (the worker: superuser) */
+static int64
+seq_last_value(const AuditRels *rels)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		d;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(rels->id_seq);
+	fcinfo->args[0].isnull = false;
+	d = pg_sequence_last_value(fcinfo);
+	return fcinfo->isnull ? 0 : DatumGetInt64(d);
 }
 
 /* every tenant with a row in the index, in uuid order */
@@ -1148,6 +1254,8 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 	initStringInfo(&canon);
 	if (n > 1)
 		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit append rows", ALLOCSET_DEFAULT_SIZES);
+	/* the transaction has its xid before it takes an id (seal_floor.c) */
+	(void) GetCurrentTransactionId();
 	for (int i = 0; i < n; i++)
 	{
 		Datum		enc = (Datum) 0;
@@ -1362,6 +1470,7 @@ rechain_row(AuditRow *r, const pg_uuid_t *dst, bool same_tenant, Oid id_seq)
 				 errmsg("cannot import audit events with encrypted details under a new tenant id"),
 				 errdetail("Their subject keys are found by a keyed hash over the tenant id."),
 				 errhint("Import under the original tenant id.")));
+	(void) GetCurrentTransactionId();	/* before the id: seal_floor.c */
 	r->id = nextval_internal(id_seq, false);
 	r->tenant = *dst;
 }
@@ -1387,6 +1496,8 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 	mt_require_writable("mt.import_tenant()", MT_WRITES_TABLES);
 	audit_rels(&rels);
 	lock_chain(dst);
+	if (!rechain)
+		mt_seal_floor_explicit_ids();	/* ids kept, not from the sequence */
 	inserter_open(&ins, rels.log);
 	memcpy(src_prev, base_hash, MT_SHA256_LEN);
 	if (rechain)
@@ -1719,6 +1830,9 @@ mt_audit_guard(PG_FUNCTION_ARGS)
 		op = "INSERT";
 		allowed = (is_log ? audit_write_mode == AUDIT_WRITE_LOG_INSERT
 				   : audit_write_mode == AUDIT_WRITE_CHECKPOINT_INSERT) || superuser();
+		/* a superuser's rows keep their own ids: no floor while they go in */
+		if (allowed && is_log && audit_write_mode != AUDIT_WRITE_LOG_INSERT)
+			mt_seal_floor_explicit_ids();
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
@@ -1771,6 +1885,8 @@ typedef struct SealState
 	StringInfoData canon;
 	StringInfoData dbuf;
 	bool		incomplete;		/* a chain was skipped or stopped */
+	int64		floor;			/* the work list is read from this id on
+								 * (seal_floor.c) */
 } SealState;
 
 static void
@@ -1803,7 +1919,7 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 	Relation	index;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	ScanKeyData key;
+	ScanKeyData key[2];
 	pg_uuid_t	t = *tenant;
 	int			natts = RelationGetDescr(ss->heap)->natts;
 	int64		n = 0;
@@ -1818,9 +1934,9 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 	chain_head(rels, SnapshotSelf, tenant, &head);
 
 	index = index_open(rels->unsealed_idx, AccessShareLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(&t));
-	scan = mt_index_beginscan(ss->heap, index, snap, 1);
-	index_rescan(scan, &key, 1, NULL, 0);
+	worklist_keys(key, &t, ss->floor);
+	scan = mt_index_beginscan(ss->heap, index, snap, 2);
+	index_rescan(scan, key, 2, NULL, 0);
 	slot = table_slot_create(ss->heap, NULL);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
@@ -1884,20 +2000,34 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
  * Seals one tenant's chain (only != NULL) or every chain with unsealed
  * rows, in uuid order (so concurrent sealers take chain locks in the same
  * order).  No-op before the 0.5.0 update.  *incomplete (may be NULL):
- * whether a chain was skipped or stopped at a tampered row.
+ * whether a chain was skipped or stopped at a tampered row.  pass: the
+ * worker's full pass (seal_floor.c), NULL for every other sealer, which
+ * reads the floor and leaves it.
  */
 static int64
-seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *incomplete)
+seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *incomplete,
+			 MtSealPass *pass)
 {
 	SealState	ss;
 	List	   *tenants;
 	ListCell   *lc;
 	int64		n = 0;
+	int64		floor;
+	TransactionId walk_xmin = InvalidTransactionId;
+	Relation	seq;
+	Oid			seq_node;
 
 	if (incomplete)
 		*incomplete = false;
 	if (!OidIsValid(rels->unsealed_idx))
 		return 0;
+	if (pass != NULL && !seq_uncached(rels))
+		pass = NULL;			/* use the floor, never raise it */
+	seq = relation_open(rels->id_seq, AccessShareLock);
+	seq_node = seq->rd_node.relNode;
+	relation_close(seq, AccessShareLock);
+	floor = mt_seal_floor_begin(MyDatabaseId, rels->id_seq, seq_node,
+								pass ? seq_last_value(rels) : PG_INT64_MAX, pass);
 	if (only != NULL)
 	{
 		pg_uuid_t  *t = palloc(sizeof(pg_uuid_t));
@@ -1909,27 +2039,35 @@ seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *inco
 	{
 		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
 
-		tenants = index_tenants(rels, rels->unsealed_idx, snap);
+		walk_xmin = snap->xmin;
+		tenants = worklist_tenants(rels, snap, floor);
 		UnregisterSnapshot(snap);
 		if (tenants == NIL)
+		{
+			if (pass != NULL)
+				mt_seal_floor_passed(pass, walk_xmin);
 			return 0;
+		}
 	}
 	seal_begin(&ss, rels);
+	ss.floor = floor;
 	foreach(lc, tenants)
 		n += seal_chain(&ss, rels, lfirst(lc), wait);
 	if (incomplete)
 		*incomplete = ss.incomplete;
+	if (pass != NULL && only == NULL && !ss.incomplete)
+		mt_seal_floor_passed(pass, walk_xmin);
 	seal_end(&ss);
 	return n;
 }
 
 int64
-mt_audit_seal_database(bool *incomplete)
+mt_audit_seal_database(bool *incomplete, MtSealPass *pass)
 {
 	AuditRels	rels;
 
 	audit_rels(&rels);
-	return seal_tenants(&rels, NULL, false, incomplete);
+	return seal_tenants(&rels, NULL, false, incomplete, pass);
 }
 
 /* this transaction appended unsealed events: tell the worker at commit */
@@ -1985,7 +2123,7 @@ mt_audit_seal(PG_FUNCTION_ARGS)
 	mt_require_writable("mt.audit_seal()", MT_WRITES_TABLES);
 	mt_require_coordinator("mt.audit_seal()");
 	audit_rels(&rels);
-	PG_RETURN_INT64(seal_tenants(&rels, NULL, true, NULL));
+	PG_RETURN_INT64(seal_tenants(&rels, NULL, true, NULL, NULL));
 }
 
 /* ---------------------------------------------------------------------
@@ -2287,7 +2425,7 @@ seal_first(const AuditRels *rels, FunctionCallInfo fcinfo, int argno)
 {
 	if (!OidIsValid(rels->unsealed_idx) || !mt_can_write_tables())
 		return RegisterSnapshot(GetActiveSnapshot());
-	(void) seal_tenants(rels, PG_ARGISNULL(argno) ? NULL : PG_GETARG_UUID_P(argno), true, NULL);
+	(void) seal_tenants(rels, PG_ARGISNULL(argno) ? NULL : PG_GETARG_UUID_P(argno), true, NULL, NULL);
 	return RegisterSnapshot(GetLatestSnapshot());
 }
 
@@ -2448,7 +2586,7 @@ prune_chain(const AuditRels *rels, const pg_uuid_t *tenant, TimestampTz cutoff,
 	int			rc;
 
 	lock_chain(tenant);
-	(void) seal_tenants(rels, tenant, true, NULL);
+	(void) seal_tenants(rels, tenant, true, NULL, NULL);
 	chain_base(rels, SnapshotSelf, tenant, &base_seq, st.expect_prev);
 	st.expect_seq = base_seq + 1;
 	last_seq = base_seq;

@@ -17,6 +17,8 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "seal_floor.h"
+
 /* GUC multitenant.audit_max_details (bytes of details text) */
 extern int	mt_audit_max_details;
 
@@ -84,7 +86,7 @@ extern bool mt_audit_import_ids_free(int64 lo, int64 hi);
  * is visited again.
  * Needs a transaction with an active snapshot.
  */
-extern int64 mt_audit_seal_database(bool *incomplete);
+extern int64 mt_audit_seal_database(bool *incomplete, MtSealPass *pass);
 
 /*
  * Closes the inserter the transaction's appends share (multitenant.c's

@@ -47,6 +47,7 @@
 #include "redact.h"
 #include "security_events.h"
 #include "tenant_stats.h"
+#include "seal_floor.h"
 #include "security_policy.h"
 #include "tenant_status.h"
 #include "token_cache.h"
@@ -172,6 +173,7 @@ mt_shmem_size(void)
 	size = add_size(size, mt_move_gate_shmem_size());
 	size = add_size(size, mt_tenant_stats_shmem_size());
 	size = add_size(size, mt_security_events_shmem_size());
+	size = add_size(size, mt_seal_floor_shmem_size());
 	return size;
 }
 
@@ -216,6 +218,7 @@ mt_shmem_startup(void)
 	mt_move_gate_shmem_startup();
 	mt_tenant_stats_shmem_startup();
 	mt_security_events_shmem_startup();
+	mt_seal_floor_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 	mt_shared_memory_attached();
 }
@@ -229,6 +232,7 @@ mt_xact_callback(XactEvent event, void *arg)
 	mt_mfa_xact_callback((int) event);
 	mt_move_gate_xact_end((int) event);
 	mt_audit_xact_callback((int) event);
+	mt_seal_floor_xact_callback((int) event);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:

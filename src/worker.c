@@ -77,6 +77,7 @@
 #include "billing.h"
 #include "flush_request.h"
 #include "insight.h"
+#include "seal_floor.h"
 #include "security_events.h"
 #include "usage.h"
 #include "worker.h"
@@ -476,6 +477,7 @@ audit_seal_passes(Oid dbid)
 		for (;;)
 		{
 			volatile int64 sealed = 0;
+			MtSealPass	pass;
 
 			PG_TRY();
 			{
@@ -484,10 +486,13 @@ audit_seal_passes(Oid dbid)
 				SetCurrentStatementStartTimestamp();
 				StartTransactionCommand();
 				PushActiveSnapshot(GetTransactionSnapshot());
+				memset(&pass, 0, sizeof(pass));
 				if (OidIsValid(get_extension_oid("multitenant", true)))
-					sealed = mt_audit_seal_database(&incomplete);
+					sealed = mt_audit_seal_database(&incomplete, &pass);
 				PopActiveSnapshot();
 				CommitTransactionCommand();
+				/* committed: the pass may raise the sealer's floor */
+				mt_seal_floor_commit(&pass);
 				if (incomplete)
 					mt_flush_request_audit(dbid);
 			}

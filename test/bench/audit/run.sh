@@ -18,6 +18,8 @@
 #   disturbed by other load on the machine than throughput);
 # - the sealing lag under the 100-tenant load: the age of the oldest
 #   committed unsealed event, sampled every 20 ms (p50, p99, max).
+# - one sealing pass with the dead work-list entries of the runs vs the same
+#   pass after VACUUM (information: the sealer's floor, src/seal_floor.c).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
@@ -118,6 +120,25 @@ sort -g "$MT_BENCH_ROOT/audit_lag.txt" | awk '{ v[NR] = $1 } END {
     p50 = v[int(NR * 0.50) > 0 ? int(NR * 0.50) : 1]; p99 = v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1]
     printf "%-60s p50 %.3f s  p99 %.3f s  max %.3f s  (%d samples, audit_seal_interval 200ms)\n",
            "audit: sealing lag under the 100-tenant load", p50, p99, v[NR], NR }'
+
+# one sealing pass (100 chains, one event each, rolled back) with the dead
+# work-list entries the runs left (no VACUUM since they started) vs the
+# same pass right after VACUUM: the sealer reads the work list from its
+# floor, so the dead entries should cost it nothing
+seal_ms() {
+    local m=0 t
+    for _ in 1 2 3 4 5; do
+        t=$(mt_psql -d $db -c "BEGIN" -c "SELECT bench_seal_ms()" -c "ROLLBACK" | tail -1)
+        m=$(least "$m" "$t")
+    done
+    echo "$m"
+}
+pages=$(mt_psql -d $db -c "SELECT pg_relation_size('mt.audit_log_unsealed') / 8192")
+sd=$(seal_ms)
+mt_psql -d $db -c "VACUUM mt.audit_log" >/dev/null
+sv=$(seal_ms)
+awk -v l="audit: sealing pass, 100 chains, $pages work-list pages vs after VACUUM (info)" -v a="$sd" -v b="$sv" 'BEGIN {
+    printf "%-60s %7.2f ms vs %7.2f ms  ratio %.3f\n", l, a, b, (a > 0) ? b / a : 0 }'
 
 # bulk: 250,000 events in one statement (each run rolled back, then vacuumed)
 bulk() {   # bulk <kind>: seconds
