@@ -2045,7 +2045,7 @@ seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *inco
 		if (tenants == NIL)
 		{
 			if (pass != NULL)
-				mt_seal_floor_passed(pass, walk_xmin);
+				mt_seal_floor_passed(pass, walk_xmin, seq_last_value(rels));
 			return 0;
 		}
 	}
@@ -2056,7 +2056,7 @@ seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *inco
 	if (incomplete)
 		*incomplete = ss.incomplete;
 	if (pass != NULL && only == NULL && !ss.incomplete)
-		mt_seal_floor_passed(pass, walk_xmin);
+		mt_seal_floor_passed(pass, walk_xmin, seq_last_value(rels));
 	seal_end(&ss);
 	return n;
 }

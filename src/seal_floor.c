@@ -11,10 +11,10 @@
  *
  * Why a floor holds.  Appends take their id from mt.audit_log_id_seq
  * (CACHE 1: ids are handed out in the order of the calls) after their
- * transaction has an xid (audit.c).  A full pass of the worker first reads
- * the sequence's last value S, then the next xid N: every id <= S was
+ * transaction has an xid (audit.c).  At its end a full pass of the worker
+ * reads the sequence's last value S, then the next xid N: every id <= S was
  * taken by a transaction whose xid is below N.  That pair is the pass's
- * candidate.  A later full pass whose tenant walk runs under a snapshot
+ * candidate (kept when the pass commits within the same generation).  A later full pass whose tenant walk runs under a snapshot
  * with xmin >= N sees every such transaction ended: its events are
  * committed and visible, or aborted and never will be.  When that pass
  * sealed every chain completely from the floor it started from (no chain
@@ -207,19 +207,25 @@ mt_seal_floor_begin(Oid dbid, Oid seq, Oid seq_node, int64 seq_last, MtSealPass 
 		pass->seq = seq;
 		pass->seq_node = seq_node;
 		pass->floor = floor;
-		/* the sequence was read first (the caller), the next xid after it */
-		pass->new_ids = seq_last;
-		pass->new_xid = ReadNextFullTransactionId();
 	}
 	return floor;
 }
 
 void
-mt_seal_floor_passed(MtSealPass *pass, TransactionId walk_xmin)
+mt_seal_floor_passed(MtSealPass *pass, TransactionId walk_xmin, int64 seq_last)
 {
-	FullTransactionId next = ReadNextFullTransactionId();
+	FullTransactionId next;
 
-	if (!pass->tracked || !pass->have_old ||
+	if (!pass->tracked)
+		return;
+	/*
+	 * The next candidate, taken at the end of the pass (the next pass can
+	 * promote it): the sequence first (the caller), the next xid after it.
+	 */
+	pass->new_ids = seq_last;
+	pass->new_xid = next = ReadNextFullTransactionId();
+	pass->have_new = true;
+	if (!pass->have_old ||
 		U64FromFullTransactionId(next) - U64FromFullTransactionId(pass->old_xid) > MT_SEAL_CAND_MAX_AGE)
 		return;
 	pass->promote = TransactionIdFollowsOrEquals(walk_xmin, XidFromFullTransactionId(pass->old_xid));
@@ -244,7 +250,7 @@ mt_seal_floor_commit(const MtSealPass *pass)
 			s->last_full = GetCurrentTimestamp();
 		if (pass->promote && cand_same && floor_shared->explicit_active == 0)
 			s->floor = Max(s->floor, pass->old_ids + 1);
-		if ((pass->promote && cand_same) || !cand_same)
+		if (pass->have_new && ((pass->promote && cand_same) || !cand_same))
 		{
 			s->have_cand = true;
 			s->cand_ids = pass->new_ids;

@@ -30,7 +30,8 @@ typedef struct MtSealPass
 	bool		have_old;		/* an earlier pass's candidate to promote */
 	int64		old_ids;		/* ... every id <= this was taken ... */
 	FullTransactionId old_xid;	/* ... by a transaction below this xid */
-	int64		new_ids;		/* this pass's candidate */
+	bool		have_new;		/* this pass's candidate (taken at its end) */
+	int64		new_ids;
 	FullTransactionId new_xid;
 	bool		promote;		/* the pass sealed what old_* covers */
 } MtSealPass;
@@ -49,9 +50,10 @@ extern int64 mt_seal_floor_begin(Oid dbid, Oid seq, Oid seq_node, int64 seq_last
  * The full pass sealed every committed event of every chain from its floor
  * (none skipped or stopped), its tenant walk under a snapshot whose xmin is
  * walk_xmin: the earlier candidate holds if every transaction below its xid
- * had ended then.
+ * had ended then.  seq_last: the sequence's last value, read now (the
+ * next candidate).
  */
-extern void mt_seal_floor_passed(MtSealPass *pass, TransactionId walk_xmin);
+extern void mt_seal_floor_passed(MtSealPass *pass, TransactionId walk_xmin, int64 seq_last);
 
 /* after the pass's transaction committed: raise the floor, keep a candidate */
 extern void mt_seal_floor_commit(const MtSealPass *pass);
