@@ -1887,6 +1887,7 @@ typedef struct SealState
 	bool		incomplete;		/* a chain was skipped or stopped */
 	int64		floor;			/* the work list is read from this id on
 								 * (seal_floor.c) */
+	Oid			seq_node;		/* mt.audit_log_id_seq's relfilenode */
 } SealState;
 
 static void
@@ -1923,6 +1924,7 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 	pg_uuid_t	t = *tenant;
 	int			natts = RelationGetDescr(ss->heap)->natts;
 	int64		n = 0;
+	int64		floor;
 
 	if (!lock_tenant_space(tenant, MT_AUDIT_LOCK_SPACE, !wait))
 	{
@@ -1933,8 +1935,16 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	chain_head(rels, SnapshotSelf, tenant, &head);
 
+	/*
+	 * The floor again, after the snapshot: rows with ids of their own that
+	 * it sees went in after their transaction dropped the floor, maybe
+	 * after this pass read it (while it waited for this lock), and are
+	 * linked in id order with the rest (seal_floor.c).
+	 */
+	floor = Min(ss->floor, mt_seal_floor_begin(MyDatabaseId, rels->id_seq, ss->seq_node,
+											   PG_INT64_MAX, NULL));
 	index = index_open(rels->unsealed_idx, AccessShareLock);
-	worklist_keys(key, &t, ss->floor);
+	worklist_keys(key, &t, floor);
 	scan = mt_index_beginscan(ss->heap, index, snap, 2);
 	index_rescan(scan, key, 2, NULL, 0);
 	slot = table_slot_create(ss->heap, NULL);
@@ -2051,6 +2061,7 @@ seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *inco
 	}
 	seal_begin(&ss, rels);
 	ss.floor = floor;
+	ss.seq_node = seq_node;
 	foreach(lc, tenants)
 		n += seal_chain(&ss, rels, lfirst(lc), wait);
 	if (incomplete)

@@ -29,6 +29,11 @@
  * (explicit_active > 0) no floor rises.  Its start and its end bump the
  * generation of every slot; a candidate is promoted only if the generation
  * did not change since it was taken, nor since the promoting pass began.
+ * A sealer reads the floor again under each chain's lock, after its
+ * snapshot (audit.c, seal_chain), and reads from the lower of the two: it
+ * may have read the floor before such a transaction began and waited for
+ * the lock until after it committed, and would otherwise link the chain's
+ * later events and leave that transaction's rows to a later pass.
  * When the sequence's last value is below the floor (ALTER SEQUENCE or
  * setval moved it back), the floor drops to 0; a slot belongs to one
  * sequence (OID and relfilenode), so a new one (DROP and CREATE
