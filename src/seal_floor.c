@@ -34,10 +34,14 @@
  * may have read the floor before such a transaction began and waited for
  * the lock until after it committed, and would otherwise link the chain's
  * later events and leave that transaction's rows to a later pass.
- * When the sequence's last value is below the floor (ALTER SEQUENCE or
- * setval moved it back), the floor drops to 0; a slot belongs to one
- * sequence (OID and relfilenode), so a new one (DROP and CREATE
- * EXTENSION, ALTER SEQUENCE ... RESTART) starts from 0.  With a sequence
+ * When a worker's pass finds the sequence's last value below the floor
+ * (setval moved it back), the floor drops to 0.  Only then: if the
+ * sequence climbs over the floor, or over the candidate about to be
+ * promoted, again first (one mt.audit_many() batch can), the events below
+ * the floor wait for the pass from 0 below and are linked after events
+ * appended later.  A slot belongs to one sequence (OID and relfilenode),
+ * so a new one (DROP and CREATE EXTENSION; ALTER SEQUENCE, which writes a
+ * new relfilenode for RESTART, CACHE and the other options) starts from 0.  With a sequence
  * cache (CACHE > 1) ids are not handed out in call order: audit.c then
  * does not raise the floor.  A superuser's restore with
  * triggers disabled is not seen: every MT_SEAL_FULL_PASS_MS the worker's
