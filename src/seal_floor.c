@@ -44,8 +44,10 @@
  * new relfilenode for RESTART, CACHE and the other options) starts from 0.  With a sequence
  * cache (CACHE > 1) ids are not handed out in call order: audit.c then
  * does not raise the floor.  A superuser's restore with
- * triggers disabled is not seen: every MT_SEAL_FULL_PASS_MS the worker's
- * pass reads from 0 again, so such events wait at most that long.
+ * triggers disabled is not seen: a complete pass of the worker reads from
+ * 0 again every MT_SEAL_FULL_PASS_MS (while the worker runs for the
+ * database), so such events wait for that pass.  A candidate too old for
+ * the 32-bit xid comparison is replaced by the next pass's, not promoted.
  *
  * Slots.  MT_SEAL_FLOOR_SLOTS databases have a floor; when every slot is
  * taken the least recently used one is given to the next database (the
@@ -234,9 +236,14 @@ mt_seal_floor_passed(MtSealPass *pass, TransactionId walk_xmin, int64 seq_last)
 	pass->new_ids = seq_last;
 	pass->new_xid = next = ReadNextFullTransactionId();
 	pass->have_new = true;
-	if (!pass->have_old ||
-		U64FromFullTransactionId(next) - U64FromFullTransactionId(pass->old_xid) > MT_SEAL_CAND_MAX_AGE)
+	pass->ended = GetCurrentTimestamp();
+	if (!pass->have_old)
 		return;
+	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(pass->old_xid) > MT_SEAL_CAND_MAX_AGE)
+	{
+		pass->old_stale = true; /* replaced by this pass's at commit */
+		return;
+	}
 	pass->promote = TransactionIdFollowsOrEquals(walk_xmin, XidFromFullTransactionId(pass->old_xid));
 }
 
@@ -255,11 +262,11 @@ mt_seal_floor_commit(const MtSealPass *pass)
 			s->cand_ids == pass->old_ids &&
 			FullTransactionIdEquals(s->cand_xid, pass->old_xid);
 
-		if (pass->floor == 0)
-			s->last_full = GetCurrentTimestamp();
+		if (pass->floor == 0 && pass->have_new)
+			s->last_full = pass->ended;	/* a complete pass from 0 */
 		if (pass->promote && cand_same && floor_shared->explicit_active == 0)
 			s->floor = Max(s->floor, pass->old_ids + 1);
-		if (pass->have_new && ((pass->promote && cand_same) || !cand_same))
+		if (pass->have_new && (!cand_same || pass->promote || pass->old_stale))
 		{
 			s->have_cand = true;
 			s->cand_ids = pass->new_ids;

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "datatype/timestamp.h"
 
 /* shared memory (called from multitenant.c) */
 extern Size mt_seal_floor_shmem_size(void);
@@ -33,7 +34,9 @@ typedef struct MtSealPass
 	bool		have_new;		/* this pass's candidate (taken at its end) */
 	int64		new_ids;
 	FullTransactionId new_xid;
+	bool		old_stale;		/* old_* too old to compare xids: replace it */
 	bool		promote;		/* the pass sealed what old_* covers */
+	TimestampTz ended;			/* when mt_seal_floor_passed ran */
 } MtSealPass;
 
 /*
