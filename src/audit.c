@@ -1941,8 +1941,7 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 	 * after this pass read it (while it waited for this lock), and are
 	 * linked in id order with the rest (seal_floor.c).
 	 */
-	floor = Min(ss->floor, mt_seal_floor_begin(MyDatabaseId, rels->id_seq, ss->seq_node,
-											   PG_INT64_MAX, NULL));
+	floor = Min(ss->floor, mt_seal_floor_read(MyDatabaseId, rels->id_seq, ss->seq_node));
 	index = index_open(rels->unsealed_idx, AccessShareLock);
 	worklist_keys(key, &t, floor);
 	scan = mt_index_beginscan(ss->heap, index, snap, 2);
@@ -2036,8 +2035,8 @@ seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *inco
 	seq = relation_open(rels->id_seq, AccessShareLock);
 	seq_node = seq->rd_node.relNode;
 	relation_close(seq, AccessShareLock);
-	floor = mt_seal_floor_begin(MyDatabaseId, rels->id_seq, seq_node,
-								pass ? seq_last_value(rels) : PG_INT64_MAX, pass);
+	floor = pass ? mt_seal_floor_begin(MyDatabaseId, rels->id_seq, seq_node, seq_last_value(rels), pass)
+		: mt_seal_floor_read(MyDatabaseId, rels->id_seq, seq_node);
 	if (only != NULL)
 	{
 		pg_uuid_t  *t = palloc(sizeof(pg_uuid_t));

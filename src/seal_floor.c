@@ -222,6 +222,12 @@ mt_seal_floor_begin(Oid dbid, Oid seq, Oid seq_node, int64 seq_last, MtSealPass 
 	return floor;
 }
 
+int64
+mt_seal_floor_read(Oid dbid, Oid seq, Oid seq_node)
+{
+	return mt_seal_floor_begin(dbid, seq, seq_node, PG_INT64_MAX, NULL);
+}
+
 void
 mt_seal_floor_passed(MtSealPass *pass, TransactionId walk_xmin, int64 seq_last)
 {

@@ -49,6 +49,9 @@ typedef struct MtSealPass
 extern int64 mt_seal_floor_begin(Oid dbid, Oid seq, Oid seq_node, int64 seq_last,
 								 MtSealPass *pass);
 
+/* the floor only, for a sealer that never raises it */
+extern int64 mt_seal_floor_read(Oid dbid, Oid seq, Oid seq_node);
+
 /*
  * The full pass sealed every committed event of every chain from its floor
  * (none skipped or stopped), its tenant walk under a snapshot whose xmin is
