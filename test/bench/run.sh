@@ -7,8 +7,8 @@ cd "$(dirname "$0")/../.."
 . test/bench/lib.sh
 make -s >/dev/null && make -s install >/dev/null
 bench_start_cluster
-trap cluster_destroy EXIT
-echo "clients=$BENCH_CLIENTS seconds=$BENCH_SECONDS rounds=$BENCH_ROUNDS (best of rounds, alternating)"
+trap bench_stop_cluster EXIT
+echo "clients=$BENCH_CLIENTS seconds=$BENCH_SECONDS rounds=$BENCH_ROUNDS (best of rounds, alternating) huge_pages=$(bench_huge_status)"
 for r in test/bench/*/run.sh; do
     name=$(basename "$(dirname "$r")")
     [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$name" ] || continue
