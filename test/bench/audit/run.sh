@@ -13,6 +13,9 @@
 # - mt.audit_verify() over BENCH_VERIFY_ROWS rows: >= 1,000,000 rows/s;
 # - the same ratios with the appends' rate counted over the run plus the
 #   time it then takes to seal what the run left unsealed (information);
+# - the 100-tenant line again with the background workers paused during
+#   the run, and counting the mt.audit_seal() of its events afterwards
+#   (information: what sealing during the load costs the appends);
 # - the server's CPU time per transaction (every server process, sealing
 #   included, pgbench not), mt.audit() vs INSERT (information: less
 #   disturbed by other load on the machine than throughput);
@@ -85,11 +88,28 @@ measured() {
         'BEGIN { printf "%s %s %.2f\n", t, s, (n > 0) ? d * 1e6 / hz / n : 0 }'
 }
 least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == 0 || b < a) ? b : a }'; }
-pl=0; au=0; plh=0; auh=0; aus=0; auhs=0; plc=0; auc=0; plhc=0; auhc=0
+# The append alone: each round also runs the 100-tenant load with the
+# background workers paused (multitenant.audit_seal_interval and
+# flush_interval = 1h while it runs, so nothing seals during it); its
+# sustained rate counts the mt.audit_seal() that then seals the run's
+# events.  The gap between that line and the first is what sealing during
+# the load costs the appends (information).
+bg_pause() {
+    mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.audit_seal_interval = '1h'" \
+        -c "ALTER SYSTEM SET multitenant.flush_interval = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
+    sleep 2   # a worker already running stays for at most 1 s
+}
+bg_resume() {
+    mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.audit_seal_interval" \
+        -c "ALTER SYSTEM RESET multitenant.flush_interval" -c "SELECT pg_reload_conf()" >/dev/null
+}
+pl=0; au=0; plh=0; auh=0; aus=0; auhs=0; plc=0; auc=0; plhc=0; auhc=0; aup=0; aups=0
 for _ in $(seq "$BENCH_ROUNDS"); do
     settle; read -r t _ c <<<"$(measured "$here/plain.sql" plain)"; pl=$(best "$pl" "$t"); plc=$(least "$plc" "$c")
     settle; read -r t s c <<<"$(measured "$here/audit.sql" audit)"
     au=$(best "$au" "$t"); aus=$(best "$aus" "$s"); auc=$(least "$auc" "$c")
+    bg_pause; settle; read -r t s _ <<<"$(measured "$here/audit.sql" audit)"; bg_resume
+    aup=$(best "$aup" "$t"); aups=$(best "$aups" "$s")
 done
 for _ in $(seq "$BENCH_ROUNDS"); do
     settle; read -r t _ c <<<"$(measured "$here/plain_hot.sql" plain)"; plh=$(best "$plh" "$t"); plhc=$(least "$plhc" "$c")
@@ -101,6 +121,8 @@ ratio_line "audit: mt.audit() 100 tenants vs unchained INSERT" "$au" "$pl" 0.95
 ratio_line "audit: mt.audit() one hot tenant vs unchained INSERT" "$auh" "$plh" 0.90
 ratio_line "audit: same, 100 tenants, sustained incl. sealing the run's tail (info)" "$aus" "$pl" -
 ratio_line "audit: same, one hot tenant, sustained incl. sealing the tail (info)" "$auhs" "$plh" -
+ratio_line "audit: 100 tenants, nothing sealed during the run (info)" "$aup" "$pl" -
+ratio_line "audit: same, sustained incl. sealing it all afterwards (info)" "$aups" "$pl" -
 # server CPU per transaction, sealing included (least of rounds); the ratio
 # is INSERT's over mt.audit()'s, so that 1 means the same cost
 cpu_line() {
