@@ -14,9 +14,10 @@
  * transaction has an xid (audit.c).  At its end a full pass of the worker
  * reads the sequence's last value S, then the next xid N: every id <= S was
  * taken by a transaction whose xid is below N.  That pair is the pass's
- * candidate (kept when the pass commits within the same generation).  A later full pass whose tenant walk runs under a snapshot
- * with xmin >= N sees every such transaction ended: its events are
- * committed and visible, or aborted and never will be.  When that pass
+ * candidate (kept when the pass commits within the same generation).  A
+ * later full pass whose tenant walk runs under a snapshot with xmin >= N
+ * sees every such transaction ended: its events are committed and
+ * visible, or aborted and never will be.  When that pass
  * sealed every chain completely from the floor it started from (no chain
  * skipped for its lock, none stopped at a tampered row), and its
  * transaction committed, every committed event with an id <= S is sealed:
@@ -41,11 +42,11 @@
  * the floor wait for the pass from 0 below and are linked after events
  * appended later.  A slot belongs to one sequence (OID and relfilenode),
  * so a new one (DROP and CREATE EXTENSION; ALTER SEQUENCE, which writes a
- * new relfilenode for RESTART, CACHE and the other options) starts from 0.  With a sequence
- * cache (CACHE > 1) ids are not handed out in call order: audit.c then
- * does not raise the floor.  A superuser's restore with
- * triggers disabled is not seen: a complete pass of the worker reads from
- * 0 again every MT_SEAL_FULL_PASS_MS (while the worker runs for the
+ * new relfilenode for RESTART, CACHE and the other options) starts from
+ * 0.  With a sequence cache (CACHE > 1) ids are not handed out in call
+ * order: audit.c then does not raise the floor.  A superuser's restore
+ * with triggers disabled is not seen: a complete pass of the worker reads
+ * from 0 again every MT_SEAL_FULL_PASS_MS (while the worker runs for the
  * database), so such events wait for that pass.  A candidate too old for
  * the 32-bit xid comparison is replaced by the next pass's, not promoted.
  *
@@ -183,12 +184,14 @@ mt_seal_floor_begin(Oid dbid, Oid seq, Oid seq_node, int64 seq_last, MtSealPass 
 	FloorSlot  *s;
 	int64		floor = 0;
 
-	if (pass != NULL)
-		memset(pass, 0, sizeof(*pass));
+	memset(pass, 0, sizeof(*pass));
+	pass->dbid = dbid;
+	pass->seq = seq;
+	pass->seq_node = seq_node;
 	if (floor_shared == NULL)
 		return 0;
 	SpinLockAcquire(&floor_shared->mutex);
-	s = slot_for(dbid, seq, seq_node, pass != NULL, now);
+	s = slot_for(dbid, seq, seq_node, true, now);
 	if (s != NULL)
 	{
 		if (s->floor > 0 && seq_last < s->floor - 1)
@@ -199,33 +202,34 @@ mt_seal_floor_begin(Oid dbid, Oid seq, Oid seq_node, int64 seq_last, MtSealPass 
 			s->gen = ++floor_shared->counter;
 		}
 		floor = floor_shared->explicit_active > 0 ? 0 : s->floor;
-		if (pass != NULL)
-		{
-			s->last_used = now;
-			if (TimestampDifferenceExceeds(s->last_full, now, MT_SEAL_FULL_PASS_MS))
-				floor = 0;
-			pass->tracked = true;
-			pass->gen = s->gen;
-			pass->have_old = s->have_cand && s->cand_gen == s->gen;
-			pass->old_ids = s->cand_ids;
-			pass->old_xid = s->cand_xid;
-		}
+		s->last_used = now;
+		if (TimestampDifferenceExceeds(s->last_full, now, MT_SEAL_FULL_PASS_MS))
+			floor = 0;
+		pass->tracked = true;
+		pass->gen = s->gen;
+		pass->have_old = s->have_cand && s->cand_gen == s->gen;
+		pass->old_ids = s->cand_ids;
+		pass->old_xid = s->cand_xid;
 	}
 	SpinLockRelease(&floor_shared->mutex);
-	if (pass != NULL)
-	{
-		pass->dbid = dbid;
-		pass->seq = seq;
-		pass->seq_node = seq_node;
-		pass->floor = floor;
-	}
+	pass->floor = floor;
 	return floor;
 }
 
 int64
 mt_seal_floor_read(Oid dbid, Oid seq, Oid seq_node)
 {
-	return mt_seal_floor_begin(dbid, seq, seq_node, PG_INT64_MAX, NULL);
+	FloorSlot  *s;
+	int64		floor = 0;
+
+	if (floor_shared == NULL)
+		return 0;
+	SpinLockAcquire(&floor_shared->mutex);
+	s = slot_for(dbid, seq, seq_node, false, 0);
+	if (s != NULL && floor_shared->explicit_active == 0)
+		floor = s->floor;
+	SpinLockRelease(&floor_shared->mutex);
+	return floor;
 }
 
 void

@@ -40,11 +40,10 @@ typedef struct MtSealPass
 } MtSealPass;
 
 /*
- * The floor a sealer may scan from (0: from the start) in database dbid,
- * whose mt.audit_log_id_seq is seq (relfilenode seq_node).  seq_last: the
- * last id it handed out (0 if none; PG_INT64_MAX when the caller did not
- * read it).  With pass != NULL (the worker's full passes) also the
- * candidate this pass records.
+ * A worker's full pass begins: the floor it may scan from (0: from the
+ * start) in database dbid, whose mt.audit_log_id_seq is seq (relfilenode
+ * seq_node), and in *pass the earlier candidate it may promote.  seq_last:
+ * the last id the sequence handed out (0 if none).
  */
 extern int64 mt_seal_floor_begin(Oid dbid, Oid seq, Oid seq_node, int64 seq_last,
 								 MtSealPass *pass);
