@@ -152,7 +152,31 @@ registry_relcache_callback(Datum arg, Oid relid)
 		mt_registry_invalidations++;
 }
 
-/* this backend's registry invalidation count; registers the callback once */
+/*
+ * Learns the oids of the watched tables (tenants: mt.tenants' oid, or
+ * InvalidOid when the extension is not here); again when mt.tenants is
+ * another table than the one learnt (the extension was recreated) or
+ * mt.secret_versions was missing (it appears with the update to 0.3.0).
+ */
+static void
+watch_registry_tables(Oid tenants)
+{
+	if (!OidIsValid(tenants) ||
+		(tenants == watched_tenants && OidIsValid(watched_secrets)))
+		return;
+	watched_keys = mt_catalog_relid("api_key_secrets");
+	watched_secrets = mt_catalog_relid("secret_versions");
+	watched_placements = mt_catalog_relid("tenant_placements");
+	watched_tenants = tenants;
+}
+
+/*
+ * This backend's registry invalidation count; registers the callback once
+ * and learns the watched oids then (in a transaction), so that the first
+ * count a cache is stamped with is not moved by invalidations of other
+ * relations (another session's temporary tables, autovacuum's statistics
+ * of the catalogs) that arrive before the first lookup.
+ */
 uint64
 mt_registry_inval_count(void)
 {
@@ -160,6 +184,8 @@ mt_registry_inval_count(void)
 	{
 		mt_register_relcache_callback(registry_relcache_callback);
 		registry_callback_registered = true;
+		if (IsTransactionState())
+			watch_registry_tables(mt_catalog_relid("tenants"));
 	}
 	return mt_registry_invalidations;
 }
@@ -185,13 +211,7 @@ tenant_status_read(const pg_uuid_t *tenant, bool *fresh)
 	relid = mt_catalog_relid("tenants");
 	if (!OidIsValid(relid))
 		return MT_TENANT_UNKNOWN;
-	if (relid != watched_tenants || !OidIsValid(watched_secrets))
-	{
-		/* mt.secret_versions appears with ALTER EXTENSION UPDATE to 0.3.0 */
-		watched_keys = mt_catalog_relid("api_key_secrets");
-		watched_secrets = mt_catalog_relid("secret_versions");
-		watched_tenants = relid;
-	}
+	watch_registry_tables(relid);
 	if (!*fresh && !ActiveSnapshotSet())
 		return MT_TENANT_UNKNOWN;
 
@@ -454,7 +474,7 @@ tenant_level_read(const pg_uuid_t *tenant, NameData *where, bool *fresh)
 	if (!OidIsValid(relid))
 		return MT_LEVEL_SHARED; /* before 0.4.0: every tenant is shared */
 	(void) mt_registry_inval_count();	/* the callback is registered */
-	watched_placements = relid;
+	watched_placements = relid;	/* also when it appeared after the others */
 	if (!*fresh && !ActiveSnapshotSet())
 		return MT_LEVEL_SHARED;
 
