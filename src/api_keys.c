@@ -2085,7 +2085,7 @@ mt_require_scope(PG_FUNCTION_ARGS)
 	if (!has_scope(scope))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("the API key lacks the scope \"%.64s\"", scope)));
+				 errmsg("the API key lacks the scope \"%s\"", mt_clipped(scope, 64))));
 	PG_RETURN_VOID();
 }
 
@@ -2394,7 +2394,7 @@ mt_revoke_api_key(PG_FUNCTION_ARGS)
 								   1, (Oid[]) {TEXTOID}, args))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("API key \"%.16s\" does not exist", text_to_cstring(key_id))));
+				 errmsg("API key \"%s\" does not exist", mt_clipped(text_to_cstring(key_id), 16))));
 	mt_spi_finish();
 	PG_RETURN_BOOL(revoked);
 }
@@ -2445,7 +2445,7 @@ mt_rotate_api_key(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("API key \"%.16s\" does not exist", old_id_str)));
+				 errmsg("API key \"%s\" does not exist", mt_clipped(old_id_str, 16))));
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	memcpy(&tenant, DatumGetUUIDP(SPI_getbinval(tup, desc, 1, &isnull)), sizeof(pg_uuid_t));

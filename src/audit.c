@@ -3418,13 +3418,6 @@ require_trigger_privilege(Oid relid)
 				 errdetail("Auditing a table requires the TRIGGER privilege on it.")));
 }
 
-static char *
-qualified_relid_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
 /* drops our triggers from a table; returns whether any existed */
 static bool
 drop_audit_triggers(Oid relid, const char *qname)
@@ -3463,6 +3456,7 @@ mt_audit_table(PG_FUNCTION_ARGS)
 	mt_require_writable("mt.audit_table()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
+	qname = mt_relation_name(relid);	/* 42P01 when there is no such relation */
 	kind = get_rel_relkind(relid);
 	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -3529,7 +3523,6 @@ mt_audit_table(PG_FUNCTION_ARGS)
 					 errmsg("column \"%s\" of table \"%s\" does not exist", subject_col, get_rel_name(relid))));
 	}
 
-	qname = qualified_relid_name(relid);
 	targs = psprintf("%s, %s", quote_literal_cstr(tenant_col ? tenant_col : ""),
 					 quote_literal_cstr(subject_col ? subject_col : ""));
 	mt_spi_connect();
@@ -3562,8 +3555,8 @@ mt_audit_untable(PG_FUNCTION_ARGS)
 	mt_require_writable("mt.audit_untable()", MT_WRITES_TABLES);
 	mt_require_args(fcinfo, 1, "table");
 	relid = PG_GETARG_OID(0);
+	qname = mt_relation_name(relid);
 	require_trigger_privilege(relid);
-	qname = qualified_relid_name(relid);
 	mt_spi_connect();
 	existed = drop_audit_triggers(relid, qname);
 	mt_spi_finish();

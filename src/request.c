@@ -42,6 +42,15 @@
  * when there is none.  Two members naming it are refused: which one a
  * gateway honoured cannot be known.
  */
+static void
+authorization_not_a_string(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("malformed Authorization header"),
+			 errdetail("The Authorization header in request.headers is not a string.")));
+}
+
 static char *
 authorization_header(const char *headers)
 {
@@ -68,7 +77,11 @@ authorization_header(const char *headers)
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
 		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
+		{
+			if (level == 1 && want_value)
+				authorization_not_a_string();
 			level++;
+		}
 		else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
 			level--;
 		else if (tok == WJB_KEY && level == 1)
@@ -82,10 +95,7 @@ authorization_header(const char *headers)
 						 errmsg("malformed Authorization header"),
 						 errdetail("request.headers names the Authorization header more than once.")));
 			if (v.type != jbvString)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-						 errmsg("malformed Authorization header"),
-						 errdetail("The Authorization header in request.headers is not a string.")));
+				authorization_not_a_string();
 			found = pnstrdup(v.val.string.val, v.val.string.len);
 			want_value = false;
 		}

@@ -17,6 +17,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -113,6 +114,21 @@ mt_relation_name(Oid relid)
 				 errmsg("relation with OID %u does not exist", relid)));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  relname);
+}
+
+/*
+ * s cut to at most maxbytes at a character boundary: what an error text
+ * quotes of a caller's value ("%.16s" could end inside a multibyte
+ * character, and the message would not convert to the client's encoding).
+ */
+const char *
+mt_clipped(const char *s, int maxbytes)
+{
+	int			len = strnlen(s, maxbytes + 1);
+
+	if (len <= maxbytes)
+		return s;
+	return pnstrdup(s, pg_mbcliplen(s, len, maxbytes));
 }
 
 /* uuid_out's text (lowercase 8-4-4-4-12) into out[37], without fmgr or StringInfo */

@@ -97,6 +97,9 @@ extern bool mt_can_write_tables(void);
 /* quoted, schema-qualified name of a relation; 42P01 when there is none */
 extern char *mt_relation_name(Oid relid);
 
+/* s cut to at most maxbytes at a character boundary (for error texts) */
+extern const char *mt_clipped(const char *s, int maxbytes);
+
 extern void mt_uuid_format(const pg_uuid_t *u, char *out);
 extern char *mt_uuid_to_cstring(const pg_uuid_t *u);
 extern bool mt_parse_uuid(const char *s, pg_uuid_t *out);

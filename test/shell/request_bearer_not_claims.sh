@@ -74,6 +74,8 @@ request() {
     local hdrs opts
     if [ "$1" = - ]; then
         hdrs='{"accept":"application/json","host":"api.example"}'
+    elif [ "${1:0:1}" = "=" ]; then   # =<headers JSON> as it stands (no spaces)
+        hdrs=${1:1}
     else
         hdrs="{\"accept\":\"application/json\",\"${HDR_NAME:-authorization}\":\"${1// /\\ }\",\"host\":\"api.example\"}"
     fi
@@ -126,6 +128,16 @@ for case in "forged:Bearer $forged:signature does not verify" "expired:Bearer $e
     case $out in *"$forged"*|*"$expired"*) fail "$name bearer: the error echoes the token: $out" ;; esac
 done
 echo "ok: forged, expired, unsigned and malformed bearers are refused with 28000, nothing shown"
+
+# an Authorization header that is not a string (an array, an object, null,
+# a number) is refused, not taken for an anonymous request
+for raw in '{"authorization":["Bearer","x"]}' '{"Authorization":{"Bearer":1}}' \
+           '{"authorization":null}' '{"authorization":5}'; do
+    out=$(request "=$raw")
+    grep -q "ERROR:  28000" <<<"$out" || fail "authorization header $raw: not refused with 28000: $out"
+    grep -q "is not a string" <<<"$out" || fail "authorization header $raw: not refused for the right reason: $out"
+done
+echo "ok: an Authorization header that is not a string is refused with 28000"
 
 out=$(PGOPTIONS='-c pgrst.h=[1]' mt_psql -d $db -U pgrst_authenticator -v VERBOSITY=verbose 2>&1 \
       -c "SELECT set_config('request.headers', current_setting('pgrst.h'), false)" -c "SELECT mt.enter_from_request()" || true)
