@@ -99,10 +99,10 @@ RESET multitenant.token;
 SELECT set_config('test.tok_short', mt.tenant_token(:'globex', '1 second'), false) AS tok_short \gset
 SELECT pg_sleep(1.5);
 SELECT pg_temp.err($$SELECT set_config('multitenant.token', current_setting('test.tok_short'), false)$$);
-SELECT set_config('test.tok_short', mt.tenant_token(:'globex', '2 seconds'), false) AS tok_short \gset
+SELECT set_config('test.tok_short', mt.tenant_token(:'globex', '4 seconds'), false) AS tok_short \gset
 SELECT set_config('multitenant.token', current_setting('test.tok_short'), false) IS NOT NULL AS entered \gset
 SELECT mt.current_tenant() = :'globex'::uuid AS valid_now;
-SELECT pg_sleep(2.5);
+SELECT pg_sleep(4.5);
 SELECT mt.current_tenant() IS NULL AS expired_next_transaction;
 RESET multitenant.token;
 

@@ -126,7 +126,9 @@ SELECT is((SELECT first_bad_id FROM mt.audit_verify(pg_temp.tid('modified'))), p
 -- pruning refuses to discard a tampered prefix
 SELECT throws_ok(format('SELECT mt.audit_prune(''0 s'', %L)', pg_temp.tid('modified')), 'XX001', NULL,
                  'prune refuses a chain that fails verification');
-SELECT is((SELECT count(*)::int FROM mt.audit_log WHERE tenant_id = pg_temp.tid('modified')), 12, 'nothing was pruned');
+-- (not counting the security events a flush may have added to the chain since
+-- verification found the tampering)
+SELECT is((SELECT count(*)::int FROM mt.audit_log WHERE tenant_id = pg_temp.tid('modified') AND action NOT LIKE 'security.%'), 12, 'nothing was pruned');
 
 -- a checkpoint changed after pruning breaks the link to the first remaining row
 SELECT is(mt.audit_prune('0 s', pg_temp.tid('pruned')), 12::bigint, 'prune a clean chain');

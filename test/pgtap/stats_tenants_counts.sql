@@ -41,10 +41,13 @@ SELECT is(array_agg(mt.rate_limit('stats_bucket', 0.001, 1)), ARRAY[true, false]
 FROM generate_series(1, 2);
 SELECT mt.audit('stats.test') > 0 AS audited;
 RESET multitenant.token;
+-- the refused key and the quota refusal are security events, which a flush
+-- writes into Acme's audit chain: written now, not at the worker's next round
+SELECT mt.flush_usage() >= 0 AS flushed;
 
 SELECT is((SELECT row(auth_ok, auth_failed, tokens_entered, metered_calls, quota_refusals, rate_limited, audit_events)::text
            FROM mt.stat_tenants WHERE tenant_id = :'acme'),
-          '(3,1,0,2,1,1,1)', 'Acme: 3 ok, 1 failed (its key id), 2 metered, 1 quota refusal, 1 rate limited, 1 audit event');
+          '(3,1,0,2,1,1,3)', 'Acme: 3 ok, 1 failed (its key id), 2 metered, 1 quota refusal, 1 rate limited, 3 audit events (its own, and the security events of the refused key and the refused quota)');
 SELECT is((SELECT row(auth_ok, tokens_entered, metered_calls)::text FROM mt.stat_tenants WHERE tenant_id = :'bigco'),
           '(0,1,0)', 'Bigco: one token entered');
 SELECT is((SELECT auth_failed FROM mt.stat_tenants WHERE scope = 'none'), 1::bigint,

@@ -20,10 +20,16 @@ cd "$(dirname "$0")/../.."
 
 db=mt_audit_seal_floor
 holder=""
+gate=""
+work=$(mktemp -d)
+chmod 755 "$work"
 cleanup() {
+    exec 3>&- 2>/dev/null || true
     [ -z "$holder" ] || kill "$holder" 2>/dev/null || true
+    [ -z "$gate" ] || kill "$gate" 2>/dev/null || true
     wait 2>/dev/null || true
     mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+    rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -64,14 +70,26 @@ wait_floor ||
     fail "a sealing pass still reads $pages index pages of the work list (30,000 dead entries): the floor did not rise"
 echo "ok: with 30,000 dead entries in the work list a sealing pass reads $pages index pages"
 
-# 2. an append held open while the passes go on
-mt_psql -d $db -c "$as_acme" -c "BEGIN" -c "SELECT mt.audit('held')" -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null &
+# 2. an append held open while the passes go on: its transaction waits for
+# an advisory lock a gate session holds until the appends after it are done
+# (a lock, not a timer: however slow the machine, it commits after them)
+mkfifo "$work/gate"
+mt_psql -d $db <"$work/gate" >/dev/null 2>&1 &
+gate=$!
+exec 3>"$work/gate"
+echo "SELECT pg_advisory_lock(4242);" >&3
+advisory() { mt_true $db "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted = $1)"; }
+wait_for 20 advisory true || fail "the gate session did not take its lock"
+mt_psql -d $db -c "$as_acme" -c "BEGIN" -c "SELECT mt.audit('held')" \
+    -c "SELECT pg_advisory_xact_lock_shared(4242)" -c "COMMIT" >/dev/null 3>&- &   # (not holding the gate open)
 holder=$!
-sleep 0.5
+wait_for 20 advisory false || fail "the held append did not reach the gate"
 held=$(mt_psql -d $db -c "SELECT id FROM mt.audit_log WHERE action = 'held'")   # not visible yet
 [ -z "$held" ] || fail "the held append is visible before its commit"
 for _ in $(seq 8); do append before >/dev/null; sleep 0.3; done
+exec 3>&-   # the gate session ends, its lock goes, the held append commits
 wait "$holder"; holder=""
+wait "$gate"; gate=""
 wait_for 20 mt_true $db "SELECT seq IS NOT NULL FROM mt.audit_log WHERE action = 'held'" ||
     fail "an append held open while the floor could rise was not sealed within 20 s of its commit"
 r=$(mt_psql -d $db -c "SELECT count(*) FROM mt.audit_log b, mt.audit_log h

@@ -80,9 +80,6 @@ policy() {
     echo "SELECT mt.set_security_policy('$acme', '$1') IS NOT NULL AS set \\gset"
     echo "SELECT set_config('multitenant.token', '', false) IS NOT NULL AS cleared \\gset"
 }
-# a token that lives 5 seconds, minted just before the session starts
-short=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '5 seconds', 'bob', NULL)")
-
 {
     echo '\set ON_ERROR_STOP off'
     step "short token" short
@@ -126,6 +123,9 @@ short=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '5 seconds', 'bob', N
     step "provider token with the cache off, again" idp
 } >"$work/session.sql"
 
+# a token that lives 5 seconds, minted just before the session starts (after
+# the session's script is written: that forks hundreds of processes)
+short=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '5 seconds', 'bob', NULL)")
 PGOPTIONS="-c test.own=$own -c test.short=$short -c test.idp=$idp -c test.big=$big" \
     mt_psql -d $db -f "$work/session.sql" >"$work/out.txt" 2>&1 || true
 

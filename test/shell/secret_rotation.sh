@@ -152,13 +152,21 @@ out=$(auth "$k_idle"); grep -q "invalid API key" <<<"$out" || fail "key hashed w
 echo "ok: after retirement the unused old key is refused, the re-hashed one works"
 
 # a session that entered the old token before retirement loses it at its next transaction
-PGOPTIONS="-c test.tok=$t1" mt_psql -d $db >"$MT_ROOT/rotation-session.out" 2>&1 <<SQL &
-SELECT set_config('multitenant.token', current_setting('test.tok'), false) IS NOT NULL AS entered \gset
-SELECT 'before:' || mt.current_tenant();
-SELECT pg_sleep(0.1) FROM generate_series(1, 100) WHERE NOT EXISTS
-  (SELECT FROM mt.secret_versions WHERE purpose = 'token' AND version = 1 AND state = 'retired');
-SELECT 'after:' || coalesce(mt.current_tenant()::text, 'none');
-SQL
+# (it polls for the retirement statement by statement: one statement would
+# keep the snapshot it started with)
+{
+    echo "SELECT set_config('multitenant.token', current_setting('test.tok'), false) IS NOT NULL AS entered \\gset"
+    echo "SELECT 'before:' || mt.current_tenant();"
+    for _ in $(seq 300); do
+        echo "SELECT EXISTS (SELECT FROM mt.secret_versions WHERE purpose = 'token' AND version = 1 AND state = 'retired') AS retired \\gset"
+        echo "\\if :retired"
+        echo "\\else"
+        echo "SELECT pg_sleep(0.1) \\gset"
+        echo "\\endif"
+    done
+    echo "SELECT 'after:' || coalesce(mt.current_tenant()::text, 'none');"
+} >"$MT_ROOT/rotation-session.sql"
+PGOPTIONS="-c test.tok=$t1" mt_psql -d $db -f "$MT_ROOT/rotation-session.sql" >"$MT_ROOT/rotation-session.out" 2>&1 &
 sess=$!
 wait_for 10 grep -q before: "$MT_ROOT/rotation-session.out" || fail "the session did not enter the old token"
 q "SELECT mt.retire_secret('token', 1)" >/dev/null
