@@ -14,16 +14,9 @@ cd "$(dirname "$0")/../.."
 . test/lib.sh
 
 db=mt_cache_unrelated
-work=$(mktemp -d)
-chmod 755 "$work"
 churn=
-cleanup() {
-    [ -n "$churn" ] && kill "$churn" 2>/dev/null
-    wait 2>/dev/null
-    mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap '[ -z "$churn" ] || kill "$churn" 2>/dev/null; wait 2>/dev/null
+      mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true' EXIT
 mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
 mt_psql -d $db -c "CREATE EXTENSION multitenant" >/dev/null
 acme=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme-unrelated')")
@@ -31,8 +24,8 @@ t1=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '10 min', 'user-one', NU
 t2=$(mt_psql -d $db -c "SELECT mt.tenant_token('$acme', '10 min', 'user-two', NULL)")
 
 # another session: temporary tables created and dropped without pause
-for i in $(seq 1 20000); do echo "CREATE TEMP TABLE churn_$i (a int); DROP TABLE churn_$i;"; done >"$work/churn.sql"
-mt_psql -d $db -f "$work/churn.sql" >/dev/null 2>&1 &
+for i in $(seq 1 20000); do echo "CREATE TEMP TABLE churn_$i (a int); DROP TABLE churn_$i;"; done |
+    mt_psql -d $db >/dev/null 2>&1 &
 churn=$!
 sleep 0.5
 
