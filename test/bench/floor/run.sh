@@ -39,6 +39,8 @@ for _ in $(seq "$BENCH_ROUNDS"); do
 done
 failed=$(mt_psql -d $db -c "SELECT count(*) FROM mt.api_key_throttle()")
 [ "$failed" = 0 ] || echo "floor: warning: the throttle saw failures during the benchmark"
+alerts=$(mt_psql -d $db -c "SELECT count(*) FROM mt.usage_alerts")
+[ "$alerts" = 0 ] || echo "floor: warning: $alerts soft-limit alerts were written during the benchmark"
 ratio_line "floor: mt.track('api_calls') vs SELECT left('api_calls', 1)" "$tr" "$fc" -
 ratio_line "floor: mt.consume('api_calls') vs the same" "$co" "$fc" 0.90
 ratio_line "floor: mt.authenticate(k) vs left(k, 1) on the same row" "$au" "$fr" 0.90
