@@ -26,8 +26,14 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"; mt_psql -d postgres -c "DROP DATABASE IF EXISTS '$db'" -c "DROP ROLE IF EXISTS '$role'" >/dev/null 2>&1 || true' EXIT
 (
     printf 'LISTEN multitenant_usage;\n'
-    # notifications are printed after each statement: 3 s of short statements
-    for _ in $(seq 60); do printf 'SELECT pg_sleep(0.05);\n'; done
+    # notifications are printed after each statement: short statements
+    # until the crossing below has committed (at most 100 s), then ten more
+    for _ in $(seq 2000); do
+        [ -e "$work/crossed" ] && break
+        printf 'SELECT pg_sleep(0.05);\n'
+        sleep 0.05
+    done
+    for _ in $(seq 10); do printf 'SELECT pg_sleep(0.05);\n'; done
     printf "SELECT count(*) AS own_alerts FROM mt.usage_alerts;\n"
 ) | PGOPTIONS="-c multitenant.token=$tok_globex" PGAPPNAME=mt_an_listener "$MT_PGBIN/psql" -X -At -U $role -d $db >"$work/listener.out" 2>&1 &
 listener=$!
@@ -37,7 +43,8 @@ for _ in $(seq 200); do
 done
 # crossing: 9 then 2 (total 11 >= 10)
 PGOPTIONS="-c multitenant.token=$tok_acme" "$MT_PGBIN/psql" -X -At -U $role -d $db \
-    -c "SELECT mt.track('exports', 9)" -c "SELECT mt.track('exports', 2)" >/dev/null
+    -c "SELECT mt.track('exports', 9)" -c "SELECT mt.track('exports', 2)" >/dev/null || { touch "$work/crossed"; fail "tracking failed"; }
+touch "$work/crossed"
 [ "$(mt_psql -d $db -c "SELECT count(*) FROM mt.usage_alerts WHERE tenant_id = '$acme'")" = 1 ] || fail "no alert row for Acme"
 wait $listener || fail "the listener failed: $(cat "$work/listener.out")"
 wait
