@@ -1725,6 +1725,48 @@ node_mac(const char *label, const char *data, size_t len, uint8 *out)
 	mt_wipe(key, sizeof(key));
 }
 
+/*
+ * What both signed node values (multitenant.node_context and
+ * multitenant.node_ddl_approval) check before their fields: kept out of the
+ * statement text others read, set only by the extension (the coordinator's
+ * connection SETs them), the prefix, and the HMAC under label of all before
+ * the last '|'.  Returns where the fields start (after the prefix), with
+ * *macpos at that last '|' and mac[MT_SHA256_LEN] its decoded MAC, or NULL
+ * with the check hook's error set; what names the value in its message.
+ */
+static const char *
+node_value_signed(const char *val, GucSource source, const char *guc, const char *prefix,
+				  const char *label, const char *what, const char **macpos, uint8 *mac)
+{
+	uint8		expected[MT_SHA256_LEN];
+	const char *detail;
+	bool		ok;
+
+	/* never in the statement text others can read (pg_stat_activity) */
+	if (!InitializingParallelWorker)
+		(void) mt_redact_statement(val);
+	if (source != PGC_S_SESSION && source != PGC_S_OVERRIDE)
+		detail = psprintf("%s is set only by multitenant on a Citus coordinator.", guc);
+	else if (strncmp(val, prefix, strlen(prefix)) != 0 ||
+			 (*macpos = strrchr(val, '|')) == NULL || strlen(*macpos + 1) != 2 * MT_SHA256_LEN ||
+			 !mt_hex_decode(*macpos + 1, mac, MT_SHA256_LEN))
+		detail = "The value is malformed.";
+	else
+	{
+		node_mac(label, val, *macpos - val, expected);
+		ok = mt_ct_equal(mac, expected, MT_SHA256_LEN);
+		mt_wipe(expected, sizeof(expected));
+		if (ok)
+			return val + strlen(prefix);
+		detail = "Its signature does not verify with this node's multitenant.secret.";
+		GUC_check_errhint("Every node of a Citus cluster needs the same multitenant.secret file (doc/citus.md).");
+	}
+	GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
+	GUC_check_errmsg("invalid %s from the Citus coordinator", what);
+	GUC_check_errdetail("%s", detail);
+	return NULL;
+}
+
 /* the gpid in this connection's startup application_name, or 0 */
 static uint64
 startup_citus_gpid(void)
@@ -1756,7 +1798,6 @@ mt_check_node_context(char **newval, void **extra, GucSource source)
 	const char *bar;
 	const char *macpos;
 	uint8		mac[MT_SHA256_LEN];
-	uint8		expected[MT_SHA256_LEN];
 	uint64		gpid;
 	char	   *end;
 	MtContext	parsed;
@@ -1766,31 +1807,14 @@ mt_check_node_context(char **newval, void **extra, GucSource source)
 	if (val == NULL || val[0] == '\0')
 		return true;			/* no context passed */
 
-	/* never in the statement text others can read (pg_stat_activity) */
-	if (!in_worker)
-		(void) mt_redact_statement(val);
-	if (source != PGC_S_SESSION && source != PGC_S_OVERRIDE)
-		REJECT_NODE("multitenant.node_context is set only by multitenant on a Citus coordinator.");
-	if (strncmp(val, MT_NODE_PREFIX MT_NODE_VERSION "|", strlen(MT_NODE_PREFIX MT_NODE_VERSION "|")) != 0 ||
-		(macpos = strrchr(val, '|')) == NULL || strlen(macpos + 1) != 2 * MT_SHA256_LEN ||
-		!mt_hex_decode(macpos + 1, mac, sizeof(mac)))
-		REJECT_NODE("The value is malformed.");
-	node_mac(MT_NODE_CONTEXT_LABEL, val, macpos - val, expected);
-	if (!mt_ct_equal(mac, expected, sizeof(mac)))
-	{
-		mt_wipe(expected, sizeof(expected));
-		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
-		GUC_check_errmsg("invalid tenant context from the Citus coordinator");
-		GUC_check_errdetail("Its signature does not verify with this node's multitenant.secret.");
-		GUC_check_errhint("Every node of a Citus cluster needs the same multitenant.secret file (doc/citus.md).");
+	p = node_value_signed(val, source, "multitenant.node_context", MT_NODE_PREFIX MT_NODE_VERSION "|",
+						  MT_NODE_CONTEXT_LABEL, "tenant context", &macpos, mac);
+	if (p == NULL)
 		return false;
-	}
-	mt_wipe(expected, sizeof(expected));
 
 	/* mt-node|1|<gpid>|<tenant>|<exp>|<hex sub>|<hex role>|<0/1>|<mac> */
 	memset(&parsed, 0, sizeof(parsed));
 	parsed.remote = true;
-	p = val + strlen(MT_NODE_PREFIX MT_NODE_VERSION "|");
 	errno = 0;
 	gpid = strtou64(p, &end, 10);
 	if (errno != 0 || *end != '|' || end == p)
@@ -2036,7 +2060,6 @@ mt_check_node_ddl_approval(char **newval, void **extra, GucSource source)
 	const char *p;
 	char	   *end;
 	uint8		mac[MT_SHA256_LEN];
-	uint8		expected[MT_SHA256_LEN];
 	uint8		nonce[MT_NONCE_LEN];
 	uint64		gpid;
 	MtDdlApproval parsed;
@@ -2048,30 +2071,13 @@ mt_check_node_ddl_approval(char **newval, void **extra, GucSource source)
 	if (val == NULL || val[0] == '\0')
 		return true;			/* no approval */
 
-	/* never in the statement text others can read (pg_stat_activity) */
-	if (!in_worker)
-		(void) mt_redact_statement(val);
-	if (source != PGC_S_SESSION && source != PGC_S_OVERRIDE)
-		REJECT_APPROVAL("multitenant.node_ddl_approval is set only by multitenant on a Citus coordinator.");
-	if (strncmp(val, MT_NODE_DDL_PREFIX, strlen(MT_NODE_DDL_PREFIX)) != 0 ||
-		(macpos = strrchr(val, '|')) == NULL || strlen(macpos + 1) != 2 * MT_SHA256_LEN ||
-		!mt_hex_decode(macpos + 1, mac, sizeof(mac)))
-		REJECT_APPROVAL("The value is malformed.");
-	node_mac(MT_NODE_DDL_LABEL, val, macpos - val, expected);
-	if (!mt_ct_equal(mac, expected, sizeof(mac)))
-	{
-		mt_wipe(expected, sizeof(expected));
-		GUC_check_errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
-		GUC_check_errmsg("invalid DDL approval from the Citus coordinator");
-		GUC_check_errdetail("Its signature does not verify with this node's multitenant.secret.");
-		GUC_check_errhint("Every node of a Citus cluster needs the same multitenant.secret file (doc/citus.md).");
+	p = node_value_signed(val, source, "multitenant.node_ddl_approval", MT_NODE_DDL_PREFIX,
+						  MT_NODE_DDL_LABEL, "DDL approval", &macpos, mac);
+	if (p == NULL)
 		return false;
-	}
-	mt_wipe(expected, sizeof(expected));
 
 	/* mt-node|dd|<gpid>|<exp>|<nonce>|<mac> */
 	memset(&parsed, 0, sizeof(parsed));
-	p = val + strlen(MT_NODE_DDL_PREFIX);
 	errno = 0;
 	gpid = strtou64(p, &end, 10);
 	if (errno != 0 || *end != '|' || end == p)

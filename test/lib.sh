@@ -186,6 +186,29 @@ standby_stop() {
     return 0
 }
 sb_psql() { PGHOST=$sb_sock PGPORT=$sb_port mt_psql "$@"; }
+
+# A long-lived session on the standby (a pooled backend: what its caches
+# keep across replay).  sb_session_start [psql options]: starts psql there
+# as a coprocess (PGOPTIONS and the like pass through the environment);
+# sb_run <sql>: runs the statements in that session and prints their output,
+# errors included, as one line; sb_session_stop: ends it (the caller's trap).
+sb_session_start() {
+    coproc SB { PGHOST=$sb_sock PGPORT=$sb_port "$MT_PGBIN/psql" -X -q -At "$@" 2>&1; }
+    SB_IN=${SB[1]}
+}
+sb_run() {
+    local line out=""
+    printf '%s\n\\echo __done__\n' "$1" >&"$SB_IN"
+    while IFS= read -r -t 60 line <&"${SB[0]}"; do
+        [ "$line" = __done__ ] && { echo "$out"; return 0; }
+        out="${out:+$out }$line"
+    done
+    fail "the standby session did not answer: $1"
+}
+sb_session_stop() {
+    [ -n "${SB_PID:-}" ] && { exec {SB_IN}>&- 2>/dev/null || true; kill "$SB_PID" 2>/dev/null || true; }
+    return 0
+}
 sb_true() { [ "$(sb_psql -d "$1" -c "$2" 2>/dev/null)" = t ]; }
 standby_catch_up() {
     local lsn

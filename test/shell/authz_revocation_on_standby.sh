@@ -18,7 +18,7 @@ sb_port=$((MT_PORT + 5))
 sb_root=${MT_ROOT}-authz-standby
 
 cleanup() {
-    [ -n "${SB_PID:-}" ] && { exec {SB_IN}>&- 2>/dev/null || true; kill "$SB_PID" 2>/dev/null || true; }
+    sb_session_stop
     standby_stop
     rm -rf "$sb_root"
     mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
@@ -36,17 +36,7 @@ standby_catch_up
 
 # a long-lived standby session as bob (a back-office token without a role:
 # bob's assignments decide)
-coproc SB { PGHOST=$sb_sock PGPORT=$sb_port "$MT_PGBIN/psql" -X -q -At -d $db 2>&1; }
-SB_IN=${SB[1]}
-sb_run() {
-    local line out=""
-    printf '%s\n\\echo __done__\n' "$1" >&"$SB_IN"
-    while IFS= read -r -t 60 line <&"${SB[0]}"; do
-        [ "$line" = __done__ ] && { echo "$out"; return 0; }
-        out="${out:+$out }$line"
-    done
-    fail "the standby session did not answer: $1"
-}
+sb_session_start -d $db
 got=$(sb_run "SELECT set_config('multitenant.token', mt.tenant_token('$acme', '1 hour', 'bob'), false) IS NOT NULL;")
 [ "$got" = t ] || fail "setup: cannot enter Acme as bob on the standby: $got"
 check() { sb_run "SELECT mt.has_permission('$1');"; }

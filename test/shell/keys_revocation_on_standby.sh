@@ -19,7 +19,7 @@ sb_port=$((MT_PORT + 1))
 sb_root=${MT_ROOT}-standby
 
 cleanup() {
-    [ -n "${SB_PID:-}" ] && { exec {SB_IN}>&- 2>/dev/null || true; kill "$SB_PID" 2>/dev/null || true; }
+    sb_session_stop
     standby_stop
     rm -rf "$sb_root"
     mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP ROLE IF EXISTS mt_sb_app" >/dev/null 2>&1 || true
@@ -42,18 +42,7 @@ standby_catch_up
 # --- a long-lived standby session of the application role ------------------
 # sb_run <sql>: runs one statement in that session, prints its output
 # (errors included) as one line
-coproc SB { PGHOST=$sb_sock PGPORT=$sb_port PGOPTIONS="-c test.tok_globex=$tok_globex" \
-    "$MT_PGBIN/psql" -X -q -At -U mt_sb_app -d $db 2>&1; }
-SB_IN=${SB[1]}
-sb_run() {
-    local line out=""
-    printf '%s\n\\echo __done__\n' "$1" >&"$SB_IN"
-    while IFS= read -r -t 60 line <&"${SB[0]}"; do
-        [ "$line" = __done__ ] && { echo "$out"; return 0; }
-        out="${out:+$out }$line"
-    done
-    fail "the standby session did not answer: $1"
-}
+PGOPTIONS="-c test.tok_globex=$tok_globex" sb_session_start -U mt_sb_app -d $db
 auth() { sb_run "BEGIN; SELECT coalesce(mt.authenticate('$1')::text, 'null'); COMMIT;"; }
 
 # the session caches the key, the tenant status and (below) a miss

@@ -27,7 +27,7 @@ sb_port=$((MT_PORT + 2))
 sb_root=$MT_ROOT/standby-matrix
 
 cleanup() {
-    [ -n "${SB_PID:-}" ] && { exec {SB_IN}>&- 2>/dev/null || true; kill "$SB_PID" 2>/dev/null || true; }
+    sb_session_stop
     standby_stop
     rm -rf "$sb_root"
     mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
@@ -356,17 +356,7 @@ echo "ok: mt.audit_digest() records a digest only where it can write"
 # Promotion: the new primary meters and flushes
 # ---------------------------------------------------------------------------
 # a standby session opened before the promotion (a pooled backend)
-coproc SB { PGHOST=$sb_sock PGPORT=$sb_port "$MT_PGBIN/psql" -X -q -At -v VERBOSITY=verbose -d $db 2>&1; }
-SB_IN=${SB[1]}
-sb_run() {
-    local line out=""
-    printf '%s\n\\echo __done__\n' "$1" >&"$SB_IN"
-    while IFS= read -r -t 60 line <&"${SB[0]}"; do
-        [ "$line" = __done__ ] && { echo "$out"; return 0; }
-        out="${out:+$out }$line"
-    done
-    fail "the standby session did not answer: $1"
-}
+sb_session_start -v VERBOSITY=verbose -d $db
 got=$(sb_run "SELECT mt.set_tenant('$acme', false) = '$acme';")
 [ "$got" = t ] || fail "setup: the standby session did not enter Acme: $got"
 got=$(sb_run "SELECT mt.track('promoted', 1);")
