@@ -25,6 +25,8 @@ typedef struct MtFlushRequest
 	int64		last_rows;		/* rollup rows written by the last flush */
 	int			running_pid;	/* flush worker running for this db, or 0 */
 	bool		audit_unsealed; /* committed audit events wait for the sealer */
+	bool		flush_waiting;	/* a flush could not start: the worker that
+								 * stays there for sealing leaves */
 } MtFlushRequest;
 
 #define MT_MAX_FLUSH_REQUESTS 64

@@ -18,8 +18,12 @@
  * billing.c).  Databases flagged by mt_flush_request_audit() get a worker at
  * most every multitenant.audit_seal_interval; when no flush is due there,
  * it is a seal-only worker (bgw_extra 's'), which leaves the usage and
- * API-key flushes to their own rounds.  Short-lived workers never hold a database
- * open, so DROP DATABASE and CREATE DATABASE ... TEMPLATE keep working.
+ * API-key flushes to their own rounds.  A worker stays for further sealing
+ * passes while they find events (10 s at most), and leaves at once when a
+ * flush of its database is waiting or a session wants the database to
+ * itself (DROP DATABASE, CREATE DATABASE ... TEMPLATE, ALTER DATABASE
+ * RENAME or SET TABLESPACE: it tries the database object's lock at each
+ * pass), so those keep working.
  * The launcher restarts after a failure (bgw_restart_time); a failed
  * flush leaves the counts pending for the next round.  Databases that no
  * longer exist lose their counters.
@@ -64,6 +68,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lock.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
@@ -84,8 +89,14 @@
 
 int			mt_audit_seal_interval_ms = 200;
 
-/* how long a worker stays for further sealing passes while they find work */
-#define MT_SEAL_STAY_MS 1000
+/*
+ * How long a worker stays for further sealing passes while they find work
+ * (a worker's start costs about 30 ms of CPU: under steady appends, one
+ * start every 10 s instead of every second); the reserved flush worker,
+ * which every database shares, stays 1 s.
+ */
+#define MT_SEAL_STAY_MS 10000
+#define MT_SEAL_STAY_RESERVED_MS 1000
 
 PGDLLEXPORT void mt_launcher_main(Datum main_arg);
 PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
@@ -202,6 +213,23 @@ start_reserved_flush(Oid dbid)
 }
 
 /* false when the database's flush must be tried again later */
+/*
+ * A flush of dbid is waiting for the worker that runs there (waiting) or
+ * has started: a worker staying for sealing passes leaves when it sees the
+ * flag (audit_seal_passes), so that the flush is not held up by its stay.
+ */
+static void
+note_flush_waiting(Oid dbid, bool waiting)
+{
+	MtFlushRequest *r;
+
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	r = mt_flush_request_slot(dbid, waiting);
+	if (r != NULL)
+		r->flush_waiting = waiting;
+	LWLockRelease(mt_worker_shared->lock);
+}
+
 static bool
 start_flush_worker(Oid dbid, bool seal_only)
 {
@@ -436,7 +464,11 @@ mt_launcher_main(Datum main_arg)
 					again = true;
 					if (seal[i])
 						mt_flush_request_audit(targets[i]);
+					if (flush[i])
+						note_flush_waiting(targets[i], true);
 				}
+				else if (allow[j] && flush[i])
+					note_flush_waiting(targets[i], false);
 			}
 			pfree(oids);
 			pfree(allow);
@@ -457,26 +489,58 @@ mt_launcher_main(Datum main_arg)
  * --------------------------------------------------------------------- */
 
 /*
+ * Whether the worker should leave its database now: a flush is waiting for
+ * it to exit (note_flush_waiting), or a session wants the database to
+ * itself.  DROP DATABASE, ALTER DATABASE RENAME and SET TABLESPACE
+ * (AccessExclusiveLock on the database object) and CREATE DATABASE ...
+ * TEMPLATE (ShareLock) take their lock, then wait for the database's other
+ * connections to end; a connection takes RowExclusiveLock on the database
+ * object while it starts.  The worker takes it too at the start of each
+ * pass, without waiting, held to the pass's commit: when it cannot have it
+ * at once, it leaves.  Called inside the pass's transaction.
+ */
+static bool
+should_leave(Oid dbid)
+{
+	LOCKTAG		tag;
+	bool		waiting = false;
+	MtFlushRequest *r;
+
+	LWLockAcquire(mt_worker_shared->lock, LW_SHARED);
+	r = mt_flush_request_slot(dbid, false);
+	if (r != NULL)
+		waiting = r->flush_waiting;
+	LWLockRelease(mt_worker_shared->lock);
+	if (waiting)
+		return true;
+	SET_LOCKTAG_OBJECT(tag, InvalidOid, DatabaseRelationId, dbid, 0);
+	return LockAcquire(&tag, RowExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
  * Seal the database's committed audit events, each pass in a transaction of
  * its own (a failure leaves them for the next round; it does not undo the
  * flush).  Chains locked by someone else are skipped and the database is
  * flagged again.  While passes find events, the worker stays for further
- * passes every audit_seal_interval, for at most MT_SEAL_STAY_MS (short:
- * DROP DATABASE waits for connected workers), which saves a process start
- * per pass under steady load; commits meanwhile keep the flag up for the
- * launcher (it does not start a second worker for the database while this
- * one runs).
+ * passes every audit_seal_interval, for at most stay_ms, which saves a
+ * process start per pass under steady load; commits meanwhile keep the flag
+ * up for the launcher (it does not start a second worker for the database
+ * while this one runs).  It leaves earlier when a flush of the database is
+ * waiting or a session wants the database to itself (should_leave), and
+ * reads a changed configuration between passes.
  */
 static void
-audit_seal_passes(Oid dbid)
+audit_seal_passes(Oid dbid, int stay_ms)
 {
 	pgstat_report_activity(STATE_RUNNING, "sealing audit events");
 	{
-		TimestampTz stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MT_SEAL_STAY_MS);
+		TimestampTz stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), stay_ms);
+		bool		first = true;
 
 		for (;;)
 		{
 			volatile int64 sealed = 0;
+			volatile bool leave = false;
 			MtSealPass	pass;
 
 			PG_TRY();
@@ -485,16 +549,25 @@ audit_seal_passes(Oid dbid)
 
 				SetCurrentStatementStartTimestamp();
 				StartTransactionCommand();
-				PushActiveSnapshot(GetTransactionSnapshot());
-				memset(&pass, 0, sizeof(pass));
-				if (OidIsValid(get_extension_oid("multitenant", true)))
-					sealed = mt_audit_seal_database(&incomplete, &pass);
-				PopActiveSnapshot();
+				/* the first pass: the worker was just started for it */
+				if (!first && should_leave(dbid))
+					leave = true;
+				else
+				{
+					PushActiveSnapshot(GetTransactionSnapshot());
+					memset(&pass, 0, sizeof(pass));
+					if (OidIsValid(get_extension_oid("multitenant", true)))
+						sealed = mt_audit_seal_database(&incomplete, &pass);
+					PopActiveSnapshot();
+				}
 				CommitTransactionCommand();
-				/* committed: the pass may raise the sealer's floor */
-				mt_seal_floor_commit(&pass);
-				if (incomplete)
-					mt_flush_request_audit(dbid);
+				if (!leave)
+				{
+					/* committed: the pass may raise the sealer's floor */
+					mt_seal_floor_commit(&pass);
+					if (incomplete)
+						mt_flush_request_audit(dbid);
+				}
 			}
 			PG_CATCH();
 			{
@@ -503,6 +576,18 @@ audit_seal_passes(Oid dbid)
 				AbortCurrentTransaction();
 			}
 			PG_END_TRY();
+			first = false;
+			if (leave)
+			{
+				/* events of the commits since the last pass: the next worker's */
+				mt_flush_request_audit(dbid);
+				break;
+			}
+			if (ConfigReloadPending)
+			{
+				ConfigReloadPending = false;
+				ProcessConfigFile(PGC_SIGHUP);
+			}
 			if (sealed == 0 || ShutdownRequestPending ||
 				GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until)
 				break;
@@ -575,7 +660,7 @@ mt_flush_worker_main(Datum main_arg)
 	 */
 	if (!flush_is_reserved && MyBgworkerEntry != NULL && MyBgworkerEntry->bgw_extra[0] == 's')
 	{
-		audit_seal_passes(dbid);
+		audit_seal_passes(dbid, MT_SEAL_STAY_MS);
 		pgstat_report_stat(true);
 		pgstat_report_activity(STATE_IDLE, NULL);
 		proc_exit(0);
@@ -638,7 +723,7 @@ mt_flush_worker_main(Datum main_arg)
 
 	flush_report(dbid, req, true, rows);
 
-	audit_seal_passes(dbid);
+	audit_seal_passes(dbid, flush_is_reserved ? MT_SEAL_STAY_RESERVED_MS : MT_SEAL_STAY_MS);
 
 	pgstat_report_stat(true);
 	pgstat_report_activity(STATE_IDLE, NULL);
