@@ -103,7 +103,7 @@ least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == 0 || b < a) ? b : a }'; }
 bg_pause() {
     mt_psql -d postgres -c "ALTER SYSTEM SET multitenant.audit_seal_interval = '1h'" \
         -c "ALTER SYSTEM SET multitenant.flush_interval = '1h'" -c "SELECT pg_reload_conf()" >/dev/null
-    sleep 2   # a worker already running stays for at most 1 s
+    sleep 2   # a worker already running leaves at its next pass (it reads the new interval)
 }
 bg_resume() {
     mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.audit_seal_interval" \
