@@ -135,7 +135,7 @@ mt_flush_request_slot(Oid dbid, bool create)
 		if (free_slot == NULL &&
 			(r->dbid == InvalidOid ||
 			 (r->requested <= r->completed && r->running_pid == 0 &&
-			  !r->audit_unsealed && !r->flush_waiting)))
+			  !r->audit_unsealed)))
 			free_slot = r;
 	}
 	if (create && free_slot != NULL)

@@ -102,6 +102,8 @@ PGDLLEXPORT void mt_launcher_main(Datum main_arg);
 PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
 PGDLLEXPORT void mt_reserved_flush_main(Datum main_arg);
 
+static void note_flush_waiting(Oid dbid, bool waiting);
+
 /* this process is the reserved flush worker: exit 1 so it is restarted */
 static bool flush_is_reserved = false;
 
@@ -163,7 +165,11 @@ reap_workers(void)
 		pid_t		pid;
 
 		if (GetBackgroundWorkerPid(running[i].handle, &pid) == BGWH_STOPPED)
+		{
 			pfree(running[i].handle);
+			/* whoever waited for it is started anew if still wanted */
+			note_flush_waiting(running[i].dbid, false);
+		}
 		else
 			running[kept++] = running[i];
 	}
@@ -212,7 +218,6 @@ start_reserved_flush(Oid dbid)
 	return given;
 }
 
-/* false when the database's flush must be tried again later */
 /*
  * A flush of dbid is waiting for the worker that runs there (waiting) or
  * has started: a worker staying for sealing passes leaves when it sees the
@@ -230,6 +235,7 @@ note_flush_waiting(Oid dbid, bool waiting)
 	LWLockRelease(mt_worker_shared->lock);
 }
 
+/* false when the database's flush must be tried again later */
 static bool
 start_flush_worker(Oid dbid, bool seal_only)
 {
@@ -313,7 +319,10 @@ forget_database(Oid dbid)
 	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
 	r = mt_flush_request_slot(dbid, false);
 	if (r != NULL)
+	{
 		r->failed = r->requested;
+		r->flush_waiting = false;
+	}
 	LWLockRelease(mt_worker_shared->lock);
 }
 
@@ -495,9 +504,11 @@ mt_launcher_main(Datum main_arg)
  * (AccessExclusiveLock on the database object) and CREATE DATABASE ...
  * TEMPLATE (ShareLock) take their lock, then wait for the database's other
  * connections to end; a connection takes RowExclusiveLock on the database
- * object while it starts.  The worker takes it too at the start of each
- * pass, without waiting, held to the pass's commit: when it cannot have it
- * at once, it leaves.  Called inside the pass's transaction.
+ * object while it starts.  The worker tries it too before each pass,
+ * without waiting, and lets it go at once (a pass held up by a table lock
+ * must not hold up DROP DATABASE ... WITH (FORCE), which would end the
+ * holder): when it cannot have it, it leaves.  Called inside the pass's
+ * transaction.
  */
 static bool
 should_leave(Oid dbid)
@@ -514,7 +525,11 @@ should_leave(Oid dbid)
 	if (waiting)
 		return true;
 	SET_LOCKTAG_OBJECT(tag, InvalidOid, DatabaseRelationId, dbid, 0);
-	return LockAcquire(&tag, RowExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL;
+	if (LockAcquire(&tag, RowExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	/* a probe: a pass that then waits for a table lock must not hold it */
+	LockRelease(&tag, RowExclusiveLock, false);
+	return false;
 }
 
 /*
@@ -534,8 +549,17 @@ audit_seal_passes(Oid dbid, int stay_ms)
 {
 	pgstat_report_activity(STATE_RUNNING, "sealing audit events");
 	{
-		TimestampTz stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), stay_ms);
+		TimestampTz stay_until;
 		bool		first = true;
+
+		/*
+		 * Between passes the worker sleeps a whole interval; DROP DATABASE
+		 * waits 5 s for the database's sessions: with an interval over 1 s
+		 * it stays 1 s at most, as the reserved worker does.
+		 */
+		if (mt_audit_seal_interval_ms > MT_SEAL_STAY_RESERVED_MS)
+			stay_ms = Min(stay_ms, MT_SEAL_STAY_RESERVED_MS);
+		stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), stay_ms);
 
 		for (;;)
 		{
@@ -583,11 +607,6 @@ audit_seal_passes(Oid dbid, int stay_ms)
 				mt_flush_request_audit(dbid);
 				break;
 			}
-			if (ConfigReloadPending)
-			{
-				ConfigReloadPending = false;
-				ProcessConfigFile(PGC_SIGHUP);
-			}
 			if (sealed == 0 || ShutdownRequestPending ||
 				GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until)
 				break;
@@ -595,6 +614,20 @@ audit_seal_passes(Oid dbid, int stay_ms)
 							 mt_audit_seal_interval_ms, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
+			/* a shutdown or a longer interval ends the stay before the next pass */
+			if (ShutdownRequestPending)
+				break;
+			if (ConfigReloadPending)
+			{
+				ConfigReloadPending = false;
+				ProcessConfigFile(PGC_SIGHUP);
+				if (mt_audit_seal_interval_ms > MT_SEAL_STAY_RESERVED_MS ||
+					GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until)
+				{
+					mt_flush_request_audit(dbid);
+					break;
+				}
+			}
 		}
 	}
 }
