@@ -533,6 +533,18 @@ should_leave(Oid dbid)
 }
 
 /*
+ * Whether a worker staying until stay_until has no time for another pass.
+ * Between passes it sleeps a whole interval and DROP DATABASE waits 5 s
+ * for the database's sessions: with an interval over 1 s it never stays.
+ */
+static bool
+stay_over(TimestampTz stay_until)
+{
+	return mt_audit_seal_interval_ms > MT_SEAL_STAY_RESERVED_MS ||
+		GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until;
+}
+
+/*
  * Seal the database's committed audit events, each pass in a transaction of
  * its own (a failure leaves them for the next round; it does not undo the
  * flush).  Chains locked by someone else are skipped and the database is
@@ -549,17 +561,8 @@ audit_seal_passes(Oid dbid, int stay_ms)
 {
 	pgstat_report_activity(STATE_RUNNING, "sealing audit events");
 	{
-		TimestampTz stay_until;
+		TimestampTz stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), stay_ms);
 		bool		first = true;
-
-		/*
-		 * Between passes the worker sleeps a whole interval; DROP DATABASE
-		 * waits 5 s for the database's sessions: with an interval over 1 s
-		 * it stays 1 s at most, as the reserved worker does.
-		 */
-		if (mt_audit_seal_interval_ms > MT_SEAL_STAY_RESERVED_MS)
-			stay_ms = Min(stay_ms, MT_SEAL_STAY_RESERVED_MS);
-		stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), stay_ms);
 
 		for (;;)
 		{
@@ -607,8 +610,7 @@ audit_seal_passes(Oid dbid, int stay_ms)
 				mt_flush_request_audit(dbid);
 				break;
 			}
-			if (sealed == 0 || ShutdownRequestPending ||
-				GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until)
+			if (sealed == 0 || ShutdownRequestPending || stay_over(stay_until))
 				break;
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 mt_audit_seal_interval_ms, PG_WAIT_EXTENSION);
@@ -621,8 +623,7 @@ audit_seal_passes(Oid dbid, int stay_ms)
 			{
 				ConfigReloadPending = false;
 				ProcessConfigFile(PGC_SIGHUP);
-				if (mt_audit_seal_interval_ms > MT_SEAL_STAY_RESERVED_MS ||
-					GetCurrentTimestamp() + (int64) mt_audit_seal_interval_ms * 1000 > stay_until)
+				if (stay_over(stay_until))
 				{
 					mt_flush_request_audit(dbid);
 					break;
