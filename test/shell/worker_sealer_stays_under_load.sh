@@ -41,6 +41,10 @@ workers() {
                             WHERE backend_type = 'multitenant flush' AND datname = '$db'"
 }
 has_worker() { [ -n "$(workers)" ]; }
+# the load runs and is being sealed (the setup's own events get a worker
+# of their own first, which leaves when it finds nothing more)
+wait_for 20 mt_true $db "SELECT EXISTS (SELECT FROM mt.audit_log WHERE action = 'load.tick' AND seq IS NOT NULL)" ||
+    fail "the appends are not being sealed"
 wait_for 10 has_worker || fail "no sealing worker started for the appends"
 # 8 s of appends: the processes that served them, sampled every 0.1 s.
 # One worker stays 10 s; its stay's end and a round of
