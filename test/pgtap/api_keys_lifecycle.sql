@@ -3,6 +3,7 @@
 -- suspension; last_used_at kept without a write per call.
 \set ON_ERROR_STOP 1
 \set QUIET 1
+CREATE EXTENSION IF NOT EXISTS dblink;
 SELECT mt.reset_api_key_throttle();
 SET multitenant.api_key_max_failures = 0;   -- the throttle has its own test
 SELECT mt.create_tenant('Acme', 'acme') AS acme \gset
@@ -111,7 +112,18 @@ SELECT throws_ok(format('SELECT mt.authenticate(%L)', :'kg'), '28000', 'invalid 
 SELECT mt.resume_tenant(:'globex');
 SELECT is(mt.authenticate(:'kg'), :'globex'::uuid, 'resumed: the key works again');
 
--- last_used_at: no write per call; one batched write per flush
+-- last_used_at: no write per call; one batched write per flush.  The
+-- background flush (every multitenant.flush_interval) writes last-use times
+-- too: landing between two statements below, it would write the key's row
+-- or leave nothing for the next flush to write.  So mt.flush_usage() has one
+-- run now (nothing of this database is pending after it), and a second
+-- session's SHARE lock on mt.usage_rollup stops the next one at its write of
+-- the api_calls that the calls below count, before it reads the last-use
+-- times; the lock is released after the last check.
+SELECT mt.flush_usage() AS flushed \gset
+SELECT format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'), current_database(), current_user) AS tcp \gset
+SELECT dblink_connect('hold', :'tcp') AS connected \gset
+SELECT dblink_exec('hold', 'BEGIN; LOCK TABLE mt.usage_rollup IN SHARE MODE') AS locked \gset
 SELECT mt.flush_api_key_usage();
 SELECT xmin::text AS xmin_before, last_used_at AS used_before FROM mt.api_key_secrets WHERE key_id = mt.api_key_id(:'kw2') \gset
 SELECT pg_sleep(0.01);
@@ -135,6 +147,7 @@ SELECT mt.flush_api_key_usage();
 ROLLBACK TO SAVEPOINT s;
 COMMIT;
 SELECT is(mt.flush_api_key_usage(), 1::bigint, 'verify counts as use; a flush rolled back to a savepoint is redone');
+SELECT dblink_disconnect('hold') AS disconnected \gset
 
 SELECT * FROM finish();
 DROP TABLE public.orders;
