@@ -10,7 +10,9 @@ cd "$(dirname "$0")/../.."
 . test/lib.sh
 
 db=mt_sealer_stays
+load_out=$(mktemp)
 cleanup() {
+    rm -f "$load_out"
     mt_psql -d $db -c "INSERT INTO load_stop VALUES (true)" >/dev/null 2>&1 || true
     wait 2>/dev/null || true
     mt_psql -d postgres -c "ALTER SYSTEM RESET multitenant.audit_seal_interval" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
@@ -24,7 +26,6 @@ tok=$(mt_psql -d $db -c "SELECT mt.tenant_token('$t', '1 hour')")
 
 # steady appends from one server-side loop, each committed, about 50 a
 # second, until a row in load_stop says to stop (at most 120 s)
-load_out=$(mktemp)
 PGOPTIONS="-c multitenant.token=$tok" mt_psql -d $db -c "DO \$\$
 BEGIN
     FOR i IN 1..6000 LOOP
@@ -87,7 +88,6 @@ wait_for 10 has_worker || fail "no sealing worker started again after the interv
 # once (DROP DATABASE fails after 5 s while a session stays connected)
 mt_psql -d $db -c "INSERT INTO load_stop VALUES (true)" >/dev/null
 wait $load || fail "the appending loop failed: $(cat "$load_out")"
-rm -f "$load_out"
 t0=$(date +%s%N)
 out=$(mt_psql -d postgres -c "DROP DATABASE $db" 2>&1) || fail "DROP DATABASE failed right after the appends: $out"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
