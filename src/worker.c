@@ -562,7 +562,9 @@ audit_seal_passes(Oid dbid, int stay_ms)
 	pgstat_report_activity(STATE_RUNNING, "sealing audit events");
 	{
 		TimestampTz stay_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), stay_ms);
+		TimestampTz next_pass;
 		bool		first = true;
+		bool		reload_ends_stay = false;
 
 		for (;;)
 		{
@@ -612,22 +614,44 @@ audit_seal_passes(Oid dbid, int stay_ms)
 			}
 			if (sealed == 0 || ShutdownRequestPending || stay_over(stay_until))
 				break;
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 mt_audit_seal_interval_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-			/* a shutdown or a longer interval ends the stay before the next pass */
+
+			/*
+			 * The next pass a whole interval later.  The latch may be set
+			 * for other reasons (every procsignal sets it; seen right after
+			 * most workers' starts): a pass that came at once found
+			 * nothing yet and ended the stay, so under light load a new
+			 * worker started every interval.  A shutdown or a longer
+			 * interval ends the stay before the next pass.
+			 */
+			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), mt_audit_seal_interval_ms);
+			while (!ShutdownRequestPending)
+			{
+				long		ms;
+
+				if (ConfigReloadPending)
+				{
+					ConfigReloadPending = false;
+					ProcessConfigFile(PGC_SIGHUP);
+					if (stay_over(stay_until))
+					{
+						reload_ends_stay = true;
+						break;
+					}
+				}
+				ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_pass);
+				if (ms <= 0)
+					break;
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 ms, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
 			if (ShutdownRequestPending)
 				break;
-			if (ConfigReloadPending)
+			if (reload_ends_stay)
 			{
-				ConfigReloadPending = false;
-				ProcessConfigFile(PGC_SIGHUP);
-				if (stay_over(stay_until))
-				{
-					mt_flush_request_audit(dbid);
-					break;
-				}
+				mt_flush_request_audit(dbid);
+				break;
 			}
 		}
 	}

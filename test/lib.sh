@@ -150,6 +150,24 @@ wait_for() {
 # mt_true <db> <query>: true when the query (a new session) returns t
 mt_true() { [ "$(mt_psql -d "$1" -c "$2" 2>/dev/null)" = t ]; }
 
+# steady_appends <db> <token> [psql options]: one session appending an
+# audit event about 50 times a second, each committed, until a row in the
+# database's table load_stop says to stop (at most 120 s); run it in the
+# background.  A sealing worker stays connected to the database meanwhile.
+steady_appends() {
+    local db=$1 tok=$2
+    shift 2
+    PGOPTIONS="-c multitenant.token=$tok" mt_psql "$@" -d "$db" -c "DO \$\$
+BEGIN
+    FOR i IN 1..6000 LOOP
+        EXIT WHEN EXISTS (SELECT FROM load_stop);
+        PERFORM mt.audit('load.tick');
+        COMMIT;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+END \$\$"
+}
+
 # lock_granted <db> <relation> <mode>: some session holds that lock
 #   wait_for 10 lock_granted "$db" mt.usage_rollup ShareLock
 lock_granted() {

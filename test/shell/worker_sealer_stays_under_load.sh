@@ -25,16 +25,8 @@ t=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
 tok=$(mt_psql -d $db -c "SELECT mt.tenant_token('$t', '1 hour')")
 
 # steady appends from one server-side loop, each committed, about 50 a
-# second, until a row in load_stop says to stop (at most 120 s)
-PGOPTIONS="-c multitenant.token=$tok" mt_psql -d $db -c "DO \$\$
-BEGIN
-    FOR i IN 1..6000 LOOP
-        EXIT WHEN EXISTS (SELECT FROM load_stop);
-        PERFORM mt.audit('load.tick');
-        COMMIT;
-        PERFORM pg_sleep(0.02);
-    END LOOP;
-END \$\$" >"$load_out" 2>&1 &
+# second, until a row in load_stop says to stop
+steady_appends $db "$tok" >"$load_out" 2>&1 &
 load=$!
 
 workers() {
