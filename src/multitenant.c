@@ -76,7 +76,8 @@ static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms = NULL;
  * every node), and hands the Citus workers an approval around a statement
  * weakening isolation that it sanctioned; citus.c keeps SET
  * multitenant.token out of Citus' SET propagation and passes the tenant
- * context to the workers of a COPY; everything else passes through
+ * context to the workers of a COPY; worker.c makes its workers leave a
+ * database its owner drops WITH (FORCE); everything else passes through
  * unchanged.
  */
 static void
@@ -88,6 +89,7 @@ mt_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	bool		approved;
 
 	mt_audit_release_cache();
+	mt_worker_utility(pstmt->utilityStmt, context == PROCESS_UTILITY_TOPLEVEL);
 	mt_context_utility(pstmt->utilityStmt);
 	pstmt = mt_isolation_utility_stmt(pstmt, &readOnlyTree);
 	nest = mt_citus_suppress_set_propagation(pstmt->utilityStmt);

@@ -60,6 +60,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -69,9 +70,12 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -107,6 +111,9 @@ static void note_flush_waiting(Oid dbid, bool waiting);
 /* this process is the reserved flush worker: exit 1 so it is restarted */
 static bool flush_is_reserved = false;
 
+/* the bgw_type of the flush workers, dynamic and reserved */
+#define MT_FLUSH_WORKER_TYPE "multitenant flush"
+
 #define MT_MAX_RUNNING 64		/* flush workers the launcher tracks */
 #define MT_MAX_DATABASES 8192	/* pg_database rows the launcher reads */
 
@@ -129,7 +136,7 @@ mt_worker_register_launcher(void)
 	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_reserved_flush_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "multitenant reserved flush");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "multitenant flush");
+	snprintf(worker.bgw_type, BGW_MAXLEN, MT_FLUSH_WORKER_TYPE);
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -253,7 +260,7 @@ start_flush_worker(Oid dbid, bool seal_only)
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "multitenant");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mt_flush_worker_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "multitenant flush for database %u", dbid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "multitenant flush");
+	snprintf(worker.bgw_type, BGW_MAXLEN, MT_FLUSH_WORKER_TYPE);
 	worker.bgw_main_arg = ObjectIdGetDatum(dbid);
 	worker.bgw_notify_pid = MyProcPid;
 	/* 's': only audit events to seal; the usage flush keeps its rounds */
@@ -530,6 +537,93 @@ should_leave(Oid dbid)
 	/* a probe: a pass that then waits for a table lock must not hold it */
 	LockRelease(&tag, RowExclusiveLock, false);
 	return false;
+}
+
+/*
+ * The workers of database dbid that are connected to it now (pg_stat_activity's
+ * view: background workers of type "multitenant flush").
+ */
+static int
+workers_connected(Oid dbid)
+{
+	int			n = 0;
+	int			nb;
+
+	pgstat_clear_backend_activity_snapshot();
+	nb = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= nb; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+		const char *type;
+
+		if (l == NULL || l->backendStatus.st_backendType != B_BG_WORKER ||
+			l->backendStatus.st_databaseid != dbid)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(l->backendStatus.st_procpid);
+		if (type != NULL && strcmp(type, MT_FLUSH_WORKER_TYPE) == 0)
+			n++;
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return n;
+}
+
+/*
+ * DROP DATABASE ... WITH (FORCE) ends the database's other sessions, but
+ * PostgreSQL lets only a superuser end a superuser's, and the workers are
+ * the bootstrap superuser: the owner's FORCE would fail with 42501 while
+ * one is connected.  For the owner (not a superuser; nobody else may drop
+ * it, and a superuser's FORCE ends the workers itself) this takes the lock
+ * DROP DATABASE takes first, AccessExclusiveLock on the database object,
+ * before the statement runs: no session can connect from then on, and a
+ * worker leaves at its next pass when it cannot have that lock
+ * (should_leave).  It waits for them to be gone, up to 5 s as DROP
+ * DATABASE waits for sessions; a cancel ends the wait (57014).  The lock
+ * stays with the statement's transaction, where DROP DATABASE takes it
+ * again.  Anything else passes through (toplevel: the statement is the
+ * client's, not run from a function).
+ */
+void
+mt_worker_utility(Node *parsetree, bool toplevel)
+{
+	DropdbStmt *stmt;
+	ListCell   *lc;
+	bool		force = false;
+	Oid			dbid;
+	TimestampTz until;
+
+	/* where PostgreSQL refuses DROP DATABASE anyway, it does so at once */
+	if (!IsA(parsetree, DropdbStmt) || !toplevel || superuser() ||
+		IsTransactionBlock() || RecoveryInProgress() || XactReadOnly)
+		return;
+	stmt = (DropdbStmt *) parsetree;
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "force") == 0)
+			force = true;
+	}
+	if (!force)
+		return;
+	dbid = get_database_oid(stmt->dbname, true);
+	/* PostgreSQL refuses the rest with its own errors */
+	if (!OidIsValid(dbid) || dbid == MyDatabaseId ||
+#if PG_VERSION_NUM >= 160000
+		!object_ownercheck(DatabaseRelationId, dbid, GetUserId())
+#else
+		!pg_database_ownercheck(dbid, GetUserId())
+#endif
+		)
+		return;
+	LockSharedObject(DatabaseRelationId, dbid, 0, AccessExclusiveLock);
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
+	while (workers_connected(dbid) > 0 && GetCurrentTimestamp() < until)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*

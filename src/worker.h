@@ -11,7 +11,16 @@
 
 #include "postgres.h"
 
+#include "nodes/nodes.h"
+
 extern void mt_worker_register_launcher(void);
+
+/*
+ * ProcessUtility, before the statement: the database owner's DROP DATABASE
+ * ... WITH (FORCE) makes the workers connected there leave first
+ * (toplevel: context is PROCESS_UTILITY_TOPLEVEL).
+ */
+extern void mt_worker_utility(Node *parsetree, bool toplevel);
 
 /* GUC multitenant.audit_seal_interval (ms): how often the sealer runs */
 extern int	mt_audit_seal_interval_ms;
