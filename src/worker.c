@@ -59,7 +59,9 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_subscription.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "fmgr.h"
@@ -67,18 +69,20 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
-#include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "api_keys.h"
@@ -540,47 +544,53 @@ should_leave(Oid dbid)
 }
 
 /*
- * The workers of database dbid that are connected to it now (pg_stat_activity's
- * view: background workers of type "multitenant flush").
+ * The workers connected to database dbid now, as DROP DATABASE sees them:
+ * background workers of type "multitenant flush" in the process array (a
+ * worker's backend status entry goes before it leaves the array).  The
+ * unlocked look at every PGPROC finds candidates; BackendPidGetProc
+ * (ProcArrayLock) confirms each.
  */
 static int
 workers_connected(Oid dbid)
 {
 	int			n = 0;
-	int			nb;
 
-	pgstat_clear_backend_activity_snapshot();
-	nb = pgstat_fetch_stat_numbackends();
-	for (int i = 1; i <= nb; i++)
+	for (uint32 i = 0; i < ProcGlobal->allProcCount; i++)
 	{
-		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+		PGPROC	   *proc = &ProcGlobal->allProcs[i];
+		int			pid = proc->pid;
+		PGPROC	   *live;
 		const char *type;
 
-		if (l == NULL || l->backendStatus.st_backendType != B_BG_WORKER ||
-			l->backendStatus.st_databaseid != dbid)
+		if (pid == 0 || proc->databaseId != dbid || !proc->isBackgroundWorker)
 			continue;
-		type = GetBackgroundWorkerTypeByPid(l->backendStatus.st_procpid);
+		live = BackendPidGetProc(pid);
+		if (live == NULL || live->databaseId != dbid)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(pid);
 		if (type != NULL && strcmp(type, MT_FLUSH_WORKER_TYPE) == 0)
 			n++;
 	}
-	pgstat_clear_backend_activity_snapshot();
 	return n;
 }
 
 /*
  * DROP DATABASE ... WITH (FORCE) ends the database's other sessions, but
- * PostgreSQL lets only a superuser end a superuser's, and the workers are
- * the bootstrap superuser: the owner's FORCE would fail with 42501 while
- * one is connected.  For the owner (not a superuser; nobody else may drop
- * it, and a superuser's FORCE ends the workers itself) this takes the lock
- * DROP DATABASE takes first, AccessExclusiveLock on the database object,
- * before the statement runs: no session can connect from then on, and a
- * worker leaves at its next pass when it cannot have that lock
- * (should_leave).  It waits for them to be gone, up to 5 s as DROP
- * DATABASE waits for sessions; a cancel ends the wait (57014).  The lock
- * stays with the statement's transaction, where DROP DATABASE takes it
- * again.  Anything else passes through (toplevel: the statement is the
- * client's, not run from a function).
+ * PostgreSQL lets a role end only the sessions of roles whose privileges
+ * it has (or with pg_signal_backend), and the workers' process entries
+ * carry no role (they connect without one): the owner's FORCE failed with
+ * 42501 while one was connected.  For the owner (not a superuser or a
+ * member of pg_signal_backend, whose FORCE ends the workers itself; nobody
+ * else may drop the database) this takes the lock DROP DATABASE takes
+ * first, AccessExclusiveLock on the database object, before the statement
+ * runs: no session can connect from then on, and a worker leaves at its
+ * next pass when it cannot have that lock (should_leave).  It waits for
+ * them to be gone, up to 5 s as DROP DATABASE waits for sessions; a cancel
+ * ends the wait (57014).  The lock stays with the statement's transaction,
+ * where DROP DATABASE takes it again.  Where PostgreSQL refuses the
+ * statement before it ends sessions, nothing is done, so that its error
+ * comes at once (toplevel: the statement is the client's, not run from a
+ * function).  Anything else passes through.
  */
 void
 mt_worker_utility(Node *parsetree, bool toplevel)
@@ -589,12 +599,21 @@ mt_worker_utility(Node *parsetree, bool toplevel)
 	ListCell   *lc;
 	bool		force = false;
 	Oid			dbid;
+	HeapTuple	tup;
+	Oid			owner;
+	bool		is_template;
+	int			nslots;
+	int			nslots_active;
 	TimestampTz until;
 
-	/* where PostgreSQL refuses DROP DATABASE anyway, it does so at once */
 	if (!IsA(parsetree, DropdbStmt) || !toplevel || superuser() ||
+		has_privs_of_role(GetUserId(), ROLE_PG_SIGNAL_BACKEND) ||
 		IsTransactionBlock() || RecoveryInProgress() || XactReadOnly)
 		return;
+#ifdef XACT_FLAGS_PIPELINING
+	if (MyXactFlags & XACT_FLAGS_PIPELINING)
+		return;
+#endif
 	stmt = (DropdbStmt *) parsetree;
 	foreach(lc, stmt->options)
 	{
@@ -606,14 +625,19 @@ mt_worker_utility(Node *parsetree, bool toplevel)
 	if (!force)
 		return;
 	dbid = get_database_oid(stmt->dbname, true);
-	/* PostgreSQL refuses the rest with its own errors */
-	if (!OidIsValid(dbid) || dbid == MyDatabaseId ||
-#if PG_VERSION_NUM >= 160000
-		!object_ownercheck(DatabaseRelationId, dbid, GetUserId())
-#else
-		!pg_database_ownercheck(dbid, GetUserId())
-#endif
-		)
+	if (!OidIsValid(dbid) || dbid == MyDatabaseId)
+		return;
+	/* the row once: a concurrent drop is PostgreSQL's to report */
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	owner = ((Form_pg_database) GETSTRUCT(tup))->datdba;
+	is_template = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+	ReleaseSysCache(tup);
+	/* dropdb's checks before it ends sessions: ownership, template, replication */
+	if (!has_privs_of_role(GetUserId(), owner) || is_template ||
+		(ReplicationSlotsCountDBSlots(dbid, &nslots, &nslots_active) && nslots_active > 0) ||
+		CountDBSubscriptions(dbid) > 0)
 		return;
 	LockSharedObject(DatabaseRelationId, dbid, 0, AccessExclusiveLock);
 	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
@@ -732,7 +756,9 @@ audit_seal_passes(Oid dbid, int stay_ms)
 						break;
 					}
 				}
-				ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_pass);
+				/* at most an interval: the clock may have stepped back */
+				ms = Min(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_pass),
+						 (long) mt_audit_seal_interval_ms);
 				if (ms <= 0)
 					break;
 				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

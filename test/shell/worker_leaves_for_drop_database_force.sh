@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A database's owner (not a superuser) can drop it with DROP DATABASE ...
 # WITH (FORCE) while appends keep a sealing worker connected there.  The
-# worker is the bootstrap superuser, and PostgreSQL lets only superusers
-# end a superuser's session: FORCE used to fail with "must be a superuser
-# to terminate superuser process" (42501).  The extension now makes its
-# workers leave first.  A DROP by someone who is neither owner nor
+# worker's session carries no role, and PostgreSQL lets a role end only
+# the sessions of roles whose privileges it has: FORCE used to fail with
+# "must be a member of the role whose process is being terminated or member
+# of pg_signal_backend" (42501).  The extension now makes its workers leave
+# first.  A DROP by someone who is neither owner nor
 # superuser still fails with PostgreSQL's own error, without delay.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
