@@ -61,6 +61,7 @@
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_subscription.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -142,6 +143,30 @@ mt_worker_register_launcher(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "multitenant reserved flush");
 	snprintf(worker.bgw_type, BGW_MAXLEN, MT_FLUSH_WORKER_TYPE);
 	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Whether the extension exists in the worker's database, locked for the
+ * rest of the transaction: AccessShareLock on its pg_extension object,
+ * which DROP EXTENSION takes (AccessExclusiveLock) before it locks and
+ * drops the tables one by one.  Without it a pass and a DROP EXTENSION
+ * could each hold a table the other waits for (they lock them in
+ * different orders) and one of them fail with a deadlock; with it the
+ * drop waits for the pass, or the pass for the drop and then finds the
+ * extension gone.  Called first in every worker transaction that reads
+ * the extension's tables.
+ */
+static bool
+extension_locked(void)
+{
+	Oid			ext = get_extension_oid("multitenant", true);
+
+	if (!OidIsValid(ext))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	/* a drop committed while this waited: read the catalog again */
+	InvalidateCatalogSnapshot();
+	return get_extension_oid("multitenant", true) == ext;
 }
 
 /* ---------------------------------------------------------------------
@@ -703,7 +728,7 @@ audit_seal_passes(Oid dbid, int stay_ms)
 				{
 					PushActiveSnapshot(GetTransactionSnapshot());
 					memset(&pass, 0, sizeof(pass));
-					if (OidIsValid(get_extension_oid("multitenant", true)))
+					if (extension_locked())
 						sealed = mt_audit_seal_database(&incomplete, &pass);
 					PopActiveSnapshot();
 				}
@@ -860,7 +885,7 @@ mt_flush_worker_main(Datum main_arg)
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		if (!OidIsValid(get_extension_oid("multitenant", true)))
+		if (!extension_locked())
 		{
 			/* the extension was dropped: its counts have nowhere to go */
 			mt_usage_discard_database(dbid);
