@@ -23,7 +23,13 @@
  * flush of its database is waiting or a session wants the database to
  * itself (DROP DATABASE, CREATE DATABASE ... TEMPLATE, ALTER DATABASE
  * RENAME or SET TABLESPACE: it tries the database object's lock at each
- * pass), so those keep working.
+ * pass), so those keep working.  For the database owner's DROP DATABASE
+ * ... WITH (FORCE), which PostgreSQL would refuse while a worker is there,
+ * mt_worker_utility (ProcessUtility) takes that lock itself and waits for
+ * the workers to leave.  Every worker transaction that reads the
+ * extension's tables first takes AccessShareLock on the extension object
+ * (extension_locked), so DROP EXTENSION waits for it rather than
+ * deadlocking with it.
  * The launcher restarts after a failure (bgw_restart_time); a failed
  * flush leaves the counts pending for the next round.  Databases that no
  * longer exist lose their counters.
