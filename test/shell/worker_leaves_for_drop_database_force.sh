@@ -53,6 +53,17 @@ grep -q "42501" <<<"$out" || fail "another role's DROP ... WITH (FORCE) failed o
 [ "$ms" -lt 1000 ] || fail "another role's DROP ... WITH (FORCE) took $ms ms to fail"
 echo "ok: another role's DROP DATABASE ... WITH (FORCE) is refused at once (42501)"
 
+# a database that does not exist: PostgreSQL's error (3D000), or its
+# notice with IF EXISTS, at once
+out=$(mt_psql -U $role -d postgres -v VERBOSITY=verbose -c "DROP DATABASE ${db}_none WITH (FORCE)" 2>&1) &&
+    fail "DROP DATABASE of a database that does not exist succeeded"
+grep -q "3D000" <<<"$out" || fail "DROP DATABASE ... WITH (FORCE) of a missing database failed otherwise: $out"
+out=$(mt_psql -U $role -d postgres -c "SET client_min_messages = notice" \
+      -c "DROP DATABASE IF EXISTS ${db}_none WITH (FORCE)" 2>&1) ||
+    fail "DROP DATABASE IF EXISTS ... WITH (FORCE) of a missing database failed: $out"
+grep -q "does not exist, skipping" <<<"$out" || fail "no notice for DROP DATABASE IF EXISTS of a missing database: $out"
+echo "ok: a missing database gets PostgreSQL's 3D000, or its notice with IF EXISTS"
+
 # the owner's FORCE where PostgreSQL refuses DROP DATABASE (a transaction
 # block, a read-only transaction): its own error, at once
 for pre in "BEGIN" "SET default_transaction_read_only = on"; do
