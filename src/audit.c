@@ -218,8 +218,40 @@ audit_relid(Oid nsp, const char *name, bool table)
 	return relid;
 }
 
+/*
+ * The lookups of audit_rels, remembered across transactions: every append
+ * needs them, and eight catalog lookups by name cost about as much as the
+ * append's heap insert.  A relcache invalidation of any of the relations
+ * (drop, rename, a new index on mt.audit_log) or a change of any schema
+ * forgets them; the next call looks them up again.
+ */
+static AuditRels rels_cache;
+static bool rels_cache_valid = false;
+static uint64 rels_cache_gen = 0;	/* invalidations seen */
+
 static void
-audit_rels(AuditRels *r)
+rels_cache_invalidate(Datum arg, Oid relid)
+{
+	/* while not valid, a lookup may be under way: any relation may be its */
+	if (!rels_cache_valid || relid == InvalidOid ||
+		relid == rels_cache.log || relid == rels_cache.chain_idx ||
+		relid == rels_cache.ckpt || relid == rels_cache.ckpt_idx ||
+		relid == rels_cache.id_seq || relid == rels_cache.unsealed_idx)
+	{
+		rels_cache_valid = false;
+		rels_cache_gen++;
+	}
+}
+
+static void
+rels_cache_namespace_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	rels_cache_valid = false;
+	rels_cache_gen++;
+}
+
+static void
+audit_rels_lookup(AuditRels *r)
 {
 	r->nsp = get_namespace_oid("mt", true);
 	if (!OidIsValid(r->nsp))
@@ -234,6 +266,39 @@ audit_rels(AuditRels *r)
 	r->id_seq = audit_relid(r->nsp, "audit_log_id_seq", false);
 	/* absent in a database not yet updated to 0.5.0: appends chain at once */
 	r->unsealed_idx = get_relname_relid("audit_log_unsealed", r->nsp);
+}
+
+static void
+audit_rels(AuditRels *r)
+{
+	static bool callbacks = false;
+
+	if (!callbacks)
+	{
+		mt_register_relcache_callback(rels_cache_invalidate);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, rels_cache_namespace_invalidate, (Datum) 0);
+		callbacks = true;
+	}
+	if (!rels_cache_valid)
+	{
+		uint64		gen = rels_cache_gen;
+		AuditRels	fresh;
+
+		/*
+		 * May throw (nothing cached then).  The lookups may read
+		 * invalidations that concern their own results: after any
+		 * invalidation meanwhile, the result is used once, not kept.
+		 */
+		audit_rels_lookup(&fresh);
+		*r = fresh;
+		if (rels_cache_gen == gen)
+		{
+			rels_cache = fresh;
+			rels_cache_valid = true;
+		}
+		return;
+	}
+	*r = rels_cache;
 }
 
 static void
@@ -799,13 +864,34 @@ typedef struct ChainHead
 	bool		exists;			/* any row or checkpoint */
 } ChainHead;
 
+/*
+ * The chain's newest row visible to snap (else its newest checkpoint, else
+ * position 0).  min_seq > 1: a position the head is likely at or after (a
+ * sealer's hint, chain_head_hint); the scan then reads only the rows from
+ * there, and the whole chain's end only when none of them is visible.  The
+ * result does not depend on the hint.
+ */
 static void
-chain_head(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant, ChainHead *h)
+chain_head(const AuditRels *rels, Snapshot snap, const pg_uuid_t *tenant, ChainHead *h,
+		   int64 min_seq)
 {
-	ChainScan  *cs = chain_scan_begin(rels, snap, tenant, 0, BackwardScanDirection);
+	ChainScan  *cs = NULL;
+	bool		found = false;
 
 	memset(h, 0, sizeof(*h));
-	if (chain_scan_next(cs))
+	if (min_seq > 1)
+	{
+		cs = chain_scan_begin(rels, snap, tenant, min_seq - 1, BackwardScanDirection);
+		found = chain_scan_next(cs);
+		if (!found)
+			chain_scan_end(cs);
+	}
+	if (!found)
+	{
+		cs = chain_scan_begin(rels, snap, tenant, 0, BackwardScanDirection);
+		found = chain_scan_next(cs);
+	}
+	if (found)
 	{
 		bool		isnull;
 		bytea	   *hb;
@@ -1231,7 +1317,7 @@ audit_append_events(const pg_uuid_t *tenant, int n, const AuditEvent *ev, const 
 	if (legacy)
 	{
 		lock_chain(&r.tenant);
-		chain_head(&rels, SnapshotSelf, &r.tenant, &head);
+		chain_head(&rels, SnapshotSelf, &r.tenant, &head, 0);
 	}
 	else if (subject != NULL)
 	{
@@ -1502,7 +1588,7 @@ mt_audit_import_chain(Portal portal, const pg_uuid_t *src, const pg_uuid_t *dst,
 	memcpy(src_prev, base_hash, MT_SHA256_LEN);
 	if (rechain)
 	{
-		chain_head(&rels, SnapshotSelf, dst, &head);
+		chain_head(&rels, SnapshotSelf, dst, &head, 0);
 		dst_seq = head.seq;
 		memcpy(dst_prev, head.hash, MT_SHA256_LEN);
 	}
@@ -1911,6 +1997,50 @@ seal_end(SealState *ss)
 	CommandCounterIncrement();
 }
 
+/*
+ * Where each chain's head was when this backend last sealed it: chain_head's
+ * hint (a worker's passes find each head by reading its newest rows only).
+ * Heads only move forward while a chain exists, and a hint past the head
+ * costs one more index descent, never a wrong head.  Forgotten when it has
+ * MT_HEAD_HINTS chains.
+ */
+#define MT_HEAD_HINTS 65536
+
+typedef struct HeadHint
+{
+	pg_uuid_t	tenant;			/* hash key */
+	int64		seq;
+} HeadHint;
+
+static HTAB *head_hints = NULL;
+
+static HeadHint *
+head_hint(const pg_uuid_t *tenant)
+{
+	HeadHint   *e;
+	bool		found;
+
+	if (head_hints != NULL && hash_get_num_entries(head_hints) >= MT_HEAD_HINTS)
+	{
+		hash_destroy(head_hints);
+		head_hints = NULL;
+	}
+	if (head_hints == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(HeadHint);
+		ctl.hcxt = TopMemoryContext;
+		head_hints = hash_create("multitenant audit head hints", 256, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(head_hints, tenant, HASH_ENTER, &found);
+	if (!found)
+		e->seq = 0;
+	return e;
+}
+
 /* returns the rows sealed; wait false: skip the chain when its lock is taken */
 static int64
 seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool wait)
@@ -1925,6 +2055,7 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 	int			natts = RelationGetDescr(ss->heap)->natts;
 	int64		n = 0;
 	int64		floor;
+	HeadHint   *hint;
 
 	if (!lock_tenant_space(tenant, MT_AUDIT_LOCK_SPACE, !wait))
 	{
@@ -1933,7 +2064,8 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 	}
 	/* taken under the lock: every earlier pass over this chain has committed */
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	chain_head(rels, SnapshotSelf, tenant, &head);
+	hint = head_hint(tenant);
+	chain_head(rels, SnapshotSelf, tenant, &head, hint->seq);
 
 	/*
 	 * The floor again, after the snapshot: rows with ids of their own that
@@ -2002,6 +2134,7 @@ seal_chain(SealState *ss, const AuditRels *rels, const pg_uuid_t *tenant, bool w
 	index_endscan(scan);
 	index_close(index, AccessShareLock);
 	UnregisterSnapshot(snap);
+	hint->seq = head.seq;
 	return n;
 }
 
@@ -2540,7 +2673,7 @@ mt_audit_digest(PG_FUNCTION_ARGS)
 		Datum		values[4];
 		bool		nulls[4] = {0};
 
-		chain_head(&rels, snap, t, &h);
+		chain_head(&rels, snap, t, &h, 0);
 		if (!h.exists)
 			continue;
 		heads++;
