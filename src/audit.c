@@ -867,7 +867,7 @@ typedef struct ChainHead
 /*
  * The chain's newest row visible to snap (else its newest checkpoint, else
  * position 0).  min_seq > 1: a position the head is likely at or after (a
- * sealer's hint, chain_head_hint); the scan then reads only the rows from
+ * sealer's hint, head_hint()); the scan then reads only the rows from
  * there, and the whole chain's end only when none of them is visible.  The
  * result does not depend on the hint.
  */
