@@ -1374,11 +1374,39 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 }
 
 
+/*
+ * The key mt.track()/mt.consume() counted last in this backend, with the
+ * handles on its counter and on its tenant's statistics row: a session
+ * counting the same metric for the same tenant again (the common case)
+ * neither builds nor checks the key again, and skips both hash lookups
+ * (the handles are checked under the tables' locks, util.h).  Callers
+ * work on copies and store them back when the count is done, so a count
+ * nested inside one (an alert's NOTIFY, a load's query) cannot change
+ * what an outer call uses.  dbid InvalidOid: none yet.
+ */
+static MtUsageKey sql_last_key;
+static MtRowHandle sql_last_usage;
+static MtRowHandle sql_last_stats;
+
+static inline bool
+same_as_sql_last(const pg_uuid_t *tenant, const text *metric)
+{
+	int			len = VARSIZE_ANY_EXHDR(metric);
+
+	return sql_last_key.dbid == MyDatabaseId && OidIsValid(MyDatabaseId) &&
+		len <= MT_METRIC_MAXLEN && sql_last_key.metric[len] == '\0' &&
+		memcmp(&sql_last_key.tenant, tenant, sizeof(pg_uuid_t)) == 0 &&
+		memcmp(sql_last_key.metric, VARDATA_ANY(metric), len) == 0;
+}
+
 static Datum
 count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 {
 	const pg_uuid_t *tenant;
 	MtUsageKey	key;
+	MtRowHandle usage_h;
+	MtRowHandle stats_h;
+	text	   *metric;
 	int64		amount;
 
 	/* counts live in shared memory: a read-only transaction may count */
@@ -1393,9 +1421,24 @@ count_from_sql(FunctionCallInfo fcinfo, MtCountMode mode, const char *what)
 				 errmsg("usage amount must be positive"),
 				 errdetail("Got " INT64_FORMAT ".", amount)));
 	tenant = mt_require_context_tenant();
-	make_key(&key, MyDatabaseId, tenant, PG_GETARG_TEXT_PP(0));
-	amount = usage_count(&key, amount, mode, NULL);
-	mt_stat_count(tenant, MT_STAT_METERED);
+	metric = PG_GETARG_TEXT_PP(0);
+	if (same_as_sql_last(tenant, metric))
+	{
+		key = sql_last_key;
+		usage_h = sql_last_usage;
+		stats_h = sql_last_stats;
+	}
+	else
+	{
+		make_key(&key, MyDatabaseId, tenant, metric);
+		memset(&usage_h, 0, sizeof(usage_h));
+		memset(&stats_h, 0, sizeof(stats_h));
+	}
+	amount = usage_count(&key, amount, mode, &usage_h);
+	mt_stat_count_at(tenant, MT_STAT_METERED, &stats_h);
+	sql_last_key = key;
+	sql_last_usage = usage_h;
+	sql_last_stats = stats_h;
 	PG_RETURN_INT64(amount);
 }
 
