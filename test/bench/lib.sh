@@ -68,6 +68,48 @@ tps() {
         -f "$script" "$@" "$db" 2>&1 | awk '/^tps = / { print $3; exit }'
 }
 
+# server_ticks: the CPU time (clock ticks) of every server process: the
+# postmaster's reaped children (a run's backends once they exit) and the
+# live ones (background workers, autovacuum).  pgbench itself is not counted.
+server_ticks() {
+    local pm
+    pm=$(head -1 "$MT_PGDATA/postmaster.pid")
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" '
+        $1 == pm { s += $14 + $15 + $16 + $17 }
+        $4 == pm { s += $14 + $15 }
+        END { print s }'
+}
+
+# cpu_per_xact <ticks> <transactions>: server CPU microseconds per transaction
+cpu_per_xact() {
+    awk -v d="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (n > 0) ? d * 1e6 / hz / n : 0 }'
+}
+
+# tps_cpu <db> <script> [extra pgbench args]: prints "<tps> <server CPU us
+# per transaction>" of one run (the CPU of every server process during it,
+# background work included: less disturbed by other load than throughput)
+tps_cpu() {
+    local db=$1 script=$2 c0 c1 out; shift 2
+    c0=$(server_ticks)
+    out=$("$MT_PGBIN/pgbench" -n -M prepared -c "$BENCH_CLIENTS" -j "$BENCH_CLIENTS" -T "$BENCH_SECONDS" \
+          -f "$script" "$@" "$db" 2>&1)
+    c1=$(server_ticks)
+    echo "$(awk '/^tps = / { print $3; exit }' <<<"$out") $(cpu_per_xact "$((c1 - c0))" \
+          "$(awk '/actually processed:/ { print $NF; exit }' <<<"$out")")"
+}
+
+# cpu_line <label> <us> <baseline us>: information line; the ratio is the
+# baseline's over the measured one, so that 1 means the same cost
+cpu_line() {
+    awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {
+        printf "%-60s %7.1f us vs %7.1f us  ratio %.3f\n", l, a, b, (a > 0) ? b / a : 0 }'
+}
+
+# best <a> <b>: the larger (the best throughput of rounds); least <a> <b>: the
+# smaller, 0 meaning none yet (the least time or CPU of rounds)
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
+least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == 0 || b < a) ? b : a }'; }
+
 # best_of <db> <script>: the best of BENCH_ROUNDS runs (least disturbed by noise)
 best_of() {
     local best=0 t

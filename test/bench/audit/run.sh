@@ -45,7 +45,6 @@ got=$(mt_psql -d $db -c "BEGIN" -c "SELECT set_config('multitenant.token', token
       -c "SELECT mt.audit('document.update', 'document', '1', '{}') > 0" -c "END" | tail -1)
 [ "$got" = t ] || { echo "audit: mt.audit() did not append"; exit 1; }
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
 # lag_sampler: one session that prints a lag sample (seconds) every 20 ms
 # until killed (psql's \watch; a new psql per sample, as until the
 # thirteenth session, took 15 samples in a 10 s run under this load)
@@ -69,17 +68,6 @@ sustained() {
     t0=$(date +%s.%N); settle; t1=$(date +%s.%N)
     awk -v t="$1" -v s="$BENCH_SECONDS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", t * s / (s + b - a) }'
 }
-# The CPU time of every server process (clock ticks): the postmaster's
-# reaped children (the run's backends once they exit) and the live ones
-# (the sealing worker, autovacuum).  pgbench itself is not counted.
-server_ticks() {
-    local pm
-    pm=$(head -1 "$MT_PGDATA/postmaster.pid")
-    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" '
-        $1 == pm { s += $14 + $15 + $16 + $17 }
-        $4 == pm { s += $14 + $15 }
-        END { print s }'
-}
 # measured <script> <audit|plain>: one run; prints "<tps> <tps sustained>
 # <server CPU µs per transaction>", the CPU counted from the run's start
 # until the events it left unsealed are sealed (settle after either kind)
@@ -92,10 +80,8 @@ measured() {
     n=$(awk '/actually processed:/ { print $NF; exit }' <<<"$out")
     if [ "$2" = audit ]; then s=$(sustained "$t"); else settle; s=$t; fi
     c1=$(server_ticks)
-    awk -v t="$t" -v s="$s" -v n="$n" -v d="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN { printf "%s %s %.2f\n", t, s, (n > 0) ? d * 1e6 / hz / n : 0 }'
+    echo "$t $s $(cpu_per_xact "$((c1 - c0))" "$n")"
 }
-least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == 0 || b < a) ? b : a }'; }
 # The append alone: each round also runs the 100-tenant load with the
 # background workers paused (multitenant.audit_seal_interval and
 # flush_interval = 1h while it runs, so nothing seals during it); its
@@ -131,12 +117,8 @@ ratio_line "audit: same, 100 tenants, sustained incl. sealing the run's tail (in
 ratio_line "audit: same, one hot tenant, sustained incl. sealing the tail (info)" "$auhs" "$plh" -
 ratio_line "audit: 100 tenants, nothing sealed during the run (info)" "$aup" "$pl" -
 ratio_line "audit: same, sustained incl. sealing it all afterwards (info)" "$aups" "$pl" -
-# server CPU per transaction, sealing included (least of rounds); the ratio
-# is INSERT's over mt.audit()'s, so that 1 means the same cost
-cpu_line() {
-    awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {
-        printf "%-60s %7.1f us vs %7.1f us  ratio %.3f\n", l, a, b, (a > 0) ? b / a : 0 }'
-}
+# server CPU per transaction, sealing included (least of rounds; cpu_line:
+# INSERT's over mt.audit()'s, so that 1 means the same cost)
 cpu_line "audit: server CPU per transaction incl. sealing, 100 tenants (info)" "$auc" "$plc"
 cpu_line "audit: the same, one hot tenant (info)" "$auhc" "$plhc"
 # the sealing lag, in a run of its own (the sampler's psql would weigh on the ratios)
@@ -177,14 +159,13 @@ bulk() {   # bulk <kind>: seconds
     mt_psql -d $db -c "VACUUM mt.audit_log, plain_log, bulk_docs, bulk_docs_plain" >/dev/null
     echo "$s"
 }
-low() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == 0 || b < a) ? b : a }'; }
 bp=0; bm=0; bms=0; bt=0; btab=0
 for _ in $(seq 2); do
-    bp=$(low "$bp" "$(bulk plain)")
-    bm=$(low "$bm" "$(bulk many)")
-    bms=$(low "$bms" "$(bulk many_sealed)")
-    btab=$(low "$btab" "$(bulk table)")
-    bt=$(low "$bt" "$(bulk trigger)")
+    bp=$(least "$bp" "$(bulk plain)")
+    bm=$(least "$bm" "$(bulk many)")
+    bms=$(least "$bms" "$(bulk many_sealed)")
+    btab=$(least "$btab" "$(bulk table)")
+    bt=$(least "$bt" "$(bulk trigger)")
 done
 rate() { awk -v n="$BENCH_BULK_ROWS" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
 ratio_line "audit: $BENCH_BULK_ROWS events, mt.audit_many vs INSERT ... SELECT (rows/s)" "$(rate "$bm")" "$(rate "$bp")" 0.50

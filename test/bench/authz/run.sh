@@ -29,7 +29,6 @@ got=$(mt_psql -U mt_bench_app -d $db -c "BEGIN" -c "SELECT set_config('multitena
     -c "SELECT mt.has_permission('res1:read')::text || mt.has_permission('res8:write')::text || mt.has_permission('res999:read')::text" -c "END" | sed -n 2p)
 [ "$got" = truetruefalse ] || [ "$got" = ttf ] || { echo "big tenant: unexpected permissions of u1: $got"; exit 1; }
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
 ap=0; aq=0; ah=0; pp=0; pq=0; ph=0; cs=0; cb=0; ks=0; kb=0
 for _ in $(seq "$BENCH_ROUNDS"); do
     ap=$(best "$ap" "$(tps $db "$here/agg_plain.sql" -U mt_bench_app)")

@@ -58,7 +58,6 @@ s_ah=$(shards -c "EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM orders W
 s_off=$(shards -c "SET LOCAL multitenant.citus_route_tenant = off" -c "EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM orders")
 [ "$s_pv" = 1 ] && [ "$s_av" = 1 ] || { echo "citus: the verified queries are not routed to one shard ($s_pv, $s_av)"; exit 1; }
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
 pv=0; ph=0; av=0; ah=0
 for _ in $(seq "$BENCH_ROUNDS"); do
     ph=$(best "$ph" "$(tps "$CITUS_DB" "$here/point_hand.sql" "${coord[@]}")")

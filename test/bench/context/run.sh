@@ -17,7 +17,6 @@ a=$(mt_psql -d $db -c "BEGIN" -c "SELECT set_config('multitenant.token', token, 
      -c "SELECT payload FROM items WHERE id = 605 AND tenant_id = mt.current_tenant()" -c "END" | tail -1)
 [ -n "$a" ] || { echo "verified path returned no row"; exit 1; }
 ver=0; unv=0; cold=0
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
 for _ in $(seq "$BENCH_ROUNDS"); do
     unv=$(best "$unv" "$(tps $db "$here/unverified.sql")")
     ver=$(best "$ver" "$(tps $db "$here/verified.sql")")

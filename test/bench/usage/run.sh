@@ -16,7 +16,6 @@ mt_psql -d $db -f "$here/setup.sql" >/dev/null
 hot=$(mt_psql -d $db -c "SELECT tid FROM bench_tenants WHERE i = 0")
 hot_token=$(mt_psql -d $db -c "SELECT token FROM bench_tenants WHERE i = 0")
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
 hot_tps() {   # the hot tenant's context is set for the whole session
     PGOPTIONS="-c multitenant.token=$hot_token" tps $db "$@"
 }
