@@ -61,11 +61,20 @@ bench_stop_cluster() {
     [ -z "$BENCH_HUGE_SAVED" ] || echo "$BENCH_HUGE_SAVED" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
 }
 
-# tps <db> <script> [extra pgbench args]: prints transactions per second
-tps() {
+# pgbench_run <db> <script> [extra pgbench args]: one run with the
+# benchmark's settings; prints pgbench's report
+pgbench_run() {
     local db=$1 script=$2; shift 2
     "$MT_PGBIN/pgbench" -n -M prepared -c "$BENCH_CLIENTS" -j "$BENCH_CLIENTS" -T "$BENCH_SECONDS" \
-        -f "$script" "$@" "$db" 2>&1 | awk '/^tps = / { print $3; exit }'
+        -f "$script" "$@" "$db" 2>&1
+}
+# report_tps / report_xacts: transactions per second / processed, of a report on stdin
+report_tps() { awk '/^tps = / { print $3; exit }'; }
+report_xacts() { awk '/actually processed:/ { print $NF; exit }'; }
+
+# tps <db> <script> [extra pgbench args]: prints transactions per second
+tps() {
+    pgbench_run "$@" | report_tps
 }
 
 # server_ticks: the CPU time (clock ticks) of every server process: the
@@ -89,13 +98,11 @@ cpu_per_xact() {
 # per transaction>" of one run (the CPU of every server process during it,
 # background work included: less disturbed by other load than throughput)
 tps_cpu() {
-    local db=$1 script=$2 c0 c1 out; shift 2
+    local c0 c1 out
     c0=$(server_ticks)
-    out=$("$MT_PGBIN/pgbench" -n -M prepared -c "$BENCH_CLIENTS" -j "$BENCH_CLIENTS" -T "$BENCH_SECONDS" \
-          -f "$script" "$@" "$db" 2>&1)
+    out=$(pgbench_run "$@")
     c1=$(server_ticks)
-    echo "$(awk '/^tps = / { print $3; exit }' <<<"$out") $(cpu_per_xact "$((c1 - c0))" \
-          "$(awk '/actually processed:/ { print $NF; exit }' <<<"$out")")"
+    echo "$(report_tps <<<"$out") $(cpu_per_xact "$((c1 - c0))" "$(report_xacts <<<"$out")")"
 }
 
 # cpu_line <label> <us> <baseline us>: information line; the ratio is the
@@ -114,8 +121,7 @@ least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == 0 || b < a) ? b : a }'; }
 best_of() {
     local best=0 t
     for _ in $(seq "$BENCH_ROUNDS"); do
-        t=$(tps "$@")
-        best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b > a) ? b : a }')
+        best=$(best "$best" "$(tps "$@")")
     done
     echo "$best"
 }

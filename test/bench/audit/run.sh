@@ -74,10 +74,9 @@ sustained() {
 measured() {
     local c0 c1 out t n s
     c0=$(server_ticks)
-    out=$("$MT_PGBIN/pgbench" -n -M prepared -c "$BENCH_CLIENTS" -j "$BENCH_CLIENTS" -T "$BENCH_SECONDS" \
-          -f "$1" "$db" 2>&1)
-    t=$(awk '/^tps = / { print $3; exit }' <<<"$out")
-    n=$(awk '/actually processed:/ { print $NF; exit }' <<<"$out")
+    out=$(pgbench_run "$db" "$1")
+    t=$(report_tps <<<"$out")
+    n=$(report_xacts <<<"$out")
     if [ "$2" = audit ]; then s=$(sustained "$t"); else settle; s=$t; fi
     c1=$(server_ticks)
     echo "$t $s $(cpu_per_xact "$((c1 - c0))" "$n")"
