@@ -31,7 +31,10 @@
  *	  a relcache invalidation of its table, which is WAL-logged with the
  *	  commit and delivered by replay too, so on a hot standby (where no
  *	  trigger or commit callback runs) a change replayed from the primary
- *	  is seen at the standby backend's next transaction.
+ *	  is seen at the standby backend's next transaction.  On the primary
+ *	  an invalidation counts only when the table's pg_class row changed
+ *	  (dropped, truncated, altered), not for VACUUM's and ANALYZE's
+ *	  in-place update of it (see registry_relcache_callback).
  *
  * In parallel mode (a parallel query's leader or workers) no new snapshot
  * may be taken: a lookup then reads with the query's active snapshot and
@@ -53,6 +56,8 @@
 #include "access/parallel.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_class.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "port/atomics.h"
@@ -66,6 +71,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "catalog.h"
 #include "tenant_status.h"
@@ -134,22 +140,92 @@ static bool last_status_valid = false;
  * Relcache invalidations of the registry tables (see the header comment).
  * The watched oids are learnt at the first lookup; until then every
  * relcache invalidation counts.
+ *
+ * On a hot standby every invalidation of a watched table counts: it is how
+ * a replayed change reaches the caches.  On the primary a row change is
+ * published by the generation (the statement trigger fires under every
+ * session_replication_role, and PREPARE of such a change is refused), so
+ * an invalidation counts only when the table itself changed: its pg_class
+ * row is gone (DROP, a dropped extension) or is another version (TRUNCATE,
+ * VACUUM FULL, an ALTER TABLE that rewrites the row: a new xmin, place or
+ * relfilenode), or while this
+ * backend's own transaction has changed the registry (its own changes are
+ * published to its caches by its own invalidations; at its abort the count
+ * moves once more).  VACUUM and
+ * ANALYZE (autovacuum's, once a minute on a table the last-use flush
+ * updates) rewrite that row in place and send an invalidation that does
+ * not count, so they do not empty every backend's caches.  The callback
+ * may not read catalogs: it only notes that a check is due, and
+ * mt_registry_inval_count() compares the rows at the next call in a
+ * transaction (outside one it counts, without checking).
  */
+typedef struct WatchedRel
+{
+	Oid			relid;			/* InvalidOid: not learnt (or not there) */
+	bool		present;		/* its pg_class row, when last checked: */
+	Oid			relfilenode;
+	TransactionId xmin;			/* raw: freezing keeps it */
+	ItemPointerData tid;
+} WatchedRel;
+
+#define W_TENANTS		0
+#define W_KEYS			1
+#define W_SECRETS		2
+#define W_PLACEMENTS	3
+#define W_COUNT			4
+
+static WatchedRel watched[W_COUNT];
 static uint64 mt_registry_invalidations = 0;
-static Oid	watched_tenants = InvalidOid;
-static Oid	watched_keys = InvalidOid;
-static Oid	watched_secrets = InvalidOid;
-static Oid	watched_placements = InvalidOid;
+static uint64 checks_due = 0;	/* bumped by the callback */
+static uint64 checks_done = 0;	/* checks_due when last checked */
 static bool registry_callback_registered = false;
+static bool saw_recovery = false;	/* a count was asked for in recovery */
 
 static void
 registry_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || !OidIsValid(watched_tenants) ||
-		relid == watched_tenants || relid == watched_keys ||
-		relid == watched_secrets || !OidIsValid(watched_secrets) ||
-		relid == watched_placements)
+	bool		watched_one = relid == InvalidOid;
+
+	/*
+	 * This transaction changed the registry: its own invalidations (at each
+	 * command end, and at a subtransaction's abort) are how this backend's
+	 * caches see its uncommitted changes, which no generation publishes yet.
+	 */
+	if (tenants_changed_in_xact ||
+		!OidIsValid(watched[W_TENANTS].relid) || !OidIsValid(watched[W_SECRETS].relid))
+	{
 		mt_registry_invalidations++;
+		return;
+	}
+	for (int i = 0; i < W_COUNT && !watched_one; i++)
+		watched_one = relid == watched[i].relid;
+	if (watched_one)
+		checks_due++;
+}
+
+/* reads relid's pg_class row into *w (in a transaction) */
+static void
+watched_rel_read(WatchedRel *w, Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+	w->relid = relid;
+	w->present = HeapTupleIsValid(tup);
+	if (!w->present)
+		return;
+	w->relfilenode = ((Form_pg_class) GETSTRUCT(tup))->relfilenode;
+	w->xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
+	w->tid = tup->t_self;
+	ReleaseSysCache(tup);
+}
+
+static void
+watch_rel(int which, Oid relid)
+{
+	if (!OidIsValid(relid))
+		memset(&watched[which], 0, sizeof(WatchedRel));
+	else
+		watched_rel_read(&watched[which], relid);
 }
 
 /*
@@ -162,12 +238,52 @@ static void
 watch_registry_tables(Oid tenants)
 {
 	if (!OidIsValid(tenants) ||
-		(tenants == watched_tenants && OidIsValid(watched_secrets)))
+		(tenants == watched[W_TENANTS].relid && OidIsValid(watched[W_SECRETS].relid)))
 		return;
-	watched_keys = mt_catalog_relid("api_key_secrets");
-	watched_secrets = mt_catalog_relid("secret_versions");
-	watched_placements = mt_catalog_relid("tenant_placements");
-	watched_tenants = tenants;
+	watch_rel(W_KEYS, mt_catalog_relid("api_key_secrets"));
+	watch_rel(W_SECRETS, mt_catalog_relid("secret_versions"));
+	watch_rel(W_PLACEMENTS, mt_catalog_relid("tenant_placements"));
+	watch_rel(W_TENANTS, tenants);
+}
+
+/*
+ * The due check (see above): counts one invalidation if a watched table
+ * changed (or on a standby, or outside a transaction, where it cannot
+ * tell).  What it remembers and checks_done move only once every row was
+ * read, so an error while reading (a cancel while waiting for pg_class's
+ * lock), or an invalidation that arrives during the reads, leaves the
+ * whole check due.
+ */
+static void
+check_watched_rels(void)
+{
+	uint64		due = checks_due;
+	bool		changed = false;
+
+	if (!IsTransactionState() || RecoveryInProgress())
+		changed = true;
+	else
+	{
+		WatchedRel	now[W_COUNT];
+
+		for (int i = 0; i < W_COUNT; i++)
+		{
+			now[i] = watched[i];
+			if (OidIsValid(watched[i].relid))
+				watched_rel_read(&now[i], watched[i].relid);
+		}
+		for (int i = 0; i < W_COUNT; i++)
+			if (now[i].present != watched[i].present ||
+				(now[i].present &&
+				 (now[i].relfilenode != watched[i].relfilenode ||
+				  !TransactionIdEquals(now[i].xmin, watched[i].xmin) ||
+				  !ItemPointerEquals(&now[i].tid, &watched[i].tid))))
+				changed = true;
+		memcpy(watched, now, sizeof(watched));
+	}
+	if (changed)
+		mt_registry_invalidations++;
+	checks_done = due;
 }
 
 /*
@@ -186,6 +302,21 @@ mt_registry_inval_count(void)
 		registry_callback_registered = true;
 		if (IsTransactionState())
 			watch_registry_tables(mt_catalog_relid("tenants"));
+	}
+	if (checks_due != checks_done)
+		check_watched_rels();
+
+	/*
+	 * A promoted standby: invalidations replayed before the promotion may
+	 * be checked after it, where a row change no longer counts (and no
+	 * generation published it), so the end of recovery counts once.
+	 */
+	if (RecoveryInProgress())
+		saw_recovery = true;
+	else if (saw_recovery)
+	{
+		saw_recovery = false;
+		mt_registry_invalidations++;
 	}
 	return mt_registry_invalidations;
 }
@@ -474,7 +605,8 @@ tenant_level_read(const pg_uuid_t *tenant, NameData *where, bool *fresh)
 	if (!OidIsValid(relid))
 		return MT_LEVEL_SHARED; /* before 0.4.0: every tenant is shared */
 	(void) mt_registry_inval_count();	/* the callback is registered */
-	watched_placements = relid;	/* also when it appeared after the others */
+	if (watched[W_PLACEMENTS].relid != relid)	/* it appeared after the others */
+		watch_rel(W_PLACEMENTS, relid);
 	if (!*fresh && !ActiveSnapshotSet())
 		return MT_LEVEL_SHARED;
 
@@ -642,6 +774,16 @@ mt_tenants_xact_callback(int event)
 			tenants_changed_in_xact = false;
 			break;
 		case XACT_EVENT_ABORT:
+
+			/*
+			 * What this backend's caches read of its own changes is gone
+			 * (its invalidations at abort come after this callback, and no
+			 * longer count unconditionally).
+			 */
+			if (tenants_changed_in_xact)
+				mt_registry_invalidations++;
+			tenants_changed_in_xact = false;
+			break;
 		case XACT_EVENT_PREPARE:
 			tenants_changed_in_xact = false;
 			break;

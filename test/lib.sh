@@ -228,6 +228,32 @@ sb_session_stop() {
     return 0
 }
 sb_true() { [ "$(sb_psql -d "$1" -c "$2" 2>/dev/null)" = t ]; }
+
+# standby_test <db> <port offset> <standby root> [login roles...]: the frame
+# of a standby test: sets db, sb_port (MT_PORT + offset) and sb_root,
+# creates the database with the extension (and the login roles, afresh)
+# and installs the EXIT trap that ends the standby session, stops the
+# standby, removes its directory and drops the database and the roles.
+standby_test() {
+    db=$1 sb_port=$((MT_PORT + $2)) sb_root=$3
+    shift 3
+    sb_test_roles=("$@")
+    trap standby_test_cleanup EXIT
+    mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+    for r in "${sb_test_roles[@]}"; do
+        mt_psql -d postgres -c "DROP ROLE IF EXISTS $r" -c "CREATE ROLE $r LOGIN" >/dev/null
+    done
+    mt_psql -d "$db" -c "CREATE EXTENSION multitenant" >/dev/null
+}
+standby_test_cleanup() {
+    sb_session_stop
+    standby_stop
+    rm -rf "$sb_root"
+    mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+    for r in "${sb_test_roles[@]}"; do
+        mt_psql -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1 || true
+    done
+}
 standby_catch_up() {
     local lsn
     lsn=$(mt_psql -d postgres -c "SELECT pg_current_wal_lsn()")

@@ -13,20 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-db=mt_authz_standby
-sb_port=$((MT_PORT + 5))
-sb_root=${MT_ROOT}-authz-standby
-
-cleanup() {
-    sb_session_stop
-    standby_stop
-    rm -rf "$sb_root"
-    mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
-mt_psql -d $db -c "CREATE EXTENSION multitenant" >/dev/null
+standby_test mt_authz_standby 5 "${MT_ROOT}-authz-standby"
 acme=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
 as_acme() { mt_psql -d $db -c "SELECT mt.set_tenant('$acme', false)" -c "$1" >/dev/null; }
 as_acme "SELECT mt.grant_role('bob', 'viewer')"

@@ -14,21 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-db=mt_keys_standby
-sb_port=$((MT_PORT + 1))
-sb_root=${MT_ROOT}-standby
-
-cleanup() {
-    sb_session_stop
-    standby_stop
-    rm -rf "$sb_root"
-    mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP ROLE IF EXISTS mt_sb_app" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
-mt_psql -d postgres -c "DROP ROLE IF EXISTS mt_sb_app" -c "CREATE ROLE mt_sb_app LOGIN" >/dev/null
-mt_psql -d $db -c "CREATE EXTENSION multitenant" >/dev/null
+standby_test mt_keys_standby 1 "${MT_ROOT}-standby" mt_sb_app
 mt_psql -d $db -c "GRANT EXECUTE ON FUNCTION mt.authenticate(text) TO mt_sb_app" >/dev/null 2>&1 || true
 acme=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
 globex=$(mt_psql -d $db -c "SELECT mt.create_tenant('Globex', 'globex')")

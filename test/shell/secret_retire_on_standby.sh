@@ -12,21 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
-db=mt_retire_standby
-sb_port=$((MT_PORT + 1))
-sb_root=${MT_ROOT}-standby
-
-cleanup() {
-    sb_session_stop
-    standby_stop
-    rm -rf "$sb_root"
-    mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP ROLE IF EXISTS mt_sb_rot" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-mt_psql -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
-mt_psql -d postgres -c "DROP ROLE IF EXISTS mt_sb_rot" -c "CREATE ROLE mt_sb_rot LOGIN" >/dev/null
-mt_psql -d $db -c "CREATE EXTENSION multitenant" >/dev/null
+standby_test mt_retire_standby 1 "${MT_ROOT}-standby" mt_sb_rot
 mt_psql -d $db -c "GRANT EXECUTE ON FUNCTION mt.authenticate(text) TO mt_sb_rot" >/dev/null 2>&1 || true
 acme=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
 key=$(mt_psql -d $db -c "SELECT mt.create_api_key('$acme', 'hashed-with-v1')")
