@@ -54,10 +54,14 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/parallel.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
+#include "common/hashfn.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "port/atomics.h"
@@ -148,7 +152,8 @@ static bool last_status_valid = false;
  * an invalidation counts only when the table itself changed: its pg_class
  * row is gone (DROP, a dropped extension) or is another version (TRUNCATE,
  * VACUUM FULL, an ALTER TABLE that rewrites the row: a new xmin, place or
- * relfilenode), or while this
+ * relfilenode) or its triggers' pg_trigger rows changed (DISABLE / ENABLE
+ * TRIGGER: a change made meanwhile published nothing), or while this
  * backend's own transaction has changed the registry (its own changes are
  * published to its caches by its own invalidations; at its abort the count
  * moves once more).  VACUUM and
@@ -166,6 +171,7 @@ typedef struct WatchedRel
 	Oid			relfilenode;
 	TransactionId xmin;			/* raw: freezing keeps it */
 	ItemPointerData tid;
+	uint64		triggers;		/* its pg_trigger rows' oids and xmins */
 } WatchedRel;
 
 #define W_TENANTS		0
@@ -203,6 +209,36 @@ registry_relcache_callback(Datum arg, Oid relid)
 		checks_due++;
 }
 
+/*
+ * A signature of relid's triggers (their oids and row versions): ALTER
+ * TABLE ... DISABLE / ENABLE TRIGGER rewrites a pg_trigger row and sends an
+ * invalidation of the table, but leaves its pg_class row alone; a change
+ * made between the two publishes nothing, so that invalidation must count.
+ */
+static uint64
+triggers_signature(Oid relid)
+{
+	Relation	trigrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	uint64		sig = 0;
+
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(trigrel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		uint64		one = ((uint64) ((Form_pg_trigger) GETSTRUCT(tup))->oid << 32) |
+			HeapTupleHeaderGetRawXmin(tup->t_data);
+
+		sig = hash_combine64(sig, hash_bytes_uint32_extended((uint32) one, one >> 32));
+	}
+	systable_endscan(scan);
+	table_close(trigrel, AccessShareLock);
+	return sig;
+}
+
 /* reads relid's pg_class row into *w (in a transaction) */
 static void
 watched_rel_read(WatchedRel *w, Oid relid)
@@ -217,11 +253,22 @@ watched_rel_read(WatchedRel *w, Oid relid)
 	w->xmin = HeapTupleHeaderGetRawXmin(tup->t_data);
 	w->tid = tup->t_self;
 	ReleaseSysCache(tup);
+	w->triggers = triggers_signature(relid);
 }
 
+/*
+ * Watches relid as the table `which`.  Another table than the one watched
+ * (the extension was dropped and created again) counts at once: a check
+ * still due would compare the new table with itself.  The same table is
+ * left to the due check.
+ */
 static void
 watch_rel(int which, Oid relid)
 {
+	if (relid == watched[which].relid && OidIsValid(relid))
+		return;
+	if (OidIsValid(watched[which].relid))
+		mt_registry_invalidations++;
 	if (!OidIsValid(relid))
 		memset(&watched[which], 0, sizeof(WatchedRel));
 	else
@@ -276,10 +323,22 @@ check_watched_rels(void)
 			if (now[i].present != watched[i].present ||
 				(now[i].present &&
 				 (now[i].relfilenode != watched[i].relfilenode ||
+				  now[i].triggers != watched[i].triggers ||
 				  !TransactionIdEquals(now[i].xmin, watched[i].xmin) ||
 				  !ItemPointerEquals(&now[i].tid, &watched[i].tid))))
 				changed = true;
 		memcpy(watched, now, sizeof(watched));
+
+		/*
+		 * mt.tenants is gone (the extension was dropped, perhaps created
+		 * again): learn the new tables now, within this one count, so that
+		 * the first lookup after it does not count again.
+		 */
+		if (changed && OidIsValid(watched[W_TENANTS].relid) && !watched[W_TENANTS].present)
+		{
+			memset(watched, 0, sizeof(watched));
+			watch_registry_tables(mt_catalog_relid("tenants"));
+		}
 	}
 	if (changed)
 		mt_registry_invalidations++;
