@@ -32,9 +32,9 @@
  *	  commit and delivered by replay too, so on a hot standby (where no
  *	  trigger or commit callback runs) a change replayed from the primary
  *	  is seen at the standby backend's next transaction.  On the primary
- *	  an invalidation counts only when the table's pg_class row changed
- *	  (dropped, truncated, altered), not for VACUUM's and ANALYZE's
- *	  in-place update of it (see registry_relcache_callback).
+ *	  an invalidation counts only when the table's pg_class row or its
+ *	  triggers changed (dropped, truncated, altered), not for VACUUM's
+ *	  and ANALYZE's in-place update of it (see registry_relcache_callback).
  *
  * In parallel mode (a parallel query's leader or workers) no new snapshot
  * may be taken: a lookup then reads with the query's active snapshot and
@@ -156,10 +156,10 @@ static bool last_status_valid = false;
  * TRIGGER: a change made meanwhile published nothing), or while this
  * backend's own transaction has changed the registry (its own changes are
  * published to its caches by its own invalidations; at its abort the count
- * moves once more).  VACUUM and
- * ANALYZE (autovacuum's, once a minute on a table the last-use flush
- * updates) rewrite that row in place and send an invalidation that does
- * not count, so they do not empty every backend's caches.  The callback
+ * moves once more).  VACUUM and ANALYZE (autovacuum's, once a minute on a
+ * table the last-use flush updates) rewrite that row in place and send an
+ * invalidation that does not count, so they do not empty every backend's
+ * caches.  The callback
  * may not read catalogs: it only notes that a check is due, and
  * mt_registry_inval_count() compares the rows at the next call in a
  * transaction (outside one it counts, without checking).
@@ -664,8 +664,7 @@ tenant_level_read(const pg_uuid_t *tenant, NameData *where, bool *fresh)
 	if (!OidIsValid(relid))
 		return MT_LEVEL_SHARED; /* before 0.4.0: every tenant is shared */
 	(void) mt_registry_inval_count();	/* the callback is registered */
-	if (watched[W_PLACEMENTS].relid != relid)	/* it appeared after the others */
-		watch_rel(W_PLACEMENTS, relid);
+	watch_rel(W_PLACEMENTS, relid); /* also when it appeared after the others */
 	if (!*fresh && !ActiveSnapshotSet())
 		return MT_LEVEL_SHARED;
 
