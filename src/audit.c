@@ -744,6 +744,17 @@ seq_uncached(const AuditRels *rels)
 	return uncached;
 }
 
+/* mt.audit_log_id_seq's relfilenode (a floor belongs to one, seal_floor.c) */
+static Oid
+seq_relfilenode(const AuditRels *rels)
+{
+	Relation	seq = relation_open(rels->id_seq, AccessShareLock);
+	Oid			node = seq->rd_node.relNode;
+
+	relation_close(seq, AccessShareLock);
+	return node;
+}
+
 /* the last id mt.audit_log_id_seq handed out, 0 if none (the worker: superuser) */
 static int64
 seq_last_value(const AuditRels *rels)
@@ -2156,7 +2167,6 @@ seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *inco
 	int64		n = 0;
 	int64		floor;
 	TransactionId walk_xmin = InvalidTransactionId;
-	Relation	seq;
 	Oid			seq_node;
 
 	if (incomplete)
@@ -2165,9 +2175,7 @@ seal_tenants(const AuditRels *rels, const pg_uuid_t *only, bool wait, bool *inco
 		return 0;
 	if (pass != NULL && !seq_uncached(rels))
 		pass = NULL;			/* use the floor, never raise it */
-	seq = relation_open(rels->id_seq, AccessShareLock);
-	seq_node = seq->rd_node.relNode;
-	relation_close(seq, AccessShareLock);
+	seq_node = seq_relfilenode(rels);
 	floor = pass ? mt_seal_floor_begin(MyDatabaseId, rels->id_seq, seq_node, seq_last_value(rels), pass)
 		: mt_seal_floor_read(MyDatabaseId, rels->id_seq, seq_node);
 	if (only != NULL)
@@ -2211,6 +2219,69 @@ mt_audit_seal_database(bool *incomplete, MtSealPass *pass)
 
 	audit_rels(&rels);
 	return seal_tenants(&rels, NULL, false, incomplete, pass);
+}
+
+/*
+ * The sealer's backlog in this database (mt.audit_backlog in audit.h): the
+ * unsealed events a fresh snapshot sees and the append time of the oldest.
+ * It reads the work list as a sealing pass does (worklist_tenants, then
+ * each tenant's entries from the floor), so the dead entries sealed events
+ * left below the floor cost nothing, and takes no chain lock: a pass
+ * running meanwhile may seal some of what it counts.  It visits every
+ * unsealed event, so it costs about a sealing pass's reads over the
+ * backlog (milliseconds for one pass's worth of events).
+ */
+void
+mt_audit_backlog(int64 *count, TimestampTz *oldest)
+{
+	AuditRels	rels;
+	Snapshot	snap;
+	List	   *tenants;
+	ListCell   *lc;
+	int64		floor;
+	Relation	heap;
+	Relation	index;
+	TupleTableSlot *slot;
+
+	*count = 0;
+	*oldest = 0;
+	audit_rels(&rels);
+	if (!OidIsValid(rels.unsealed_idx))
+		return;
+	floor = mt_seal_floor_read(MyDatabaseId, rels.id_seq, seq_relfilenode(&rels));
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	tenants = worklist_tenants(&rels, snap, floor);
+	heap = table_open(rels.log, AccessShareLock);
+	index = index_open(rels.unsealed_idx, AccessShareLock);
+	slot = table_slot_create(heap, NULL);
+	foreach(lc, tenants)
+	{
+		IndexScanDesc scan;
+		ScanKeyData key[2];
+
+		worklist_keys(key, lfirst(lc), floor);
+		scan = mt_index_beginscan(heap, index, snap, 2);
+		index_rescan(scan, key, 2, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			Datum		at;
+
+			CHECK_FOR_INTERRUPTS();
+			(void) slot_getattr(slot, A_SEQ, &isnull);
+			if (!isnull)
+				continue;
+			(*count)++;
+			at = slot_getattr(slot, A_AT, &isnull);
+			if (!isnull && (*oldest == 0 || DatumGetTimestampTz(at) < *oldest))
+				*oldest = DatumGetTimestampTz(at);
+		}
+		index_endscan(scan);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+	UnregisterSnapshot(snap);
 }
 
 /* this transaction appended unsealed events: tell the worker at commit */

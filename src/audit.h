@@ -89,6 +89,14 @@ extern bool mt_audit_import_ids_free(int64 lo, int64 hi);
 extern int64 mt_audit_seal_database(bool *incomplete, MtSealPass *pass);
 
 /*
+ * The sealer's backlog in the current database, for mt.metrics(): the
+ * committed events not yet linked into their chain (*count) and the append
+ * time of the oldest (*oldest, 0 when there is none).  Read under a fresh
+ * snapshot, without chain locks; works on a hot standby.
+ */
+extern void mt_audit_backlog(int64 *count, TimestampTz *oldest);
+
+/*
  * Closes the inserter the transaction's appends share (multitenant.c's
  * ProcessUtility hook, before every utility statement).
  */

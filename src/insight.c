@@ -484,6 +484,21 @@ mt_metrics(PG_FUNCTION_ARGS)
 					  "Security events overwritten in shared memory before the flush worker wrote them.");
 		appendStringInfo(&buf, "mt_security_events_lost_total " UINT64_FORMAT "\n", lost);
 	}
+	{
+		int64		unsealed;
+		TimestampTz oldest;
+		double		lag = 0;
+
+		mt_audit_backlog(&unsealed, &oldest);
+		if (oldest != 0)
+			lag = Max(0, (double) (GetCurrentTimestamp() - oldest) / USECS_PER_SEC);
+		family_header(&buf, "mt_audit_unsealed_events", "gauge",
+					  "Committed audit events of this database not yet linked into their tenant's chain (the sealer's backlog).");
+		appendStringInfo(&buf, "mt_audit_unsealed_events " INT64_FORMAT "\n", unsealed);
+		family_header(&buf, "mt_audit_seal_lag_seconds", "gauge",
+					  "Age of the oldest of them (0 when every committed event is sealed).");
+		appendStringInfo(&buf, "mt_audit_seal_lag_seconds %.3f\n", lag);
+	}
 
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
 }

@@ -88,6 +88,8 @@ check(fams['mt_plan_tenants'].type == 'gauge', 'mt_plan_tenants is not a gauge')
 st = {s.labels['status']: s.value for s in fams['mt_tenants'].samples}
 check(st.get('active') == 32, 'mt_tenants{status=active} != 32: %r' % st)
 check(len(fams['mt_tenant_last_active_timestamp_seconds'].samples) == 2, 'last_active series not bounded to 2')
+for g in ('mt_audit_unsealed_events', 'mt_audit_seal_lag_seconds'):
+    check(g in fams and fams[g].type == 'gauge' and len(fams[g].samples) == 1, g + ' is not one gauge sample')
 for e in errors:
     print('FAIL:', e)
 sys.exit(1 if errors else 0)
@@ -123,6 +125,8 @@ if val('mt_tenant_metered_calls', tenant=os.environ['WEIRD']) != 3: errors.appen
 if val('mt_plan_metered_calls', plan='free') != 30: errors.append('mt_plan_metered_calls{plan="free"} != 30')
 if val('mt_plan_tenants', plan='free') != 30: errors.append('mt_plan_tenants{plan="free"} != 30')
 if len(auth) != 2: errors.append('top-N not applied: %r' % auth)
+for g in ('mt_audit_unsealed_events', 'mt_audit_seal_lag_seconds'):
+    if g not in fams or val(g) is None or val(g) < 0: errors.append(g + ' not served')
 for e in errors: print('FAIL:', e)
 sys.exit(1 if errors else 0)
 PY

@@ -177,7 +177,7 @@ unlink_identity            | refuses | refuses | SELECT mt.unlink_identity(provi
 resolve_identity           | works   | works   | SELECT r.tenant_id = :'acme' AND r.subject = 'alice' FROM mt.sso_provider_for('a@acme.example') p, mt.resolve_identity(p.provider_id, 'ext-1') r
 stat_tenants_rows          | works   | works   | BEGIN; SELECT mt.authenticate(:'key') = :'acme'; SELECT count(*) = 1 FROM mt.stat_tenants WHERE tenant_id = :'acme' AND auth_ok >= 1; COMMIT;
 stat_tenants_reset         | works   | works   | SELECT mt.stat_tenants_reset() >= 0
-metrics                    | works   | works   | RESET multitenant.token; SELECT mt.metrics() LIKE '%# TYPE mt_tenant_auth_ok_total counter%'
+metrics                    | works   | works   | RESET multitenant.token; SELECT mt.metrics() LIKE '%# TYPE mt_tenant_auth_ok_total counter%' AND mt.metrics() ~ '\nmt_audit_unsealed_events [0-9]+\n' AND mt.metrics() ~ '\nmt_audit_seal_lag_seconds [0-9.]+\n'
 metrics_series             | works   | works   | RESET multitenant.token; SELECT count(*) >= 1 FROM mt.metrics_series() WHERE series = 'plan'
 detect_anomalies           | refuses | refuses | SELECT count(*) >= 0 FROM mt.detect_anomalies()
 EOF
