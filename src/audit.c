@@ -755,7 +755,7 @@ seq_relfilenode(const AuditRels *rels)
 	return node;
 }
 
-/* the last id mt.audit_log_id_seq handed out, 0 if none (the worker: superuser) */
+/* the last id mt.audit_log_id_seq handed out, 0 if none (as a superuser or the owner) */
 static int64
 seq_last_value(const AuditRels *rels)
 {
@@ -2249,6 +2249,24 @@ mt_audit_backlog(int64 *count, TimestampTz *oldest)
 	if (!OidIsValid(rels.unsealed_idx))
 		return;
 	floor = mt_seal_floor_read(MyDatabaseId, rels.id_seq, seq_relfilenode(&rels));
+	if (floor > 0)
+	{
+		/*
+		 * Every id handed out below the floor: all sealed (the usual state
+		 * of an idle database), no walk.  The sequence is read as the
+		 * extension owner: the caller is a monitoring role.
+		 */
+		Oid			save_userid;
+		int			save_sec;
+		int64		last;
+
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(audit_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		last = seq_last_value(&rels);
+		SetUserIdAndSecContext(save_userid, save_sec);
+		if (last < floor)
+			return;
+	}
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	tenants = worklist_tenants(&rels, snap, floor);
 	heap = table_open(rels.log, AccessShareLock);
