@@ -2222,16 +2222,26 @@ mt_audit_seal_database(bool *incomplete, MtSealPass *pass)
 }
 
 /*
- * The sealer's backlog in this database (mt.audit_backlog in audit.h): the
+ * The sealer's backlog in this database (mt_audit_backlog in audit.h): the
  * unsealed events a fresh snapshot sees and the append time of the oldest.
  * It reads the work list as a sealing pass does (worklist_tenants, then
- * each tenant's entries from the floor), so the dead entries sealed events
- * left below the floor cost nothing, and takes no chain lock: a pass
- * running meanwhile may seal some of what it counts.  It visits every
- * unsealed event, so it costs about a sealing pass's reads over the
- * backlog (milliseconds for one pass's worth of events).
+ * each tenant's entries from the floor, read after the snapshot as
+ * seal_chain does), so the dead entries sealed events left below the floor
+ * cost nothing, and takes no chain lock: a pass running meanwhile may seal
+ * some of what it counts.  When the sequence's last id is the one just
+ * below the floor, nothing can be unsealed and nothing is walked; below
+ * that, setval moved the sequence back and the floor is not trusted (the
+ * worker's next pass drops it, seal_floor.c).  Past MT_BACKLOG_MAX_COUNT
+ * events it reads only each remaining tenant's first unsealed event (the
+ * oldest, to within the moment between nextval and the clock read), so a
+ * stopped worker's backlog does not make every scrape read all of it: the
+ * count is then a lower bound.
+ * Monitoring must not queue behind DDL: every lock is tried, not waited
+ * for, and false is returned when one is taken.
  */
-void
+#define MT_BACKLOG_MAX_COUNT 100000
+
+bool
 mt_audit_backlog(int64 *count, TimestampTz *oldest)
 {
 	AuditRels	rels;
@@ -2247,15 +2257,16 @@ mt_audit_backlog(int64 *count, TimestampTz *oldest)
 	*oldest = 0;
 	audit_rels(&rels);
 	if (!OidIsValid(rels.unsealed_idx))
-		return;
+		return true;
+	if (!ConditionalLockRelationOid(rels.log, AccessShareLock) ||
+		!ConditionalLockRelationOid(rels.unsealed_idx, AccessShareLock) ||
+		!ConditionalLockRelationOid(rels.id_seq, AccessShareLock))
+		return false;
+	snap = RegisterSnapshot(GetLatestSnapshot());
 	floor = mt_seal_floor_read(MyDatabaseId, rels.id_seq, seq_relfilenode(&rels));
-	if (floor > 0)
+	if (floor > 0 && ConditionalLockRelationOid(rels.id_seq, RowExclusiveLock))
 	{
-		/*
-		 * Every id handed out below the floor: all sealed (the usual state
-		 * of an idle database), no walk.  The sequence is read as the
-		 * extension owner: the caller is a monitoring role.
-		 */
+		/* read as the extension owner: the caller is a monitoring role */
 		Oid			save_userid;
 		int			save_sec;
 		int64		last;
@@ -2264,10 +2275,14 @@ mt_audit_backlog(int64 *count, TimestampTz *oldest)
 		SetUserIdAndSecContext(audit_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		last = seq_last_value(&rels);
 		SetUserIdAndSecContext(save_userid, save_sec);
-		if (last < floor)
-			return;
+		if (last == floor - 1)
+		{
+			UnregisterSnapshot(snap);
+			return true;
+		}
+		if (last < floor - 1)
+			floor = 0;
 	}
-	snap = RegisterSnapshot(GetLatestSnapshot());
 	tenants = worklist_tenants(&rels, snap, floor);
 	heap = table_open(rels.log, AccessShareLock);
 	index = index_open(rels.unsealed_idx, AccessShareLock);
@@ -2277,6 +2292,7 @@ mt_audit_backlog(int64 *count, TimestampTz *oldest)
 		IndexScanDesc scan;
 		ScanKeyData key[2];
 
+		CHECK_FOR_INTERRUPTS();
 		worklist_keys(key, lfirst(lc), floor);
 		scan = mt_index_beginscan(heap, index, snap, 2);
 		index_rescan(scan, key, 2, NULL, 0);
@@ -2293,6 +2309,8 @@ mt_audit_backlog(int64 *count, TimestampTz *oldest)
 			at = slot_getattr(slot, A_AT, &isnull);
 			if (!isnull && (*oldest == 0 || DatumGetTimestampTz(at) < *oldest))
 				*oldest = DatumGetTimestampTz(at);
+			if (*count >= MT_BACKLOG_MAX_COUNT)
+				break;			/* past the bound: each tenant's first only */
 		}
 		index_endscan(scan);
 	}
@@ -2300,6 +2318,7 @@ mt_audit_backlog(int64 *count, TimestampTz *oldest)
 	index_close(index, AccessShareLock);
 	table_close(heap, AccessShareLock);
 	UnregisterSnapshot(snap);
+	return true;
 }
 
 /* this transaction appended unsealed events: tell the worker at commit */

@@ -90,11 +90,13 @@ extern int64 mt_audit_seal_database(bool *incomplete, MtSealPass *pass);
 
 /*
  * The sealer's backlog in the current database, for mt.metrics(): the
- * committed events not yet linked into their chain (*count) and the append
- * time of the oldest (*oldest, 0 when there is none).  Read under a fresh
- * snapshot, without chain locks; works on a hot standby.
+ * committed events not yet linked into their chain (*count, counted up to
+ * 100,000 and then one per further tenant) and the append time of the
+ * oldest (*oldest, 0 when there is none).  Read under a fresh snapshot,
+ * without chain locks; works on a hot standby.  False (nothing read) when
+ * a lock on the log, its work list or its sequence is taken (DDL).
  */
-extern void mt_audit_backlog(int64 *count, TimestampTz *oldest);
+extern bool mt_audit_backlog(int64 *count, TimestampTz *oldest);
 
 /*
  * Closes the inserter the transaction's appends share (multitenant.c's

@@ -489,15 +489,19 @@ mt_metrics(PG_FUNCTION_ARGS)
 		TimestampTz oldest;
 		double		lag = 0;
 
-		mt_audit_backlog(&unsealed, &oldest);
+		bool		read = mt_audit_backlog(&unsealed, &oldest);
+
 		if (oldest != 0)
 			lag = Max(0, (double) (GetCurrentTimestamp() - oldest) / USECS_PER_SEC);
+		/* no sample while DDL holds the audit log (the series goes stale) */
 		family_header(&buf, "mt_audit_unsealed_events", "gauge",
-					  "Committed audit events of this database not yet linked into their tenant's chain (the sealer's backlog).");
-		appendStringInfo(&buf, "mt_audit_unsealed_events " INT64_FORMAT "\n", unsealed);
+					  "Committed audit events of this database not yet linked into their tenant's chain (the sealer's backlog; counted up to 100000, then one per further tenant).");
+		if (read)
+			appendStringInfo(&buf, "mt_audit_unsealed_events " INT64_FORMAT "\n", unsealed);
 		family_header(&buf, "mt_audit_seal_lag_seconds", "gauge",
 					  "Age of the oldest of them (0 when every committed event is sealed).");
-		appendStringInfo(&buf, "mt_audit_seal_lag_seconds %.3f\n", lag);
+		if (read)
+			appendStringInfo(&buf, "mt_audit_seal_lag_seconds %.3f\n", lag);
 	}
 
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
