@@ -488,7 +488,6 @@ mt_metrics(PG_FUNCTION_ARGS)
 		int64		unsealed;
 		TimestampTz oldest;
 		double		lag = 0;
-
 		bool		read = mt_audit_backlog(&unsealed, &oldest);
 
 		if (oldest != 0)
