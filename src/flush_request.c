@@ -120,6 +120,26 @@ mt_flush_request_audit(Oid dbid)
 		mt_flush_wake_launcher();
 }
 
+/*
+ * See flush_request.h.  The same ordering as the launcher's clearing before
+ * a worker's start: a commit that read the flag still up (and so did not
+ * raise it) read it before this store, and the pass's snapshot, taken
+ * after it, includes that commit.
+ */
+void
+mt_flush_request_audit_taken(Oid dbid)
+{
+	MtFlushRequest *r;
+
+	if (mt_worker_shared == NULL)
+		return;
+	LWLockAcquire(mt_worker_shared->lock, LW_EXCLUSIVE);
+	r = mt_flush_request_slot(dbid, false);
+	if (r != NULL)
+		r->audit_unsealed = false;
+	LWLockRelease(mt_worker_shared->lock);
+}
+
 /* request slot of a database; worker lock held exclusively */
 MtFlushRequest *
 mt_flush_request_slot(Oid dbid, bool create)

@@ -64,6 +64,13 @@ extern uint64 mt_flush_request_wait(Oid dbid, int64 *rows);
  */
 extern void mt_flush_request_audit(Oid dbid);
 
+/*
+ * A sealing pass of database dbid is about to take its snapshot: the flag
+ * is taken down, so that only commits after this call (which the pass may
+ * not see) raise it again for the next worker.
+ */
+extern void mt_flush_request_audit_taken(Oid dbid);
+
 /* set the launcher's latch (if one runs) */
 extern void mt_flush_wake_launcher(void);
 

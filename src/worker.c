@@ -113,6 +113,14 @@ int			mt_audit_seal_interval_ms = 200;
 #define MT_SEAL_STAY_MS 10000
 #define MT_SEAL_STAY_RESERVED_MS 1000
 
+/*
+ * How long a staying worker goes on after its passes stopped finding
+ * events: appends a few times a second leave every other pass empty, and
+ * leaving at the first empty pass started a new worker for nearly every
+ * event (twenty-second session).
+ */
+#define MT_SEAL_IDLE_MS 1000
+
 PGDLLEXPORT void mt_launcher_main(Datum main_arg);
 PGDLLEXPORT void mt_flush_worker_main(Datum main_arg);
 PGDLLEXPORT void mt_reserved_flush_main(Datum main_arg);
@@ -697,13 +705,18 @@ stay_over(TimestampTz stay_until)
  * Seal the database's committed audit events, each pass in a transaction of
  * its own (a failure leaves them for the next round; it does not undo the
  * flush).  Chains locked by someone else are skipped and the database is
- * flagged again.  While passes find events, the worker stays for further
- * passes every audit_seal_interval, for at most stay_ms, which saves a
- * process start per pass under steady load; commits meanwhile keep the flag
- * up for the launcher (it does not start a second worker for the database
- * while this one runs).  It leaves earlier when a flush of the database is
- * waiting or a session wants the database to itself (should_leave), and
- * reads a changed configuration between passes.
+ * flagged again.  While passes find events, and for MT_SEAL_IDLE_MS after
+ * the last one that did (a worker whose first pass finds nothing, as after
+ * most usage flushes, leaves at once), the worker stays for further passes every
+ * audit_seal_interval, for at most stay_ms, which saves a process start per
+ * pass under steady or sparse appends.  Each pass takes the database's flag
+ * down before its snapshot (mt_flush_request_audit_taken), so that only
+ * commits it may have missed raise it again for the launcher, which does
+ * not start a second worker for the database while this one runs; a
+ * worker that leaves having sealed everything leaves no flag behind.  It
+ * leaves earlier when a flush of the database is waiting or a session
+ * wants the database to itself (should_leave), and reads a changed
+ * configuration between passes.
  */
 static void
 audit_seal_passes(Oid dbid, int stay_ms)
@@ -714,6 +727,7 @@ audit_seal_passes(Oid dbid, int stay_ms)
 		TimestampTz next_pass;
 		bool		first = true;
 		bool		reload_ends_stay = false;
+		TimestampTz last_found = 0;	/* no pass found events yet */
 
 		for (;;)
 		{
@@ -733,6 +747,7 @@ audit_seal_passes(Oid dbid, int stay_ms)
 					leave = true;
 				else
 				{
+					mt_flush_request_audit_taken(dbid);
 					PushActiveSnapshot(GetTransactionSnapshot());
 					memset(&pass, 0, sizeof(pass));
 					if (extension_locked())
@@ -762,7 +777,11 @@ audit_seal_passes(Oid dbid, int stay_ms)
 				mt_flush_request_audit(dbid);
 				break;
 			}
-			if (sealed == 0 || ShutdownRequestPending || stay_over(stay_until))
+			if (sealed > 0)
+				last_found = pass_start;
+			else if (TimestampDifferenceExceeds(last_found, pass_start, MT_SEAL_IDLE_MS))
+				break;
+			if (ShutdownRequestPending || stay_over(stay_until))
 				break;
 
 			/*

@@ -151,9 +151,10 @@ wait_for() {
 mt_true() { [ "$(mt_psql -d "$1" -c "$2" 2>/dev/null)" = t ]; }
 
 # steady_appends <db> <token> [psql options]: one session appending an
-# audit event about 50 times a second, each committed, until a row in the
-# database's table load_stop says to stop (at most 120 s); run it in the
-# background.  A sealing worker stays connected to the database meanwhile.
+# audit event about 50 times a second (MT_APPEND_SLEEP seconds apart,
+# default 0.02), each committed, until a row in the database's table
+# load_stop says to stop (at most 6,000 events); run it in the background.
+# A sealing worker stays connected to the database meanwhile.
 steady_appends() {
     local db=$1 tok=$2
     shift 2
@@ -163,7 +164,7 @@ BEGIN
         EXIT WHEN EXISTS (SELECT FROM load_stop);
         PERFORM mt.audit('load.tick');
         COMMIT;
-        PERFORM pg_sleep(0.02);
+        PERFORM pg_sleep(${MT_APPEND_SLEEP:-0.02});
     END LOOP;
 END \$\$"
 }
