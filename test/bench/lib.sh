@@ -126,6 +126,56 @@ best_of() {
     echo "$best"
 }
 
+# Paired short runs (twenty-second session).  On the shared 2-core VMs
+# here the machine's own speed moves by up to 20% for seconds at a time
+# (one 60 s run of the same script, per second: 4,800-5,300 tps for eight
+# seconds, then 6,200-6,700, then 7,100-7,200), so two 10 s runs of the
+# same script minutes apart differ by as much as the goals' margins, and a
+# best-of-rounds ratio often compares one side's fast state with the
+# other's slow one.  A goal line of the append and floor benchmarks
+# instead runs its two scripts in BENCH_PAIRS pairs of adjacent
+# BENCH_PAIR_SECONDS runs, alternating which of the two goes first, and
+# takes the median of the pairs' ratios; the quartiles show the spread,
+# and an A/A line (the baseline against itself, same pairing) shows what
+# the method reads when there is no difference.
+BENCH_PAIRS=${BENCH_PAIRS:-32}
+BENCH_PAIR_SECONDS=${BENCH_PAIR_SECONDS:-2}
+
+# paired <baseline command> <command>: each command runs one
+# BENCH_PAIR_SECONDS run (BENCH_SECONDS is set for it) and prints its tps;
+# prints "<median ratio> <q1> <q3> <pairs> <mean baseline tps> <mean tps>"
+paired() {
+    local i ta tb
+    for i in $(seq "$BENCH_PAIRS"); do
+        if (( i % 2 )); then
+            ta=$(BENCH_SECONDS=$BENCH_PAIR_SECONDS eval "$1"); tb=$(BENCH_SECONDS=$BENCH_PAIR_SECONDS eval "$2")
+        else
+            tb=$(BENCH_SECONDS=$BENCH_PAIR_SECONDS eval "$2"); ta=$(BENCH_SECONDS=$BENCH_PAIR_SECONDS eval "$1")
+        fi
+        awk -v a="$ta" -v b="$tb" 'BEGIN { if (a > 0 && b > 0) printf "%.6f %s %s\n", b / a, a, b }'
+    done | sort -g | awk '{ r[NR] = $1; sa += $2; sb += $3 } END {
+        if (NR == 0) { print "0 0 0 0 0 0"; exit }
+        # the median, and the quartiles as the medians of the lower and upper halves
+        m = (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+        h = int(NR / 2); lo = int((h + 1) / 2); hi = NR - h + lo
+        q1 = (h % 2) ? r[lo] : (r[lo] + r[lo + 1]) / 2
+        q3 = (h % 2) ? r[hi] : (r[hi] + r[hi + 1]) / 2
+        if (h == 0) { q1 = m; q3 = m }
+        printf "%.4f %.4f %.4f %d %.1f %.1f\n", m, q1, q3, NR, sa / NR, sb / NR }'
+}
+
+# paired_line <label> <threshold or -> <paired's output>: the median ratio
+# against the goal, with the quartiles and the mean tps of each side
+paired_line() {
+    local label=$1 th=$2
+    shift 2
+    awk -v l="$label" -v th="$th" -v m="$1" -v q1="$2" -v q3="$3" -v n="$4" -v a="$5" -v b="$6" \
+        -v s="$BENCH_PAIR_SECONDS" 'BEGIN {
+        verdict = (th == "-") ? "" : sprintf("  %s (target >= %s)", (m >= th) ? "PASS" : "FAIL", th)
+        printf "%-60s %10.0f tps vs %10.0f tps  ratio %.3f%s\n", l, b, a, m, verdict
+        printf "%-60s median of %d paired %s s runs, quartiles %.3f-%.3f\n", "", n, s, q1, q3 }'
+}
+
 # ratio_line <label> <tps> <baseline tps> <threshold or -> <direction ge|le>
 ratio_line() {
     awk -v l="$1" -v a="$2" -v b="$3" -v th="$4" -v dir="${5:-ge}" 'BEGIN {
