@@ -707,15 +707,15 @@ stay_over(TimestampTz stay_until)
  * flush).  Chains locked by someone else are skipped and the database is
  * flagged again.  While passes find events, and for MT_SEAL_IDLE_MS after
  * the last one that did (a worker whose first pass finds nothing, as after
- * most usage flushes, leaves at once), the worker stays for further passes every
- * audit_seal_interval, for at most stay_ms, which saves a process start per
- * pass under steady or sparse appends.  Each pass takes the database's flag
- * down before its snapshot (mt_flush_request_audit_taken), so that only
- * commits it may have missed raise it again for the launcher, which does
- * not start a second worker for the database while this one runs; a
- * worker that leaves having sealed everything leaves no flag behind.  It
- * leaves earlier when a flush of the database is waiting or a session
- * wants the database to itself (should_leave), and reads a changed
+ * most usage flushes, leaves at once), the worker stays for further passes
+ * every audit_seal_interval, for at most stay_ms, which saves a process
+ * start per pass under steady or sparse appends.  Each pass takes the
+ * database's flag down before its snapshot (mt_flush_request_audit_taken),
+ * so that only commits it may have missed raise it again for the launcher,
+ * which does not start a second worker for the database while this one
+ * runs; a worker that leaves having sealed everything leaves no flag
+ * behind.  It leaves earlier when a flush of the database is waiting or a
+ * session wants the database to itself (should_leave), and reads a changed
  * configuration between passes.
  */
 static void

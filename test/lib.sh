@@ -169,6 +169,13 @@ BEGIN
 END \$\$"
 }
 
+# flush_workers <db>: the pids of the flush and sealing workers connected
+# to that database, space-separated in pid order (empty when none)
+flush_workers() {
+    mt_psql -d postgres -c "SELECT coalesce(string_agg(pid::text, ' ' ORDER BY pid), '') FROM pg_stat_activity
+                            WHERE backend_type = 'multitenant flush' AND datname = '$1'"
+}
+
 # lock_granted <db> <relation> <mode>: some session holds that lock
 #   wait_for 10 lock_granted "$db" mt.usage_rollup ShareLock
 lock_granted() {

@@ -34,11 +34,7 @@ tok=$(mt_psql -d $db -c "SELECT mt.tenant_token('$t', '1 hour')")
 steady_appends $db "$tok" -U $role >"$load_out" 2>&1 &
 load=$!
 
-workers() {
-    mt_psql -d postgres -c "SELECT count(*) FROM pg_stat_activity
-                            WHERE backend_type = 'multitenant flush' AND datname = '$db'"
-}
-has_worker() { [ "$(workers)" != 0 ]; }
+has_worker() { [ -n "$(flush_workers $db)" ]; }
 wait_for 20 mt_true $db "SELECT EXISTS (SELECT FROM mt.audit_log WHERE action = 'load.tick' AND seq IS NOT NULL)" ||
     fail "the appends are not being sealed"
 wait_for 10 has_worker || fail "no sealing worker is connected to the database"

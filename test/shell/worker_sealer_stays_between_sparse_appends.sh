@@ -29,10 +29,7 @@ mt_psql -d $db -c "CREATE EXTENSION multitenant" -c "CREATE TABLE load_stop (sto
 t=$(mt_psql -d $db -c "SELECT mt.create_tenant('Acme', 'acme')")
 tok=$(mt_psql -d $db -c "SELECT mt.tenant_token('$t', '1 hour')")
 dboid=$(mt_psql -d postgres -c "SELECT oid FROM pg_database WHERE datname = '$db'")
-workers() {
-    mt_psql -d postgres -c "SELECT coalesce(string_agg(pid::text, ' ' ORDER BY pid), '') FROM pg_stat_activity
-                            WHERE backend_type = 'multitenant flush' AND datname = '$db'"
-}
+workers() { flush_workers $db; }
 no_worker() { [ -z "$(workers)" ]; }
 # the setup's own events are sealed and their worker gone
 wait_for 15 no_worker || fail "a worker stayed after the setup's events: $(workers)"

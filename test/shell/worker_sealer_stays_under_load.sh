@@ -29,10 +29,7 @@ tok=$(mt_psql -d $db -c "SELECT mt.tenant_token('$t', '1 hour')")
 steady_appends $db "$tok" >"$load_out" 2>&1 &
 load=$!
 
-workers() {
-    mt_psql -d postgres -c "SELECT coalesce(string_agg(pid::text, ' ' ORDER BY pid), '') FROM pg_stat_activity
-                            WHERE backend_type = 'multitenant flush' AND datname = '$db'"
-}
+workers() { flush_workers $db; }
 has_worker() { [ -n "$(workers)" ]; }
 # the load runs and is being sealed (the setup's own events get a worker
 # of their own first, which leaves when it finds nothing more)
