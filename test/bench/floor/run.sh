@@ -20,7 +20,7 @@
 # part that grows with the keys and tenants in use (each call reads its
 # key's cache entry and writes its tenant's counters, statistics and
 # last-use entry in shared memory; with 1,000 of each, those lines are
-# seldom in a cache; the floor reads the same 15 heap pages either way).
+# seldom in a cache; the floor reads a few heap pages either way).
 # The goal lines are the median of BENCH_PAIRS paired short runs (lib.sh,
 # "Paired short runs"), with the floor against itself beside them (A/A,
 # information): on a shared 2-core VM both sides swing between two speeds
