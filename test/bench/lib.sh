@@ -142,18 +142,37 @@ BENCH_PAIRS=${BENCH_PAIRS:-32}
 BENCH_PAIR_SECONDS=${BENCH_PAIR_SECONDS:-2}
 
 # paired <baseline command> <command>: each command runs one
-# BENCH_PAIR_SECONDS run (BENCH_SECONDS is set for it) and prints its tps;
-# prints "<median ratio> <q1> <q3> <pairs> <mean baseline tps> <mean tps>"
+# BENCH_PAIR_SECONDS run (BENCH_SECONDS is set for it) and prints its tps,
+# optionally followed by a second figure of the same run (tps_warm: the
+# first second's tps); prints "<median ratio> <q1> <q3> <pairs> <mean
+# baseline tps> <mean tps>", and when both commands printed a second
+# figure, the same six numbers for it after them
 paired() {
-    local i ta tb
+    local i ta tb f out
+    f=$(mktemp)
     for i in $(seq "$BENCH_PAIRS"); do
         if (( i % 2 )); then
             ta=$(BENCH_SECONDS=$BENCH_PAIR_SECONDS eval "$1"); tb=$(BENCH_SECONDS=$BENCH_PAIR_SECONDS eval "$2")
         else
             tb=$(BENCH_SECONDS=$BENCH_PAIR_SECONDS eval "$2"); ta=$(BENCH_SECONDS=$BENCH_PAIR_SECONDS eval "$1")
         fi
-        awk -v a="$ta" -v b="$tb" 'BEGIN { if (a > 0 && b > 0) printf "%.6f %s %s\n", b / a, a, b }'
-    done | sort -g | awk '{ r[NR] = $1; sa += $2; sb += $3 } END {
+        awk -v a="$ta" -v b="$tb" 'BEGIN { n = split(a, x, " "); m = split(b, y, " ")
+            if (x[1] > 0 && y[1] > 0) printf "%.6f %s %s", y[1] / x[1], x[1], y[1]; else exit
+            if (n > 1 && m > 1 && x[2] > 0 && y[2] > 0) printf " %.6f %s %s", y[2] / x[2], x[2], y[2]
+            printf "\n" }'
+    done >"$f"
+    out=$(pair_summary 1 <"$f")
+    if awk 'NF < 6 { bad = 1 } END { exit (NR == 0 || bad) }' "$f"; then
+        out="$out $(pair_summary 4 <"$f")"
+    fi
+    rm -f "$f"
+    echo "$out"
+}
+
+# pair_summary <column>: of the pairs on stdin, the ratio in <column> and the
+# two sides' tps in the next two: "<median> <q1> <q3> <pairs> <mean a> <mean b>"
+pair_summary() {
+    awk -v c="$1" '{ print $c, $(c + 1), $(c + 2) }' | sort -g | awk '{ r[NR] = $1; sa += $2; sb += $3 } END {
         if (NR == 0) { print "0 0 0 0 0 0"; exit }
         # the median, and the quartiles as the medians of the lower and upper halves
         m = (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
@@ -164,16 +183,35 @@ paired() {
         printf "%.4f %.4f %.4f %d %.1f %.1f\n", m, q1, q3, NR, sa / NR, sb / NR }'
 }
 
+# tps_warm <db> <script> [extra pgbench args]: one run of BENCH_WARMUP
+# seconds more than BENCH_SECONDS, reporting each second (pgbench -P 1);
+# prints "<tps after the first BENCH_WARMUP seconds> <tps of the first
+# second>".  Each pgbench run opens new connections, and a new backend's
+# first calls fill its caches (mt.authenticate: each key and its tenant
+# read once per backend), so a short run that counts them weighs that
+# one-time cost by how short it is; the first figure is the steady state
+# a pooled connection sees, the second the cost of new connections.
+BENCH_WARMUP=${BENCH_WARMUP:-1}
+tps_warm() {
+    local out
+    out=$(BENCH_SECONDS=$((BENCH_SECONDS + BENCH_WARMUP)) pgbench_run "$@" -P 1)
+    awk -v w="$BENCH_WARMUP" '
+        /^progress: / { n++; if (n == 1) first = $4; if (n > w) { s += $4; k++ } }
+        /^tps = / && !tps { tps = $3 }
+        END { printf "%s %s\n", (k > 0) ? s / k : tps, (n > 0) ? first : tps }' <<<"$out"
+}
+
 # paired_line <label> <threshold or -> <paired's output>: the median ratio
-# against the goal, with the quartiles and the mean tps of each side
+# against the goal, with the quartiles and the mean tps of each side; the
+# runs are described as PAIR_RUNS (default "<BENCH_PAIR_SECONDS> s runs")
 paired_line() {
     local label=$1 th=$2
     shift 2
     awk -v l="$label" -v th="$th" -v m="$1" -v q1="$2" -v q3="$3" -v n="$4" -v a="$5" -v b="$6" \
-        -v s="$BENCH_PAIR_SECONDS" 'BEGIN {
+        -v s="${PAIR_RUNS:-$BENCH_PAIR_SECONDS s runs}" 'BEGIN {
         verdict = (th == "-") ? "" : sprintf("  %s (target >= %s)", (m >= th) ? "PASS" : "FAIL", th)
         printf "%-60s %10.0f tps vs %10.0f tps  ratio %.3f%s\n", l, b, a, m, verdict
-        printf "%-60s median of %d paired %s s runs, quartiles %.3f-%.3f\n", "", n, s, q1, q3 }'
+        printf "%-60s median of %d paired %s, quartiles %.3f-%.3f\n", "", n, s, q1, q3 }'
 }
 
 # ratio_line <label> <tps> <baseline tps> <threshold or -> <direction ge|le>
