@@ -192,12 +192,13 @@ pair_summary() {
 # one-time cost by how short it is; the first figure is the steady state
 # a pooled connection sees, the second the cost of new connections.
 BENCH_WARMUP=${BENCH_WARMUP:-1}
+# (A run that printed too few progress lines gives its whole-run tps for
+# the figure it lacks.)
 tps_warm() {
     local out
     out=$(BENCH_SECONDS=$((BENCH_SECONDS + BENCH_WARMUP)) pgbench_run "$@" -P 1)
-    awk -v w="$BENCH_WARMUP" '
+    awk -v w="$BENCH_WARMUP" -v tps="$(report_tps <<<"$out")" '
         /^progress: / { n++; if (n == 1) first = $4; if (n > w) { s += $4; k++ } }
-        /^tps = / && !tps { tps = $3 }
         END { printf "%s %s\n", (k > 0) ? s / k : tps, (n > 0) ? first : tps }' <<<"$out"
 }
 
