@@ -36,8 +36,12 @@
  *   eviction, used under the EXCLUSIVE lock only.
  * - MtStatEntry->incarnation and incarnations: a row's incarnation is given
  *   when it is inserted and zeroed when it is removed, under the EXCLUSIVE
- *   lock; a caller's handle on a row (MtRowHandle, util.h: mt.authenticate
- *   keeps one per key) is trusted under the SHARED lock while they match.
+ *   lock and the row's mutex; a caller's handle on a row (MtRowHandle,
+ *   util.h: mt.authenticate keeps one per key) is trusted under the row's
+ *   mutex alone while they match, so adding counts through a handle takes
+ *   no LWLock (every row's mutex is initialized once, at startup).  The
+ *   EXCLUSIVE lock thus no longer keeps adders out of a row: eviction and
+ *   reset read and retire a row under its mutex.
  *
  * Counting is not transactional: an event is counted when it happens, also
  * when the transaction that saw it rolls back (a refused call usually
@@ -84,8 +88,9 @@ typedef struct MtStatEntry
 {
 	MtStatKey	key;
 	uint64		incarnation;	/* given at insertion, 0 once removed
-								 * (EXCLUSIVE lock): MtRowHandle */
-	slock_t		mutex;			/* protects everything below */
+								 * (EXCLUSIVE lock and mutex): MtRowHandle */
+	slock_t		mutex;			/* protects incarnation's changes and
+								 * everything below; initialized once */
 	int64		counts[MT_STAT_NKINDS];
 	TimestampTz since;
 	TimestampTz last_active;
@@ -169,6 +174,9 @@ mt_tenant_stats_shmem_startup(void)
 	info.entrysize = sizeof(MtStatEntry);
 	stats_htab = ShmemInitHash("multitenant tenant stats hash", n, n,
 							   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+	if (!found)
+		mt_row_table_init(stats_htab, n, sizeof(MtStatKey),
+						  offsetof(MtStatEntry, mutex), offsetof(MtStatEntry, incarnation));
 }
 
 bool
@@ -237,7 +245,11 @@ stat_evict_locked(TimestampTz now)
 	hash_seq_init(&hs, stats_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
 		if (e->key.scope == MT_STAT_SCOPE_TENANT && n < mt_max_tenant_stats)
+		{
+			SpinLockAcquire(&e->mutex);
 			ss->evict_buf[n++] = e->last_active;
+			SpinLockRelease(&e->mutex);
+		}
 	if (n == 0)
 		return;
 	qsort(ss->evict_buf, n, sizeof(TimestampTz), ts_cmp);
@@ -249,16 +261,24 @@ stat_evict_locked(TimestampTz now)
 	{
 		MtStatEvicted *ev;
 
-		if (e->key.scope != MT_STAT_SCOPE_TENANT || e->last_active > cutoff)
+		if (e->key.scope != MT_STAT_SCOPE_TENANT)
 			continue;
 		ev = evicted_slot(e->key.dbid, true);
+		/* a row counted in since the first pass stays */
+		SpinLockAcquire(&e->mutex);
+		if (e->last_active > cutoff)
+		{
+			SpinLockRelease(&e->mutex);
+			continue;
+		}
 		if (ev->since == 0 || e->since < ev->since)
 			ev->since = e->since;
 		ev->last_active = Max(ev->last_active, e->last_active);
 		for (int k = 0; k < MT_STAT_NKINDS; k++)
 			ev->counts[k] += e->counts[k];
-		/* removing the element just returned is allowed during a scan */
 		e->incarnation = 0;
+		SpinLockRelease(&e->mutex);
+		/* removing the element just returned is allowed during a scan */
 		hash_search(stats_htab, &e->key, HASH_REMOVE, NULL);
 		ss->ntenants--;
 	}
@@ -281,26 +301,35 @@ stat_enter_locked(const MtStatKey *key, TimestampTz now)
 		return NULL;
 	if (!found)
 	{
+		/* a stale handle may be checking this reused row: under its mutex */
+		SpinLockAcquire(&e->mutex);
 		e->incarnation = ++ss->incarnations;
-		SpinLockInit(&e->mutex);
 		memset(e->counts, 0, sizeof(e->counts));
 		e->since = now;
 		e->last_active = now;
+		SpinLockRelease(&e->mutex);
 		if (key->scope == MT_STAT_SCOPE_TENANT)
 			ss->ntenants++;
 	}
 	return e;
 }
 
+/* adds counts to row e, whose mutex the caller holds; releases it */
 static inline void
-stat_add(MtStatEntry *e, const int64 *counts, TimestampTz now)
+stat_add_release(MtStatEntry *e, const int64 *counts, TimestampTz now)
 {
-	SpinLockAcquire(&e->mutex);
 	for (int k = 0; k < MT_STAT_NKINDS; k++)
 		e->counts[k] += counts[k];
 	if (now > e->last_active)
 		e->last_active = now;
 	SpinLockRelease(&e->mutex);
+}
+
+static inline void
+stat_add(MtStatEntry *e, const int64 *counts, TimestampTz now)
+{
+	SpinLockAcquire(&e->mutex);
+	stat_add_release(e, counts, now);
 }
 
 /* a flush found row e for a pending handle that no longer matched (lock held) */
@@ -325,14 +354,14 @@ mt_stat_flush(void)
 	pending.used = false;
 	now = pending.at;
 
-	LWLockAcquire(ss->lock, LW_SHARED);
-	e = MT_HANDLE_ROW(&pending.handle, MtStatEntry);
+	/* through the caller's handle: the row's mutex, no LWLock */
+	e = MT_HANDLE_LOCK(&pending.handle, MtStatEntry);
 	if (likely(e != NULL))
 	{
-		stat_add(e, pending.counts, now);
-		LWLockRelease(ss->lock);
+		stat_add_release(e, pending.counts, now);
 		return;
 	}
+	LWLockAcquire(ss->lock, LW_SHARED);
 	e = hash_search(stats_htab, &pending.key, HASH_FIND, NULL);
 	if (e != NULL)
 	{
@@ -525,7 +554,9 @@ mt_stat_reset(Oid dbid)
 			continue;
 		if (e->key.scope == MT_STAT_SCOPE_TENANT)
 			ss->ntenants--;
+		SpinLockAcquire(&e->mutex);
 		e->incarnation = 0;
+		SpinLockRelease(&e->mutex);
 		hash_search(stats_htab, &e->key, HASH_REMOVE, NULL);
 		removed++;
 	}

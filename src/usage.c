@@ -15,7 +15,8 @@
  *   hash table: it is taken SHARED to look an entry up or to walk the
  *   table, EXCLUSIVE only to insert or remove entries (first use of a
  *   (tenant, metric) pair, eviction, dropped databases).  Counting never
- *   takes it exclusively.
+ *   takes it exclusively, and counting through a handle (below) not at
+ *   all.
  * - MtUsageEntry->mutex (spinlock) protects every field of one entry after
  *   its key.  It is held for a handful of instructions: no palloc, no
  *   ereport, no system call.  Sessions of different tenants never touch the
@@ -30,9 +31,14 @@
  *   or a tenant at its share costs one scan per flush, not one per call.
  * - MtUsageEntry->incarnation and incarnations: an entry's incarnation is
  *   given when it is inserted and zeroed when it is removed, under the lock
- *   held EXCLUSIVE; a caller's handle on an entry (MtRowHandle, util.h:
- *   mt.authenticate keeps one per key for its api_calls counter) is trusted
- *   under the SHARED lock while they match, and spares the hash lookup.
+ *   held EXCLUSIVE and the entry's mutex; a caller's handle on an entry
+ *   (MtRowHandle, util.h: mt.authenticate keeps one per key for its
+ *   api_calls counter, mt.track/mt.consume one for the last metric) is
+ *   trusted under the entry's mutex alone while they match: it spares the
+ *   LWLock and the hash lookup (every entry's mutex is initialized once, at
+ *   startup, never when an entry is reused).  So the EXCLUSIVE lock does
+ *   not keep counters out of an entry: eviction checks that an entry is
+ *   idle and retires it in one hold of its mutex.
  * - quota_generation (atomic) is bumped after any transaction that changed
  *   mt.plan_limits, mt.tenant_quotas or mt.tenants; an entry's cached quota
  *   is trusted only while its stamp equals the generation.
@@ -132,6 +138,7 @@ int			mt_tenant_counter_share = 10;
 #define MT_USAGE_DUMP_MAGIC 0x4d545553	/* "MTUS" */
 #define MT_USAGE_DUMP_VERSION 1
 #define MT_FULL_WAIT_MS		5000	/* how long a full table waits for a flush */
+#define MT_FRESH_GRACE_MS	1000	/* a new entry is left to its creator */
 
 typedef enum MtPeriodKind
 {
@@ -175,10 +182,11 @@ typedef struct MtUsageEntry
 {
 	MtUsageKey	key;
 	uint64		incarnation;	/* given at insertion, 0 once removed (lock
-								 * held EXCLUSIVE): MtRowHandle */
-	slock_t		mutex;
+								 * held EXCLUSIVE, and mutex): MtRowHandle */
+	slock_t		mutex;			/* initialized once (mt_row_table_init) */
 	/* everything below is protected by mutex */
 	bool		loaded;			/* base[] read from the rollup */
+	bool		fresh;			/* nothing counted in it yet */
 	int32		period[2];		/* period ids base[] belongs to */
 	int64		base[2];		/* flushed (or being flushed) in period[] */
 	int64		inflight;		/* taken by a flush, not yet committed */
@@ -403,6 +411,9 @@ mt_usage_shmem_startup(void)
 	usage_htab = ShmemInitHash("multitenant usage counters",
 							   mt_max_counters, mt_max_counters,
 							   &info, HASH_ELEM | HASH_FUNCTION | HASH_FIXED_SIZE);
+	if (!found)
+		mt_row_table_init(usage_htab, mt_max_counters, sizeof(MtUsageKey),
+						  offsetof(MtUsageEntry, mutex), offsetof(MtUsageEntry, incarnation));
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(MtUsageTenantKey);
 	info.entrysize = sizeof(MtUsageTenant);
@@ -419,15 +430,18 @@ mt_usage_shmem_startup(void)
 	}
 }
 
+/* a new entry (lock held EXCLUSIVE); a stale handle may be checking it */
 static void
 entry_init(MtUsageEntry *e, TimestampTz now)
 {
-	memset(((char *) e) + sizeof(MtUsageKey), 0, sizeof(MtUsageEntry) - sizeof(MtUsageKey));
+	SpinLockAcquire(&e->mutex);
+	memset(&e->loaded, 0, sizeof(MtUsageEntry) - offsetof(MtUsageEntry, loaded));
 	e->incarnation = ++us->incarnations;
-	SpinLockInit(&e->mutex);
 	e->loaded = false;
+	e->fresh = true;
 	e->alerted_kind = -1;
 	e->last_used = now;
+	SpinLockRelease(&e->mutex);
 }
 
 /* the live-entry count of key's (database, tenant); NULL when it has none */
@@ -474,15 +488,29 @@ tenant_add(const MtUsageKey *key, int delta)
 		hash_search(usage_tenants, &tk, HASH_REMOVE, NULL);
 }
 
-/* removes an entry (lock held EXCLUSIVE); handles on it no longer match */
-static void
-entry_remove(MtUsageEntry *e)
+static bool entry_idle(const MtUsageEntry *e);
+
+/*
+ * Removes an entry (lock held EXCLUSIVE), only if it is idle when
+ * only_idle; handles on it no longer match.  Whether it was removed.
+ */
+static bool
+entry_remove(MtUsageEntry *e, bool only_idle)
 {
 	MtUsageKey	key = e->key;
 
+	/* a counter with a handle may have counted since the caller looked */
+	SpinLockAcquire(&e->mutex);
+	if (only_idle && !entry_idle(e))
+	{
+		SpinLockRelease(&e->mutex);
+		return false;
+	}
 	e->incarnation = 0;
+	SpinLockRelease(&e->mutex);
 	hash_search(usage_htab, &key, HASH_REMOVE, NULL);
 	tenant_add(&key, -1);
+	return true;
 }
 
 /* the most entries one tenant may hold */
@@ -803,11 +831,18 @@ entry_slot(MtUsageEntry *e, const MtPeriods *at, const MtPeriods *now)
 	return free_slot;
 }
 
+/* an idle entry and when it was last used, as an eviction scan saw it */
+typedef struct IdleEntry
+{
+	MtUsageEntry *e;
+	TimestampTz last_used;
+} IdleEntry;
+
 static int
 entry_age_cmp(const void *a, const void *b)
 {
-	TimestampTz ta = (*(MtUsageEntry *const *) a)->last_used;
-	TimestampTz tb = (*(MtUsageEntry *const *) b)->last_used;
+	TimestampTz ta = ((const IdleEntry *) a)->last_used;
+	TimestampTz tb = ((const IdleEntry *) b)->last_used;
 
 	return (ta > tb) - (ta < tb);
 }
@@ -815,19 +850,27 @@ entry_age_cmp(const void *a, const void *b)
 /*
  * Remove idle entries (nothing pending or in flight), oldest first, up to
  * want; only those of tenant's (database, tenant) when tenant is not NULL.
- * Exclusive lock held, so no one else is inside an entry.  Returns how many
- * were removed.
+ * Exclusive lock held: no entry is entered or removed meanwhile, but
+ * counters with a handle may count in one (each entry is read under its
+ * mutex, and removed only if still idle).  An entry created less than
+ * MT_FRESH_GRACE_MS ago with nothing counted in it yet is not taken: its
+ * creator is reading its base and quota (entry_load, entry_resolve) before
+ * its first count, and taking it then made a busy full table evict new
+ * entries over and over until their creators gave up (55006).  Returns how
+ * many were removed.
  */
 static int
 entry_evict_locked(const MtUsageKey *tenant, int want)
 {
 	HASH_SEQ_STATUS hs;
 	MtUsageEntry *e;
-	MtUsageEntry **idle;
+	IdleEntry  *idle;
 	int			nidle = 0;
+	int			removed = 0;
 	long		n = hash_get_num_entries(usage_htab);
+	TimestampTz young = GetCurrentTimestamp() - MT_FRESH_GRACE_MS * (TimestampTz) 1000;
 
-	idle = palloc(sizeof(MtUsageEntry *) * Max(n, 1));
+	idle = palloc(sizeof(IdleEntry) * Max(n, 1));
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
 	{
@@ -835,18 +878,23 @@ entry_evict_locked(const MtUsageKey *tenant, int want)
 			(e->key.dbid != tenant->dbid ||
 			 memcmp(&e->key.tenant, &tenant->tenant, sizeof(pg_uuid_t)) != 0))
 			continue;
-		if (entry_idle(e))
-			idle[nidle++] = e;
+		SpinLockAcquire(&e->mutex);
+		if (entry_idle(e) && !(e->fresh && e->last_used >= young))
+		{
+			idle[nidle].e = e;
+			idle[nidle++].last_used = e->last_used;
+		}
+		SpinLockRelease(&e->mutex);
 	}
 	if (nidle > want)
 	{
-		qsort(idle, nidle, sizeof(MtUsageEntry *), entry_age_cmp);
+		qsort(idle, nidle, sizeof(IdleEntry), entry_age_cmp);
 		nidle = want;
 	}
 	for (int i = 0; i < nidle; i++)
-		entry_remove(idle[i]);
+		removed += entry_remove(idle[i].e, true) ? 1 : 0;
 	pfree(idle);
-	return nidle;
+	return removed;
 }
 
 /*
@@ -1265,6 +1313,7 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 		MtUsageEntry *e;
 		bool		need_load = false;
 		bool		need_resolve = false;
+		bool		lw_held;
 
 		if (attempt > 20)
 		{
@@ -1276,10 +1325,12 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 					 errhint("Raise multitenant.max_counters.")));
 		}
 
-		LWLockAcquire(us->lock, LW_SHARED);
-		e = MT_HANDLE_ROW(h, MtUsageEntry);
+		/* through the caller's handle: the entry's mutex, no LWLock */
+		e = MT_HANDLE_LOCK(h, MtUsageEntry);
+		lw_held = e == NULL;
 		if (e == NULL)
 		{
+			LWLockAcquire(us->lock, LW_SHARED);
 			e = hash_search(usage_htab, key, HASH_FIND, NULL);
 			if (e == NULL)
 			{
@@ -1290,10 +1341,10 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 			}
 			if (h != NULL)
 				MT_HANDLE_SET(h, e);
+			SpinLockAcquire(&e->mutex);
 		}
 		Assert(memcmp(&e->key, key, sizeof(MtUsageKey)) == 0);
 
-		SpinLockAcquire(&e->mutex);
 		if (!e->loaded)
 			need_load = true;
 		else if (!quota_local_dirty && e->quota_stamp != stamp)
@@ -1330,6 +1381,7 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 
 				e->slots[i].pending += amount;
 				e->last_used = now;
+				e->fresh = false;
 				if (q.has_soft && newtotal >= q.soft &&
 					!(e->alerted_kind == k && e->alerted_period == p.id[k]))
 				{
@@ -1340,7 +1392,8 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 			}
 		}
 		SpinLockRelease(&e->mutex);
-		LWLockRelease(us->lock);
+		if (lw_held)
+			LWLockRelease(us->lock);
 
 		if (need_load)
 			entry_load(key);
@@ -1492,6 +1545,7 @@ deferred_add(const MtUsageKey *key, int64 amount)
 		i = entry_slot(e, &p, &p);
 		e->slots[i].pending = sat_add(e->slots[i].pending, amount);
 		e->last_used = now;
+		e->fresh = false;
 		SpinLockRelease(&e->mutex);
 	}
 	LWLockRelease(us->lock);
@@ -2225,7 +2279,7 @@ mt_usage_discard_database(Oid dbid)
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
 		if (e->key.dbid == dbid)
-			entry_remove(e);
+			(void) entry_remove(e, false);
 	LWLockRelease(us->lock);
 	pg_atomic_fetch_add_u64(&us->flush_generation, 1);
 }

@@ -19,6 +19,7 @@
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
@@ -52,6 +53,34 @@ void
 mt_shared_memory_attached(void)
 {
 	shared_memory_attached = true;
+}
+
+void
+mt_row_table_init(HTAB *htab, long nrows, Size keysize,
+				  size_t mutex_off, size_t incarnation_off)
+{
+	char	   *key = palloc0(keysize);
+
+	Assert(keysize >= sizeof(long));
+	/* every row in turn: the table hands out each free row once */
+	for (long i = 0; i < nrows; i++)
+	{
+		char	   *row;
+		bool		found;
+
+		memcpy(key, &i, Min(sizeof(i), keysize));
+		row = hash_search(htab, key, HASH_ENTER_NULL, &found);
+		if (row == NULL || found)
+			elog(ERROR, "multitenant: shared hash table smaller than %ld rows", nrows);
+		SpinLockInit((slock_t *) (row + mutex_off));
+		*(uint64 *) (row + incarnation_off) = 0;
+	}
+	for (long i = 0; i < nrows; i++)
+	{
+		memcpy(key, &i, Min(sizeof(i), keysize));
+		(void) hash_search(htab, key, HASH_REMOVE, NULL);
+	}
+	pfree(key);
 }
 
 /*

@@ -14,7 +14,9 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "storage/spin.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/uuid.h"
 
@@ -34,11 +36,14 @@
  * A backend's handle on a row of a shared hash table (usage counters,
  * tenant statistics): the row's address and the incarnation it had.  The
  * module owning the table gives a row a new incarnation when it inserts it
- * and zero when it removes it (its lock held EXCLUSIVE), so a handle whose
- * incarnation still matches under the lock held SHARED is that row and the
- * hash lookup is skipped.  Rows of a shared hash table are reused, never
- * freed: a stale handle reads a row that no longer matches, never freed
- * memory.  Zeroed: no row yet.
+ * and zero when it removes it, with its lock held EXCLUSIVE and the row's
+ * spinlock held, so a handle whose incarnation still matches under the
+ * row's spinlock alone is that row: the table's lock and the hash lookup
+ * are skipped.  Rows of such a table are reused, never freed, and their
+ * spinlocks are initialized once, when the table is created
+ * (mt_row_table_init), never when a row is reused: a stale handle locks
+ * a row that no longer matches, never freed or re-initialized memory.
+ * Zeroed: no row yet.
  */
 typedef struct MtRowHandle
 {
@@ -47,15 +52,40 @@ typedef struct MtRowHandle
 } MtRowHandle;
 
 /*
- * The row of type `type` (with a uint64 field `incarnation`) that handle h
- * (may be NULL) names, if it is still that row, else NULL; and h pointed at
- * row e.  Both with the table's lock held.
+ * The row of type `type` (with fields `slock_t mutex` and `uint64
+ * incarnation`) that handle h (may be NULL) names, returned with its mutex
+ * held, if it is still that row; else NULL with nothing held.  No other
+ * lock is needed.  MT_HANDLE_SET: h points at row e (whose incarnation is
+ * stable: its mutex or the table's lock held).
  */
-#define MT_HANDLE_ROW(h, type) \
-	((h) != NULL && (h)->row != NULL && \
-	 ((type *) (h)->row)->incarnation == (h)->incarnation ? (type *) (h)->row : NULL)
+#define MT_HANDLE_LOCK(h, type) \
+	((type *) mt_handle_lock_row((h), offsetof(type, mutex), offsetof(type, incarnation)))
 #define MT_HANDLE_SET(h, e) \
 	((h)->row = (e), (h)->incarnation = (e)->incarnation)
+
+static inline void *
+mt_handle_lock_row(const MtRowHandle *h, size_t mutex_off, size_t incarnation_off)
+{
+	char	   *row;
+
+	if (h == NULL || h->row == NULL)
+		return NULL;
+	row = (char *) h->row;
+	SpinLockAcquire((slock_t *) (row + mutex_off));
+	if (*(uint64 *) (row + incarnation_off) == h->incarnation)
+		return row;
+	SpinLockRelease((slock_t *) (row + mutex_off));
+	return NULL;
+}
+
+/*
+ * At the creation of a shared hash table whose rows all exist from the
+ * start (ShmemInitHash with HASH_FIXED_SIZE and init_size == max_size =
+ * nrows): initializes the spinlock of every row and zeroes its
+ * incarnation, by entering and removing nrows placeholder keys.
+ */
+extern void mt_row_table_init(HTAB *htab, long nrows, Size keysize,
+							  size_t mutex_off, size_t incarnation_off);
 
 /* bit of argument i for mt_require_arg_set() */
 #define MT_ARG(i)	(((uint32) 1) << (i))
