@@ -12,7 +12,8 @@
  * -------------------
  * The table holds at most multitenant.max_tenant_stats tenant rows (plus
  * one row per database for calls without a known tenant, from a small
- * reserve).  A new tenant that finds the table full first evicts the least
+ * reserve; and, for a moment, a tenant row more when every row an eviction
+ * picked was counted in meanwhile, see stat_evict_locked).  A new tenant that finds the table full first evicts the least
  * recently active 5 % of the tenant rows (at least one; ties at the cut
  * go too): their counts are added to their database's "evicted" totals,
  * which mt.stat_tenants shows as a row of scope 'evicted', so the sums
@@ -264,7 +265,13 @@ stat_evict_locked(TimestampTz now)
 		if (e->key.scope != MT_STAT_SCOPE_TENANT)
 			continue;
 		ev = evicted_slot(e->key.dbid, true);
-		/* a row counted in since the first pass stays */
+		/*
+		 * A row whose last activity moved past the cut since the first pass
+		 * (counted in through a handle, which takes no LWLock) stays; if
+		 * every row picked did, nothing is evicted this time and the new
+		 * row takes one of the reserve rows until the next eviction.
+		 * Counts move under the row's mutex, so none is lost either way.
+		 */
 		SpinLockAcquire(&e->mutex);
 		if (e->last_active > cutoff)
 		{

@@ -20,15 +20,19 @@
  * - MtUsageEntry->mutex (spinlock) protects every field of one entry after
  *   its key.  It is held for a handful of instructions: no palloc, no
  *   ereport, no system call.  Sessions of different tenants never touch the
- *   same spinlock.
+ *   same spinlock (but for a moment, when a stale handle checks a row that
+ *   was reused for another tenant).
  * - The per-tenant entry counts (a second hash keyed by database and
  *   tenant, MtUsageTenant) change together with the membership, under the
  *   same lock held EXCLUSIVE; they may be read under the SHARED lock.
  * - flush_generation (atomic) is bumped after every flush and discard:
- *   counters become idle (evictable) only then.  A scan for idle entries
- *   that found none is not repeated before the next bump (fruitless_gen,
- *   per tenant and for the whole table; exclusive lock), so a full table
- *   or a tenant at its share costs one scan per flush, not one per call.
+ *   counters that hold counts become idle (evictable) only then; a new
+ *   counter with nothing counted yet becomes evictable a second after its
+ *   creation (MT_FRESH_GRACE_MS, entry_evict_locked).  A scan for idle
+ *   entries that found none (and no new one waiting out its second) is not
+ *   repeated before the next bump (fruitless_gen, per tenant and for the
+ *   whole table; exclusive lock), so a full table or a tenant at its share
+ *   costs one scan per flush, not one per call.
  * - MtUsageEntry->incarnation and incarnations: an entry's incarnation is
  *   given when it is inserted and zeroed when it is removed, under the lock
  *   held EXCLUSIVE and the entry's mutex; a caller's handle on an entry
@@ -260,6 +264,7 @@ static bool subxact_cb_registered = false;
 typedef struct MtFlushItem
 {
 	MtUsageKey	key;
+	uint64		incarnation;	/* of the entry the amount was taken from */
 	MtPeriods	at;
 	int64		amount;
 	bool		added[2];		/* also added to base[k] of period at.id[k] */
@@ -678,6 +683,7 @@ usage_load_dump(void)
 			i = MT_USAGE_SLOTS - 1; /* cannot happen: one record per slot */
 		periods_for_hour(hour, &e->slots[i].at);
 		e->slots[i].pending = sat_add(e->slots[i].pending, amount);
+		e->fresh = false;
 	}
 done:
 	FreeFile(file);
@@ -857,10 +863,12 @@ entry_age_cmp(const void *a, const void *b)
  * creator is reading its base and quota (entry_load, entry_resolve) before
  * its first count, and taking it then made a busy full table evict new
  * entries over and over until their creators gave up (55006).  Returns how
- * many were removed.
+ * many were removed; *young gets how many idle entries were left for that
+ * reason (they are idle a second later without a flush, so a scan that
+ * found only those is not fruitless).
  */
 static int
-entry_evict_locked(const MtUsageKey *tenant, int want)
+entry_evict_locked(const MtUsageKey *tenant, int want, int *young)
 {
 	HASH_SEQ_STATUS hs;
 	MtUsageEntry *e;
@@ -868,8 +876,9 @@ entry_evict_locked(const MtUsageKey *tenant, int want)
 	int			nidle = 0;
 	int			removed = 0;
 	long		n = hash_get_num_entries(usage_htab);
-	TimestampTz young = GetCurrentTimestamp() - MT_FRESH_GRACE_MS * (TimestampTz) 1000;
+	TimestampTz cut = GetCurrentTimestamp() - MT_FRESH_GRACE_MS * (TimestampTz) 1000;
 
+	*young = 0;
 	idle = palloc(sizeof(IdleEntry) * Max(n, 1));
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
@@ -879,10 +888,15 @@ entry_evict_locked(const MtUsageKey *tenant, int want)
 			 memcmp(&e->key.tenant, &tenant->tenant, sizeof(pg_uuid_t)) != 0))
 			continue;
 		SpinLockAcquire(&e->mutex);
-		if (entry_idle(e) && !(e->fresh && e->last_used >= young))
+		if (entry_idle(e))
 		{
-			idle[nidle].e = e;
-			idle[nidle++].last_used = e->last_used;
+			if (e->fresh && e->last_used >= cut)
+				(*young)++;
+			else
+			{
+				idle[nidle].e = e;
+				idle[nidle++].last_used = e->last_used;
+			}
 		}
 		SpinLockRelease(&e->mutex);
 	}
@@ -921,6 +935,7 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 		bool		found;
 		uint64		gen = pg_atomic_read_u64(&us->flush_generation);
 		int			share = tenant_share();
+		int			young = 0;
 
 		LWLockAcquire(us->lock, LW_EXCLUSIVE);
 		if (hash_search(usage_htab, key, HASH_FIND, NULL) != NULL)
@@ -935,20 +950,21 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 
 			if (t->fruitless_gen != gen)
 			{
-				(void) entry_evict_locked(key, Max(1, share / 10));
+				(void) entry_evict_locked(key, Max(1, share / 10), &young);
 				scanned = true;
 				t = tenant_find(key);
 			}
 			if (t != NULL && t->n >= share)
 			{
-				t->fruitless_gen = gen;
+				if (young == 0)
+					t->fruitless_gen = gen;
 				LWLockRelease(us->lock);
 				if (scanned)
 					mt_flush_request_all();
 				ereport(ERROR,
 						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 						 errmsg("too many usage counters for this tenant"),
-						 errdetail("A tenant holds at most %d counters (multitenant.tenant_counter_share = %d%% of multitenant.max_counters = %d), and all of them hold counts that are not flushed yet.",
+						 errdetail("A tenant holds at most %d counters (multitenant.tenant_counter_share = %d%% of multitenant.max_counters = %d), and all of them hold counts that are not flushed yet or are new (created less than a second ago, nothing counted yet).",
 								   share, mt_tenant_counter_share, mt_max_counters),
 						 errhint("Use fewer distinct metric names; a flush was requested, after which idle counters make room.")));
 			}
@@ -956,7 +972,8 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 		if (hash_get_num_entries(usage_htab) >= mt_max_counters &&
 			us->fruitless_gen != gen)
 		{
-			if (entry_evict_locked(NULL, Max(1, mt_max_counters / 10)) == 0)
+			if (entry_evict_locked(NULL, Max(1, mt_max_counters / 10), &young) == 0 &&
+				young == 0)
 				us->fruitless_gen = gen;
 		}
 		if (hash_get_num_entries(usage_htab) < mt_max_counters)
@@ -987,7 +1004,7 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("too many usage counters"),
-					 errdetail("All %d counters hold counts that are not flushed yet.", mt_max_counters),
+					 errdetail("All %d counters hold counts that are not flushed yet or are new (created less than a second ago, nothing counted yet).", mt_max_counters),
 					 errhint("Raise multitenant.max_counters (needs a restart) or lower multitenant.flush_interval.")));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 20, PG_WAIT_EXTENSION);
@@ -1044,8 +1061,15 @@ spi_cstring(int row, int col, MemoryContext cxt)
  * Loading the flushed base and resolving quotas (slow paths)
  * --------------------------------------------------------------------- */
 
+/*
+ * Reads the flushed base of key's entry of the given incarnation and
+ * stores it there if that entry is still unloaded.  An entry evicted and
+ * entered again meanwhile is left alone: this read's snapshot may predate
+ * a flush of the old entry that the new one must count, so the new entry
+ * is loaded by its own read.
+ */
 static void
-entry_load(const MtUsageKey *key)
+entry_load(const MtUsageKey *key, uint64 incarnation)
 {
 	MtCatalogCtx oc;
 	MtPeriods	p;
@@ -1075,7 +1099,7 @@ entry_load(const MtUsageKey *key)
 	if (e != NULL)
 	{
 		SpinLockAcquire(&e->mutex);
-		if (!e->loaded)
+		if (!e->loaded && e->incarnation == incarnation)
 		{
 			e->loaded = true;
 			e->period[PK_DAY] = p.id[PK_DAY];
@@ -1314,6 +1338,7 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 		bool		need_load = false;
 		bool		need_resolve = false;
 		bool		lw_held;
+		uint64		incarnation;
 
 		if (attempt > 20)
 		{
@@ -1345,6 +1370,7 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 		}
 		Assert(memcmp(&e->key, key, sizeof(MtUsageKey)) == 0);
 
+		incarnation = e->incarnation;
 		if (!e->loaded)
 			need_load = true;
 		else if (!quota_local_dirty && e->quota_stamp != stamp)
@@ -1396,7 +1422,7 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
 			LWLockRelease(us->lock);
 
 		if (need_load)
-			entry_load(key);
+			entry_load(key, incarnation);
 		else if (need_resolve)
 			entry_resolve(key, stamp);
 		else
@@ -1431,8 +1457,9 @@ usage_count(const MtUsageKey *key, int64 amount, MtCountMode mode, MtRowHandle *
  * The key mt.track()/mt.consume() counted last in this backend, with the
  * handles on its counter and on its tenant's statistics row: a session
  * counting the same metric for the same tenant again (the common case)
- * neither builds nor checks the key again, and skips both hash lookups
- * (the handles are checked under the tables' locks, util.h).  Callers
+ * neither builds nor checks the key again, and skips both hash lookups and
+ * the tables' locks (the handles are checked under the rows' spinlocks,
+ * util.h).  Callers
  * work on copies and store them back when the count is done, so a count
  * nested inside one (an alert's NOTIFY, a load's query) cannot change
  * what an outer call uses.  dbid InvalidOid: none yet.
@@ -2297,6 +2324,7 @@ mt_usage_flush_database(void)
 	HASH_SEQ_STATUS hs;
 	MtUsageEntry *e;
 	MtUsageKey *unloaded;
+	uint64	   *unloaded_inc;
 	int			n_unloaded = 0;
 	MemoryContext oldcxt;
 	long		n;
@@ -2307,6 +2335,7 @@ mt_usage_flush_database(void)
 	LWLockAcquire(us->lock, LW_SHARED);
 	n = hash_get_num_entries(usage_htab);
 	unloaded = palloc(sizeof(MtUsageKey) * Max(n, 1));
+	unloaded_inc = palloc(sizeof(uint64) * Max(n, 1));
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
 	{
@@ -2316,13 +2345,14 @@ mt_usage_flush_database(void)
 			continue;
 		SpinLockAcquire(&e->mutex);
 		loaded = e->loaded;
+		unloaded_inc[n_unloaded] = e->incarnation;
 		SpinLockRelease(&e->mutex);
 		if (!loaded)
 			unloaded[n_unloaded++] = e->key;
 	}
 	LWLockRelease(us->lock);
 	for (int i = 0; i < n_unloaded; i++)
-		entry_load(&unloaded[i]);
+		entry_load(&unloaded[i], unloaded_inc[i]);
 
 	/* 2. take the pending amounts */
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
@@ -2350,6 +2380,7 @@ mt_usage_flush_database(void)
 					continue;
 				it = &flush_items[n_flush_items++];
 				entry_rollover(e, &s->at);
+				it->incarnation = e->incarnation;
 				it->at = s->at;
 				it->amount = s->pending;
 				for (int k = 0; k < 2; k++)
@@ -2429,6 +2460,12 @@ mt_usage_flush_finish(bool committed)
 		if (e == NULL)
 			continue;			/* discarded meanwhile */
 		SpinLockAcquire(&e->mutex);
+		if (e->incarnation != it->incarnation)
+		{
+			/* discarded and entered again: its base is read anew */
+			SpinLockRelease(&e->mutex);
+			continue;
+		}
 		e->inflight -= it->amount;
 		if (!committed)
 		{
