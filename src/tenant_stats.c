@@ -12,9 +12,10 @@
  * -------------------
  * The table holds at most multitenant.max_tenant_stats tenant rows (plus
  * one row per database for calls without a known tenant, from a small
- * reserve; and, for a moment, a tenant row more when every row an eviction
- * picked was counted in meanwhile, see stat_evict_locked).  A new tenant that finds the table full first evicts the least
- * recently active 5 % of the tenant rows (at least one; ties at the cut
+ * reserve; and, for a moment, tenant rows more, taken from that reserve,
+ * when every row an eviction picked was counted in meanwhile, see
+ * stat_evict_locked).  A new tenant that finds the table full first
+ * evicts the least recently active 5 % of the tenant rows (at least one; ties at the cut
  * go too): their counts are added to their database's "evicted" totals,
  * which mt.stat_tenants shows as a row of scope 'evicted', so the sums
  * over a database never shrink except by mt.stat_tenants_reset() (the

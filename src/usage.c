@@ -29,10 +29,11 @@
  *   counters that hold counts become idle (evictable) only then; a new
  *   counter with nothing counted yet becomes evictable a second after its
  *   creation (MT_FRESH_GRACE_MS, entry_evict_locked).  A scan for idle
- *   entries that found none (and no new one waiting out its second) is not
- *   repeated before the next bump (fruitless_gen, per tenant and for the
- *   whole table; exclusive lock), so a full table or a tenant at its share
- *   costs one scan per flush, not one per call.
+ *   entries that found none is not repeated before the next bump, nor
+ *   before the first new entry it passed over is a second old
+ *   (fruitless_gen, fruitless_until, per tenant and for the whole table;
+ *   exclusive lock), so a full table or a tenant at its share costs one
+ *   scan per flush and per new entry's second, not one per call.
  * - MtUsageEntry->incarnation and incarnations: an entry's incarnation is
  *   given when it is inserted and zeroed when it is removed, under the lock
  *   held EXCLUSIVE and the entry's mutex; a caller's handle on an entry
@@ -209,6 +210,8 @@ typedef struct MtUsageShared
 	pg_atomic_uint64 flush_generation;	/* bumped when entries may turn idle */
 	uint64		fruitless_gen;	/* a scan of the whole table found no idle
 								 * entry at this flush_generation (lock) */
+	TimestampTz fruitless_until;	/* ... before then: new entries waiting
+									 * out their second (0: none; lock) */
 	uint64		incarnations;	/* the last incarnation given (lock EXCLUSIVE) */
 } MtUsageShared;
 
@@ -224,6 +227,7 @@ typedef struct MtUsageTenant
 	MtUsageTenantKey key;
 	int			n;				/* entries in the counter table */
 	uint64		fruitless_gen;	/* no idle entry of ours at this generation */
+	TimestampTz fruitless_until;	/* ... before then (0: none new) */
 } MtUsageTenant;
 
 static MtUsageShared *us = NULL;
@@ -264,9 +268,9 @@ static bool subxact_cb_registered = false;
 typedef struct MtFlushItem
 {
 	MtUsageKey	key;
-	uint64		incarnation;	/* of the entry the amount was taken from */
 	MtPeriods	at;
 	int64		amount;
+	uint64		incarnation;	/* of the entry the amount was taken from */
 	bool		added[2];		/* also added to base[k] of period at.id[k] */
 } MtFlushItem;
 
@@ -406,6 +410,7 @@ mt_usage_shmem_startup(void)
 		pg_atomic_init_u64(&us->quota_generation, 1);
 		pg_atomic_init_u64(&us->flush_generation, 1);
 		us->fruitless_gen = 0;
+		us->fruitless_until = 0;
 		us->incarnations = 0;
 	}
 
@@ -487,6 +492,7 @@ tenant_add(const MtUsageKey *key, int delta)
 	{
 		t->n = 0;
 		t->fruitless_gen = 0;
+		t->fruitless_until = 0;
 	}
 	t->n += delta;
 	if (t->n <= 0)
@@ -863,12 +869,12 @@ entry_age_cmp(const void *a, const void *b)
  * creator is reading its base and quota (entry_load, entry_resolve) before
  * its first count, and taking it then made a busy full table evict new
  * entries over and over until their creators gave up (55006).  Returns how
- * many were removed; *young gets how many idle entries were left for that
- * reason (they are idle a second later without a flush, so a scan that
- * found only those is not fruitless).
+ * many were removed; *young_until gets when the first entry left for that
+ * reason may be taken (0: none), since a scan that found only such entries
+ * is fruitless only until then, not until the next flush.
  */
 static int
-entry_evict_locked(const MtUsageKey *tenant, int want, int *young)
+entry_evict_locked(const MtUsageKey *tenant, int want, TimestampTz *young_until)
 {
 	HASH_SEQ_STATUS hs;
 	MtUsageEntry *e;
@@ -876,9 +882,10 @@ entry_evict_locked(const MtUsageKey *tenant, int want, int *young)
 	int			nidle = 0;
 	int			removed = 0;
 	long		n = hash_get_num_entries(usage_htab);
-	TimestampTz cut = GetCurrentTimestamp() - MT_FRESH_GRACE_MS * (TimestampTz) 1000;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz grace = MT_FRESH_GRACE_MS * (TimestampTz) 1000;
 
-	*young = 0;
+	*young_until = 0;
 	idle = palloc(sizeof(IdleEntry) * Max(n, 1));
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
@@ -890,8 +897,12 @@ entry_evict_locked(const MtUsageKey *tenant, int want, int *young)
 		SpinLockAcquire(&e->mutex);
 		if (entry_idle(e))
 		{
-			if (e->fresh && e->last_used >= cut)
-				(*young)++;
+			/* (a creation time ahead of the clock, stepped back: not young) */
+			if (e->fresh && e->last_used > now - grace && e->last_used <= now)
+			{
+				if (*young_until == 0 || e->last_used + grace < *young_until)
+					*young_until = e->last_used + grace;
+			}
 			else
 			{
 				idle[nidle].e = e;
@@ -909,6 +920,17 @@ entry_evict_locked(const MtUsageKey *tenant, int want, int *young)
 		removed += entry_remove(idle[i].e, true) ? 1 : 0;
 	pfree(idle);
 	return removed;
+}
+
+/*
+ * Whether an eviction scan may find something: not when one found nothing
+ * at this flush generation, unless new entries it passed over may be taken
+ * by now.
+ */
+static inline bool
+scan_due(uint64 fruitless_gen, TimestampTz fruitless_until, uint64 gen, TimestampTz now)
+{
+	return fruitless_gen != gen || (fruitless_until != 0 && now >= fruitless_until);
 }
 
 /*
@@ -935,7 +957,8 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 		bool		found;
 		uint64		gen = pg_atomic_read_u64(&us->flush_generation);
 		int			share = tenant_share();
-		int			young = 0;
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz young_until = 0;
 
 		LWLockAcquire(us->lock, LW_EXCLUSIVE);
 		if (hash_search(usage_htab, key, HASH_FIND, NULL) != NULL)
@@ -948,16 +971,19 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 		{
 			bool		scanned = false;
 
-			if (t->fruitless_gen != gen)
+			if (scan_due(t->fruitless_gen, t->fruitless_until, gen, now))
 			{
-				(void) entry_evict_locked(key, Max(1, share / 10), &young);
+				(void) entry_evict_locked(key, Max(1, share / 10), &young_until);
 				scanned = true;
 				t = tenant_find(key);
 			}
 			if (t != NULL && t->n >= share)
 			{
-				if (young == 0)
+				if (scanned)
+				{
 					t->fruitless_gen = gen;
+					t->fruitless_until = young_until;
+				}
 				LWLockRelease(us->lock);
 				if (scanned)
 					mt_flush_request_all();
@@ -970,11 +996,13 @@ entry_create(const MtUsageKey *key, bool share_applies, bool wait)
 			}
 		}
 		if (hash_get_num_entries(usage_htab) >= mt_max_counters &&
-			us->fruitless_gen != gen)
+			scan_due(us->fruitless_gen, us->fruitless_until, gen, now))
 		{
-			if (entry_evict_locked(NULL, Max(1, mt_max_counters / 10), &young) == 0 &&
-				young == 0)
+			if (entry_evict_locked(NULL, Max(1, mt_max_counters / 10), &young_until) == 0)
+			{
 				us->fruitless_gen = gen;
+				us->fruitless_until = young_until;
+			}
 		}
 		if (hash_get_num_entries(usage_htab) < mt_max_counters)
 		{
