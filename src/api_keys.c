@@ -276,6 +276,17 @@ is_base62(unsigned char c)
 	return c < 128 && ((mask >> (c & 63)) & 1) != 0;
 }
 
+/* whether every one of the n bytes at s is base62 (no branch per byte) */
+static inline bool
+all_base62(const char *s, int n)
+{
+	bool		ok = true;
+
+	for (int i = 0; i < n; i++)
+		ok &= is_base62((unsigned char) s[i]);
+	return ok;
+}
+
 /* CRC-32/ISO-HDLC (zlib crc32, polynomial 0xEDB88320 reflected), by table */
 static uint32 crc_table[256];
 static bool crc_table_ready = false;
@@ -325,12 +336,9 @@ parse_key_format(const char *key, char *key_id)
 		return false;
 	if (key[KEY_PREFIX_LEN + KEY_ID_LEN] != '_')
 		return false;
-	for (int i = KEY_PREFIX_LEN; i < KEY_PREFIX_LEN + KEY_ID_LEN; i++)
-		if (!is_base62((unsigned char) key[i]))
-			return false;
-	for (int i = KEY_PREFIX_LEN + KEY_ID_LEN + 1; i < KEY_LEN; i++)
-		if (!is_base62((unsigned char) key[i]))
-			return false;
+	if (!all_base62(key + KEY_PREFIX_LEN, KEY_ID_LEN) ||
+		!all_base62(key + KEY_PREFIX_LEN + KEY_ID_LEN + 1, KEY_LEN - KEY_PREFIX_LEN - KEY_ID_LEN - 1))
+		return false;
 	memcpy(key_id, key + KEY_PREFIX_LEN, KEY_ID_LEN);
 	key_id[KEY_ID_LEN] = '\0';
 	return true;
@@ -1884,6 +1892,25 @@ typedef struct VerifiedKey
 } VerifiedKey;
 
 /*
+ * What a successful mt.authenticate will touch after the key's hash: the
+ * rest of its cache entry, its tenant's usage counter and statistics row
+ * (shared memory, each often last written by another core).  Fetched
+ * before the hash is computed, they arrive while it is (util.h,
+ * mt_handle_prefetch).  Nothing is read or locked here; a key that then
+ * fails costs the fetches only.
+ */
+static inline void
+key_prefetch(const KeyCacheEntry *e)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	for (size_t off = 64; off < sizeof(KeyCacheEntry); off += 64)
+		__builtin_prefetch((const char *) e + off, 0);
+#endif
+	mt_usage_prefetch(&e->usage);
+	mt_stat_prefetch(&e->stats);
+}
+
+/*
  * Verifies argument 0 of fcinfo as an API key.  Refuses (53400) a key
  * whose bucket (client address and key id, or the address's bucket for
  * malformed keys and unknown key ids) is cooling down, before checking the
@@ -1936,6 +1963,8 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 		e = key_cache_find(key_id);
 		if (e == NULL && checksum_holds(key, &crc))
 			e = key_cache_fill(key_id, &out->once);
+		if (e != NULL && e->found)
+			key_prefetch(e);
 	}
 	if (throttle_may_block())
 	{

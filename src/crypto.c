@@ -533,10 +533,41 @@ mt_ed25519_verify(const uint8 *sig, size_t siglen, const uint8 *msg, size_t msgl
 	return crypto_sign_verify_detached(sig, msg, msglen, ed25519_public_key) == 0;
 }
 
+/*
+ * Constant time in the contents: every byte is compared, eight at a time,
+ * and the differences are only accumulated; the empty asm makes the
+ * accumulator opaque to the compiler at each step, so that it cannot stop
+ * early once it is non-zero.  (libsodium's sodium_memcmp, used before, goes
+ * a byte at a time through a volatile: a tenth of mt.authenticate's time.)
+ */
 bool
 mt_ct_equal(const void *a, const void *b, size_t len)
 {
+#if defined(__GNUC__) || defined(__clang__)
+	const unsigned char *x = a;
+	const unsigned char *y = b;
+	uint64		acc = 0;
+	size_t		i = 0;
+
+	for (; i + sizeof(uint64) <= len; i += sizeof(uint64))
+	{
+		uint64		u;
+		uint64		v;
+
+		memcpy(&u, x + i, sizeof(u));
+		memcpy(&v, y + i, sizeof(v));
+		acc |= u ^ v;
+		__asm__ __volatile__("" : "+r"(acc));
+	}
+	for (; i < len; i++)
+	{
+		acc |= (uint64) (x[i] ^ y[i]);
+		__asm__ __volatile__("" : "+r"(acc));
+	}
+	return acc == 0;
+#else
 	return sodium_memcmp(a, b, len) == 0;
+#endif
 }
 
 void

@@ -470,6 +470,13 @@ mt_stat_count_at(const pg_uuid_t *tenant, MtStatKind kind, MtRowHandle *h)
 	count_key(&key, kind, h);
 }
 
+void
+mt_stat_prefetch(const MtRowHandle *h)
+{
+	/* the flush locks the mutex and adds to the counts and last_active */
+	mt_handle_prefetch(h, offsetof(MtStatEntry, incarnation), sizeof(MtStatEntry));
+}
+
 static void
 entry_to_row(MtStatEntry *e, MtStatRow *r)
 {

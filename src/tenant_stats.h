@@ -73,6 +73,13 @@ extern void mt_stat_count(const pg_uuid_t *tenant, MtStatKind kind);
 extern void mt_stat_count_at(const pg_uuid_t *tenant, MtStatKind kind, MtRowHandle *h);
 
 /*
+ * A hint that the row handle h names will be counted soon (util.h,
+ * mt_handle_prefetch): mt.authenticate fetches it while it hashes the key,
+ * so that the flush at transaction end finds it in the cache.
+ */
+extern void mt_stat_prefetch(const MtRowHandle *h);
+
+/*
  * Adds this backend's pending counts to shared memory: called at the end
  * of every transaction (multitenant.c's callback); never raises an error.
  */

@@ -1613,7 +1613,7 @@ api_calls_key(MtUsageKey *key, Oid dbid, const pg_uuid_t *tenant)
 	memset(key, 0, sizeof(*key));
 	key->dbid = dbid;
 	memcpy(&key->tenant, tenant, sizeof(pg_uuid_t));
-	strlcpy(key->metric, "api_calls", sizeof(key->metric));
+	memcpy(key->metric, "api_calls", sizeof("api_calls"));	/* NUL padded above */
 }
 
 /* moves this session's kept api_calls counts into shared memory if there is room */
@@ -1699,6 +1699,13 @@ mt_usage_count_api_call(const pg_uuid_t *tenant, MtRowHandle *h)
 	api_calls_key(&key, MyDatabaseId, tenant);
 	if (usage_count(&key, 1, MT_COUNT_API, h) < 0)
 		deferred_keep(&key, 1);
+}
+
+void
+mt_usage_prefetch(const MtRowHandle *h)
+{
+	/* usage_count reads and writes from the incarnation to the slots */
+	mt_handle_prefetch(h, offsetof(MtUsageEntry, incarnation), sizeof(MtUsageEntry));
 }
 
 /* ---------------------------------------------------------------------

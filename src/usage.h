@@ -30,6 +30,13 @@ extern int	mt_tenant_counter_share;	/* percent of max_counters */
  */
 extern void mt_usage_count_api_call(const pg_uuid_t *tenant, MtRowHandle *h);
 
+/*
+ * A hint that the counter handle h names will be counted soon (util.h,
+ * mt_handle_prefetch): its lines are fetched while the caller does other
+ * work.  Takes no lock.
+ */
+extern void mt_usage_prefetch(const MtRowHandle *h);
+
 /* pending amounts of (this database, tenant) as text[], timestamptz[] (hour), bigint[] (billing.c) */
 extern void mt_usage_pending_arrays(const pg_uuid_t *tenant, Datum *metrics, Datum *hours,
 									Datum *amounts);
