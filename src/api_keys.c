@@ -336,8 +336,10 @@ parse_key_format(const char *key, char *key_id)
 		return false;
 	if (key[KEY_PREFIX_LEN + KEY_ID_LEN] != '_')
 		return false;
+	/* the key id, then the secret and the checksum after the '_' */
 	if (!all_base62(key + KEY_PREFIX_LEN, KEY_ID_LEN) ||
-		!all_base62(key + KEY_PREFIX_LEN + KEY_ID_LEN + 1, KEY_LEN - KEY_PREFIX_LEN - KEY_ID_LEN - 1))
+		!all_base62(key + KEY_PREFIX_LEN + KEY_ID_LEN + 1,
+					KEY_SECRET_LEN + KEY_CRC_LEN))
 		return false;
 	memcpy(key_id, key + KEY_PREFIX_LEN, KEY_ID_LEN);
 	key_id[KEY_ID_LEN] = '\0';
@@ -1894,18 +1896,15 @@ typedef struct VerifiedKey
 /*
  * What a successful mt.authenticate will touch after the key's hash: the
  * rest of its cache entry, its tenant's usage counter and statistics row
- * (shared memory, each often last written by another core).  Fetched
+ * (shared memory, each often last written by another core).  Asked for
  * before the hash is computed, they arrive while it is (util.h,
- * mt_handle_prefetch).  Nothing is read or locked here; a key that then
- * fails costs the fetches only.
+ * mt_prefetch_range).  Nothing of the shared rows is read or locked here;
+ * a key that then fails costs the fetches only.
  */
 static inline void
 key_prefetch(const KeyCacheEntry *e)
 {
-#if defined(__GNUC__) || defined(__clang__)
-	for (size_t off = 64; off < sizeof(KeyCacheEntry); off += 64)
-		__builtin_prefetch((const char *) e + off, 0);
-#endif
+	mt_prefetch_range(e, sizeof(KeyCacheEntry));
 	mt_usage_prefetch(&e->usage);
 	mt_stat_prefetch(&e->stats);
 }
@@ -1963,8 +1962,6 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 		e = key_cache_find(key_id);
 		if (e == NULL && checksum_holds(key, &crc))
 			e = key_cache_fill(key_id, &out->once);
-		if (e != NULL && e->found)
-			key_prefetch(e);
 	}
 	if (throttle_may_block())
 	{
@@ -1975,6 +1972,8 @@ verify_key_arg(FunctionCallInfo fcinfo, VerifiedKey *out)
 			throttle_raise(until);
 		}
 	}
+	if (e != NULL && e->found)
+		key_prefetch(e);
 	if (format_ok && crc != 0)
 	{
 		/* hash whether or not the id exists: same work either way */

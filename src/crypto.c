@@ -543,7 +543,7 @@ mt_ed25519_verify(const uint8 *sig, size_t siglen, const uint8 *msg, size_t msgl
 bool
 mt_ct_equal(const void *a, const void *b, size_t len)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__GNUC__)			/* clang too */
 	const unsigned char *x = a;
 	const unsigned char *y = b;
 	uint64		acc = 0;

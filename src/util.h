@@ -52,28 +52,31 @@ typedef struct MtRowHandle
 } MtRowHandle;
 
 /*
- * Asks the CPU to bring the bytes [from, to) of the row that handle h names
- * into its cache, for writing (each 64-byte line once; nothing when h
- * names no row).  A hint only: it takes no lock and reads nothing, so a
- * stale handle costs a useless fetch, never a wrong answer.  For callers
- * that know well before they lock a row which one it will be (mt.authenticate
- * knows its key's rows before it hashes the key, and the shared row is
- * often in the cache of another core that counted last).
+ * Asks the CPU to bring the len bytes at p into its cache, for writing
+ * (each 64-byte line once).  A hint only: nothing is read or locked, and
+ * it cannot fault.  For callers that know well before they touch memory
+ * which it will be: mt.authenticate knows its key's cache entry and its
+ * tenant's rows in shared memory (often last written by another core)
+ * before it hashes the key.
  */
 static inline void
-mt_handle_prefetch(const MtRowHandle *h, size_t from, size_t to)
+mt_prefetch_range(const void *p, size_t len)
 {
-	uintptr_t	line;
-	uintptr_t	end;
+#if defined(__GNUC__)
+	uintptr_t	line = (uintptr_t) p & ~((uintptr_t) 63);
+	uintptr_t	end = (uintptr_t) p + len;
 
-	if (h->row == NULL)
-		return;
-	line = ((uintptr_t) h->row + from) & ~((uintptr_t) 63);
-	end = (uintptr_t) h->row + to;
-#if defined(__GNUC__) || defined(__clang__)
 	for (; line < end; line += 64)
 		__builtin_prefetch((const void *) line, 1);
 #endif
+}
+
+/* the same for the bytes [from, to) of the row handle h names, if any */
+static inline void
+mt_handle_prefetch(const MtRowHandle *h, size_t from, size_t to)
+{
+	if (h->row != NULL)
+		mt_prefetch_range((const char *) h->row + from, to - from);
 }
 
 /*
