@@ -26,6 +26,12 @@ ISOLATION_OPTS = --inputdir=test/isolation --temp-config=test/conf/multitenant.c
 PG_CONFIG  ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
 PG_CPPFLAGS = -Isrc -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lsodium -lcrypto
+# Calls between the library's own functions bind inside it (nothing outside
+# replaces them): no PLT stub and GOT load per call, and the compiler may
+# inline a file's exported functions into their callers in that file
+# (doc/api-keys.md, "Benchmark", twenty-sixth session).  -Bsymbolic is
+# added below, where PGXS has told the platform.
+PG_CFLAGS   = -fno-semantic-interposition
 
 # On a fresh machine the server headers may be missing: `make test` and
 # `make demo` install them first (scripts/deps.sh), then build in a sub-make.
@@ -36,6 +42,10 @@ else
 .DEFAULT_GOAL := all
 all install:
 	bash scripts/deps.sh && $(MAKE) $@
+endif
+
+ifeq ($(PORTNAME), linux)
+SHLIB_LINK += -Wl,-Bsymbolic
 endif
 
 $(INSTALL_SQL): $(INSTALL_PARTS) $(EXTENSION).control
