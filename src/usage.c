@@ -274,8 +274,16 @@ typedef struct MtFlushItem
 	bool		added[2];		/* also added to base[k] of period at.id[k] */
 } MtFlushItem;
 
+/*
+ * The amounts the current flush took (TopMemoryContext, grown as needed:
+ * it holds one item per pending slot, which is far fewer than the table's
+ * entries times MT_USAGE_SLOTS), written MT_FLUSH_BATCH rows per statement
+ */
 static MtFlushItem *flush_items = NULL;
 static int	n_flush_items = 0;
+static Size flush_items_cap = 0;
+
+#define MT_FLUSH_BATCH	65536
 
 static void usage_shmem_shutdown(int code, Datum arg);
 static void usage_load_dump(void);
@@ -1766,11 +1774,12 @@ collect_live(const pg_uuid_t *tenant, int *n)
 	MtUsageEntry *e;
 	MtLive	   *out;
 	int			cnt = 0;
+	Size		cap = 64;		/* grown as needed: the tenant's counters only */
 	MtPeriods	p;
 
 	periods_for_time(GetCurrentTimestamp(), &p);
+	out = palloc(sizeof(MtLive) * cap);
 	LWLockAcquire(us->lock, LW_SHARED);
-	out = palloc0(sizeof(MtLive) * Max(1, hash_get_num_entries(usage_htab)));
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
 	{
@@ -1779,6 +1788,8 @@ collect_live(const pg_uuid_t *tenant, int *n)
 		if (e->key.dbid != MyDatabaseId ||
 			memcmp(&e->key.tenant, tenant, sizeof(pg_uuid_t)) != 0)
 			continue;
+		if (cnt == cap)
+			out = repalloc_huge(out, sizeof(MtLive) * (cap *= 2));
 		l = &out[cnt++];
 		memcpy(l->metric, e->key.metric, sizeof(l->metric));
 		SpinLockAcquire(&e->mutex);
@@ -1801,17 +1812,16 @@ collect_pending_arrays(const pg_uuid_t *tenant, Datum *metrics, Datum *hours, Da
 {
 	HASH_SEQ_STATUS hs;
 	MtUsageEntry *e;
-	int			cap,
-				n = 0;
+	Size		cap = 64;		/* grown as needed: the tenant's slots only */
+	int			n = 0;
 	Datum	   *m,
 			   *h,
 			   *a;
 
-	LWLockAcquire(us->lock, LW_SHARED);
-	cap = Max(1, hash_get_num_entries(usage_htab) * MT_USAGE_SLOTS);
 	m = palloc(sizeof(Datum) * cap);
 	h = palloc(sizeof(Datum) * cap);
 	a = palloc(sizeof(Datum) * cap);
+	LWLockAcquire(us->lock, LW_SHARED);
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
 	{
@@ -1820,6 +1830,13 @@ collect_pending_arrays(const pg_uuid_t *tenant, Datum *metrics, Datum *hours, Da
 		if (e->key.dbid != MyDatabaseId ||
 			memcmp(&e->key.tenant, tenant, sizeof(pg_uuid_t)) != 0)
 			continue;
+		if (n + MT_USAGE_SLOTS > cap)
+		{
+			cap *= 2;
+			m = repalloc_huge(m, sizeof(Datum) * cap);
+			h = repalloc_huge(h, sizeof(Datum) * cap);
+			a = repalloc_huge(a, sizeof(Datum) * cap);
+		}
 		SpinLockAcquire(&e->mutex);
 		memcpy(slots, e->slots, sizeof(slots));
 		SpinLockRelease(&e->mutex);
@@ -1894,6 +1911,7 @@ mt_usage(PG_FUNCTION_ARGS)
 	Datum		args[3];
 	MtUsageRow *rows;
 	int			nrows = 0;
+	int			ntable;
 	MtLive	   *live;
 	int			nlive;
 
@@ -1952,19 +1970,19 @@ mt_usage(PG_FUNCTION_ARGS)
 	 * table plus the same amount still pending.
 	 */
 	live = collect_live(tenant, &nlive);
-	rows = repalloc(rows, sizeof(MtUsageRow) * (nrows + nlive + 1));
+	rows = repalloc_huge(rows, sizeof(MtUsageRow) * (nrows + nlive + 1));
 
-	/* live counters override (loaded) or add to (pending only) the table */
+	/*
+	 * live counters override (loaded) or add to (pending only) the table;
+	 * the table's rows, one per metric, are looked up in metric order
+	 */
+	qsort(rows, nrows, sizeof(MtUsageRow), usage_row_cmp);
+	ntable = nrows;
 	for (int i = 0; i < nlive; i++)
 	{
-		MtUsageRow *row = NULL;
+		MtUsageRow	probe = {.metric = live[i].metric};
+		MtUsageRow *row = bsearch(&probe, rows, ntable, sizeof(MtUsageRow), usage_row_cmp);
 
-		for (int r = 0; r < nrows; r++)
-			if (strcmp(rows[r].metric, live[i].metric) == 0)
-			{
-				row = &rows[r];
-				break;
-			}
 		if (row == NULL)
 		{
 			row = &rows[nrows++];
@@ -2346,6 +2364,78 @@ mt_usage_discard_database(Oid dbid)
 	pg_atomic_fetch_add_u64(&us->flush_generation, 1);
 }
 
+/* room for at least MT_USAGE_SLOTS more flush items (TopMemoryContext) */
+static void
+flush_items_grow(void)
+{
+	Size		cap = Max(flush_items_cap * 2, 1024);
+
+	if (flush_items == NULL)
+		flush_items = MemoryContextAllocHuge(TopMemoryContext, cap * sizeof(MtFlushItem));
+	else
+		flush_items = repalloc_huge(flush_items, cap * sizeof(MtFlushItem));
+	flush_items_cap = cap;
+}
+
+/* the order of mt.usage_rollup's key: tenant, metric (bytewise), hour */
+static int
+flush_item_cmp(const void *a, const void *b)
+{
+	const MtFlushItem *x = a;
+	const MtFlushItem *y = b;
+	int			c = memcmp(&x->key.tenant, &y->key.tenant, sizeof(pg_uuid_t));
+
+	if (c == 0)
+		c = strcmp(x->key.metric, y->key.metric);
+	if (c == 0)
+		c = (x->at.hour > y->at.hour) - (x->at.hour < y->at.hour);
+	return c;
+}
+
+/* upsert flush_items[from .. from + n - 1] into mt.usage_rollup */
+static void
+flush_write_batch(int from, int n)
+{
+	Datum	   *t = palloc(sizeof(Datum) * n);
+	Datum	   *m = palloc(sizeof(Datum) * n);
+	Datum	   *b = palloc(sizeof(Datum) * n);
+	Datum	   *v = palloc(sizeof(Datum) * n);
+	Datum		args[4];
+	MtCatalogCtx oc;
+
+	for (int i = 0; i < n; i++)
+	{
+		MtFlushItem *it = &flush_items[from + i];
+
+		t[i] = UUIDPGetDatum(&it->key.tenant);
+		m[i] = CStringGetTextDatum(it->key.metric);
+		b[i] = TimestampTzGetDatum((TimestampTz) it->at.hour * USECS_PER_HOUR);
+		v[i] = Int64GetDatum(it->amount);
+	}
+	args[0] = PointerGetDatum(construct_array(t, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	args[1] = PointerGetDatum(construct_array(m, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(b, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(v, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	owner_begin(&oc);
+	mt_spi_execute("INSERT INTO mt.usage_rollup AS r (tenant_id, metric, bucket, value)"
+				   " SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[])"
+				   "   AS u (tenant_id, metric, bucket, value)"
+				   "  ORDER BY u.tenant_id, u.metric COLLATE \"C\", u.bucket"
+				   " ON CONFLICT (tenant_id, metric, bucket)"
+				   " DO UPDATE SET value = r.value + excluded.value",
+				   4, (Oid[]) {UUIDARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID},
+				   args, SPI_OK_INSERT);
+	mt_catalog_end(&oc);
+	pfree(t);
+	for (int i = 0; i < n; i++)
+		pfree(DatumGetPointer(m[i]));
+	pfree(m);
+	pfree(b);
+	pfree(v);
+	for (int i = 0; i < 4; i++)
+		pfree(DatumGetPointer(args[i]));
+}
+
 /*
  * The flush of the current database, inside the caller's transaction
  * (the flush worker's).  Loads unloaded entries, moves every pending amount
@@ -2389,13 +2479,12 @@ mt_usage_flush_database(void)
 	for (int i = 0; i < n_unloaded; i++)
 		entry_load(&unloaded[i], unloaded_inc[i]);
 
-	/* 2. take the pending amounts */
+	/*
+	 * 2. take the pending amounts (room for an entry's slots is made before
+	 * its spinlock is taken: no palloc under it)
+	 */
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	LWLockAcquire(us->lock, LW_SHARED);
-	n = hash_get_num_entries(usage_htab);
-	if (flush_items)
-		pfree(flush_items);
-	flush_items = palloc(sizeof(MtFlushItem) * Max(n, 1) * MT_USAGE_SLOTS);
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
 	{
@@ -2403,6 +2492,8 @@ mt_usage_flush_database(void)
 
 		if (e->key.dbid != MyDatabaseId)
 			continue;
+		if ((Size) n_flush_items + MT_USAGE_SLOTS > flush_items_cap)
+			flush_items_grow();
 		SpinLockAcquire(&e->mutex);
 		if (e->loaded)
 		{
@@ -2436,38 +2527,16 @@ mt_usage_flush_database(void)
 	LWLockRelease(us->lock);
 	MemoryContextSwitchTo(oldcxt);
 
-	/* 3. write them */
-	if (n_flush_items > 0)
-	{
-		Datum	   *t = palloc(sizeof(Datum) * n_flush_items);
-		Datum	   *m = palloc(sizeof(Datum) * n_flush_items);
-		Datum	   *b = palloc(sizeof(Datum) * n_flush_items);
-		Datum	   *v = palloc(sizeof(Datum) * n_flush_items);
-		Datum		args[4];
-		MtCatalogCtx	oc;
-
-		for (int i = 0; i < n_flush_items; i++)
-		{
-			t[i] = UUIDPGetDatum(&flush_items[i].key.tenant);
-			m[i] = CStringGetTextDatum(flush_items[i].key.metric);
-			b[i] = TimestampTzGetDatum((TimestampTz) flush_items[i].at.hour * USECS_PER_HOUR);
-			v[i] = Int64GetDatum(flush_items[i].amount);
-		}
-		args[0] = PointerGetDatum(construct_array(t, n_flush_items, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-		args[1] = PointerGetDatum(construct_array(m, n_flush_items, TEXTOID, -1, false, TYPALIGN_INT));
-		args[2] = PointerGetDatum(construct_array(b, n_flush_items, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[3] = PointerGetDatum(construct_array(v, n_flush_items, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		owner_begin(&oc);
-		mt_spi_execute("INSERT INTO mt.usage_rollup AS r (tenant_id, metric, bucket, value)"
-					   " SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[])"
-					   "   AS u (tenant_id, metric, bucket, value)"
-					   "  ORDER BY 1, 2, 3"
-					   " ON CONFLICT (tenant_id, metric, bucket)"
-					   " DO UPDATE SET value = r.value + excluded.value",
-					   4, (Oid[]) {UUIDARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID},
-					   args, SPI_OK_INSERT);
-		mt_catalog_end(&oc);
-	}
+	/*
+	 * 3. write them, MT_FLUSH_BATCH rows per statement (each statement's
+	 * arrays stay far below MaxAllocSize, however many counters the table
+	 * holds), in the rollup key's order across and within the statements,
+	 * as the single statement did
+	 */
+	if (n_flush_items > 1)
+		qsort(flush_items, n_flush_items, sizeof(MtFlushItem), flush_item_cmp);
+	for (int from = 0; from < n_flush_items; from += MT_FLUSH_BATCH)
+		flush_write_batch(from, Min(n_flush_items - from, MT_FLUSH_BATCH));
 	return n_flush_items;
 }
 
