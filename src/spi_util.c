@@ -253,6 +253,39 @@ mt_spi_select_snapshot(Snapshot snap, const char *sql, int nargs, Oid *types,
 }
 
 /*
+ * mt_spi_select_snapshot(NULL, ...) with a plan prepared at the first call
+ * of the backend and kept in *plan (NULL until then; the caller's static):
+ * for statements run once per new usage counter, where parsing and
+ * planning cost more than the query does.  The plan cache (plancache.c)
+ * re-plans after DDL on what the statement reads, and when the search_path
+ * or, under row level security, the user differ from the planning's, so a
+ * kept plan follows DROP and CREATE EXTENSION in the same session.  sql,
+ * nargs and types must be the same at every call with the same *plan.
+ */
+void
+mt_spi_select_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+				   Datum *values, const char *nulls)
+{
+	int			rc;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			mt_spi_failed("internal query", SPI_result);
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "multitenant: could not keep an internal query's plan");
+		*plan = p;
+	}
+	PushActiveSnapshot(GetLatestSnapshot());
+	rc = SPI_execute_plan(*plan, values, nulls, true, 0);
+	PopActiveSnapshot();
+	if (rc != SPI_OK_SELECT)
+		mt_spi_failed("internal query", rc);
+}
+
+/*
  * Run one parameterized statement on the user table relid as the table's
  * owner, the way PostgreSQL runs user code in REFRESH MATERIALIZED VIEW
  * and in autovacuum's index work:

@@ -57,6 +57,8 @@ extern void mt_catalog_begin(MtCatalogCtx *c);
 extern void mt_catalog_end(MtCatalogCtx *c);
 extern void mt_spi_select_snapshot(Snapshot snap, const char *sql, int nargs, Oid *types,
 								   Datum *values, const char *nulls);
+extern void mt_spi_select_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+							   Datum *values, const char *nulls);
 extern int	mt_owner_execute(Oid relid, const pg_uuid_t *tenant, const char *sql,
 							 int nargs, Oid *types, Datum *values, const char *nulls,
 							 bool read_only, long tcount);

@@ -175,9 +175,17 @@ if [[ " $SUITES " == *" citus "* ]]; then
     citus_cluster_destroy
 fi
 
+# the closing lines are what a CI summary keeps: the server log first, then
+# each failed test's last lines and the list of failures next to the count
 if [ $failed -gt 0 ]; then
-    echo "failed: ${failures[*]}"
     echo "server log tail:"; tail -20 "$MT_LOG" 2>/dev/null
+    for f in "${failures[@]}"; do
+        log=${f%%/*}-${f#*/}.log
+        [ -f "$OUT/$log" ] || continue
+        echo "--- last lines of $f (test/out/$log):"
+        tail -6 "$OUT/$log"
+    done
+    echo "failed: ${failures[*]}"
 fi
 if [ $skipped -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"

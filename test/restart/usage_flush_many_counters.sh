@@ -62,7 +62,7 @@ track_all 1
 [ "$(mt_psql -d $db -c "SELECT count(*) FROM mt.usage_rollup")" = 0 ] || fail "flushed before the test's flush"
 flush 1
 [ "$(rollup_check 1)" = "0 $n $n" ] || fail "rollup after the first flush: $(rollup_check 1) (expected 0 $n $n)"
-echo "ok: $n counters flushed in one flush, one rollup row each with its count"
+echo "ok: $n counters flushed in one flush, one rollup row each with its count (${SECONDS} s into the test)"
 # mt.usage() merges the tenant's live counters into the rollup's rows by
 # metric: it used to compare every counter with every row (quadratic: it
 # did not finish in 10 minutes here)
@@ -71,7 +71,7 @@ started=$(date +%s)
 [ "$(mt_psql -d $db -c "SELECT count(*) || ' ' || sum(used) FROM mt.usage('$acme') WHERE metric ~ '^m[0-9]+$'")" = "$n $n" ] ||
     fail "mt.usage() does not show $n counters of 1"
 [ $(( $(date +%s) - started )) -le 60 ] || fail "mt.usage() over $n counters took over a minute"
-echo "ok: mt.usage() shows the $n counters"
+echo "ok: mt.usage() shows the $n counters ($(( $(date +%s) - started )) s)"
 
 # again: every row takes the ON CONFLICT update path (same hour; a flush
 # that crosses an hour writes new rows for the new hour instead)
@@ -80,7 +80,7 @@ track_all 2
 flush 3
 if [ "$(mt_psql -d $db -c "SELECT date_trunc('hour', now())")" = "$hour" ]; then
     [ "$(rollup_check 3)" = "0 $n $n" ] || fail "rollup after the second flush: $(rollup_check 3) (expected 0 $n $n)"
-    echo "ok: the second flush added to every row (value 3 each)"
+    echo "ok: the second flush added to every row (value 3 each; ${SECONDS} s into the test)"
 fi
 [ "$(mt_psql -d $db -c "SELECT sum(value) FROM mt.usage_rollup WHERE tenant_id = '$acme'")" = $((3 * n)) ] ||
     fail "rollup total differs from the counts"
