@@ -1776,19 +1776,43 @@ typedef struct MtLive
 	int64		value[2];		/* [k]: current period total (loaded) or pending */
 } MtLive;
 
+/*
+ * Room for need elements of elemsize in *arr, which holds *cap of them:
+ * the capacity doubles (from 64) until it fits.  *arr is NULL at first,
+ * then allocated in cxt; repalloc keeps it in its context.  Huge
+ * allocations: the counts are bounded only by multitenant.max_counters.
+ * The one grow step of every array below (the flush's items, a tenant's
+ * live counters and pending amounts).
+ */
+static void
+array_reserve(void **arr, Size *cap, Size need, Size elemsize, MemoryContext cxt)
+{
+	Size		newcap = Max(*cap, 64);
+
+	if (*arr != NULL && need <= *cap)
+		return;
+	while (newcap < need)
+		newcap *= 2;
+	if (*arr == NULL)
+		*arr = MemoryContextAllocHuge(cxt, newcap * elemsize);
+	else
+		*arr = repalloc_huge(*arr, newcap * elemsize);
+	*cap = newcap;
+}
+
 /* live values of every counter of (this database, tenant) */
 static MtLive *
 collect_live(const pg_uuid_t *tenant, int *n)
 {
 	HASH_SEQ_STATUS hs;
 	MtUsageEntry *e;
-	MtLive	   *out;
+	MtLive	   *out = NULL;
 	int			cnt = 0;
-	Size		cap = 64;		/* grown as needed: the tenant's counters only */
+	Size		cap = 0;		/* grown as needed: the tenant's counters only */
 	MtPeriods	p;
 
 	periods_for_time(GetCurrentTimestamp(), &p);
-	out = palloc(sizeof(MtLive) * cap);
+	array_reserve((void **) &out, &cap, 1, sizeof(MtLive), CurrentMemoryContext);
 	LWLockAcquire(us->lock, LW_SHARED);
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
@@ -1798,8 +1822,7 @@ collect_live(const pg_uuid_t *tenant, int *n)
 		if (e->key.dbid != MyDatabaseId ||
 			memcmp(&e->key.tenant, tenant, sizeof(pg_uuid_t)) != 0)
 			continue;
-		if (cnt == cap)
-			out = repalloc_huge(out, sizeof(MtLive) * (cap *= 2));
+		array_reserve((void **) &out, &cap, cnt + 1, sizeof(MtLive), CurrentMemoryContext);
 		l = &out[cnt++];
 		memcpy(l->metric, e->key.metric, sizeof(l->metric));
 		SpinLockAcquire(&e->mutex);
@@ -1822,15 +1845,14 @@ collect_pending_arrays(const pg_uuid_t *tenant, Datum *metrics, Datum *hours, Da
 {
 	HASH_SEQ_STATUS hs;
 	MtUsageEntry *e;
-	Size		cap = 64;		/* grown as needed: the tenant's slots only */
+	Size		mcap = 0,		/* grown as needed: the tenant's slots only */
+				hcap = 0,
+				acap = 0;
 	int			n = 0;
-	Datum	   *m,
-			   *h,
-			   *a;
+	Datum	   *m = NULL,
+			   *h = NULL,
+			   *a = NULL;
 
-	m = palloc(sizeof(Datum) * cap);
-	h = palloc(sizeof(Datum) * cap);
-	a = palloc(sizeof(Datum) * cap);
 	LWLockAcquire(us->lock, LW_SHARED);
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
@@ -1840,13 +1862,9 @@ collect_pending_arrays(const pg_uuid_t *tenant, Datum *metrics, Datum *hours, Da
 		if (e->key.dbid != MyDatabaseId ||
 			memcmp(&e->key.tenant, tenant, sizeof(pg_uuid_t)) != 0)
 			continue;
-		if (n + MT_USAGE_SLOTS > cap)
-		{
-			cap *= 2;
-			m = repalloc_huge(m, sizeof(Datum) * cap);
-			h = repalloc_huge(h, sizeof(Datum) * cap);
-			a = repalloc_huge(a, sizeof(Datum) * cap);
-		}
+		array_reserve((void **) &m, &mcap, n + MT_USAGE_SLOTS, sizeof(Datum), CurrentMemoryContext);
+		array_reserve((void **) &h, &hcap, n + MT_USAGE_SLOTS, sizeof(Datum), CurrentMemoryContext);
+		array_reserve((void **) &a, &acap, n + MT_USAGE_SLOTS, sizeof(Datum), CurrentMemoryContext);
 		SpinLockAcquire(&e->mutex);
 		memcpy(slots, e->slots, sizeof(slots));
 		SpinLockRelease(&e->mutex);
@@ -2374,19 +2392,6 @@ mt_usage_discard_database(Oid dbid)
 	pg_atomic_fetch_add_u64(&us->flush_generation, 1);
 }
 
-/* room for at least MT_USAGE_SLOTS more flush items (TopMemoryContext) */
-static void
-flush_items_grow(void)
-{
-	Size		cap = Max(flush_items_cap * 2, 1024);
-
-	if (flush_items == NULL)
-		flush_items = MemoryContextAllocHuge(TopMemoryContext, cap * sizeof(MtFlushItem));
-	else
-		flush_items = repalloc_huge(flush_items, cap * sizeof(MtFlushItem));
-	flush_items_cap = cap;
-}
-
 /* the order of mt.usage_rollup's key: tenant, metric (bytewise), hour */
 static int
 flush_item_cmp(const void *a, const void *b)
@@ -2458,19 +2463,20 @@ mt_usage_flush_database(void)
 {
 	HASH_SEQ_STATUS hs;
 	MtUsageEntry *e;
-	MtUsageKey *unloaded;
-	uint64	   *unloaded_inc;
+	MtUsageKey *unloaded = NULL;
+	uint64	   *unloaded_inc = NULL;
+	Size		unloaded_cap = 0,
+				unloaded_inc_cap = 0;
 	int			n_unloaded = 0;
 	MemoryContext oldcxt;
-	long		n;
 
 	Assert(n_flush_items == 0);
 
-	/* 1. entries restored from the dump (or never loaded) get their base */
+	/*
+	 * 1. entries restored from the dump (or never loaded) get their base
+	 * (the arrays grow with the unloaded entries, not with the table)
+	 */
 	LWLockAcquire(us->lock, LW_SHARED);
-	n = hash_get_num_entries(usage_htab);
-	unloaded = palloc(sizeof(MtUsageKey) * Max(n, 1));
-	unloaded_inc = palloc(sizeof(uint64) * Max(n, 1));
 	hash_seq_init(&hs, usage_htab);
 	while ((e = hash_seq_search(&hs)) != NULL)
 	{
@@ -2478,6 +2484,10 @@ mt_usage_flush_database(void)
 
 		if (e->key.dbid != MyDatabaseId)
 			continue;
+		array_reserve((void **) &unloaded, &unloaded_cap, n_unloaded + 1,
+					  sizeof(MtUsageKey), CurrentMemoryContext);
+		array_reserve((void **) &unloaded_inc, &unloaded_inc_cap, n_unloaded + 1,
+					  sizeof(uint64), CurrentMemoryContext);
 		SpinLockAcquire(&e->mutex);
 		loaded = e->loaded;
 		unloaded_inc[n_unloaded] = e->incarnation;
@@ -2502,8 +2512,8 @@ mt_usage_flush_database(void)
 
 		if (e->key.dbid != MyDatabaseId)
 			continue;
-		if ((Size) n_flush_items + MT_USAGE_SLOTS > flush_items_cap)
-			flush_items_grow();
+		array_reserve((void **) &flush_items, &flush_items_cap, n_flush_items + MT_USAGE_SLOTS,
+					  sizeof(MtFlushItem), TopMemoryContext);
 		SpinLockAcquire(&e->mutex);
 		if (e->loaded)
 		{
